@@ -1,0 +1,139 @@
+"""The ``shopguard`` command.
+
+Every subcommand takes the same ``--config FILE`` and ``--set section.key=value`` options and
+builds one :class:`~shopguard.config.ShopguardConfig` from them, which it passes down.
+
+Examples::
+
+    shopguard demo                          # broker + topics + job + demo traffic, alerts on screen
+    shopguard kafka start|stop|status       # the embedded KRaft broker
+    shopguard run --set kafka.bootstrap_servers=kafka-1:9092   # the job against an existing cluster
+    shopguard produce --speedup 120         # stream the Taobao slice into user-events
+    shopguard alerts                        # follow behavior-alerts
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable, Sequence
+
+from shopguard.config import ShopguardConfig, load_config, to_toml
+from shopguard.errors import ShopguardError
+
+
+def _config_args(args: argparse.Namespace) -> list[str]:
+    """The ``--config``/``--set`` options as given, to hand the same configuration to a child process."""
+    passed = ["--config", args.config] if args.config else []
+    for item in args.overrides:
+        passed += ["--set", item]
+    return passed
+
+
+def cmd_kafka(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.local_kafka import broker_command
+    return broker_command(cfg, args.action)
+
+
+def cmd_topics(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.topics import ensure_topics
+    created = ensure_topics(cfg)
+    print(f"topics on {cfg.kafka.bootstrap_servers}: created {', '.join(created) or 'none (all exist)'}")
+    return 0
+
+
+def cmd_jars(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.jobs.flink_environment import flink_lib_dir
+    from shopguard.maven_artifacts import kafka_broker_jars
+    broker = kafka_broker_jars(cfg)
+    print(f"Kafka broker: {len(broker)} jars; Flink lib folder: {flink_lib_dir(cfg)}")
+    return 0
+
+
+def cmd_run(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.jobs.detect_job import run_detect_job
+    run_detect_job(cfg)
+    return 0
+
+
+def cmd_produce(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.demo_traffic import demo_events
+    from shopguard.producer import replay_events
+    from shopguard.training.datasets import read_taobao
+    events, bad_rows = read_taobao(cfg.demo.taobao_csv)
+    for row in bad_rows[:5]:
+        print(f"skipped {row}", file=sys.stderr)
+    if cfg.demo.max_events:
+        events = events[:cfg.demo.max_events]
+    traffic = demo_events(events, cfg.demo.abnormal_users, cfg.demo.seed, cfg.validation.min_event_time_ms)
+    sent = replay_events(cfg, traffic, cfg.demo.speedup)
+    print(f"produced {sent:,} events to {cfg.topics.events!r} on {cfg.kafka.bootstrap_servers}")
+    return 0
+
+
+def cmd_alerts(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.alert_feed import describe_alert, open_consumer, records
+    consumer = open_consumer(cfg, cfg.topics.alerts, from_start=args.from_start)
+    try:
+        for _, _, alert in records(consumer, stop=lambda: False):
+            print(json.dumps(alert, ensure_ascii=False) if args.json else describe_alert(alert), flush=True)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        consumer.close()
+    return 0
+
+
+def cmd_demo(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.demo import run_demo
+    return run_demo(cfg, _config_args(args))
+
+
+def cmd_config(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    print(to_toml(cfg), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="TOML configuration file (see shopguard.example.toml)")
+    common.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one setting, e.g. --set job.parallelism=2 (repeatable)")
+    parser = argparse.ArgumentParser(prog="shopguard", description="Real-time detection of abnormal "
+                                     "e-commerce user behaviour on Kafka with PyFlink and ONNX.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler: Callable[[ShopguardConfig, argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, parents=[common], help=text, description=text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    kafka = add("kafka", cmd_kafka, "start, stop or show the embedded single-node KRaft Kafka broker")
+    kafka.add_argument("action", choices=["start", "stop", "status"])
+    add("topics", cmd_topics, "create the configured topics if they do not exist")
+    add("jars", cmd_jars, "resolve the broker and Flink connector jars from Maven Central into the cache")
+    add("run", cmd_run, "run the detection job on a local Flink mini-cluster (until Ctrl-C)")
+    add("produce", cmd_produce, "stream the Taobao slice plus demo abnormal users into the events topic")
+    alerts = add("alerts", cmd_alerts, "follow the alerts topic")
+    alerts.add_argument("--from-start", action="store_true", help="start from the oldest alert")
+    alerts.add_argument("--json", action="store_true", help="print each alert as JSON")
+    add("demo", cmd_demo, "broker + topics + job + demo traffic, alerts on screen; Ctrl-C stops everything")
+    add("config", cmd_config, "print the effective configuration")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = load_config(args.config, args.overrides)
+        return args.handler(cfg, args)
+    except KeyboardInterrupt:
+        return 130
+    except ShopguardError as error:
+        print(f"shopguard: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

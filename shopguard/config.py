@@ -1,0 +1,260 @@
+"""One typed configuration for every shopguard command.
+
+The configuration is a tree of frozen dataclasses. It is read from one TOML file (``--config``),
+then adjusted with ``--set section.key=value`` overrides from the command line, and passed down
+explicitly: no module reads settings from globals or the environment. The same object is pickled
+into the Flink functions, so everything in it is plain data.
+
+Example
+-------
+>>> cfg = load_config(None, ["kafka.bootstrap_servers=broker:9092", "job.parallelism=2"])
+>>> cfg.kafka.bootstrap_servers, cfg.job.parallelism
+('broker:9092', 2)
+>>> cfg.topics.events
+'user-events'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from shopguard.errors import ShopguardError
+
+
+class ConfigError(ShopguardError, ValueError):
+    """A setting is unknown or has a value of the wrong type; the message names the setting."""
+
+
+def _default_cache_dir() -> str:
+    return str(Path.home() / ".cache" / "shopguard")
+
+
+@dataclass(frozen=True)
+class Versions:
+    """Component versions that must match each other.
+
+    apache-flink 2.2.1 is the newest PyFlink minor with a released Kafka connector built for it
+    (``flink-sql-connector-kafka`` 5.0.0-2.2; nothing is released for 2.3 yet). The broker runs
+    Kafka 4.2.0, the kafka-clients version that connector is built against.
+    """
+
+    flink: str = "2.2.1"
+    flink_kafka_connector: str = "5.0.0-2.2"
+    kafka: str = "4.2.0"
+    scala: str = "2.13"
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    """The embedded single-node KRaft broker that ``shopguard kafka start`` runs on loopback."""
+
+    host: str = "127.0.0.1"
+    port: int = 19092
+    controller_port: int = 19093
+    data_dir: str = ""  # empty: <cache_dir>/kafka-data
+    heap: str = "512m"
+    start_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """How the job and the tools reach Kafka.
+
+    ``client_properties`` pass through unchanged to every Kafka client (the Flink source and sink,
+    kafka-python producers and consumers): put ``security.protocol``, ``sasl.mechanism``,
+    ``sasl.jaas.config``, ``ssl.truststore.location`` and the like here, never in code.
+    """
+
+    bootstrap_servers: str = "127.0.0.1:19092"
+    consumer_group: str = "shopguard-detect"
+    starting_offsets: str = "committed-or-earliest"  # or "earliest", "latest"
+    client_properties: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Kafka topic names; every job, tool and test reads them from here."""
+
+    events: str = "user-events"
+    alerts: str = "behavior-alerts"
+    dead_letters: str = "user-events-dlq"
+    partitions: int = 2
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """Limits that decide which input records go to the dead-letter topic."""
+
+    max_event_bytes: int = 65536
+    min_event_time_ms: int = 946684800000  # 2000-01-01T00:00:00Z: anything earlier is a broken clock
+    max_future_skew_ms: int = 86400000  # events more than a day ahead of the wall clock are rejected
+    max_field_chars: int = 256
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """The detection job on Flink."""
+
+    parallelism: int = 1
+    python_execution_mode: str = "thread"  # "thread" (fast keyed state) or "process"
+    checkpoint_interval_ms: int = 10000
+    history_length: int = 32  # L: events per user the model sees
+    recent_event_ids: int = 8  # event ids kept per user to explain an alert
+    state_ttl_s: int = 7 * 24 * 3600
+    arrow_batch_size: int = 1000  # rows per vectorized scoring call
+    bundle_size: int = 1000
+    bundle_time_ms: int = 100
+    model_path: str = ""  # empty: the packaged placeholder model, written to <cache_dir>/models
+    onnx_threads: int = 1
+    job_name: str = "shopguard-detect"
+    delivery_guarantee: str = "at-least-once"  # of the alert and dead-letter sinks: or "exactly-once"
+    prometheus_ports: str = "9249-9259"  # Flink's Prometheus reporter; empty: no reporter
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Demo traffic for ``shopguard produce`` and ``shopguard demo``."""
+
+    taobao_csv: str = "../shared/data/taobao_user_behavior_slice.csv"
+    speedup: float = 60.0
+    max_events: int = 0  # 0: the whole file
+    abnormal_users: int = 6
+    seed: int = 7
+
+
+@dataclass(frozen=True)
+class ShopguardConfig:
+    """Everything a shopguard command needs, in one object."""
+
+    cache_dir: str = field(default_factory=_default_cache_dir)
+    versions: Versions = field(default_factory=Versions)
+    broker: BrokerSettings = field(default_factory=BrokerSettings)
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    topics: Topics = field(default_factory=Topics)
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
+    job: JobSettings = field(default_factory=JobSettings)
+    demo: DemoSettings = field(default_factory=DemoSettings)
+
+    def with_overrides(self, overrides: Sequence[str]) -> "ShopguardConfig":
+        """Return a copy with ``section.key=value`` overrides applied (values parsed as TOML)."""
+        tree = to_dict(self)
+        for item in overrides:
+            path, value = _parse_override(item)
+            _assign(tree, path, value, origin=f"--set {item}")
+        return from_dict(tree, origin="--set")
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """The configuration as nested plain dicts (for printing, pickling or TOML round trips)."""
+    return {f.name: (to_dict(v) if dataclasses.is_dataclass(v) else _plain(v))
+            for f in dataclasses.fields(cfg) for v in [getattr(cfg, f.name)]}
+
+
+def to_toml(cfg: ShopguardConfig) -> str:
+    """The configuration as a TOML document that :func:`load_config` reads back unchanged."""
+    lines: list[str] = []
+    tree = to_dict(cfg)
+    for key, value in tree.items():
+        if not isinstance(value, dict):
+            lines.append(f"{key} = {_toml_value(value)}")
+    for section, values in tree.items():
+        if isinstance(values, dict):
+            lines += ["", f"[{section}]"]
+            lines += [f"{key} = {_toml_value(value)}" for key, value in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_value(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _plain(value: Any) -> Any:
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def from_dict(tree: Mapping[str, Any], origin: str = "configuration") -> ShopguardConfig:
+    """Build a :class:`ShopguardConfig` from nested dicts; unknown keys and wrong types are errors."""
+    return _build(ShopguardConfig, tree, prefix="", origin=origin)
+
+
+def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> ShopguardConfig:
+    """Read the TOML file at ``path`` (or the defaults when ``None``) and apply ``overrides``."""
+    if path is None:
+        cfg = ShopguardConfig()
+    else:
+        path = Path(path)
+        try:
+            with path.open("rb") as fh:
+                tree = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: configuration file not found; pass an existing file to --config") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or drop --config") from None
+        cfg = from_dict(tree, origin=str(path))
+    return cfg.with_overrides(overrides)
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. --set job.parallelism=2")
+    key, raw = item.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare string such as localhost:9092
+    return key.strip().split("."), value
+
+
+def _assign(tree: dict[str, Any], path: list[str], value: Any, origin: str) -> None:
+    node = tree
+    for part in path[:-1]:
+        if not isinstance(node.get(part), dict):
+            raise ConfigError(f"{origin}: unknown setting {'.'.join(path)!r}")
+        node = node[part]
+    if path[-1] not in node:
+        raise ConfigError(f"{origin}: unknown setting {'.'.join(path)!r}")
+    if isinstance(node[path[-1]], dict) and not isinstance(value, dict):
+        raise ConfigError(f"{origin}: {'.'.join(path)!r} is a section; set one of its keys instead")
+    node[path[-1]] = value
+
+
+def _build(cls: type, tree: Mapping[str, Any], prefix: str, origin: str) -> Any:
+    if not isinstance(tree, Mapping):
+        raise ConfigError(f"{origin}: [{prefix.rstrip('.')}] must be a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(tree) - known)
+    if unknown:
+        raise ConfigError(f"{origin}: unknown setting {prefix + unknown[0]!r}; known here: {', '.join(sorted(known))}")
+    values = {}
+    for name, raw in tree.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, raw, prefix + name + ".", origin)
+        else:
+            values[name] = _coerce(raw, hint, prefix + name, origin)
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, name: str, origin: str) -> Any:
+    origin_type = typing.get_origin(hint)
+    if origin_type in (Mapping, dict) or (isinstance(origin_type, type) and issubclass(origin_type, Mapping)):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{origin}: {name!r} must be a table of strings")
+        return {str(k): str(v) for k, v in value.items()}
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and (type(value) is not hint):
+        raise ConfigError(f"{origin}: {name!r} must be {hint.__name__}, got {value!r}")
+    return value

@@ -1,0 +1,96 @@
+"""The detection job as a real child process on a Flink mini-cluster, for integration tests.
+
+:class:`RunningJob` starts ``python -m shopguard.jobs.detect_job`` with the test's configuration,
+waits until its operators report metrics (so the job is really running), reads its metrics from
+Flink's Prometheus reporter, and stops the process group (the Python client and its JVM).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shopguard.config import ShopguardConfig, to_toml
+
+_METRIC_LINE = re.compile(r"^flink_taskmanager_job_task_operator_shopguard_(\w+)\{[^}]*\}\s+([-+0-9.eE]+)$")
+
+
+def free_port_range(size: int) -> tuple[int, int]:
+    """``size`` consecutive free loopback ports (the Prometheus reporter takes a range)."""
+    for base in range(31000, 60000, 97):
+        ports = range(base, base + size)
+        if all(_is_free(port) for port in ports):
+            return ports[0], ports[-1]
+    raise RuntimeError("no free port range on loopback")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass
+class RunningJob:
+    cfg: ShopguardConfig
+    log_path: Path
+    process: subprocess.Popen | None = None
+    ports: tuple[int, int] = field(default=(0, 0))
+
+    def start(self, ready_timeout_s: float = 180.0) -> "RunningJob":
+        config_path = self.log_path.with_suffix(".toml")
+        config_path.write_text(to_toml(self.cfg))
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "shopguard.jobs.detect_job", "--config", str(config_path)],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + ready_timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the job exited with {self.process.returncode}:\n{self.log_tail()}")
+            if "events_in" in self.metrics():
+                return self
+            time.sleep(1.0)
+        raise AssertionError(f"the job did not start within {ready_timeout_s} s:\n{self.log_tail()}")
+
+    def metrics(self) -> dict[str, float]:
+        """The job's ``shopguard`` counters, summed over subtasks, from every reporter port."""
+        totals: dict[str, float] = {}
+        low, high = self.ports
+        for port in range(low, high + 1):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+                    text = response.read().decode()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                match = _METRIC_LINE.match(line)
+                if match:
+                    totals[match[1]] = totals.get(match[1], 0.0) + float(match[2])
+        return totals
+
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.is_running():
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

@@ -1,0 +1,141 @@
+"""The detection job end to end: real Kafka broker, real Flink mini-cluster, contents checked in Kafka.
+
+One job runs for the whole module (parallelism 2, thread mode, as PyFlink's own tests shake out
+ordering bugs); the tests read what it wrote to the alert and dead-letter topics and its metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from shopguard.alert_feed import collect
+from shopguard.config import Topics
+from shopguard.demo_traffic import account_taker, card_tester, click_bot
+from shopguard.producer import send_records
+from shopguard.topics import ensure_topics
+from shopguard.training.datasets import read_taobao
+from tests.integration.running_job import RunningJob, free_port_range
+
+pytestmark = pytest.mark.integration
+
+TAOBAO = Path(__file__).resolve().parents[2] / "../shared/data/taobao_user_behavior_slice.csv"
+T0 = 1_511_658_000_000
+NORMAL_EVENTS = 400
+
+ABNORMAL = {"it-card-tester": ("card_testing", card_tester), "it-click-bot": ("bot", click_bot),
+            "it-account-taker": ("account_takeover", account_taker)}
+
+
+def event(**fields) -> bytes:
+    body = {"event_id": f"bad-{uuid.uuid4()}", "user_id": "it-bad-input", "event_type": "page_view", "ts": T0}
+    body.update(fields)
+    return json.dumps({k: v for k, v in body.items() if v is not ...}).encode()
+
+
+BAD_RECORDS: dict[str, bytes] = {
+    "malformed_json": b'{"event_id": "x", "user_id": "u", ',
+    "not_utf8": b'{"user_id": "\xff\xfe"}',
+    "not_an_object": b'[1, 2, 3]',
+    "missing_field": event(user_id=...),
+    "wrong_type": event(price="cheap"),
+    "unknown_event_type": event(event_type="teleport"),
+    "bad_timestamp": event(ts="last tuesday"),
+    "timestamp_too_old": event(ts=15 * 1000),  # the Taobao slice's real corrupt row, in milliseconds
+    "timestamp_in_future": event(ts=int(time.time() * 1000) + 30 * 86_400_000),
+    "oversized": event(user_agent="x" * 200, padding="y" * 70_000),
+    "field_too_long": event(device_id="d" * 1000),
+    "bad_price": event(price=-5),
+    "bad_quantity": event(quantity=-1),
+}
+
+
+@pytest.fixture(scope="module")
+def detection(kafka_config, tmp_path_factory):
+    """Start the job on fresh topics, feed it normal, abnormal and bad records, and yield what came out."""
+    suffix = uuid.uuid4().hex[:8]
+    topics = Topics(events=f"events-{suffix}", alerts=f"alerts-{suffix}", dead_letters=f"dlq-{suffix}", partitions=2)
+    low, high = free_port_range(4)
+    cfg = dataclasses.replace(
+        kafka_config, topics=topics,
+        kafka=dataclasses.replace(kafka_config.kafka, consumer_group=f"it-{suffix}"),
+        job=dataclasses.replace(kafka_config.job, parallelism=2, checkpoint_interval_ms=2000,
+                                prometheus_ports=f"{low}-{high}", job_name=f"it-detect-{suffix}"))
+    ensure_topics(cfg)
+    job = RunningJob(cfg, tmp_path_factory.mktemp("job") / "job.log", ports=(low, high)).start()
+    try:
+        normal, _ = read_taobao(TAOBAO)
+        normal = normal[:NORMAL_EVENTS]
+        abnormal = [e for user, (_, make) in ABNORMAL.items() for e in make(user, T0, random.Random(5))]
+        records = [(e.user_id, e.to_json().encode()) for e in normal + abnormal]
+        records += [("it-bad-input", raw) for raw in BAD_RECORDS.values()]
+        send_records(cfg, topics.events, records)
+        # A valid abnormal user after all the bad input: its alert proves the job kept running.
+        late = card_tester("it-after-bad-input", T0 + 600_000, random.Random(9))
+        send_records(cfg, topics.events, [(e.user_id, e.to_json().encode()) for e in late])
+
+        alerts = collect(cfg, topics.alerts, until=lambda got: {"it-after-bad-input"} <= {a["user_id"] for a in got},
+                         timeout_s=120)
+        time.sleep(3)  # let the last normal events be scored too, then read everything once more
+        alerts = collect(cfg, topics.alerts, until=lambda got: False, timeout_s=5)
+        dead = collect(cfg, topics.dead_letters, until=lambda got: len(got) >= len(BAD_RECORDS), timeout_s=60)
+        yield {"cfg": cfg, "job": job, "alerts": alerts, "dead": dead, "normal": normal,
+               "metrics": job.metrics(), "running_after_input": job.is_running()}
+    finally:
+        job.stop()
+
+
+def test_every_abnormal_user_is_alerted_with_its_type_and_reasons(detection):
+    by_user: dict[str, list[dict]] = {}
+    for alert in detection["alerts"]:
+        by_user.setdefault(alert["user_id"], []).append(alert)
+    for user, (anomaly_type, _) in ABNORMAL.items():
+        assert user in by_user, f"no alert for {user}"
+        strongest = max(by_user[user], key=lambda a: a["score"])
+        assert strongest["anomaly_type"] == anomaly_type
+        assert strongest["score"] >= strongest["threshold"] == 0.9
+        assert strongest["model_version"] == "placeholder-1"
+        assert strongest["reasons"] and strongest["reasons"][0]["text"]
+        assert strongest["event_ids"] and all(i.startswith(user) for i in strongest["event_ids"])
+
+
+def test_alerts_are_canonical_json(detection):
+    fields = {"alert_id", "user_id", "session_id", "event_ts", "detected_at", "score", "threshold",
+              "model_version", "detectors", "anomaly_type", "reasons", "event_ids"}
+    assert detection["alerts"]
+    for alert in detection["alerts"]:
+        assert set(alert) == fields
+        assert alert["detectors"]["sequence_model"] == alert["score"]
+
+
+def test_normal_taobao_shoppers_are_not_alerted(detection):
+    normal_users = {e.user_id for e in detection["normal"]}
+    assert not [a for a in detection["alerts"] if a["user_id"] in normal_users]
+
+
+def test_every_bad_record_lands_in_the_dead_letter_topic_with_its_reason(detection):
+    reasons = sorted(letter["reason"] for letter in detection["dead"])
+    assert reasons == sorted(BAD_RECORDS)
+    by_reason = {letter["reason"]: letter for letter in detection["dead"]}
+    assert by_reason["malformed_json"]["record"] == BAD_RECORDS["malformed_json"].decode()
+    assert by_reason["unknown_event_type"]["user_id"] == "it-bad-input"
+    assert "teleport" in by_reason["unknown_event_type"]["detail"]
+    assert by_reason["oversized"]["record_bytes"] == len(BAD_RECORDS["oversized"])
+    assert len(by_reason["oversized"]["record"]) < len(BAD_RECORDS["oversized"])
+
+
+def test_bad_input_is_counted_in_metrics_and_the_job_keeps_running(detection):
+    metrics = detection["metrics"]
+    assert detection["running_after_input"]
+    assert metrics["dead_letters"] == len(BAD_RECORDS)
+    for reason in BAD_RECORDS:
+        assert metrics[f"dead_letters_{reason}"] == 1, reason
+    valid = NORMAL_EVENTS + sum(len(make(u, T0, random.Random(5))) for u, (_, make) in ABNORMAL.items()) + 9
+    assert metrics["events_valid"] == valid
+    assert metrics["events_in"] == valid + len(BAD_RECORDS)

@@ -1,0 +1,51 @@
+"""Alerts: canonical fields, stable ids, reasons that name what drove them."""
+
+import json
+
+from shopguard.udfs.alerts import build_alert, explain_window
+from shopguard.udfs.encoding import encode_user_events
+from shopguard.udfs.events import Event
+
+T0 = 1_511_658_000_000
+CANONICAL_FIELDS = {"alert_id", "user_id", "session_id", "event_ts", "detected_at", "score", "threshold",
+                    "model_version", "detectors", "anomaly_type", "reasons", "event_ids"}
+
+
+def alert_for(events, **changes):
+    fields = dict(user_id="u1", session_id="s1", event_id=events[-1].event_id, event_ts=events[-1].ts_ms,
+                  codes=encode_user_events(events, 32)[-1], recent_event_ids=[e.event_id for e in events[-8:]],
+                  score=0.95, threshold=0.9, model_version="m1", detected_at_ms=T0 + 60_000)
+    fields.update(changes)
+    return build_alert(**fields)
+
+
+def test_an_alert_has_every_canonical_field_and_is_json():
+    events = [Event(f"e{i}", "u1", "login_failed", T0 + 1000 * i, device_id=f"d{i}") for i in range(4)]
+    alert = alert_for(events)
+    assert set(alert) == CANONICAL_FIELDS
+    assert json.loads(json.dumps(alert)) == alert
+    assert alert["event_ids"] == ["e0", "e1", "e2", "e3"] and alert["detectors"] == {"sequence_model": 0.95}
+    assert alert["event_ts"] == "2017-11-26T01:00:03.000Z" and alert["detected_at"] == "2017-11-26T01:01:00.000Z"
+
+
+def test_the_alert_id_is_stable_for_the_same_model_user_and_event():
+    events = [Event("e0", "u1", "payment_failed", T0)]
+    assert alert_for(events)["alert_id"] == alert_for(events, detected_at_ms=T0 + 1)["alert_id"]
+    assert alert_for(events)["alert_id"] != alert_for(events, model_version="m2")["alert_id"]
+
+
+def test_failed_payments_read_as_card_testing_and_failed_logins_as_account_takeover():
+    payments = [Event(f"p{i}", "u", "payment_failed", T0 + 5000 * i, price=1.0) for i in range(6)]
+    kind, reasons = explain_window(encode_user_events(payments, 32)[-1])
+    assert kind == "card_testing" and reasons[0]["text"] == "6 failed payments among the last 6 events"
+    logins = [Event(f"l{i}", "u", "login_failed", T0 + 5000 * i, device_id=f"d{i}") for i in range(4)]
+    kind, reasons = explain_window(encode_user_events(logins, 32)[-1])
+    assert kind == "account_takeover" and {r["feature"] for r in reasons} == {"login_failed", "new_device"}
+
+
+def test_fast_regular_browsing_reads_as_a_bot_and_a_quiet_user_gives_no_reason():
+    clicks = [Event(f"c{i}", "u", "page_view", T0 + 400 * i, item_id=str(i)) for i in range(30)]
+    kind, reasons = explain_window(encode_user_events(clicks, 32)[-1])
+    assert kind == "bot" and reasons[0]["feature"] == "fast_gaps"
+    quiet = [Event(f"q{i}", "u", "page_view", T0 + 90_000 * i, item_id="same") for i in range(3)]
+    assert explain_window(encode_user_events(quiet, 32)[-1]) == ("unknown", [])

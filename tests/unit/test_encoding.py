@@ -1,0 +1,69 @@
+"""The event encoder: compact codes in state, the same features for the job and for training."""
+
+import numpy as np
+
+from shopguard.udfs.encoding import (CODE_BYTES, FEATURE_NAMES, UserHistory, batch_features, describe_codes,
+                                     encode_user_events)
+from shopguard.udfs.events import EVENT_TYPES, Event
+
+T0 = 1_511_658_000_000
+
+
+def events_of(*specs):
+    return [Event(f"e{i}", "u1", kind, T0 + offset_ms, **extra) for i, (kind, offset_ms, extra) in enumerate(specs)]
+
+
+def test_the_history_keeps_only_the_last_l_codes_and_stays_small():
+    history = UserHistory()
+    for event in events_of(*[("page_view", 1000 * i, {}) for i in range(100)]):
+        history.advance(event, history_length=32)
+    assert len(history.codes) == 32 * CODE_BYTES
+    assert len(history.to_bytes()) == 24 + 32 * CODE_BYTES
+
+
+def test_state_bytes_round_trip():
+    history = UserHistory()
+    for event in events_of(("login", 0, {"device_id": "d1", "ip": "1.1.1.1"}), ("purchase", 5000, {"price": 30.0})):
+        history.advance(event, 8)
+    assert UserHistory.from_bytes(history.to_bytes()) == history
+    assert UserHistory.from_bytes(None) == UserHistory()
+
+
+def test_each_feature_column_reads_what_its_name_says():
+    events = events_of(("page_view", 0, {"item_id": "a", "category_id": "c", "device_id": "d1", "ip": "ip1"}),
+                       ("add_to_cart", 500, {"item_id": "b", "category_id": "c", "price": 60.0, "quantity": 3,
+                                             "device_id": "d2", "ip": "ip1"}),
+                       ("purchase", 3_600_000, {"item_id": "b", "price": 2000.0, "quantity": 1}))
+    x = batch_features(encode_user_events(events, 4)[-1:], 4)[0]
+    col = {name: x[:, i] for i, name in enumerate(FEATURE_NAMES)}
+    assert col["present"].tolist() == [0, 1, 1, 1]
+    assert col["type=page_view"].tolist() == [0, 1, 0, 0] and col["type=purchase"].tolist() == [0, 0, 0, 1]
+    assert col["first_event"].tolist() == [0, 1, 0, 0]
+    assert col["fast_gap"].tolist() == [0, 0, 1, 0]
+    assert col["new_item"].tolist() == [0, 0, 1, 0] and col["new_category"].tolist() == [0, 0, 0, 0]
+    assert col["new_device"].tolist() == [0, 0, 1, 0] and col["new_ip"].tolist() == [0, 0, 0, 0]
+    assert col["price_bucket"][2] == np.float32(4 / 7) and col["price_bucket"][3] == np.float32(7 / 7)
+    assert col["quantity_bucket"][2] == np.float32(3 / 6)
+    assert col["gap_bucket"][3] > col["gap_bucket"][2] > 0
+
+
+def test_a_batch_is_the_stack_of_single_windows_left_padded():
+    windows = encode_user_events(events_of(*[(t, 700 * i, {}) for i, t in enumerate(EVENT_TYPES)]), 6)
+    batch = batch_features(windows, 6)
+    assert batch.shape == (len(EVENT_TYPES), 6, len(FEATURE_NAMES)) and batch.dtype == np.float32
+    for i, window in enumerate(windows):
+        np.testing.assert_array_equal(batch[i], batch_features([window], 6)[0])
+
+
+def test_encoding_is_deterministic_and_does_not_mutate_its_input():
+    events = events_of(("login_failed", 0, {}), ("login_failed", 800, {}), ("login", 1600, {"device_id": "x"}))
+    before = list(events)
+    assert encode_user_events(events, 32) == encode_user_events(events, 32)
+    assert events == before
+
+
+def test_describe_codes_counts_what_an_analyst_asks_about():
+    events = events_of(*[("payment_failed", 1000 * i, {"price": 1.0}) for i in range(5)])
+    counts = describe_codes(encode_user_events(events, 32)[-1])
+    assert counts == {"events": 5, "payment_failed": 5, "fast_gaps": 4, "new_item": 0, "new_category": 0,
+                      "new_device": 0, "new_ip": 0}

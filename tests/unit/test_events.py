@@ -1,0 +1,111 @@
+"""Parsing and validation of raw records: every kind of bad input has a reason code."""
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shopguard.config import ValidationSettings
+from shopguard.udfs.events import DEAD_LETTER_REASONS, Event, InvalidEvent, dead_letter_for, parse_event
+
+NOW_MS = 1_511_658_000_000  # 2017-11-26T01:00:00Z
+LIMITS = ValidationSettings()
+
+
+def good(**changes):
+    body = {"event_id": "e1", "user_id": "u1", "event_type": "add_to_cart", "ts": "2017-11-26T01:00:00Z",
+            "item_id": "i1", "category_id": "c1", "price": 12.5, "quantity": 2, "session_id": "s1",
+            "ip": "10.0.0.1", "device_id": "d1", "user_agent": "Mozilla/5.0", "channel": "app"}
+    body.update(changes)
+    return json.dumps({k: v for k, v in body.items() if v is not ...}).encode()
+
+
+def reason_for(raw, limits=LIMITS):
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(raw, limits, NOW_MS)
+    assert caught.value.reason in DEAD_LETTER_REASONS
+    return caught.value.reason
+
+
+def test_a_complete_event_is_parsed_with_every_field():
+    event = parse_event(good(), LIMITS, NOW_MS)
+    assert event == Event("e1", "u1", "add_to_cart", NOW_MS, "s1", "i1", "c1", 12.5, 2, "10.0.0.1", "d1",
+                          "Mozilla/5.0", "app")
+
+
+def test_epoch_milliseconds_and_offsets_give_the_same_instant():
+    assert parse_event(good(ts=NOW_MS), LIMITS, NOW_MS).ts_ms == NOW_MS
+    assert parse_event(good(ts=str(NOW_MS)), LIMITS, NOW_MS).ts_ms == NOW_MS
+    assert parse_event(good(ts="2017-11-26T09:00:00+08:00"), LIMITS, NOW_MS).ts_ms == NOW_MS
+    assert parse_event(good(ts="2017-11-26T01:00:00.250Z"), LIMITS, NOW_MS).ts_ms == NOW_MS + 250
+
+
+def test_numeric_ids_are_read_as_strings_and_optional_fields_may_be_absent():
+    event = parse_event(good(user_id=1001, item_id=None, price=..., quantity=..., session_id=...), LIMITS, NOW_MS)
+    assert (event.user_id, event.item_id, event.price, event.quantity, event.session_id) == ("1001", None, None, None, None)
+
+
+def test_the_event_round_trips_through_its_canonical_json():
+    event = parse_event(good(), LIMITS, NOW_MS)
+    assert parse_event(event.to_json().encode(), LIMITS, NOW_MS) == event
+
+
+@pytest.mark.parametrize("raw, reason", [
+    (b'{"event_id": "e1", "user_id": ', "malformed_json"),
+    (b"\xff\xfe not utf-8", "not_utf8"),
+    (b'["a", "list"]', "not_an_object"),
+    (b'{"a": NaN}', "malformed_json"),
+    (good(user_id=...), "missing_field"),
+    (good(event_id=""), "missing_field"),
+    (good(ts=...), "missing_field"),
+    (good(user_id=["u1"]), "wrong_type"),
+    (good(user_id=True), "wrong_type"),
+    (good(ts=True), "wrong_type"),
+    (good(ts={"s": 1}), "wrong_type"),
+    (good(price="12.50"), "wrong_type"),
+    (good(quantity=1.5), "wrong_type"),
+    (good(event_type="teleport"), "unknown_event_type"),
+    (good(ts="yesterday"), "bad_timestamp"),
+    (good(ts="2017-11-26T01:00:00"), "bad_timestamp"),
+    (good(ts=15), "timestamp_too_old"),  # the real corrupt row of the Taobao slice
+    (good(ts=NOW_MS + 2 * 86_400_000), "timestamp_in_future"),
+    (good(ts="9" * 30), "bad_timestamp"),
+    (good(price=-1), "bad_price"),
+    (good(quantity=-3), "bad_quantity"),
+    (good(user_agent="x" * 300), "field_too_long"),
+])
+def test_each_kind_of_bad_record_is_rejected_with_its_reason(raw, reason):
+    assert reason_for(raw) == reason
+
+
+def test_an_oversized_record_is_rejected_before_it_is_decoded():
+    raw = good(user_agent="x" * 200)
+    assert reason_for(raw, ValidationSettings(max_event_bytes=100)) == "oversized"
+
+
+def test_a_dead_letter_keeps_the_reason_the_user_and_a_bounded_copy_of_the_record():
+    raw = good(event_type="teleport")
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(raw, LIMITS, NOW_MS)
+    letter = json.loads(dead_letter_for(raw, caught.value).to_json(rejected_at_ms=NOW_MS))
+    assert letter["reason"] == "unknown_event_type" and "teleport" in letter["detail"]
+    assert letter["user_id"] == "u1" and letter["record"] == raw.decode() and letter["record_bytes"] == len(raw)
+    big = b"x" * 100_000
+    letter = dead_letter_for(big, InvalidEvent("oversized", "too big"), keep_bytes=1000)
+    assert len(letter.record) == 1000 and letter.record_bytes == 100_000 and letter.user_id is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode),
+                 st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+                              lambda children: st.lists(children, max_size=4)
+                              | st.dictionaries(st.sampled_from(["event_id", "user_id", "event_type", "ts", "price",
+                                                                 "quantity", "item_id"]), children, max_size=7),
+                              max_leaves=12).map(lambda v: json.dumps(v).encode())))
+def test_any_input_gives_an_event_or_a_reasoned_rejection_never_a_crash(raw):
+    try:
+        parse_event(raw, LIMITS, NOW_MS)
+    except InvalidEvent as error:
+        assert error.reason in DEAD_LETTER_REASONS
+        assert dead_letter_for(raw, error).reason == error.reason

@@ -1,0 +1,181 @@
+"""Turning a user's events into model inputs: the one encoder that both the job and training use.
+
+Each event becomes a 4-byte *event code* relative to the user's previous event (what kind of event,
+how long after the previous one, price and quantity buckets, whether item, category, device or IP
+changed). A user's recent behaviour is the concatenation of the last L codes: a few hundred bytes
+that live in Flink keyed state and travel between operators as ``bytes``. Only the scoring step
+expands codes into the float tensor ``[batch, L, len(FEATURE_NAMES)]`` that the model reads.
+
+Training imports :func:`encode_user_events` and :func:`batch_features` from here and must never
+re-implement them; :data:`FEATURE_SPEC_VERSION` goes into every model card so that the job refuses a
+model trained on another encoding.
+
+Example
+-------
+>>> from shopguard.udfs.events import Event
+>>> events = [Event("e1", "u1", "page_view", 1_000), Event("e2", "u1", "payment_failed", 1_300, price=3.0)]
+>>> windows = encode_user_events(events, history_length=4)
+>>> [len(w) for w in windows]
+[4, 8]
+>>> x = batch_features(windows, history_length=4)
+>>> x.shape
+(2, 4, 22)
+>>> float(x[1, -1, FEATURE_NAMES.index("type=payment_failed")]), float(x[1, -1, FEATURE_NAMES.index("fast_gap")])
+(1.0, 1.0)
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from shopguard.udfs.events import EVENT_TYPES, Event
+
+FEATURE_SPEC_VERSION = "event-codes-v1"
+CODE_BYTES = 4
+
+GAP_EDGES_S: tuple[float, ...] = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 21600, 86400)
+"""Upper edges of the time-gap buckets 1..15 (bucket 0: the user's first event)."""
+FAST_GAP_S = 2.0
+PRICE_EDGES: tuple[float, ...] = (5, 20, 50, 100, 300, 1000)
+QUANTITY_EDGES: tuple[int, ...] = (1, 2, 5, 10, 50)
+
+NEW_ITEM, NEW_CATEGORY, NEW_DEVICE, NEW_IP = 1, 2, 4, 8
+_FLAG_NAMES = (("new_item", NEW_ITEM), ("new_category", NEW_CATEGORY), ("new_device", NEW_DEVICE), ("new_ip", NEW_IP))
+
+FEATURE_NAMES: tuple[str, ...] = (
+    tuple(f"type={t}" for t in EVENT_TYPES)
+    + ("gap_bucket", "first_event", "fast_gap", "price_bucket", "quantity_bucket")
+    + tuple(name for name, _ in _FLAG_NAMES)
+    + ("present",)
+)
+"""What each column of the model input means, in order."""
+
+_TYPE_CODES = {name: i + 1 for i, name in enumerate(EVENT_TYPES)}  # 0 marks padding
+_CONTEXT = struct.Struct("<qIIII")
+_FAST_GAP_BUCKET = GAP_EDGES_S.index(FAST_GAP_S) + 2  # gap buckets 1.._FAST_GAP_BUCKET-1 are under FAST_GAP_S
+
+
+def _fingerprint(value: str | None) -> int:
+    """A 32-bit fingerprint of an id (0 = absent): enough to tell "same" from "changed" in 4 bytes."""
+    return 0 if value is None else (zlib.crc32(value.encode("utf-8", "surrogatepass")) or 1)
+
+
+def _bucket(value: float | None, edges: Sequence[float]) -> int:
+    return 0 if value is None else bisect_right(edges, value) + 1
+
+
+def _gap_bucket(gap_ms: int | None) -> int:
+    if gap_ms is None:
+        return 0
+    return min(bisect_right(GAP_EDGES_S, max(gap_ms, 0) / 1000.0) + 1, 15)
+
+
+@dataclass
+class UserHistory:
+    """A user's recent behaviour as kept in keyed state: the previous event's context plus the codes.
+
+    ``to_bytes()`` is 24 bytes plus 4 per remembered event (152 bytes at L=32).
+    """
+
+    last_ts_ms: int = -1
+    last_item: int = 0
+    last_category: int = 0
+    last_device: int = 0
+    last_ip: int = 0
+    codes: bytes = b""
+
+    def advance(self, event: Event, history_length: int) -> bytes:
+        """Append ``event``'s code, forget codes beyond ``history_length`` and return the new code."""
+        code = self._code_for(event)
+        self.codes = (self.codes + code)[-history_length * CODE_BYTES:]
+        self.last_ts_ms = event.ts_ms
+        self.last_item = _fingerprint(event.item_id) or self.last_item
+        self.last_category = _fingerprint(event.category_id) or self.last_category
+        self.last_device = _fingerprint(event.device_id) or self.last_device
+        self.last_ip = _fingerprint(event.ip) or self.last_ip
+        return code
+
+    def _code_for(self, event: Event) -> bytes:
+        gap = None if self.last_ts_ms < 0 else event.ts_ms - self.last_ts_ms
+        flags = 0
+        for value, last, flag in ((event.item_id, self.last_item, NEW_ITEM),
+                                  (event.category_id, self.last_category, NEW_CATEGORY),
+                                  (event.device_id, self.last_device, NEW_DEVICE),
+                                  (event.ip, self.last_ip, NEW_IP)):
+            current = _fingerprint(value)
+            if current and last and current != last:
+                flags |= flag
+        amounts = (_bucket(event.price, PRICE_EDGES) << 4) | _bucket(event.quantity, QUANTITY_EDGES)
+        return bytes((_TYPE_CODES[event.event_type], _gap_bucket(gap), amounts, flags))
+
+    def to_bytes(self) -> bytes:
+        return _CONTEXT.pack(self.last_ts_ms, self.last_item, self.last_category,
+                             self.last_device, self.last_ip) + self.codes
+
+    @classmethod
+    def from_bytes(cls, data: bytes | None) -> "UserHistory":
+        if not data:
+            return cls()
+        head = _CONTEXT.unpack_from(data)
+        return cls(*head, codes=bytes(data[_CONTEXT.size:]))
+
+
+def encode_user_events(events: Iterable[Event], history_length: int) -> list[bytes]:
+    """The window of codes after each of one user's events, in the order given (as the job sees them)."""
+    history = UserHistory()
+    windows = []
+    for event in events:
+        history.advance(event, history_length)
+        windows.append(history.codes)
+    return windows
+
+
+def codes_array(windows: Sequence[bytes], history_length: int) -> np.ndarray:
+    """Windows of codes as a ``uint8`` array ``[batch, L, 4]``, left-padded with zeros."""
+    out = np.zeros((len(windows), history_length, CODE_BYTES), dtype=np.uint8)
+    for row, window in enumerate(windows):
+        codes = np.frombuffer(window, dtype=np.uint8)[-history_length * CODE_BYTES:].reshape(-1, CODE_BYTES)
+        if len(codes):
+            out[row, history_length - len(codes):] = codes
+    return out
+
+
+_TYPE_ONE_HOT = np.vstack([np.zeros(len(EVENT_TYPES)), np.eye(len(EVENT_TYPES))]).astype(np.float32)
+
+
+def batch_features(windows: Sequence[bytes], history_length: int) -> np.ndarray:
+    """Model input ``float32 [batch, L, len(FEATURE_NAMES)]`` for a batch of windows of codes."""
+    codes = codes_array(windows, history_length)
+    kind, gap, amounts, flags = (codes[..., i] for i in range(CODE_BYTES))
+    present = (kind > 0).astype(np.float32)
+    columns = [
+        _TYPE_ONE_HOT[np.minimum(kind, len(EVENT_TYPES))],
+        (gap / 15.0)[..., None],
+        ((gap == 0) * present)[..., None],
+        ((gap > 0) & (gap < _FAST_GAP_BUCKET))[..., None],
+        ((amounts >> 4) / 7.0)[..., None],
+        ((amounts & 0x0F) / 6.0)[..., None],
+        *[((flags & bit) > 0)[..., None] for _, bit in _FLAG_NAMES],
+        present[..., None],
+    ]
+    return np.concatenate([c.astype(np.float32) for c in columns], axis=-1)
+
+
+def describe_codes(window: bytes) -> dict[str, int]:
+    """Counts an analyst can read: events per type, fast gaps and changes in the window."""
+    codes = np.frombuffer(window, dtype=np.uint8).reshape(-1, CODE_BYTES)
+    counts: dict[str, int] = {"events": len(codes)}
+    for kind in codes[:, 0]:
+        if kind:
+            name = EVENT_TYPES[min(int(kind), len(EVENT_TYPES)) - 1]
+            counts[name] = counts.get(name, 0) + 1
+    counts["fast_gaps"] = int(((codes[:, 1] > 0) & (codes[:, 1] < _FAST_GAP_BUCKET)).sum())
+    for name, bit in _FLAG_NAMES:
+        counts[name] = int(((codes[:, 3] & bit) > 0).sum())
+    return counts

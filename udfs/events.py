@@ -1,0 +1,231 @@
+"""The canonical user event, and turning raw Kafka records into events or dead letters.
+
+Every record on ``user-events`` is one JSON object (see ``../shared/design.md``). :func:`parse_event`
+either returns an :class:`Event` or raises :class:`InvalidEvent` with a stable reason code, so that
+the job can route the record to the dead-letter topic with that reason and count it per reason.
+The parser never raises anything else on any input: ``tests/unit/test_events.py`` fuzzes it.
+
+Example
+-------
+>>> from shopguard.config import ValidationSettings
+>>> event = parse_event(b'{"event_id": "e1", "user_id": "u1", "event_type": "page_view",'
+...                     b' "ts": "2017-11-26T01:00:00Z"}', ValidationSettings(), now_ms=1511658000000)
+>>> event.user_id, event.ts_ms
+('u1', 1511658000000)
+>>> try:
+...     parse_event(b'{"event_id": "e1"', ValidationSettings(), now_ms=1511658000000)
+... except InvalidEvent as bad:
+...     bad.reason
+'malformed_json'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from shopguard.config import ValidationSettings
+
+EVENT_TYPES: tuple[str, ...] = (
+    "page_view", "search", "add_to_cart", "remove_from_cart", "favorite", "checkout",
+    "purchase", "payment_failed", "login", "login_failed", "review", "refund_request",
+)
+"""Every event type the platform emits; the order is part of the feature spec (see ``encoding``)."""
+
+_EVENT_TYPE_SET = frozenset(EVENT_TYPES)
+_REQUIRED_STRINGS = ("event_id", "user_id", "event_type")
+_OPTIONAL_STRINGS = ("session_id", "item_id", "category_id", "ip", "device_id", "user_agent", "channel")
+
+DEAD_LETTER_REASONS: tuple[str, ...] = (
+    "oversized", "not_utf8", "malformed_json", "not_an_object", "missing_field", "wrong_type",
+    "field_too_long", "unknown_event_type", "bad_timestamp", "timestamp_too_old",
+    "timestamp_in_future", "bad_price", "bad_quantity",
+)
+"""Reason codes a dead letter can carry; each has a metric counter in the job."""
+
+
+class InvalidEvent(ValueError):
+    """A record that is not a valid canonical event.
+
+    ``reason`` is one of :data:`DEAD_LETTER_REASONS` (stable, for metrics and consumers);
+    ``detail`` says in words what was wrong, naming the field.
+    """
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class Event(NamedTuple):
+    """One validated canonical event. ``ts_ms`` is event time in epoch milliseconds (UTC)."""
+
+    event_id: str
+    user_id: str
+    event_type: str
+    ts_ms: int
+    session_id: str | None = None
+    item_id: str | None = None
+    category_id: str | None = None
+    price: float | None = None
+    quantity: int | None = None
+    ip: str | None = None
+    device_id: str | None = None
+    user_agent: str | None = None
+    channel: str | None = None
+
+    def to_json(self) -> str:
+        """The event as canonical JSON (``ts`` as epoch milliseconds), as producers send it."""
+        body = {name: value for name, value in self._asdict().items() if value is not None and name != "ts_ms"}
+        body["ts"] = self.ts_ms
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """What goes to the dead-letter topic: the reason, and as much of the record as is safe to keep."""
+
+    reason: str
+    detail: str
+    record: str
+    record_bytes: int
+    user_id: str | None = None
+
+    def to_json(self, rejected_at_ms: int) -> str:
+        return json.dumps({
+            "reason": self.reason, "detail": self.detail, "user_id": self.user_id,
+            "record": self.record, "record_bytes": self.record_bytes, "rejected_at": rejected_at_ms,
+        }, separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_event(raw: bytes | str, limits: ValidationSettings, now_ms: int) -> Event:
+    """Decode and validate one raw record; raise :class:`InvalidEvent` when it is not a valid event."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    if len(raw) > limits.max_event_bytes:
+        raise InvalidEvent("oversized", f"record has {len(raw)} bytes, the limit is {limits.max_event_bytes} "
+                                        "(validation.max_event_bytes)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent("not_utf8", f"record is not UTF-8 at byte {exc.start}") from None
+    try:
+        body = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidEvent("malformed_json", f"not valid JSON ({str(exc)[:120]})") from None
+    if not isinstance(body, dict):
+        raise InvalidEvent("not_an_object", f"expected a JSON object, got {type(body).__name__}")
+    return _validate(body, limits, now_ms)
+
+
+def dead_letter_for(raw: bytes | str, error: InvalidEvent, keep_bytes: int = 4096) -> DeadLetter:
+    """The dead letter for a rejected record, keeping at most ``keep_bytes`` of it (oversized records)."""
+    data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+    return DeadLetter(
+        reason=error.reason, detail=error.detail,
+        record=data[:keep_bytes].decode("utf-8", "replace"), record_bytes=len(data),
+        user_id=_user_id_if_readable(data) if error.reason != "oversized" else None,
+    )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def _validate(body: dict[str, Any], limits: ValidationSettings, now_ms: int) -> Event:
+    fields: dict[str, Any] = {}
+    for name in _REQUIRED_STRINGS:
+        value = body.get(name)
+        if value is None or value == "":
+            raise InvalidEvent("missing_field", f"{name!r} is required")
+        fields[name] = _string(name, value, limits)
+    for name in _OPTIONAL_STRINGS:
+        value = body.get(name)
+        fields[name] = None if value is None or value == "" else _string(name, value, limits)
+    if fields["event_type"] not in _EVENT_TYPE_SET:
+        raise InvalidEvent("unknown_event_type",
+                           f"event_type {fields['event_type'][:40]!r} is not one of {', '.join(EVENT_TYPES)}")
+    if "ts" not in body or body["ts"] is None:
+        raise InvalidEvent("missing_field", "'ts' is required")
+    fields["ts_ms"] = _timestamp_ms(body["ts"], limits, now_ms)
+    fields["price"] = _price(body.get("price"))
+    fields["quantity"] = _quantity(body.get("quantity"))
+    return Event(**fields)
+
+
+def _string(name: str, value: Any, limits: ValidationSettings) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InvalidEvent("wrong_type", f"{name!r} must be a string, got {type(value).__name__}")
+    text = str(value)
+    if len(text) > limits.max_field_chars:
+        raise InvalidEvent("field_too_long", f"{name!r} has {len(text)} characters, the limit is "
+                                             f"{limits.max_field_chars} (validation.max_field_chars)")
+    return text
+
+
+def _timestamp_ms(value: Any, limits: ValidationSettings, now_ms: int) -> int:
+    ts_ms = _timestamp_value_ms(value)
+    if ts_ms < limits.min_event_time_ms:
+        raise InvalidEvent("timestamp_too_old", f"'ts' {value!r} is before validation.min_event_time_ms "
+                                                f"({limits.min_event_time_ms}); is it in seconds, not milliseconds?")
+    if ts_ms > now_ms + limits.max_future_skew_ms:
+        raise InvalidEvent("timestamp_in_future", f"'ts' {value!r} is more than "
+                                                  f"{limits.max_future_skew_ms} ms ahead of the clock")
+    return ts_ms
+
+
+def _timestamp_value_ms(value: Any) -> int:
+    if isinstance(value, bool):
+        raise InvalidEvent("wrong_type", "'ts' must be an RFC 3339 string or epoch milliseconds, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidEvent("bad_timestamp", f"'ts' {value!r} is not a finite number")
+        return int(value)
+    if isinstance(value, str):
+        if value.isascii() and value.isdigit() and len(value) <= 19:
+            return int(value)
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidEvent("bad_timestamp", f"'ts' {value[:40]!r} is not RFC 3339 (e.g. 2017-11-26T01:00:00Z)") from None
+        if parsed.tzinfo is None:
+            raise InvalidEvent("bad_timestamp", f"'ts' {value[:40]!r} has no UTC offset (append Z or +08:00)")
+        return int(parsed.timestamp() * 1000)
+    raise InvalidEvent("wrong_type", f"'ts' must be an RFC 3339 string or epoch milliseconds, got {type(value).__name__}")
+
+
+def _price(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidEvent("wrong_type", f"'price' must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise InvalidEvent("bad_price", f"'price' {value!r} must be a finite number >= 0")
+    return float(value)
+
+
+def _quantity(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidEvent("wrong_type", f"'quantity' must be an integer, got {type(value).__name__}")
+    if value < 0 or value > 1_000_000:
+        raise InvalidEvent("bad_quantity", f"'quantity' {value} must be between 0 and 1000000")
+    return value
+
+
+def _user_id_if_readable(data: bytes) -> str | None:
+    """The record's user_id when it can be read, so that the dead letter can be keyed by user."""
+    try:
+        body = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    user_id = body.get("user_id") if isinstance(body, dict) else None
+    return str(user_id)[:256] if isinstance(user_id, (str, int)) and not isinstance(user_id, bool) else None
