@@ -1,13 +1,14 @@
 """The Flink environment the detection job runs in: jars, Python workers, checkpoints, metrics.
 
 Everything here comes from :class:`~shopguard.config.ShopguardConfig`; nothing is read from globals.
-On the local mini-cluster the JVM is started by PyFlink's gateway from ``FLINK_LIB_DIR``; we point
-that at a folder holding the jars the wheel ships plus the Kafka connector and the Prometheus metrics
-reporter, resolved from Maven Central, as a real cluster's ``lib/`` would.
+On the local mini-cluster the JVM is started by PyFlink's gateway from ``FLINK_HOME``; we point that
+at :func:`flink_home`, the wheel's distribution plus the Kafka connector and the Prometheus metrics
+reporter resolved from Maven Central, as a real cluster's ``lib/`` would hold them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -22,22 +23,39 @@ from shopguard.jobs.python_dependencies import package_archive, site_packages
 from shopguard.maven_artifacts import flink_kafka_connector_jar, resolve_artifacts
 
 
-def flink_lib_dir(cfg: ShopguardConfig) -> Path:
-    """A Flink ``lib/`` folder: the wheel's jars plus the Kafka connector and Prometheus reporter."""
-    lib = Path(cfg.cache_dir) / f"flink-lib-{cfg.versions.flink}"
+def flink_home(cfg: ShopguardConfig) -> Path:
+    """A Flink home: the wheel's own distribution, with the Kafka connector and Prometheus reporter in ``lib/``.
+
+    ``bin/``, ``conf/``, ``opt/`` and ``plugins/`` link to the wheel's; ``lib/`` holds links to the
+    wheel's jars plus the extra jars resolved from Maven Central, as a real cluster's ``lib/`` would.
+    """
+    wheel_home = Path(pyflink.__file__).parent.resolve()
+    # One home per installed wheel: two checkouts with their own virtual environments must not share links.
+    wheel_key = hashlib.sha256(str(wheel_home).encode()).hexdigest()[:8]
+    home = Path(cfg.cache_dir) / f"flink-home-{cfg.versions.flink}-{wheel_key}"
     extras = [flink_kafka_connector_jar(cfg)] + resolve_artifacts(
         "flink-metrics", [f"org.apache.flink:flink-metrics-prometheus:{cfg.versions.flink}"],
         Path(cfg.cache_dir), transitive=False)
-    wheel_lib = Path(pyflink.__file__).parent / "lib"
-    lib.mkdir(parents=True, exist_ok=True)
-    wanted = {jar.name: jar for jar in [*wheel_lib.glob("*.jar"), *extras]}
-    for stale in lib.glob("*.jar"):
-        if stale.name not in wanted or stale.resolve() != wanted[stale.name].resolve():
-            stale.unlink()
-    for name, jar in wanted.items():
-        if not (lib / name).exists():
-            (lib / name).symlink_to(jar.resolve())
-    return lib
+    _link_folder(home / "lib", [*(wheel_home / "lib").glob("*.jar"), *extras])
+    for name in ("bin", "conf", "opt", "plugins"):
+        link = home / name
+        if link.is_symlink() and link.resolve() != (wheel_home / name).resolve():
+            link.unlink()
+        if (wheel_home / name).exists() and not link.is_symlink():
+            link.symlink_to(wheel_home / name)
+    return home
+
+
+def _link_folder(folder: Path, files: list[Path]) -> None:
+    """Make ``folder`` hold exactly one link per file in ``files`` (by name)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = {f.name: f.resolve() for f in files}
+    for present in folder.iterdir():
+        if present.name not in wanted or present.resolve() != wanted[present.name]:
+            present.unlink()
+    for name, target in wanted.items():
+        if not (folder / name).is_symlink():
+            (folder / name).symlink_to(target)
 
 
 def flink_configuration(cfg: ShopguardConfig) -> Configuration:
@@ -67,7 +85,11 @@ def flink_configuration(cfg: ShopguardConfig) -> Configuration:
 
 def create_environments(cfg: ShopguardConfig) -> tuple[StreamExecutionEnvironment, StreamTableEnvironment]:
     """The DataStream and Table environments of the job, on the local mini-cluster or a cluster."""
-    os.environ["FLINK_LIB_DIR"] = str(flink_lib_dir(cfg))  # read by PyFlink's gateway when it starts the JVM
+    home = flink_home(cfg)
+    # PyFlink's gateway reads these when it starts the JVM; without FLINK_HOME it resets them to the wheel's.
+    os.environ["FLINK_HOME"] = str(home)
+    for name in ("lib", "opt", "plugins", "conf"):
+        os.environ[f"FLINK_{name.upper()}_DIR"] = str(home / name)
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(cfg))
     env.add_python_file(str(package_archive(cfg.cache_dir)))
     t_env = StreamTableEnvironment.create(env)

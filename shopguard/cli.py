@@ -44,10 +44,10 @@ def cmd_topics(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_jars(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
-    from shopguard.jobs.flink_environment import flink_lib_dir
+    from shopguard.jobs.flink_environment import flink_home
     from shopguard.maven_artifacts import kafka_broker_jars
     broker = kafka_broker_jars(cfg)
-    print(f"Kafka broker: {len(broker)} jars; Flink lib folder: {flink_lib_dir(cfg)}")
+    print(f"Kafka broker: {len(broker)} jars; Flink home with the Kafka connector: {flink_home(cfg)}")
     return 0
 
 

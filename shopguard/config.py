@@ -83,7 +83,8 @@ class Topics:
     events: str = "user-events"
     alerts: str = "behavior-alerts"
     dead_letters: str = "user-events-dlq"
-    partitions: int = 2
+    partitions: int = 2  # used when shopguard creates the topics
+    replication_factor: int = 1  # likewise; use 3 on a production cluster
 
 
 @dataclass(frozen=True)
