@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
 from shopguard.config import ShopguardConfig
+from shopguard.errors import ShopguardError
 from shopguard.jobs.python_dependencies import package_archive, site_packages
 from shopguard.maven_artifacts import flink_kafka_connector_jar, resolve_artifacts
 
@@ -83,8 +85,20 @@ def flink_configuration(cfg: ShopguardConfig) -> Configuration:
     return conf
 
 
+def require_java() -> str:
+    """The ``java`` that PyFlink's gateway will start, or one clear sentence saying how to get one."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+    if not java or not Path(java).is_file():
+        where = f"JAVA_HOME={java_home} has no bin/java" if java_home else "java not found on PATH"
+        raise ShopguardError(f"{where}: install Java 17 (apt-get install openjdk-17-jre-headless); "
+                             "Flink runs on it")
+    return java
+
+
 def create_environments(cfg: ShopguardConfig) -> tuple[StreamExecutionEnvironment, StreamTableEnvironment]:
     """The DataStream and Table environments of the job, on the local mini-cluster or a cluster."""
+    require_java()
     home = flink_home(cfg)
     # PyFlink's gateway reads these when it starts the JVM; without FLINK_HOME it resets them to the wheel's.
     os.environ["FLINK_HOME"] = str(home)

@@ -75,6 +75,7 @@ def detection(kafka_config, tmp_path_factory):
         abnormal = [e for user, (_, make) in ABNORMAL.items() for e in make(user, T0, random.Random(5))]
         records = [(e.user_id, e.to_json().encode()) for e in normal + abnormal]
         records += [("it-bad-input", raw) for raw in BAD_RECORDS.values()]
+        records.append(("it-tombstone", None))  # a Kafka tombstone: the connector skips null values
         send_records(cfg, topics.events, records)
         # A valid abnormal user after all the bad input: its alert proves the job kept running.
         late = card_tester("it-after-bad-input", T0 + 600_000, random.Random(9))
