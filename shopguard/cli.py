@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 from shopguard.config import ShopguardConfig, load_config, to_toml
@@ -61,7 +62,7 @@ def cmd_produce(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.demo_traffic import demo_events
     from shopguard.producer import replay_events
     from shopguard.training.datasets import read_taobao
-    events, bad_rows = read_taobao(cfg.demo.taobao_csv)
+    events, bad_rows = read_taobao(cfg.data.taobao_csv)
     for row in bad_rows[:5]:
         print(f"skipped {row}", file=sys.stderr)
     if cfg.demo.max_events:
@@ -88,6 +89,25 @@ def cmd_alerts(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 def cmd_demo(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.demo import run_demo
     return run_demo(cfg, _config_args(args))
+
+
+def cmd_simulate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.training.behaviour_stats import measure_behaviour
+    from shopguard.training.calibration_report import write_calibration_report
+    from shopguard.training.datasets import read_taobao
+    from shopguard.training.simulator import ContextAssumptions, ShopperSimulator
+    real, _ = read_taobao(cfg.data.taobao_csv)
+    real = [e for e in real if e.ts_ms >= cfg.validation.min_event_time_ms]
+    start = min(e.ts_ms for e in real)
+    span = max(e.ts_ms for e in real) - start
+    assumptions = ContextAssumptions()
+    simulated = ShopperSimulator(measure_behaviour(real), assumptions).simulate(args.users, start, span, args.seed)
+    if args.out:
+        Path(args.out).write_text("".join(e.to_json() + "\n" for e in simulated))
+        print(f"wrote {len(simulated):,} events of {args.users:,} simulated shoppers to {args.out}")
+    report = write_calibration_report(real, simulated, args.report_dir, cfg.data.taobao_csv, assumptions)
+    print(f"calibration report: {report}")
+    return 0
 
 
 def cmd_config(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
@@ -119,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--from-start", action="store_true", help="start from the oldest alert")
     alerts.add_argument("--json", action="store_true", help="print each alert as JSON")
     add("demo", cmd_demo, "broker + topics + job + demo traffic, alerts on screen; Ctrl-C stops everything")
+    simulate = add("simulate", cmd_simulate, "simulate normal shoppers calibrated on the Taobao slice, with a report")
+    simulate.add_argument("--users", type=int, default=20000, help="how many shoppers (default 20000)")
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--out", help="write the simulated events here as JSON lines")
+    simulate.add_argument("--report-dir", default="reports/simulator", help="where the calibration report goes")
     add("config", cmd_config, "print the effective configuration")
     return parser
 

@@ -118,10 +118,16 @@ class JobSettings:
 
 
 @dataclass(frozen=True)
+class DataSettings:
+    """Where the real e-commerce data lives (relative paths are relative to the working directory)."""
+
+    taobao_csv: str = "../shared/data/taobao_user_behavior_slice.csv"
+
+
+@dataclass(frozen=True)
 class DemoSettings:
     """Demo traffic for ``shopguard produce`` and ``shopguard demo``."""
 
-    taobao_csv: str = "../shared/data/taobao_user_behavior_slice.csv"
     speedup: float = 60.0
     max_events: int = 0  # 0: the whole file
     abnormal_users: int = 6
@@ -139,6 +145,7 @@ class ShopguardConfig:
     topics: Topics = field(default_factory=Topics)
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     job: JobSettings = field(default_factory=JobSettings)
+    data: DataSettings = field(default_factory=DataSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
 
     def with_overrides(self, overrides: Sequence[str]) -> "ShopguardConfig":

@@ -94,11 +94,11 @@ def run_demo(cfg: ShopguardConfig, config_args: Sequence[str]) -> int:
     broker_was_running = broker.status().running
     broker.start()
     ensure_topics(cfg)
-    events, bad_rows = read_taobao(cfg.demo.taobao_csv)
+    events, bad_rows = read_taobao(cfg.data.taobao_csv)
     if cfg.demo.max_events:
         events = events[:cfg.demo.max_events]
     traffic = demo_events(events, cfg.demo.abnormal_users, cfg.demo.seed, cfg.validation.min_event_time_ms)
-    say(f"{len(events):,} Taobao events from {cfg.demo.taobao_csv} ({len(bad_rows)} unreadable rows skipped) "
+    say(f"{len(events):,} Taobao events from {cfg.data.taobao_csv} ({len(bad_rows)} unreadable rows skipped) "
         f"+ {len(traffic) - len(events)} events of {cfg.demo.abnormal_users} abnormal users, at {cfg.demo.speedup:g}x")
 
     feed = open_consumer(cfg, cfg.topics.alerts, cfg.topics.dead_letters, from_start=False)

@@ -1,0 +1,149 @@
+"""Simulated normal shoppers, calibrated on real traffic.
+
+:class:`ShopperSimulator` draws users whose figures match :class:`~shopguard.training.behaviour_stats.BehaviourStats`
+measured on real events (the Taobao slice): how many events a user has, which event type follows which,
+the time between events, how often the next event stays on the same item or category. The real data has
+no devices, IPs, prices, logins or payment failures; :class:`ContextAssumptions` adds them with stated
+rates, so that the anomaly injectors have a normal background to stand out from (and to hide in).
+
+Example
+-------
+>>> from shopguard.training.behaviour_stats import measure_behaviour
+>>> from shopguard.udfs.events import Event
+>>> real = [Event(f"e{i}", f"u{i % 3}", "page_view", 1000 * 60 * i, item_id=str(i), category_id="c")
+...         for i in range(30)]
+>>> simulator = ShopperSimulator(measure_behaviour(real))
+>>> shoppers = simulator.simulate(users=5, start_ms=0, span_ms=3_600_000, seed=1)
+>>> len({e.user_id for e in shoppers}), shoppers == simulator.simulate(5, 0, 3_600_000, seed=1)
+(5, True)
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from shopguard.training.behaviour_stats import QUANTILES, BehaviourStats
+from shopguard.udfs.events import Event
+
+
+@dataclass(frozen=True)
+class ContextAssumptions:
+    """Rates for what the real data does not show; stated, not measured (say so in reports)."""
+
+    catalogue_categories: int = 5000
+    items_per_category: int = 400
+    zipf_exponent: float = 1.1  # popularity of categories and items
+    price_log_mean: float = 4.0  # ~55 yuan median item price
+    price_log_sigma: float = 1.0
+    p_second_device: float = 0.15  # users who also shop from a second device
+    p_login_at_session_start: float = 0.3
+    p_login_failed_before_login: float = 0.03  # a mistyped password
+    p_payment_failed_before_purchase: float = 0.02  # an expired card, retried
+    p_quantity_two_or_more: float = 0.12
+
+
+class ShopperSimulator:
+    """Draw normal shoppers matching ``stats``; deterministic for a seed."""
+
+    def __init__(self, stats: BehaviourStats, assumptions: ContextAssumptions | None = None):
+        self.stats = stats
+        self.assume = assumptions or ContextAssumptions()
+        counts = np.array(list(stats.events_per_user.keys()))
+        weights = np.array(list(stats.events_per_user.values()), dtype=float)
+        self._event_counts = (counts, weights / weights.sum())
+        self._gap_quantiles = np.array(stats.gap_quantiles_s)
+        self._kinds = sorted(stats.behaviour_mix)
+
+    def simulate(self, users: int, start_ms: int, span_ms: int, seed: int, prefix: str = "sim") -> list[Event]:
+        """``users`` shoppers whose first event falls in ``[start_ms, start_ms + span_ms)``, in time order."""
+        rng = np.random.default_rng(seed)
+        events: list[Event] = []
+        for n in range(users):
+            events += self.simulate_user(f"{prefix}-user-{n}", int(start_ms + rng.integers(0, span_ms)), rng)
+        events.sort(key=lambda e: e.ts_ms)
+        return events
+
+    def simulate_user(self, user_id: str, first_ms: int, rng: np.random.Generator,
+                      event_count: int | None = None) -> list[Event]:
+        """One shopper's events from ``first_ms`` on (``event_count`` drawn from the real distribution if None)."""
+        counts, weights = self._event_counts
+        count = int(event_count or rng.choice(counts, p=weights))
+        devices = [f"{user_id}-phone"] + ([f"{user_id}-laptop"] if rng.random() < self.assume.p_second_device else [])
+        ip = f"10.{rng.integers(0, 256)}.{rng.integers(0, 256)}.{rng.integers(1, 255)}"
+        kind = self._draw(self.stats.first_behaviour, rng)
+        category = self._category(rng)
+        item = self._item(category, rng)
+        ts, device = first_ms, devices[0]
+        events: list[Event] = []
+        for i in range(count):
+            if i:
+                ts += int(self._gap_s(rng) * 1000)
+                kind = self._draw(self.stats.transitions.get(kind, self.stats.behaviour_mix), rng)
+                item, category = self._next_item(item, category, rng)
+                if ts - events[-1].ts_ms > 30 * 60 * 1000:
+                    device = devices[int(rng.integers(0, len(devices)))]
+            events += self._with_context(user_id, len(events), kind, ts, item, category, device, ip, rng)
+        return events
+
+    def _with_context(self, user_id: str, n: int, kind: str, ts: int, item: str, category: str, device: str,
+                      ip: str, rng: np.random.Generator) -> list[Event]:
+        """The event itself, preceded by the logins and payment failures the assumptions call for."""
+        a = self.assume
+        price = self._price(item) if kind in ("add_to_cart", "purchase") else None
+        quantity = (2 if rng.random() < a.p_quantity_two_or_more else 1) if price is not None else None
+        before: list[tuple[str, int]] = []
+        if n == 0 and rng.random() < a.p_login_at_session_start:
+            if rng.random() < a.p_login_failed_before_login:
+                before.append(("login_failed", -40_000))
+            before.append(("login", -30_000))
+        if kind == "purchase" and rng.random() < a.p_payment_failed_before_purchase:
+            before.append(("payment_failed", -20_000))
+        out = [Event(f"{user_id}-{n + i}", user_id, extra, ts + offset, device_id=device, ip=ip, channel="sim",
+                     item_id=item if extra == "payment_failed" else None, price=price if extra == "payment_failed" else None)
+               for i, (extra, offset) in enumerate(before)]
+        out.append(Event(f"{user_id}-{n + len(before)}", user_id, kind, ts, item_id=item, category_id=category,
+                         price=price, quantity=quantity, device_id=device, ip=ip, channel="sim"))
+        return out
+
+    def _draw(self, shares: dict[str, float], rng: np.random.Generator) -> str:
+        kinds = list(shares)
+        p = np.array([shares[k] for k in kinds], dtype=float)
+        return kinds[int(rng.choice(len(kinds), p=p / p.sum()))]
+
+    def _gap_s(self, rng: np.random.Generator) -> float:
+        """A gap drawn from the real gaps' quantile function (linear between the 101 quantiles)."""
+        return float(np.interp(rng.random(), QUANTILES, self._gap_quantiles))
+
+    def _zipf_index(self, size: int, rng: np.random.Generator) -> int:
+        return int(min(rng.zipf(self.assume.zipf_exponent + 0.0001), size)) - 1
+
+    def _category(self, rng: np.random.Generator) -> str:
+        return f"cat-{self._zipf_index(self.assume.catalogue_categories, rng)}"
+
+    def _item(self, category: str, rng: np.random.Generator) -> str:
+        return f"{category}-item-{self._zipf_index(self.assume.items_per_category, rng)}"
+
+    def _next_item(self, item: str, category: str, rng: np.random.Generator) -> tuple[str, str]:
+        """Stay on the item, or move to another item of the same or of another category, at the real rates."""
+        if rng.random() < self.stats.p_same_item:
+            return item, category
+        if rng.random() >= self.stats.p_same_category_given_new_item:
+            category = self._different(lambda: self._category(rng), category)
+        return self._different(lambda: self._item(category, rng), item), category
+
+    @staticmethod
+    def _different(draw, current: str, tries: int = 20) -> str:
+        """A draw that differs from ``current`` (popular ids repeat often under Zipf)."""
+        for _ in range(tries):
+            candidate = draw()
+            if candidate != current:
+                return candidate
+        return f"{current}-alt"
+
+    def _price(self, item: str) -> float:
+        """A stable price per item (the same item costs the same for everyone)."""
+        item_rng = np.random.default_rng(zlib.crc32(item.encode()))
+        return round(float(item_rng.lognormal(self.assume.price_log_mean, self.assume.price_log_sigma)), 2)
