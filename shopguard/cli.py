@@ -95,6 +95,7 @@ def cmd_simulate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.training.behaviour_stats import measure_behaviour
     from shopguard.training.calibration_report import write_calibration_report
     from shopguard.training.datasets import read_taobao
+    from shopguard.training.labelled_traffic import mix_in_anomalies
     from shopguard.training.simulator import ContextAssumptions, ShopperSimulator
     real, _ = read_taobao(cfg.data.taobao_csv)
     real = [e for e in real if e.ts_ms >= cfg.validation.min_event_time_ms]
@@ -103,8 +104,11 @@ def cmd_simulate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     assumptions = ContextAssumptions()
     simulated = ShopperSimulator(measure_behaviour(real), assumptions).simulate(args.users, start, span, args.seed)
     if args.out:
-        Path(args.out).write_text("".join(e.to_json() + "\n" for e in simulated))
-        print(f"wrote {len(simulated):,} events of {args.users:,} simulated shoppers to {args.out}")
+        traffic = mix_in_anomalies(simulated, args.abused_share, args.seed)
+        labels_path = Path(args.out).with_suffix(".labels.jsonl")
+        traffic.write(args.out, labels_path)
+        print(f"wrote {len(traffic.events):,} events of {args.users:,} simulated shoppers to {args.out}, "
+              f"{len(traffic.labels):,} of them abused (labels in {labels_path})")
     report = write_calibration_report(real, simulated, args.report_dir, cfg.data.taobao_csv, assumptions)
     print(f"calibration report: {report}")
     return 0
@@ -142,7 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = add("simulate", cmd_simulate, "simulate normal shoppers calibrated on the Taobao slice, with a report")
     simulate.add_argument("--users", type=int, default=20000, help="how many shoppers (default 20000)")
     simulate.add_argument("--seed", type=int, default=1)
-    simulate.add_argument("--out", help="write the simulated events here as JSON lines")
+    simulate.add_argument("--out", help="write the simulated events here as JSON lines (labels beside it)")
+    simulate.add_argument("--abused-share", type=float, default=0.02,
+                          help="share of users with injected, labelled abuse in --out (default 0.02)")
     simulate.add_argument("--report-dir", default="reports/simulator", help="where the calibration report goes")
     add("config", cmd_config, "print the effective configuration")
     return parser
