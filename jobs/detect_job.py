@@ -34,6 +34,7 @@ from shopguard.config import ShopguardConfig, load_config
 from shopguard.jobs.flink_environment import create_environments
 from shopguard.jobs.kafka_io import events_source, keyed_json_sink
 from shopguard.training.placeholder_model import write_placeholder_model
+from shopguard.training.model_registry import open_registry
 from shopguard.udfs.alerts import FormatAlert
 from shopguard.udfs.parse_events import DEAD_LETTERS, EVENT_ROW, ParseEvents
 from shopguard.udfs.scoring import ModelCard, OnnxModel, ScoreHistories
@@ -41,9 +42,13 @@ from shopguard.udfs.user_history import SCORING_ROW, TrackUserHistory
 
 
 def resolve_model_dir(cfg: ShopguardConfig) -> Path:
-    """The model folder to serve: ``job.model_path``, or the placeholder model in the cache."""
+    """The model folder to serve: ``job.model_path``, else the registry's current model, else the placeholder."""
     if cfg.job.model_path:
         return Path(cfg.job.model_path)
+    registry = open_registry(cfg)
+    current = registry.current()
+    if current is not None:
+        return registry.local_model_dir(current.model_version)
     return write_placeholder_model(Path(cfg.cache_dir) / "models")
 
 

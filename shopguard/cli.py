@@ -114,6 +114,71 @@ def cmd_simulate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def cmd_train(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.training.evaluation_data import build_evaluation_data
+    from shopguard.training.train_lstm import TrainingRun
+    from shopguard.training.train_pipeline import train_and_export
+    data = build_evaluation_data(cfg, _progress)
+    folder = train_and_export(cfg, data, args.out or Path(cfg.cache_dir) / "trained", run=TrainingRun(epochs=args.epochs),
+                              progress=_progress)
+    card = json.loads((folder / "card.json").read_text())
+    print(f"trained {card['model_version']} in {card['training_seconds']} s: {folder}")
+    print("test figures: " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                                       for k, v in card["metrics"].items() if k != "per_type"))
+    return 0
+
+
+def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.training.detectors.isolation_forest import IsolationForestDetector
+    from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
+    from shopguard.training.detectors.velocity_rules import VelocityRules
+    from shopguard.training.evaluation import evaluate_all
+    from shopguard.training.evaluation_data import build_evaluation_data
+    from shopguard.training.evaluation_report import report_json, summary_table, write_evaluation_report
+    from shopguard.training.model_registry import open_registry
+    from shopguard.training.train_pipeline import train_and_export
+    data = build_evaluation_data(cfg, _progress)
+    model_dir = args.model
+    if model_dir is None:
+        current = open_registry(cfg).current()
+        if current is not None:
+            model_dir = open_registry(cfg).local_model_dir(current.model_version)
+        else:
+            _progress("no --model and nothing published yet: training one first")
+            model_dir = train_and_export(cfg, data, Path(cfg.cache_dir) / "trained", progress=_progress)
+    detectors = [(OnnxSequenceDetector(model_dir), False), (VelocityRules(), True), (IsolationForestDetector(), True)]
+    results = evaluate_all(detectors, data, cfg.training.target_alert_rate, _progress)
+    context = {"model_dir": str(model_dir), "training_data": data.fingerprint,
+               "target_alert_rate": cfg.training.target_alert_rate}
+    report = write_evaluation_report(results, "lstm", data.test, args.report_dir or cfg.training.report_dir, context)
+    if args.json:
+        print(json.dumps(report_json(results, "lstm", context)))
+    else:
+        print(summary_table(results))
+        print(f"report: {report}")
+    return 0
+
+
+def cmd_publish(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.training.publishing import publish_model
+    publish_model(cfg, args.model_dir, force=args.force, progress=_progress)
+    return 0
+
+
+def cmd_retrain(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.training.evaluation_data import build_evaluation_data
+    from shopguard.training.publishing import publish_model
+    from shopguard.training.train_pipeline import train_and_export
+    data = build_evaluation_data(cfg, _progress)
+    folder = train_and_export(cfg, data, Path(cfg.cache_dir) / "trained", progress=_progress)
+    publish_model(cfg, folder, force=args.force, data=data, progress=_progress)
+    return 0
+
+
 def cmd_config(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     print(to_toml(cfg), end="")
     return 0
@@ -150,6 +215,18 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--abused-share", type=float, default=0.02,
                           help="share of users with injected, labelled abuse in --out (default 0.02)")
     simulate.add_argument("--report-dir", default="reports/simulator", help="where the calibration report goes")
+    train = add("train", cmd_train, "train the LSTM on simulated + injected traffic and export it to ONNX with its card")
+    train.add_argument("--out", help="where the model folder goes (default <cache_dir>/trained)")
+    train.add_argument("--epochs", type=int, default=6)
+    evaluate = add("evaluate", cmd_evaluate, "evaluate a model and the baselines on the time-split test set")
+    evaluate.add_argument("--model", help="model folder (default: the registry's current model)")
+    evaluate.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    evaluate.add_argument("--report-dir", help="where the report goes (default training.report_dir)")
+    publish = add("publish", cmd_publish, "register a model folder and make it current, unless it is worse")
+    publish.add_argument("model_dir")
+    publish.add_argument("--force", action="store_true", help="publish even if it scores worse than the current")
+    retrain = add("retrain", cmd_retrain, "train and publish (for a schedule: see deploy/retrain.cron)")
+    retrain.add_argument("--force", action="store_true")
     add("config", cmd_config, "print the effective configuration")
     return parser
 

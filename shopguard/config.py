@@ -110,7 +110,7 @@ class JobSettings:
     arrow_batch_size: int = 1000  # rows per vectorized scoring call
     bundle_size: int = 1000
     bundle_time_ms: int = 100
-    model_path: str = ""  # empty: the packaged placeholder model, written to <cache_dir>/models
+    model_path: str = ""  # empty: the registry's current model, else the placeholder model
     onnx_threads: int = 1
     job_name: str = "shopguard-detect"
     delivery_guarantee: str = "at-least-once"  # of the alert and dead-letter sinks: or "exactly-once"
@@ -122,6 +122,28 @@ class DataSettings:
     """Where the real e-commerce data lives (relative paths are relative to the working directory)."""
 
     taobao_csv: str = "../shared/data/taobao_user_behavior_slice.csv"
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """The labelled data models are trained and evaluated on, and how they are judged."""
+
+    simulated_users: int = 30000
+    span_days: float = 3.0  # simulated users' first events spread over this many days (for the time split)
+    abused_share: float = 0.03
+    subtle_share: float = 0.5
+    train_share: float = 0.6
+    validation_share: float = 0.2
+    target_alert_rate: float = 0.001  # share of normal users the operating threshold may flag
+    seed: int = 7
+    report_dir: str = "reports/evaluation"
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """Where published models live: a local folder or any fsspec URL (empty: <cache_dir>/registry)."""
+
+    url: str = ""
 
 
 @dataclass(frozen=True)
@@ -146,7 +168,14 @@ class ShopguardConfig:
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     job: JobSettings = field(default_factory=JobSettings)
     data: DataSettings = field(default_factory=DataSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
+
+    @property
+    def registry_url(self) -> str:
+        """The registry root, defaulting to ``<cache_dir>/registry``."""
+        return self.registry.url or str(Path(self.cache_dir) / "registry")
 
     def with_overrides(self, overrides: Sequence[str]) -> "ShopguardConfig":
         """Return a copy with ``section.key=value`` overrides applied (values parsed as TOML)."""

@@ -3,7 +3,7 @@
 :class:`ShopperSimulator` draws users whose figures match :class:`~shopguard.training.behaviour_stats.BehaviourStats`
 measured on real events (the Taobao slice): how many events a user has, which event type follows which,
 the time between events, how often the next event stays on the same item or category. The real data has
-no devices, IPs, prices, logins or payment failures; :class:`ContextAssumptions` adds them with stated
+no devices, IPs, prices, logins, checkouts, reviews or payment failures; :class:`ContextAssumptions` adds them with stated
 rates, so that the anomaly injectors have a normal background to stand out from (and to hide in).
 
 Example
@@ -43,6 +43,8 @@ class ContextAssumptions:
     p_login_failed_before_login: float = 0.03  # a mistyped password
     p_payment_failed_before_purchase: float = 0.02  # an expired card, retried
     p_quantity_two_or_more: float = 0.12
+    p_checkout_before_purchase: float = 0.9  # the real funnel has a checkout step the slice does not log
+    p_review_after_purchase: float = 0.05
 
 
 class ShopperSimulator:
@@ -90,7 +92,7 @@ class ShopperSimulator:
 
     def _with_context(self, user_id: str, n: int, kind: str, ts: int, item: str, category: str, device: str,
                       ip: str, rng: np.random.Generator) -> list[Event]:
-        """The event itself, preceded by the logins and payment failures the assumptions call for."""
+        """The event with what the assumptions add around it: logins, checkouts, failed payments, reviews."""
         a = self.assume
         price = self._price(item) if kind in ("add_to_cart", "purchase") else None
         quantity = (2 if rng.random() < a.p_quantity_two_or_more else 1) if price is not None else None
@@ -99,13 +101,20 @@ class ShopperSimulator:
             if rng.random() < a.p_login_failed_before_login:
                 before.append(("login_failed", -40_000))
             before.append(("login", -30_000))
+        if kind == "purchase" and rng.random() < a.p_checkout_before_purchase:
+            before.append(("checkout", -int(rng.uniform(10_000, 60_000))))
         if kind == "purchase" and rng.random() < a.p_payment_failed_before_purchase:
-            before.append(("payment_failed", -20_000))
+            before.append(("payment_failed", -5_000))
+        after = [("review", int(rng.uniform(600_000, 7_200_000)))] \
+            if kind == "purchase" and rng.random() < a.p_review_after_purchase else []
         out = [Event(f"{user_id}-{n + i}", user_id, extra, ts + offset, device_id=device, ip=ip, channel="sim",
-                     item_id=item if extra == "payment_failed" else None, price=price if extra == "payment_failed" else None)
+                     item_id=item if extra != "login" and extra != "login_failed" else None,
+                     price=price if extra == "payment_failed" else None)
                for i, (extra, offset) in enumerate(before)]
-        out.append(Event(f"{user_id}-{n + len(before)}", user_id, kind, ts, item_id=item, category_id=category,
+        out.append(Event(f"{user_id}-{n + len(out)}", user_id, kind, ts, item_id=item, category_id=category,
                          price=price, quantity=quantity, device_id=device, ip=ip, channel="sim"))
+        out += [Event(f"{user_id}-{n + len(out)}", user_id, extra, ts + offset, item_id=item, device_id=device,
+                      ip=ip, channel="sim") for extra, offset in after]
         return out
 
     def _draw(self, shares: dict[str, float], rng: np.random.Generator) -> str:

@@ -56,6 +56,8 @@ class OnnxModel:
         self.session = session
         self.card = card
         self._input = session.get_inputs()[0].name
+        outputs = [o.name for o in session.get_outputs()]
+        self._score_output = "score" if "score" in outputs else outputs[0]
 
     @classmethod
     def load(cls, model_dir: str | Path, threads: int = 1) -> "OnnxModel":
@@ -80,7 +82,7 @@ class OnnxModel:
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """Scores in [0, 1] for ``features`` of shape ``[batch, L, len(FEATURE_NAMES)]``."""
-        (scores,) = self.session.run(None, {self._input: features})
+        (scores,) = self.session.run([self._score_output], {self._input: features})
         return scores.reshape(len(features), -1)[:, 0]
 
     def _smoke_test(self) -> None:

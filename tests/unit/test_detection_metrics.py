@@ -1,0 +1,51 @@
+"""Detection figures on hand-made scores whose right answers are known."""
+
+import numpy as np
+import pytest
+
+from shopguard.training.anomalies import AnomalyLabel
+from shopguard.training.detection_metrics import calibrate_threshold, detection_delays, evaluate_scores, user_scores
+from shopguard.training.encoded_traffic import encode_traffic
+from shopguard.training.labelled_traffic import LabelledTraffic
+from shopguard.udfs.events import Event
+
+
+@pytest.fixture
+def traffic():
+    """Four normal users (two events each) and one card tester whose abuse starts at his third event."""
+    events = [Event(f"n{u}-{i}", f"n{u}", "page_view", 1000 * i) for u in range(4) for i in range(2)]
+    events += [Event(f"c-{i}", "c", "payment_failed" if i >= 2 else "page_view", 10_000 * i) for i in range(5)]
+    label = AnomalyLabel("c", "card_testing", True, 20_000, ("c-2", "c-3", "c-4"))
+    return encode_traffic(LabelledTraffic(events, [label]), 8)
+
+
+def scores_for(traffic, by_event):
+    return np.array([by_event.get(e, 0.1) for e in traffic.event_ids])
+
+
+def test_a_user_scores_their_worst_event(traffic):
+    users = user_scores(traffic, scores_for(traffic, {"c-3": 0.9, "n1-1": 0.4}))
+    by_user = dict(zip(users.users, users.scores))
+    assert by_user == {"c": 0.9, "n0": 0.1, "n1": 0.4, "n2": 0.1, "n3": 0.1}
+    assert users.abused.sum() == 1 and users.types[users.users.index("c")] == "card_testing"
+
+
+def test_the_threshold_flags_at_most_the_target_share_of_normal_users():
+    normal = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+    for rate, flagged in [(0.0, 0), (0.1, 1), (0.25, 2), (0.5, 5)]:
+        assert int((normal >= calibrate_threshold(normal, rate)).sum()) == flagged
+
+
+def test_delay_counts_events_and_seconds_from_the_onset(traffic):
+    delays = detection_delays(traffic, scores_for(traffic, {"c-3": 0.9, "c-4": 0.95}), threshold=0.5)
+    assert delays == {"c": (2, 10.0)}  # c-2 (at the onset) was missed, c-3 ten seconds later was not
+
+
+def test_perfect_scores_give_perfect_figures_and_a_missed_user_shows(traffic):
+    perfect = evaluate_scores(traffic, scores_for(traffic, {"c-2": 0.9}), threshold=0.5)
+    assert perfect["pr_auc"] == 1.0 and perfect["roc_auc"] == 1.0 and perfect["recall"] == 1.0
+    assert perfect["precision"] == 1.0 and perfect["fpr"] == 0.0 and perfect["median_delay_events"] == 1.0
+    assert perfect["per_type"]["card_testing"]["recall_subtle"] == 1.0
+    assert perfect["per_type"]["card_testing"]["recall_blunt"] is None
+    missed = evaluate_scores(traffic, scores_for(traffic, {"n0-0": 0.9}), threshold=0.5)
+    assert missed["recall"] == 0.0 and missed["fpr"] == 0.25 and missed["median_delay_events"] is None
