@@ -65,6 +65,7 @@ def detection(kafka_config, tmp_path_factory):
     cfg = dataclasses.replace(
         kafka_config, topics=topics,
         kafka=dataclasses.replace(kafka_config.kafka, consumer_group=f"it-{suffix}"),
+        registry=dataclasses.replace(kafka_config.registry, url=str(tmp_path_factory.mktemp("empty-registry"))),
         job=dataclasses.replace(kafka_config.job, parallelism=2, checkpoint_interval_ms=2000,
                                 prometheus_ports=f"{low}-{high}", job_name=f"it-detect-{suffix}"))
     ensure_topics(cfg)
