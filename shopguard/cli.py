@@ -134,6 +134,7 @@ def cmd_train(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 
 def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.training.detectors.isolation_forest import IsolationForestDetector
+    from shopguard.training.detectors.next_event import NextEventDetector
     from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
     from shopguard.training.detectors.velocity_rules import VelocityRules
     from shopguard.training.evaluation import evaluate_all
@@ -150,7 +151,8 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
         else:
             _progress("no --model and nothing published yet: training one first")
             model_dir = train_and_export(cfg, data, Path(cfg.cache_dir) / "trained", progress=_progress)
-    detectors = [(OnnxSequenceDetector(model_dir), False), (VelocityRules(), True), (IsolationForestDetector(), True)]
+    detectors = [(OnnxSequenceDetector(model_dir), False), (NextEventDetector(progress=_progress), True),
+                 (VelocityRules(), True), (IsolationForestDetector(), True)]
     results = evaluate_all(detectors, data, cfg.training.target_alert_rate, _progress)
     context = {"model_dir": str(model_dir), "training_data": data.fingerprint,
                "target_alert_rate": cfg.training.target_alert_rate}

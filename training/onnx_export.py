@@ -29,19 +29,24 @@ class ParityError(AssertionError):
 
 def export_model(model: SequenceClassifier, folder: str | Path, card: dict, checkpoint: dict,
                  parity_inputs: np.ndarray) -> Path:
-    """Write the model folder and check parity on ``parity_inputs``; return the folder."""
+    """Export the supervised sequence model (outputs ``score`` and ``anomaly_type_probs``)."""
+    return export_serving_module(ServingModel(model), ("score", "anomaly_type_probs"), folder,
+                                 {"kind": "lstm", "type_classes": list(TYPE_CLASSES), **card}, checkpoint, parity_inputs)
+
+
+def export_serving_module(serving: torch.nn.Module, output_names: tuple[str, ...], folder: str | Path, card: dict,
+                          checkpoint: dict, parity_inputs: np.ndarray) -> Path:
+    """Write the model folder for any module whose first output is ``score [batch, 1]``; check parity."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    serving = ServingModel(model).eval()
+    serving = serving.eval()
     example = torch.zeros(2, 4, len(FEATURE_NAMES))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation on every call
         torch.onnx.export(serving, (example,), str(folder / "model.onnx"), input_names=["events"],
-                          output_names=["score", "anomaly_type_probs"], opset_version=ONNX_OPSET, dynamo=False,
-                          dynamic_axes={"events": {0: "batch", 1: "length"}, "score": {0: "batch"},
-                                        "anomaly_type_probs": {0: "batch"}})
-    full_card = {"kind": "lstm", "feature_spec_version": FEATURE_SPEC_VERSION, "feature_names": list(FEATURE_NAMES),
-                 "type_classes": list(TYPE_CLASSES), **card}
+                          output_names=list(output_names), opset_version=ONNX_OPSET, dynamo=False,
+                          dynamic_axes={"events": {0: "batch", 1: "length"}, **{n: {0: "batch"} for n in output_names}})
+    full_card = {"feature_spec_version": FEATURE_SPEC_VERSION, "feature_names": list(FEATURE_NAMES), **card}
     (folder / "card.json").write_text(json.dumps(full_card, indent=2, default=_plain) + "\n")
     torch.save(checkpoint, folder / "checkpoint.pt")
     full_card["parity_max_abs_diff"] = check_parity(serving, folder, parity_inputs)
@@ -49,10 +54,11 @@ def export_model(model: SequenceClassifier, folder: str | Path, card: dict, chec
     return folder
 
 
-def check_parity(serving: ServingModel, folder: Path, inputs: np.ndarray) -> float:
+def check_parity(serving: torch.nn.Module, folder: Path, inputs: np.ndarray) -> float:
     """Largest absolute difference between PyTorch and onnxruntime scores; raise past the tolerance."""
     with torch.no_grad():
-        expected = serving(torch.from_numpy(inputs))[0].numpy()[:, 0]
+        output = serving(torch.from_numpy(inputs))
+        expected = (output[0] if isinstance(output, tuple) else output).numpy()[:, 0]
     actual = OnnxModel.load(folder).score(inputs)
     difference = float(np.max(np.abs(expected - actual))) if len(inputs) else 0.0
     if difference > PARITY_TOLERANCE:

@@ -60,3 +60,4 @@ def _update_card(folder: Path, **changes) -> None:
     card = json.loads(path.read_text())
     card.update(changes)
     path.write_text(json.dumps(card, indent=2) + "\n")
+

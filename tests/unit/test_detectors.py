@@ -8,10 +8,12 @@ import pytest
 
 from shopguard.training.anomalies import AnomalyLabel
 from shopguard.training.detectors.isolation_forest import IsolationForestDetector
+from shopguard.training.detectors.next_event import NextEventDetector
 from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
 from shopguard.training.detectors.velocity_rules import VelocityRules
 from shopguard.training.encoded_traffic import encode_traffic
 from shopguard.training.labelled_traffic import LabelledTraffic
+from shopguard.training.next_event_model import NextEventConfig
 from shopguard.training.placeholder_model import write_placeholder_model
 from shopguard.udfs.events import Event
 
@@ -25,13 +27,27 @@ def traffic():
     return encode_traffic(LabelledTraffic(events, [AnomalyLabel("u3", "bot", False, 0, ("u3-0",))]), 16)
 
 
-@pytest.fixture(scope="module", params=["velocity_rules", "isolation_forest", "onnx_placeholder"])
+@pytest.fixture(scope="module", params=["velocity_rules", "isolation_forest", "onnx_placeholder", "next_event"])
 def detector(request, tmp_path_factory):
     if request.param == "velocity_rules":
         return VelocityRules()
+    if request.param == "next_event":
+        return FittedOnce(NextEventDetector(NextEventConfig(hidden=8, epochs=1), tmp_path_factory.mktemp("ne")))
     if request.param == "isolation_forest":
         return IsolationForestDetector(trees=20, seed=1)
     return OnnxSequenceDetector(write_placeholder_model(tmp_path_factory.mktemp("m")))
+
+
+class FittedOnce:
+    """Trains a slow detector once for the module; ``fit`` again returns the same trained detector."""
+
+    def __init__(self, detector):
+        self.detector, self.fitted = detector, None
+        self.name = detector.name
+
+    def fit(self, traffic):
+        self.fitted = self.fitted or self.detector.fit(traffic)
+        return self.fitted
 
 
 def test_one_finite_score_per_event(detector, traffic):
@@ -51,3 +67,10 @@ def test_a_fitted_detector_pickles_and_scores_the_same_after(detector, traffic):
     fitted = detector.fit(traffic)
     clone = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(clone.score(traffic), fitted.score(traffic))
+
+
+def test_the_next_event_score_is_a_probability_of_surprise(traffic, tmp_path):
+    detector = NextEventDetector(NextEventConfig(hidden=8, epochs=2), tmp_path).fit(traffic)
+    scores = detector.score(traffic)
+    assert np.all((scores >= 0) & (scores <= 1))
+    assert scores.std() > 0  # it tells events apart
