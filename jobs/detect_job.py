@@ -1,91 +1,130 @@
-"""The detection job: Kafka ``user-events`` in, explained alerts and dead letters out.
+"""The detection job: Kafka ``user-events`` in, explained alerts, dead letters and late events out.
 
 Graph (every operator has a stable ``uid`` so that state survives upgrades from a savepoint)::
 
-    user-events ─► parse and validate ──(dead letters)──────────────► user-events-dlq
-                          │
+    user-events ─► parse and validate ──(dead letters)───────────────────────► user-events-dlq
+                          │ event time: bounded out-of-orderness watermarks, idleness
                           ▼ key_by(user_id)
-                   track user history (keyed state: last L event codes)
-                          │
+                   track user history (keyed state: dedup ring + last L event codes)
+                          │ ──(later than the allowed lateness)──────────────► user-events-late
                           ▼ Table API
-                   score histories (pandas UDF: one ONNX call per Arrow batch)
-                          │ score >= the model card's threshold
+                   score histories (pandas UDF: one ONNX call per Arrow batch; hot-swapped model)
+                          │ ──(every score, when topics.scores is set)──────► scores topic
+                          ▼ score >= the threshold of the model that scored it; key_by(user_id)
+                   decide alert (cool-down, occlusion explanation, velocity rules)
                           ▼
-                   format alert ─────────────────────────────────► behavior-alerts
+                   behavior-alerts
 
-Run it with ``shopguard run`` (local mini-cluster) or ``python -m shopguard.jobs.detect_job``.
+:func:`build_detection_graph` wires the part shared by the live job and the replay
+(``shopguard detect``, :mod:`shopguard.jobs.replay_job`); each attaches its own source and sinks.
+Run the live job with ``shopguard run`` (local mini-cluster) or ``python -m shopguard.jobs.detect_job``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from pyflink.common import WatermarkStrategy
 from pyflink.common.typeinfo import Types
-from pyflink.datastream import StreamExecutionEnvironment
-from pyflink.table import DataTypes, StatementSet, StreamTableEnvironment
+from pyflink.datastream import DataStream, StreamExecutionEnvironment
+from pyflink.table import DataTypes, StatementSet, StreamTableEnvironment, Table
 from pyflink.table.expressions import col
 from pyflink.table.udf import udf
 
 from shopguard.config import ShopguardConfig, load_config
 from shopguard.jobs.flink_environment import create_environments
-from shopguard.jobs.kafka_io import events_source, keyed_json_sink
+from shopguard.jobs.kafka_io import events_source, keyed_json_sink, scores_sink
 from shopguard.training.placeholder_model import write_placeholder_model
-from shopguard.training.model_registry import open_registry
-from shopguard.udfs.alerts import FormatAlert
-from shopguard.udfs.parse_events import DEAD_LETTERS, EVENT_ROW, ParseEvents
-from shopguard.udfs.scoring import ModelCard, OnnxModel, ScoreHistories
-from shopguard.udfs.user_history import SCORING_ROW, TrackUserHistory
+from shopguard.udfs.alert_decision import CROSSING_FIELDS, DecideAlert
+from shopguard.udfs.event_time import event_time_watermarks
+from shopguard.udfs.model_source import ModelSource
+from shopguard.udfs.parse_events import DEAD_LETTERS, EVENT_ROW, KEYED_JSON_ROW, ParseEvents
+from shopguard.udfs.scoring import ScoreHistories
+from shopguard.udfs.user_history import LATE_EVENTS, SCORING_ROW, TrackUserHistory
+
+SCORE_RESULT = DataTypes.ROW([DataTypes.FIELD("score", DataTypes.DOUBLE()),
+                              DataTypes.FIELD("model_version", DataTypes.STRING()),
+                              DataTypes.FIELD("threshold", DataTypes.DOUBLE()),
+                              DataTypes.FIELD("anomaly_type", DataTypes.STRING())])
+SCORES_COLUMNS = ("event_id", "user_id", "event_ts", "score", "model_version")
+"""Columns of the per-event scores output (topic or ``SCORES.jsonl``)."""
 
 
-def resolve_model_dir(cfg: ShopguardConfig) -> Path:
-    """The model folder to serve: ``job.model_path``, else the registry's current model, else the placeholder."""
-    if cfg.job.model_path:
-        return Path(cfg.job.model_path)
-    registry = open_registry(cfg)
-    current = registry.current()
-    if current is not None:
-        return registry.local_model_dir(current.model_version)
-    return write_placeholder_model(Path(cfg.cache_dir) / "models")
+@dataclass(frozen=True)
+class DetectionOutputs:
+    """What the graph produces; the live job sends it to Kafka, the replay to files."""
+
+    alerts: DataStream  # (user_id, alert JSON)
+    dead_letters: DataStream  # (user_id, dead-letter JSON)
+    late_events: DataStream  # (user_id, late-event JSON)
+    scores: Table  # SCORES_COLUMNS, one row per scored event
 
 
-def build_detect_job(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment,
-                     cfg: ShopguardConfig, model_dir: Path, card: ModelCard) -> StatementSet:
-    """Wire the detection graph into ``env``/``t_env``; the caller executes it."""
-    raw = env.from_source(events_source(cfg), WatermarkStrategy.no_watermarks(), "user-events") \
-        .uid("source-user-events").name("user-events (Kafka)")
+def model_source(cfg: ShopguardConfig) -> ModelSource:
+    """The models this job may serve; the placeholder model is written on first use as the fallback."""
+    return ModelSource.from_config(cfg, fallback_dir=write_placeholder_model(Path(cfg.cache_dir) / "models"))
+
+
+def build_detection_graph(raw: DataStream, t_env: StreamTableEnvironment, cfg: ShopguardConfig,
+                          source: ModelSource) -> DetectionOutputs:
+    """Wire parse → event time → user history → scoring → decision onto ``raw`` records (bytes or str)."""
+    job = cfg.job
     events = raw.process(ParseEvents(cfg.validation), output_type=EVENT_ROW) \
         .uid("parse-events").name("parse and validate")
     dead_letters = events.get_side_output(DEAD_LETTERS)
-    histories = events.key_by(lambda row: row[1], key_type=Types.STRING()) \
-        .process(TrackUserHistory(cfg.job), output_type=SCORING_ROW) \
+    timed = events.assign_timestamps_and_watermarks(event_time_watermarks(job)) \
+        .uid("event-time").name("event time and watermarks")
+    histories = timed.key_by(lambda row: row[1], key_type=Types.STRING()) \
+        .process(TrackUserHistory(job), output_type=SCORING_ROW) \
         .uid("track-user-history").name("track user history")
+    late_events = histories.get_side_output(LATE_EVENTS)
 
-    score = udf(ScoreHistories(str(model_dir), cfg.job.history_length, cfg.job.onnx_threads),
-                result_type=DataTypes.DOUBLE(), func_type="pandas")
-    format_alert = udf(FormatAlert(card), result_type=DataTypes.STRING())
-    scored = t_env.from_data_stream(histories).select(col("*"), score(col("codes")).alias("score"))
-    alerts = scored.where(col("score") >= card.threshold).select(
-        col("user_id"),
-        format_alert(col("user_id"), col("session_id"), col("event_id"), col("event_ts"), col("codes"),
-                     col("recent_event_ids"), col("score")).alias("payload"))
+    score = udf(ScoreHistories(source, job.history_length, job.onnx_threads, job.model_poll_interval_s),
+                result_type=SCORE_RESULT, func_type="pandas")
+    scored = t_env.from_data_stream(histories) \
+        .add_columns(score(col("codes")).alias("result")) \
+        .select(*[col(name) for name in SCORING_ROW.get_field_names()],
+                *[col("result").get(name).alias(name) for name in SCORE_RESULT.field_names()])
+    # Materialise the scores once: a Table used by two sinks would be planned twice, running the model twice.
+    scored = t_env.from_data_stream(t_env.to_data_stream(scored))
+    crossings = t_env.to_data_stream(
+        scored.where(col("score") >= col("threshold")).select(*[col(name) for name in CROSSING_FIELDS]))
+    alerts = crossings.key_by(lambda row: row[0], key_type=Types.STRING()) \
+        .process(DecideAlert(job, source), output_type=KEYED_JSON_ROW) \
+        .uid("decide-alert").name("decide alert (cool-down, explanation)")
+    return DetectionOutputs(alerts=alerts, dead_letters=dead_letters, late_events=late_events,
+                            scores=scored.select(*[col(name) for name in SCORES_COLUMNS]))
 
+
+def attach_kafka_sinks(t_env: StreamTableEnvironment, cfg: ShopguardConfig, outputs: DetectionOutputs) -> StatementSet:
+    """Alerts, dead letters, late events (and scores, if configured) to their Kafka topics."""
     statements = t_env.create_statement_set()
-    statements.add_insert(keyed_json_sink(cfg, cfg.topics.alerts), alerts)
-    statements.add_insert(keyed_json_sink(cfg, cfg.topics.dead_letters), t_env.from_data_stream(dead_letters))
+    for topic, stream in ((cfg.topics.alerts, outputs.alerts), (cfg.topics.dead_letters, outputs.dead_letters),
+                          (cfg.topics.late, outputs.late_events)):
+        statements.add_insert(keyed_json_sink(cfg, topic), t_env.from_data_stream(stream))
+    if cfg.topics.scores:
+        statements.add_insert(scores_sink(cfg, cfg.topics.scores), outputs.scores)
     return statements
+
+
+def build_detect_job(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment,
+                     cfg: ShopguardConfig, source: ModelSource) -> StatementSet:
+    """The live job: Kafka in, Kafka out. The caller attaches the statements and executes."""
+    raw = env.from_source(events_source(cfg), WatermarkStrategy.no_watermarks(), "user-events") \
+        .uid("source-user-events").name("user-events (Kafka)")
+    return attach_kafka_sinks(t_env, cfg, build_detection_graph(raw, t_env, cfg, source))
 
 
 def run_detect_job(cfg: ShopguardConfig) -> None:
     """Build the job on this configuration and run it until it is cancelled (blocks)."""
-    model_dir = resolve_model_dir(cfg)
-    card = OnnxModel.load(model_dir).card  # refuse a broken model before anything starts
+    source = model_source(cfg)
+    card = source.load(source.current_version(), cfg.job.onnx_threads).card  # refuse a broken model up front
     env, t_env = create_environments(cfg)
-    statements = build_detect_job(env, t_env, cfg, model_dir, card)
-    statements.attach_as_datastream()
+    build_detect_job(env, t_env, cfg, source).attach_as_datastream()
     print(f"shopguard: job {cfg.job.job_name!r} reading {cfg.topics.events!r} on {cfg.kafka.bootstrap_servers}, "
           f"model {card.model_version} (threshold {card.threshold}), alerts to {cfg.topics.alerts!r}", flush=True)
     env.execute(cfg.job.job_name)

@@ -74,8 +74,20 @@ def flink_configuration(cfg: ShopguardConfig) -> Configuration:
         "python.fn-execution.bundle.size": str(job.bundle_size),
         "python.fn-execution.bundle.time": str(job.bundle_time_ms),
         "python.fn-execution.arrow.batch.size": str(job.arrow_batch_size),
-        "execution.checkpointing.interval": f"{job.checkpoint_interval_ms} ms",
+        "restart-strategy.type": "fixed-delay",
+        "restart-strategy.fixed-delay.attempts": str(job.restart_attempts),
+        "restart-strategy.fixed-delay.delay": f"{job.restart_delay_ms} ms",
     }
+    if job.checkpoint_interval_ms > 0:
+        if job.state_backend not in ("hashmap", "rocksdb"):
+            raise ShopguardError(f"job.state_backend = {job.state_backend!r}: use hashmap or rocksdb")
+        checkpoints = job.checkpoint_dir or str(Path(cfg.cache_dir) / "checkpoints")
+        settings.update({
+            "execution.checkpointing.interval": f"{job.checkpoint_interval_ms} ms",
+            "execution.checkpointing.mode": "EXACTLY_ONCE",
+            "execution.checkpointing.dir": checkpoints if "://" in checkpoints else Path(checkpoints).resolve().as_uri(),
+            "state.backend.type": job.state_backend,
+        })
     if job.prometheus_ports:
         settings["metrics.reporter.prom.factory.class"] = \
             "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
@@ -99,11 +111,16 @@ def require_java() -> str:
 def create_environments(cfg: ShopguardConfig) -> tuple[StreamExecutionEnvironment, StreamTableEnvironment]:
     """The DataStream and Table environments of the job, on the local mini-cluster or a cluster."""
     require_java()
-    home = flink_home(cfg)
-    # PyFlink's gateway reads these when it starts the JVM; without FLINK_HOME it resets them to the wheel's.
-    os.environ["FLINK_HOME"] = str(home)
-    for name in ("lib", "opt", "plugins", "conf"):
-        os.environ[f"FLINK_{name.upper()}_DIR"] = str(home / name)
+    if "PYFLINK_GATEWAY_PORT" not in os.environ:
+        # PyFlink's gateway reads these when it starts the JVM; without FLINK_HOME it resets them to the wheel's.
+        # Under `flink run` or a cluster's PythonDriver (Docker image, Kubernetes) the gateway already runs with
+        # that cluster's lib/, and no Maven is needed there.
+        home = flink_home(cfg)
+        os.environ["FLINK_HOME"] = str(home)
+        for name in ("lib", "opt", "plugins", "conf"):
+            os.environ[f"FLINK_{name.upper()}_DIR"] = str(home / name)
+        # Every local JVM writes the same log file name: give each job its own folder unless told otherwise.
+        os.environ.setdefault("FLINK_LOG_DIR", str(Path(cfg.cache_dir) / "logs" / cfg.job.job_name))
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(cfg))
     env.add_python_file(str(package_archive(cfg.cache_dir)))
     t_env = StreamTableEnvironment.create(env)

@@ -30,22 +30,43 @@ def events_source(cfg: ShopguardConfig) -> KafkaSource:
             .build())
 
 
-def keyed_json_sink(cfg: ShopguardConfig, topic: str) -> TableDescriptor:
-    """A Kafka sink for rows ``(user_id, payload)``: key = user_id, value = the JSON payload."""
+def delivery_guarantee(cfg: ShopguardConfig) -> str:
+    """``job.delivery_guarantee``, or at-least-once when checkpointing is off (transactions commit on checkpoints)."""
+    if cfg.job.delivery_guarantee not in ("exactly-once", "at-least-once"):
+        raise ValueError(f"job.delivery_guarantee = {cfg.job.delivery_guarantee!r}: use exactly-once or at-least-once")
+    return cfg.job.delivery_guarantee if cfg.job.checkpoint_interval_ms > 0 else "at-least-once"
+
+
+def _kafka_sink(cfg: ShopguardConfig, topic: str, schema: Schema, value_format: str, value_fields: str) -> TableDescriptor:
+    guarantee = delivery_guarantee(cfg)
     builder = (TableDescriptor.for_connector("kafka")
-               .schema(Schema.new_builder()
-                       .column("user_id", DataTypes.STRING())
-                       .column("payload", DataTypes.STRING())
-                       .build())
+               .schema(schema)
                .option("topic", topic)
                .option("properties.bootstrap.servers", cfg.kafka.bootstrap_servers)
                .option("key.format", "raw")
                .option("key.fields", "user_id")
-               .option("value.format", "raw")
-               .option("value.fields-include", "EXCEPT_KEY")
-               .option("sink.delivery-guarantee", cfg.job.delivery_guarantee))
-    if cfg.job.delivery_guarantee == "exactly-once":
-        builder = builder.option("sink.transactional-id-prefix", f"{cfg.job.job_name}-{topic}")
+               .option("value.format", value_format)
+               .option("value.fields-include", value_fields)
+               .option("sink.delivery-guarantee", guarantee))
+    if guarantee == "exactly-once":
+        # Consumers must read with isolation.level=read_committed to see each alert exactly once.
+        builder = (builder.option("sink.transactional-id-prefix", f"{cfg.job.job_name}-{topic}")
+                   .option("properties.transaction.timeout.ms", str(cfg.job.transaction_timeout_ms)))
     for key, value in cfg.kafka.client_properties.items():
         builder = builder.option(f"properties.{key}", value)
     return builder.build()
+
+
+def keyed_json_sink(cfg: ShopguardConfig, topic: str) -> TableDescriptor:
+    """A Kafka sink for rows ``(user_id, payload)``: key = user_id, value = the JSON payload."""
+    schema = Schema.new_builder().column("user_id", DataTypes.STRING()).column("payload", DataTypes.STRING()).build()
+    return _kafka_sink(cfg, topic, schema, "raw", "EXCEPT_KEY")
+
+
+def scores_sink(cfg: ShopguardConfig, topic: str) -> TableDescriptor:
+    """A Kafka sink for per-event scores: key = user_id, value = JSON with every score column."""
+    schema = (Schema.new_builder()
+              .column("event_id", DataTypes.STRING()).column("user_id", DataTypes.STRING())
+              .column("event_ts", DataTypes.BIGINT()).column("score", DataTypes.DOUBLE())
+              .column("model_version", DataTypes.STRING()).build())
+    return _kafka_sink(cfg, topic, schema, "json", "ALL")

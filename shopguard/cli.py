@@ -7,6 +7,7 @@ Examples::
 
     shopguard demo                          # broker + topics + job + demo traffic, alerts on screen
     shopguard kafka start|stop|status       # the embedded KRaft broker
+    shopguard cluster start|submit|status|cancel|stop   # a standalone Flink session cluster
     shopguard run --set kafka.bootstrap_servers=kafka-1:9092   # the job against an existing cluster
     shopguard produce --speedup 120         # stream the Taobao slice into user-events
     shopguard alerts                        # follow behavior-alerts
@@ -37,6 +38,11 @@ def cmd_kafka(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     return broker_command(cfg, args.action)
 
 
+def cmd_cluster(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.flink_cluster import cluster_command
+    return cluster_command(cfg, args.action)
+
+
 def cmd_topics(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.topics import ensure_topics
     created = ensure_topics(cfg)
@@ -55,6 +61,14 @@ def cmd_jars(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 def cmd_run(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.jobs.detect_job import run_detect_job
     run_detect_job(cfg)
+    return 0
+
+
+def cmd_detect(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.jobs.replay_job import ReplayFiles, run_replay
+
+    files = ReplayFiles(Path(args.input), Path(args.output), Path(args.scores_output) if args.scores_output else None)
+    run_replay(cfg, files, model_path=args.model)
     return 0
 
 
@@ -202,9 +216,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     kafka = add("kafka", cmd_kafka, "start, stop or show the embedded single-node KRaft Kafka broker")
     kafka.add_argument("action", choices=["start", "stop", "status"])
+    cluster = add("cluster", cmd_cluster, "start, stop or show a standalone Flink session cluster on loopback; "
+                  "submit the detection job to it, or cancel it")
+    cluster.add_argument("action", choices=["start", "stop", "status", "submit", "cancel"])
     add("topics", cmd_topics, "create the configured topics if they do not exist")
     add("jars", cmd_jars, "resolve the broker and Flink connector jars from Maven Central into the cache")
     add("run", cmd_run, "run the detection job on a local Flink mini-cluster (until Ctrl-C)")
+    detect = add("detect", cmd_detect, "replay a JSON-lines file of events through the detection job "
+                 "(bounded; exits when the input is consumed)")
+    detect.add_argument("--input", required=True, help="events, one canonical JSON object per line")
+    detect.add_argument("--output", required=True, help="alerts, one JSON object per line "
+                        "(dead letters and late events go beside it)")
+    detect.add_argument("--scores-output", help="one row per scored event: event_id, user_id, event_ts, "
+                        "score, model_version")
+    detect.add_argument("--model", help="model folder (default: the registry's current model)")
     add("produce", cmd_produce, "stream the Taobao slice plus demo abnormal users into the events topic")
     alerts = add("alerts", cmd_alerts, "follow the alerts topic")
     alerts.add_argument("--from-start", action="store_true", help="start from the oldest alert")

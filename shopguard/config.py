@@ -83,6 +83,8 @@ class Topics:
     events: str = "user-events"
     alerts: str = "behavior-alerts"
     dead_letters: str = "user-events-dlq"
+    late: str = "user-events-late"  # events that arrived later than job.allowed_lateness_ms
+    scores: str = ""  # every scored event (event_id, user_id, event_ts, score, model_version); empty: not written
     partitions: int = 2  # used when shopguard creates the topics
     replication_factor: int = 1  # likewise; use 3 on a production cluster
 
@@ -103,17 +105,29 @@ class JobSettings:
 
     parallelism: int = 1
     python_execution_mode: str = "thread"  # "thread" (fast keyed state) or "process"
-    checkpoint_interval_ms: int = 10000
+    checkpoint_interval_ms: int = 10000  # 0: checkpointing off (then alerts are written at-least-once)
+    checkpoint_dir: str = ""  # empty: <cache_dir>/checkpoints; on a cluster, a path or URL every node sees
+    state_backend: str = "hashmap"  # or "rocksdb" for state larger than the TaskManagers' memory
+    restart_attempts: int = 3  # fixed-delay restarts before the job fails for good
+    restart_delay_ms: int = 5000
+    delivery_guarantee: str = "exactly-once"  # of the Kafka sinks when checkpointing is on; or "at-least-once"
+    transaction_timeout_ms: int = 900000  # Kafka producer transactions; at most the broker's transaction.max.timeout.ms
+    max_out_of_orderness_ms: int = 10000  # watermark = newest event time seen - this
+    allowed_lateness_ms: int = 60000  # events older than watermark - this go to topics.late
+    idle_source_timeout_ms: int = 30000  # a partition without events for this long stops holding the watermark
+    dedup_window_events: int = 64  # event ids remembered per user to drop duplicates
     history_length: int = 32  # L: events per user the model sees
-    recent_event_ids: int = 8  # event ids kept per user to explain an alert
+    recent_event_ids: int = 8  # event ids kept per user to explain an alert (the events occluded)
     state_ttl_s: int = 7 * 24 * 3600
+    alert_cooldown_ms: int = 30 * 60 * 1000  # event time; one open alert per user, updated within this gap
+    alert_update_min_gain: float = 0.05  # an open alert is re-sent when its score rises by this much
     arrow_batch_size: int = 1000  # rows per vectorized scoring call
     bundle_size: int = 1000
     bundle_time_ms: int = 100
     model_path: str = ""  # empty: the registry's current model, else the placeholder model
+    model_poll_interval_s: float = 10.0  # how often the scoring step looks for a new current model
     onnx_threads: int = 1
     job_name: str = "shopguard-detect"
-    delivery_guarantee: str = "at-least-once"  # of the alert and dead-letter sinks: or "exactly-once"
     prometheus_ports: str = "9249-9259"  # Flink's Prometheus reporter; empty: no reporter
 
 
@@ -157,6 +171,28 @@ class DemoSettings:
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    """The standalone Flink session cluster that ``shopguard cluster start`` runs on loopback.
+
+    One JobManager and one TaskManager from the distribution the ``apache-flink`` wheel ships (the
+    Flink home of :func:`shopguard.jobs.flink_environment.flink_home`). Its configuration, logs, pid
+    files live in ``data_dir``. Checkpoint storage and the state backend are the job's own settings
+    (``[job]``, sent with each submission); the metrics reporter belongs to the cluster's processes,
+    so on a session cluster ``cluster.prometheus_ports`` applies and ``job.prometheus_ports`` does not.
+    """
+
+    rest_port: int = 8081  # REST API and web UI on 127.0.0.1
+    jobmanager_rpc_port: int = 6123
+    taskmanager_slots: int = 2
+    jobmanager_memory: str = "1024m"  # jobmanager.memory.process.size
+    taskmanager_memory: str = "2048m"  # taskmanager.memory.process.size (Python workers use its managed memory)
+    prometheus_ports: str = "9249-9259"  # the JobManager's and the TaskManager's reporters; empty: none
+    data_dir: str = ""  # empty: <cache_dir>/flink-cluster
+    start_timeout_s: float = 90.0
+    submit_timeout_s: float = 180.0
+
+
+@dataclass(frozen=True)
 class ShopguardConfig:
     """Everything a shopguard command needs, in one object."""
 
@@ -171,6 +207,7 @@ class ShopguardConfig:
     training: TrainingSettings = field(default_factory=TrainingSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
 
     @property
     def registry_url(self) -> str:

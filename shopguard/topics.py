@@ -65,7 +65,8 @@ def kafka_python_options(cfg: ShopguardConfig) -> dict[str, object]:
 
 def ensure_topics(cfg: ShopguardConfig, names: list[str] | None = None, partitions: int | None = None) -> list[str]:
     """Create the configured topics that do not exist yet; return the names created."""
-    names = names or [cfg.topics.events, cfg.topics.alerts, cfg.topics.dead_letters]
+    names = names or [name for name in (cfg.topics.events, cfg.topics.alerts, cfg.topics.dead_letters,
+                                         cfg.topics.late, cfg.topics.scores) if name]
     partitions = partitions or cfg.topics.partitions
     try:
         admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap_servers, request_timeout_ms=10000,

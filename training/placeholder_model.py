@@ -40,6 +40,12 @@ PLACEHOLDER_WEIGHTS: dict[str, float] = {
 }
 """Logit added per event in the window with that feature; everything else weighs nothing."""
 
+PLACEHOLDER_TYPE_CLASSES = ("normal", "bot", "card_testing", "account_takeover")
+PLACEHOLDER_TYPE_WEIGHTS: dict[str, str] = {
+    "fast_gap": "bot", "type=payment_failed": "card_testing", "type=login_failed": "account_takeover",
+}
+"""The type head: each counted feature votes (logit +1 per event) for one anomaly type."""
+
 ONNX_OPSET = 17
 ONNX_IR_VERSION = 8
 
@@ -49,21 +55,29 @@ def placeholder_graph() -> onnx.ModelProto:
     weights = np.zeros((len(FEATURE_NAMES), 1), dtype=np.float32)
     for name, weight in PLACEHOLDER_WEIGHTS.items():
         weights[FEATURE_NAMES.index(name), 0] = weight
+    type_weights = np.zeros((len(FEATURE_NAMES), len(PLACEHOLDER_TYPE_CLASSES)), dtype=np.float32)
+    for name, anomaly_type in PLACEHOLDER_TYPE_WEIGHTS.items():
+        type_weights[FEATURE_NAMES.index(name), PLACEHOLDER_TYPE_CLASSES.index(anomaly_type)] = 1.0
     initializers = [
         numpy_helper.from_array(np.array([1], dtype=np.int64), "time_axis"),
         numpy_helper.from_array(weights, "weights"),
         numpy_helper.from_array(np.array([PLACEHOLDER_BIAS], dtype=np.float32), "bias"),
+        numpy_helper.from_array(type_weights, "type_weights"),
     ]
     nodes = [
         helper.make_node("ReduceSum", ["events", "time_axis"], ["counts"], keepdims=0),
         helper.make_node("MatMul", ["counts", "weights"], ["logit_no_bias"]),
         helper.make_node("Add", ["logit_no_bias", "bias"], ["logit"]),
         helper.make_node("Sigmoid", ["logit"], ["score"]),
+        helper.make_node("MatMul", ["counts", "type_weights"], ["type_logits"]),
+        helper.make_node("Softmax", ["type_logits"], ["anomaly_type_probs"], axis=-1),
     ]
     graph = helper.make_graph(
         nodes, "shopguard_placeholder",
         inputs=[helper.make_tensor_value_info("events", TensorProto.FLOAT, ["batch", "length", len(FEATURE_NAMES)])],
-        outputs=[helper.make_tensor_value_info("score", TensorProto.FLOAT, ["batch", 1])],
+        outputs=[helper.make_tensor_value_info("score", TensorProto.FLOAT, ["batch", 1]),
+                 helper.make_tensor_value_info("anomaly_type_probs", TensorProto.FLOAT,
+                                               ["batch", len(PLACEHOLDER_TYPE_CLASSES)])],
         initializer=initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
@@ -73,16 +87,21 @@ def placeholder_graph() -> onnx.ModelProto:
     return model
 
 
-def write_placeholder_model(directory: str | Path) -> Path:
-    """Write ``model.onnx`` and ``card.json`` into ``directory/placeholder-1`` and return that folder."""
-    model_dir = Path(directory) / PLACEHOLDER_VERSION
+def write_placeholder_model(directory: str | Path, version: str = PLACEHOLDER_VERSION,
+                            threshold: float = PLACEHOLDER_THRESHOLD) -> Path:
+    """Write ``model.onnx`` and ``card.json`` into ``directory/<version>`` and return that folder.
+
+    Other versions and thresholds than the default are for tests of model swaps and refusals.
+    """
+    model_dir = Path(directory) / version
     model_dir.mkdir(parents=True, exist_ok=True)
     onnx.save(placeholder_graph(), str(model_dir / "model.onnx"))
     card = {
-        "model_version": PLACEHOLDER_VERSION,
+        "model_version": version,
         "kind": "placeholder",
         "feature_spec_version": FEATURE_SPEC_VERSION,
-        "threshold": PLACEHOLDER_THRESHOLD,
+        "threshold": threshold,
+        "type_classes": list(PLACEHOLDER_TYPE_CLASSES),
         "feature_names": list(FEATURE_NAMES),
         "description": "hand-set weights on failed payments, failed logins and sub-2s gaps; "
                        "replace with a trained model (shopguard train/publish)",

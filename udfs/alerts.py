@@ -1,8 +1,9 @@
 """Alerts in the canonical format, with reasons an analyst can read.
 
 :func:`build_alert` turns a scored event (its user's encoded window, the recent event ids and the
-model's score) into the alert dict published on ``behavior-alerts``. :class:`FormatAlert` is the
-Flink scalar function around it; it runs only on rows that already crossed the threshold.
+model's score) into the alert dict published on ``behavior-alerts``. The job's keyed decision
+step (:mod:`shopguard.udfs.alert_decision`) calls it for rows that crossed the
+threshold and opened or updated an alert.
 
 Example
 -------
@@ -18,17 +19,11 @@ Example
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Sequence
-
-from pyflink.table.udf import ScalarFunction
+from typing import Any, Mapping, Sequence
 
 from shopguard.udfs.encoding import describe_codes
-from shopguard.udfs.scoring import ModelCard
-from shopguard.udfs.user_history import RECENT_IDS_SEPARATOR
 
 _ALERT_NAMESPACE = uuid.UUID("6f1c3c1e-5d0b-4e0e-9a57-8f1f3c0a2b10")
 
@@ -62,38 +57,43 @@ def explain_window(codes: bytes) -> tuple[str, list[dict[str, Any]]]:
     return (reasons[0]["suggests"] if reasons else "unknown"), reasons
 
 
+def alert_id_for(model_version: str, user_id: str, event_id: str) -> str:
+    """The id of the alert that ``event_id`` opens: stable for (model, user, event), so replays agree."""
+    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{model_version}\n{user_id}\n{event_id}"))
+
+
 def build_alert(*, user_id: str, session_id: str | None, event_id: str, event_ts: int, codes: bytes,
                 recent_event_ids: Sequence[str], score: float, threshold: float, model_version: str,
-                detected_at_ms: int) -> dict[str, Any]:
-    """The canonical alert for one scored event. ``alert_id`` is stable for (model, user, event)."""
-    anomaly_type, reasons = explain_window(codes)
+                detected_at_ms: int, anomaly_type: str = "unknown", detectors: Mapping[str, float] | None = None,
+                contributions: Sequence[Mapping[str, Any]] = (), alert_id: str | None = None,
+                revision: int = 0) -> dict[str, Any]:
+    """The canonical alert for one scored event.
+
+    ``anomaly_type`` comes from the model's type head; ``unknown`` falls back to the rules' guess.
+    ``contributions`` (from :func:`~shopguard.udfs.explanations.occlusion_contributions`) become
+    reasons that name the events behind the score. ``alert_id`` is stable for (model, user, event)
+    unless the cool-down passes the id of the alert being updated; ``revision`` counts updates.
+    """
+    guessed_type, reasons = explain_window(codes)
+    for contribution in contributions:
+        if contribution["contribution"] > 0:
+            reasons.append({"feature": "event", "event_id": contribution["event_id"],
+                            "value": contribution["contribution"],
+                            "text": f"event {contribution['event_id']} ({contribution['event']}) raised the "
+                                    f"score by {contribution['contribution']:.3f}"})
+    rounded = round(float(score), 6)
     return {
-        "alert_id": str(uuid.uuid5(_ALERT_NAMESPACE, f"{model_version}\n{user_id}\n{event_id}")),
+        "alert_id": alert_id or alert_id_for(model_version, user_id, event_id),
         "user_id": user_id,
         "session_id": session_id,
         "event_ts": rfc3339_ms(event_ts),
         "detected_at": rfc3339_ms(detected_at_ms),
-        "score": round(float(score), 6),
+        "score": rounded,
         "threshold": threshold,
         "model_version": model_version,
-        "detectors": {"sequence_model": round(float(score), 6)},
-        "anomaly_type": anomaly_type,
+        "detectors": {"sequence_model": rounded, **{k: round(float(v), 6) for k, v in (detectors or {}).items()}},
+        "anomaly_type": anomaly_type if anomaly_type != "unknown" else guessed_type,
         "reasons": reasons,
         "event_ids": list(recent_event_ids),
+        "revision": revision,
     }
-
-
-class FormatAlert(ScalarFunction):
-    """Scalar UDF: a scored row that crossed the threshold in, the alert as JSON out."""
-
-    def __init__(self, card: ModelCard):
-        self.card = card
-
-    def eval(self, user_id, session_id, event_id, event_ts, codes, recent_event_ids, score) -> str:
-        alert = build_alert(
-            user_id=user_id, session_id=session_id, event_id=event_id, event_ts=event_ts, codes=bytes(codes),
-            recent_event_ids=recent_event_ids.split(RECENT_IDS_SEPARATOR) if recent_event_ids else [],
-            score=score, threshold=self.card.threshold, model_version=self.card.model_version,
-            detected_at_ms=int(time.time() * 1000),
-        )
-        return json.dumps(alert, separators=(",", ":"), ensure_ascii=False)

@@ -94,7 +94,9 @@ class UserHistory:
         """Append ``event``'s code, forget codes beyond ``history_length`` and return the new code."""
         code = self._code_for(event)
         self.codes = (self.codes + code)[-history_length * CODE_BYTES:]
-        self.last_ts_ms = event.ts_ms
+        # An event out of order (within the watermark bound) must not move the clock back: the next
+        # event's gap is measured from the newest time seen. On time-sorted input this is event.ts_ms.
+        self.last_ts_ms = max(self.last_ts_ms, event.ts_ms)
         self.last_item = _fingerprint(event.item_id) or self.last_item
         self.last_category = _fingerprint(event.category_id) or self.last_category
         self.last_device = _fingerprint(event.device_id) or self.last_device
@@ -179,3 +181,37 @@ def describe_codes(window: bytes) -> dict[str, int]:
     for name, bit in _FLAG_NAMES:
         counts[name] = int(((codes[:, 3] & bit) > 0).sum())
     return counts
+
+
+def describe_event_code(code: bytes) -> str:
+    """One event code in words, for an alert's reasons.
+
+    >>> describe_event_code(bytes((_TYPE_CODES["payment_failed"], 1, (1 << 4) | 1, NEW_DEVICE)))
+    'payment_failed 0.5 s or less after the previous event, price under 5, quantity 1, new device'
+    """
+    kind, gap, amounts, flags = code[:CODE_BYTES]
+    parts = [EVENT_TYPES[min(kind, len(EVENT_TYPES)) - 1] if kind else "padding"]
+    if gap == 0:
+        parts[0] += " (first event seen)"
+    elif gap <= len(GAP_EDGES_S):
+        parts[0] += f" {_seconds(GAP_EDGES_S[gap - 1])} or less after the previous event"
+    else:
+        parts[0] += f" more than {_seconds(GAP_EDGES_S[-1])} after the previous event"
+    price, quantity = amounts >> 4, amounts & 0x0F
+    if price:
+        parts.append(f"price under {PRICE_EDGES[price - 1]:g}" if price <= len(PRICE_EDGES)
+                     else f"price {PRICE_EDGES[-1]:g} or more")
+    if quantity:
+        parts.append(f"quantity {QUANTITY_EDGES[quantity - 1]}" if quantity == 1
+                     else f"quantity up to {QUANTITY_EDGES[quantity - 1]}" if quantity <= len(QUANTITY_EDGES)
+                     else f"quantity over {QUANTITY_EDGES[-1]}")
+    parts += [name.replace("_", " ") for name, bit in _FLAG_NAMES if flags & bit]
+    return ", ".join(parts)
+
+
+def _seconds(value: float) -> str:
+    if value >= 3600:
+        return f"{value / 3600:g} h"
+    if value >= 60:
+        return f"{value / 60:g} min"
+    return f"{value:g} s"

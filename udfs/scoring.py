@@ -9,7 +9,9 @@ scores with one ``onnxruntime`` call per Arrow batch.
 
 from __future__ import annotations
 
+import collections
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,9 @@ from pyflink.table.udf import FunctionContext, ScalarFunction
 
 from shopguard.errors import ShopguardError
 from shopguard.udfs.encoding import FEATURE_NAMES, FEATURE_SPEC_VERSION, batch_features
+
+
+TYPE_OUTPUT = "anomaly_type_probs"
 
 
 class ModelRefused(ShopguardError):
@@ -34,6 +39,7 @@ class ModelCard:
     feature_spec_version: str
     threshold: float
     kind: str = "trained"
+    type_classes: tuple[str, ...] = ()
 
     @classmethod
     def read(cls, path: Path) -> "ModelCard":
@@ -41,7 +47,8 @@ class ModelCard:
             body = json.loads(path.read_text())
             return cls(model_version=str(body["model_version"]),
                        feature_spec_version=str(body["feature_spec_version"]),
-                       threshold=float(body["threshold"]), kind=str(body.get("kind", "trained")))
+                       threshold=float(body["threshold"]), kind=str(body.get("kind", "trained")),
+                       type_classes=tuple(str(t) for t in body.get("type_classes", ())))
         except FileNotFoundError:
             raise ModelRefused(f"{path}: model card not found; a model folder holds model.onnx and card.json") from None
         except (ValueError, KeyError, TypeError) as exc:
@@ -58,6 +65,8 @@ class OnnxModel:
         self._input = session.get_inputs()[0].name
         outputs = [o.name for o in session.get_outputs()]
         self._score_output = "score" if "score" in outputs else outputs[0]
+        has_type_head = TYPE_OUTPUT in outputs and len(card.type_classes) > 1
+        self._outputs = [self._score_output, TYPE_OUTPUT] if has_type_head else [self._score_output]
 
     @classmethod
     def load(cls, model_dir: str | Path, threads: int = 1) -> "OnnxModel":
@@ -85,6 +94,21 @@ class OnnxModel:
         (scores,) = self.session.run([self._score_output], {self._input: features})
         return scores.reshape(len(features), -1)[:, 0]
 
+    def score_with_types(self, features: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Scores and, per row, the most likely anomaly type from the model's type head.
+
+        The type is the most probable class other than ``normal`` (the score already says *whether*;
+        the head says *which*), or ``unknown`` for a model without a type head.
+        """
+        outputs = self.session.run(self._outputs, {self._input: features})
+        scores = outputs[0].reshape(len(features), -1)[:, 0]
+        if len(outputs) == 1:
+            return scores, ["unknown"] * len(features)
+        probabilities = outputs[1].reshape(len(features), -1)
+        abnormal = [i for i, name in enumerate(self.card.type_classes) if name != "normal"]
+        best = np.asarray(abnormal)[probabilities[:, abnormal].argmax(axis=1)]
+        return scores, [self.card.type_classes[i] for i in best]
+
     def _smoke_test(self) -> None:
         probe = np.zeros((2, 4, len(FEATURE_NAMES)), dtype=np.float32)
         try:
@@ -97,18 +121,64 @@ class OnnxModel:
                                "expected two finite scores")
 
 
-class ScoreHistories(ScalarFunction):
-    """Pandas UDF: a column of encoded windows (bytes) in, a column of scores (float) out."""
+SCORE_FIELDS = ("score", "model_version", "threshold", "anomaly_type")
+"""The row the scoring step returns for each event (see :class:`ScoreHistories`)."""
 
-    def __init__(self, model_dir: str, history_length: int, onnx_threads: int):
-        self.model_dir = model_dir
+
+class ScoreHistories(ScalarFunction):
+    """Pandas UDF: a column of encoded windows (bytes) in; score, model version, threshold and type out.
+
+    The model comes from a :class:`~shopguard.udfs.model_source.ModelSource` and is hot-swapped by
+    a :class:`~shopguard.udfs.model_source.LiveModel`; each Arrow batch is scored by one model in
+    one ``onnxruntime`` call, and each row carries the version and threshold that judged it.
+    Metrics (group ``shopguard``): ``model_swaps``, ``model_refusals``, ``scoring_batches``,
+    ``scoring_batch_size`` and ``scoring_latency_us`` (of the last batch), and ``scored_events``
+    counted per ``model_version``.
+    """
+
+    def __init__(self, source, history_length: int, onnx_threads: int, poll_interval_s: float):
+        self.source = source
         self.history_length = history_length
         self.onnx_threads = onnx_threads
-        self.model: OnnxModel | None = None
+        self.poll_interval_s = poll_interval_s
+        self.live = None
 
     def open(self, function_context: FunctionContext) -> None:
-        self.model = OnnxModel.load(self.model_dir, threads=self.onnx_threads)
+        from shopguard.udfs.model_source import LiveModel  # the registry client is only needed on workers
 
-    def eval(self, windows: pd.Series) -> pd.Series:
-        features = batch_features(list(windows), self.history_length)
-        return pd.Series(self.model.score(features).astype(np.float64))
+        metrics = function_context.get_metric_group().add_group("shopguard")
+        self._swaps, self._refusals = metrics.counter("model_swaps"), metrics.counter("model_refusals")
+        self._batches = metrics.counter("scoring_batches")
+        self._last_batch = {"size": 0, "latency_us": 0}
+        metrics.gauge("scoring_batch_size", lambda: self._last_batch["size"])
+        metrics.gauge("scoring_latency_us", lambda: self._last_batch["latency_us"])
+        self._metrics = metrics
+        self._scored_by_version: dict = {}
+        # The watcher thread only queues what happened: Beam counts metrics in the thread that runs the
+        # bundle, so an increment from another thread would be lost. eval() reports the queue.
+        self._model_changes: collections.deque = collections.deque()
+        self.live = LiveModel(self.source, self.onnx_threads, self.poll_interval_s,
+                              lambda kind, version: self._model_changes.append(kind))
+        self.live.start_watching()
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop_watching()
+
+    def eval(self, windows: pd.Series) -> pd.DataFrame:
+        started = time.perf_counter()
+        model = self.live.model  # one model for the whole batch, even if a swap happens meanwhile
+        scores, types = model.score_with_types(batch_features(list(windows), self.history_length))
+        self._count(model.card.model_version, len(windows), time.perf_counter() - started)
+        return pd.DataFrame({"score": scores.astype(np.float64), "model_version": model.card.model_version,
+                             "threshold": float(model.card.threshold), "anomaly_type": types})
+
+    def _count(self, version: str, rows: int, seconds: float) -> None:
+        while self._model_changes:
+            (self._swaps if self._model_changes.popleft() == "swapped" else self._refusals).inc()
+        self._batches.inc()
+        self._last_batch.update(size=rows, latency_us=int(seconds * 1e6))
+        if version not in self._scored_by_version:
+            self._scored_by_version[version] = \
+                self._metrics.add_group("model_version", version).counter("scored_events")
+        self._scored_by_version[version].inc(rows)

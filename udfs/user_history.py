@@ -1,69 +1,97 @@
-"""Per-user keyed state: the compact history every score is computed from.
+"""Per-user keyed state: dedup, lateness and the compact history every score is computed from.
 
-For each event of a user, :class:`TrackUserHistory` advances that user's :class:`UserHistory`
-(previous-event context + the last L event codes, 24 + 4·L bytes), remembers the ids of the most
-recent events (to name them in an alert), and emits one row to be scored. State expires after
-``job.state_ttl_s`` without events from the user, so idle users cost nothing.
+For each event of a user, :class:`TrackUserHistory`
+
+1. routes the event to the late side output when it is older than the user's watermark allows
+   (see :mod:`shopguard.udfs.event_time`),
+2. drops it (and counts it) when its ``event_id`` is among the user's recent ones,
+3. otherwise advances the user's :class:`~shopguard.udfs.user_state.UserState` (one keyed value,
+   read and written once) and emits one row to be scored.
+
+State expires after ``job.state_ttl_s`` without events from the user, so idle users cost nothing.
 """
 
 from __future__ import annotations
 
+import json
+
 from pyflink.common import Row, Time
 from pyflink.common.typeinfo import Types
-from pyflink.datastream import KeyedProcessFunction, RuntimeContext
+from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
 from shopguard.config import JobSettings
-from shopguard.udfs.encoding import UserHistory
+from shopguard.udfs.event_time import is_late, user_watermark
 from shopguard.udfs.events import Event
-
-RECENT_IDS_SEPARATOR = "\x1f"
+from shopguard.udfs.parse_events import KEYED_JSON_ROW
+from shopguard.udfs.user_state import UserState
 
 SCORING_ROW = Types.ROW_NAMED(
     ["user_id", "session_id", "event_id", "event_type", "event_ts", "codes", "recent_event_ids"],
     [Types.STRING(), Types.STRING(), Types.STRING(), Types.STRING(), Types.LONG(),
      Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.STRING()],
 )
-"""One row per event, after its user's history advanced: what the scoring step reads."""
+"""One row per accepted event, after its user's history advanced: what the scoring step reads."""
+
+LATE_EVENTS = OutputTag("late-events", KEYED_JSON_ROW)
 
 
-def _ttl(seconds: int) -> StateTtlConfig:
+def state_ttl(seconds: int) -> StateTtlConfig:
+    """Expire a user's state ``seconds`` after its last write.
+
+    Expired entries are cleaned incrementally on state access. PyFlink's default background cleanup
+    builds a RocksDB compaction filter whose default period calls the Python gateway, which exists on
+    the local mini-cluster but not on a TaskManager: there, opening the operator fails.
+    """
     return (StateTtlConfig.new_builder(Time.seconds(seconds))
             .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
             .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+            .disable_cleanup_in_background()
+            .cleanup_incrementally(10, False)
             .build())
 
 
+def late_event_message(event: Event, watermark_ms: int) -> str:
+    """What the late topic carries: the event, the user's watermark it missed and by how much."""
+    return json.dumps({"reason": "late", "watermark": watermark_ms, "late_by_ms": watermark_ms - event.ts_ms,
+                       "event": json.loads(event.to_json())}, separators=(",", ":"), ensure_ascii=False)
+
+
 class TrackUserHistory(KeyedProcessFunction):
-    """Keyed by ``user_id``: event rows in, :data:`SCORING_ROW` rows out."""
+    """Keyed by ``user_id``: event rows in, :data:`SCORING_ROW` rows out, late events aside."""
 
     def __init__(self, settings: JobSettings):
         self.history_length = settings.history_length
         self.recent_ids = settings.recent_event_ids
+        self.dedup_window = settings.dedup_window_events
+        self.allowed_lateness_ms = settings.allowed_lateness_ms
+        self.max_out_of_orderness_ms = settings.max_out_of_orderness_ms
         self.state_ttl_s = settings.state_ttl_s
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        # Bytes kept as a latin-1 string: one char per byte (the JVM stores it compactly), and PyFlink's
-        # thread mode cannot read an empty byte-array state (its converter iterates over None).
-        history = ValueStateDescriptor("history", Types.STRING())
-        recent = ValueStateDescriptor("recent_event_ids", Types.STRING())
-        for descriptor in (history, recent):
-            descriptor.enable_time_to_live(_ttl(self.state_ttl_s))
-        self.history = runtime_context.get_state(history)
-        self.recent = runtime_context.get_state(recent)
+        # Bytes kept as a latin-1 string: one char per byte, and PyFlink's thread mode cannot read an
+        # empty byte-array state (its converter iterates over None).
+        descriptor = ValueStateDescriptor("user_state", Types.STRING())
+        descriptor.enable_time_to_live(state_ttl(self.state_ttl_s))
+        self.state = runtime_context.get_state(descriptor)
+        metrics = runtime_context.get_metrics_group().add_group("shopguard")
+        self.duplicates = metrics.counter("duplicates")
+        self.late_events = metrics.counter("late_events")
+        self.scored_events = metrics.counter("events_to_score")
 
     def process_element(self, row: Row, ctx: KeyedProcessFunction.Context):
         event = Event(*row)
-        stored = self.history.value()
-        history = UserHistory.from_bytes(stored.encode("latin-1") if stored else None)
-        history.advance(event, self.history_length)
-        self.history.update(history.to_bytes().decode("latin-1"))
-        recent = self._remember(self.recent.value(), event.event_id)
-        self.recent.update(recent)
+        stored = self.state.value()
+        state = UserState.from_bytes(stored.encode("latin-1") if stored else None)
+        watermark = user_watermark(state.history.last_ts_ms, self.max_out_of_orderness_ms)
+        if is_late(event.ts_ms, watermark, self.allowed_lateness_ms):
+            self.late_events.inc()
+            yield LATE_EVENTS, Row(event.user_id, late_event_message(event, watermark))
+            return
+        if not state.accept(event, self.history_length, self.dedup_window, self.recent_ids):
+            self.duplicates.inc()
+            return
+        self.state.update(state.to_bytes().decode("latin-1"))
+        self.scored_events.inc()
         yield Row(event.user_id, event.session_id, event.event_id, event.event_type, event.ts_ms,
-                  history.codes, recent)
-
-    def _remember(self, recent: str | None, event_id: str) -> str:
-        ids = recent.split(RECENT_IDS_SEPARATOR) if recent else []
-        ids.append(event_id)
-        return RECENT_IDS_SEPARATOR.join(ids[-self.recent_ids:])
+                  state.history.codes, json.dumps(state.recent_event_ids, ensure_ascii=False))

@@ -48,13 +48,22 @@ class RunningJob:
     process: subprocess.Popen | None = None
     ports: tuple[int, int] = field(default=(0, 0))
 
+    @property
+    def flink_log_dir(self) -> Path:
+        """Where this job's mini-cluster logs (its own folder: every JVM writes the same file name)."""
+        return self.log_path.parent / "flink-log"
+
+    def flink_log(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in sorted(self.flink_log_dir.glob("*.log")))
+
     def start(self, ready_timeout_s: float = 180.0) -> "RunningJob":
         config_path = self.log_path.with_suffix(".toml")
         config_path.write_text(to_toml(self.cfg))
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "shopguard.jobs.detect_job", "--config", str(config_path)],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, "FLINK_LOG_DIR": str(self.flink_log_dir)})
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -79,6 +88,20 @@ class RunningJob:
                 if match:
                     totals[match[1]] = totals.get(match[1], 0.0) + float(match[2])
         return totals
+
+    def job_restarts(self) -> float:
+        """Flink's own count of job restarts (from the JobManager's metrics)."""
+        low, high = self.ports
+        for port in range(low, high + 1):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+                    text = response.read().decode()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                if line.startswith("flink_jobmanager_job_numRestarts"):
+                    return float(line.rsplit(" ", 1)[1])
+        raise AssertionError("no flink_jobmanager_job_numRestarts metric on the reporter ports")
 
     def is_running(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -1,7 +1,8 @@
 """The detection job end to end: real Kafka broker, real Flink mini-cluster, contents checked in Kafka.
 
 One job runs for the whole module (parallelism 2, thread mode, as PyFlink's own tests shake out
-ordering bugs); the tests read what it wrote to the alert and dead-letter topics and its metrics.
+ordering bugs); the tests read what it wrote to the alert, dead-letter, late and scores topics and
+its metrics, then replay the same events with ``shopguard detect`` and compare.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -16,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from shopguard.alert_feed import collect
-from shopguard.config import Topics
+from shopguard.config import Topics, to_toml
 from shopguard.demo_traffic import account_taker, card_tester, click_bot
 from shopguard.producer import send_records
 from shopguard.topics import ensure_topics
@@ -28,6 +31,8 @@ pytestmark = pytest.mark.integration
 TAOBAO = Path(__file__).resolve().parents[2] / "../shared/data/taobao_user_behavior_slice.csv"
 T0 = 1_511_658_000_000
 NORMAL_EVENTS = 400
+DUPLICATES = 7  # abnormal events sent twice (a producer retry): dropped by event_id
+LATE_EVENT_ID = "it-late-event"
 
 ABNORMAL = {"it-card-tester": ("card_testing", card_tester), "it-click-bot": ("bot", click_bot),
             "it-account-taker": ("account_takeover", account_taker)}
@@ -60,7 +65,8 @@ BAD_RECORDS: dict[str, bytes] = {
 def detection(kafka_config, tmp_path_factory):
     """Start the job on fresh topics, feed it normal, abnormal and bad records, and yield what came out."""
     suffix = uuid.uuid4().hex[:8]
-    topics = Topics(events=f"events-{suffix}", alerts=f"alerts-{suffix}", dead_letters=f"dlq-{suffix}", partitions=2)
+    topics = Topics(events=f"events-{suffix}", alerts=f"alerts-{suffix}", dead_letters=f"dlq-{suffix}",
+                    late=f"late-{suffix}", scores=f"scores-{suffix}", partitions=2)
     low, high = free_port_range(4)
     cfg = dataclasses.replace(
         kafka_config, topics=topics,
@@ -74,20 +80,32 @@ def detection(kafka_config, tmp_path_factory):
         normal, _ = read_taobao(TAOBAO)
         normal = normal[:NORMAL_EVENTS]
         abnormal = [e for user, (_, make) in ABNORMAL.items() for e in make(user, T0, random.Random(5))]
-        records = [(e.user_id, e.to_json().encode()) for e in normal + abnormal]
+        valid = normal + abnormal
+        records = [(e.user_id, e.to_json().encode()) for e in valid]
         records += [("it-bad-input", raw) for raw in BAD_RECORDS.values()]
         records.append(("it-tombstone", None))  # a Kafka tombstone: the connector skips null values
+        duplicates = abnormal[3:3 + DUPLICATES]
+        records += [(e.user_id, e.to_json().encode()) for e in duplicates]
         send_records(cfg, topics.events, records)
         # A valid abnormal user after all the bad input: its alert proves the job kept running.
-        late = card_tester("it-after-bad-input", T0 + 600_000, random.Random(9))
-        send_records(cfg, topics.events, [(e.user_id, e.to_json().encode()) for e in late])
+        after = card_tester("it-after-bad-input", T0 + 600_000, random.Random(9))
+        send_records(cfg, topics.events, [(e.user_id, e.to_json().encode()) for e in after])
+        valid += after
 
         alerts = collect(cfg, topics.alerts, until=lambda got: {"it-after-bad-input"} <= {a["user_id"] for a in got},
                          timeout_s=120)
+        # An event an hour older than its user's newest one is beyond the allowed lateness.
+        late = normal[0]._replace(event_id=LATE_EVENT_ID, ts_ms=T0 - 3_600_000)
+        send_records(cfg, topics.events, [(late.user_id, late.to_json().encode())])
+        late_events = collect(cfg, topics.late, until=lambda got: len(got) >= 1, timeout_s=60)
         time.sleep(3)  # let the last normal events be scored too, then read everything once more
         alerts = collect(cfg, topics.alerts, until=lambda got: False, timeout_s=5)
+        scores = collect(cfg, topics.scores, until=lambda got: len(got) >= len(valid), timeout_s=60)
         dead = collect(cfg, topics.dead_letters, until=lambda got: len(got) >= len(BAD_RECORDS), timeout_s=60)
-        yield {"cfg": cfg, "job": job, "alerts": alerts, "dead": dead, "normal": normal,
+        replay_input = tmp_path_factory.mktemp("replay") / "events.jsonl"
+        replay_input.write_text("".join(e.to_json() + "\n" for e in normal + abnormal + duplicates + after + [late]))
+        yield {"cfg": cfg, "job": job, "alerts": alerts, "dead": dead, "normal": normal, "late": late_events,
+               "scores": scores, "valid": valid, "replay_input": replay_input,
                "metrics": job.metrics(), "running_after_input": job.is_running()}
     finally:
         job.stop()
@@ -109,7 +127,7 @@ def test_every_abnormal_user_is_alerted_with_its_type_and_reasons(detection):
 
 def test_alerts_are_canonical_json(detection):
     fields = {"alert_id", "user_id", "session_id", "event_ts", "detected_at", "score", "threshold",
-              "model_version", "detectors", "anomaly_type", "reasons", "event_ids"}
+              "model_version", "detectors", "anomaly_type", "reasons", "event_ids", "revision"}
     assert detection["alerts"]
     for alert in detection["alerts"]:
         assert set(alert) == fields
@@ -138,6 +156,64 @@ def test_bad_input_is_counted_in_metrics_and_the_job_keeps_running(detection):
     assert metrics["dead_letters"] == len(BAD_RECORDS)
     for reason in BAD_RECORDS:
         assert metrics[f"dead_letters_{reason}"] == 1, reason
-    valid = NORMAL_EVENTS + sum(len(make(u, T0, random.Random(5))) for u, (_, make) in ABNORMAL.items()) + 9
-    assert metrics["events_valid"] == valid
-    assert metrics["events_in"] == valid + len(BAD_RECORDS)
+    valid = len(detection["valid"])
+    assert metrics["events_valid"] == valid + DUPLICATES + 1
+    assert metrics["events_in"] == valid + DUPLICATES + 1 + len(BAD_RECORDS)
+
+
+def test_duplicates_are_dropped_and_every_valid_event_is_scored_exactly_once(detection):
+    metrics = detection["metrics"]
+    assert metrics["duplicates"] == DUPLICATES
+    scored_ids = [s["event_id"] for s in detection["scores"]]
+    assert sorted(scored_ids) == sorted(e.event_id for e in detection["valid"])
+    assert metrics["events_to_score"] == metrics["model_version_scored_events"] == len(scored_ids)
+
+
+def test_an_event_older_than_the_allowed_lateness_goes_to_the_late_topic(detection):
+    (late,) = detection["late"]
+    assert late["reason"] == "late" and late["event"]["event_id"] == LATE_EVENT_ID
+    assert late["late_by_ms"] > detection["cfg"].job.allowed_lateness_ms
+    assert detection["metrics"]["late_events"] == 1
+    assert LATE_EVENT_ID not in {s["event_id"] for s in detection["scores"]}
+
+
+def test_one_abnormal_episode_gives_one_alert_that_is_updated_not_a_flood(detection):
+    by_user: dict[str, list[dict]] = {}
+    for alert in detection["alerts"]:
+        by_user.setdefault(alert["user_id"], []).append(alert)
+    for user in ABNORMAL:
+        alerts = by_user[user]
+        assert len({a["alert_id"] for a in alerts}) == 1, f"{user} got several alerts: {alerts}"
+        assert sorted(a["revision"] for a in alerts) == list(range(len(alerts)))
+    metrics = detection["metrics"]
+    assert metrics["alerts_suppressed"] > 0
+    assert metrics["alerts_opened"] + metrics["alerts_updated"] == len(detection["alerts"])
+
+
+def test_alerts_explain_themselves_with_the_events_that_drove_the_score(detection):
+    for alert in detection["alerts"]:
+        event_reasons = [r for r in alert["reasons"] if r["feature"] == "event"]
+        assert event_reasons, alert
+        assert all(r["event_id"] in alert["event_ids"] and r["value"] > 0 for r in event_reasons)
+        assert set(alert["detectors"]) == {"sequence_model", "velocity_rules"}
+
+
+def test_a_replay_of_the_same_events_gives_the_same_scores_and_alerts(detection, tmp_path):
+    config = tmp_path / "shopguard.toml"
+    config.write_text(to_toml(detection["cfg"]))
+    alerts_file, scores_file = tmp_path / "alerts.jsonl", tmp_path / "scores.jsonl"
+    subprocess.run([sys.executable, "-m", "shopguard.cli", "detect", "--config", str(config),
+                    "--input", str(detection["replay_input"]), "--output", str(alerts_file),
+                    "--scores-output", str(scores_file)], check=True, timeout=300)
+    replayed = {s["event_id"]: (round(s["score"], 6), s["model_version"])
+                for s in map(json.loads, scores_file.read_text().splitlines())}
+    streamed = {s["event_id"]: (round(s["score"], 6), s["model_version"]) for s in detection["scores"]}
+    assert replayed == streamed
+
+    def essence(alert):
+        return (alert["alert_id"], alert["revision"], alert["user_id"], alert["score"], alert["anomaly_type"],
+                tuple(alert["event_ids"]), json.dumps(alert["reasons"], sort_keys=True))
+    replayed_alerts = sorted(essence(json.loads(line)) for line in alerts_file.read_text().splitlines())
+    assert replayed_alerts == sorted(essence(a) for a in detection["alerts"])
+    replayed_late = [json.loads(line) for line in alerts_file.with_suffix(".late.jsonl").read_text().splitlines()]
+    assert replayed_late == detection["late"]

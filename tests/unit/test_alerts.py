@@ -8,7 +8,7 @@ from shopguard.udfs.events import Event
 
 T0 = 1_511_658_000_000
 CANONICAL_FIELDS = {"alert_id", "user_id", "session_id", "event_ts", "detected_at", "score", "threshold",
-                    "model_version", "detectors", "anomaly_type", "reasons", "event_ids"}
+                    "model_version", "detectors", "anomaly_type", "reasons", "event_ids", "revision"}
 
 
 def alert_for(events, **changes):
@@ -25,6 +25,7 @@ def test_an_alert_has_every_canonical_field_and_is_json():
     assert set(alert) == CANONICAL_FIELDS
     assert json.loads(json.dumps(alert)) == alert
     assert alert["event_ids"] == ["e0", "e1", "e2", "e3"] and alert["detectors"] == {"sequence_model": 0.95}
+    assert alert["revision"] == 0
     assert alert["event_ts"] == "2017-11-26T01:00:03.000Z" and alert["detected_at"] == "2017-11-26T01:01:00.000Z"
 
 

@@ -4,17 +4,21 @@ import cloudpickle
 import pytest
 
 from shopguard.config import ShopguardConfig
-from shopguard.udfs.alerts import FormatAlert
+from shopguard.udfs.alert_decision import DecideAlert
+from shopguard.udfs.event_time import EventTimeAssigner
+from shopguard.udfs.model_source import ModelSource
 from shopguard.udfs.parse_events import ParseEvents
-from shopguard.udfs.scoring import ModelCard, ScoreHistories
+from shopguard.udfs.scoring import ScoreHistories
 from shopguard.udfs.user_history import TrackUserHistory
 
 CFG = ShopguardConfig()
 FUNCTIONS = {
     "parse": lambda: ParseEvents(CFG.validation),
     "history": lambda: TrackUserHistory(CFG.job),
-    "score": lambda: ScoreHistories("/models/placeholder-1", CFG.job.history_length, CFG.job.onnx_threads),
-    "alert": lambda: FormatAlert(ModelCard("m1", "event-codes-v1", 0.9)),
+    "event_time": EventTimeAssigner,
+    "score": lambda: ScoreHistories(ModelSource.from_config(CFG, "/models/placeholder-1"), CFG.job.history_length,
+                                    CFG.job.onnx_threads, CFG.job.model_poll_interval_s),
+    "decide": lambda: DecideAlert(CFG.job, ModelSource.from_config(CFG, "/models/placeholder-1")),
 }
 
 

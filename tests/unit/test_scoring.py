@@ -61,3 +61,28 @@ def test_a_corrupt_model_file_is_refused_with_its_path(model_dir, tmp_path):
 def test_a_folder_without_a_card_is_refused(tmp_path):
     with pytest.raises(ModelRefused, match="card.json"):
         OnnxModel.load(tmp_path)
+
+
+def test_the_type_head_names_the_most_likely_abnormal_type_for_each_row(model_dir):
+    model = OnnxModel.load(model_dir)
+    t0 = 1_511_658_000_000
+    windows = [
+        encode_user_events([Event(f"p{i}", "u", "payment_failed", t0 + 3000 * i) for i in range(5)], 32)[-1],
+        encode_user_events([Event(f"l{i}", "u", "login_failed", t0 + 3000 * i) for i in range(5)], 32)[-1],
+        encode_user_events([Event(f"c{i}", "u", "page_view", t0 + 300 * i) for i in range(9)], 32)[-1],
+    ]
+    scores, types = model.score_with_types(batch_features(windows, 32))
+    assert types == ["card_testing", "account_takeover", "bot"]
+    assert np.allclose(scores, model.score(batch_features(windows, 32)))
+
+
+def test_a_model_without_a_type_head_reports_unknown(tmp_path, model_dir):
+    import shutil
+    import onnx
+    folder = tmp_path / "no-head"
+    shutil.copytree(model_dir, folder)
+    graph = onnx.load(str(folder / "model.onnx"))
+    del graph.graph.output[1]
+    onnx.save(graph, str(folder / "model.onnx"))
+    scores, types = OnnxModel.load(folder).score_with_types(np.zeros((2, 4, len(FEATURE_NAMES)), np.float32))
+    assert types == ["unknown", "unknown"] and scores.shape == (2,)

@@ -1,0 +1,38 @@
+"""The session cluster's configuration and command line, without starting Flink (tests/integration runs it)."""
+
+import pytest
+
+from shopguard.cli import main
+from shopguard.config import load_config
+from shopguard.flink_cluster import ClusterError, FlinkSessionCluster, flink_conf
+
+
+def test_every_daemon_binds_and_advertises_loopback_on_the_configured_ports(tmp_path):
+    cfg = load_config(None, ["cluster.rest_port=18081", "cluster.jobmanager_rpc_port=16123",
+                             "cluster.taskmanager_slots=3"])
+    conf = flink_conf(cfg, tmp_path, {"rest.address": "localhost", "env.java.opts.all": "--add-opens=x"})
+    for key in ("jobmanager.rpc.address", "jobmanager.bind-host", "taskmanager.host", "taskmanager.bind-host",
+                "rest.address", "rest.bind-address"):
+        assert conf[key] == "127.0.0.1", key
+    assert (conf["rest.port"], conf["jobmanager.rpc.port"], conf["taskmanager.numberOfTaskSlots"]) == (18081, 16123, 3)
+    assert conf["env.java.opts.all"] == "--add-opens=x"  # the wheel's defaults stay underneath
+    assert conf["io.tmp.dirs"] == str(tmp_path / "tmp")
+
+
+def test_the_prometheus_reporter_is_configured_unless_its_ports_are_empty(tmp_path):
+    with_reporter = flink_conf(load_config(None, ["cluster.prometheus_ports=9300-9301"]), tmp_path, {})
+    assert with_reporter["metrics.reporter.prom.port"] == "9300-9301"
+    without = flink_conf(load_config(None, ['cluster.prometheus_ports=""']), tmp_path, {})
+    assert not [key for key in without if key.startswith("metrics.reporter.")]
+
+
+def test_status_of_a_cluster_that_never_ran_says_so_with_exit_code_3(tmp_path, capsys):
+    code = main(["cluster", "status", "--set", f"cluster.data_dir={tmp_path}", "--set", "cluster.rest_port=1"])
+    assert code == 3
+    assert "Flink session cluster not running" in capsys.readouterr().out
+
+
+def test_submitting_without_a_cluster_says_how_to_start_one(tmp_path):
+    cfg = load_config(None, [f"cluster.data_dir={tmp_path}", "cluster.rest_port=1"])
+    with pytest.raises(ClusterError, match="start one with 'shopguard cluster start'"):
+        FlinkSessionCluster(cfg).submit()

@@ -1,0 +1,101 @@
+"""The job's last step: decide, per user, whether a score over the threshold becomes an alert.
+
+Keyed by ``user_id`` and fed only rows whose score crossed their model's threshold, so it runs
+rarely. It applies the cool-down (:mod:`shopguard.udfs.cool_down`: one open alert per user, updated
+rather than repeated), and for each alert it opens or updates it explains the score by occlusion
+with the very model version that produced it, adds the velocity rules' score as a second detector,
+and writes the canonical alert JSON. Metrics (group ``shopguard``): ``alerts_opened``,
+``alerts_updated``, ``alerts_suppressed``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from pyflink.common import Row
+from pyflink.common.typeinfo import Types
+from pyflink.datastream import KeyedProcessFunction, RuntimeContext
+from pyflink.datastream.state import ValueStateDescriptor
+
+from shopguard.config import JobSettings
+from shopguard.training.detectors.velocity_rules import VelocityRules
+from shopguard.udfs.alerts import alert_id_for, build_alert
+from shopguard.udfs.cool_down import OpenAlert, decide
+from shopguard.udfs.explanations import occlusion_contributions
+from shopguard.udfs.parse_events import KEYED_JSON_ROW
+from shopguard.udfs.scoring import ModelRefused
+from shopguard.udfs.user_history import state_ttl
+
+log = logging.getLogger("shopguard.alerts")
+
+CROSSING_ROW = Types.ROW_NAMED(
+    ["user_id", "session_id", "event_id", "event_ts", "codes", "recent_event_ids",
+     "score", "model_version", "threshold", "anomaly_type"],
+    [Types.STRING(), Types.STRING(), Types.STRING(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE()),
+     Types.STRING(), Types.DOUBLE(), Types.STRING(), Types.DOUBLE(), Types.STRING()],
+)
+"""A scored event whose score crossed its model's threshold."""
+CROSSING_FIELDS = tuple(CROSSING_ROW.get_field_names())
+
+
+class DecideAlert(KeyedProcessFunction):
+    """Keyed by ``user_id``: threshold crossings in, ``(user_id, alert JSON)`` rows out."""
+
+    def __init__(self, settings: JobSettings, source):
+        self.cooldown_ms = settings.alert_cooldown_ms
+        self.min_gain = settings.alert_update_min_gain
+        self.history_length = settings.history_length
+        self.state_ttl_s = settings.state_ttl_s
+        self.onnx_threads = settings.onnx_threads
+        self.source = source
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        descriptor = ValueStateDescriptor("open_alert", Types.STRING())
+        descriptor.enable_time_to_live(state_ttl(self.state_ttl_s))
+        self.open_alert = runtime_context.get_state(descriptor)
+        metrics = runtime_context.get_metrics_group().add_group("shopguard")
+        self.counters = {action: metrics.counter(f"alerts_{name}") for action, name in
+                         (("open", "opened"), ("update", "updated"), ("suppress", "suppressed"))}
+        self.models: dict = {}
+        self.rules = VelocityRules()
+
+    def process_element(self, row: Row, ctx: KeyedProcessFunction.Context):
+        crossing = dict(zip(CROSSING_FIELDS, row))
+        decision = decide(OpenAlert.from_json(self.open_alert.value()), event_ts=crossing["event_ts"],
+                          score=crossing["score"], anomaly_type=crossing["anomaly_type"],
+                          new_alert_id=alert_id_for(crossing["model_version"], crossing["user_id"],
+                                                    crossing["event_id"]), cooldown_ms=self.cooldown_ms,
+                          min_gain=self.min_gain)
+        self.open_alert.update(decision.alert.to_json())
+        self.counters[decision.action].inc()
+        if decision.action == "suppress":
+            return
+        alert = self._explained_alert(crossing, decision.alert)
+        yield Row(crossing["user_id"], json.dumps(alert, separators=(",", ":"), ensure_ascii=False))
+
+    def _explained_alert(self, crossing: dict, open_alert: OpenAlert) -> dict:
+        codes = bytes(crossing["codes"])
+        event_ids = json.loads(crossing["recent_event_ids"])
+        model = self._model(crossing["model_version"])
+        contributions = (occlusion_contributions(model, codes, event_ids, self.history_length)
+                         if model is not None else [])
+        rules = float(self.rules.score_windows([codes], self.history_length)[0])
+        return build_alert(
+            user_id=crossing["user_id"], session_id=crossing["session_id"], event_id=crossing["event_id"],
+            event_ts=crossing["event_ts"], codes=codes, recent_event_ids=event_ids, score=crossing["score"],
+            threshold=crossing["threshold"], model_version=crossing["model_version"],
+            detected_at_ms=int(time.time() * 1000), anomaly_type=open_alert.anomaly_type,
+            detectors={"velocity_rules": rules}, contributions=contributions,
+            alert_id=open_alert.alert_id, revision=open_alert.revision)
+
+    def _model(self, version: str):
+        """The model that produced the score (cached; None if it cannot be loaded any more)."""
+        if version not in self.models:
+            try:
+                self.models = {version: self.source.load_version(version, self.onnx_threads)}  # keep one
+            except ModelRefused as refusal:
+                log.error("shopguard: no occlusion explanation for model %s: %s", version, refusal)
+                self.models = {version: None}
+        return self.models[version]

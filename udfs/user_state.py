@@ -1,0 +1,98 @@
+"""Everything the job keeps per user, in one compact byte string.
+
+One keyed-state read and one write per event is what makes the job fast (see the measured facts in
+``../shared/design.md``), so a user's whole state is a single value:
+
+* the :class:`~shopguard.udfs.encoding.UserHistory` (previous-event context + the last L event codes),
+* a ring of 8-byte fingerprints of the user's last N event ids, to drop duplicates,
+* the ids of the user's most recent events, to name them in an alert.
+
+At the defaults (L=32, N=64, 8 recent ids of ~36 characters) that is about 1 KB per active user;
+``shopguard bench`` measures it on real traffic.
+
+Example
+-------
+>>> from shopguard.udfs.events import Event
+>>> state = UserState()
+>>> state.accept(Event("e1", "u1", "page_view", 1_000), history_length=4, dedup_window=8, recent_ids=2)
+True
+>>> state.accept(Event("e1", "u1", "page_view", 1_000), history_length=4, dedup_window=8, recent_ids=2)
+False
+>>> restored = UserState.from_bytes(state.to_bytes())
+>>> restored.recent_event_ids, len(restored.history.codes)
+(['e1'], 4)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass, field
+
+from shopguard.udfs.encoding import UserHistory
+from shopguard.udfs.events import Event
+
+ID_FINGERPRINT_BYTES = 8
+_LENGTHS = struct.Struct("<HH")  # bytes of the history, bytes of the dedup ring
+_ID_LENGTH = struct.Struct("<H")  # before each recent event id (ids may hold any character)
+
+
+def event_id_fingerprint(event_id: str) -> bytes:
+    """8 bytes standing for an event id: a collision between two ids of one user is ~1 in 10^17."""
+    return hashlib.blake2b(event_id.encode("utf-8", "surrogatepass"), digest_size=ID_FINGERPRINT_BYTES).digest()
+
+
+@dataclass
+class UserState:
+    """A user's keyed state: history, dedup ring and recent event ids (see the module docstring)."""
+
+    history: UserHistory = field(default_factory=UserHistory)
+    seen_ids: bytes = b""
+    recent_event_ids: list[str] = field(default_factory=list)
+
+    def is_duplicate(self, event_id: str) -> bool:
+        """Whether ``event_id`` is among the user's last remembered event ids."""
+        return _ring_contains(self.seen_ids, event_id_fingerprint(event_id))
+
+    def accept(self, event: Event, history_length: int, dedup_window: int, recent_ids: int) -> bool:
+        """Advance the state with ``event``; False (and no change) when it is a duplicate."""
+        fingerprint = event_id_fingerprint(event.event_id)
+        if _ring_contains(self.seen_ids, fingerprint):
+            return False
+        self.history.advance(event, history_length)
+        self.seen_ids = (self.seen_ids + fingerprint)[-dedup_window * ID_FINGERPRINT_BYTES:]
+        self.recent_event_ids = (self.recent_event_ids + [event.event_id])[-recent_ids:]
+        return True
+
+    def to_bytes(self) -> bytes:
+        history = self.history.to_bytes()
+        recent = b"".join(_ID_LENGTH.pack(len(raw)) + raw for raw in
+                          (i.encode("utf-8", "surrogatepass") for i in self.recent_event_ids))
+        return _LENGTHS.pack(len(history), len(self.seen_ids)) + history + self.seen_ids + recent
+
+    @classmethod
+    def from_bytes(cls, data: bytes | None) -> "UserState":
+        if not data:
+            return cls()
+        history_len, ring_len = _LENGTHS.unpack_from(data)
+        start = _LENGTHS.size
+        history = UserHistory.from_bytes(data[start:start + history_len])
+        ring = bytes(data[start + history_len:start + history_len + ring_len])
+        return cls(history, ring, _read_ids(bytes(data[start + history_len + ring_len:])))
+
+
+def _ring_contains(ring: bytes, fingerprint: bytes) -> bool:
+    for start in range(0, len(ring), ID_FINGERPRINT_BYTES):
+        if ring[start:start + ID_FINGERPRINT_BYTES] == fingerprint:
+            return True
+    return False
+
+
+def _read_ids(data: bytes) -> list[str]:
+    ids, position = [], 0
+    while position < len(data):
+        (length,) = _ID_LENGTH.unpack_from(data, position)
+        position += _ID_LENGTH.size
+        ids.append(data[position:position + length].decode("utf-8", "surrogatepass"))
+        position += length
+    return ids
