@@ -165,6 +165,8 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
         else:
             _progress("no --model and nothing published yet: training one first")
             model_dir = train_and_export(cfg, data, Path(cfg.cache_dir) / "trained", progress=_progress)
+    if args.via_job:
+        return _evaluate_via_job(cfg, model_dir, data, Path(args.report_dir or cfg.training.report_dir))
     detectors = [(OnnxSequenceDetector(model_dir), False), (NextEventDetector(progress=_progress), True),
                  (VelocityRules(), True), (IsolationForestDetector(), True)]
     results = evaluate_all(detectors, data, cfg.training.target_alert_rate, _progress)
@@ -177,6 +179,18 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
         print(summary_table(results))
         print(f"report: {report}")
     return 0
+
+
+def _evaluate_via_job(cfg: ShopguardConfig, model_dir, data, report_dir: Path) -> int:
+    from shopguard.training.job_parity import compare_with_job
+
+    comparison = compare_with_job(cfg, model_dir, data, report_dir / "job-replay", _progress)
+    (report_dir / "job_parity.json").write_text(json.dumps(comparison, indent=1) + "\n")
+    print(json.dumps(comparison, indent=1))
+    verdict = "within" if comparison["pr_auc_difference"] <= 0.01 else "NOT within"
+    _progress(f"job PR-AUC {comparison['job']['pr_auc']:.4f} vs offline {comparison['offline']['pr_auc']:.4f}: "
+              f"{verdict} 0.01 ({report_dir / 'job_parity.json'})")
+    return 0 if comparison["pr_auc_difference"] <= 0.01 and not comparison["events_without_job_score"] else 1
 
 
 def cmd_publish(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
@@ -249,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", help="model folder (default: the registry's current model)")
     evaluate.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     evaluate.add_argument("--report-dir", help="where the report goes (default training.report_dir)")
+    evaluate.add_argument("--via-job", action="store_true", help="replay the test split through the real job "
+                          "(shopguard detect) and compare its figures with the offline ones")
     publish = add("publish", cmd_publish, "register a model folder and make it current, unless it is worse")
     publish.add_argument("model_dir")
     publish.add_argument("--force", action="store_true", help="publish even if it scores worse than the current")

@@ -8,7 +8,7 @@ detector would flag) and the Taobao users with abuse injected into their real ti
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shopguard.config import ShopguardConfig
 from shopguard.training.behaviour_stats import measure_behaviour
@@ -32,6 +32,7 @@ class EvaluationData:
     real_normal: EncodedTraffic
     real_injected: EncodedTraffic
     fingerprint: str  # what the data was built from, for the model card
+    test_events: list[Event] = field(default_factory=list)  # the test split's raw events (to replay through the job)
 
 
 def real_events(cfg: ShopguardConfig) -> list[Event]:
@@ -59,4 +60,5 @@ def build_evaluation_data(cfg: ShopguardConfig, progress=print) -> EvaluationDat
     return EvaluationData(
         train=encode_traffic(parts["train"], length), validation=encode_traffic(parts["validation"], length),
         test=encode_traffic(parts["test"], length), real_normal=encode_traffic(real_traffic, length),
-        real_injected=encode_traffic(real_injected, length), fingerprint=fingerprint)
+        real_injected=encode_traffic(real_injected, length), fingerprint=fingerprint,
+        test_events=list(parts["test"].events))

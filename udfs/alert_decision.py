@@ -26,15 +26,17 @@ from shopguard.udfs.cool_down import OpenAlert, decide
 from shopguard.udfs.explanations import occlusion_contributions
 from shopguard.udfs.parse_events import KEYED_JSON_ROW
 from shopguard.udfs.scoring import ModelRefused
+from shopguard.udfs.session_features import SessionFeatures
 from shopguard.udfs.user_history import state_ttl
 
 log = logging.getLogger("shopguard.alerts")
 
 CROSSING_ROW = Types.ROW_NAMED(
-    ["user_id", "session_id", "event_id", "event_ts", "codes", "recent_event_ids",
+    ["user_id", "session_id", "event_id", "event_ts", "codes", "recent_event_ids", "session",
      "score", "model_version", "threshold", "anomaly_type"],
     [Types.STRING(), Types.STRING(), Types.STRING(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE()),
-     Types.STRING(), Types.DOUBLE(), Types.STRING(), Types.DOUBLE(), Types.STRING()],
+     Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.DOUBLE(), Types.STRING(), Types.DOUBLE(),
+     Types.STRING()],
 )
 """A scored event whose score crossed its model's threshold."""
 CROSSING_FIELDS = tuple(CROSSING_ROW.get_field_names())
@@ -88,7 +90,9 @@ class DecideAlert(KeyedProcessFunction):
             threshold=crossing["threshold"], model_version=crossing["model_version"],
             detected_at_ms=int(time.time() * 1000), anomaly_type=open_alert.anomaly_type,
             detectors={"velocity_rules": rules}, contributions=contributions,
-            alert_id=open_alert.alert_id, revision=open_alert.revision)
+            alert_id=open_alert.alert_id, revision=open_alert.revision,
+            session=SessionFeatures.from_bytes(bytes(crossing["session"])).summary(
+                crossing["user_id"], crossing["event_ts"]))
 
     def _model(self, version: str):
         """The model that produced the score (cached; None if it cannot be loaded any more)."""

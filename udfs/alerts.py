@@ -66,13 +66,15 @@ def build_alert(*, user_id: str, session_id: str | None, event_id: str, event_ts
                 recent_event_ids: Sequence[str], score: float, threshold: float, model_version: str,
                 detected_at_ms: int, anomaly_type: str = "unknown", detectors: Mapping[str, float] | None = None,
                 contributions: Sequence[Mapping[str, Any]] = (), alert_id: str | None = None,
-                revision: int = 0) -> dict[str, Any]:
+                revision: int = 0, session: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The canonical alert for one scored event.
 
     ``anomaly_type`` comes from the model's type head; ``unknown`` falls back to the rules' guess.
     ``contributions`` (from :func:`~shopguard.udfs.explanations.occlusion_contributions`) become
     reasons that name the events behind the score. ``alert_id`` is stable for (model, user, event)
     unless the cool-down passes the id of the alert being updated; ``revision`` counts updates.
+    ``session`` (from :class:`~shopguard.udfs.session_features.SessionFeatures`) describes the user's
+    current session and adds a reason when the session is unusually fast.
     """
     guessed_type, reasons = explain_window(codes)
     for contribution in contributions:
@@ -81,6 +83,11 @@ def build_alert(*, user_id: str, session_id: str | None, event_id: str, event_ts
                             "value": contribution["contribution"],
                             "text": f"event {contribution['event_id']} ({contribution['event']}) raised the "
                                     f"score by {contribution['contribution']:.3f}"})
+    if session and session.get("events", 0) >= 10 and session.get("events_per_minute", 0) >= 20:
+        reasons.append({"feature": "session_rate", "value": session["events_per_minute"],
+                        "text": f"{session['events']} events in {session['duration_s']:g} s this session "
+                                f"({session['events_per_minute']:g} per minute) over "
+                                f"{session['distinct_items']} items"})
     rounded = round(float(score), 6)
     return {
         "alert_id": alert_id or alert_id_for(model_version, user_id, event_id),
@@ -96,4 +103,5 @@ def build_alert(*, user_id: str, session_id: str | None, event_id: str, event_ts
         "reasons": reasons,
         "event_ids": list(recent_event_ids),
         "revision": revision,
+        "session": dict(session or {}),
     }

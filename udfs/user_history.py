@@ -21,15 +21,15 @@ from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
 from shopguard.config import JobSettings
-from shopguard.udfs.event_time import is_late, user_watermark
+from shopguard.udfs.admission import admit_event
 from shopguard.udfs.events import Event
 from shopguard.udfs.parse_events import KEYED_JSON_ROW
 from shopguard.udfs.user_state import UserState
 
 SCORING_ROW = Types.ROW_NAMED(
-    ["user_id", "session_id", "event_id", "event_type", "event_ts", "codes", "recent_event_ids"],
+    ["user_id", "session_id", "event_id", "event_type", "event_ts", "codes", "recent_event_ids", "session"],
     [Types.STRING(), Types.STRING(), Types.STRING(), Types.STRING(), Types.LONG(),
-     Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.STRING()],
+     Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE())],
 )
 """One row per accepted event, after its user's history advanced: what the scoring step reads."""
 
@@ -61,18 +61,13 @@ class TrackUserHistory(KeyedProcessFunction):
     """Keyed by ``user_id``: event rows in, :data:`SCORING_ROW` rows out, late events aside."""
 
     def __init__(self, settings: JobSettings):
-        self.history_length = settings.history_length
-        self.recent_ids = settings.recent_event_ids
-        self.dedup_window = settings.dedup_window_events
-        self.allowed_lateness_ms = settings.allowed_lateness_ms
-        self.max_out_of_orderness_ms = settings.max_out_of_orderness_ms
-        self.state_ttl_s = settings.state_ttl_s
+        self.settings = settings
 
     def open(self, runtime_context: RuntimeContext) -> None:
         # Bytes kept as a latin-1 string: one char per byte, and PyFlink's thread mode cannot read an
         # empty byte-array state (its converter iterates over None).
         descriptor = ValueStateDescriptor("user_state", Types.STRING())
-        descriptor.enable_time_to_live(state_ttl(self.state_ttl_s))
+        descriptor.enable_time_to_live(state_ttl(self.settings.state_ttl_s))
         self.state = runtime_context.get_state(descriptor)
         metrics = runtime_context.get_metrics_group().add_group("shopguard")
         self.duplicates = metrics.counter("duplicates")
@@ -83,15 +78,16 @@ class TrackUserHistory(KeyedProcessFunction):
         event = Event(*row)
         stored = self.state.value()
         state = UserState.from_bytes(stored.encode("latin-1") if stored else None)
-        watermark = user_watermark(state.history.last_ts_ms, self.max_out_of_orderness_ms)
-        if is_late(event.ts_ms, watermark, self.allowed_lateness_ms):
+        verdict, watermark = admit_event(state, event, self.settings)
+        if verdict == "late":
             self.late_events.inc()
             yield LATE_EVENTS, Row(event.user_id, late_event_message(event, watermark))
             return
-        if not state.accept(event, self.history_length, self.dedup_window, self.recent_ids):
+        if verdict == "duplicate":
             self.duplicates.inc()
             return
         self.state.update(state.to_bytes().decode("latin-1"))
         self.scored_events.inc()
-        yield Row(event.user_id, event.session_id, event.event_id, event.event_type, event.ts_ms,
-                  state.history.codes, json.dumps(state.recent_event_ids, ensure_ascii=False))
+        yield Row(event.user_id, event.session_id or state.session.session_id(event.user_id), event.event_id,
+                  event.event_type, event.ts_ms, state.history.codes,
+                  json.dumps(state.recent_event_ids, ensure_ascii=False), state.session.to_bytes())

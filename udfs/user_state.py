@@ -5,7 +5,8 @@ One keyed-state read and one write per event is what makes the job fast (see the
 
 * the :class:`~shopguard.udfs.encoding.UserHistory` (previous-event context + the last L event codes),
 * a ring of 8-byte fingerprints of the user's last N event ids, to drop duplicates,
-* the ids of the user's most recent events, to name them in an alert.
+* the ids of the user's most recent events, to name them in an alert,
+* the running features of the user's current session (:class:`SessionFeatures`, 44 bytes).
 
 At the defaults (L=32, N=64, 8 recent ids of ~36 characters) that is about 1 KB per active user;
 ``shopguard bench`` measures it on real traffic.
@@ -29,11 +30,12 @@ import hashlib
 import struct
 from dataclasses import dataclass, field
 
-from shopguard.udfs.encoding import UserHistory
+from shopguard.udfs.encoding import NEW_DEVICE, NEW_IP, UserHistory
 from shopguard.udfs.events import Event
+from shopguard.udfs.session_features import SessionFeatures
 
 ID_FINGERPRINT_BYTES = 8
-_LENGTHS = struct.Struct("<HH")  # bytes of the history, bytes of the dedup ring
+_LENGTHS = struct.Struct("<HHH")  # bytes of the history, of the dedup ring, of the session features
 _ID_LENGTH = struct.Struct("<H")  # before each recent event id (ids may hold any character)
 
 
@@ -49,36 +51,45 @@ class UserState:
     history: UserHistory = field(default_factory=UserHistory)
     seen_ids: bytes = b""
     recent_event_ids: list[str] = field(default_factory=list)
+    session: SessionFeatures = field(default_factory=SessionFeatures)
 
     def is_duplicate(self, event_id: str) -> bool:
         """Whether ``event_id`` is among the user's last remembered event ids."""
         return _ring_contains(self.seen_ids, event_id_fingerprint(event_id))
 
-    def accept(self, event: Event, history_length: int, dedup_window: int, recent_ids: int) -> bool:
+    def accept(self, event: Event, history_length: int, dedup_window: int, recent_ids: int,
+               session_gap_ms: int = 30 * 60 * 1000) -> bool:
         """Advance the state with ``event``; False (and no change) when it is a duplicate."""
         fingerprint = event_id_fingerprint(event.event_id)
         if _ring_contains(self.seen_ids, fingerprint):
             return False
-        self.history.advance(event, history_length)
+        previous_ts = self.history.last_ts_ms
+        code = self.history.advance(event, history_length)
+        self.session.advance(event, previous_ts, bool(code[3] & NEW_DEVICE), bool(code[3] & NEW_IP), session_gap_ms)
         self.seen_ids = (self.seen_ids + fingerprint)[-dedup_window * ID_FINGERPRINT_BYTES:]
         self.recent_event_ids = (self.recent_event_ids + [event.event_id])[-recent_ids:]
         return True
 
     def to_bytes(self) -> bytes:
-        history = self.history.to_bytes()
+        history, session = self.history.to_bytes(), self.session.to_bytes()
         recent = b"".join(_ID_LENGTH.pack(len(raw)) + raw for raw in
                           (i.encode("utf-8", "surrogatepass") for i in self.recent_event_ids))
-        return _LENGTHS.pack(len(history), len(self.seen_ids)) + history + self.seen_ids + recent
+        return (_LENGTHS.pack(len(history), len(self.seen_ids), len(session))
+                + history + self.seen_ids + session + recent)
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> "UserState":
         if not data:
             return cls()
-        history_len, ring_len = _LENGTHS.unpack_from(data)
-        start = _LENGTHS.size
-        history = UserHistory.from_bytes(data[start:start + history_len])
-        ring = bytes(data[start + history_len:start + history_len + ring_len])
-        return cls(history, ring, _read_ids(bytes(data[start + history_len + ring_len:])))
+        history_len, ring_len, session_len = _LENGTHS.unpack_from(data)
+        position = _LENGTHS.size
+        parts = []
+        for length in (history_len, ring_len, session_len):
+            parts.append(bytes(data[position:position + length]))
+            position += length
+        history, ring, session = parts
+        return cls(UserHistory.from_bytes(history), ring, _read_ids(bytes(data[position:])),
+                   SessionFeatures.from_bytes(session))
 
 
 def _ring_contains(ring: bytes, fingerprint: bytes) -> bool:

@@ -127,7 +127,7 @@ def test_every_abnormal_user_is_alerted_with_its_type_and_reasons(detection):
 
 def test_alerts_are_canonical_json(detection):
     fields = {"alert_id", "user_id", "session_id", "event_ts", "detected_at", "score", "threshold",
-              "model_version", "detectors", "anomaly_type", "reasons", "event_ids", "revision"}
+              "model_version", "detectors", "anomaly_type", "reasons", "event_ids", "revision", "session"}
     assert detection["alerts"]
     for alert in detection["alerts"]:
         assert set(alert) == fields

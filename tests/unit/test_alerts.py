@@ -8,7 +8,7 @@ from shopguard.udfs.events import Event
 
 T0 = 1_511_658_000_000
 CANONICAL_FIELDS = {"alert_id", "user_id", "session_id", "event_ts", "detected_at", "score", "threshold",
-                    "model_version", "detectors", "anomaly_type", "reasons", "event_ids", "revision"}
+                    "model_version", "detectors", "anomaly_type", "reasons", "event_ids", "revision", "session"}
 
 
 def alert_for(events, **changes):

@@ -1,0 +1,86 @@
+"""Does the streaming job score what training measured? Replay the test split through the real job.
+
+:func:`compare_with_job` writes the test split's events as JSON lines (each user's events in the
+order the encoder saw them), runs ``shopguard detect`` on them (the real Flink graph, in its own
+process), and computes the same test figures from the job's per-event scores as the offline
+evaluation computes from onnxruntime on the encoded windows. Both use the model card's threshold.
+``shopguard evaluate --via-job`` prints the comparison; the target is a PR-AUC difference ≤ 0.01.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from shopguard.config import ShopguardConfig, to_toml
+from shopguard.errors import ShopguardError
+from shopguard.training.behaviour_stats import by_user
+from shopguard.training.detection_metrics import evaluate_scores
+from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
+from shopguard.training.encoded_traffic import EncodedTraffic
+from shopguard.training.evaluation_data import EvaluationData
+from shopguard.udfs.events import Event
+from shopguard.udfs.scoring import ModelCard
+
+FIGURES = ("pr_auc", "roc_auc", "recall", "fpr", "recall_at_0.1pct_fpr", "median_delay_events")
+
+
+def write_events(events: list[Event], path: Path) -> int:
+    """Every event as one canonical JSON line, user by user in the encoder's order; return the count."""
+    count = 0
+    with path.open("w", encoding="utf-8") as out:
+        for history in by_user(events).values():
+            for event in history:
+                out.write(event.to_json() + "\n")
+                count += 1
+    return count
+
+
+def job_scores(scores_path: Path, traffic: EncodedTraffic) -> tuple[np.ndarray, int]:
+    """The job's score for each event of ``traffic`` (NaN where the job gave none), and how many are missing."""
+    by_event = {}
+    with scores_path.open(encoding="utf-8") as lines:
+        for line in lines:
+            row = json.loads(line)
+            by_event[row["event_id"]] = row["score"]
+    scores = np.array([by_event.get(event_id, np.nan) for event_id in traffic.event_ids], dtype=np.float64)
+    return scores, int(np.isnan(scores).sum())
+
+
+def compare_with_job(cfg: ShopguardConfig, model_dir: str | Path, data: EvaluationData, workdir: str | Path,
+                     progress: Callable[[str], None] = print) -> dict:
+    """Offline figures and the job's figures on the same test split, and their differences."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    card = ModelCard.read(Path(model_dir) / "card.json")
+    events_path, config_path = workdir / "test-events.jsonl", workdir / "shopguard.toml"
+    alerts_path, scores_path = workdir / "alerts.jsonl", workdir / "scores.jsonl"
+    count = write_events(data.test_events, events_path)
+    config_path.write_text(to_toml(cfg))
+    progress(f"replaying {count:,} test events through the job (shopguard detect) with {card.model_version}")
+    started = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "shopguard.cli", "detect", "--config", str(config_path),
+                          "--input", str(events_path), "--output", str(alerts_path),
+                          "--scores-output", str(scores_path), "--model", str(model_dir)],
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        raise ShopguardError(f"shopguard detect failed on {events_path} (exit {run.returncode}):\n{run.stderr[-3000:]}")
+    replay_s = time.monotonic() - started
+    streamed, missing = job_scores(scores_path, data.test)
+    offline = OnnxSequenceDetector(model_dir).score(data.test)
+    scored = ~np.isnan(streamed)
+    offline_figures = evaluate_scores(data.test, offline, card.threshold)
+    job_figures = evaluate_scores(data.test, np.where(scored, streamed, 0.0), card.threshold)
+    return {
+        "model_version": card.model_version, "threshold": card.threshold, "events": count,
+        "events_without_job_score": missing, "replay_seconds": round(replay_s, 1),
+        "max_abs_score_difference": float(np.max(np.abs(streamed[scored] - offline[scored]))) if scored.any() else None,
+        "offline": {k: offline_figures[k] for k in FIGURES}, "job": {k: job_figures[k] for k in FIGURES},
+        "pr_auc_difference": abs(job_figures["pr_auc"] - offline_figures["pr_auc"]),
+    }
