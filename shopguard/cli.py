@@ -193,6 +193,21 @@ def _evaluate_via_job(cfg: ShopguardConfig, model_dir, data, report_dir: Path) -
     return 0 if comparison["pr_auc_difference"] <= 0.01 and not comparison["events_without_job_score"] else 1
 
 
+def cmd_bench(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.benchmark import BenchPlan, run_benchmark
+    from shopguard.jobs.detect_job import model_source
+
+    source = model_source(cfg)
+    model_dir = Path(args.model) if args.model else source.folder_for(source.current_version())
+    plan = BenchPlan.quick() if args.quick else BenchPlan.full()
+    figures = run_benchmark(cfg, model_dir, plan, Path(args.out), _progress)
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        print((Path(args.out) / "bench.md").read_text())
+    return 0
+
+
 def cmd_publish(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.training.publishing import publish_model
     publish_model(cfg, args.model_dir, force=args.force, progress=_progress)
@@ -270,6 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--force", action="store_true", help="publish even if it scores worse than the current")
     retrain = add("retrain", cmd_retrain, "train and publish (for a schedule: see deploy/retrain.cron)")
     retrain.add_argument("--force", action="store_true")
+    bench = add("bench", cmd_bench, "measure the real job's throughput and latency against a plain consumer "
+                "and onnxruntime alone (writes bench.md, bench.png, bench.json)")
+    bench.add_argument("--quick", action="store_true", help="the small version (under two minutes)")
+    bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    bench.add_argument("--out", default="reports/bench", help="where the report goes (default reports/bench)")
+    bench.add_argument("--model", help="model folder (default: the registry's current model)")
     add("config", cmd_config, "print the effective configuration")
     return parser
 

@@ -8,7 +8,7 @@ import pytest
 
 from shopguard.config import ShopguardConfig
 from shopguard.local_kafka import LocalKafkaBroker
-from tests.integration.running_job import free_port_range
+from shopguard.job_process import free_port_range
 
 
 def broker_config(data_dir, base: ShopguardConfig | None = None) -> ShopguardConfig:

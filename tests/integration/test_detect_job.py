@@ -24,7 +24,7 @@ from shopguard.demo_traffic import account_taker, card_tester, click_bot
 from shopguard.producer import send_records
 from shopguard.topics import ensure_topics
 from shopguard.training.datasets import read_taobao
-from tests.integration.running_job import RunningJob, free_port_range
+from shopguard.job_process import RunningJob, free_port_range
 
 pytestmark = pytest.mark.integration
 

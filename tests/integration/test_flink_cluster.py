@@ -26,7 +26,7 @@ from shopguard.flink_cluster import FlinkSessionCluster
 from shopguard.producer import send_records
 from shopguard.topics import ensure_topics
 from shopguard.training.datasets import read_taobao
-from tests.integration.running_job import free_port_range
+from shopguard.job_process import free_port_range
 
 pytestmark = pytest.mark.integration
 

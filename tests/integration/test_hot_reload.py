@@ -22,7 +22,7 @@ from shopguard.producer import send_records
 from shopguard.topics import ensure_topics
 from shopguard.training.model_registry import ModelRegistry
 from shopguard.training.placeholder_model import write_placeholder_model
-from tests.integration.running_job import RunningJob, free_port_range
+from shopguard.job_process import RunningJob, free_port_range
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""The detection job as a real child process on a Flink mini-cluster, for integration tests.
+"""The detection job as a real child process on a Flink mini-cluster, for integration tests and the benchmark.
 
 :class:`RunningJob` starts ``python -m shopguard.jobs.detect_job`` with the test's configuration,
 waits until its operators report metrics (so the job is really running), reads its metrics from

@@ -1,0 +1,172 @@
+"""The real job under load: sustained throughput from a pre-loaded topic, and end-to-end latency.
+
+Throughput: the events topic is filled first, then the job starts on it; the rate is the slope of the
+job's ``events_to_score`` counter between 10% and 90% of the backlog (start-up and the tail do not
+count). Latency: a producer offers a fixed rate of events stamped with their send time; a consumer of
+the scores topic takes receive time minus that stamp, per event. Sinks run at-least-once for the
+latency run, so the figure is the job's own; with exactly-once, consumers also wait for the next
+checkpoint (``job.checkpoint_interval_ms``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from shopguard.alert_feed import open_consumer
+from shopguard.bench_workload import as_records, bench_events
+from shopguard.config import ShopguardConfig, Topics
+from shopguard.job_process import RunningJob, free_port_range
+from shopguard.producer import open_producer, send_records
+from shopguard.topics import ensure_topics
+
+
+WARM_UP_S = 3  # events sent in the first seconds meet Python workers that are still starting
+
+
+def _bench_config(cfg: ShopguardConfig, parallelism: int, workdir: Path, **job_changes) -> ShopguardConfig:
+    suffix = uuid.uuid4().hex[:8]
+    topics = dataclasses.replace(cfg.topics, events=f"bench-events-{suffix}", alerts=f"bench-alerts-{suffix}",
+                                 dead_letters=f"bench-dlq-{suffix}", late=f"bench-late-{suffix}",
+                                 scores=job_changes.pop("scores_topic", ""), partitions=max(parallelism, 2))
+    low, high = free_port_range(4)
+    return dataclasses.replace(
+        cfg, topics=topics,
+        kafka=dataclasses.replace(cfg.kafka, consumer_group=f"bench-{suffix}", starting_offsets="earliest"),
+        registry=dataclasses.replace(cfg.registry, url=str(workdir / "empty-registry")),
+        job=dataclasses.replace(cfg.job, parallelism=parallelism, prometheus_ports=f"{low}-{high}",
+                                job_name=f"bench-{suffix}", **job_changes))
+
+
+def _job_memory_mb(job: RunningJob) -> float:
+    """Resident memory of the job's whole process group (client, JVM, Python workers), in MB."""
+    total_kb = 0
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = status.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == job.process.pid:  # process group id
+                total_kb += int(next(line.split()[1] for line in (status.parent / "status").read_text().splitlines()
+                                     if line.startswith("VmRSS:")))
+        except (OSError, StopIteration, IndexError, ValueError):
+            continue
+    return total_kb / 1024
+
+
+def job_throughput(cfg: ShopguardConfig, events: int, users: int, parallelism: int, workdir: Path,
+                   timeout_s: float = 900, progress=print) -> dict:
+    """Sustained events/s of the full job draining a backlog of ``events`` over ``users`` users."""
+    run_cfg = _bench_config(cfg, parallelism, workdir)
+    ensure_topics(run_cfg)
+    send_records(run_cfg, run_cfg.topics.events, as_records(bench_events(events, users)))
+    progress(f"  backlog of {events:,} events over {users:,} users loaded; starting the job at parallelism {parallelism}")
+    job = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=_ports(run_cfg)).start()
+    samples: list[tuple[float, float]] = []
+    peak_memory = 0.0
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            done = job.metrics().get("events_to_score", 0.0)
+            samples.append((time.monotonic(), done))
+            peak_memory = max(peak_memory, _job_memory_mb(job))
+            if done >= events:
+                break
+            time.sleep(0.25)
+        else:
+            raise RuntimeError(f"the job scored {samples[-1][1]:.0f} of {events} events in {timeout_s} s "
+                               f"(log: {job.log_path})")
+    finally:
+        job.stop()
+    return {"eps": _steady_rate(samples, events), "peak_memory_mb": round(peak_memory, 1),
+            "events": events, "users": users, "parallelism": parallelism}
+
+
+def _ports(cfg: ShopguardConfig) -> tuple[int, int]:
+    low, high = cfg.job.prometheus_ports.split("-")
+    return int(low), int(high)
+
+
+def _steady_rate(samples: list[tuple[float, float]], total: int) -> float:
+    """Events/s from the last sample under 10% of ``total`` to the first at or over 90% of it.
+
+    >>> _steady_rate([(0.0, 0), (1.0, 50), (2.0, 500), (3.0, 950), (4.0, 1000)], 1000)
+    450.0
+    """
+    start = [s for s in samples if s[1] < 0.1 * total][-1:] or samples[:1]
+    end = next(s for s in samples if s[1] >= 0.9 * total)
+    return (end[1] - start[0][1]) / max(end[0] - start[0][0], 1e-9)
+
+
+def job_latency(cfg: ShopguardConfig, offered_eps: float, seconds: float, users: int, workdir: Path,
+                parallelism: int = 1, progress=print) -> dict:
+    """Produce-to-score latency percentiles at ``offered_eps`` for ``seconds`` (at-least-once sinks)."""
+    run_cfg = _bench_config(cfg, parallelism, workdir, scores_topic=f"bench-scores-{uuid.uuid4().hex[:8]}",
+                            delivery_guarantee="at-least-once")
+    ensure_topics(run_cfg)
+    job = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=_ports(run_cfg)).start()
+    sent_at: dict[str, float] = {}
+    latencies: list[tuple[float, float]] = []  # (event time, latency ms)
+    stop = threading.Event()
+
+    def consume() -> None:
+        consumer = open_consumer(run_cfg, run_cfg.topics.scores, from_start=True)
+        try:
+            while not stop.is_set():
+                for records in consumer.poll(timeout_ms=100).values():
+                    now = time.time()
+                    for record in records:
+                        stamp = _event_ts(record.value)
+                        latencies.append((stamp, now * 1000 - stamp))
+        finally:
+            consumer.close()
+
+    reader = threading.Thread(target=consume, daemon=True)
+    reader.start()
+    try:
+        progress(f"  offering {offered_eps:,.0f} events/s for {seconds:.0f} s (the first {WARM_UP_S} s warm up)")
+        offer_started_ms = time.time() * 1000
+        offered = _offer(run_cfg, offered_eps, seconds, users, sent_at)
+        time.sleep(5)  # the tail
+    finally:
+        stop.set()
+        reader.join(timeout=10)
+        job.stop()
+    values = np.array([latency for stamp, latency in latencies if stamp >= offer_started_ms + WARM_UP_S * 1000])
+    if len(values) == 0:
+        raise RuntimeError(f"no scores came back from the job (log: {job.log_path})")
+    return {"offered_eps": offered, "scored": int(len(values)), "sent": len(sent_at),
+            "latency_p50_ms": float(np.percentile(values, 50)), "latency_p95_ms": float(np.percentile(values, 95)),
+            "latency_p99_ms": float(np.percentile(values, 99))}
+
+
+def _event_ts(value: bytes) -> float:
+    import json
+    return float(json.loads(value)["event_ts"])
+
+
+def _offer(cfg: ShopguardConfig, rate: float, seconds: float, users: int, sent_at: dict[str, float]) -> float:
+    """Send events stamped with their send time at ``rate`` per second; return the rate achieved."""
+    producer = open_producer(cfg)
+    template = bench_events(min(int(rate * seconds), 2_000_000), users, seed=11)
+    started = time.monotonic()
+    count = 0
+    try:
+        for event in template:
+            due = started + count / rate
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            stamped = event._replace(ts_ms=int(time.time() * 1000))
+            producer.send(cfg.topics.events, key=stamped.user_id.encode(), value=stamped.to_json().encode())
+            sent_at[stamped.event_id] = time.time()
+            count += 1
+            if time.monotonic() - started > seconds:
+                break
+        producer.flush()
+    finally:
+        producer.close()
+    return count / (time.monotonic() - started)

@@ -1,0 +1,172 @@
+"""``shopguard bench``: how fast the real pipeline is on this machine, and against what.
+
+One run measures, on the same synthetic traffic (:mod:`shopguard.bench_workload`) and model:
+the full job's sustained throughput at parallelism 1 and 2 (:mod:`shopguard.bench_job`), its
+end-to-end latency at a fixed offered load, the per-stage costs and a profile of the per-event path,
+onnxruntime alone and a plain single-process consumer (:mod:`shopguard.bench_baselines`), state bytes
+per active user, and throughput and memory against the number of users. It writes ``bench.md``,
+``bench.png`` and ``bench.json``; the JSON carries ratios so that two commits can be compared on a
+shared, noisy machine. ``--quick`` is the small version CI runs as a smoke test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from shopguard.bench_baselines import onnx_only_eps, plain_consumer_eps, stage_costs, state_bytes_per_user
+from shopguard.bench_job import job_latency, job_throughput
+from shopguard.bench_workload import as_records, bench_events
+from shopguard.config import ShopguardConfig
+from shopguard.local_kafka import LocalKafkaBroker
+from shopguard.producer import send_records
+from shopguard.topics import ensure_topics
+from shopguard.udfs.admission import admit_event
+from shopguard.udfs.scoring import OnnxModel
+from shopguard.udfs.user_state import UserState
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """How big each measurement is."""
+
+    throughput_events: int
+    throughput_users: int
+    scaling_users: tuple[int, ...]
+    latency_offered_eps: float
+    latency_seconds: float
+    baseline_events: int
+
+    @classmethod
+    def quick(cls) -> "BenchPlan":
+        return cls(20_000, 2_000, (), 1_000, 8, 20_000)
+
+    @classmethod
+    def smoke(cls) -> "BenchPlan":
+        """What CI runs to keep the benchmark working (figures meaningless at this size)."""
+        return cls(3_000, 300, (), 300, 5, 3_000)
+
+    @classmethod
+    def full(cls) -> "BenchPlan":
+        return cls(200_000, 10_000, (10_000, 100_000, 1_000_000), 5_000, 30, 100_000)
+
+
+def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_dir: Path,
+                  progress: Callable[[str], None] = print) -> dict:
+    """Every measurement of ``plan``; returns the figures (also written to ``out_dir``)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = OnnxModel.load(model_dir, threads=cfg.job.onnx_threads)
+    events = bench_events(plan.baseline_events, plan.throughput_users)
+    windows = _windows(cfg, events)
+    progress(f"1/6 stage costs and profile on {len(events):,} events")
+    stages = stage_costs(cfg, events, model)
+    progress("2/6 onnxruntime alone and state size")
+    onnx_eps = onnx_only_eps(model, windows, cfg.job.history_length)
+    state = state_bytes_per_user(cfg, bench_events(100 * 1000, 1000, seed=3))  # 100 events each: full windows
+    broker = LocalKafkaBroker(cfg)
+    broker_was_running = broker.status().running
+    broker.start()
+    try:
+        progress("3/6 plain single-process consumer (kafka-python + the same parser, state and model)")
+        plain = _plain_consumer(cfg, events, model)
+        progress("4/6 full job throughput (pre-loaded topic, drained)")
+        runs = {p: job_throughput(cfg, plan.throughput_events, plan.throughput_users, p, out_dir, progress=progress)
+                for p in (1, 2)}
+        progress("5/6 end-to-end latency at a fixed offered load")
+        latency = job_latency(cfg, plan.latency_offered_eps, plan.latency_seconds, plan.throughput_users, out_dir,
+                              progress=progress)
+        progress("6/6 scaling with the number of users")
+        scaling = [job_throughput(cfg, max(users, plan.throughput_events), users, 2, out_dir, progress=progress)
+                   for users in plan.scaling_users]
+    finally:
+        if not broker_was_running:
+            broker.stop()
+    figures = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "model_version": model.card.model_version, "history_length": cfg.job.history_length,
+        "job_eps_p1": runs[1]["eps"], "job_eps_p2": runs[2]["eps"],
+        "job_peak_memory_mb_p1": runs[1]["peak_memory_mb"], "job_peak_memory_mb_p2": runs[2]["peak_memory_mb"],
+        "offered_eps": latency["offered_eps"], "latency_p50_ms": latency["latency_p50_ms"],
+        "latency_p95_ms": latency["latency_p95_ms"], "latency_p99_ms": latency["latency_p99_ms"],
+        "onnx_only_eps": onnx_eps, "plain_consumer_eps": plain,
+        "state_bytes_per_user": state["mean"], "state_bytes_per_user_max": state["max"],
+        "latency_scored_events": latency["scored"],
+        "stage_us_per_event": stages["us_per_event"],
+        "ratios": {"job_p1_vs_onnx_only": runs[1]["eps"] / onnx_eps, "job_p2_vs_onnx_only": runs[2]["eps"] / onnx_eps,
+                   "job_p2_vs_plain_consumer": runs[2]["eps"] / plain, "job_p2_vs_p1": runs[2]["eps"] / runs[1]["eps"]},
+        "scaling": scaling,
+    }
+    _write_report(figures, stages["profile"], out_dir)
+    return figures
+
+
+def _windows(cfg: ShopguardConfig, events) -> list[bytes]:
+    states: dict[str, UserState] = {}
+    windows = []
+    for event in events:
+        state = states.setdefault(event.user_id, UserState())
+        admit_event(state, event, cfg.job)
+        windows.append(state.history.codes)
+    return windows
+
+
+def _plain_consumer(cfg: ShopguardConfig, events, model: OnnxModel) -> float:
+    topic_cfg = dataclasses.replace(cfg, topics=dataclasses.replace(
+        cfg.topics, events=f"bench-plain-{uuid.uuid4().hex[:8]}"))
+    ensure_topics(topic_cfg, names=[topic_cfg.topics.events])
+    send_records(topic_cfg, topic_cfg.topics.events, as_records(events))
+    return plain_consumer_eps(topic_cfg, topic_cfg.topics.events, len(events), model)
+
+
+def _write_report(figures: dict, profile: str, out_dir: Path) -> None:
+    (out_dir / "bench.json").write_text(json.dumps(figures, indent=1) + "\n")
+    _plot(figures, out_dir / "bench.png")
+    rows = [("full job, parallelism 1", figures["job_eps_p1"]), ("full job, parallelism 2", figures["job_eps_p2"]),
+            ("plain kafka-python consumer", figures["plain_consumer_eps"]),
+            ("onnxruntime alone (pre-encoded)", figures["onnx_only_eps"])]
+    lines = [f"# shopguard benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
+             f"Machine: {figures['machine']['cpus']} CPUs, {figures['machine']['platform']}; model "
+             f"{figures['model_version']}, L={figures['history_length']}.", "",
+             "| pipeline | events/s |", "|---|---|", *[f"| {name} | {eps:,.0f} |" for name, eps in rows], "",
+             f"Latency at {figures['offered_eps']:,.0f} events/s offered (at-least-once sinks): "
+             f"p50 {figures['latency_p50_ms']:.0f} ms, p95 {figures['latency_p95_ms']:.0f} ms, "
+             f"p99 {figures['latency_p99_ms']:.0f} ms.", "",
+             f"State per active user: {figures['state_bytes_per_user']:.0f} bytes on average "
+             f"(max {figures['state_bytes_per_user_max']}).", "",
+             "| ratio | value |", "|---|---|", *[f"| {k} | {v:.3f} |" for k, v in figures["ratios"].items()], "",
+             "| stage (one Python process) | µs per event |", "|---|---|",
+             *[f"| {k} | {v:.2f} |" for k, v in figures["stage_us_per_event"].items()], ""]
+    if figures["scaling"]:
+        lines += ["| users | events | events/s (p=2) | peak memory MB |", "|---|---|---|---|",
+                  *[f"| {r['users']:,} | {r['events']:,} | {r['eps']:,.0f} | {r['peak_memory_mb']:.0f} |"
+                    for r in figures["scaling"]], ""]
+    lines += ["![throughput](bench.png)", "", "Profile of parse + state update (cProfile, cumulative):", "",
+              "```", profile.strip(), "```", ""]
+    (out_dir / "bench.md").write_text("\n".join(lines))
+
+
+def _plot(figures: dict, path: Path) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # the job's install has no matplotlib: the table says it all
+        return
+    names = ["job p=1", "job p=2", "plain consumer", "onnx alone"]
+    values = [figures["job_eps_p1"], figures["job_eps_p2"], figures["plain_consumer_eps"], figures["onnx_only_eps"]]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.barh(names, values, color=["#4c72b0", "#4c72b0", "#dd8452", "#55a868"])
+    ax.axvline(20_000, color="grey", linestyle="--", label="target 20k events/s")
+    ax.set_xscale("log")
+    ax.set_xlabel("events per second (log scale)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
