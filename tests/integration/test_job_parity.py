@@ -14,10 +14,12 @@ from shopguard.training.placeholder_model import write_placeholder_model
 pytestmark = pytest.mark.integration
 
 
-def test_the_replayed_job_reproduces_the_offline_figures(tmp_path):
+@pytest.mark.parametrize("state_backend", ["hashmap", "rocksdb"])
+def test_the_replayed_job_reproduces_the_offline_figures(tmp_path, state_backend):
     base = ShopguardConfig()
     cfg = dataclasses.replace(base, training=dataclasses.replace(base.training, simulated_users=3000),
-                              registry=dataclasses.replace(base.registry, url=str(tmp_path / "registry")))
+                              registry=dataclasses.replace(base.registry, url=str(tmp_path / "registry")),
+                              job=dataclasses.replace(base.job, state_backend=state_backend))
     data = build_evaluation_data(cfg, progress=lambda message: None)
     model = write_placeholder_model(tmp_path / "models", threshold=0.5)
     comparison = compare_with_job(cfg, model, data, tmp_path / "replay", progress=lambda message: None)
