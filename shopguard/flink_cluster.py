@@ -44,6 +44,7 @@ import yaml
 
 from shopguard.config import ShopguardConfig, to_toml
 from shopguard.errors import ShopguardError
+from shopguard.process_exit import wait_for_exit
 
 HOST = "127.0.0.1"
 """Every daemon binds and advertises loopback only: this cluster is for one machine (development, CI)."""
@@ -174,6 +175,13 @@ class FlinkSessionCluster:
         entries = self._rest("GET", f"/jobs/{job_id}/jobmanager/config") or []
         return {entry["key"]: entry["value"] for entry in entries}
 
+    def job_restarts(self, job_id: str) -> int:
+        """Flink's count of the job's restarts (the JobManager's ``numRestarts`` job metric, over REST)."""
+        for metric in self._rest("GET", f"/jobs/{job_id}/metrics?get=numRestarts") or []:
+            if metric.get("id") == "numRestarts":
+                return int(float(metric["value"]))
+        raise ClusterError(f"the JobManager at {self.rest_url} reports no numRestarts metric for job {job_id}")
+
     def processes(self) -> list[int]:
         """Every live process of this cluster: the daemons and their Python workers (found by ``FLINK_CONF_DIR``)."""
         return _processes_with_env("FLINK_CONF_DIR", str(self.conf_dir))
@@ -244,6 +252,54 @@ class FlinkSessionCluster:
                 _kill(pid, signal.SIGKILL)
         self._forget_pid_files()
         return bool(daemons or leftovers)
+
+    def kill_taskmanager(self, sig: int = signal.SIGKILL, timeout_s: float = 30.0) -> list[int]:
+        """Kill the TaskManager process(es) with ``sig`` (a crash, by default), as a fault test does.
+
+        The killed pids leave Flink's pid file, so that ``stop`` and ``taskmanager.sh`` see only live
+        daemons; Python workers the TaskManager leaves behind are killed as well (they die with their
+        machine in a real crash). Returns the killed TaskManager pids.
+        """
+        jobmanagers = set(self._live_pids()["standalonesession"])
+        killed = self._live_pids()["taskexecutor"]
+        for pid in killed:
+            _kill(pid, sig)
+        for pid in killed:
+            if not _wait_for_exit(pid, timeout_s):
+                raise ClusterError(f"TaskManager {pid} did not exit within {timeout_s:g} s of signal {sig}")
+        path = self.pid_dir / f"flink-{IDENT}-taskexecutor.pid"
+        if path.exists():
+            kept = [line for line in path.read_text().split() if line.strip().isdigit() and int(line) not in killed]
+            path.write_text("".join(f"{pid}\n" for pid in kept))
+        for pid in self.processes():
+            if pid not in jobmanagers:
+                _kill(pid, signal.SIGKILL)
+                _wait_for_exit(pid, 10.0)
+        return killed
+
+    def start_taskmanager(self) -> int:
+        """Start one more TaskManager (``bin/taskmanager.sh start`` with this cluster's environment and conf/).
+
+        Waits until its slots are registered with the JobManager; returns its pid.
+        """
+        before = set(self._live_pids()["taskexecutor"])
+        # Known by id, not by the slot total: the JobManager may drop a killed TaskManager meanwhile.
+        known = {tm["id"] for tm in (self._rest("GET", "/taskmanagers") or {}).get("taskmanagers", [])}
+        self._run_script(self._flink_home(), "taskmanager.sh", timeout_s=60, args=["start"])
+        deadline = time.monotonic() + self.cfg.cluster.start_timeout_s
+        while time.monotonic() < deadline:
+            started = [pid for pid in self._live_pids()["taskexecutor"] if pid not in before]
+            if not started:
+                raise ClusterError(f"the new TaskManager exited while starting; last lines of its log:\n"
+                                   f"{self._log_tail('taskexecutor')}")
+            registered = (self._rest("GET", "/taskmanagers") or {}).get("taskmanagers", [])
+            if any(tm["id"] not in known and tm.get("slotsNumber", 0) >= self.cfg.cluster.taskmanager_slots
+                   for tm in registered):
+                return started[0]
+            time.sleep(0.5)
+        raise ClusterError(f"the new TaskManager did not register {self.cfg.cluster.taskmanager_slots} slots within "
+                           f"{self.cfg.cluster.start_timeout_s:g} s; last lines of its log:\n"
+                           f"{self._log_tail('taskexecutor')}")
 
     # --- jobs -------------------------------------------------------------------------------------
 
@@ -368,8 +424,9 @@ class FlinkSessionCluster:
         env.pop("PYFLINK_GATEWAY_PORT", None)  # never attach the client to another process's gateway
         return env
 
-    def _run_script(self, home: Path, script: str, timeout_s: float) -> str:
-        return self._run(["bash", str(home / "bin" / script)], home, timeout_s, what=f"bin/{script}")
+    def _run_script(self, home: Path, script: str, timeout_s: float, args: list[str] | None = None) -> str:
+        return self._run(["bash", str(home / "bin" / script), *(args or [])], home, timeout_s,
+                         what=f"bin/{' '.join([script, *(args or [])])}")
 
     def _run(self, command: list[str], home: Path, timeout_s: float, what: str, setting: str = "") -> str:
         """Run one of Flink's scripts in its own session (so Ctrl-C here does not reach the daemons)."""
@@ -390,9 +447,8 @@ class FlinkSessionCluster:
         slots = self.cfg.cluster.taskmanager_slots
         deadline = time.monotonic() + self.cfg.cluster.start_timeout_s
         while time.monotonic() < deadline:
-            pids = self._live_pids()
             for daemon, name in (("standalonesession", "JobManager"), ("taskexecutor", "TaskManager")):
-                if not pids[daemon]:
+                if self._exited(daemon):
                     log_tail = self._log_tail(daemon)
                     self.stop()
                     raise ClusterError(f"the {name} exited while starting; last lines of its log:\n{log_tail}")
@@ -411,6 +467,16 @@ class FlinkSessionCluster:
         outs = sorted(self.log_dir.glob(f"flink-{IDENT}-{daemon}-*.out"), key=lambda p: p.stat().st_mtime)
         parts = [f"{p.name}:\n{_tail(p.read_text(errors='replace'), lines)}" for p in logs[-1:] + outs[-1:]]
         return "\n".join(parts) or f"(no {daemon} log in {self.log_dir})"
+
+    def _exited(self, daemon: str) -> bool:
+        """Whether every pid in the daemon's pid file is gone. A pid that is alive but not yet running
+        Java is the launcher's shell about to exec the JVM (seen under load): still starting, not exited."""
+        path = self.pid_dir / f"flink-{IDENT}-{daemon}.pid"
+        try:
+            pids = [int(line) for line in path.read_text().split() if line.strip().isdigit()]
+        except FileNotFoundError:
+            return False  # the launcher has not written it yet
+        return bool(pids) and not any(_alive(pid) for pid in pids)
 
     def _live_pids(self) -> dict[str, list[int]]:
         """The pids in Flink's pid files that still run the daemon they name."""
@@ -545,13 +611,4 @@ def _kill(pid: int, sig: int) -> None:
 
 
 def _wait_for_exit(pid: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        try:
-            os.waitpid(pid, os.WNOHANG)  # reap it if it is our child, so it does not linger as a zombie
-        except ChildProcessError:
-            pass
-        time.sleep(0.2)
-    return not _alive(pid)
+    return wait_for_exit(pid, _alive, timeout_s)

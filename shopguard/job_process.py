@@ -8,6 +8,7 @@ Flink's Prometheus reporter, and stops the process group (the Python client and 
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import socket
@@ -24,8 +25,14 @@ _METRIC_LINE = re.compile(r"^flink_taskmanager_job_task_operator_shopguard_(\w+)
 
 
 def free_port_range(size: int) -> tuple[int, int]:
-    """``size`` consecutive free loopback ports (the Prometheus reporter takes a range)."""
-    for base in range(31000, 60000, 97):
+    """``size`` consecutive free loopback ports (the Prometheus reporter takes a range).
+
+    The search starts at a random place, so that test sessions running side by side on one machine
+    do not both pick the first free range and race to bind it.
+    """
+    bases = list(range(31000, 60000, 97))
+    start = random.randrange(len(bases))
+    for base in bases[start:] + bases[:start]:
         ports = range(base, base + size)
         if all(_is_free(port) for port in ports):
             return ports[0], ports[-1]
@@ -73,34 +80,30 @@ class RunningJob:
             time.sleep(1.0)
         raise AssertionError(f"the job did not start within {ready_timeout_s} s:\n{self.log_tail()}")
 
-    def metrics(self) -> dict[str, float]:
-        """The job's ``shopguard`` counters, summed over subtasks, from every reporter port."""
-        totals: dict[str, float] = {}
+    def _reporter_lines(self):
+        """Every line the job's Prometheus reporters expose (one port per JVM component)."""
         low, high = self.ports
         for port in range(low, high + 1):
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-                    text = response.read().decode()
+                    yield from response.read().decode().splitlines()
             except OSError:
                 continue
-            for line in text.splitlines():
-                match = _METRIC_LINE.match(line)
-                if match:
-                    totals[match[1]] = totals.get(match[1], 0.0) + float(match[2])
+
+    def metrics(self) -> dict[str, float]:
+        """The job's ``shopguard`` counters, summed over subtasks, from every reporter port."""
+        totals: dict[str, float] = {}
+        for line in self._reporter_lines():
+            match = _METRIC_LINE.match(line)
+            if match:
+                totals[match[1]] = totals.get(match[1], 0.0) + float(match[2])
         return totals
 
     def job_restarts(self) -> float:
         """Flink's own count of job restarts (from the JobManager's metrics)."""
-        low, high = self.ports
-        for port in range(low, high + 1):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-                    text = response.read().decode()
-            except OSError:
-                continue
-            for line in text.splitlines():
-                if line.startswith("flink_jobmanager_job_numRestarts"):
-                    return float(line.rsplit(" ", 1)[1])
+        for line in self._reporter_lines():
+            if line.startswith("flink_jobmanager_job_numRestarts"):
+                return float(line.rsplit(" ", 1)[1])
         raise AssertionError("no flink_jobmanager_job_numRestarts metric on the reporter ports")
 
     def is_running(self) -> bool:

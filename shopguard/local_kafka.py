@@ -28,6 +28,7 @@ from pathlib import Path
 
 from shopguard.config import ShopguardConfig
 from shopguard.errors import ShopguardError
+from shopguard.process_exit import wait_for_exit
 from shopguard.maven_artifacts import ArtifactError, kafka_broker_jars
 
 NODE_ID = 1
@@ -283,13 +284,4 @@ def _is_our_broker(pid: int) -> bool:
 
 
 def _wait_for_exit(pid: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not _is_our_broker(pid):
-            return True
-        try:
-            os.waitpid(pid, os.WNOHANG)  # reap it if it is our child, so it does not linger as a zombie
-        except ChildProcessError:
-            pass
-        time.sleep(0.2)
-    return not _is_our_broker(pid)
+    return wait_for_exit(pid, _is_our_broker, timeout_s)

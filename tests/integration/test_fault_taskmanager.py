@@ -1,0 +1,125 @@
+"""Fault: the TaskManager dies (SIGKILL) while events flow, on the standalone session cluster.
+
+The job (parallelism 2, checkpoints every 2 s, exactly-once Kafka sinks) runs on a session cluster of
+its own, reading private topics of the session broker, while waves of card testers keep arriving.
+Once a ``read_committed`` consumer sees the first alerts, the TaskManager is killed and a fresh one is
+started with ``bin/taskmanager.sh start``. The job must restart from its last checkpoint by itself and
+every wave user must get an alert, each ``(alert_id, revision)`` exactly once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+
+from shopguard.alert_feed import collect
+from shopguard.flink_cluster import FlinkSessionCluster
+from shopguard.topics import ensure_topics
+from tests.integration.fault_traffic import Waves
+from tests.integration.test_flink_cluster import cluster_config
+
+pytestmark = pytest.mark.integration
+
+FIRST_ALERT_TIMEOUT_S = 60
+RECOVERY_TIMEOUT_S = 90
+ALERTS_TIMEOUT_S = 60
+
+
+def diagnostics(cluster: FlinkSessionCluster, job_id: str) -> str:
+    """What a person needs when this test fails: job state, Flink's failure, the daemons' log tails."""
+    try:
+        state = cluster.job_state(job_id)
+    except Exception as error:  # noqa: BLE001 - the JobManager may be the thing that broke
+        state = f"unknown ({error})"
+    return (f"job {job_id}: {state}; {cluster.status().describe()}\n"
+            f"--- job exceptions ---\n{cluster.job_exceptions(job_id)[-2500:]}\n"
+            f"--- TaskManager log ---\n{cluster._log_tail('taskexecutor', 25)}\n"
+            f"--- JobManager log ---\n{cluster._log_tail('standalonesession', 25)}")
+
+
+def wait_for(condition, timeout_s: float, what: str, cluster: FlinkSessionCluster, job_id: str) -> float:
+    """Poll ``condition`` every 0.5 s; return the seconds it took, or fail with the diagnostics."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout_s:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}\n{diagnostics(cluster, job_id)}")
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def killed_taskmanager(kafka_config, tmp_path_factory):
+    cfg = cluster_config(kafka_config, tmp_path_factory.mktemp("fault-tm-cluster"),
+                         tmp_path_factory.mktemp("fault-tm-registry"))
+    ensure_topics(cfg)
+    cluster = FlinkSessionCluster(cfg)
+    traffic = Waves(cfg, cfg.topics.events, prefix="tmk", pause_s=0.3)
+    try:
+        cluster.start()
+        job_id = cluster.submit()
+        traffic.start()
+        first = collect(cfg, cfg.topics.alerts, until=bool, timeout_s=FIRST_ALERT_TIMEOUT_S)
+        assert first, f"no committed alert within {FIRST_ALERT_TIMEOUT_S} s\n{diagnostics(cluster, job_id)}"
+        restarts_before = cluster.job_restarts(job_id)
+        users_before_kill = len(traffic.snapshot()[0])
+
+        killed_at = time.monotonic()
+        killed = cluster.kill_taskmanager()
+        new_pid = cluster.start_taskmanager()
+        new_tm_s = time.monotonic() - killed_at
+
+        def recovered() -> bool:
+            state, tasks = cluster.job_state(job_id)
+            return (cluster.job_restarts(job_id) > restarts_before and state == "RUNNING"
+                    and bool(tasks) and set(tasks) == {"RUNNING"})
+
+        wait_for(recovered, RECOVERY_TIMEOUT_S, "the job to restart and run again", cluster, job_id)
+        recovered_s = time.monotonic() - killed_at
+        users_at_recovery = len(traffic.snapshot()[0])
+        time.sleep(4)  # waves keep coming after the restart
+        traffic.stop()
+        assert traffic.error is None, f"the traffic thread failed: {traffic.error!r}"
+        users, _ = traffic.snapshot()
+
+        alerts = collect(cfg, cfg.topics.alerts, until=lambda got: set(users) <= {a["user_id"] for a in got},
+                         timeout_s=ALERTS_TIMEOUT_S)
+        all_alerted_s = time.monotonic() - killed_at
+        time.sleep(2 * cfg.job.checkpoint_interval_ms / 1000)  # a duplicate would be committed by now
+        alerts = collect(cfg, cfg.topics.alerts, until=lambda got: False, timeout_s=5)
+        print(f"\nTaskManager fault: killed {killed}, new TaskManager {new_pid} registered after {new_tm_s:.1f} s, "
+              f"job RUNNING again after {recovered_s:.1f} s, all {len(users)} wave users alerted "
+              f"{all_alerted_s:.1f} s after the kill; {len(alerts)} alerts", flush=True)
+        yield {"cfg": cfg, "cluster": cluster, "job_id": job_id, "users": users, "alerts": alerts,
+               "killed": killed, "restarts_before": restarts_before, "restarts": cluster.job_restarts(job_id),
+               "state": cluster.job_state(job_id), "users_before_kill": users_before_kill,
+               "users_at_recovery": users_at_recovery, "recovered_s": recovered_s,
+               "diagnostics": diagnostics(cluster, job_id)}
+    finally:
+        traffic.abort()
+        cluster.stop()
+
+
+def test_the_taskmanager_was_killed_mid_stream_and_the_job_restarted_from_a_checkpoint(killed_taskmanager):
+    run = killed_taskmanager
+    assert run["killed"], "no TaskManager process was killed"
+    assert run["restarts"] >= 1 and run["restarts"] > run["restarts_before"], run["diagnostics"]
+    state, tasks = run["state"]
+    assert state == "RUNNING" and set(tasks) == {"RUNNING"}, run["diagnostics"]
+    assert 0 < run["users_before_kill"] < run["users_at_recovery"] < len(run["users"]), \
+        "waves must flow before the kill, during the recovery and after it"
+    assert run["recovered_s"] < RECOVERY_TIMEOUT_S
+
+
+def test_every_wave_user_is_alerted(killed_taskmanager):
+    run = killed_taskmanager
+    missing = sorted(set(run["users"]) - {a["user_id"] for a in run["alerts"]})
+    assert not missing, f"{len(missing)} of {len(run['users'])} wave users got no alert: {missing[:10]}\n" \
+                        f"{run['diagnostics']}"
+
+
+def test_no_alert_revision_is_delivered_twice(killed_taskmanager):
+    counts = Counter((a["alert_id"], a["revision"]) for a in killed_taskmanager["alerts"])
+    twice = {key: n for key, n in counts.items() if n > 1}
+    assert not twice, f"delivered more than once to a read_committed consumer: {twice}"
