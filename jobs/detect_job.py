@@ -122,7 +122,7 @@ def build_detect_job(env: StreamExecutionEnvironment, t_env: StreamTableEnvironm
 def run_detect_job(cfg: ShopguardConfig) -> None:
     """Build the job on this configuration and run it until it is cancelled (blocks)."""
     source = model_source(cfg)
-    card = source.load(source.current_version(), cfg.job.onnx_threads).card  # refuse a broken model up front
+    card = source.load_current(cfg.job.onnx_threads).card
     env, t_env = create_environments(cfg)
     build_detect_job(env, t_env, cfg, source).attach_as_datastream()
     print(f"shopguard: job {cfg.job.job_name!r} reading {cfg.topics.events!r} on {cfg.kafka.bootstrap_servers}, "

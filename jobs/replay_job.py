@@ -67,7 +67,7 @@ def run_replay(cfg: ShopguardConfig, files: ReplayFiles, model_path: str | None 
         raise ShopguardError(f"{files.events}: no such events file (one canonical JSON event per line)")
     cfg = replay_config(cfg, model_path)
     source = model_source(cfg)
-    card = source.load(source.current_version(), cfg.job.onnx_threads).card
+    card = source.load_current(cfg.job.onnx_threads).card
     env, t_env = create_environments(cfg)
     raw = env.from_source(FileSource.for_record_stream_format(StreamFormat.text_line_format(),
                                                               str(files.events.resolve())).build(),

@@ -69,8 +69,7 @@ def stage_costs(cfg: ShopguardConfig, events: list[Event], model: OnnxModel, bat
         for i in range(0, len(windows), batch):
             batch_features(windows[i:i + batch], job.history_length)
 
-    features = [batch_features(windows[i:i + batch], job.history_length) for i in range(0, len(events), batch)] \
-        if windows else []
+    features: list[np.ndarray] = []  # filled once the state update has produced the windows
 
     def infer() -> None:
         for x in features:

@@ -69,6 +69,10 @@ class ModelSource:
             raise ModelRefused(str(exc)) from None
         return OnnxModel.load(folder, threads=threads)
 
+    def load_current(self, threads: int) -> OnnxModel:
+        """The model the job would serve now; a job checks it before it starts, to refuse a broken one early."""
+        return self.load(self.current_version(), threads)
+
     def load_version(self, version: str, threads: int) -> OnnxModel:
         """The model that produced a score tagged ``version``: registry, fixed folder or placeholder."""
         candidates = [None] if not self.follows_registry else [version, None]

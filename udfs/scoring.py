@@ -121,10 +121,6 @@ class OnnxModel:
                                "expected two finite scores")
 
 
-SCORE_FIELDS = ("score", "model_version", "threshold", "anomaly_type")
-"""The row the scoring step returns for each event (see :class:`ScoreHistories`)."""
-
-
 class ScoreHistories(ScalarFunction):
     """Pandas UDF: a column of encoded windows (bytes) in; score, model version, threshold and type out.
 
