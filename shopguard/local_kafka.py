@@ -247,9 +247,17 @@ def _java() -> str:
 
 
 def _kafka_uuid() -> str:
-    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (as kafka-storage random-uuid)."""
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (as kafka-storage random-uuid).
+
+    Like Kafka's own ``Uuid.randomUuid()``, an id that starts with ``-`` is drawn again: the storage tool's
+    argument parser reads ``--cluster-id -abc...`` as a missing value followed by an unknown option (about
+    one start in 64 failed that way before).
+    """
     import base64
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _port_open(host: str, port: int) -> bool:
