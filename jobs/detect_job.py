@@ -23,6 +23,7 @@ Run the live job with ``shopguard run`` (local mini-cluster) or ``python -m shop
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ from shopguard.jobs.kafka_io import events_source, keyed_json_sink, scores_sink
 from shopguard.training.placeholder_model import write_placeholder_model
 from shopguard.udfs.alert_decision import CROSSING_FIELDS, DecideAlert
 from shopguard.udfs.event_time import event_time_watermarks
+from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
 from shopguard.udfs.parse_events import DEAD_LETTERS, EVENT_ROW, KEYED_JSON_ROW, ParseEvents
 from shopguard.udfs.scoring import ScoreHistories
@@ -49,7 +51,11 @@ from shopguard.udfs.user_history import LATE_EVENTS, SCORING_ROW, TrackUserHisto
 SCORE_RESULT = DataTypes.ROW([DataTypes.FIELD("score", DataTypes.DOUBLE()),
                               DataTypes.FIELD("model_version", DataTypes.STRING()),
                               DataTypes.FIELD("threshold", DataTypes.DOUBLE()),
-                              DataTypes.FIELD("anomaly_type", DataTypes.STRING())])
+                              DataTypes.FIELD("anomaly_type", DataTypes.STRING()),
+                              DataTypes.FIELD("lstm_score", DataTypes.DOUBLE()),
+                              DataTypes.FIELD("next_event_score", DataTypes.DOUBLE()),
+                              DataTypes.FIELD("rules_score", DataTypes.DOUBLE())])
+"""What scoring adds to each row: the decision (score against threshold) and each detector's score."""
 SCORES_COLUMNS = ("event_id", "user_id", "event_ts", "score", "model_version")
 """Columns of the per-event scores output (topic or ``SCORES.jsonl``)."""
 
@@ -69,24 +75,39 @@ def model_source(cfg: ShopguardConfig) -> ModelSource:
     return ModelSource.from_config(cfg, fallback_dir=write_placeholder_model(Path(cfg.cache_dir) / "models"))
 
 
+def identifier_hashing(cfg: ShopguardConfig) -> IdentifierHashing:
+    """How this job hashes IPs and device ids, with the salt from this process's environment (read once, here).
+
+    Prints a warning when ``privacy.salt_env``'s variable is unset and the public default salt is used.
+    """
+    hashing = IdentifierHashing.from_settings(cfg.privacy, os.environ)
+    if hashing.warning:
+        print(f"shopguard: warning: {hashing.warning}", file=sys.stderr, flush=True)
+    return hashing
+
+
 def build_detection_graph(raw: DataStream, t_env: StreamTableEnvironment, cfg: ShopguardConfig,
-                          source: ModelSource) -> DetectionOutputs:
-    """Wire parse → event time → user history → scoring → decision onto ``raw`` records (bytes or str)."""
+                          source: ModelSource, hashing: IdentifierHashing) -> DetectionOutputs:
+    """Wire parse → event time → user history → scoring → decision onto ``raw`` records (bytes or str).
+
+    ``hashing`` (from :func:`identifier_hashing`) pseudonymises IPs and device ids in dead letters and
+    late events, the two outputs that carry input records.
+    """
     job = cfg.job
-    events = raw.process(ParseEvents(cfg.validation), output_type=EVENT_ROW) \
+    events = raw.process(ParseEvents(cfg.validation, hashing), output_type=EVENT_ROW) \
         .uid("parse-events").name("parse and validate")
     dead_letters = events.get_side_output(DEAD_LETTERS)
     timed = events.assign_timestamps_and_watermarks(event_time_watermarks(job)) \
         .uid("event-time").name("event time and watermarks")
     histories = timed.key_by(lambda row: row[1], key_type=Types.STRING()) \
-        .process(TrackUserHistory(job), output_type=SCORING_ROW) \
+        .process(TrackUserHistory(job, hashing, cfg.patterns, source), output_type=SCORING_ROW) \
         .uid("track-user-history").name("track user history")
     late_events = histories.get_side_output(LATE_EVENTS)
 
     score = udf(ScoreHistories(source, job.history_length, job.onnx_threads, job.model_poll_interval_s),
                 result_type=SCORE_RESULT, func_type="pandas")
     scored = t_env.from_data_stream(histories) \
-        .add_columns(score(col("codes")).alias("result")) \
+        .add_columns(score(col("codes"), col("pattern_score")).alias("result")) \
         .select(*[col(name) for name in SCORING_ROW.get_field_names()],
                 *[col("result").get(name).alias(name) for name in SCORE_RESULT.field_names()])
     # Materialise the scores once: a Table used by two sinks would be planned twice, running the model twice.
@@ -112,21 +133,24 @@ def attach_kafka_sinks(t_env: StreamTableEnvironment, cfg: ShopguardConfig, outp
 
 
 def build_detect_job(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment,
-                     cfg: ShopguardConfig, source: ModelSource) -> StatementSet:
+                     cfg: ShopguardConfig, source: ModelSource, hashing: IdentifierHashing) -> StatementSet:
     """The live job: Kafka in, Kafka out. The caller attaches the statements and executes."""
     raw = env.from_source(events_source(cfg), WatermarkStrategy.no_watermarks(), "user-events") \
         .uid("source-user-events").name("user-events (Kafka)")
-    return attach_kafka_sinks(t_env, cfg, build_detection_graph(raw, t_env, cfg, source))
+    return attach_kafka_sinks(t_env, cfg, build_detection_graph(raw, t_env, cfg, source, hashing))
 
 
 def run_detect_job(cfg: ShopguardConfig) -> None:
     """Build the job on this configuration and run it until it is cancelled (blocks)."""
     source = model_source(cfg)
-    card = source.load_current(cfg.job.onnx_threads).card
+    ensemble = source.load_current(cfg.job.onnx_threads)
+    card = ensemble.card
+    hashing = identifier_hashing(cfg)
     env, t_env = create_environments(cfg)
-    build_detect_job(env, t_env, cfg, source).attach_as_datastream()
+    build_detect_job(env, t_env, cfg, source, hashing).attach_as_datastream()
     print(f"shopguard: job {cfg.job.job_name!r} reading {cfg.topics.events!r} on {cfg.kafka.bootstrap_servers}, "
-          f"model {card.model_version} (threshold {card.threshold}), alerts to {cfg.topics.alerts!r}", flush=True)
+          f"model {card.model_version} (detectors {', '.join(ensemble.detectors)}, threshold {ensemble.threshold:.4g}), "
+          f"alerts to {cfg.topics.alerts!r}", flush=True)
     env.execute(cfg.job.job_name)
 
 

@@ -19,7 +19,7 @@ from pyflink.common import Configuration
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
-from shopguard.config import ShopguardConfig
+from shopguard.config import ConfigError, JobSettings, ShopguardConfig
 from shopguard.errors import ShopguardError
 from shopguard.jobs.python_dependencies import package_archive, site_packages
 from shopguard.maven_artifacts import flink_kafka_connector_jar, resolve_artifacts
@@ -74,9 +74,7 @@ def flink_configuration(cfg: ShopguardConfig) -> Configuration:
         "python.fn-execution.bundle.size": str(job.bundle_size),
         "python.fn-execution.bundle.time": str(job.bundle_time_ms),
         "python.fn-execution.arrow.batch.size": str(job.arrow_batch_size),
-        "restart-strategy.type": "fixed-delay",
-        "restart-strategy.fixed-delay.attempts": str(job.restart_attempts),
-        "restart-strategy.fixed-delay.delay": f"{job.restart_delay_ms} ms",
+        **restart_strategy_settings(job),
     }
     if job.checkpoint_interval_ms > 0:
         if job.state_backend not in ("hashmap", "rocksdb"):
@@ -95,6 +93,57 @@ def flink_configuration(cfg: ShopguardConfig) -> Configuration:
     for key, value in settings.items():
         conf.set_string(key, value)
     return conf
+
+
+RESTART_STRATEGIES = ("fixed-delay", "exponential-delay", "cluster")
+
+
+def restart_strategy_settings(job: JobSettings) -> dict[str, str]:
+    """Flink's ``restart-strategy.*`` keys for ``job.restart_strategy``; none for ``"cluster"``.
+
+    The job's own configuration overrides the cluster's, so whatever is set here wins over the
+    cluster's ``config.yaml`` or a FlinkDeployment's ``flinkConfiguration``. ``"cluster"`` sets nothing
+    and leaves the decision there. ``"fixed-delay"`` (the default) gives up after ``job.restart_attempts``
+    restarts, so a broken deployment fails instead of restarting forever; ``"exponential-delay"`` waits
+    longer after each failure and suits outages of unknown length (a broker down for minutes).
+
+    >>> restart_strategy_settings(JobSettings(restart_strategy="cluster"))
+    {}
+    >>> restart_strategy_settings(JobSettings())["restart-strategy.fixed-delay.delay"]
+    '5000 ms'
+    """
+    if job.restart_strategy not in RESTART_STRATEGIES:
+        raise ConfigError(f"job.restart_strategy = {job.restart_strategy!r}: use one of "
+                          f"{', '.join(RESTART_STRATEGIES)}")
+    if job.restart_strategy == "cluster":
+        return {}
+    if job.restart_strategy == "fixed-delay":
+        if job.restart_attempts < 0 or job.restart_delay_ms < 0:
+            raise ConfigError(f"job.restart_attempts = {job.restart_attempts}, job.restart_delay_ms = "
+                              f"{job.restart_delay_ms}: neither may be negative")
+        return {"restart-strategy.type": "fixed-delay",
+                "restart-strategy.fixed-delay.attempts": str(job.restart_attempts),
+                "restart-strategy.fixed-delay.delay": f"{job.restart_delay_ms} ms"}
+    if not 0 < job.restart_backoff_initial_ms <= job.restart_backoff_max_ms:
+        raise ConfigError(f"job.restart_backoff_initial_ms = {job.restart_backoff_initial_ms} must be above 0 and at "
+                          f"most job.restart_backoff_max_ms = {job.restart_backoff_max_ms}")
+    if job.restart_backoff_multiplier < 1.0:
+        raise ConfigError(f"job.restart_backoff_multiplier = {job.restart_backoff_multiplier} must be at least 1")
+    if not 0.0 <= job.restart_backoff_jitter <= 1.0:
+        raise ConfigError(f"job.restart_backoff_jitter = {job.restart_backoff_jitter} must be between 0 and 1")
+    if job.restart_backoff_reset_ms <= 0 or job.restart_backoff_attempts < 0:
+        raise ConfigError(f"job.restart_backoff_reset_ms = {job.restart_backoff_reset_ms} must be above 0 and "
+                          f"job.restart_backoff_attempts = {job.restart_backoff_attempts} at least 0 (no limit)")
+    prefix = "restart-strategy.exponential-delay."
+    settings = {"restart-strategy.type": "exponential-delay",
+                prefix + "initial-backoff": f"{job.restart_backoff_initial_ms} ms",
+                prefix + "max-backoff": f"{job.restart_backoff_max_ms} ms",
+                prefix + "backoff-multiplier": repr(float(job.restart_backoff_multiplier)),
+                prefix + "jitter-factor": repr(float(job.restart_backoff_jitter)),
+                prefix + "reset-backoff-threshold": f"{job.restart_backoff_reset_ms} ms"}
+    if job.restart_backoff_attempts:  # else Flink's default: no limit
+        settings[prefix + "attempts-before-reset-backoff"] = str(job.restart_backoff_attempts)
+    return settings
 
 
 def require_java() -> str:

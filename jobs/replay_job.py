@@ -30,7 +30,7 @@ from pyflink.table.expressions import col
 
 from shopguard.config import ShopguardConfig
 from shopguard.errors import ShopguardError
-from shopguard.jobs.detect_job import SCORES_COLUMNS, build_detection_graph, model_source
+from shopguard.jobs.detect_job import SCORES_COLUMNS, build_detection_graph, identifier_hashing, model_source
 from shopguard.jobs.flink_environment import create_environments
 
 REPLAY_CHECKPOINT_INTERVAL_MS = 1000  # file sinks publish their files on checkpoints, the last one at the end
@@ -68,11 +68,12 @@ def run_replay(cfg: ShopguardConfig, files: ReplayFiles, model_path: str | None 
     cfg = replay_config(cfg, model_path)
     source = model_source(cfg)
     card = source.load_current(cfg.job.onnx_threads).card
+    hashing = identifier_hashing(cfg)
     env, t_env = create_environments(cfg)
     raw = env.from_source(FileSource.for_record_stream_format(StreamFormat.text_line_format(),
                                                               str(files.events.resolve())).build(),
                           WatermarkStrategy.no_watermarks(), "events file").uid("source-events-file")
-    outputs = build_detection_graph(raw, t_env, cfg, source)
+    outputs = build_detection_graph(raw, t_env, cfg, source, hashing)
     staging = Path(tempfile.mkdtemp(prefix="shopguard-replay-", dir=files.alerts.resolve().parent))
     targets = {"alerts": files.alerts, "dead_letters": files.dead_letters, "late_events": files.late_events}
     statements = t_env.create_statement_set()

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import cProfile
+import math
 import io
 import pstats
 import time
@@ -28,6 +29,8 @@ from shopguard.udfs.admission import admit_event
 from shopguard.udfs.alerts import build_alert
 from shopguard.udfs.encoding import batch_features
 from shopguard.udfs.events import Event, InvalidEvent, parse_event
+from shopguard.udfs.detector_ensemble import DetectorEnsemble
+from shopguard.udfs.pattern_matching import PatternMatcher, PatternState
 from shopguard.udfs.scoring import OnnxModel
 from shopguard.udfs.user_state import UserState
 
@@ -44,9 +47,15 @@ def _best_of(runs: int, work: Callable[[], None]) -> float:
     return median(times)
 
 
-def stage_costs(cfg: ShopguardConfig, events: list[Event], model: OnnxModel, batch: int = 1000,
-                runs: int = 3) -> dict:
-    """Microseconds per event for each stage, and the top of a cProfile of the whole path."""
+def stage_costs(cfg: ShopguardConfig, events: list[Event], ensemble: DetectorEnsemble, matcher: PatternMatcher | None,
+                batch: int = 1000, runs: int = 3) -> dict:
+    """Microseconds per event for each stage, and the top of a cProfile of the whole path.
+
+    ``inference`` is the abuse LSTM alone; ``detectors_and_combiner`` is everything the scoring step
+    runs per batch (LSTM, next-event model, rules, combiner); ``pattern_matching`` is the keyed step's
+    online match against the users' profiles (absent without a pattern store).
+    """
+    model = ensemble.model
     raw = [e.to_json().encode() for e in events]
     job = cfg.job
     parsed: list[Event] = []
@@ -75,6 +84,21 @@ def stage_costs(cfg: ShopguardConfig, events: list[Event], model: OnnxModel, bat
         for x in features:
             model.score(x)
 
+    pattern_scores: list[np.ndarray] = []
+
+    def match_patterns() -> None:
+        states: dict[str, bytes] = {}
+        scores = np.zeros(len(parsed))
+        for i, (event, window) in enumerate(zip(parsed, windows)):
+            state = PatternState.from_bytes(states.get(event.user_id))
+            scores[i] = matcher.observe(event.user_id, window, event.ts_ms, state).score
+            states[event.user_id] = state.to_bytes()
+        pattern_scores[:] = [scores[i:i + batch] for i in range(0, len(parsed), batch)]
+
+    def score_ensemble() -> None:
+        for x, p in zip(features, pattern_scores):
+            ensemble.score_batch(x, p)
+
     def alert() -> None:
         for event, window in zip(parsed[:1000], windows[:1000]):
             build_alert(user_id=event.user_id, session_id=None, event_id=event.event_id, event_ts=event.ts_ms,
@@ -87,6 +111,11 @@ def stage_costs(cfg: ShopguardConfig, events: list[Event], model: OnnxModel, bat
     features[:] = [batch_features(windows[i:i + batch], job.history_length) for i in range(0, len(events), batch)]
     per_event["feature_encoding"] = _best_of(runs, encode) / len(events) * 1e6
     per_event["inference"] = _best_of(runs, infer) / len(events) * 1e6
+    if matcher is not None:
+        per_event["pattern_matching"] = _best_of(runs, match_patterns) / len(events) * 1e6
+    else:
+        pattern_scores[:] = [np.full(len(x), np.nan) for x in features]
+    per_event["detectors_and_combiner"] = _best_of(runs, score_ensemble) / len(events) * 1e6
     per_event["alert_formatting"] = _best_of(runs, alert) / min(len(events), 1000) * 1e6
     profiler = cProfile.Profile()
     profiler.enable()
@@ -119,12 +148,14 @@ def state_bytes_per_user(cfg: ShopguardConfig, events: list[Event]) -> dict:
     return {"mean": float(sizes.mean()), "max": int(sizes.max()), "users": len(sizes)}
 
 
-def plain_consumer_eps(cfg: ShopguardConfig, topic: str, expected: int, model: OnnxModel, batch: int = 1000,
-                       timeout_s: float = 600) -> float:
-    """Events per second for one kafka-python process draining ``topic`` with the job's parser, state and model."""
+def plain_consumer_eps(cfg: ShopguardConfig, topic: str, expected: int, ensemble: DetectorEnsemble,
+                       matcher: PatternMatcher | None, batch: int = 1000, timeout_s: float = 600) -> float:
+    """Events per second for one kafka-python process draining ``topic`` with the job's parser, state,
+    pattern matcher and detectors (what a team would write without Flink)."""
     consumer = open_consumer(cfg, topic, from_start=True)
     states: dict[str, UserState] = {}
     pending: list[bytes] = []
+    patterns: list[float] = []
     seen = 0
     started = None
     deadline = time.monotonic() + timeout_s
@@ -141,11 +172,14 @@ def plain_consumer_eps(cfg: ShopguardConfig, topic: str, expected: int, model: O
                     state = states.setdefault(event.user_id, UserState())
                     if admit_event(state, event, cfg.job)[0] == "accepted":
                         pending.append(state.history.codes)
+                        patterns.append(matcher.observe(event.user_id, state.history.codes, event.ts_ms,
+                                                        state.patterns).score if matcher else math.nan)
                     if len(pending) >= batch:
-                        model.score(batch_features(pending, cfg.job.history_length))
+                        ensemble.score_batch(batch_features(pending, cfg.job.history_length), np.array(patterns))
                         pending.clear()
+                        patterns.clear()
         if pending:
-            model.score(batch_features(pending, cfg.job.history_length))
+            ensemble.score_batch(batch_features(pending, cfg.job.history_length), np.array(patterns))
     finally:
         consumer.close()
     if seen < expected or started is None:

@@ -29,7 +29,9 @@ from shopguard.local_kafka import LocalKafkaBroker
 from shopguard.producer import send_records
 from shopguard.topics import ensure_topics
 from shopguard.udfs.admission import admit_event
-from shopguard.udfs.scoring import OnnxModel
+from shopguard.udfs.detector_ensemble import DetectorEnsemble
+from shopguard.udfs.model_source import ModelSource
+from shopguard.udfs.served_patterns import ServedPatterns
 from shopguard.udfs.user_state import UserState
 
 
@@ -62,11 +64,14 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
                   progress: Callable[[str], None] = print) -> dict:
     """Every measurement of ``plan``; returns the figures (also written to ``out_dir``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = OnnxModel.load(model_dir, threads=cfg.job.onnx_threads)
+    cfg = dataclasses.replace(cfg, job=dataclasses.replace(cfg.job, model_path=str(model_dir)))  # jobs serve it too
+    ensemble = DetectorEnsemble.load(model_dir, threads=cfg.job.onnx_threads)
+    model = ensemble.model
+    matcher = ServedPatterns.load(ModelSource(fixed_dir=str(model_dir)), None, cfg.patterns).matcher
     events = bench_events(plan.baseline_events, plan.throughput_users)
     windows = _windows(cfg, events)
     progress(f"1/6 stage costs and profile on {len(events):,} events")
-    stages = stage_costs(cfg, events, model)
+    stages = stage_costs(cfg, events, ensemble, matcher)
     progress("2/6 onnxruntime alone and state size")
     onnx_eps = onnx_only_eps(model, windows, cfg.job.history_length)
     state = state_bytes_per_user(cfg, bench_events(100 * 1000, 1000, seed=3))  # 100 events each: full windows
@@ -75,10 +80,13 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
     broker.start()
     try:
         progress("3/6 plain single-process consumer (kafka-python + the same parser, state and model)")
-        plain = _plain_consumer(cfg, events, model)
-        progress("4/6 full job throughput (pre-loaded topic, drained)")
+        plain = _plain_consumer(cfg, events, ensemble, matcher)
+        progress("4/6 full job throughput (pre-loaded topic, drained), and at p=1 without the pattern detector")
         runs = {p: job_throughput(cfg, plan.throughput_events, plan.throughput_users, p, out_dir, progress=progress)
                 for p in (1, 2)}
+        without_patterns = dataclasses.replace(cfg, patterns=dataclasses.replace(cfg.patterns, enabled=False))
+        runs["p1_without_patterns"] = job_throughput(without_patterns, plan.throughput_events, plan.throughput_users,
+                                                     1, out_dir, progress=progress)
         progress("5/6 end-to-end latency at a fixed offered load")
         latency = job_latency(cfg, plan.latency_offered_eps, plan.latency_seconds, plan.throughput_users, out_dir,
                               progress=progress)
@@ -91,7 +99,9 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
     figures = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "model_version": model.card.model_version, "history_length": cfg.job.history_length,
+        "detectors": list(ensemble.detectors), "pattern_store": matcher is not None,
         "job_eps_p1": runs[1]["eps"], "job_eps_p2": runs[2]["eps"],
+        "job_eps_p1_without_patterns": runs["p1_without_patterns"]["eps"],
         "job_peak_memory_mb_p1": runs[1]["peak_memory_mb"], "job_peak_memory_mb_p2": runs[2]["peak_memory_mb"],
         "offered_eps": latency["offered_eps"], "latency_p50_ms": latency["latency_p50_ms"],
         "latency_p95_ms": latency["latency_p95_ms"], "latency_p99_ms": latency["latency_p99_ms"],
@@ -100,7 +110,9 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
         "latency_scored_events": latency["scored"],
         "stage_us_per_event": stages["us_per_event"],
         "ratios": {"job_p1_vs_onnx_only": runs[1]["eps"] / onnx_eps, "job_p2_vs_onnx_only": runs[2]["eps"] / onnx_eps,
-                   "job_p2_vs_plain_consumer": runs[2]["eps"] / plain, "job_p2_vs_p1": runs[2]["eps"] / runs[1]["eps"]},
+                   "job_p2_vs_plain_consumer": runs[2]["eps"] / plain, "job_p2_vs_p1": runs[2]["eps"] / runs[1]["eps"],
+                   # per-event cost added by online pattern matching: (1/eps_with - 1/eps_without) / (1/eps_without)
+                   "pattern_matching_added_cost_p1": runs["p1_without_patterns"]["eps"] / runs[1]["eps"] - 1},
         "scaling": scaling,
     }
     _write_report(figures, stages["profile"], out_dir)
@@ -117,23 +129,25 @@ def _windows(cfg: ShopguardConfig, events) -> list[bytes]:
     return windows
 
 
-def _plain_consumer(cfg: ShopguardConfig, events, model: OnnxModel) -> float:
+def _plain_consumer(cfg: ShopguardConfig, events, ensemble: DetectorEnsemble, matcher) -> float:
     topic_cfg = dataclasses.replace(cfg, topics=dataclasses.replace(
         cfg.topics, events=f"bench-plain-{uuid.uuid4().hex[:8]}"))
     ensure_topics(topic_cfg, names=[topic_cfg.topics.events])
     send_records(topic_cfg, topic_cfg.topics.events, as_records(events))
-    return plain_consumer_eps(topic_cfg, topic_cfg.topics.events, len(events), model)
+    return plain_consumer_eps(topic_cfg, topic_cfg.topics.events, len(events), ensemble, matcher)
 
 
 def _write_report(figures: dict, profile: str, out_dir: Path) -> None:
     (out_dir / "bench.json").write_text(json.dumps(figures, indent=1) + "\n")
     _plot(figures, out_dir / "bench.png")
     rows = [("full job, parallelism 1", figures["job_eps_p1"]), ("full job, parallelism 2", figures["job_eps_p2"]),
+            ("full job, parallelism 1, pattern detector off", figures["job_eps_p1_without_patterns"]),
             ("plain kafka-python consumer", figures["plain_consumer_eps"]),
             ("onnxruntime alone (pre-encoded)", figures["onnx_only_eps"])]
     lines = [f"# shopguard benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
              f"Machine: {figures['machine']['cpus']} CPUs, {figures['machine']['platform']}; model "
-             f"{figures['model_version']}, L={figures['history_length']}.", "",
+             f"{figures['model_version']}, L={figures['history_length']}, detectors {', '.join(figures['detectors'])}"
+             f" (pattern store: {'yes' if figures['pattern_store'] else 'no, the pattern detector was idle'}).", "",
              "| pipeline | events/s |", "|---|---|", *[f"| {name} | {eps:,.0f} |" for name, eps in rows], "",
              f"Latency at {figures['offered_eps']:,.0f} events/s offered (at-least-once sinks): "
              f"p50 {figures['latency_p50_ms']:.0f} ms, p95 {figures['latency_p95_ms']:.0f} ms, "

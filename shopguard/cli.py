@@ -172,13 +172,50 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     results = evaluate_all(detectors, data, cfg.training.target_alert_rate, _progress)
     context = {"model_dir": str(model_dir), "training_data": data.fingerprint,
                "target_alert_rate": cfg.training.target_alert_rate}
-    report = write_evaluation_report(results, "lstm", data.test, args.report_dir or cfg.training.report_dir, context)
+    report_dir = Path(args.report_dir or cfg.training.report_dir)
+    report = write_evaluation_report(results, "lstm", data.test, report_dir, context)
+    ablation = _evaluate_ablation(cfg, Path(model_dir), report_dir)
+    body = report_json(results, "lstm", context) | {"ablation": ablation}
+    (report_dir / "evaluation.json").write_text(json.dumps(body, indent=1) + "\n")
     if args.json:
-        print(json.dumps(report_json(results, "lstm", context)))
+        print(json.dumps(body))
     else:
         print(summary_table(results))
-        print(f"report: {report}")
+        print(f"report: {report} and {report_dir / 'ablation.md'}")
     return 0
+
+
+def _evaluate_ablation(cfg: ShopguardConfig, model_dir: Path, report_dir: Path) -> dict:
+    """Each detector alone and combined on returning shoppers (with the model's own combiner if it has one)."""
+    import tempfile
+
+    from shopguard.training.ablation import ablation, score_periods
+    from shopguard.training.ablation_report import ablation_json, write_ablation_report
+    from shopguard.training.detectors.next_event import NextEventDetector
+    from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
+    from shopguard.training.detectors.user_patterns import UserPatternDetector
+    from shopguard.training.detectors.velocity_rules import VelocityRules
+    from shopguard.training.returning_data import build_returning_data
+    from shopguard.udfs.detector_ensemble import NEXT_EVENT_FOLDER
+    from shopguard.udfs.score_combiner import ScoreCombiner
+
+    returning = build_returning_data(cfg, _progress)
+    if (model_dir / NEXT_EVENT_FOLDER).is_dir():
+        next_event, fit_next_event = OnnxSequenceDetector(model_dir / NEXT_EVENT_FOLDER), False
+        next_event.name = "next_event"
+    else:
+        next_event, fit_next_event = NextEventDetector(progress=_progress), True
+    with tempfile.TemporaryDirectory(prefix="shopguard-patterns-") as store_dir:
+        detectors = [(OnnxSequenceDetector(model_dir), False), (next_event, fit_next_event),
+                     (UserPatternDetector(cfg.patterns, store_dir=store_dir), True), (VelocityRules(), False)]
+        scores = score_periods(detectors, returning, _progress)
+    combiner = ScoreCombiner.read(model_dir)
+    if combiner is not None and not set(combiner.detectors) <= set(scores):
+        combiner = None
+    _progress("combining with the model's combiner" if combiner else "fitting a combiner on the validation period")
+    result = ablation(scores, returning, cfg.training.target_alert_rate, combiner)
+    write_ablation_report(result, report_dir, {"returning_data": returning.fingerprint})
+    return ablation_json(result)
 
 
 def _evaluate_via_job(cfg: ShopguardConfig, model_dir, data, report_dir: Path) -> int:
@@ -205,6 +242,14 @@ def cmd_bench(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
         print(json.dumps(figures))
     else:
         print((Path(args.out) / "bench.md").read_text())
+    return 0
+
+
+def cmd_mine_patterns(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.training.history_mining import mine_history
+    summary = mine_history(cfg, args.events, args.model, _progress)
+    print(f"mined {summary.users:,} users' patterns from {summary.events:,} events into {summary.store}"
+          + (f" ({summary.bad_line_count:,} bad lines skipped)" if summary.bad_line_count else ""))
     return 0
 
 
@@ -280,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--report-dir", help="where the report goes (default training.report_dir)")
     evaluate.add_argument("--via-job", action="store_true", help="replay the test split through the real job "
                           "(shopguard detect) and compare its figures with the offline ones")
+    mine = add("mine-patterns", cmd_mine_patterns, "mine every user's normal-behaviour patterns from an export "
+               "of the platform's event history into a model folder (patterns.sqlite)")
+    mine.add_argument("--events", required=True, help="history: canonical JSON events, one per line")
+    mine.add_argument("--model", required=True, help="the model folder to write patterns.sqlite into")
     publish = add("publish", cmd_publish, "register a model folder and make it current, unless it is worse")
     publish.add_argument("model_dir")
     publish.add_argument("--force", action="store_true", help="publish even if it scores worse than the current")

@@ -100,6 +100,21 @@ class ValidationSettings:
 
 
 @dataclass(frozen=True)
+class PrivacySettings:
+    """What the job lets out about a user's network and device.
+
+    With ``hash_identifiers`` on, ``ip`` and ``device_id`` in dead letters and late events (the topics
+    that carry input records back out) are replaced by keyed hashes, ``"h:"`` and 16 hex digits: equal
+    identifiers stay equal, so an analyst can still group by them, but the raw values do not leave the
+    job (see :mod:`shopguard.udfs.identifier_hashing`). The key (salt) is never in this file: it is read
+    from the environment variable named by ``salt_env`` where the job is built, and shipped with the job.
+    """
+
+    hash_identifiers: bool = True
+    salt_env: str = "SHOPGUARD_ID_SALT"  # unset: a public default salt, with a warning at job start
+
+
+@dataclass(frozen=True)
 class JobSettings:
     """The detection job on Flink."""
 
@@ -108,8 +123,15 @@ class JobSettings:
     checkpoint_interval_ms: int = 10000  # 0: checkpointing off (then alerts are written at-least-once)
     checkpoint_dir: str = ""  # empty: <cache_dir>/checkpoints; on a cluster, a path or URL every node sees
     state_backend: str = "hashmap"  # or "rocksdb" for state larger than the TaskManagers' memory
+    restart_strategy: str = "fixed-delay"  # or "exponential-delay", or "cluster": the cluster's configuration decides
     restart_attempts: int = 3  # fixed-delay restarts before the job fails for good
-    restart_delay_ms: int = 5000
+    restart_delay_ms: int = 5000  # fixed-delay: the wait before each restart
+    restart_backoff_initial_ms: int = 1000  # exponential-delay: the first wait, multiplied after each failure
+    restart_backoff_max_ms: int = 60000  # exponential-delay: the longest wait
+    restart_backoff_multiplier: float = 2.0
+    restart_backoff_jitter: float = 0.1  # exponential-delay: waits vary by this share, so restarts spread out
+    restart_backoff_reset_ms: int = 3600000  # exponential-delay: running this long resets the wait (and the attempts)
+    restart_backoff_attempts: int = 0  # exponential-delay: restarts before the job fails, counted since the last reset; 0: no limit
     delivery_guarantee: str = "exactly-once"  # of the Kafka sinks when checkpointing is on; or "at-least-once"
     transaction_timeout_ms: int = 900000  # Kafka producer transactions; at most the broker's transaction.max.timeout.ms
     max_out_of_orderness_ms: int = 10000  # watermark = newest event time seen - this
@@ -152,6 +174,12 @@ class TrainingSettings:
     target_alert_rate: float = 0.001  # share of normal users the operating threshold may flag
     seed: int = 7
     report_dir: str = "reports/evaluation"
+    # returning shoppers (weeks of history per user) for per-user detectors: training/returning_data.py
+    returning_users: int = 3000
+    returning_days: float = 28.0  # history, then validation, then test (the rest)
+    returning_profile_days: float = 14.0  # the history profiles are mined from: normal only
+    returning_validation_days: float = 7.0
+    returning_abused_share: float = 0.1  # of the users, abused in validation; as many others in test
 
 
 @dataclass(frozen=True)
@@ -188,9 +216,37 @@ class ClusterSettings:
     jobmanager_memory: str = "1024m"  # jobmanager.memory.process.size
     taskmanager_memory: str = "2048m"  # taskmanager.memory.process.size (Python workers use its managed memory)
     prometheus_ports: str = "9249-9259"  # the JobManager's and the TaskManager's reporters; empty: none
+    heartbeat_interval_ms: int = 2000  # heartbeat.interval; Flink's default is 10 s, loopback needs less
+    heartbeat_timeout_ms: int = 10000  # heartbeat.timeout: a silent TaskManager is declared lost after this (Flink: 50 s)
     data_dir: str = ""  # empty: <cache_dir>/flink-cluster
     start_timeout_s: float = 90.0
     submit_timeout_s: float = 180.0
+
+
+@dataclass(frozen=True)
+class PatternSettings:
+    """The per-user normal-behaviour pattern detector (:mod:`shopguard.udfs.pattern_matching`).
+
+    Sequences of ``min_length``..``max_length`` behaviour tokens are mined from each user's history
+    (``shopguard train``) and matched online. ``min_idf`` holds one threshold per length, in order:
+    sequences whose IDF is below it are performed by too many users to say who this is, and are skipped.
+    """
+
+    enabled: bool = True
+    min_length: int = 1
+    max_length: int = 3  # at most 5: a sequence id packs five 12-bit tokens into 63 bits
+    min_idf: tuple[float, ...] = (3.0, 5.0, 6.5)  # one per length from min_length; the last one for longer
+    recent_events: int = 4  # the score is an IDF-weighted moving share over about this many events
+    population_min_share: float = 0.01  # sequences this share of users perform form the population profile
+    min_profile_events: int = 30  # fewer events in a user's history: blend in the population profile
+    max_history_events: int = 5000  # mining reads at most a user's newest N events (bounded memory)
+    max_profile_sequences: int = 512  # kept per user, by count x IDF
+    max_idf_sequences: int = 500_000  # kept in the IDF table, the most common first; rarer ones count as unseen
+    profile_cache_sequences: int = 2_000_000  # profiles held in memory per scoring process (about 60 B each)
+    learned_capacity: int = 24  # online extension: sequences remembered per user in keyed state
+    learn_min_sessions: float = 2.0  # seen in this many sessions (with decay) before it counts as the user's
+    learn_half_life_days: float = 14.0
+    learn_max_score: float = 0.3  # only behaviour whose pattern score stays below this is learned
 
 
 @dataclass(frozen=True)
@@ -203,12 +259,14 @@ class ShopguardConfig:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     topics: Topics = field(default_factory=Topics)
     validation: ValidationSettings = field(default_factory=ValidationSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     job: JobSettings = field(default_factory=JobSettings)
     data: DataSettings = field(default_factory=DataSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    patterns: PatternSettings = field(default_factory=PatternSettings)
 
     @property
     def registry_url(self) -> str:
@@ -251,6 +309,8 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, dict):
         return "{" + ", ".join(f"{_toml_value(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -324,6 +384,11 @@ def _build(cls: type, tree: Mapping[str, Any], prefix: str, origin: str) -> Any:
 
 def _coerce(value: Any, hint: Any, name: str, origin: str) -> Any:
     origin_type = typing.get_origin(hint)
+    if origin_type is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{origin}: {name!r} must be a list, got {value!r}")
+        item = typing.get_args(hint)[0]
+        return tuple(_coerce(v, item, f"{name}[{i}]", origin) for i, v in enumerate(value))
     if origin_type in (Mapping, dict) or (isinstance(origin_type, type) and issubclass(origin_type, Mapping)):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{origin}: {name!r} must be a table of strings")

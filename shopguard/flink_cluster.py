@@ -103,6 +103,9 @@ def data_dir_of(cfg: ShopguardConfig) -> Path:
 def flink_conf(cfg: ShopguardConfig, data_dir: Path, defaults: Mapping[str, Any]) -> dict[str, Any]:
     """The cluster's ``config.yaml`` as flat keys: the wheel's ``defaults`` with shopguard's settings on top."""
     c = cfg.cluster
+    if not 0 < c.heartbeat_interval_ms <= c.heartbeat_timeout_ms:
+        raise ClusterError(f"cluster.heartbeat_interval_ms = {c.heartbeat_interval_ms} must be above 0 and at most "
+                           f"cluster.heartbeat_timeout_ms = {c.heartbeat_timeout_ms}")
     conf = dict(defaults)
     conf.update({
         "jobmanager.rpc.address": HOST,
@@ -118,6 +121,9 @@ def flink_conf(cfg: ShopguardConfig, data_dir: Path, defaults: Mapping[str, Any]
         "rest.port": c.rest_port,
         "io.tmp.dirs": str(data_dir / "tmp"),
         "web.upload.dir": str(data_dir / "tmp"),
+        # How soon a dead TaskManager is noticed: a job waits this long before it restarts elsewhere.
+        "heartbeat.interval": f"{c.heartbeat_interval_ms} ms",
+        "heartbeat.timeout": f"{c.heartbeat_timeout_ms} ms",
     })
     if c.prometheus_ports:
         conf["metrics.reporter.prom.factory.class"] = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"

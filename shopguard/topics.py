@@ -2,7 +2,9 @@
 
 ``kafka.client_properties`` in the configuration is written with Java client names, because the Flink
 source and sinks take them as they are; :func:`kafka_python_options` translates the ones kafka-python
-understands, so one set of security settings serves every client.
+understands, so one set of security settings serves every client. It resolves Kafka's config provider
+references (``${file:...}``, ``${env:...}``, see :mod:`shopguard.kafka_config_providers`) the way the
+Java clients do, and takes the user name and password of a PLAIN or SCRAM ``sasl.jaas.config``.
 
 Example
 -------
@@ -14,12 +16,17 @@ Example
 
 from __future__ import annotations
 
+import os
+import re
+from typing import Mapping
+
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from shopguard.config import ShopguardConfig
 from shopguard.errors import ShopguardError
+from shopguard.kafka_config_providers import ConfigProviders, is_provider_setting
 
 JAVA_TO_KAFKA_PYTHON = {
     "security.protocol": "security_protocol",
@@ -39,16 +46,34 @@ JAVA_TO_KAFKA_PYTHON = {
 
 JAVA_ONLY_PREFIXES = ("sasl.jaas.", "ssl.truststore.", "ssl.keystore.", "ssl.key.", "sasl.login.", "sasl.client.")
 
+JAAS_WITH_PASSWORD = ("org.apache.kafka.common.security.plain.PlainLoginModule",
+                      "org.apache.kafka.common.security.scram.ScramLoginModule")
+"""Login modules whose ``username``/``password`` options kafka-python takes as ``sasl_plain_username``/``_password``."""
+_JAAS_OPTION = re.compile(r'([\w.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s;"]+))')
+
 
 class TopicError(ShopguardError):
     """Topics could not be created; the message names the bootstrap servers and what to do."""
 
 
-def kafka_python_options(cfg: ShopguardConfig) -> dict[str, object]:
-    """kafka-python keyword arguments for ``cfg.kafka.client_properties``; unknown keys are an error."""
+def kafka_python_options(cfg: ShopguardConfig, environ: Mapping[str, str] | None = None) -> dict[str, object]:
+    """kafka-python keyword arguments for ``cfg.kafka.client_properties``; unknown keys are an error.
+
+    ``${provider:...}`` references in the properties kafka-python uses are resolved first (``environ``,
+    by default this process's environment, serves ``${env:...}``); one that cannot be resolved is an
+    error naming the property. Java-only settings are left to Flink and never resolved here.
+    """
+    properties = cfg.kafka.client_properties
+    providers = ConfigProviders.from_properties(properties, os.environ if environ is None else environ)
     options: dict[str, object] = {}
-    for key, value in cfg.kafka.client_properties.items():
-        if key in JAVA_TO_KAFKA_PYTHON:
+    credentials: dict[str, str] = {}
+    for key, raw in properties.items():
+        if is_provider_setting(key):
+            continue
+        if key == "sasl.jaas.config":
+            credentials = jaas_credentials(providers.resolve(key, raw))
+        elif key in JAVA_TO_KAFKA_PYTHON:
+            value = providers.resolve(key, raw)
             name = JAVA_TO_KAFKA_PYTHON[key]
             if name == "ssl_check_hostname":
                 options[name] = value.lower() == "https"
@@ -58,9 +83,27 @@ def kafka_python_options(cfg: ShopguardConfig) -> dict[str, object]:
                 options[name] = value
         elif not key.startswith(JAVA_ONLY_PREFIXES):
             raise TopicError(f"kafka.client_properties: {key!r} is not a Kafka client setting shopguard "
-                             f"knows; known: {', '.join(sorted(JAVA_TO_KAFKA_PYTHON))} and Java-only "
-                             f"{', '.join(p + '*' for p in JAVA_ONLY_PREFIXES)}")
+                             f"knows; known: {', '.join(sorted(JAVA_TO_KAFKA_PYTHON))}, config.providers* and "
+                             f"Java-only {', '.join(p + '*' for p in JAVA_ONLY_PREFIXES)}")
+    for name, value in credentials.items():
+        options.setdefault(name, value)  # sasl.plain.username/password, when given, win
     return options
+
+
+def jaas_credentials(jaas: str) -> dict[str, str]:
+    r"""``sasl_plain_username``/``_password`` from a PLAIN or SCRAM JAAS line; nothing for other login modules.
+
+    >>> jaas_credentials('org.apache.kafka.common.security.scram.ScramLoginModule required '
+    ...                  'username="shopguard" password="p\\"w";')
+    {'sasl_plain_username': 'shopguard', 'sasl_plain_password': 'p"w'}
+    """
+    parts = jaas.split(None, 2)  # login module, control flag, options
+    if not parts or parts[0] not in JAAS_WITH_PASSWORD:
+        return {}  # e.g. OAUTHBEARER or Kerberos: for the Java clients only
+    options = {}
+    for match in _JAAS_OPTION.finditer(parts[2] if len(parts) > 2 else ""):
+        options[match[1]] = re.sub(r"\\(.)", r"\1", match[2]) if match[2] is not None else match[3]
+    return {f"sasl_plain_{name}": options[name] for name in ("username", "password") if name in options}
 
 
 def ensure_topics(cfg: ShopguardConfig, names: list[str] | None = None, partitions: int | None = None) -> list[str]:

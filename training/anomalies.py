@@ -20,14 +20,20 @@ True
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 import numpy as np
 
+from shopguard.training.behaviour_stats import sessions
 from shopguard.udfs.events import Event
 
 ANOMALY_TYPES = ("bot", "click_farming", "card_testing", "account_takeover", "scalping")
+"""What the one-visit data holds (and the sequence model's type head knows)."""
+
+PER_USER_ANOMALY_TYPES = ANOMALY_TYPES + ("account_sharing",)
+"""For data with weeks per user: someone else using the account only stands out against the owner's habits."""
 
 
 @dataclass(frozen=True)
@@ -224,3 +230,41 @@ def inject_ring(histories: Sequence[Sequence[Event]], onset_ms: int, subtle: boo
         events += user_events
         labels.append(label)
     return events, labels
+
+
+def inject_account_sharing(history: Sequence[Event], other_person: Sequence[Event], onset_ms: int, subtle: bool,
+                           rng: np.random.Generator, max_visits: int = 3) -> tuple[list[Event], AnomalyLabel]:
+    """Same account, different person: 1..``max_visits`` visits of ``other_person`` in this account from the onset.
+
+    ``other_person`` is another shopper's own events: the visits keep that person's habits (event types,
+    pace, items, categories), are renamed to the account and moved in time, the first just after
+    ``onset_ms`` and each next one 1 to 12 hours after the previous. Blunt: on the other person's own
+    device and IP, signing in first (a new device must). Subtle: on the account's usual device and IP
+    before the onset (a family member on the shared laptop, already signed in).
+    """
+    user_id = history[0].user_id
+    visits = sessions(sorted(other_person, key=lambda e: e.ts_ms))
+    if not visits:
+        raise ValueError("account sharing needs another person's events to write into the account")
+    count = min(len(visits), int(rng.integers(1, max_visits + 1)))
+    chosen = visits[int(rng.integers(0, len(visits) - count + 1)):][:count]
+    usual = Counter((e.device_id, e.ip) for e in history if e.ts_ms < onset_ms).most_common(1)
+    usual_device, usual_ip = usual[0][0] if usual else (None, None)
+    stranger_device = f"{user_id}-other-{int(rng.integers(0, 999))}"
+    stranger_ip = f"198.51.100.{int(rng.integers(1, 255))}"
+    abuse: list[Event] = []
+    start = onset_ms + int(rng.integers(1_000, 600_000))
+    for visit in chosen:
+        device = usual_device if subtle else visit[0].device_id or stranger_device
+        ip = usual_ip if subtle else visit[0].ip or stranger_ip
+        shift = start - visit[0].ts_ms
+        if not subtle and not abuse and visit[0].event_type not in ("login", "login_failed"):
+            abuse.append(Event("", user_id, "login", start, device_id=device, ip=ip, channel=visit[0].channel))
+            shift += int(rng.uniform(5_000, 20_000))
+        abuse += [e._replace(user_id=user_id, ts_ms=e.ts_ms + shift, session_id=None,
+                             device_id=device if subtle else e.device_id or device,
+                             ip=ip if subtle else e.ip or ip) for e in visit]
+        start = abuse[-1].ts_ms + int(rng.uniform(1, 12) * 3_600_000)
+    abuse = [e._replace(event_id=f"{user_id}-account_sharing-{n}") for n, e in enumerate(abuse)]
+    label = AnomalyLabel(user_id, "account_sharing", subtle, onset_ms, tuple(e.event_id for e in abuse))
+    return sorted([*history, *abuse], key=lambda e: e.ts_ms), label

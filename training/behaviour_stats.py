@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -76,6 +76,16 @@ def by_user(events: Iterable[Event]) -> dict[str, list[Event]]:
     for history in users.values():
         history.sort(key=lambda e: e.ts_ms)
     return dict(users)
+
+
+def sessions(history: Sequence[Event], gap_ms: int = SESSION_GAP_MS) -> list[list[Event]]:
+    """One user's time-ordered events cut into visits after ``gap_ms`` of inactivity (the job's rule)."""
+    visits: list[list[Event]] = []
+    for event in history:
+        if not visits or event.ts_ms - visits[-1][-1].ts_ms > gap_ms:
+            visits.append([])
+        visits[-1].append(event)
+    return visits
 
 
 def measure_behaviour(events: Iterable[Event]) -> BehaviourStats:

@@ -68,7 +68,9 @@ def write_evaluation_report(results: dict[str, dict], main: str, test: EncodedTr
                                            ("pr_auc", "recall", "recall_at_0.1pct_fpr", "median_delay_events")) + " |"
                for name, f in results.items()],
              "", "![PR curves](pr_curves.png) ![score distributions](score_distributions.png) "
-             "![detection delay](detection_delay.png)", ""]
+             "![detection delay](detection_delay.png)", "",
+             "The per-user pattern detector needs users with a history; its ablation against every other "
+             "detector, and the combination, is in [ablation.md](ablation.md).", ""]
     report = out / "evaluation.md"
     report.write_text("\n".join(lines))
     return report

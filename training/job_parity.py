@@ -3,7 +3,9 @@
 :func:`compare_with_job` writes the test split's events as JSON lines (each user's events in the
 order the encoder saw them), runs ``shopguard detect`` on them (the real Flink graph, in its own
 process), and computes the same test figures from the job's per-event scores as the offline
-evaluation computes from onnxruntime on the encoded windows. Both use the model card's threshold.
+evaluation computes on the encoded windows with the same parts the job runs
+(:func:`offline_decision`: the model folder's detector ensemble, and the pattern matcher replaying
+each user's events from an empty state, as a freshly started job does). Both use the same threshold.
 ``shopguard evaluate --via-job`` prints the comparison; the target is a PR-AUC difference ≤ 0.01.
 """
 
@@ -22,10 +24,12 @@ from shopguard.config import ShopguardConfig, to_toml
 from shopguard.errors import ShopguardError
 from shopguard.training.behaviour_stats import by_user
 from shopguard.training.detection_metrics import evaluate_scores
-from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
+from shopguard.training.detectors.user_patterns import UserPatternDetector
 from shopguard.training.encoded_traffic import EncodedTraffic
 from shopguard.training.evaluation_data import EvaluationData
 from shopguard.udfs.events import Event
+from shopguard.udfs.detector_ensemble import DetectorEnsemble
+from shopguard.udfs.pattern_store import PATTERNS_FILE
 from shopguard.udfs.scoring import ModelCard
 
 FIGURES = ("pr_auc", "roc_auc", "recall", "fpr", "recall_at_0.1pct_fpr", "median_delay_events")
@@ -73,14 +77,29 @@ def compare_with_job(cfg: ShopguardConfig, model_dir: str | Path, data: Evaluati
         raise ShopguardError(f"shopguard detect failed on {events_path} (exit {run.returncode}):\n{run.stderr[-3000:]}")
     replay_s = time.monotonic() - started
     streamed, missing = job_scores(scores_path, data.test)
-    offline = OnnxSequenceDetector(model_dir).score(data.test)
+    offline, threshold = offline_decision(cfg, model_dir, data.test)
     scored = ~np.isnan(streamed)
-    offline_figures = evaluate_scores(data.test, offline, card.threshold)
-    job_figures = evaluate_scores(data.test, np.where(scored, streamed, 0.0), card.threshold)
+    offline_figures = evaluate_scores(data.test, offline, threshold)
+    job_figures = evaluate_scores(data.test, np.where(scored, streamed, 0.0), threshold)
     return {
-        "model_version": card.model_version, "threshold": card.threshold, "events": count,
+        "model_version": card.model_version, "threshold": threshold, "events": count,
         "events_without_job_score": missing, "replay_seconds": round(replay_s, 1),
         "max_abs_score_difference": float(np.max(np.abs(streamed[scored] - offline[scored]))) if scored.any() else None,
         "offline": {k: offline_figures[k] for k in FIGURES}, "job": {k: job_figures[k] for k in FIGURES},
         "pr_auc_difference": abs(job_figures["pr_auc"] - offline_figures["pr_auc"]),
     }
+
+
+def offline_decision(cfg: ShopguardConfig, model_dir: str | Path, traffic: EncodedTraffic,
+                     batch_size: int = 4096) -> tuple[np.ndarray, float]:
+    """The score the job decides on for every event of ``traffic``, computed offline, and its threshold."""
+    ensemble = DetectorEnsemble.load(model_dir)
+    if cfg.patterns.enabled and (Path(model_dir) / PATTERNS_FILE).is_file():
+        patterns = UserPatternDetector(cfg.patterns, store_dir=model_dir).score(traffic)
+    else:
+        patterns = np.full(len(traffic), np.nan)
+    parts = [ensemble.score_batch(traffic.features(i, i + batch_size), patterns[i:i + batch_size])
+             for i in range(0, len(traffic), batch_size)]
+    scores = np.concatenate([p.score for p in parts]) if parts else np.zeros(0)
+    thresholds = np.concatenate([p.threshold for p in parts]) if parts else np.array([ensemble.threshold])
+    return scores.astype(np.float64), float(thresholds[0])

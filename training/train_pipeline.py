@@ -3,6 +3,8 @@
 The card carries what the job and a reviewer need: version, feature-spec version, the threshold
 calibrated on validation normal users to ``training.target_alert_rate``, the figures measured on the
 test split by scoring the *exported* ONNX model, the training-data fingerprint and the parity check.
+The folder is then completed with the next-event model, the users' pattern store and the combiner
+(:mod:`shopguard.training.ensemble_training`); the card's ``ensemble`` entry holds their ablation.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from typing import Callable
 
 from shopguard.config import ShopguardConfig
 from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
+from shopguard.training.ensemble_training import train_ensemble
 from shopguard.training.evaluation import evaluate_detector
 from shopguard.training.evaluation_data import EvaluationData
 from shopguard.training.lstm_model import SequenceModelConfig
 from shopguard.training.onnx_export import export_model
+from shopguard.training.returning_data import build_returning_data
 from shopguard.training.train_lstm import TrainingRun, checkpoint, train_sequence_model
 
 HEADLINE = ("pr_auc", "roc_auc", "recall_at_0.1pct_fpr", "recall", "precision", "fpr", "median_delay_events",
@@ -51,7 +55,19 @@ def train_and_export(cfg: ShopguardConfig, data: EvaluationData, out_dir: str | 
                  metrics={k: figures[k] for k in HEADLINE} | {"per_type": {
                      kind: {k: row[k] for k in ("pr_auc", "recall", "recall_subtle", "median_delay_events")}
                      for kind, row in figures["per_type"].items()}})
+    returning = build_returning_data(cfg, progress)
+    result = train_ensemble(cfg, returning, folder, progress)
+    _update_card(folder, ensemble={"returning_data": returning.fingerprint, "combiner": result["combiner"],
+                                   "targets": result["targets"], "ablation": ablation_summary(result["figures"])})
     return folder
+
+
+def ablation_summary(figures: dict) -> dict:
+    """PR-AUC and recall at 0.1% FPR, overall and per type, for each detector and the combination."""
+    return {name: {"pr_auc": f["pr_auc"], "recall_at_0.1pct_fpr": f["recall_at_0.1pct_fpr"],
+                   "per_type": {kind: {k: row[k] for k in ("pr_auc", "recall_at_0.1pct_fpr", "recall")}
+                                for kind, row in f["per_type"].items()}}
+            for name, f in figures.items()}
 
 
 def _update_card(folder: Path, **changes) -> None:

@@ -3,8 +3,8 @@
 Keyed by ``user_id`` and fed only rows whose score crossed their model's threshold, so it runs
 rarely. It applies the cool-down (:mod:`shopguard.udfs.cool_down`: one open alert per user, updated
 rather than repeated), and for each alert it opens or updates it explains the score by occlusion
-with the very model version that produced it, adds the velocity rules' score as a second detector,
-and writes the canonical alert JSON. Metrics (group ``shopguard``): ``alerts_opened``,
+with the very model version that produced it, lists every detector's score and what each one saw
+(the sequences the user's pattern profile lacks, the rules' counts), and writes the canonical alert JSON. Metrics (group ``shopguard``): ``alerts_opened``,
 ``alerts_updated``, ``alerts_suppressed``.
 """
 
@@ -20,7 +20,6 @@ from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
 from shopguard.config import JobSettings
-from shopguard.training.detectors.velocity_rules import VelocityRules
 from shopguard.udfs.alerts import alert_id_for, build_alert
 from shopguard.udfs.cool_down import OpenAlert, decide
 from shopguard.udfs.explanations import occlusion_contributions
@@ -33,10 +32,11 @@ log = logging.getLogger("shopguard.alerts")
 
 CROSSING_ROW = Types.ROW_NAMED(
     ["user_id", "session_id", "event_id", "event_ts", "codes", "recent_event_ids", "session",
-     "score", "model_version", "threshold", "anomaly_type"],
+     "score", "model_version", "threshold", "anomaly_type",
+     "lstm_score", "next_event_score", "pattern_score", "pattern_unmatched", "rules_score"],
     [Types.STRING(), Types.STRING(), Types.STRING(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE()),
      Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.DOUBLE(), Types.STRING(), Types.DOUBLE(),
-     Types.STRING()],
+     Types.STRING(), Types.DOUBLE(), Types.DOUBLE(), Types.DOUBLE(), Types.STRING(), Types.DOUBLE()],
 )
 """A scored event whose score crossed its model's threshold."""
 CROSSING_FIELDS = tuple(CROSSING_ROW.get_field_names())
@@ -61,7 +61,6 @@ class DecideAlert(KeyedProcessFunction):
         self.counters = {action: metrics.counter(f"alerts_{name}") for action, name in
                          (("open", "opened"), ("update", "updated"), ("suppress", "suppressed"))}
         self.models: dict = {}
-        self.rules = VelocityRules()
 
     def process_element(self, row: Row, ctx: KeyedProcessFunction.Context):
         crossing = dict(zip(CROSSING_FIELDS, row))
@@ -83,13 +82,15 @@ class DecideAlert(KeyedProcessFunction):
         model = self._model(crossing["model_version"])
         contributions = (occlusion_contributions(model, codes, event_ids, self.history_length)
                          if model is not None else [])
-        rules = float(self.rules.score_windows([codes], self.history_length)[0])
         return build_alert(
             user_id=crossing["user_id"], session_id=crossing["session_id"], event_id=crossing["event_id"],
             event_ts=crossing["event_ts"], codes=codes, recent_event_ids=event_ids, score=crossing["score"],
             threshold=crossing["threshold"], model_version=crossing["model_version"],
             detected_at_ms=int(time.time() * 1000), anomaly_type=open_alert.anomaly_type,
-            detectors={"velocity_rules": rules}, contributions=contributions,
+            detectors={"sequence_model": crossing["lstm_score"], "next_event": crossing["next_event_score"],
+                       "user_patterns": crossing["pattern_score"], "velocity_rules": crossing["rules_score"]},
+            unmatched_patterns=[int(s) for s in (crossing["pattern_unmatched"] or "").split(",") if s],
+            contributions=contributions,
             alert_id=open_alert.alert_id, revision=open_alert.revision,
             session=SessionFeatures.from_bytes(bytes(crossing["session"])).summary(
                 crossing["user_id"], crossing["event_ts"]))

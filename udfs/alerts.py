@@ -19,10 +19,12 @@ Example
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
+from shopguard.udfs.behaviour_tokens import describe_sequence
 from shopguard.udfs.encoding import describe_codes
 
 _ALERT_NAMESPACE = uuid.UUID("6f1c3c1e-5d0b-4e0e-9a57-8f1f3c0a2b10")
@@ -66,7 +68,8 @@ def build_alert(*, user_id: str, session_id: str | None, event_id: str, event_ts
                 recent_event_ids: Sequence[str], score: float, threshold: float, model_version: str,
                 detected_at_ms: int, anomaly_type: str = "unknown", detectors: Mapping[str, float] | None = None,
                 contributions: Sequence[Mapping[str, Any]] = (), alert_id: str | None = None,
-                revision: int = 0, session: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                revision: int = 0, session: Mapping[str, Any] | None = None,
+                unmatched_patterns: Sequence[int] = ()) -> dict[str, Any]:
     """The canonical alert for one scored event.
 
     ``anomaly_type`` comes from the model's type head; ``unknown`` falls back to the rules' guess.
@@ -75,6 +78,9 @@ def build_alert(*, user_id: str, session_id: str | None, event_id: str, event_ts
     unless the cool-down passes the id of the alert being updated; ``revision`` counts updates.
     ``session`` (from :class:`~shopguard.udfs.session_features.SessionFeatures`) describes the user's
     current session and adds a reason when the session is unusually fast.
+    ``detectors`` holds each detector's score (``sequence_model`` defaults to ``score``; a detector
+    that did not run, NaN, is left out); ``unmatched_patterns`` are the behaviour sequences the user's
+    pattern profile lacks (:mod:`shopguard.udfs.pattern_matching`), each becoming a reason.
     """
     guessed_type, reasons = explain_window(codes)
     for contribution in contributions:
@@ -88,6 +94,10 @@ def build_alert(*, user_id: str, session_id: str | None, event_id: str, event_ts
                         "text": f"{session['events']} events in {session['duration_s']:g} s this session "
                                 f"({session['events_per_minute']:g} per minute) over "
                                 f"{session['distinct_items']} items"})
+    # A detector that did not run arrives as NaN, or as None once a NaN has crossed a Flink table (SQL NULL).
+    scores = {"sequence_model": float(score), **{k: float(v) for k, v in (detectors or {}).items() if v is not None}}
+    scores = {name: round(value, 6) for name, value in scores.items() if math.isfinite(value)}
+    reasons += _detector_reasons(scores, unmatched_patterns)
     rounded = round(float(score), 6)
     return {
         "alert_id": alert_id or alert_id_for(model_version, user_id, event_id),
@@ -98,10 +108,25 @@ def build_alert(*, user_id: str, session_id: str | None, event_id: str, event_ts
         "score": rounded,
         "threshold": threshold,
         "model_version": model_version,
-        "detectors": {"sequence_model": rounded, **{k: round(float(v), 6) for k, v in (detectors or {}).items()}},
+        "detectors": scores,
         "anomaly_type": anomaly_type if anomaly_type != "unknown" else guessed_type,
         "reasons": reasons,
         "event_ids": list(recent_event_ids),
         "revision": revision,
         "session": dict(session or {}),
     }
+
+
+SURPRISING_NEXT_EVENT = 0.9
+
+
+def _detector_reasons(scores: Mapping[str, float], unmatched_patterns: Sequence[int]) -> list[dict[str, Any]]:
+    """What the pattern and next-event detectors saw, in words."""
+    reasons = [{"feature": "user_patterns", "value": scores.get("user_patterns", 0.0),
+                "text": f"not in this user's normal behaviour: {describe_sequence(sequence)}"}
+               for sequence in unmatched_patterns]
+    surprise = scores.get("next_event")
+    if surprise is not None and surprise >= SURPRISING_NEXT_EVENT:
+        reasons.append({"feature": "next_event", "value": surprise,
+                        "text": f"the newest event was unexpected after the ones before it (surprise {surprise:.2f})"})
+    return reasons

@@ -1,8 +1,8 @@
 """Turning a user's events into model inputs: the one encoder that both the job and training use.
 
-Each event becomes a 4-byte *event code* relative to the user's previous event (what kind of event,
-how long after the previous one, price and quantity buckets, whether item, category, device or IP
-changed). A user's recent behaviour is the concatenation of the last L codes: a few hundred bytes
+Each event becomes a 4-byte *event code* relative to the user's previous events (what kind of event,
+how long after the previous one, price and quantity buckets, whether the item or category changed,
+whether the device or IP is one the user has not used among their last few). A user's recent behaviour is the concatenation of the last L codes: a few hundred bytes
 that live in Flink keyed state and travel between operators as ``bytes``. Only the scoring step
 expands codes into the float tensor ``[batch, L, len(FEATURE_NAMES)]`` that the model reads.
 
@@ -36,7 +36,7 @@ import numpy as np
 
 from shopguard.udfs.events import EVENT_TYPES, Event
 
-FEATURE_SPEC_VERSION = "event-codes-v1"
+FEATURE_SPEC_VERSION = "event-codes-v2"  # v2: a device or IP is "new" unless among the user's last 4
 CODE_BYTES = 4
 
 GAP_EDGES_S: tuple[float, ...] = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 21600, 86400)
@@ -57,7 +57,8 @@ FEATURE_NAMES: tuple[str, ...] = (
 """What each column of the model input means, in order."""
 
 _TYPE_CODES = {name: i + 1 for i, name in enumerate(EVENT_TYPES)}  # 0 marks padding
-_CONTEXT = struct.Struct("<qIIII")
+KNOWN_IDENTITIES = 4  # devices and IPs remembered per user: a switch between known ones is not "new"
+_CONTEXT = struct.Struct(f"<qII{KNOWN_IDENTITIES}I{KNOWN_IDENTITIES}I")
 _FAST_GAP_BUCKET = GAP_EDGES_S.index(FAST_GAP_S) + 2  # gap buckets 1.._FAST_GAP_BUCKET-1 are under FAST_GAP_S
 
 
@@ -80,14 +81,17 @@ def _gap_bucket(gap_ms: int | None) -> int:
 class UserHistory:
     """A user's recent behaviour as kept in keyed state: the previous event's context plus the codes.
 
-    ``to_bytes()`` is 24 bytes plus 4 per remembered event (152 bytes at L=32).
+    The context is the previous event's time, item and category, and the user's last
+    :data:`KNOWN_IDENTITIES` distinct devices and IPs (most recent first): a user who shops from a
+    phone and a laptop is not on a "new device" each time they switch, a stranger's device is.
+    ``to_bytes()`` is 48 bytes plus 4 per remembered event (176 bytes at L=32).
     """
 
     last_ts_ms: int = -1
     last_item: int = 0
     last_category: int = 0
-    last_device: int = 0
-    last_ip: int = 0
+    devices: tuple[int, ...] = ()
+    ips: tuple[int, ...] = ()
     codes: bytes = b""
 
     def advance(self, event: Event, history_length: int) -> bytes:
@@ -99,33 +103,47 @@ class UserHistory:
         self.last_ts_ms = max(self.last_ts_ms, event.ts_ms)
         self.last_item = _fingerprint(event.item_id) or self.last_item
         self.last_category = _fingerprint(event.category_id) or self.last_category
-        self.last_device = _fingerprint(event.device_id) or self.last_device
-        self.last_ip = _fingerprint(event.ip) or self.last_ip
+        self.devices = _remember(self.devices, _fingerprint(event.device_id))
+        self.ips = _remember(self.ips, _fingerprint(event.ip))
         return code
 
     def _code_for(self, event: Event) -> bytes:
         gap = None if self.last_ts_ms < 0 else event.ts_ms - self.last_ts_ms
         flags = 0
-        for value, last, flag in ((event.item_id, self.last_item, NEW_ITEM),
-                                  (event.category_id, self.last_category, NEW_CATEGORY),
-                                  (event.device_id, self.last_device, NEW_DEVICE),
-                                  (event.ip, self.last_ip, NEW_IP)):
+        for value, known, flag in ((event.item_id, (self.last_item,), NEW_ITEM),
+                                   (event.category_id, (self.last_category,), NEW_CATEGORY),
+                                   (event.device_id, self.devices, NEW_DEVICE),
+                                   (event.ip, self.ips, NEW_IP)):
             current = _fingerprint(value)
-            if current and last and current != last:
+            if current and any(known) and current not in known:
                 flags |= flag
         amounts = (_bucket(event.price, PRICE_EDGES) << 4) | _bucket(event.quantity, QUANTITY_EDGES)
         return bytes((_TYPE_CODES[event.event_type], _gap_bucket(gap), amounts, flags))
 
     def to_bytes(self) -> bytes:
         return _CONTEXT.pack(self.last_ts_ms, self.last_item, self.last_category,
-                             self.last_device, self.last_ip) + self.codes
+                             *_padded(self.devices), *_padded(self.ips)) + self.codes
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> "UserHistory":
         if not data:
             return cls()
         head = _CONTEXT.unpack_from(data)
-        return cls(*head, codes=bytes(data[_CONTEXT.size:]))
+        n = KNOWN_IDENTITIES
+        devices, ips = head[3:3 + n], head[3 + n:3 + 2 * n]
+        return cls(*head[:3], devices=tuple(d for d in devices if d), ips=tuple(i for i in ips if i),
+                   codes=bytes(data[_CONTEXT.size:]))
+
+
+def _remember(known: tuple[int, ...], current: int) -> tuple[int, ...]:
+    """``current`` first, then the others it displaces, at most :data:`KNOWN_IDENTITIES` (0 = absent: unchanged)."""
+    if not current:
+        return known
+    return ((current,) + tuple(k for k in known if k != current))[:KNOWN_IDENTITIES]
+
+
+def _padded(known: tuple[int, ...]) -> tuple[int, ...]:
+    return known + (0,) * (KNOWN_IDENTITIES - len(known))
 
 
 def encode_user_events(events: Iterable[Event], history_length: int) -> list[bytes]:

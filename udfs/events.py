@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from shopguard.config import ValidationSettings
+from shopguard.udfs.identifier_hashing import IdentifierHashing
 
 EVENT_TYPES: tuple[str, ...] = (
     "page_view", "search", "add_to_cart", "remove_from_cart", "favorite", "checkout",
@@ -121,14 +122,32 @@ def parse_event(raw: bytes | str, limits: ValidationSettings, now_ms: int) -> Ev
     return _validate(body, limits, now_ms)
 
 
-def dead_letter_for(raw: bytes | str, error: InvalidEvent, keep_bytes: int = 4096) -> DeadLetter:
-    """The dead letter for a rejected record, keeping at most ``keep_bytes`` of it (oversized records)."""
+def dead_letter_for(raw: bytes | str, error: InvalidEvent, hashing: IdentifierHashing,
+                    keep_bytes: int = 4096) -> DeadLetter:
+    """The dead letter for a rejected record, keeping at most ``keep_bytes`` of it (oversized records).
+
+    ``hashing`` pseudonymises the record's ``ip`` and ``device_id``. A record that is a JSON document is
+    parsed, scrubbed at every depth and written back as compact JSON (only when it held such a field;
+    otherwise its text is kept as it came). Any other record (not JSON, not UTF-8, or oversized, which is
+    never parsed) keeps its text, with the ``"ip": ...`` pairs still readable in it replaced.
+    """
     data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
-    return DeadLetter(
-        reason=error.reason, detail=error.detail,
-        record=data[:keep_bytes].decode("utf-8", "replace"), record_bytes=len(data),
-        user_id=_user_id_if_readable(data) if error.reason != "oversized" else None,
-    )
+    body = _json_if_readable(data) if error.reason != "oversized" else _UNREADABLE
+    record = None
+    if hashing.enabled and body is not _UNREADABLE:
+        scrubbed = hashing.scrub(body)
+        if scrubbed is not body:  # it held an identifier
+            try:
+                record = json.dumps(scrubbed, separators=(",", ":"), ensure_ascii=False)
+                if not _utf8_encodable(record):  # an unpaired surrogate escape in it: keep it escaped
+                    record = json.dumps(scrubbed, separators=(",", ":"))
+                record = record.encode("utf-8")[:keep_bytes].decode("utf-8", "replace")
+            except (ValueError, RecursionError):
+                record = None
+    if record is None:
+        record = hashing.scrub_text(data[:keep_bytes].decode("utf-8", "replace"))
+    return DeadLetter(reason=error.reason, detail=error.detail, record=record, record_bytes=len(data),
+                      user_id=_user_id_of(body))
 
 
 def _reject_constant(name: str) -> Any:
@@ -163,7 +182,19 @@ def _string(name: str, value: Any, limits: ValidationSettings) -> str:
     if len(text) > limits.max_field_chars:
         raise InvalidEvent("field_too_long", f"{name!r} has {len(text)} characters, the limit is "
                                              f"{limits.max_field_chars} (validation.max_field_chars)")
+    if not text.isascii() and not _utf8_encodable(text):
+        # A JSON escape such as \ud800 without its pair: Flink cannot carry it (the job failed on one).
+        raise InvalidEvent("not_utf8", f"{name!r} holds an unpaired surrogate escape (\\ud800-\\udfff), "
+                                       "which UTF-8 cannot carry")
     return text
+
+
+def _utf8_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _timestamp_ms(value: Any, limits: ValidationSettings, now_ms: int) -> int:
@@ -204,9 +235,14 @@ def _price(value: Any) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidEvent("wrong_type", f"'price' must be a number, got {type(value).__name__}")
-    if not math.isfinite(value) or value < 0:
+    try:
+        price = float(value)
+    except OverflowError:  # an integer literal beyond the float range
+        raise InvalidEvent("bad_price", f"'price' has {len(str(abs(value)))} digits; it must be a finite "
+                                        "number >= 0") from None
+    if not math.isfinite(price) or price < 0:
         raise InvalidEvent("bad_price", f"'price' {value!r} must be a finite number >= 0")
-    return float(value)
+    return price
 
 
 def _quantity(value: Any) -> int | None:
@@ -221,11 +257,21 @@ def _quantity(value: Any) -> int | None:
     return value
 
 
-def _user_id_if_readable(data: bytes) -> str | None:
-    """The record's user_id when it can be read, so that the dead letter can be keyed by user."""
+_UNREADABLE = object()
+
+
+def _json_if_readable(data: bytes) -> Any:
+    """The record as parsed JSON, or :data:`_UNREADABLE` when it is not UTF-8 JSON."""
     try:
-        body = json.loads(data.decode("utf-8"))
+        return json.loads(data.decode("utf-8"))
     except (ValueError, RecursionError):
-        return None
+        return _UNREADABLE
+
+
+def _user_id_of(body: Any) -> str | None:
+    """The record's user_id when it can be read, so that the dead letter can be keyed by user."""
     user_id = body.get("user_id") if isinstance(body, dict) else None
-    return str(user_id)[:256] if isinstance(user_id, (str, int)) and not isinstance(user_id, bool) else None
+    if not isinstance(user_id, (str, int)) or isinstance(user_id, bool):
+        return None
+    user_id = str(user_id)[:256]
+    return user_id if _utf8_encodable(user_id) else None  # it becomes the Kafka key

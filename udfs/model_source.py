@@ -16,11 +16,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from shopguard.config import ShopguardConfig
 from shopguard.training.model_registry import ModelRegistry, RegistryError
-from shopguard.udfs.scoring import ModelRefused, OnnxModel
+from shopguard.udfs.detector_ensemble import DetectorEnsemble
+from shopguard.udfs.scoring import ModelRefused
 
 log = logging.getLogger("shopguard.model")
 
@@ -61,19 +62,19 @@ class ModelSource:
             return Path(self.fallback_dir)
         return self.registry().local_model_dir(version)
 
-    def load(self, version: str | None, threads: int) -> OnnxModel:
+    def load(self, version: str | None, threads: int) -> DetectorEnsemble:
         """Load and check one version; :class:`ModelRefused` says why it cannot be served."""
         try:
             folder = self.folder_for(version)
         except RegistryError as exc:
             raise ModelRefused(str(exc)) from None
-        return OnnxModel.load(folder, threads=threads)
+        return DetectorEnsemble.load(folder, threads=threads)
 
-    def load_current(self, threads: int) -> OnnxModel:
+    def load_current(self, threads: int) -> DetectorEnsemble:
         """The model the job would serve now; a job checks it before it starts, to refuse a broken one early."""
         return self.load(self.current_version(), threads)
 
-    def load_version(self, version: str, threads: int) -> OnnxModel:
+    def load_version(self, version: str, threads: int) -> DetectorEnsemble:
         """The model that produced a score tagged ``version``: registry, fixed folder or placeholder."""
         candidates = [None] if not self.follows_registry else [version, None]
         for candidate in candidates:
@@ -94,7 +95,8 @@ class LiveModel:
     """
 
     def __init__(self, source: ModelSource, threads: int, poll_interval_s: float,
-                 on_change: Callable[[str, str], None] = lambda kind, version: None):
+                 on_change: Callable[[str, str], None] = lambda kind, version: None,
+                 load: Callable[[str | None], Any] | None = None):
         self.source = source
         self.threads = threads
         self.poll_interval_s = poll_interval_s
@@ -102,7 +104,10 @@ class LiveModel:
         self.refused: set[str] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.model = source.load(self._current_version_or_none(), threads)
+        # What is served per version: the detector ensemble by default; the keyed step serves the
+        # version's pattern matcher instead. Whatever it is has a ``card`` naming its version.
+        self._load = load or (lambda version: source.load(version, threads))
+        self.model = self._load(self._current_version_or_none())
 
     @property
     def version(self) -> str:
@@ -126,7 +131,7 @@ class LiveModel:
         if version is None or version == self.version or version in self.refused:
             return
         try:
-            candidate = self.source.load(version, self.threads)
+            candidate = self._load(version)
         except ModelRefused as refusal:
             self.refused.add(version)
             log.error("shopguard: refused model %s, still serving %s: %s", version, self.version, refusal)

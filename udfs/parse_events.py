@@ -1,8 +1,9 @@
 """The Flink function at the job's door: raw Kafka records in, valid events out, dead letters aside.
 
 Every record leaves this function exactly once: as an event row on the main output, or as a dead
-letter (reason, detail, the record itself) on the :data:`DEAD_LETTERS` side output, counted in the
-``shopguard.dead_letters`` metric and in one counter per reason. The job never fails on input.
+letter (reason, detail, the record itself with its IPs and device ids hashed) on the :data:`DEAD_LETTERS`
+side output, counted in the ``shopguard.dead_letters`` metric and in one counter per reason. The job
+never fails on input.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pyflink.datastream import OutputTag, ProcessFunction, RuntimeContext
 
 from shopguard.config import ValidationSettings
 from shopguard.udfs.events import DEAD_LETTER_REASONS, Event, InvalidEvent, dead_letter_for, parse_event
+from shopguard.udfs.identifier_hashing import IdentifierHashing
 
 EVENT_ROW = Types.ROW_NAMED(
     list(Event._fields),
@@ -33,8 +35,9 @@ DEAD_LETTERS = OutputTag("dead-letters", KEYED_JSON_ROW)
 class ParseEvents(ProcessFunction):
     """Parse and validate raw records (``bytes``) into event rows; route the rest to dead letters."""
 
-    def __init__(self, limits: ValidationSettings):
+    def __init__(self, limits: ValidationSettings, hashing: IdentifierHashing):
         self.limits = limits
+        self.hashing = hashing
 
     def open(self, runtime_context: RuntimeContext) -> None:
         metrics = runtime_context.get_metrics_group().add_group("shopguard")
@@ -52,7 +55,7 @@ class ParseEvents(ProcessFunction):
         except InvalidEvent as error:
             self.dead_letters.inc()
             self.dead_letters_by_reason[error.reason].inc()
-            letter = dead_letter_for(raw, error)
+            letter = dead_letter_for(raw, error, self.hashing)
             yield DEAD_LETTERS, Row(letter.user_id, letter.to_json(now_ms))
             return
         self.events_valid.inc()

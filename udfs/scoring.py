@@ -3,8 +3,9 @@
 :class:`OnnxModel` is the model handler (in the spirit of Apache Beam's ``ModelHandler``): it loads a
 model folder (``model.onnx`` + ``card.json``), checks that the model was trained on this job's
 feature encoding, and scores a ``[batch, L, features]`` array. :class:`ScoreHistories` is the
-vectorized (pandas/Arrow) Flink function that turns a column of encoded windows into a column of
-scores with one ``onnxruntime`` call per Arrow batch.
+vectorized (pandas/Arrow) Flink function that turns a column of encoded windows, and the users'
+pattern scores, into the decision with one call per model per Arrow batch; what a model version
+serves beside its abuse model is :class:`~shopguard.udfs.detector_ensemble.DetectorEnsemble`.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ class OnnxModel:
 
 
 class ScoreHistories(ScalarFunction):
-    """Pandas UDF: a column of encoded windows (bytes) in; score, model version, threshold and type out.
+    """Pandas UDF: encoded windows (bytes) and pattern scores in; the decision and every detector's score out.
 
     The model comes from a :class:`~shopguard.udfs.model_source.ModelSource` and is hot-swapped by
     a :class:`~shopguard.udfs.model_source.LiveModel`; each Arrow batch is scored by one model in
@@ -161,13 +162,16 @@ class ScoreHistories(ScalarFunction):
         if self.live is not None:
             self.live.stop_watching()
 
-    def eval(self, windows: pd.Series) -> pd.DataFrame:
+    def eval(self, windows: pd.Series, pattern_scores: pd.Series) -> pd.DataFrame:
         started = time.perf_counter()
-        model = self.live.model  # one model for the whole batch, even if a swap happens meanwhile
-        scores, types = model.score_with_types(batch_features(list(windows), self.history_length))
-        self._count(model.card.model_version, len(windows), time.perf_counter() - started)
-        return pd.DataFrame({"score": scores.astype(np.float64), "model_version": model.card.model_version,
-                             "threshold": float(model.card.threshold), "anomaly_type": types})
+        ensemble = self.live.model  # one model version for the whole batch, even if a swap happens meanwhile
+        result = ensemble.score_batch(batch_features(list(windows), self.history_length),
+                                      pattern_scores.to_numpy(dtype=np.float64, na_value=np.nan))
+        self._count(ensemble.card.model_version, len(windows), time.perf_counter() - started)
+        return pd.DataFrame({"score": result.score, "model_version": ensemble.card.model_version,
+                             "threshold": result.threshold, "anomaly_type": result.anomaly_type,
+                             "lstm_score": result.lstm, "next_event_score": result.next_event,
+                             "rules_score": result.velocity_rules})
 
     def _count(self, version: str, rows: int, seconds: float) -> None:
         while self._model_changes:

@@ -6,7 +6,9 @@ For each event of a user, :class:`TrackUserHistory`
    (see :mod:`shopguard.udfs.event_time`),
 2. drops it (and counts it) when its ``event_id`` is among the user's recent ones,
 3. otherwise advances the user's :class:`~shopguard.udfs.user_state.UserState` (one keyed value,
-   read and written once) and emits one row to be scored.
+   read and written once), matches the event against the user's normal-behaviour patterns
+   (:mod:`shopguard.udfs.pattern_matching`, whose online-learned part lives in that same value) and
+   emits one row to be scored.
 
 State expires after ``job.state_ttl_s`` without events from the user, so idle users cost nothing.
 """
@@ -14,24 +16,33 @@ State expires after ``job.state_ttl_s`` without events from the user, so idle us
 from __future__ import annotations
 
 import json
+import math
 
 from pyflink.common import Row, Time
 from pyflink.common.typeinfo import Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
-from shopguard.config import JobSettings
+from shopguard.config import JobSettings, PatternSettings
 from shopguard.udfs.admission import admit_event
 from shopguard.udfs.events import Event
+from shopguard.udfs.identifier_hashing import IdentifierHashing
+from shopguard.udfs.model_source import LiveModel, ModelSource
 from shopguard.udfs.parse_events import KEYED_JSON_ROW
+from shopguard.udfs.served_patterns import ServedPatterns
 from shopguard.udfs.user_state import UserState
 
 SCORING_ROW = Types.ROW_NAMED(
-    ["user_id", "session_id", "event_id", "event_type", "event_ts", "codes", "recent_event_ids", "session"],
+    ["user_id", "session_id", "event_id", "event_type", "event_ts", "codes", "recent_event_ids", "session",
+     "pattern_score", "pattern_unmatched"],
     [Types.STRING(), Types.STRING(), Types.STRING(), Types.STRING(), Types.LONG(),
-     Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE())],
+     Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE()),
+     Types.DOUBLE(), Types.STRING()],
 )
-"""One row per accepted event, after its user's history advanced: what the scoring step reads."""
+"""One row per accepted event, after its user's history advanced: what the scoring step reads.
+
+``pattern_score`` is NaN when the pattern detector has no store; ``pattern_unmatched`` names the
+unmatched behaviour sequences of this event (ids, highest IDF first, at most three), "" if none."""
 
 LATE_EVENTS = OutputTag("late-events", KEYED_JSON_ROW)
 
@@ -51,17 +62,23 @@ def state_ttl(seconds: int) -> StateTtlConfig:
             .build())
 
 
-def late_event_message(event: Event, watermark_ms: int) -> str:
-    """What the late topic carries: the event, the user's watermark it missed and by how much."""
+def late_event_message(event: Event, watermark_ms: int, hashing: IdentifierHashing) -> str:
+    """What the late topic carries: the event (IP, device id hashed), the user's watermark it missed, by how much."""
     return json.dumps({"reason": "late", "watermark": watermark_ms, "late_by_ms": watermark_ms - event.ts_ms,
-                       "event": json.loads(event.to_json())}, separators=(",", ":"), ensure_ascii=False)
+                       "event": hashing.scrub(json.loads(event.to_json()))},
+                      separators=(",", ":"), ensure_ascii=False)
 
 
 class TrackUserHistory(KeyedProcessFunction):
     """Keyed by ``user_id``: event rows in, :data:`SCORING_ROW` rows out, late events aside."""
 
-    def __init__(self, settings: JobSettings):
+    def __init__(self, settings: JobSettings, hashing: IdentifierHashing, patterns: PatternSettings,
+                 source: ModelSource):
         self.settings = settings
+        self.hashing = hashing
+        self.patterns = patterns
+        self.source = source
+        self.live_patterns = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
         # Bytes kept as a latin-1 string: one char per byte, and PyFlink's thread mode cannot read an
@@ -73,6 +90,13 @@ class TrackUserHistory(KeyedProcessFunction):
         self.duplicates = metrics.counter("duplicates")
         self.late_events = metrics.counter("late_events")
         self.scored_events = metrics.counter("events_to_score")
+        self.live_patterns = LiveModel(self.source, 1, self.settings.model_poll_interval_s,
+                                       load=lambda version: ServedPatterns.load(self.source, version, self.patterns))
+        self.live_patterns.start_watching()
+
+    def close(self) -> None:
+        if self.live_patterns is not None:
+            self.live_patterns.stop_watching()
 
     def process_element(self, row: Row, ctx: KeyedProcessFunction.Context):
         event = Event(*row)
@@ -81,13 +105,20 @@ class TrackUserHistory(KeyedProcessFunction):
         verdict, watermark = admit_event(state, event, self.settings)
         if verdict == "late":
             self.late_events.inc()
-            yield LATE_EVENTS, Row(event.user_id, late_event_message(event, watermark))
+            yield LATE_EVENTS, Row(event.user_id, late_event_message(event, watermark, self.hashing))
             return
         if verdict == "duplicate":
             self.duplicates.inc()
             return
+        matcher = self.live_patterns.model.matcher
+        if matcher is not None:
+            match = matcher.observe(event.user_id, state.history.codes, event.ts_ms, state.patterns)
+            pattern_score, unmatched = match.score, ",".join(map(str, match.unmatched[:3]))
+        else:
+            pattern_score, unmatched = math.nan, ""
         self.state.update(state.to_bytes().decode("latin-1"))
         self.scored_events.inc()
         yield Row(event.user_id, event.session_id or state.session.session_id(event.user_id), event.event_id,
                   event.event_type, event.ts_ms, state.history.codes,
-                  json.dumps(state.recent_event_ids, ensure_ascii=False), state.session.to_bytes())
+                  json.dumps(state.recent_event_ids, ensure_ascii=False), state.session.to_bytes(),
+                  pattern_score, unmatched)

@@ -6,9 +6,12 @@ One keyed-state read and one write per event is what makes the job fast (see the
 * the :class:`~shopguard.udfs.encoding.UserHistory` (previous-event context + the last L event codes),
 * a ring of 8-byte fingerprints of the user's last N event ids, to drop duplicates,
 * the ids of the user's most recent events, to name them in an alert,
-* the running features of the user's current session (:class:`SessionFeatures`, 44 bytes).
+* the running features of the user's current session (:class:`SessionFeatures`, 44 bytes),
+* the pattern detector's moving sums and online-learned sequences (:class:`PatternState`, 28 bytes
+  plus 20 per learned sequence, at most ``patterns.learned_capacity`` of them).
 
-At the defaults (L=32, N=64, 8 recent ids of ~36 characters) that is about 1 KB per active user;
+At the defaults (L=32, N=64, 8 recent ids of ~36 characters, 24 learned sequences) that is at most
+about 1.3 KB per active user;
 ``shopguard bench`` measures it on real traffic.
 
 Example
@@ -32,10 +35,11 @@ from dataclasses import dataclass, field
 
 from shopguard.udfs.encoding import NEW_DEVICE, NEW_IP, UserHistory
 from shopguard.udfs.events import Event
+from shopguard.udfs.pattern_matching import PatternState
 from shopguard.udfs.session_features import SessionFeatures
 
 ID_FINGERPRINT_BYTES = 8
-_LENGTHS = struct.Struct("<HHH")  # bytes of the history, of the dedup ring, of the session features
+_LENGTHS = struct.Struct("<HHHH")  # bytes of the history, the dedup ring, the session features, the patterns
 _ID_LENGTH = struct.Struct("<H")  # before each recent event id (ids may hold any character)
 
 
@@ -52,6 +56,7 @@ class UserState:
     seen_ids: bytes = b""
     recent_event_ids: list[str] = field(default_factory=list)
     session: SessionFeatures = field(default_factory=SessionFeatures)
+    patterns: PatternState = field(default_factory=PatternState)
 
     def is_duplicate(self, event_id: str) -> bool:
         """Whether ``event_id`` is among the user's last remembered event ids."""
@@ -71,25 +76,24 @@ class UserState:
         return True
 
     def to_bytes(self) -> bytes:
-        history, session = self.history.to_bytes(), self.session.to_bytes()
+        history, session, patterns = self.history.to_bytes(), self.session.to_bytes(), self.patterns.to_bytes()
         recent = b"".join(_ID_LENGTH.pack(len(raw)) + raw for raw in
                           (i.encode("utf-8", "surrogatepass") for i in self.recent_event_ids))
-        return (_LENGTHS.pack(len(history), len(self.seen_ids), len(session))
-                + history + self.seen_ids + session + recent)
+        return (_LENGTHS.pack(len(history), len(self.seen_ids), len(session), len(patterns))
+                + history + self.seen_ids + session + patterns + recent)
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> "UserState":
         if not data:
             return cls()
-        history_len, ring_len, session_len = _LENGTHS.unpack_from(data)
         position = _LENGTHS.size
         parts = []
-        for length in (history_len, ring_len, session_len):
+        for length in _LENGTHS.unpack_from(data):
             parts.append(bytes(data[position:position + length]))
             position += length
-        history, ring, session = parts
+        history, ring, session, patterns = parts
         return cls(UserHistory.from_bytes(history), ring, _read_ids(bytes(data[position:])),
-                   SessionFeatures.from_bytes(session))
+                   SessionFeatures.from_bytes(session), PatternState.from_bytes(patterns))
 
 
 def _ring_contains(ring: bytes, fingerprint: bytes) -> bool:

@@ -7,19 +7,27 @@ import json
 import pytest
 
 from shopguard.benchmark import BenchPlan, run_benchmark
+from shopguard.bench_workload import bench_events
+from shopguard.training.encoded_traffic import encode_traffic
+from shopguard.training.labelled_traffic import LabelledTraffic
+from shopguard.training.pattern_mining import mine_patterns
 from shopguard.training.placeholder_model import write_placeholder_model
 
 pytestmark = pytest.mark.integration
 
-REQUIRED = ("job_eps_p1", "job_eps_p2", "latency_p50_ms", "latency_p99_ms", "offered_eps", "onnx_only_eps",
-            "plain_consumer_eps", "state_bytes_per_user")
+REQUIRED = ("job_eps_p1", "job_eps_p2", "job_eps_p1_without_patterns", "latency_p50_ms", "latency_p99_ms",
+            "offered_eps", "onnx_only_eps", "plain_consumer_eps", "state_bytes_per_user")
 
 
 def test_a_tiny_benchmark_run_writes_every_figure_and_its_report(kafka_config, tmp_path):
     model = write_placeholder_model(tmp_path / "models")
+    history = encode_traffic(LabelledTraffic(bench_events(2000, 100), []), kafka_config.job.history_length)
+    mine_patterns(history, kafka_config.patterns).write(model, kafka_config.patterns)  # the matcher has work to do
     figures = run_benchmark(kafka_config, model, BenchPlan.smoke(), tmp_path / "bench", progress=lambda line: None)
     for key in REQUIRED:
         assert figures[key] > 0, key
     assert 0 < figures["state_bytes_per_user"] <= 2048
+    assert figures["pattern_store"] and figures["stage_us_per_event"]["pattern_matching"] > 0
+    assert "pattern_matching_added_cost_p1" in figures["ratios"]
     assert json.loads((tmp_path / "bench" / "bench.json").read_text())["job_eps_p2"] == figures["job_eps_p2"]
     assert "| full job, parallelism 2 |" in (tmp_path / "bench" / "bench.md").read_text()

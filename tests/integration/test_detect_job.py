@@ -161,6 +161,15 @@ def test_bad_input_is_counted_in_metrics_and_the_job_keeps_running(detection):
     assert metrics["events_in"] == valid + DUPLICATES + 1 + len(BAD_RECORDS)
 
 
+def test_no_raw_ip_or_device_id_leaves_the_job(detection):
+    identifiers = {value for e in detection["valid"] for value in (e.ip, e.device_id) if value}
+    assert len(identifiers) > 5  # the abnormal users' IPs and devices
+    alerts = json.dumps(detection["alerts"])
+    assert not [value for value in identifiers if value in alerts]
+    (too_long,) = [letter for letter in detection["dead"] if letter["reason"] == "field_too_long"]
+    assert json.loads(too_long["record"])["device_id"].startswith("h:") and "d" * 300 not in too_long["record"]
+
+
 def test_duplicates_are_dropped_and_every_valid_event_is_scored_exactly_once(detection):
     metrics = detection["metrics"]
     assert metrics["duplicates"] == DUPLICATES

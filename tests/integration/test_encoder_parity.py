@@ -10,12 +10,14 @@ import pytest
 from pyflink.common import Types
 
 from shopguard.config import ShopguardConfig
+from shopguard.jobs.detect_job import model_source
 from shopguard.jobs.flink_environment import create_environments
 from shopguard.training.behaviour_stats import by_user, measure_behaviour
 from shopguard.training.labelled_traffic import mix_in_anomalies
 from shopguard.training.simulator import ShopperSimulator
 from shopguard.udfs.encoding import encode_user_events
 from shopguard.udfs.events import Event
+from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.parse_events import EVENT_ROW, ParseEvents
 from shopguard.udfs.user_history import SCORING_ROW, TrackUserHistory
 
@@ -37,9 +39,10 @@ def test_the_job_emits_the_windows_training_computes():
     job_cfg = dataclasses.replace(cfg, job=dataclasses.replace(cfg.job, parallelism=1, prometheus_ports=""))
     env, _ = create_environments(job_cfg)
     raw = env.from_collection([e.to_json() for e in traffic.events], type_info=Types.STRING())
-    windows = (raw.process(ParseEvents(cfg.validation), output_type=EVENT_ROW)
+    hashing = IdentifierHashing.from_settings(cfg.privacy, {})
+    windows = (raw.process(ParseEvents(cfg.validation, hashing), output_type=EVENT_ROW)
                .key_by(lambda row: row[1], key_type=Types.STRING())
-               .process(TrackUserHistory(cfg.job), output_type=SCORING_ROW))
+               .process(TrackUserHistory(cfg.job, hashing, cfg.patterns, model_source(job_cfg)), output_type=SCORING_ROW))
     with windows.execute_and_collect() as rows:
         produced = {row[2]: bytes(row[5]) for row in rows}
 

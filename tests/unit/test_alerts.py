@@ -50,3 +50,22 @@ def test_fast_regular_browsing_reads_as_a_bot_and_a_quiet_user_gives_no_reason()
     assert kind == "bot" and reasons[0]["feature"] == "fast_gaps"
     quiet = [Event(f"q{i}", "u", "page_view", T0 + 90_000 * i, item_id="same") for i in range(3)]
     assert explain_window(encode_user_events(quiet, 32)[-1]) == ("unknown", [])
+
+
+def test_every_detector_that_ran_is_listed_and_one_that_did_not_is_left_out():
+    events = [Event(f"e{i}", "u1", "page_view", T0 + 1000 * i) for i in range(3)]
+    alert = alert_for(events, score=0.97, detectors={"sequence_model": 0.6, "next_event": float("nan"),
+                                                      "user_patterns": None, "velocity_rules": 0.25})
+    assert alert["detectors"] == {"sequence_model": 0.6, "velocity_rules": 0.25} and alert["score"] == 0.97
+    assert json.loads(json.dumps(alert, allow_nan=False)) == alert
+
+
+def test_what_the_pattern_and_next_event_detectors_saw_becomes_reasons():
+    from shopguard.udfs.behaviour_tokens import sequences_ending_here, window_tokens
+    events = [Event("a", "u1", "page_view", T0, device_id="d1"), Event("b", "u1", "login_failed", T0 + 500, device_id="d2")]
+    unmatched = sequences_ending_here(window_tokens(encode_user_events(events, 32)[-1]), 2, 2)
+    alert = alert_for(events, detectors={"user_patterns": 0.8, "next_event": 0.95}, unmatched_patterns=unmatched)
+    texts = {r["feature"]: r["text"] for r in alert["reasons"]}
+    assert texts["user_patterns"] == ("not in this user's normal behaviour: page_view (first event) → "
+                                      "login_failed after < 2 s, new device or IP")
+    assert "surprise 0.95" in texts["next_event"]

@@ -6,10 +6,13 @@ import pickle
 import numpy as np
 import pytest
 
+from shopguard.config import PatternSettings
+
 from shopguard.training.anomalies import AnomalyLabel
 from shopguard.training.detectors.isolation_forest import IsolationForestDetector
 from shopguard.training.detectors.next_event import NextEventDetector
 from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
+from shopguard.training.detectors.user_patterns import UserPatternDetector
 from shopguard.training.detectors.velocity_rules import VelocityRules
 from shopguard.training.encoded_traffic import encode_traffic
 from shopguard.training.labelled_traffic import LabelledTraffic
@@ -27,12 +30,14 @@ def traffic():
     return encode_traffic(LabelledTraffic(events, [AnomalyLabel("u3", "bot", False, 0, ("u3-0",))]), 16)
 
 
-@pytest.fixture(scope="module", params=["velocity_rules", "isolation_forest", "onnx_placeholder", "next_event"])
+@pytest.fixture(scope="module", params=["velocity_rules", "isolation_forest", "onnx_placeholder", "next_event", "user_patterns"])
 def detector(request, tmp_path_factory):
     if request.param == "velocity_rules":
         return VelocityRules()
     if request.param == "next_event":
         return FittedOnce(NextEventDetector(NextEventConfig(hidden=8, epochs=1), tmp_path_factory.mktemp("ne")))
+    if request.param == "user_patterns":
+        return UserPatternDetector(PatternSettings(min_idf=(0.5,)), tmp_path_factory.mktemp("patterns"))
     if request.param == "isolation_forest":
         return IsolationForestDetector(trees=20, seed=1)
     return OnnxSequenceDetector(write_placeholder_model(tmp_path_factory.mktemp("m")))

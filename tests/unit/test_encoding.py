@@ -18,7 +18,7 @@ def test_the_history_keeps_only_the_last_l_codes_and_stays_small():
     for event in events_of(*[("page_view", 1000 * i, {}) for i in range(100)]):
         history.advance(event, history_length=32)
     assert len(history.codes) == 32 * CODE_BYTES
-    assert len(history.to_bytes()) == 24 + 32 * CODE_BYTES
+    assert len(history.to_bytes()) == 48 + 32 * CODE_BYTES
 
 
 def test_state_bytes_round_trip():
@@ -67,3 +67,15 @@ def test_describe_codes_counts_what_an_analyst_asks_about():
     counts = describe_codes(encode_user_events(events, 32)[-1])
     assert counts == {"events": 5, "payment_failed": 5, "fast_gaps": 4, "new_item": 0, "new_category": 0,
                       "new_device": 0, "new_ip": 0}
+
+
+def test_switching_between_known_devices_is_not_new_but_a_stranger_device_is():
+    from shopguard.udfs.encoding import NEW_DEVICE, NEW_IP, KNOWN_IDENTITIES
+    devices = ["phone", "laptop", "phone", "laptop", "stranger", "phone"]
+    events = [Event(f"e{i}", "u", "page_view", 1000 * i, device_id=d, ip="1.1.1.1") for i, d in enumerate(devices)]
+    flags = [w[-1] & NEW_DEVICE for w in encode_user_events(events, 8)]
+    assert [bool(f) for f in flags] == [False, True, False, False, True, False]
+    many = [Event(f"e{i}", "u", "page_view", 1000 * i, ip=f"10.0.0.{i % (KNOWN_IDENTITIES + 1)}") for i in range(12)]
+    assert all(w[-1] & NEW_IP for w in encode_user_events(many, 8)[1:])  # five IPs in turn: each forgotten by its turn
+    restored = UserHistory.from_bytes(UserHistory(devices=(3, 2, 1), ips=(9,), codes=b"abcd").to_bytes())
+    assert restored.devices == (3, 2, 1) and restored.ips == (9,) and restored.codes == b"abcd"

@@ -8,9 +8,12 @@ from hypothesis import strategies as st
 
 from shopguard.config import ValidationSettings
 from shopguard.udfs.events import DEAD_LETTER_REASONS, Event, InvalidEvent, dead_letter_for, parse_event
+from shopguard.udfs.identifier_hashing import IdentifierHashing
 
 NOW_MS = 1_511_658_000_000  # 2017-11-26T01:00:00Z
 LIMITS = ValidationSettings()
+NO_HASHING = IdentifierHashing(key=None)  # privacy.hash_identifiers = false: records are kept as they came
+HASHING = IdentifierHashing(key=b"test-salt")
 
 
 def good(**changes):
@@ -79,6 +82,27 @@ def test_each_kind_of_bad_record_is_rejected_with_its_reason(raw, reason):
     assert reason_for(raw) == reason
 
 
+def test_numbers_beyond_any_range_are_rejected_with_a_reason_not_a_crash():
+    # Found by tests/integration/test_fuzz_input.py: an integer price too large for a float raised OverflowError.
+    huge = "1" + "0" * 400
+    assert reason_for(good(price=...)[:-1] + f', "price": {huge}}}'.encode()) == "bad_price"
+    assert reason_for(good(quantity=...)[:-1] + f', "quantity": {huge}}}'.encode()) == "bad_quantity"
+    assert reason_for(good(ts=...)[:-1] + f', "ts": {huge}}}'.encode()) == "timestamp_in_future"
+    assert reason_for(good(ts=...)[:-1] + f', "ts": -{huge}}}'.encode()) == "timestamp_too_old"
+
+
+def test_an_unpaired_surrogate_escape_is_not_utf8_and_never_reaches_flink_or_a_kafka_key():
+    # Found by tests/integration/test_fuzz_input.py: "\ud800" parsed into a string that Flink's Python bridge
+    # cannot carry, and the job failed for good.
+    assert reason_for(good(user_id="u\ud800")) == "not_utf8"
+    assert reason_for(good(user_agent="\udfff Mozilla")) == "not_utf8"
+    assert parse_event(good(user_agent="😀 is a pair"), LIMITS, NOW_MS).user_agent == "😀 is a pair"
+    raw = good(event_id=..., user_id="u\ud800")  # rejected for another reason first
+    letter = dead_letter_for(raw, InvalidEvent("missing_field", "'event_id' is required"), HASHING)
+    assert letter.user_id is None
+    letter.to_json(rejected_at_ms=NOW_MS).encode("utf-8")  # what Flink will do with it
+
+
 def test_an_oversized_record_is_rejected_before_it_is_decoded():
     raw = good(user_agent="x" * 200)
     assert reason_for(raw, ValidationSettings(max_event_bytes=100)) == "oversized"
@@ -88,11 +112,11 @@ def test_a_dead_letter_keeps_the_reason_the_user_and_a_bounded_copy_of_the_recor
     raw = good(event_type="teleport")
     with pytest.raises(InvalidEvent) as caught:
         parse_event(raw, LIMITS, NOW_MS)
-    letter = json.loads(dead_letter_for(raw, caught.value).to_json(rejected_at_ms=NOW_MS))
+    letter = json.loads(dead_letter_for(raw, caught.value, NO_HASHING).to_json(rejected_at_ms=NOW_MS))
     assert letter["reason"] == "unknown_event_type" and "teleport" in letter["detail"]
     assert letter["user_id"] == "u1" and letter["record"] == raw.decode() and letter["record_bytes"] == len(raw)
     big = b"x" * 100_000
-    letter = dead_letter_for(big, InvalidEvent("oversized", "too big"), keep_bytes=1000)
+    letter = dead_letter_for(big, InvalidEvent("oversized", "too big"), HASHING, keep_bytes=1000)
     assert len(letter.record) == 1000 and letter.record_bytes == 100_000 and letter.user_id is None
 
 
@@ -101,11 +125,14 @@ def test_a_dead_letter_keeps_the_reason_the_user_and_a_bounded_copy_of_the_recor
                  st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
                               lambda children: st.lists(children, max_size=4)
                               | st.dictionaries(st.sampled_from(["event_id", "user_id", "event_type", "ts", "price",
-                                                                 "quantity", "item_id"]), children, max_size=7),
+                                                                 "quantity", "item_id", "ip", "device_id"]),
+                                                children, max_size=7),
                               max_leaves=12).map(lambda v: json.dumps(v).encode())))
 def test_any_input_gives_an_event_or_a_reasoned_rejection_never_a_crash(raw):
     try:
         parse_event(raw, LIMITS, NOW_MS)
     except InvalidEvent as error:
         assert error.reason in DEAD_LETTER_REASONS
-        assert dead_letter_for(raw, error).reason == error.reason
+        letter = dead_letter_for(raw, error, HASHING)
+        assert letter.reason == error.reason
+        assert json.loads(letter.to_json(rejected_at_ms=NOW_MS))["record_bytes"] == len(raw)

@@ -1,5 +1,9 @@
 """The session cluster's configuration and command line, without starting Flink (tests/integration runs it)."""
 
+import zipfile
+from pathlib import Path
+
+import pyflink
 import pytest
 
 from shopguard.cli import main
@@ -36,3 +40,22 @@ def test_submitting_without_a_cluster_says_how_to_start_one(tmp_path):
     cfg = load_config(None, [f"cluster.data_dir={tmp_path}", "cluster.rest_port=1"])
     with pytest.raises(ClusterError, match="start one with 'shopguard cluster start'"):
         FlinkSessionCluster(cfg).submit()
+
+
+def test_heartbeats_default_to_2_s_and_10_s_so_a_lost_taskmanager_is_noticed_soon(tmp_path):
+    conf = flink_conf(load_config(None), tmp_path, {"heartbeat.timeout": 50000})
+    assert (conf["heartbeat.interval"], conf["heartbeat.timeout"]) == ("2000 ms", "10000 ms")
+    tuned = flink_conf(load_config(None, ["cluster.heartbeat_interval_ms=1000", "cluster.heartbeat_timeout_ms=4000"]),
+                       tmp_path, {})
+    assert (tuned["heartbeat.interval"], tuned["heartbeat.timeout"]) == ("1000 ms", "4000 ms")
+    (dist,) = (Path(pyflink.__file__).parent / "lib").glob("flink-dist-*.jar")
+    with zipfile.ZipFile(dist) as jar:  # the keys are Flink's own option names
+        options = jar.read("org/apache/flink/configuration/HeartbeatManagerOptions.class")
+    assert b"heartbeat.interval" in options and b"heartbeat.timeout" in options
+
+
+def test_a_heartbeat_timeout_shorter_than_the_interval_is_named(tmp_path):
+    cfg = load_config(None, ["cluster.heartbeat_interval_ms=5000", "cluster.heartbeat_timeout_ms=1000"])
+    with pytest.raises(ClusterError,
+                       match="cluster.heartbeat_interval_ms = 5000 .* cluster.heartbeat_timeout_ms = 1000"):
+        flink_conf(cfg, tmp_path, {})

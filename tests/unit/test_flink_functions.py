@@ -6,15 +6,17 @@ import pytest
 from shopguard.config import ShopguardConfig
 from shopguard.udfs.alert_decision import DecideAlert
 from shopguard.udfs.event_time import EventTimeAssigner
+from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
 from shopguard.udfs.parse_events import ParseEvents
 from shopguard.udfs.scoring import ScoreHistories
 from shopguard.udfs.user_history import TrackUserHistory
 
 CFG = ShopguardConfig()
+HASHING = IdentifierHashing.from_settings(CFG.privacy, {"SHOPGUARD_ID_SALT": "test-salt"})
 FUNCTIONS = {
-    "parse": lambda: ParseEvents(CFG.validation),
-    "history": lambda: TrackUserHistory(CFG.job),
+    "parse": lambda: ParseEvents(CFG.validation, HASHING),
+    "history": lambda: TrackUserHistory(CFG.job, HASHING, CFG.patterns, ModelSource.from_config(CFG, "/models/placeholder-1")),
     "event_time": EventTimeAssigner,
     "score": lambda: ScoreHistories(ModelSource.from_config(CFG, "/models/placeholder-1"), CFG.job.history_length,
                                     CFG.job.onnx_threads, CFG.job.model_poll_interval_s),

@@ -40,7 +40,10 @@ class VelocityRules:
                                for i in range(0, len(traffic), 4096)] or [np.zeros(0)])
 
     def score_windows(self, windows: list[bytes], history_length: int) -> np.ndarray:
-        x = batch_features(windows, history_length)
+        return self.score_features(batch_features(windows, history_length))
+
+    def score_features(self, x: np.ndarray) -> np.ndarray:
+        """Scores of model inputs ``[batch, L, features]`` (the job reuses the array it built for the model)."""
         counts = x.sum(axis=1)
         ratios = [counts[:, FEATURE_NAMES.index(name)] / level for name, level in ALERT_LEVELS.items()]
         carts = x[:, :, FEATURE_NAMES.index("type=add_to_cart")]

@@ -6,7 +6,8 @@ and in strict mode (unknown fields fail). The FlinkDeployment, a custom resource
 ``data/flinkdeployment-v1beta1.schema.json``: the operator CRD's fields shopguard uses (its source is
 cited in the file). Then the pieces must agree with each other and with the project: the TOML in the
 ConfigMap is a valid shopguard configuration, the job's parallelism and checkpoint storage match the
-cluster's, the paths match the job image, and no secret is written in the repository.
+cluster's, the restart strategy is decided in one place, the paths match the job image, and no secret is
+written in the repository.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 import yaml
 
 from shopguard.config import Versions, from_dict
+from shopguard.jobs.flink_environment import restart_strategy_settings
 
 ROOT = Path(__file__).resolve().parents[3]
 MANIFESTS = sorted((ROOT / "deploy" / "kubernetes").glob("*.yaml"))
@@ -138,3 +140,25 @@ def test_no_secret_is_written_in_the_repository():
         "org.apache.kafka.common.config.provider.FileConfigProvider"
     for _, doc in documents():
         assert doc["kind"] != "Secret"
+
+
+def test_one_place_decides_the_restart_strategy_and_it_is_the_flink_deployment():
+    cfg = from_dict(tomllib.loads(shopguard_toml()), origin="deploy/kubernetes/shopguard-config.yaml")
+    conf = by_kind("FlinkDeployment")["spec"]["flinkConfiguration"]
+    # The job's own restart-strategy keys would override the cluster's: the ConfigMap must set none.
+    assert cfg.job.restart_strategy == "cluster" and restart_strategy_settings(cfg.job) == {}
+    restart = {key: value for key, value in conf.items() if key.startswith("restart-strategy.")}
+    assert restart["restart-strategy.type"] == "exponential-delay"
+    options = {"initial-backoff", "max-backoff", "backoff-multiplier", "jitter-factor", "reset-backoff-threshold",
+               "attempts-before-reset-backoff"}
+    assert {key.removeprefix("restart-strategy.exponential-delay.") for key in restart} - {"restart-strategy.type"} \
+        <= options
+
+
+def test_the_identifier_salt_comes_from_a_secret_in_the_variable_the_configmap_names():
+    cfg = from_dict(tomllib.loads(shopguard_toml()), origin="deploy/kubernetes/shopguard-config.yaml")
+    assert cfg.privacy.hash_identifiers
+    (container,) = by_kind("FlinkDeployment")["spec"]["podTemplate"]["spec"]["containers"]
+    env = {variable["name"]: variable for variable in container["env"]}
+    salt = env[cfg.privacy.salt_env]
+    assert "value" not in salt and salt["valueFrom"]["secretKeyRef"]["name"]

@@ -1,0 +1,67 @@
+"""The per-user normal-behaviour pattern detector, judged by the same evaluation as every other detector.
+
+``fit`` mines the profiles of the users in the traffic it is given (their normal history) into a
+pattern store, then replays that history through the matcher, as the running job would have seen it,
+to leave each user's :class:`~shopguard.udfs.pattern_matching.PatternState` where the job's would be.
+``score`` continues from those states, replaying each user's events in time order through the very
+:class:`~shopguard.udfs.pattern_matching.PatternMatcher` the streaming job runs, with the state
+round-tripped through bytes after every event as Flink keyed state is.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from shopguard.config import PatternSettings
+from shopguard.training.encoded_traffic import EncodedTraffic
+from shopguard.training.pattern_mining import mine_patterns
+from shopguard.udfs.pattern_matching import PatternMatcher, PatternState
+from shopguard.udfs.pattern_store import PATTERNS_FILE, PatternStore
+
+
+class UserPatternDetector:
+    """Mine on ``fit(history)``, match online on ``score``; ``store_dir`` keeps the mined store."""
+
+    name = "user_patterns"
+
+    def __init__(self, settings: PatternSettings, store_dir: str | Path | None = None):
+        self.settings = settings
+        self.store_dir = str(store_dir or tempfile.mkdtemp(prefix="shopguard-patterns-"))
+        self._matcher: PatternMatcher | None = None
+        self._states_after_history: dict[str, bytes] = {}
+
+    @property
+    def store_path(self) -> Path:
+        return Path(self.store_dir) / PATTERNS_FILE
+
+    def fit(self, history: EncodedTraffic) -> "UserPatternDetector":
+        mine_patterns(history, self.settings).write(self.store_dir, self.settings)
+        self._matcher = None
+        self._states_after_history = {}
+        self._states_after_history = self._replay(history)[1]
+        return self
+
+    @property
+    def matcher(self) -> PatternMatcher:
+        if self._matcher is None:
+            store = PatternStore.open(self.store_path, self.settings.profile_cache_sequences,
+                                      self.settings.population_min_share)
+            self._matcher = PatternMatcher(store, self.settings)
+        return self._matcher
+
+    def score(self, traffic: EncodedTraffic) -> np.ndarray:
+        return self._replay(traffic)[0]
+
+    def _replay(self, traffic: EncodedTraffic) -> tuple[np.ndarray, dict[str, bytes]]:
+        matcher, scores, states = self.matcher, np.zeros(len(traffic)), dict(self._states_after_history)
+        for i, (user, window, ts) in enumerate(zip(traffic.user_ids, traffic.windows, traffic.ts_ms.tolist())):
+            state = PatternState.from_bytes(states.get(user))
+            scores[i] = matcher.observe(user, window, ts, state).score
+            states[user] = state.to_bytes()
+        return scores, states
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_matcher": None}  # an SQLite connection does not pickle; reopen it

@@ -1,0 +1,99 @@
+"""Behaviour tokens and the variable-length sequences the pattern detector mines and matches.
+
+A *behaviour token* is one event in coarse words: its type, how long the user dwelt before it (first
+event, under 2 s, under a minute, under 30 minutes, a new visit), whether it moved to a new item, a
+new category, or a device or IP the user has not used lately, and its price tier (none, under 50,
+under 300, 300 or more: what a user usually spends is part of who they are). Tokens are derived from the 4-byte event codes of
+:mod:`shopguard.udfs.encoding`, so training and the job see the very same tokens, and the job needs
+no extra state to know a user's last few tokens: they are in the window of codes it already keeps.
+
+A *sequence* of 1..5 consecutive tokens is packed into one int (its length in the top bits, then twelve
+bits per token), so profiles are sets of ints and equal sequences are equal numbers, without hashing.
+
+Example
+-------
+>>> from shopguard.udfs.encoding import encode_user_events
+>>> from shopguard.udfs.events import Event
+>>> window = encode_user_events([Event("a", "u", "login", 0, device_id="d1"),
+...                              Event("b", "u", "page_view", 20_000, item_id="i1", device_id="d1"),
+...                              Event("c", "u", "page_view", 21_000, item_id="i2", device_id="d2")], 32)[-1]
+>>> [describe_token(t) for t in window_tokens(window)]
+['login (first event)', 'page_view after < 1 min', 'page_view after < 2 s, new item, new device or IP']
+>>> [describe_sequence(s) for s in sequences_ending_here(window_tokens(window), 2, 3)]
+['page_view after < 1 min → page_view after < 2 s, new item, new device or IP', 'login (first event) → page_view after < 1 min → page_view after < 2 s, new item, new device or IP']
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+from shopguard.udfs.encoding import CODE_BYTES, NEW_CATEGORY, NEW_DEVICE, NEW_IP, NEW_ITEM
+from shopguard.udfs.events import EVENT_TYPES
+
+TOKEN_SPEC_VERSION = "behaviour-tokens-v2"
+TOKEN_BITS = 12
+MAX_SEQUENCE_LENGTH = 5  # five 12-bit tokens and a 3-bit length fit in a non-negative int64
+_LENGTH_SHIFT = TOKEN_BITS * MAX_SEQUENCE_LENGTH
+
+DWELL_NAMES = ("(first event)", "after < 2 s", "after < 1 min", "after < 30 min", "after a break (new visit)")
+# gap buckets of the event code (see encoding.GAP_EDGES_S): 1..3 up to 2 s, 4..7 up to 60 s, 8..11 up to 30 min
+_DWELL_OF_GAP = bytes([0, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4])
+_TOKEN_FLAGS = ((NEW_ITEM, 1, "new item"), (NEW_CATEGORY, 2, "new category"), (NEW_DEVICE | NEW_IP, 4, "new device or IP"))
+_TOKEN_OF_FLAGS = bytes(sum(bit for mask, bit, _ in _TOKEN_FLAGS if flags & mask) for flags in range(16))
+PRICE_TIERS = ("", "price under 50", "price under 300", "price 300 or more")
+# price buckets of the event code (see encoding.PRICE_EDGES): 1..3 under 50, 4..5 under 300, 6..7 from 300
+_TIER_OF_PRICE_BUCKET = bytes([0, 1, 1, 1, 2, 2, 3, 3] + [3] * 8)
+
+
+def code_token(code: bytes | Sequence[int]) -> int:
+    """The token of one 4-byte event code (12 bits: type, dwell, changes, price tier)."""
+    kind, gap, amounts, flags = code[0], code[1], code[2], code[3]
+    return (kind | (_DWELL_OF_GAP[min(gap, 15)] << 4) | (_TOKEN_OF_FLAGS[flags & 0x0F] << 7)
+            | (_TIER_OF_PRICE_BUCKET[amounts >> 4] << 10))
+
+
+def window_tokens(window: bytes, last: int | None = None) -> list[int]:
+    """Tokens of the (last ``last``) codes of a window of event codes, oldest first."""
+    start = 0 if last is None else max(0, len(window) - last * CODE_BYTES)
+    return [code_token(window[i:i + CODE_BYTES]) for i in range(start, len(window), CODE_BYTES)]
+
+
+def sequence_id(tokens: Sequence[int]) -> int:
+    """Pack 1..5 tokens into one int: equal sequences get equal ids, different ones different ids."""
+    packed = len(tokens) << _LENGTH_SHIFT
+    for position, token in enumerate(tokens):
+        packed |= token << (TOKEN_BITS * position)
+    return packed
+
+
+def sequence_length(sequence: int) -> int:
+    return sequence >> _LENGTH_SHIFT
+
+
+def sequence_tokens(sequence: int) -> list[int]:
+    mask = (1 << TOKEN_BITS) - 1
+    return [(sequence >> (TOKEN_BITS * i)) & mask for i in range(sequence_length(sequence))]
+
+
+def sequences_ending_here(tokens: Sequence[int], min_length: int, max_length: int) -> list[int]:
+    """Ids of the sequences of ``min_length``..``max_length`` tokens that end with the last token."""
+    return [sequence_id(tokens[-n:]) for n in range(min_length, min(max_length, len(tokens)) + 1)]
+
+
+def all_sequences(tokens: Sequence[int], min_length: int, max_length: int) -> Iterator[int]:
+    """Ids of every sequence of ``min_length``..``max_length`` consecutive tokens (with repeats)."""
+    for end in range(1, len(tokens) + 1):
+        for n in range(min_length, min(max_length, end) + 1):
+            yield sequence_id(tokens[end - n:end])
+
+
+def describe_token(token: int) -> str:
+    kind, dwell, flags, tier = token & 0x0F, (token >> 4) & 0x07, (token >> 7) & 0x07, token >> 10
+    name = EVENT_TYPES[kind - 1] if 0 < kind <= len(EVENT_TYPES) else "padding"
+    return ", ".join([f"{name} {DWELL_NAMES[min(dwell, len(DWELL_NAMES) - 1)]}"]
+                     + [words for _, bit, words in _TOKEN_FLAGS if flags & bit] + ([PRICE_TIERS[tier]] if tier else []))
+
+
+def describe_sequence(sequence: int) -> str:
+    """A sequence in words, for an alert's reasons."""
+    return " → ".join(describe_token(t) for t in sequence_tokens(sequence))

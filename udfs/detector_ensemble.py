@@ -1,0 +1,107 @@
+"""One model version as the job serves it: the abuse model, its companions, and the combined decision.
+
+A model folder always holds the abuse sequence model (``model.onnx`` + ``card.json``). A folder made
+by ``shopguard train`` also holds the unsupervised next-event model (``next-event/``), the users'
+pattern store (``patterns.sqlite``, read by the keyed step, see :mod:`shopguard.udfs.pattern_matching`)
+and ``combiner.json``, which turns every detector's score into one calibrated score and threshold
+(:mod:`shopguard.udfs.score_combiner`). Without a combiner the abuse model's score is the decision,
+as with the placeholder model. Everything loads and is checked together, and is swapped together.
+
+Example
+-------
+>>> import tempfile
+>>> from shopguard.training.placeholder_model import write_placeholder_model
+>>> ensemble = DetectorEnsemble.load(write_placeholder_model(tempfile.mkdtemp(), "m1", threshold=0.9))
+>>> ensemble.detectors, ensemble.threshold
+(('lstm', 'velocity_rules'), 0.9)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from shopguard.training.detectors.velocity_rules import VelocityRules
+from shopguard.udfs.score_combiner import PATTERN_DETECTOR, CombinerError, ScoreCombiner
+from shopguard.udfs.scoring import ModelCard, ModelRefused, OnnxModel
+
+NEXT_EVENT_FOLDER = "next-event"
+
+
+@dataclass(frozen=True)
+class DetectorScores:
+    """One batch's decision inputs and outcome, a value per row."""
+
+    score: np.ndarray
+    threshold: np.ndarray
+    anomaly_type: list[str]
+    lstm: np.ndarray
+    next_event: np.ndarray  # NaN without a next-event model
+    user_patterns: np.ndarray  # NaN when the pattern detector is off or has no store
+    velocity_rules: np.ndarray
+
+
+class DetectorEnsemble:
+    """The abuse model with its optional next-event model and combiner (see the module docstring)."""
+
+    def __init__(self, model: OnnxModel, next_event: OnnxModel | None, combiner: ScoreCombiner | None):
+        self.model = model
+        self.next_event = next_event
+        self.combiner = combiner
+        self.rules = VelocityRules()
+
+    @classmethod
+    def load(cls, folder: str | Path, threads: int = 1) -> "DetectorEnsemble":
+        """Load and check everything in ``folder``; :class:`ModelRefused` says what cannot be served."""
+        folder = Path(folder)
+        model = OnnxModel.load(folder, threads)
+        next_event = OnnxModel.load(folder / NEXT_EVENT_FOLDER, threads) if (folder / NEXT_EVENT_FOLDER).is_dir() else None
+        try:
+            combiner = ScoreCombiner.read(folder)
+        except CombinerError as exc:
+            raise ModelRefused(str(exc)) from None
+        ensemble = cls(model, next_event, combiner)
+        unknown = set(combiner.detectors if combiner else ()) - set(ensemble.available)
+        if unknown:
+            raise ModelRefused(f"{folder / 'combiner.json'} combines {sorted(unknown)}, which this model folder "
+                               f"does not serve (it has {list(ensemble.available)})")
+        return ensemble
+
+    @property
+    def card(self) -> ModelCard:
+        return self.model.card
+
+    @property
+    def available(self) -> tuple[str, ...]:
+        return ("lstm",) + (("next_event",) if self.next_event else ()) + (PATTERN_DETECTOR, "velocity_rules")
+
+    @property
+    def detectors(self) -> tuple[str, ...]:
+        """The detectors that decide: the combiner's, or the abuse model (with the rules beside it)."""
+        return self.combiner.detectors if self.combiner else ("lstm", "velocity_rules")
+
+    @property
+    def threshold(self) -> float:
+        return self.combiner.threshold if self.combiner else self.card.threshold
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """The abuse model's scores alone (what occlusion explains)."""
+        return self.model.score(features)
+
+    def score_batch(self, features: np.ndarray, pattern_scores: np.ndarray) -> DetectorScores:
+        """Every detector's score and the decision for a batch of windows and their users' pattern scores."""
+        lstm, types = self.model.score_with_types(features)
+        lstm = lstm.astype(np.float64)
+        next_event = (self.next_event.score(features).astype(np.float64) if self.next_event
+                      else np.full(len(features), np.nan))
+        rules = self.rules.score_features(features)
+        patterns = np.asarray(pattern_scores, dtype=np.float64)
+        if self.combiner is None:
+            score, threshold = lstm, np.full(len(features), float(self.card.threshold))
+        else:
+            by_name = {"lstm": lstm, "next_event": next_event, PATTERN_DETECTOR: patterns, "velocity_rules": rules}
+            score = self.combiner.combine({name: by_name[name] for name in self.combiner.detectors})
+            threshold = self.combiner.threshold_for(patterns)
+        return DetectorScores(score, threshold, types, lstm, next_event, patterns, rules)

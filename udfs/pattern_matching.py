@@ -1,0 +1,157 @@
+"""Matching a user's current behaviour against their own normal patterns, online, one event at a time.
+
+For every event the matcher takes the behaviour sequences that end with it (lengths
+``patterns.min_length``..``max_length``, from the window of codes the job already keeps), skips those
+whose IDF is below the threshold for their length (everyone performs them: they cannot tell this user
+apart, and skipping them saves lookups), and weighs the rest by IDF:
+
+* a sequence in the user's profile, or learned online, is *matched*;
+* otherwise it is *unmatched*, fully for a user with a rich profile; a user with a thin profile or
+  none falls back to the population, and an unmatched sequence that many users perform counts only
+  as much as the profile is thin.
+
+The score is the IDF-weighted share of unmatched sequences, as a moving average over about
+``patterns.recent_events`` events, in [0, 1]. The share is taken of the most the event could weigh
+(every sequence ending with it unmatched and performed by no user: IDF ``ln(users + 1)``), not of the
+weight of the sequences that passed the threshold: a share of those alone made one odd sequence of a
+user with sparse history weigh as much as a burst of never-seen behaviour (measured: PR-AUC 0.59
+against 0.84 on the returning-shopper evaluation). Behaviour that stays normal (score below
+``patterns.learn_max_score``) extends the profile online: a sequence counts as the user's once it has
+been seen in ``patterns.learn_min_sessions`` sessions, with a half-life, so profiles follow slow change
+while an attack confined to one session cannot teach itself to the detector. The learned part lives in
+the user's keyed state (:class:`PatternState`, at most ``28 + 20 * patterns.learned_capacity`` bytes).
+
+Example
+-------
+>>> import tempfile, pathlib
+>>> from shopguard.config import PatternSettings
+>>> from shopguard.udfs.behaviour_tokens import sequences_ending_here, window_tokens
+>>> from shopguard.udfs.encoding import encode_user_events
+>>> from shopguard.udfs.events import Event
+>>> from shopguard.udfs.pattern_store import PATTERNS_FILE, PatternStore, write_pattern_store
+>>> usual = encode_user_events([Event("a", "u", "page_view", 0), Event("b", "u", "page_view", 20_000)], 32)[-1]
+>>> odd = encode_user_events([Event("a", "u", "page_view", 0), Event("b", "u", "login_failed", 1_000)], 32)[-1]
+>>> path = pathlib.Path(tempfile.mkdtemp()) / PATTERNS_FILE
+>>> _ = write_pattern_store(path, users=1000, document_frequency={},
+...                         profiles=[("u", 50, sequences_ending_here(window_tokens(usual), 2, 2))], meta={})
+>>> settings = PatternSettings(min_length=2, max_length=2, min_idf=(1.0,), recent_events=1)
+>>> matcher = PatternMatcher(PatternStore.open(path, 1000, 0.01), settings)
+>>> matcher.observe("u", usual, 20_000, PatternState()).score, matcher.observe("u", odd, 1_000, PatternState()).score
+(0.0, 1.0)
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass, field
+
+from shopguard.config import PatternSettings
+from shopguard.udfs.behaviour_tokens import DWELL_NAMES, sequence_length, sequences_ending_here, window_tokens
+from shopguard.udfs.pattern_store import PatternStore, UserProfile
+
+_HEADER = struct.Struct("<ddIq")
+_ENTRY = struct.Struct("<qdI")
+_NEW_VISIT = (0, len(DWELL_NAMES) - 1)  # dwell classes that start a session: first event, after a break
+DAY_MS = 86_400_000
+
+
+@dataclass
+class PatternState:
+    """What the matcher keeps per user in keyed state: the moving sums and the learned sequences."""
+
+    unmatched: float = 0.0  # moving average of IDF-weighted unmatched sequences
+    weighed: float = 0.0  # moving average of IDF-weighted sequences
+    session: int = 0  # sessions seen, so that a sequence is learned at most once per session
+    session_start_ms: int = -1
+    learned: dict[int, tuple[float, int]] = field(default_factory=dict)  # sequence -> (evidence, last session)
+
+    @property
+    def score(self) -> float:
+        return self.unmatched / self.weighed if self.weighed > 0 else 0.0
+
+    def to_bytes(self) -> bytes:
+        head = _HEADER.pack(self.unmatched, self.weighed, self.session, self.session_start_ms)
+        return head + b"".join(_ENTRY.pack(s, e, last) for s, (e, last) in self.learned.items())
+
+    @classmethod
+    def from_bytes(cls, data: bytes | None) -> "PatternState":
+        if not data:
+            return cls()
+        state = cls(*_HEADER.unpack_from(data))
+        for offset in range(_HEADER.size, len(data), _ENTRY.size):
+            sequence, evidence, last = _ENTRY.unpack_from(data, offset)
+            state.learned[sequence] = (evidence, last)
+        return state
+
+
+@dataclass(frozen=True)
+class PatternMatch:
+    """One event's outcome: the user's pattern score after it, and what this event did that was unmatched."""
+
+    score: float
+    unmatched: tuple[int, ...] = ()  # sequence ids, highest IDF first
+    has_profile: bool = False
+
+
+class PatternMatcher:
+    """Scores and learns with one :class:`PatternStore`; per-user state is passed in, never kept here."""
+
+    def __init__(self, store: PatternStore, settings: PatternSettings):
+        self.store = store
+        self.settings = settings
+        self._alpha = 2.0 / (settings.recent_events + 1)
+        self._decay_per_ms = math.log(2) / (settings.learn_half_life_days * DAY_MS)
+
+    def observe(self, user_id: str, window: bytes, ts_ms: int, state: PatternState) -> PatternMatch:
+        """Score the event that ends ``window``, then learn from it if it looked normal (updates ``state``)."""
+        s = self.settings
+        tokens = window_tokens(window, last=s.max_length)
+        if tokens and (tokens[-1] >> 4) & 0x07 in _NEW_VISIT:
+            self._start_session(state, ts_ms)
+        profile = self.store.profile(user_id)
+        thin = 1.0 - (min(1.0, profile.events / s.min_profile_events) if profile else 0.0)
+        sequences = sequences_ending_here(tokens, s.min_length, s.max_length)
+        unmatched_mass, unmatched = 0.0, []
+        for sequence in sequences:
+            idf = self.store.idf(sequence)
+            if idf < s.min_idf[min(sequence_length(sequence) - s.min_length, len(s.min_idf) - 1)]:
+                continue
+            if self._matched(sequence, profile, state):
+                continue
+            weight = 1.0 - thin * self.store.is_common(sequence)
+            unmatched_mass += idf * weight
+            if weight > 0:
+                unmatched.append((idf, sequence))
+        state.unmatched += self._alpha * (unmatched_mass - state.unmatched)
+        state.weighed += self._alpha * (len(sequences) * self.store.unseen_idf - state.weighed)
+        match = PatternMatch(state.score, tuple(seq for _, seq in sorted(unmatched, reverse=True)), profile is not None)
+        if match.score < s.learn_max_score:
+            self._learn(state, match.unmatched)
+        return match
+
+    def _matched(self, sequence: int, profile: UserProfile | None, state: PatternState) -> bool:
+        if profile is not None and sequence in profile.sequences:
+            return True
+        learned = state.learned.get(sequence)
+        return learned is not None and learned[0] >= self.settings.learn_min_sessions
+
+    def _start_session(self, state: PatternState, ts_ms: int) -> None:
+        if state.session_start_ms >= 0 and state.learned:
+            factor = math.exp(-self._decay_per_ms * max(0, ts_ms - state.session_start_ms))
+            state.learned = {seq: (evidence * factor, last) for seq, (evidence, last) in state.learned.items()
+                             if evidence * factor >= 0.05}
+        state.session += 1
+        state.session_start_ms = ts_ms
+
+    def _learn(self, state: PatternState, sequences: tuple[int, ...]) -> None:
+        for sequence in sequences:
+            evidence, last = state.learned.get(sequence, (0.0, -1))
+            if last == state.session:
+                continue  # at most once per session
+            if sequence not in state.learned and len(state.learned) >= self.settings.learned_capacity:
+                weakest = min(state.learned, key=lambda seq: state.learned[seq][0])
+                if state.learned[weakest][0] > 1.0:
+                    continue  # everything remembered is better supported than a first sighting
+                del state.learned[weakest]
+            state.learned[sequence] = (evidence + 1.0, state.session)

@@ -1,0 +1,112 @@
+"""One calibrated decision over every detector: a small logistic combiner shipped with the model.
+
+Each detector's score is put on a common scale (``logit`` for scores in [0, 1], ``log1p`` for counts
+over a rule level), weighted, and squashed back to a probability of abuse. The weights and the
+operating threshold are fitted on the validation split (:mod:`shopguard.training.combiner_fitting`)
+and saved as ``combiner.json`` next to ``model.onnx``, so a model version and the way its score is
+combined with the others travel and hot-swap together. When the pattern detector has no store to
+read (its score is NaN), rows are combined by the ``fallback`` fitted without it.
+
+Example
+-------
+>>> combiner = ScoreCombiner(("lstm", "velocity_rules"), ("logit", "log1p"), (1.0, 2.0), -1.0, 0.5)
+>>> combiner.combine({"lstm": np.array([0.5, 0.9]), "velocity_rules": np.array([0.0, 1.0])}).round(3).tolist()
+[0.269, 0.93]
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from shopguard.errors import ShopguardError
+
+COMBINER_FILE = "combiner.json"
+PATTERN_DETECTOR = "user_patterns"
+_EPSILON = 1e-4
+
+
+class CombinerError(ShopguardError):
+    """A ``combiner.json`` the job cannot use."""
+
+
+def transformed(score: np.ndarray, transform: str) -> np.ndarray:
+    """A detector's score on the combiner's scale."""
+    score = np.asarray(score, dtype=np.float64)
+    if transform == "logit":
+        p = np.clip(score, _EPSILON, 1 - _EPSILON)
+        return np.log(p / (1 - p))
+    if transform == "log1p":
+        return np.log1p(np.maximum(score, 0.0))
+    raise CombinerError(f"unknown score transform {transform!r} (known: logit, log1p)")
+
+
+@dataclass(frozen=True)
+class ScoreCombiner:
+    detectors: tuple[str, ...]
+    transforms: tuple[str, ...]
+    weights: tuple[float, ...]
+    intercept: float
+    threshold: float
+    fallback: "ScoreCombiner | None" = None  # without the pattern detector, for rows where it is NaN
+
+    def combine(self, scores: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Probability of abuse per row, from each detector's scores (NaN pattern scores use the fallback)."""
+        missing = [name for name in self.detectors if name not in scores]
+        if missing:
+            raise CombinerError(f"the combiner needs scores from {missing}; it was given {sorted(scores)}")
+        logit = np.full(len(next(iter(scores.values()))), self.intercept)
+        for name, transform, weight in zip(self.detectors, self.transforms, self.weights):
+            logit = logit + weight * np.nan_to_num(transformed(scores[name], transform))
+        combined = 1.0 / (1.0 + np.exp(-logit))
+        if self.fallback is not None and PATTERN_DETECTOR in scores:
+            unavailable = np.isnan(np.asarray(scores[PATTERN_DETECTOR], dtype=np.float64))
+            if unavailable.any():
+                combined[unavailable] = self.fallback.combine(
+                    {name: np.asarray(values)[unavailable] for name, values in scores.items()})
+        return combined
+
+    def threshold_for(self, pattern_scores: np.ndarray) -> np.ndarray:
+        """The operating threshold per row: the fallback's where the pattern score is missing."""
+        thresholds = np.full(len(pattern_scores), self.threshold)
+        if self.fallback is not None:
+            thresholds[np.isnan(np.asarray(pattern_scores, dtype=np.float64))] = self.fallback.threshold
+        return thresholds
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"detectors": list(self.detectors), "transforms": list(self.transforms),
+                "weights": list(self.weights), "intercept": self.intercept, "threshold": self.threshold,
+                "fallback": self.fallback.to_dict() if self.fallback else None}
+
+    @classmethod
+    def from_dict(cls, body: Mapping[str, Any]) -> "ScoreCombiner":
+        fallback = body.get("fallback")
+        combiner = cls(tuple(body["detectors"]), tuple(body["transforms"]), tuple(float(w) for w in body["weights"]),
+                       float(body["intercept"]), float(body["threshold"]),
+                       cls.from_dict(fallback) if fallback else None)
+        if not len(combiner.detectors) == len(combiner.transforms) == len(combiner.weights):
+            raise CombinerError("detectors, transforms and weights must have one entry each")
+        for transform in combiner.transforms:
+            transformed(np.zeros(1), transform)
+        return combiner
+
+    def write(self, folder: str | Path) -> Path:
+        path = Path(folder) / COMBINER_FILE
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def read(cls, folder: str | Path) -> "ScoreCombiner | None":
+        """The combiner saved in a model folder, or None when the model is served alone."""
+        path = Path(folder) / COMBINER_FILE
+        if not path.is_file():
+            return None
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except (ValueError, KeyError, TypeError, CombinerError) as exc:
+            raise CombinerError(f"{path}: not a combiner this job can use ({exc}); write it again with "
+                                f"`shopguard train`") from None
