@@ -87,14 +87,14 @@ def _plot(result: dict, path: Path) -> None:
     kinds = sorted(figures[COMBINED]["per_type"])
     names = list(figures)
     width = 0.8 / len(names)
-    fig, ax = plt.subplots(figsize=(10, 4))
+    fig, ax = plt.subplots(figsize=(10, 4.6))
     for i, name in enumerate(names):
         values = [figures[name]["per_type"][k]["pr_auc"] or 0.0 for k in kinds]
         ax.bar(np.arange(len(kinds)) + i * width, values, width, label=name)
     ax.set_xticks(np.arange(len(kinds)) + 0.4 - width / 2, kinds, rotation=15)
     ax.set_ylabel("user-level PR-AUC (test)")
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=8, ncol=len(names))
+    ax.legend(fontsize=8, ncol=len(names), loc="upper center", bbox_to_anchor=(0.5, -0.2))
     ax.set_title("Each detector alone and combined, per anomaly type")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
