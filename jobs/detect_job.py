@@ -2,13 +2,14 @@
 
 Graph (every operator has a stable ``uid`` so that state survives upgrades from a savepoint)::
 
-    user-events ─► parse and validate ──(dead letters)───────────────────────► user-events-dlq
-                          │ event time: bounded out-of-orderness watermarks, idleness
+    user-events (watermarks from Kafka record timestamps, in the source: no Python step)
+                          ▼
+                   parse and validate ──(dead letters)───────────────────────► user-events-dlq
                           ▼ key_by(user_id)
-                   track user history (keyed state: dedup ring + last L event codes)
+                   track user history (keyed state: dedup ring + last L event codes + patterns)
                           │ ──(later than the allowed lateness)──────────────► user-events-late
                           ▼ Table API
-                   score histories (pandas UDF: one ONNX call per Arrow batch; hot-swapped model)
+                   score histories (pandas UDF: detectors + combiner per Arrow batch; hot-swapped model)
                           │ ──(every score, when topics.scores is set)──────► scores topic
                           ▼ score >= the threshold of the model that scored it; key_by(user_id)
                    decide alert (cool-down, occlusion explanation, velocity rules)
@@ -29,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from pyflink.common import WatermarkStrategy
 from pyflink.common.typeinfo import Types
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from pyflink.table import DataTypes, StatementSet, StreamTableEnvironment, Table
@@ -97,9 +97,7 @@ def build_detection_graph(raw: DataStream, t_env: StreamTableEnvironment, cfg: S
     events = raw.process(ParseEvents(cfg.validation, hashing), output_type=EVENT_ROW) \
         .uid("parse-events").name("parse and validate")
     dead_letters = events.get_side_output(DEAD_LETTERS)
-    timed = events.assign_timestamps_and_watermarks(event_time_watermarks(job)) \
-        .uid("event-time").name("event time and watermarks")
-    histories = timed.key_by(lambda row: row[1], key_type=Types.STRING()) \
+    histories = events.key_by(lambda row: row[1], key_type=Types.STRING()) \
         .process(TrackUserHistory(job, hashing, cfg.patterns, source), output_type=SCORING_ROW) \
         .uid("track-user-history").name("track user history")
     late_events = histories.get_side_output(LATE_EVENTS)
@@ -135,7 +133,7 @@ def attach_kafka_sinks(t_env: StreamTableEnvironment, cfg: ShopguardConfig, outp
 def build_detect_job(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment,
                      cfg: ShopguardConfig, source: ModelSource, hashing: IdentifierHashing) -> StatementSet:
     """The live job: Kafka in, Kafka out. The caller attaches the statements and executes."""
-    raw = env.from_source(events_source(cfg), WatermarkStrategy.no_watermarks(), "user-events") \
+    raw = env.from_source(events_source(cfg), event_time_watermarks(cfg.job), "user-events") \
         .uid("source-user-events").name("user-events (Kafka)")
     return attach_kafka_sinks(t_env, cfg, build_detection_graph(raw, t_env, cfg, source, hashing))
 

@@ -7,6 +7,7 @@ Flink's Prometheus reporter, and stops the process group (the Python client and 
 
 from __future__ import annotations
 
+import http.client
 import os
 import random
 import re
@@ -28,9 +29,11 @@ def free_port_range(size: int) -> tuple[int, int]:
     """``size`` consecutive free loopback ports (the Prometheus reporter takes a range).
 
     The search starts at a random place, so that test sessions running side by side on one machine
-    do not both pick the first free range and race to bind it.
+    do not both pick the first free range and race to bind it. Ports stay below Linux's ephemeral range
+    (32768 and up): connecting to a not-yet-listening port there can connect the socket to itself
+    (TCP self-connect), and the metrics scrape then reads back its own request.
     """
-    bases = list(range(31000, 60000, 97))
+    bases = list(range(12000, 32000, 97))
     start = random.randrange(len(bases))
     for base in bases[start:] + bases[:start]:
         ports = range(base, base + size)
@@ -87,7 +90,7 @@ class RunningJob:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
                     yield from response.read().decode().splitlines()
-            except OSError:
+            except (OSError, http.client.HTTPException):  # not listening yet, or not a reporter
                 continue
 
     def metrics(self) -> dict[str, float]:

@@ -5,7 +5,6 @@ import pytest
 
 from shopguard.config import ShopguardConfig
 from shopguard.udfs.alert_decision import DecideAlert
-from shopguard.udfs.event_time import EventTimeAssigner
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
 from shopguard.udfs.parse_events import ParseEvents
@@ -17,7 +16,6 @@ HASHING = IdentifierHashing.from_settings(CFG.privacy, {"SHOPGUARD_ID_SALT": "te
 FUNCTIONS = {
     "parse": lambda: ParseEvents(CFG.validation, HASHING),
     "history": lambda: TrackUserHistory(CFG.job, HASHING, CFG.patterns, ModelSource.from_config(CFG, "/models/placeholder-1")),
-    "event_time": EventTimeAssigner,
     "score": lambda: ScoreHistories(ModelSource.from_config(CFG, "/models/placeholder-1"), CFG.job.history_length,
                                     CFG.job.onnx_threads, CFG.job.model_poll_interval_s),
     "decide": lambda: DecideAlert(CFG.job, ModelSource.from_config(CFG, "/models/placeholder-1")),
