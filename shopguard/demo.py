@@ -120,6 +120,10 @@ def run_demo(cfg: ShopguardConfig, config_args: Sequence[str]) -> int:
         say("stopping the job and the demo traffic")
         return 0
     finally:
+        # A second Ctrl-C (or `timeout`, which signals the child and then its whole group) must not cut the
+        # clean-up short and leave the job or the broker running; it takes a few seconds at most.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stopping.set()
         stop_job_process(job)
         feed.close()
