@@ -7,6 +7,7 @@ Flink's Prometheus reporter, and stops the process group (the Python client and 
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import os
 import random
@@ -17,12 +18,34 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shopguard.config import ShopguardConfig, to_toml
+from shopguard.config import ShopguardConfig, Topics, to_toml
 
 _METRIC_LINE = re.compile(r"^flink_taskmanager_job_task_operator_shopguard_(\w+)\{[^}]*\}\s+([-+0-9.eE]+)$")
+
+
+def isolated_job_config(base: ShopguardConfig, name: str, registry_dir: str | Path, with_scores: bool = True,
+                        **job_changes) -> tuple[ShopguardConfig, tuple[int, int]]:
+    """A configuration for one private job run beside others on the same broker, and its reporter ports.
+
+    Its own topics (2 partitions; a scores topic unless ``with_scores`` is false), consumer group,
+    registry folder, Prometheus ports and job name; parallelism 2 and 2-second checkpoints unless
+    ``job_changes`` say otherwise. Tests and the benchmark start jobs with it.
+    """
+    suffix = uuid.uuid4().hex[:8]
+    topics = Topics(events=f"{name}-events-{suffix}", alerts=f"{name}-alerts-{suffix}",
+                    dead_letters=f"{name}-dlq-{suffix}", late=f"{name}-late-{suffix}",
+                    scores=f"{name}-scores-{suffix}" if with_scores else "", partitions=2)
+    low, high = free_port_range(4)
+    job = dataclasses.replace(base.job, **{"parallelism": 2, "checkpoint_interval_ms": 2000,
+                                           "prometheus_ports": f"{low}-{high}", "job_name": f"it-{name}-{suffix}",
+                                           **job_changes})
+    cfg = dataclasses.replace(base, topics=topics, kafka=dataclasses.replace(base.kafka, consumer_group=f"{name}-{suffix}"),
+                              registry=dataclasses.replace(base.registry, url=str(registry_dir)), job=job)
+    return cfg, (low, high)
 
 
 def free_port_range(size: int) -> tuple[int, int]:

@@ -7,7 +7,6 @@ its metrics, then replay the same events with ``shopguard detect`` and compare.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 import subprocess
@@ -19,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from shopguard.alert_feed import collect
-from shopguard.config import Topics, to_toml
+from shopguard.config import to_toml
 from shopguard.demo_traffic import account_taker, card_tester, click_bot
 from shopguard.producer import send_records
 from shopguard.topics import ensure_topics
 from shopguard.training.datasets import read_taobao
-from shopguard.job_process import RunningJob, free_port_range
+from shopguard.job_process import RunningJob, isolated_job_config
 
 pytestmark = pytest.mark.integration
 
@@ -64,18 +63,10 @@ BAD_RECORDS: dict[str, bytes] = {
 @pytest.fixture(scope="module")
 def detection(kafka_config, tmp_path_factory):
     """Start the job on fresh topics, feed it normal, abnormal and bad records, and yield what came out."""
-    suffix = uuid.uuid4().hex[:8]
-    topics = Topics(events=f"events-{suffix}", alerts=f"alerts-{suffix}", dead_letters=f"dlq-{suffix}",
-                    late=f"late-{suffix}", scores=f"scores-{suffix}", partitions=2)
-    low, high = free_port_range(4)
-    cfg = dataclasses.replace(
-        kafka_config, topics=topics,
-        kafka=dataclasses.replace(kafka_config.kafka, consumer_group=f"it-{suffix}"),
-        registry=dataclasses.replace(kafka_config.registry, url=str(tmp_path_factory.mktemp("empty-registry"))),
-        job=dataclasses.replace(kafka_config.job, parallelism=2, checkpoint_interval_ms=2000,
-                                prometheus_ports=f"{low}-{high}", job_name=f"it-detect-{suffix}"))
+    cfg, ports = isolated_job_config(kafka_config, "detect", tmp_path_factory.mktemp("empty-registry"))
+    topics = cfg.topics
     ensure_topics(cfg)
-    job = RunningJob(cfg, tmp_path_factory.mktemp("job") / "job.log", ports=(low, high)).start()
+    job = RunningJob(cfg, tmp_path_factory.mktemp("job") / "job.log", ports=ports).start()
     try:
         normal, _ = read_taobao(TAOBAO)
         normal = normal[:NORMAL_EVENTS]

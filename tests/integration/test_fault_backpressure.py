@@ -8,17 +8,14 @@ the producer stops the job works the backlog off: every event is read and scored
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
-import uuid
 
 import pytest
 
 from shopguard.bench_job import _job_memory_mb
 from shopguard.bench_workload import as_records, bench_events
-from shopguard.config import Topics
-from shopguard.job_process import RunningJob, free_port_range
+from shopguard.job_process import RunningJob, isolated_job_config
 from shopguard.producer import open_producer
 from shopguard.topics import ensure_topics
 
@@ -64,18 +61,12 @@ class Flood(threading.Thread):
 
 @pytest.fixture(scope="module")
 def flooded(kafka_config, tmp_path_factory):
-    suffix = uuid.uuid4().hex[:8]
-    topics = Topics(events=f"bp-events-{suffix}", alerts=f"bp-alerts-{suffix}", dead_letters=f"bp-dlq-{suffix}",
-                    late=f"bp-late-{suffix}", partitions=2)
-    low, high = free_port_range(4)
-    cfg = dataclasses.replace(
-        kafka_config, topics=topics, kafka=dataclasses.replace(kafka_config.kafka, consumer_group=f"bp-{suffix}"),
-        registry=dataclasses.replace(kafka_config.registry, url=str(tmp_path_factory.mktemp("bp-registry"))),
-        job=dataclasses.replace(kafka_config.job, parallelism=2, checkpoint_interval_ms=2000,
-                                prometheus_ports=f"{low}-{high}", job_name=f"it-backpressure-{suffix}"))
+    cfg, ports = isolated_job_config(kafka_config, "backpressure", tmp_path_factory.mktemp("bp-registry"),
+                                     with_scores=False)
+    topics = cfg.topics
     ensure_topics(cfg)
     records = as_records(bench_events(MAX_EVENTS, USERS))
-    job = RunningJob(cfg, tmp_path_factory.mktemp("bp-job") / "job.log", ports=(low, high)).start()
+    job = RunningJob(cfg, tmp_path_factory.mktemp("bp-job") / "job.log", ports=ports).start()
     try:
         time.sleep(3)
         baseline_mb = _job_memory_mb(job)

@@ -10,16 +10,13 @@ producer had acknowledged is scored exactly once and every wave user is alerted.
 
 from __future__ import annotations
 
-import dataclasses
 import time
-import uuid
 from collections import Counter
 
 import pytest
 
 from shopguard.alert_feed import collect
-from shopguard.config import Topics
-from shopguard.job_process import RunningJob, free_port_range
+from shopguard.job_process import RunningJob, isolated_job_config
 from shopguard.local_kafka import LocalKafkaBroker
 from shopguard.topics import ensure_topics
 from tests.integration.conftest import broker_config
@@ -50,17 +47,10 @@ def wait_for(condition, timeout_s: float, what: str, job: RunningJob, broker: Lo
 @pytest.fixture(scope="module")
 def broker_outage(tmp_path_factory):
     cfg = broker_config(tmp_path_factory.mktemp("fault-broker-kafka"))
-    suffix = uuid.uuid4().hex[:8]
-    topics = Topics(events=f"fb-events-{suffix}", alerts=f"fb-alerts-{suffix}", dead_letters=f"fb-dlq-{suffix}",
-                    late=f"fb-late-{suffix}", scores=f"fb-scores-{suffix}", partitions=2)
-    low, high = free_port_range(4)
-    cfg = dataclasses.replace(
-        cfg, topics=topics, kafka=dataclasses.replace(cfg.kafka, consumer_group=f"fb-{suffix}"),
-        registry=dataclasses.replace(cfg.registry, url=str(tmp_path_factory.mktemp("fault-broker-registry"))),
-        job=dataclasses.replace(cfg.job, parallelism=2, checkpoint_interval_ms=2000,
-                                prometheus_ports=f"{low}-{high}", job_name=f"it-broker-fault-{suffix}"))
+    cfg, ports = isolated_job_config(cfg, "broker-fault", tmp_path_factory.mktemp("fault-broker-registry"))
+    topics = cfg.topics
     broker = LocalKafkaBroker(cfg)
-    job = RunningJob(cfg, tmp_path_factory.mktemp("fault-broker-job") / "job.log", ports=(low, high))
+    job = RunningJob(cfg, tmp_path_factory.mktemp("fault-broker-job") / "job.log", ports=ports)
     traffic = Waves(cfg, topics.events, prefix="fbk", pause_s=0.3)
     try:
         broker.start()

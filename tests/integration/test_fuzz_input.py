@@ -12,21 +12,18 @@ connector drops them before the job sees them (README, "Topics and formats").
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import random
 import re
 import time
-import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from shopguard.alert_feed import collect
-from shopguard.config import Topics
-from shopguard.job_process import RunningJob, free_port_range
+from shopguard.job_process import RunningJob, isolated_job_config
 from shopguard.producer import send_records
 from shopguard.topics import ensure_topics
 from shopguard.udfs.events import DEAD_LETTER_REASONS, EVENT_TYPES, InvalidEvent, parse_event
@@ -185,18 +182,10 @@ def fuzzed(kafka_config, tmp_path_factory):
     assert len(set(expected_ids)) == len(expected_ids), "the generator must not repeat event ids"
     print(f"fuzz seed {SEED}: {len(records)} records, {len(expected_ids)} valid, dead letters {dict(expected_reasons)}")
 
-    suffix = uuid.uuid4().hex[:8]
-    topics = Topics(events=f"fz-events-{suffix}", alerts=f"fz-alerts-{suffix}", dead_letters=f"fz-dlq-{suffix}",
-                    late=f"fz-late-{suffix}", scores=f"fz-scores-{suffix}", partitions=2)
-    low, high = free_port_range(4)
-    cfg = dataclasses.replace(
-        kafka_config, topics=topics,
-        kafka=dataclasses.replace(kafka_config.kafka, consumer_group=f"fz-{suffix}"),
-        registry=dataclasses.replace(kafka_config.registry, url=str(tmp_path_factory.mktemp("empty-registry"))),
-        job=dataclasses.replace(kafka_config.job, parallelism=2, checkpoint_interval_ms=2000,
-                                prometheus_ports=f"{low}-{high}", job_name=f"it-fuzz-{suffix}"))
+    cfg, ports = isolated_job_config(kafka_config, "fuzz", tmp_path_factory.mktemp("empty-registry"))
+    topics = cfg.topics
     ensure_topics(cfg)
-    job = RunningJob(cfg, tmp_path_factory.mktemp("fuzz-job") / "job.log", ports=(low, high)).start()
+    job = RunningJob(cfg, tmp_path_factory.mktemp("fuzz-job") / "job.log", ports=ports).start()
     try:
         send_records(cfg, topics.events, [(kafka_key(raw), raw) for raw in records])
         dead = collect(cfg, topics.dead_letters, until=lambda got: len(got) >= sum(expected_reasons.values()),

@@ -7,22 +7,19 @@ metric), and its scores and alerts must switch to the new version.
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import threading
 import time
-import uuid
 
 import pytest
 
 from shopguard.alert_feed import collect
-from shopguard.config import Topics
 from shopguard.demo_traffic import card_tester
 from shopguard.producer import send_records
 from shopguard.topics import ensure_topics
 from shopguard.training.model_registry import ModelRegistry
 from shopguard.training.placeholder_model import write_placeholder_model
-from shopguard.job_process import RunningJob, free_port_range
+from shopguard.job_process import RunningJob, isolated_job_config
 
 pytestmark = pytest.mark.integration
 
@@ -59,22 +56,14 @@ def wait_for(condition, timeout_s: float, what: str, job: RunningJob) -> None:
 
 @pytest.fixture(scope="module")
 def reload_run(kafka_config, tmp_path_factory):
-    suffix = uuid.uuid4().hex[:8]
-    topics = Topics(events=f"hr-events-{suffix}", alerts=f"hr-alerts-{suffix}", dead_letters=f"hr-dlq-{suffix}",
-                    late=f"hr-late-{suffix}", scores=f"hr-scores-{suffix}", partitions=2)
     registry_dir = tmp_path_factory.mktemp("registry")
     staging = tmp_path_factory.mktemp("staging")
     registry = ModelRegistry(str(registry_dir))
     registry.set_current(registry.add(write_placeholder_model(staging, version="m-a", threshold=0.9)))
-    low, high = free_port_range(4)
-    cfg = dataclasses.replace(
-        kafka_config, topics=topics,
-        kafka=dataclasses.replace(kafka_config.kafka, consumer_group=f"hr-{suffix}"),
-        registry=dataclasses.replace(kafka_config.registry, url=str(registry_dir)),
-        job=dataclasses.replace(kafka_config.job, parallelism=2, checkpoint_interval_ms=2000, model_poll_interval_s=1.0,
-                                prometheus_ports=f"{low}-{high}", job_name=f"it-reload-{suffix}"))
+    cfg, ports = isolated_job_config(kafka_config, "reload", registry_dir, model_poll_interval_s=1.0)
+    topics = cfg.topics
     ensure_topics(cfg)
-    job = RunningJob(cfg, tmp_path_factory.mktemp("job") / "job.log", ports=(low, high)).start()
+    job = RunningJob(cfg, tmp_path_factory.mktemp("job") / "job.log", ports=ports).start()
     traffic = Traffic(cfg, topics.events)
     try:
         traffic.start()
