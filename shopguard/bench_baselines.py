@@ -14,8 +14,8 @@
 from __future__ import annotations
 
 import cProfile
-import math
 import io
+import math
 import pstats
 import time
 from statistics import median
@@ -25,12 +25,13 @@ import numpy as np
 
 from shopguard.alert_feed import open_consumer
 from shopguard.config import ShopguardConfig
+from shopguard.training.detectors.user_patterns import replay_pattern_scores
 from shopguard.udfs.admission import admit_event
 from shopguard.udfs.alerts import build_alert
+from shopguard.udfs.detector_ensemble import DetectorEnsemble
 from shopguard.udfs.encoding import batch_features
 from shopguard.udfs.events import Event, InvalidEvent, parse_event
-from shopguard.udfs.detector_ensemble import DetectorEnsemble
-from shopguard.udfs.pattern_matching import PatternMatcher, PatternState
+from shopguard.udfs.pattern_matching import PatternMatcher
 from shopguard.udfs.scoring import OnnxModel
 from shopguard.udfs.user_state import UserState
 
@@ -87,12 +88,7 @@ def stage_costs(cfg: ShopguardConfig, events: list[Event], ensemble: DetectorEns
     pattern_scores: list[np.ndarray] = []
 
     def match_patterns() -> None:
-        states: dict[str, bytes] = {}
-        scores = np.zeros(len(parsed))
-        for i, (event, window) in enumerate(zip(parsed, windows)):
-            state = PatternState.from_bytes(states.get(event.user_id))
-            scores[i] = matcher.observe(event.user_id, window, event.ts_ms, state).score
-            states[event.user_id] = state.to_bytes()
+        scores = replay_pattern_scores(matcher, users, windows, times, {})
         pattern_scores[:] = [scores[i:i + batch] for i in range(0, len(parsed), batch)]
 
     def score_ensemble() -> None:
@@ -111,6 +107,7 @@ def stage_costs(cfg: ShopguardConfig, events: list[Event], ensemble: DetectorEns
     features[:] = [batch_features(windows[i:i + batch], job.history_length) for i in range(0, len(events), batch)]
     per_event["feature_encoding"] = _best_of(runs, encode) / len(events) * 1e6
     per_event["inference"] = _best_of(runs, infer) / len(events) * 1e6
+    users, times = [e.user_id for e in parsed], [e.ts_ms for e in parsed]
     if matcher is not None:
         per_event["pattern_matching"] = _best_of(runs, match_patterns) / len(events) * 1e6
     else:

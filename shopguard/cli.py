@@ -187,33 +187,12 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 
 def _evaluate_ablation(cfg: ShopguardConfig, model_dir: Path, report_dir: Path) -> dict:
     """Each detector alone and combined on returning shoppers (with the model's own combiner if it has one)."""
-    import tempfile
-
-    from shopguard.training.ablation import ablation, score_periods
     from shopguard.training.ablation_report import ablation_json, write_ablation_report
-    from shopguard.training.detectors.next_event import NextEventDetector
-    from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
-    from shopguard.training.detectors.user_patterns import UserPatternDetector
-    from shopguard.training.detectors.velocity_rules import VelocityRules
+    from shopguard.training.ensemble_training import evaluate_ensemble
     from shopguard.training.returning_data import build_returning_data
-    from shopguard.udfs.detector_ensemble import NEXT_EVENT_FOLDER
-    from shopguard.udfs.score_combiner import ScoreCombiner
 
     returning = build_returning_data(cfg, _progress)
-    if (model_dir / NEXT_EVENT_FOLDER).is_dir():
-        next_event, fit_next_event = OnnxSequenceDetector(model_dir / NEXT_EVENT_FOLDER), False
-        next_event.name = "next_event"
-    else:
-        next_event, fit_next_event = NextEventDetector(progress=_progress), True
-    with tempfile.TemporaryDirectory(prefix="shopguard-patterns-") as store_dir:
-        detectors = [(OnnxSequenceDetector(model_dir), False), (next_event, fit_next_event),
-                     (UserPatternDetector(cfg.patterns, store_dir=store_dir), True), (VelocityRules(), False)]
-        scores = score_periods(detectors, returning, _progress)
-    combiner = ScoreCombiner.read(model_dir)
-    if combiner is not None and not set(combiner.detectors) <= set(scores):
-        combiner = None
-    _progress("combining with the model's combiner" if combiner else "fitting a combiner on the validation period")
-    result = ablation(scores, returning, cfg.training.target_alert_rate, combiner)
+    result = evaluate_ensemble(cfg, returning, model_dir, _progress)
     write_ablation_report(result, report_dir, {"returning_data": returning.fingerprint})
     return ablation_json(result)
 

@@ -16,6 +16,7 @@ After the abuse LSTM is exported, ``shopguard train``
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -26,6 +27,15 @@ from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
 from shopguard.training.detectors.user_patterns import UserPatternDetector
 from shopguard.training.detectors.velocity_rules import VelocityRules
 from shopguard.training.returning_data import ReturningData
+from shopguard.udfs.detector_ensemble import NEXT_EVENT_FOLDER
+from shopguard.udfs.score_combiner import ScoreCombiner
+
+
+def job_detectors(cfg: ShopguardConfig, folder: Path, next_event, next_event_needs_fit: bool,
+                  pattern_store_dir: str | Path) -> list:
+    """``(detector, fit_on_history)`` for each detector the job combines, as the combiner sees them."""
+    return [(OnnxSequenceDetector(folder), False), (next_event, next_event_needs_fit),
+            (UserPatternDetector(cfg.patterns, store_dir=pattern_store_dir), True), (VelocityRules(), False)]
 
 
 def train_ensemble(cfg: ShopguardConfig, returning: ReturningData, folder: str | Path,
@@ -34,11 +44,30 @@ def train_ensemble(cfg: ShopguardConfig, returning: ReturningData, folder: str |
     folder = Path(folder)
     progress("training the next-event model on the returning shoppers' normal history")
     next_event = NextEventDetector(export_dir=folder, progress=progress).fit(returning.history)
-    detectors = [(OnnxSequenceDetector(folder), False), (next_event, False),
-                 (UserPatternDetector(cfg.patterns, store_dir=folder), True), (VelocityRules(), False)]
-    scores = score_periods(detectors, returning, progress)
+    scores = score_periods(job_detectors(cfg, folder, next_event, False, folder), returning, progress)
     combiner = fit_period_combiner(scores, returning, cfg.training.target_alert_rate)
     combiner.write(folder)
     progress(f"combiner: {dict(zip(combiner.detectors, (round(w, 3) for w in combiner.weights)))}, "
              f"threshold {combiner.threshold:.4f}")
+    return ablation(scores, returning, cfg.training.target_alert_rate, combiner)
+
+
+def evaluate_ensemble(cfg: ShopguardConfig, returning: ReturningData, folder: str | Path,
+                      progress: Callable[[str], None] = print) -> dict:
+    """The ablation of a model folder that already exists (``shopguard evaluate``), changing nothing in it.
+
+    Patterns are mined again into a temporary store; the folder's next-event model and combiner are
+    used when it has them (a next-event model is trained, and a combiner fitted, when it has not).
+    """
+    folder = Path(folder)
+    if (folder / NEXT_EVENT_FOLDER).is_dir():
+        next_event, needs_fit = OnnxSequenceDetector(folder / NEXT_EVENT_FOLDER, name="next_event"), False
+    else:
+        next_event, needs_fit = NextEventDetector(progress=progress), True
+    with tempfile.TemporaryDirectory(prefix="shopguard-patterns-") as store_dir:
+        scores = score_periods(job_detectors(cfg, folder, next_event, needs_fit, store_dir), returning, progress)
+    combiner = ScoreCombiner.read(folder)
+    if combiner is not None and not set(combiner.detectors) <= set(scores):
+        combiner = None
+    progress("combining with the model's combiner" if combiner else "fitting a combiner on the validation period")
     return ablation(scores, returning, cfg.training.target_alert_rate, combiner)

@@ -62,13 +62,16 @@ class ModelSource:
             return Path(self.fallback_dir)
         return self.registry().local_model_dir(version)
 
-    def load(self, version: str | None, threads: int) -> DetectorEnsemble:
-        """Load and check one version; :class:`ModelRefused` says why it cannot be served."""
+    def servable_folder(self, version: str | None) -> Path:
+        """:meth:`folder_for`, with a registry failure reported as :class:`ModelRefused` (cannot be served)."""
         try:
-            folder = self.folder_for(version)
+            return self.folder_for(version)
         except RegistryError as exc:
             raise ModelRefused(str(exc)) from None
-        return DetectorEnsemble.load(folder, threads=threads)
+
+    def load(self, version: str | None, threads: int) -> DetectorEnsemble:
+        """Load and check one version; :class:`ModelRefused` says why it cannot be served."""
+        return DetectorEnsemble.load(self.servable_folder(version), threads=threads)
 
     def load_current(self, threads: int) -> DetectorEnsemble:
         """The model the job would serve now; a job checks it before it starts, to refuse a broken one early."""

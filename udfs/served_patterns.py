@@ -16,8 +16,7 @@ from shopguard.config import PatternSettings
 from shopguard.udfs.model_source import ModelSource
 from shopguard.udfs.pattern_matching import PatternMatcher
 from shopguard.udfs.pattern_store import PATTERNS_FILE, PatternStore, PatternStoreError
-from shopguard.udfs.scoring import ModelCard, ModelRefused
-from shopguard.training.model_registry import RegistryError
+from shopguard.udfs.scoring import ModelCard
 
 log = logging.getLogger("shopguard.patterns")
 
@@ -32,10 +31,7 @@ class ServedPatterns:
 
     @classmethod
     def load(cls, source: ModelSource, version: str | None, settings: PatternSettings) -> "ServedPatterns":
-        try:
-            folder = source.folder_for(version)
-        except RegistryError as exc:
-            raise ModelRefused(str(exc)) from None
+        folder = source.servable_folder(version)
         card = ModelCard.read(folder / "card.json")
         if not settings.enabled:
             return cls(card, None, "patterns.enabled = false")

@@ -13,9 +13,8 @@ from shopguard.udfs.scoring import OnnxModel
 class OnnxSequenceDetector:
     """Scores windows with the ONNX model in ``model_dir``; it arrives trained (``fit`` learns nothing)."""
 
-    name = "lstm"
-
-    def __init__(self, model_dir: str | Path, batch_size: int = 4096):
+    def __init__(self, model_dir: str | Path, batch_size: int = 4096, name: str = "lstm"):
+        self.name = name
         self.model_dir = str(model_dir)
         self.batch_size = batch_size
         self._model: OnnxModel | None = None

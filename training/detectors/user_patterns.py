@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -56,12 +57,20 @@ class UserPatternDetector:
         return self._replay(traffic)[0]
 
     def _replay(self, traffic: EncodedTraffic) -> tuple[np.ndarray, dict[str, bytes]]:
-        matcher, scores, states = self.matcher, np.zeros(len(traffic)), dict(self._states_after_history)
-        for i, (user, window, ts) in enumerate(zip(traffic.user_ids, traffic.windows, traffic.ts_ms.tolist())):
-            state = PatternState.from_bytes(states.get(user))
-            scores[i] = matcher.observe(user, window, ts, state).score
-            states[user] = state.to_bytes()
+        states = dict(self._states_after_history)
+        scores = replay_pattern_scores(self.matcher, traffic.user_ids, traffic.windows, traffic.ts_ms.tolist(), states)
         return scores, states
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_matcher": None}  # an SQLite connection does not pickle; reopen it
+
+
+def replay_pattern_scores(matcher: PatternMatcher, user_ids: Sequence[str], windows: Sequence[bytes],
+                          ts_ms: Sequence[int], states: dict[str, bytes]) -> np.ndarray:
+    """Each event's pattern score, in the order given, with every user's state kept as bytes in ``states``."""
+    scores = np.zeros(len(windows))
+    for i, (user, window, ts) in enumerate(zip(user_ids, windows, ts_ms)):
+        state = PatternState.from_bytes(states.get(user))
+        scores[i] = matcher.observe(user, window, ts, state).score
+        states[user] = state.to_bytes()
+    return scores
