@@ -45,8 +45,10 @@ def ablation_markdown(result: dict, context: dict) -> str:
             f"{kind} ({_fmt(per_type[kind]['combined'])} vs {_fmt(per_type[kind]['best_single'])}, "
             f"{per_type[kind]['best_detector']})" for kind in short) + "."),
         "", "## The combiner", "",
-        "Logistic regression on validation events (scores on the logit or log1p scale): "
+        "Logistic regression on validation events, each score on its scale ("
+        + ", ".join(f"{n}: {t}" for n, t in zip(combiner["detectors"], combiner["transforms"])) + "): "
         + ", ".join(f"{n} {w:+.3f}" for n, w in zip(combiner["detectors"], combiner["weights"]))
+        + "".join(f"; {h['detector']} beyond {h['knee']:.3g} {h['weight']:+.3f}" for h in combiner.get("hinges", []))
         + f", intercept {combiner['intercept']:+.3f}; threshold {combiner['threshold']:.4f}.",
         "", "![PR-AUC per type](ablation.png)", ""]
     return "\n".join(lines)

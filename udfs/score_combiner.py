@@ -1,8 +1,12 @@
 """One calibrated decision over every detector: a small logistic combiner shipped with the model.
 
-Each detector's score is put on a common scale (``logit`` for scores in [0, 1], ``log1p`` for counts
-over a rule level), weighted, and squashed back to a probability of abuse. The weights and the
-operating threshold are fitted on the validation split (:mod:`shopguard.training.combiner_fitting`)
+Each detector's score is put on a common scale (``logit`` for probabilities, ``share`` for the pattern
+detector's share of unmatched behaviour, ``log1p`` for counts over a rule level), weighted, and squashed
+back to a probability of abuse. A detector may also have a *hinge*: an extra weight on how far its
+scaled score lies beyond a knee (the 99th percentile of normal events), so that a detector that is
+certain, like the LSTM on a bot, can outvote the others where the linear blend would average it away.
+The weights, knees and the operating threshold are fitted on the validation split
+(:mod:`shopguard.training.combiner_fitting`)
 and saved as ``combiner.json`` next to ``model.onnx``, so a model version and the way its score is
 combined with the others travel and hot-swap together. When the pattern detector has no store to
 read (its score is NaN), rows are combined by the ``fallback`` fitted without it.
@@ -12,6 +16,9 @@ Example
 >>> combiner = ScoreCombiner(("lstm", "velocity_rules"), ("logit", "log1p"), (1.0, 2.0), -1.0, 0.5)
 >>> combiner.combine({"lstm": np.array([0.5, 0.9]), "velocity_rules": np.array([0.0, 1.0])}).round(3).tolist()
 [0.269, 0.93]
+>>> hinged = ScoreCombiner(("lstm",), ("logit",), (1.0,), 0.0, 0.5, hinges=(Hinge("lstm", 2.0, 3.0),))
+>>> hinged.combine({"lstm": np.array([0.5, 0.9])}).round(3).tolist()  # logit(0.9) = 2.197: 0.197 past the knee
+[0.5, 0.942]
 """
 
 from __future__ import annotations
@@ -27,7 +34,9 @@ from shopguard.errors import ShopguardError
 
 COMBINER_FILE = "combiner.json"
 PATTERN_DETECTOR = "user_patterns"
-_EPSILON = 1e-4
+# Models emit float32 probabilities, which resolve about 6e-8 below 1: a wider clip would flatten the
+# LSTM's most certain scores (bots at 1 - 1e-6, the most abnormal normal users at 1 - 1e-5) into one.
+_EPSILON = 1e-7
 
 
 class CombinerError(ShopguardError):
@@ -40,9 +49,23 @@ def transformed(score: np.ndarray, transform: str) -> np.ndarray:
     if transform == "logit":
         p = np.clip(score, _EPSILON, 1 - _EPSILON)
         return np.log(p / (1 - p))
+    if transform == "share":  # 0 means "nothing unusual seen", not "certainly normal": no logit
+        return np.clip(score, 0.0, 1.0)
     if transform == "log1p":
         return np.log1p(np.maximum(score, 0.0))
-    raise CombinerError(f"unknown score transform {transform!r} (known: logit, log1p)")
+    raise CombinerError(f"unknown score transform {transform!r} (known: logit, share, log1p)")
+
+
+@dataclass(frozen=True)
+class Hinge:
+    """An extra ``weight`` on how far ``detector``'s transformed score lies beyond ``knee``."""
+
+    detector: str
+    knee: float
+    weight: float
+
+    def term(self, transformed_score: np.ndarray) -> np.ndarray:
+        return self.weight * np.maximum(transformed_score - self.knee, 0.0)
 
 
 @dataclass(frozen=True)
@@ -53,6 +76,7 @@ class ScoreCombiner:
     intercept: float
     threshold: float
     fallback: "ScoreCombiner | None" = None  # without the pattern detector, for rows where it is NaN
+    hinges: tuple[Hinge, ...] = ()
 
     def combine(self, scores: Mapping[str, np.ndarray]) -> np.ndarray:
         """Probability of abuse per row, from each detector's scores (NaN pattern scores use the fallback)."""
@@ -60,8 +84,12 @@ class ScoreCombiner:
         if missing:
             raise CombinerError(f"the combiner needs scores from {missing}; it was given {sorted(scores)}")
         logit = np.full(len(next(iter(scores.values()))), self.intercept)
+        hinges = {hinge.detector: hinge for hinge in self.hinges}
         for name, transform, weight in zip(self.detectors, self.transforms, self.weights):
-            logit = logit + weight * np.nan_to_num(transformed(scores[name], transform))
+            scaled = np.nan_to_num(transformed(scores[name], transform))
+            logit = logit + weight * scaled
+            if name in hinges:
+                logit = logit + hinges[name].term(scaled)
         combined = 1.0 / (1.0 + np.exp(-logit))
         if self.fallback is not None and PATTERN_DETECTOR in scores:
             unavailable = np.isnan(np.asarray(scores[PATTERN_DETECTOR], dtype=np.float64))
@@ -80,16 +108,22 @@ class ScoreCombiner:
     def to_dict(self) -> dict[str, Any]:
         return {"detectors": list(self.detectors), "transforms": list(self.transforms),
                 "weights": list(self.weights), "intercept": self.intercept, "threshold": self.threshold,
-                "fallback": self.fallback.to_dict() if self.fallback else None}
+                "fallback": self.fallback.to_dict() if self.fallback else None,
+                "hinges": [{"detector": h.detector, "knee": h.knee, "weight": h.weight} for h in self.hinges]}
 
     @classmethod
     def from_dict(cls, body: Mapping[str, Any]) -> "ScoreCombiner":
         fallback = body.get("fallback")
         combiner = cls(tuple(body["detectors"]), tuple(body["transforms"]), tuple(float(w) for w in body["weights"]),
                        float(body["intercept"]), float(body["threshold"]),
-                       cls.from_dict(fallback) if fallback else None)
+                       cls.from_dict(fallback) if fallback else None,
+                       tuple(Hinge(str(h["detector"]), float(h["knee"]), float(h["weight"]))
+                             for h in body.get("hinges", ())))
         if not len(combiner.detectors) == len(combiner.transforms) == len(combiner.weights):
             raise CombinerError("detectors, transforms and weights must have one entry each")
+        strays = {h.detector for h in combiner.hinges} - set(combiner.detectors)
+        if strays:
+            raise CombinerError(f"hinges on {sorted(strays)}, which the combiner does not combine")
         for transform in combiner.transforms:
             transformed(np.zeros(1), transform)
         return combiner

@@ -37,7 +37,7 @@ def test_the_replayed_job_combines_the_pattern_detector_as_training_does(tmp_pat
     from shopguard.training.evaluation_data import EvaluationData
     from shopguard.training.pattern_mining import mine_patterns
     from shopguard.training.returning_data import build_returning_data, simulate_returning_traffic
-    from shopguard.udfs.score_combiner import ScoreCombiner
+    from shopguard.udfs.score_combiner import Hinge, ScoreCombiner
 
     base = ShopguardConfig()
     cfg = dataclasses.replace(base, training=dataclasses.replace(base.training, returning_users=300),
@@ -46,8 +46,9 @@ def test_the_replayed_job_combines_the_pattern_detector_as_training_does(tmp_pat
     returning = build_returning_data(cfg, progress=lambda message: None)
     mine_patterns(returning.history, cfg.patterns).write(model, cfg.patterns)
     without_patterns = ScoreCombiner(("lstm", "velocity_rules"), ("logit", "log1p"), (1.0, 2.0), -2.0, 0.6)
-    ScoreCombiner(("lstm", "user_patterns", "velocity_rules"), ("logit", "logit", "log1p"), (1.0, 1.5, 2.0), 1.0,
-                  0.7, fallback=without_patterns).write(model)
+    ScoreCombiner(("lstm", "user_patterns", "velocity_rules"), ("logit", "share", "log1p"), (1.0, 1.5, 2.0), 1.0,
+                  0.7, fallback=without_patterns,
+                  hinges=(Hinge("lstm", 0.0, 2.0), Hinge("user_patterns", 0.3, 4.0))).write(model)
     raw = simulate_returning_traffic(cfg, progress=lambda message: None)
     whole = encode_traffic(raw.traffic, cfg.job.history_length)
     data = EvaluationData(train=whole, validation=whole, test=whole, real_normal=whole, real_injected=whole,

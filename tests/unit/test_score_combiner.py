@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 
 from shopguard.training.combiner_fitting import fit_combiner
-from shopguard.udfs.score_combiner import CombinerError, ScoreCombiner
+from shopguard.udfs.score_combiner import CombinerError, Hinge, ScoreCombiner, transformed
 
 FALLBACK = ScoreCombiner(("lstm",), ("logit",), (1.0,), 0.0, 0.6)
 COMBINER = ScoreCombiner(("lstm", "user_patterns"), ("logit", "logit"), (1.0, 2.0), -1.0, 0.8, fallback=FALLBACK)
+HINGED = ScoreCombiner(("lstm", "user_patterns"), ("logit", "share"), (1.0, 2.0), -1.0, 0.8, fallback=FALLBACK,
+                       hinges=(Hinge("lstm", 5.0, 4.0),))
 
 
 def test_the_combined_score_is_the_logistic_of_the_weighted_transformed_scores():
@@ -25,15 +27,43 @@ def test_rows_without_a_pattern_score_use_the_fallback_and_its_threshold():
     assert COMBINER.threshold_for(scores["user_patterns"]).tolist() == [0.6, 0.8]
 
 
-def test_a_combiner_survives_its_file(tmp_path):
-    COMBINER.write(tmp_path)
-    assert ScoreCombiner.read(tmp_path) == COMBINER
+def test_a_hinge_adds_its_weight_only_beyond_its_knee():
+    below, beyond = 1 / (1 + np.exp(-4.0)), 1 / (1 + np.exp(-6.0))  # logits 4 and 6, knee at 5
+    combined = HINGED.combine({"lstm": np.array([below, beyond]), "user_patterns": np.array([0.0, 0.0])})
+    logits = np.log(combined / (1 - combined))
+    assert logits == pytest.approx([-1.0 + 4.0, -1.0 + 6.0 + 4.0 * 1.0])
+
+
+def test_a_pattern_share_of_zero_is_not_a_certain_normal():
+    """The share transform keeps 0 at 0; a logit would send it to -16 and outvote a certain LSTM."""
+    assert transformed(np.array([0.0, 0.5, 1.0]), "share").tolist() == [0.0, 0.5, 1.0]
+    assert transformed(np.array([0.0]), "logit")[0] < -15
+
+
+def test_float32_probabilities_near_one_stay_apart_on_the_logit_scale():
+    bot, most_abnormal_normal = np.float32(1 - 1e-6), np.float32(1 - 1e-5)
+    assert transformed(np.array([bot]), "logit")[0] > transformed(np.array([most_abnormal_normal]), "logit")[0] + 2
+
+
+@pytest.mark.parametrize("combiner", [COMBINER, HINGED])
+def test_a_combiner_survives_its_file(tmp_path, combiner):
+    combiner.write(tmp_path)
+    assert ScoreCombiner.read(tmp_path) == combiner
     assert ScoreCombiner.read(tmp_path / "elsewhere") is None
+
+
+def test_a_combiner_file_from_before_hinges_still_reads(tmp_path):
+    body = COMBINER.to_dict()
+    del body["hinges"]
+    (tmp_path / "combiner.json").write_text(json.dumps(body))
+    assert ScoreCombiner.read(tmp_path) == COMBINER
 
 
 @pytest.mark.parametrize("body", [{"detectors": ["lstm"]}, "not json",
                                   {**COMBINER.to_dict(), "transforms": ["sqrt", "logit"]},
-                                  {**COMBINER.to_dict(), "weights": [1.0]}])
+                                  {**COMBINER.to_dict(), "weights": [1.0]},
+                                  {**COMBINER.to_dict(), "hinges": [{"detector": "next_event", "knee": 1, "weight": 1}]},
+                                  {**COMBINER.to_dict(), "hinges": [{"detector": "lstm"}]}])
 def test_a_broken_combiner_file_is_refused_with_its_path(tmp_path, body):
     (tmp_path / "combiner.json").write_text(body if isinstance(body, str) else json.dumps(body))
     with pytest.raises(CombinerError, match="combiner.json"):
@@ -55,3 +85,27 @@ def test_fitting_weighs_the_informative_detector_and_keeps_a_fallback():
     assert combiner.fallback is not None and combiner.fallback.detectors == ("lstm",)
     normal_flagged = np.mean(combiner.combine(scores)[~abuse] >= combiner.threshold)
     assert normal_flagged <= 0.01
+
+
+def test_fitting_lets_a_certain_detector_outvote_a_blend_that_misses_its_abuse():
+    """Abuse of kind A is certain to the LSTM and invisible to the patterns; kind B is seen by both.
+
+    A linear blend leans on the patterns and ranks some A users below normal users; with the fitted
+    hinge on the LSTM every A user ranks above every normal user.
+    """
+    rng = np.random.default_rng(3)
+    n = 6000
+    kind = rng.choice(["normal", "A", "B"], size=n, p=[0.9, 0.03, 0.07])
+    lstm = np.where(kind == "A", 1 - 10 ** rng.uniform(-7, -6.5, n), 1 / (1 + np.exp(-rng.normal(-2, 2, n))))
+    lstm = np.where(kind == "B", 1 / (1 + np.exp(-rng.normal(0, 2, n))), lstm).astype(np.float32)
+    patterns = np.where(kind == "B", rng.uniform(0.4, 1.0, n), np.where(kind == "A", 0.0, rng.uniform(0, 0.5, n)))
+    scores, abuse, users = {"lstm": lstm, "user_patterns": patterns}, kind != "normal", [f"u{i}" for i in range(n)]
+
+    hinged = fit_combiner(scores, abuse, users, alert_rate=0.01)
+    linear = fit_combiner(scores, abuse, users, alert_rate=0.01, hinged=())
+
+    assert [h.detector for h in hinged.hinges] == ["lstm", "user_patterns"] and linear.hinges == ()
+    assert [h.detector for h in hinged.fallback.hinges] == ["lstm"]
+    for combiner, separates in ((hinged, True), (linear, False)):
+        combined = combiner.combine(scores)
+        assert bool(combined[kind == "A"].min() > combined[kind == "normal"].max()) is separates
