@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from shopguard.alert_feed import open_consumer
+from shopguard.bench_profile import JobProfiler, broker_pids
 from shopguard.bench_workload import as_records, bench_events
 from shopguard.config import ShopguardConfig, Topics
 from shopguard.job_process import RunningJob, free_port_range
@@ -58,8 +59,12 @@ def _job_memory_mb(job: RunningJob) -> float:
 
 
 def job_throughput(cfg: ShopguardConfig, events: int, users: int, parallelism: int, workdir: Path,
-                   timeout_s: float = 900, progress=print) -> dict:
-    """Sustained events/s of the full job draining a backlog of ``events`` over ``users`` users."""
+                   timeout_s: float = 900, progress=print, profile_seconds: float = 0.0) -> dict:
+    """Sustained events/s of the full job draining a backlog of ``events`` over ``users`` users.
+
+    With ``profile_seconds``, the job is also profiled (:mod:`shopguard.bench_profile`) for that long
+    from when a tenth of the backlog is scored; the summary is under ``profile``.
+    """
     run_cfg = _bench_config(cfg, parallelism, workdir)
     ensure_topics(run_cfg)
     send_records(run_cfg, run_cfg.topics.events, as_records(bench_events(events, users)))
@@ -67,22 +72,69 @@ def job_throughput(cfg: ShopguardConfig, events: int, users: int, parallelism: i
     job = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=_ports(run_cfg)).start()
     samples: list[tuple[float, float]] = []
     peak_memory = 0.0
+    profiler: JobProfiler | None = None
     try:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             done = job.metrics().get("events_to_score", 0.0)
             samples.append((time.monotonic(), done))
             peak_memory = max(peak_memory, _job_memory_mb(job))
+            if profiler is not None and len(samples) % 4 == 0:
+                profiler.observe_tasks(job.task_time_shares())
+            if profile_seconds and profiler is None and done >= 0.1 * events:
+                progress(f"  profiling the job for {profile_seconds:.0f} s (py-spy, CPU per process)")
+                profiler = JobProfiler(job.process.pid, profile_seconds, workdir / f"{run_cfg.job.job_name}.pyspy.txt",
+                                       broker_pids()).start()
             if done >= events:
                 break
             time.sleep(0.25)
         else:
             raise RuntimeError(f"the job scored {samples[-1][1]:.0f} of {events} events in {timeout_s} s "
                                f"(log: {job.log_path})")
+        profile = profiler.finish() if profiler else None
     finally:
         job.stop()
     return {"eps": _steady_rate(samples, events), "peak_memory_mb": round(peak_memory, 1),
-            "events": events, "users": users, "parallelism": parallelism}
+            "events": events, "users": users, "parallelism": parallelism, "profile": profile}
+
+
+def cluster_throughput(cfg: ShopguardConfig, events: int, users: int, taskmanagers: int, slots: int,
+                       parallelism: int, workdir: Path, timeout_s: float = 900, progress=print) -> dict:
+    """Events/s of the job on a private standalone session cluster draining a backlog, as :func:`job_throughput`.
+
+    Against the mini-cluster this shows what the cluster layout does: every TaskManager has one embedded
+    Python interpreter, so ``taskmanagers`` x 1 slot gives the thread-mode operators as many GILs.
+    """
+    from shopguard.flink_cluster import FlinkSessionCluster  # its start-up needs the Flink home, not the bench
+
+    run_cfg = _bench_config(cfg, parallelism, workdir)
+    low, high = free_port_range(2 + 2 * (taskmanagers + 1))  # REST, RPC, a reporter port per daemon (x2 spare)
+    run_cfg = dataclasses.replace(run_cfg, cluster=dataclasses.replace(
+        run_cfg.cluster, rest_port=low, jobmanager_rpc_port=low + 1, prometheus_ports=f"{low + 2}-{high}",
+        taskmanagers=taskmanagers, taskmanager_slots=slots, data_dir=str(workdir / f"{run_cfg.job.job_name}-cluster")))
+    ensure_topics(run_cfg)
+    send_records(run_cfg, run_cfg.topics.events, as_records(bench_events(events, users)))
+    progress(f"  backlog of {events:,} events loaded; starting a session cluster of {taskmanagers} TaskManager(s) "
+             f"x {slots} slot(s) and submitting the job at parallelism {parallelism}")
+    cluster = FlinkSessionCluster(run_cfg)
+    reporters = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=(low + 2, high))
+    samples: list[tuple[float, float]] = []
+    try:
+        cluster.start()
+        cluster.submit()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            samples.append((time.monotonic(), reporters.metrics().get("events_to_score", 0.0)))
+            if samples[-1][1] >= events:
+                break
+            time.sleep(0.5)
+        else:
+            raise RuntimeError(f"the job on the session cluster scored {samples[-1][1]:.0f} of {events} events in "
+                               f"{timeout_s} s (logs: {cluster.log_dir})")
+    finally:
+        cluster.stop()
+    return {"eps": _steady_rate(samples, events), "events": events, "users": users, "parallelism": parallelism,
+            "taskmanagers": taskmanagers, "slots_per_taskmanager": slots}
 
 
 def _ports(cfg: ShopguardConfig) -> tuple[int, int]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from shopguard.bench_baselines import onnx_only_eps, plain_consumer_eps, stage_costs, state_bytes_per_user
-from shopguard.bench_job import job_latency, job_throughput
+from shopguard.bench_job import cluster_throughput, job_latency, job_throughput
 from shopguard.bench_workload import as_records, bench_events
 from shopguard.config import ShopguardConfig
 from shopguard.local_kafka import LocalKafkaBroker
@@ -45,19 +45,23 @@ class BenchPlan:
     latency_offered_eps: float
     latency_seconds: float
     baseline_events: int
+    profile_seconds: float = 0.0  # py-spy on the p=1 drain (0: no job profile)
+    lighter_loads_eps: tuple[float, ...] = ()  # latency also at these offered loads, below the job's capacity
+    cluster_layouts: tuple[tuple[int, int], ...] = ()  # (TaskManagers, slots each) of session clusters run at p=2
 
     @classmethod
     def quick(cls) -> "BenchPlan":
-        return cls(20_000, 2_000, (), 1_000, 8, 20_000)
+        return cls(20_000, 2_000, (), 1_000, 8, 20_000, profile_seconds=2)
 
     @classmethod
     def smoke(cls) -> "BenchPlan":
         """What CI runs to keep the benchmark working (figures meaningless at this size)."""
-        return cls(3_000, 300, (), 300, 5, 3_000)
+        return cls(3_000, 300, (), 300, 5, 3_000, profile_seconds=1)
 
     @classmethod
     def full(cls) -> "BenchPlan":
-        return cls(200_000, 10_000, (10_000, 100_000, 1_000_000), 5_000, 30, 100_000)
+        return cls(200_000, 10_000, (10_000, 100_000, 1_000_000), 5_000, 30, 100_000, profile_seconds=20,
+                   lighter_loads_eps=(1_000, 2_500), cluster_layouts=((2, 1), (1, 2)))
 
 
 def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_dir: Path,
@@ -87,12 +91,20 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
         without_patterns = dataclasses.replace(cfg, patterns=dataclasses.replace(cfg.patterns, enabled=False))
         runs["p1_without_patterns"] = job_throughput(without_patterns, plan.throughput_events, plan.throughput_users,
                                                      1, out_dir, progress=progress)
+        if plan.profile_seconds:  # a run of its own: sampling slows the job it watches
+            progress("  once more at p=1, profiled")
+            runs["p1_profiled"] = job_throughput(cfg, plan.throughput_events, plan.throughput_users, 1, out_dir,
+                                                 progress=progress, profile_seconds=plan.profile_seconds)
         progress("5/6 end-to-end latency at a fixed offered load")
         latency = job_latency(cfg, plan.latency_offered_eps, plan.latency_seconds, plan.throughput_users, out_dir,
                               progress=progress)
-        progress("6/6 scaling with the number of users")
+        lighter = [job_latency(cfg, eps, plan.latency_seconds, plan.throughput_users, out_dir, progress=progress)
+                   for eps in plan.lighter_loads_eps]
+        progress("6/6 scaling with the number of users, and on session clusters")
         scaling = [job_throughput(cfg, max(users, plan.throughput_events), users, 2, out_dir, progress=progress)
                    for users in plan.scaling_users]
+        clusters = [cluster_throughput(cfg, plan.throughput_events, plan.throughput_users, taskmanagers, slots, 2,
+                                       out_dir, progress=progress) for taskmanagers, slots in plan.cluster_layouts]
     finally:
         if not broker_was_running:
             broker.stop()
@@ -108,12 +120,19 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
         "onnx_only_eps": onnx_eps, "plain_consumer_eps": plain,
         "state_bytes_per_user": state["mean"], "state_bytes_per_user_max": state["max"],
         "latency_scored_events": latency["scored"],
+        "latency_at_lighter_loads": [{k: run[k] for k in ("offered_eps", "latency_p50_ms", "latency_p95_ms",
+                                                          "latency_p99_ms")} for run in lighter],
         "stage_us_per_event": stages["us_per_event"],
+        "job_profile_p1": runs["p1_profiled"]["profile"] if "p1_profiled" in runs else None,
+        "job_eps_p1_while_profiled": runs["p1_profiled"]["eps"] if "p1_profiled" in runs else None,
         "ratios": {"job_p1_vs_onnx_only": runs[1]["eps"] / onnx_eps, "job_p2_vs_onnx_only": runs[2]["eps"] / onnx_eps,
                    "job_p2_vs_plain_consumer": runs[2]["eps"] / plain, "job_p2_vs_p1": runs[2]["eps"] / runs[1]["eps"],
                    # per-event cost added by online pattern matching: (1/eps_with - 1/eps_without) / (1/eps_without)
-                   "pattern_matching_added_cost_p1": runs["p1_without_patterns"]["eps"] / runs[1]["eps"] - 1},
+                   "pattern_matching_added_cost_p1": runs["p1_without_patterns"]["eps"] / runs[1]["eps"] - 1,
+                   **({"best_session_cluster_p2_vs_plain_consumer": max(r["eps"] for r in clusters) / plain}
+                      if clusters else {})},
         "scaling": scaling,
+        "session_cluster_p2": clusters,
     }
     _write_report(figures, stages["profile"], out_dir)
     return figures
@@ -152,18 +171,84 @@ def _write_report(figures: dict, profile: str, out_dir: Path) -> None:
              f"Latency at {figures['offered_eps']:,.0f} events/s offered (at-least-once sinks): "
              f"p50 {figures['latency_p50_ms']:.0f} ms, p95 {figures['latency_p95_ms']:.0f} ms, "
              f"p99 {figures['latency_p99_ms']:.0f} ms.", "",
+             *([f"At lighter loads: " + "; ".join(
+                 f"{run['offered_eps']:,.0f} events/s: p50 {run['latency_p50_ms']:.0f} ms, p99 {run['latency_p99_ms']:.0f} ms"
+                 for run in figures["latency_at_lighter_loads"]) + ".", ""] if figures["latency_at_lighter_loads"] else []),
              f"State per active user: {figures['state_bytes_per_user']:.0f} bytes on average "
              f"(max {figures['state_bytes_per_user_max']}).", "",
              "| ratio | value |", "|---|---|", *[f"| {k} | {v:.3f} |" for k, v in figures["ratios"].items()], "",
              "| stage (one Python process) | µs per event |", "|---|---|",
              *[f"| {k} | {v:.2f} |" for k, v in figures["stage_us_per_event"].items()], ""]
+    if figures["session_cluster_p2"]:
+        lines += ["Session cluster (`shopguard cluster`), parallelism 2:", "",
+                  "| TaskManagers x slots | events/s |", "|---|---|",
+                  *[f"| {r['taskmanagers']} x {r['slots_per_taskmanager']} | {r['eps']:,.0f} |"
+                    for r in figures["session_cluster_p2"]], ""]
     if figures["scaling"]:
         lines += ["| users | events | events/s (p=2) | peak memory MB |", "|---|---|---|---|",
                   *[f"| {r['users']:,} | {r['events']:,} | {r['eps']:,.0f} | {r['peak_memory_mb']:.0f} |"
                     for r in figures["scaling"]], ""]
-    lines += ["![throughput](bench.png)", "", "Profile of parse + state update (cProfile, cumulative):", "",
+    lines += ["![throughput](bench.png)", "", *job_profile_markdown(figures["job_profile_p1"]),
+              "Profile of parse + state update in one process (cProfile, cumulative):", "",
               "```", profile.strip(), "```", ""]
     (out_dir / "bench.md").write_text("\n".join(lines))
+
+
+def job_profile_markdown(profile: dict | None) -> list[str]:
+    """The section on where the running job's time went (p=1 drain), or why it is missing."""
+    if not profile:
+        return []
+    window = profile["window_s"]
+    lines = [f"## Inside the job (parallelism 1, {window:.0f} s of the drain of a separate, profiled run)", "",
+             "| process | CPU cores busy |", "|---|---|",
+             *[f"| {role} | {seconds / window:.2f} |"
+               for role, seconds in sorted(profile["cpu_seconds_by_process"].items(), key=lambda kv: -kv[1])], "",
+             "| busiest threads | CPU cores busy |", "|---|---|",
+             *[f"| {thread} | {seconds / window:.2f} |" for thread, seconds in profile["cpu_seconds_by_thread"].items()],
+             ""]
+    if profile.get("flink_task_time"):
+        lines += ["Flink's own view of each task's time (busy includes time blocked inside an operator):", "",
+                  "| task | busy | back-pressured | idle |", "|---|---|---|---|",
+                  *[f"| {task} | {t.get('busy', 0):.0%} | {t.get('backPressured', 0):.0%} | {t.get('idle', 0):.0%} |"
+                    for task, t in profile["flink_task_time"].items()], ""]
+    threads = profile.get("task_threads") or {}
+    if threads.get("share_by_task_state"):
+        lines += [f"What the task threads were doing ({threads['dumps']} `jstack` dumps):", "",
+                  "| task: state | share of dumps |", "|---|---|",
+                  *[f"| {state} | {share:.0%} |" for state, share in threads["share_by_task_state"].items()], ""]
+    elif threads.get("problem"):
+        lines += [f"No thread states: {threads['problem']}.", ""]
+    lines += bottleneck_summary(profile)
+    if profile["problem"]:
+        return lines + [f"No Python profile: {profile['problem']}.", ""]
+    lines += [f"Python samples (py-spy, {profile['samples']:,} samples of running Python threads), by stage; "
+              "`runtime: …` is Python time outside shopguard's code (moving rows between the JVM and Python):", "",
+              "| stage | share of Python samples |", "|---|---|",
+              *[f"| {stage} | {share:.1%} |" for stage, share in profile["share_by_stage"].items()], "",
+              "| process | share of Python samples |", "|---|---|",
+              *[f"| {role} | {share:.1%} |" for role, share in profile["share_by_process"].items()], "",
+              "Hottest shopguard frames (innermost shopguard line on the stack):", "",
+              *[f"- {share:.1%} `{frame}`" for frame, share in profile["hottest_lines"]], ""]
+    return lines
+
+
+def bottleneck_summary(profile: dict) -> list[str]:
+    """One paragraph naming the busiest task and what its thread spent the time on.
+
+    >>> print(bottleneck_summary({"flink_task_time": {"a": {"busy": 0.3}, "keyed": {"busy": 1.0}},
+    ...                           "task_threads": {"share_by_task_state": {"keyed: in Python": 0.7,
+    ...                                                                    "keyed: waiting": 0.3}}})[0])
+    **Bottleneck:** keyed (busy 100% of the time by Flink's count); its thread: 70% in Python, 30% waiting.
+    """
+    tasks = profile.get("flink_task_time") or {}
+    if not tasks:
+        return []
+    task, times = max(tasks.items(), key=lambda kv: kv[1].get("busy", 0.0))
+    states = {key.split(": ", 1)[1]: share for key, share in
+              ((profile.get("task_threads") or {}).get("share_by_task_state") or {}).items() if key.startswith(f"{task}: ")}
+    doing = ", ".join(f"{share:.0%} {state}" for state, share in sorted(states.items(), key=lambda kv: -kv[1]))
+    return [f"**Bottleneck:** {task} (busy {times.get('busy', 0.0):.0%} of the time by Flink's count)"
+            + (f"; its thread: {doing}." if doing else "."), ""]
 
 
 def _plot(figures: dict, path: Path) -> None:

@@ -2,8 +2,9 @@
 
 ``shopguard cluster start`` runs ``bin/start-cluster.sh`` of the Flink home that
 :func:`shopguard.jobs.flink_environment.flink_home` prepares (the distribution the ``apache-flink``
-wheel ships, with the Kafka connector and the Prometheus reporter in ``lib/``): one JobManager and one
-TaskManager with ``cluster.taskmanager_slots`` slots, every port bound to 127.0.0.1. The wheel's files
+wheel ships, with the Kafka connector and the Prometheus reporter in ``lib/``): one JobManager and
+``cluster.taskmanagers`` TaskManagers with ``cluster.taskmanager_slots`` slots each, every port bound to
+127.0.0.1. The wheel's files
 are never changed: the cluster's own ``conf/`` (written from :class:`~shopguard.config.ClusterSettings`
 over the wheel's defaults), ``log/``, pid files (``run/``) and temporary files live in
 ``cluster.data_dir``, and Flink's scripts are pointed at them through ``FLINK_CONF_DIR`` and friends.
@@ -19,7 +20,7 @@ Example
 >>> from shopguard.config import load_config
 >>> conf = flink_conf(load_config(None, ["cluster.rest_port=18081"]), Path("/tmp/cluster"), {})
 >>> conf["rest.port"], conf["rest.bind-address"], conf["taskmanager.numberOfTaskSlots"]
-(18081, '127.0.0.1', 2)
+(18081, '127.0.0.1', 1)
 """
 
 from __future__ import annotations
@@ -106,6 +107,9 @@ def flink_conf(cfg: ShopguardConfig, data_dir: Path, defaults: Mapping[str, Any]
     if not 0 < c.heartbeat_interval_ms <= c.heartbeat_timeout_ms:
         raise ClusterError(f"cluster.heartbeat_interval_ms = {c.heartbeat_interval_ms} must be above 0 and at most "
                            f"cluster.heartbeat_timeout_ms = {c.heartbeat_timeout_ms}")
+    if c.taskmanagers < 1 or c.taskmanager_slots < 1:
+        raise ClusterError(f"cluster.taskmanagers = {c.taskmanagers} and cluster.taskmanager_slots = "
+                           f"{c.taskmanager_slots} must both be at least 1")
     conf = dict(defaults)
     conf.update({
         "jobmanager.rpc.address": HOST,
@@ -188,6 +192,18 @@ class FlinkSessionCluster:
                 return int(float(metric["value"]))
         raise ClusterError(f"the JobManager at {self.rest_url} reports no numRestarts metric for job {job_id}")
 
+    def task_attempts(self, job_id: str) -> int:
+        """The highest execution attempt of any of the job's subtasks: above 0 once a task was restarted.
+
+        Flink's ``numRestarts`` stayed 0 when one of two single-slot TaskManagers was killed and the
+        job recovered on a new one (Flink 2.2.1); the attempt numbers do show that restart.
+        """
+        attempts = [0]
+        for vertex in (self._rest("GET", f"/jobs/{job_id}") or {}).get("vertices", []):
+            subtasks = (self._rest("GET", f"/jobs/{job_id}/vertices/{vertex['id']}") or {}).get("subtasks", [])
+            attempts += [int(subtask.get("attempt", 0)) for subtask in subtasks]
+        return max(attempts)
+
     def processes(self) -> list[int]:
         """Every live process of this cluster: the daemons and their Python workers (found by ``FLINK_CONF_DIR``)."""
         return _processes_with_env("FLINK_CONF_DIR", str(self.conf_dir))
@@ -207,7 +223,7 @@ class FlinkSessionCluster:
     # --- starting and stopping --------------------------------------------------------------------
 
     def start(self) -> ClusterStatus:
-        """Start the JobManager and the TaskManager and wait until all slots are registered."""
+        """Start the JobManager and the TaskManagers and wait until all their slots are registered."""
         current = self.status()
         if current.running:
             print(f"Flink session cluster already running at {self.rest_url}", flush=True)
@@ -227,7 +243,7 @@ class FlinkSessionCluster:
         self._run_script(home, "start-cluster.sh", timeout_s=60)
         self._wait_until_ready()
         status = self.status()
-        print(f"Flink session cluster started at {self.rest_url}: {status.taskmanagers} TaskManager, "
+        print(f"Flink session cluster started at {self.rest_url}: {status.taskmanagers} TaskManager(s), "
               f"{status.slots_total} slots (logs in {self.log_dir})", flush=True)
         return status
 
@@ -410,7 +426,7 @@ class FlinkSessionCluster:
             "# Written by 'shopguard cluster start' from the wheel's config.yaml and [cluster]; edits are overwritten.\n"
             + yaml.safe_dump(conf, default_flow_style=False, sort_keys=False, width=1 << 16))
         (self.conf_dir / "masters").write_text(f"{HOST}:{self.cfg.cluster.rest_port}\n")
-        (self.conf_dir / "workers").write_text(f"{HOST}\n")
+        (self.conf_dir / "workers").write_text(f"{HOST}\n" * self.cfg.cluster.taskmanagers)  # one line per TaskManager
         for folder in (self.log_dir, self.pid_dir, self.data_dir / "tmp"):
             folder.mkdir(parents=True, exist_ok=True)
 
@@ -450,7 +466,8 @@ class FlinkSessionCluster:
         return result.stdout
 
     def _wait_until_ready(self) -> None:
-        slots = self.cfg.cluster.taskmanager_slots
+        taskmanagers = self.cfg.cluster.taskmanagers
+        slots = taskmanagers * self.cfg.cluster.taskmanager_slots
         deadline = time.monotonic() + self.cfg.cluster.start_timeout_s
         while time.monotonic() < deadline:
             for daemon, name in (("standalonesession", "JobManager"), ("taskexecutor", "TaskManager")):
@@ -459,12 +476,13 @@ class FlinkSessionCluster:
                     self.stop()
                     raise ClusterError(f"the {name} exited while starting; last lines of its log:\n{log_tail}")
             overview = self._rest("GET", "/overview")
-            if overview and overview.get("taskmanagers", 0) >= 1 and overview.get("slots-total", 0) >= slots:
+            if overview and overview.get("taskmanagers", 0) >= taskmanagers and overview.get("slots-total", 0) >= slots:
                 return
             time.sleep(0.5)
         log_tail = self._log_tail("taskexecutor") + "\n" + self._log_tail("standalonesession")
         self.stop()
-        raise ClusterError(f"the cluster did not report a TaskManager with {slots} slots at {self.rest_url} within "
+        raise ClusterError(f"the cluster did not report {taskmanagers} TaskManager(s) with {slots} slots in all at "
+                           f"{self.rest_url} within "
                            f"{self.cfg.cluster.start_timeout_s:g} s (cluster.start_timeout_s); "
                            f"last lines of its logs:\n{log_tail}")
 

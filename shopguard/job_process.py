@@ -25,6 +25,8 @@ from pathlib import Path
 from shopguard.config import ShopguardConfig, Topics, to_toml
 
 _METRIC_LINE = re.compile(r"^flink_taskmanager_job_task_operator_shopguard_(\w+)\{[^}]*\}\s+([-+0-9.eE]+)$")
+_TASK_TIME_LINE = re.compile(r"^flink_taskmanager_job_task_(busy|backPressured|idle)TimeMsPerSecond"
+                             r"\{[^}]*task_name=\"([^\"]*)\"[^}]*\}\s+([-+0-9.eE]+)$")
 
 
 def isolated_job_config(base: ShopguardConfig, name: str, registry_dir: str | Path, with_scores: bool = True,
@@ -124,6 +126,20 @@ class RunningJob:
             if match:
                 totals[match[1]] = totals.get(match[1], 0.0) + float(match[2])
         return totals
+
+    def task_time_shares(self) -> dict[str, dict[str, float]]:
+        """Flink's own busy / back-pressured / idle share of each task's time now (first operator's name).
+
+        A task at ``busy`` 1.0 whose upstream is back-pressured is the job's bottleneck; busy time
+        includes time blocked inside an operator (for example waiting for a Python worker's results).
+        """
+        shares: dict[str, dict[str, float]] = {}
+        for line in self._reporter_lines():
+            match = _TASK_TIME_LINE.match(line)
+            if match:
+                task = re.split(r"_{3,}", match[2])[0].strip("_").replace("_", " ")
+                shares.setdefault(task, {})[match[1]] = float(match[3]) / 1000
+        return shares
 
     def job_restarts(self) -> float:
         """Flink's own count of job restarts (from the JobManager's metrics)."""

@@ -30,4 +30,11 @@ def test_a_tiny_benchmark_run_writes_every_figure_and_its_report(kafka_config, t
     assert figures["pattern_store"] and figures["stage_us_per_event"]["pattern_matching"] > 0
     assert "pattern_matching_added_cost_p1" in figures["ratios"]
     assert json.loads((tmp_path / "bench" / "bench.json").read_text())["job_eps_p2"] == figures["job_eps_p2"]
-    assert "| full job, parallelism 2 |" in (tmp_path / "bench" / "bench.md").read_text()
+    report = (tmp_path / "bench" / "bench.md").read_text()
+    assert "| full job, parallelism 2 |" in report
+    # inside the running job: CPU per process, and py-spy's samples or the reason there are none
+    profile = figures["job_profile_p1"]
+    assert profile["cpu_seconds_by_process"]["Flink JVM (with thread-mode Python)"] >= 0  # the JVM was found
+    assert profile["problem"] or "share_by_stage" in profile
+    assert "## Inside the job" in report
+

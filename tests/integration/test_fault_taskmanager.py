@@ -1,8 +1,8 @@
-"""Fault: the TaskManager dies (SIGKILL) while events flow, on the standalone session cluster.
+"""Fault: the TaskManagers die (SIGKILL) while events flow, on the standalone session cluster.
 
 The job (parallelism 2, checkpoints every 2 s, exactly-once Kafka sinks) runs on a session cluster of
 its own, reading private topics of the session broker, while waves of card testers keep arriving.
-Once a ``read_committed`` consumer sees the first alerts, the TaskManager is killed and a fresh one is
+Once a ``read_committed`` consumer sees the first alerts, the TaskManagers are killed and fresh ones are
 started with ``bin/taskmanager.sh start``. The job must restart from its last checkpoint by itself and
 every wave user must get an alert, each ``(alert_id, revision)`` exactly once.
 """
@@ -33,7 +33,12 @@ def diagnostics(cluster: FlinkSessionCluster, job_id: str) -> str:
         state = cluster.job_state(job_id)
     except Exception as error:  # noqa: BLE001 - the JobManager may be the thing that broke
         state = f"unknown ({error})"
-    return (f"job {job_id}: {state}; {cluster.status().describe()}\n"
+    try:
+        restarts = cluster.job_restarts(job_id)
+    except Exception as error:  # noqa: BLE001 - as above
+        restarts = f"unknown ({error})"
+    return (f"job {job_id}: {state}, numRestarts {restarts}, highest task attempt "
+            f"{cluster.task_attempts(job_id)}; {cluster.status().describe()}\n"
             f"--- job exceptions ---\n{cluster.job_exceptions(job_id)[-2500:]}\n"
             f"--- TaskManager log ---\n{cluster._log_tail('taskexecutor', 25)}\n"
             f"--- JobManager log ---\n{cluster._log_tail('standalonesession', 25)}")
@@ -63,17 +68,18 @@ def killed_taskmanager(kafka_config, tmp_path_factory):
         first = collect(cfg, cfg.topics.alerts, until=bool, timeout_s=FIRST_ALERT_TIMEOUT_S)
         assert first, f"no committed alert within {FIRST_ALERT_TIMEOUT_S} s\n{diagnostics(cluster, job_id)}"
         restarts_before = cluster.job_restarts(job_id)
+        attempts_before = cluster.task_attempts(job_id)
         users_before_kill = len(traffic.snapshot()[0])
 
         killed_at = time.monotonic()
         killed = cluster.kill_taskmanager()
-        new_pid = cluster.start_taskmanager()
+        new_pid = [cluster.start_taskmanager() for _ in range(cfg.cluster.taskmanagers)]
         new_tm_s = time.monotonic() - killed_at
 
         def recovered() -> bool:
             state, tasks = cluster.job_state(job_id)
-            return (cluster.job_restarts(job_id) > restarts_before and state == "RUNNING"
-                    and bool(tasks) and set(tasks) == {"RUNNING"})
+            restarted = cluster.job_restarts(job_id) > restarts_before or cluster.task_attempts(job_id) > attempts_before
+            return restarted and state == "RUNNING" and bool(tasks) and set(tasks) == {"RUNNING"}
 
         wait_for(recovered, RECOVERY_TIMEOUT_S, "the job to restart and run again", cluster, job_id)
         recovered_s = time.monotonic() - killed_at
@@ -88,11 +94,12 @@ def killed_taskmanager(kafka_config, tmp_path_factory):
         all_alerted_s = time.monotonic() - killed_at
         time.sleep(2 * cfg.job.checkpoint_interval_ms / 1000)  # a duplicate would be committed by now
         alerts = collect(cfg, cfg.topics.alerts, until=lambda got: False, timeout_s=5)
-        print(f"\nTaskManager fault: killed {killed}, new TaskManager {new_pid} registered after {new_tm_s:.1f} s, "
+        print(f"\nTaskManager fault: killed {killed}, new TaskManager(s) {new_pid} registered after {new_tm_s:.1f} s, "
               f"job RUNNING again after {recovered_s:.1f} s, all {len(users)} wave users alerted "
               f"{all_alerted_s:.1f} s after the kill; {len(alerts)} alerts", flush=True)
         yield {"cfg": cfg, "cluster": cluster, "job_id": job_id, "users": users, "alerts": alerts,
                "killed": killed, "restarts_before": restarts_before, "restarts": cluster.job_restarts(job_id),
+               "attempts_before": attempts_before, "attempts": cluster.task_attempts(job_id),
                "state": cluster.job_state(job_id), "users_before_kill": users_before_kill,
                "users_at_recovery": users_at_recovery, "recovered_s": recovered_s,
                "diagnostics": diagnostics(cluster, job_id)}
@@ -104,7 +111,8 @@ def killed_taskmanager(kafka_config, tmp_path_factory):
 def test_the_taskmanager_was_killed_mid_stream_and_the_job_restarted_from_a_checkpoint(killed_taskmanager):
     run = killed_taskmanager
     assert run["killed"], "no TaskManager process was killed"
-    assert run["restarts"] >= 1 and run["restarts"] > run["restarts_before"], run["diagnostics"]
+    # numRestarts, or (when Flink leaves it at 0 for a regional recovery) the tasks' attempt numbers
+    assert run["restarts"] > run["restarts_before"] or run["attempts"] > run["attempts_before"], run["diagnostics"]
     state, tasks = run["state"]
     assert state == "RUNNING" and set(tasks) == {"RUNNING"}, run["diagnostics"]
     assert 0 < run["users_before_kill"] < run["users_at_recovery"] < len(run["users"]), \

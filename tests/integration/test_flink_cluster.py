@@ -1,6 +1,6 @@
 """The cluster path: a standalone Flink session cluster, the job submitted with ``flink run --python``.
 
-One session cluster (one JobManager, one TaskManager with 2 slots, on free loopback ports, in a
+One session cluster (one JobManager, two TaskManagers with one slot each, on free loopback ports, in a
 temporary data folder) runs for the module, started from the distribution the ``apache-flink`` wheel
 ships. The job is submitted to it against the session's real Kafka broker; the tests read what it wrote
 to Kafka, then cancel it and stop the cluster (in a finalizer as well, whatever happened).
@@ -88,9 +88,9 @@ def on_cluster(kafka_config, tmp_path_factory):
         cluster.stop()
 
 
-def test_one_taskmanager_with_two_slots_runs_every_task_of_the_job(on_cluster):
+def test_two_taskmanagers_with_one_slot_each_run_every_task_of_the_job(on_cluster):
     status = on_cluster["status"]
-    assert (status.taskmanagers, status.slots_total) == (1, 2)
+    assert (status.taskmanagers, status.slots_total) == (2, 2)
     state, tasks = on_cluster["job_state"]
     assert state == "RUNNING" and tasks and set(tasks) == {"RUNNING"}
     assert on_cluster["submitted_s"] < 90

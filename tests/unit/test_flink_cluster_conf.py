@@ -59,3 +59,20 @@ def test_a_heartbeat_timeout_shorter_than_the_interval_is_named(tmp_path):
     with pytest.raises(ClusterError,
                        match="cluster.heartbeat_interval_ms = 5000 .* cluster.heartbeat_timeout_ms = 1000"):
         flink_conf(cfg, tmp_path, {})
+
+
+def test_each_taskmanager_gets_a_line_in_workers_so_start_cluster_starts_them_all(tmp_path):
+    cfg = load_config(None, [f"cluster.data_dir={tmp_path}", "cluster.taskmanagers=3"])
+    cluster = FlinkSessionCluster(cfg)
+    home = tmp_path / "home"
+    (home / "conf").mkdir(parents=True)
+    (home / "conf" / "config.yaml").write_text("taskmanager:\n  numberOfTaskSlots: 8\n")
+    cluster._write_conf(home)
+    assert (cluster.conf_dir / "workers").read_text().splitlines() == ["127.0.0.1"] * 3
+    assert "numberOfTaskSlots: 1" in (cluster.conf_dir / "config.yaml").read_text()
+
+
+@pytest.mark.parametrize("setting", ["cluster.taskmanagers=0", "cluster.taskmanager_slots=0"])
+def test_a_cluster_without_a_slot_is_refused_with_the_setting(tmp_path, setting):
+    with pytest.raises(ClusterError, match=setting.split("=")[0]):
+        flink_conf(load_config(None, [setting]), tmp_path, {})
