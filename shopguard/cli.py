@@ -16,6 +16,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -216,7 +217,9 @@ def cmd_bench(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     source = model_source(cfg)
     model_dir = Path(args.model) if args.model else source.folder_for(source.current_version())
     plan = BenchPlan.quick() if args.quick else BenchPlan.full()
-    figures = run_benchmark(cfg, model_dir, plan, Path(args.out), _progress)
+    # --json promises one JSON object on stdout: what the broker and cluster helpers say goes to stderr
+    with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
+        figures = run_benchmark(cfg, model_dir, plan, Path(args.out), _progress)
     if args.json:
         print(json.dumps(figures))
     else:
