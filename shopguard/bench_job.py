@@ -192,7 +192,22 @@ def job_latency(cfg: ShopguardConfig, offered_eps: float, seconds: float, users:
         raise RuntimeError(f"no scores came back from the job (log: {job.log_path})")
     return {"offered_eps": offered, "scored": int(len(values)), "sent": len(sent_at),
             "latency_p50_ms": float(np.percentile(values, 50)), "latency_p95_ms": float(np.percentile(values, 95)),
-            "latency_p99_ms": float(np.percentile(values, 99))}
+            "latency_p99_ms": float(np.percentile(values, 99)),
+            "over_time": latency_over_time(latencies, offer_started_ms)}
+
+
+def latency_over_time(latencies: list[tuple[float, float]], started_ms: float, points: int = 1500) -> list[list[float]]:
+    """At most ``points`` evenly spaced ``[seconds since the offer began, latency ms]``, for the plot.
+
+    A tail that comes back at a fixed period points at checkpoints or bundles; one at the start, at
+    warm-up; one that grows, at a queue.
+
+    >>> latency_over_time([(1000.0 + i, 5.0) for i in range(10)], 1000.0, points=3)
+    [[0.0, 5.0], [0.004, 5.0], [0.008, 5.0]]
+    """
+    ordered = sorted(latencies)
+    step = max(1, -(-len(ordered) // points))
+    return [[round((stamp - started_ms) / 1000, 3), round(latency, 1)] for stamp, latency in ordered[::step]]
 
 
 def _event_ts(value: bytes) -> float:

@@ -122,6 +122,8 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
         "latency_scored_events": latency["scored"],
         "latency_at_lighter_loads": [{k: run[k] for k in ("offered_eps", "latency_p50_ms", "latency_p95_ms",
                                                           "latency_p99_ms")} for run in lighter],
+        "latency_over_time": [{"offered_eps": run["offered_eps"], "points": run["over_time"]}
+                              for run in [latency, *lighter]],
         "stage_us_per_event": stages["us_per_event"],
         "job_profile_p1": runs["p1_profiled"]["profile"] if "p1_profiled" in runs else None,
         "job_eps_p1_while_profiled": runs["p1_profiled"]["eps"] if "p1_profiled" in runs else None,
@@ -159,6 +161,7 @@ def _plain_consumer(cfg: ShopguardConfig, events, ensemble: DetectorEnsemble, ma
 def _write_report(figures: dict, profile: str, out_dir: Path) -> None:
     (out_dir / "bench.json").write_text(json.dumps(figures, indent=1) + "\n")
     _plot(figures, out_dir / "bench.png")
+    _plot_latency(figures["latency_over_time"], out_dir / "latency.png")
     rows = [("full job, parallelism 1", figures["job_eps_p1"]), ("full job, parallelism 2", figures["job_eps_p2"]),
             ("full job, parallelism 1, pattern detector off", figures["job_eps_p1_without_patterns"]),
             ("plain kafka-python consumer", figures["plain_consumer_eps"]),
@@ -188,7 +191,7 @@ def _write_report(figures: dict, profile: str, out_dir: Path) -> None:
         lines += ["| users | events | events/s (p=2) | peak memory MB |", "|---|---|---|---|",
                   *[f"| {r['users']:,} | {r['events']:,} | {r['eps']:,.0f} | {r['peak_memory_mb']:.0f} |"
                     for r in figures["scaling"]], ""]
-    lines += ["![throughput](bench.png)", "", *job_profile_markdown(figures["job_profile_p1"]),
+    lines += ["![throughput](bench.png)", "", "![latency over time](latency.png)", "", *job_profile_markdown(figures["job_profile_p1"]),
               "Profile of parse + state update in one process (cProfile, cumulative):", "",
               "```", profile.strip(), "```", ""]
     (out_dir / "bench.md").write_text("\n".join(lines))
@@ -249,6 +252,28 @@ def bottleneck_summary(profile: dict) -> list[str]:
     doing = ", ".join(f"{share:.0%} {state}" for state, share in sorted(states.items(), key=lambda kv: -kv[1]))
     return [f"**Bottleneck:** {task} (busy {times.get('busy', 0.0):.0%} of the time by Flink's count)"
             + (f"; its thread: {doing}." if doing else "."), ""]
+
+
+def _plot_latency(runs: list[dict], path: Path) -> None:
+    """Latency of every scored event against time, one panel per offered load (log scale)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, axes = plt.subplots(len(runs), 1, figsize=(8, 2.4 * len(runs)), sharex=True, squeeze=False)
+    for ax, run in zip(axes[:, 0], runs):
+        points = run["points"]
+        ax.scatter([p[0] for p in points], [max(p[1], 1.0) for p in points], s=3)
+        ax.axhline(250, color="grey", linestyle="--", linewidth=1)
+        ax.set_yscale("log")
+        ax.set_ylabel("ms")
+        ax.set_title(f"{run['offered_eps']:,.0f} events/s offered (dashed: the 250 ms target)", fontsize=9)
+    axes[-1, 0].set_xlabel("seconds since the offer began")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def _plot(figures: dict, path: Path) -> None:

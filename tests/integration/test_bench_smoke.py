@@ -37,4 +37,5 @@ def test_a_tiny_benchmark_run_writes_every_figure_and_its_report(kafka_config, t
     assert profile["cpu_seconds_by_process"]["Flink JVM (with thread-mode Python)"] >= 0  # the JVM was found
     assert profile["problem"] or "share_by_stage" in profile
     assert "## Inside the job" in report
+    assert figures["latency_over_time"][0]["points"] and (tmp_path / "bench" / "latency.png").stat().st_size > 0
 
