@@ -30,7 +30,7 @@ from pyflink.table.expressions import col
 
 from shopguard.config import ShopguardConfig
 from shopguard.errors import ShopguardError
-from shopguard.jobs.detect_job import SCORES_COLUMNS, build_detection_graph, identifier_hashing, model_source
+from shopguard.jobs.detect_job import build_detection_graph, identifier_hashing, model_source
 from shopguard.jobs.flink_environment import create_environments
 
 REPLAY_CHECKPOINT_INTERVAL_MS = 1000  # file sinks publish their files on checkpoints, the last one at the end

@@ -132,16 +132,24 @@ def onnx_only_eps(model: OnnxModel, windows: list[bytes], history_length: int, b
     return len(windows) / seconds
 
 
+def replay_states(cfg: ShopguardConfig, events: list[Event]) -> tuple[list[bytes], dict[str, UserState]]:
+    """Each event admitted into its user's state in order: the window after every event, and the states."""
+    states: dict[str, UserState] = {}
+    windows = []
+    for event in events:
+        state = states.setdefault(event.user_id, UserState())
+        admit_event(state, event, cfg.job)
+        windows.append(state.history.codes)
+    return windows, states
+
+
 def state_bytes_per_user(cfg: ShopguardConfig, events: list[Event]) -> dict:
     """Bytes of keyed state per active user after ``events`` (the value Flink stores, as characters).
 
     Give every user more than ``job.dedup_window_events`` events to measure a user whose windows are
     full (the steady state of an active user); fewer events measure a young user.
     """
-    states: dict[str, UserState] = {}
-    for event in events:
-        admit_event(states.setdefault(event.user_id, UserState()), event, cfg.job)
-    sizes = np.array([len(s.to_bytes()) for s in states.values()])
+    sizes = np.array([len(s.to_bytes()) for s in replay_states(cfg, events)[1].values()])
     return {"mean": float(sizes.mean()), "max": int(sizes.max()), "users": len(sizes)}
 
 

@@ -13,16 +13,16 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-import uuid
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from shopguard.alert_feed import open_consumer
-from shopguard.bench_profile import JobProfiler, broker_pids
+from shopguard.bench_profile import JobProfiler, broker_pids, descendants
 from shopguard.bench_workload import as_records, bench_events
-from shopguard.config import ShopguardConfig, Topics
-from shopguard.job_process import RunningJob, free_port_range
+from shopguard.config import ShopguardConfig
+from shopguard.job_process import RunningJob, isolated_job_config
 from shopguard.producer import open_producer, send_records
 from shopguard.topics import ensure_topics
 
@@ -30,32 +30,39 @@ from shopguard.topics import ensure_topics
 WARM_UP_S = 3  # events sent in the first seconds meet Python workers that are still starting
 
 
-def _bench_config(cfg: ShopguardConfig, parallelism: int, workdir: Path, **job_changes) -> ShopguardConfig:
-    suffix = uuid.uuid4().hex[:8]
-    topics = dataclasses.replace(cfg.topics, events=f"bench-events-{suffix}", alerts=f"bench-alerts-{suffix}",
-                                 dead_letters=f"bench-dlq-{suffix}", late=f"bench-late-{suffix}",
-                                 scores=job_changes.pop("scores_topic", ""), partitions=max(parallelism, 2))
-    low, high = free_port_range(4)
-    return dataclasses.replace(
-        cfg, topics=topics,
-        kafka=dataclasses.replace(cfg.kafka, consumer_group=f"bench-{suffix}", starting_offsets="earliest"),
-        registry=dataclasses.replace(cfg.registry, url=str(workdir / "empty-registry")),
-        job=dataclasses.replace(cfg.job, parallelism=parallelism, prometheus_ports=f"{low}-{high}",
-                                job_name=f"bench-{suffix}", **job_changes))
+def _bench_config(cfg: ShopguardConfig, parallelism: int, workdir: Path, with_scores: bool = False,
+                  **job_changes) -> tuple[ShopguardConfig, tuple[int, int]]:
+    """A private job (topics, group, empty registry, ports) at ``parallelism``, checkpointing as ``cfg`` says."""
+    return isolated_job_config(cfg, "bench", workdir / "empty-registry", with_scores=with_scores,
+                               parallelism=parallelism, checkpoint_interval_ms=cfg.job.checkpoint_interval_ms,
+                               **job_changes)
 
 
 def _job_memory_mb(job: RunningJob) -> float:
-    """Resident memory of the job's whole process group (client, JVM, Python workers), in MB."""
+    """Resident memory of the job's whole process tree (client, JVM, Python workers), in MB."""
     total_kb = 0
-    for status in Path("/proc").glob("[0-9]*/stat"):
+    for pid in descendants(job.process.pid):
         try:
-            fields = status.read_text().rsplit(")", 1)[1].split()
-            if int(fields[3]) == job.process.pid:  # process group id
-                total_kb += int(next(line.split()[1] for line in (status.parent / "status").read_text().splitlines()
-                                     if line.startswith("VmRSS:")))
+            total_kb += int(next(line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                                 if line.startswith("VmRSS:")))
         except (OSError, StopIteration, IndexError, ValueError):
             continue
     return total_kb / 1024
+
+
+def _until_drained(events: int, scored: Callable[[], float], timeout_s: float, interval_s: float, logs: Path,
+                   each: Callable[[float], None] = lambda done: None) -> list[tuple[float, float]]:
+    """``(time, events scored)`` samples until ``events`` are scored; ``each`` sees every reading."""
+    samples: list[tuple[float, float]] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        done = scored()
+        samples.append((time.monotonic(), done))
+        each(done)
+        if done >= events:
+            return samples
+        time.sleep(interval_s)
+    raise RuntimeError(f"the job scored {samples[-1][1]:.0f} of {events} events in {timeout_s} s (logs: {logs})")
 
 
 def job_throughput(cfg: ShopguardConfig, events: int, users: int, parallelism: int, workdir: Path,
@@ -65,32 +72,27 @@ def job_throughput(cfg: ShopguardConfig, events: int, users: int, parallelism: i
     With ``profile_seconds``, the job is also profiled (:mod:`shopguard.bench_profile`) for that long
     from when a tenth of the backlog is scored; the summary is under ``profile``.
     """
-    run_cfg = _bench_config(cfg, parallelism, workdir)
+    run_cfg, ports = _bench_config(cfg, parallelism, workdir)
     ensure_topics(run_cfg)
     send_records(run_cfg, run_cfg.topics.events, as_records(bench_events(events, users)))
     progress(f"  backlog of {events:,} events over {users:,} users loaded; starting the job at parallelism {parallelism}")
-    job = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=_ports(run_cfg)).start()
-    samples: list[tuple[float, float]] = []
-    peak_memory = 0.0
-    profiler: JobProfiler | None = None
+    job = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=ports).start()
+    peak_memory, profiler, readings = 0.0, None, 0
+
+    def watch(done: float) -> None:
+        nonlocal peak_memory, profiler, readings
+        readings += 1
+        peak_memory = max(peak_memory, _job_memory_mb(job))
+        if profiler is not None and readings % 4 == 0:
+            profiler.observe_tasks(job.task_time_shares())
+        if profile_seconds and profiler is None and done >= 0.1 * events:
+            progress(f"  profiling the job for {profile_seconds:.0f} s (py-spy, CPU per process)")
+            profiler = JobProfiler(job.process.pid, profile_seconds, workdir / f"{run_cfg.job.job_name}.pyspy.txt",
+                                   broker_pids()).start()
+
     try:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            done = job.metrics().get("events_to_score", 0.0)
-            samples.append((time.monotonic(), done))
-            peak_memory = max(peak_memory, _job_memory_mb(job))
-            if profiler is not None and len(samples) % 4 == 0:
-                profiler.observe_tasks(job.task_time_shares())
-            if profile_seconds and profiler is None and done >= 0.1 * events:
-                progress(f"  profiling the job for {profile_seconds:.0f} s (py-spy, CPU per process)")
-                profiler = JobProfiler(job.process.pid, profile_seconds, workdir / f"{run_cfg.job.job_name}.pyspy.txt",
-                                       broker_pids()).start()
-            if done >= events:
-                break
-            time.sleep(0.25)
-        else:
-            raise RuntimeError(f"the job scored {samples[-1][1]:.0f} of {events} events in {timeout_s} s "
-                               f"(log: {job.log_path})")
+        samples = _until_drained(events, lambda: job.metrics().get("events_to_score", 0.0), timeout_s, 0.25,
+                                 job.log_path, watch)
         profile = profiler.finish() if profiler else None
     finally:
         job.stop()
@@ -105,41 +107,27 @@ def cluster_throughput(cfg: ShopguardConfig, events: int, users: int, taskmanage
     Against the mini-cluster this shows what the cluster layout does: every TaskManager has one embedded
     Python interpreter, so ``taskmanagers`` x 1 slot gives the thread-mode operators as many GILs.
     """
-    from shopguard.flink_cluster import FlinkSessionCluster  # its start-up needs the Flink home, not the bench
+    from shopguard.flink_cluster import FlinkSessionCluster, private_cluster  # needs the Flink home, not the bench
 
-    run_cfg = _bench_config(cfg, parallelism, workdir)
-    low, high = free_port_range(2 + 2 * (taskmanagers + 1))  # REST, RPC, a reporter port per daemon (x2 spare)
-    run_cfg = dataclasses.replace(run_cfg, cluster=dataclasses.replace(
-        run_cfg.cluster, rest_port=low, jobmanager_rpc_port=low + 1, prometheus_ports=f"{low + 2}-{high}",
-        taskmanagers=taskmanagers, taskmanager_slots=slots, data_dir=str(workdir / f"{run_cfg.job.job_name}-cluster")))
+    run_cfg, _ = _bench_config(cfg, parallelism, workdir)
+    run_cfg = dataclasses.replace(run_cfg, cluster=private_cluster(
+        run_cfg.cluster, workdir / f"{run_cfg.job.job_name}-cluster", taskmanagers=taskmanagers, taskmanager_slots=slots))
     ensure_topics(run_cfg)
     send_records(run_cfg, run_cfg.topics.events, as_records(bench_events(events, users)))
     progress(f"  backlog of {events:,} events loaded; starting a session cluster of {taskmanagers} TaskManager(s) "
              f"x {slots} slot(s) and submitting the job at parallelism {parallelism}")
     cluster = FlinkSessionCluster(run_cfg)
-    reporters = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=(low + 2, high))
-    samples: list[tuple[float, float]] = []
+    low, high = (int(port) for port in run_cfg.cluster.prometheus_ports.split("-"))
+    reporters = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=(low, high))
     try:
         cluster.start()
         cluster.submit()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            samples.append((time.monotonic(), reporters.metrics().get("events_to_score", 0.0)))
-            if samples[-1][1] >= events:
-                break
-            time.sleep(0.5)
-        else:
-            raise RuntimeError(f"the job on the session cluster scored {samples[-1][1]:.0f} of {events} events in "
-                               f"{timeout_s} s (logs: {cluster.log_dir})")
+        samples = _until_drained(events, lambda: reporters.metrics().get("events_to_score", 0.0), timeout_s, 0.5,
+                                 cluster.log_dir)
     finally:
         cluster.stop()
     return {"eps": _steady_rate(samples, events), "events": events, "users": users, "parallelism": parallelism,
             "taskmanagers": taskmanagers, "slots_per_taskmanager": slots}
-
-
-def _ports(cfg: ShopguardConfig) -> tuple[int, int]:
-    low, high = cfg.job.prometheus_ports.split("-")
-    return int(low), int(high)
 
 
 def _steady_rate(samples: list[tuple[float, float]], total: int) -> float:
@@ -156,10 +144,9 @@ def _steady_rate(samples: list[tuple[float, float]], total: int) -> float:
 def job_latency(cfg: ShopguardConfig, offered_eps: float, seconds: float, users: int, workdir: Path,
                 parallelism: int = 1, progress=print) -> dict:
     """Produce-to-score latency percentiles at ``offered_eps`` for ``seconds`` (at-least-once sinks)."""
-    run_cfg = _bench_config(cfg, parallelism, workdir, scores_topic=f"bench-scores-{uuid.uuid4().hex[:8]}",
-                            delivery_guarantee="at-least-once")
+    run_cfg, ports = _bench_config(cfg, parallelism, workdir, with_scores=True, delivery_guarantee="at-least-once")
     ensure_topics(run_cfg)
-    job = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=_ports(run_cfg)).start()
+    job = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=ports).start()
     sent_at: dict[str, float] = {}
     latencies: list[tuple[float, float]] = []  # (event time, latency ms)
     stop = threading.Event()

@@ -58,6 +58,18 @@ _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)
 JAVA_ON_TASK_THREAD = "in pemja without a Python frame (waiting for the GIL, or converting rows)"
 
 
+def _shopguard_path(frame: str) -> str | None:
+    """The file of a py-spy frame (``function (path:line)``) when it is shopguard's own code, else None.
+
+    Installed in editable mode, shopguard's files show as ``shopguard/...`` or, for the top-level
+    packages the design card lays out, as ``udfs/...`` and ``jobs/...``.
+    """
+    match = _FRAME.match(frame)
+    path = match.group("file") if match else ""
+    parts = path.split("/")
+    return path if "shopguard" in parts[:-1] or parts[0] in ("udfs", "jobs") else None
+
+
 def frame_stage(frames: list[str]) -> str:
     """The stage one sampled stack (root first) belongs to.
 
@@ -68,13 +80,11 @@ def frame_stage(frames: list[str]) -> str:
     if not frames:
         return JAVA_ON_TASK_THREAD
     for frame in reversed(frames):
-        match = _FRAME.match(frame)
-        path = match.group("file") if match else ""
-        parts = path.split("/")
-        if "shopguard" in parts[:-1] or parts[0] in ("udfs", "jobs"):
+        path = _shopguard_path(frame)
+        if path is not None:
             module = Path(path).stem
             return STAGE_OF_MODULE.get(module, f"other shopguard ({module})")
-    leaf = _FRAME.match(frames[-1]) if frames else None
+    leaf = _FRAME.match(frames[-1])
     package = (leaf.group("file").split("/")[0] if leaf else "") or "unknown"
     return f"runtime: {package.removesuffix('.py')}"
 
@@ -95,8 +105,8 @@ class ProcessCpu:
         tick = os.sysconf("SC_CLK_TCK")
         readings: Counter[tuple[str, str]] = Counter()
         for pid in pids:
+            role = role_of(pid)
             try:
-                role = process_role(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
                 tasks = list(Path(f"/proc/{pid}/task").iterdir())
             except OSError:
                 continue
@@ -108,13 +118,6 @@ class ProcessCpu:
                 values = fields.split()
                 readings[(role, re.sub(r"\d+", "#", name))] += (int(values[11]) + int(values[12])) / tick
         return dict(readings)
-
-    @staticmethod
-    def role_of(pid: int) -> str:
-        try:
-            return process_role(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-        except OSError:
-            return "gone"
 
     def begin(self, pids: list[int]) -> None:
         self.start = self.read(pids)
@@ -144,6 +147,14 @@ def process_role(cmdline: str) -> str:
     return "other"
 
 
+def role_of(pid: int) -> str:
+    """:func:`process_role` of a running process ("gone" once it has exited)."""
+    try:
+        return process_role(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+    except OSError:
+        return "gone"
+
+
 def descendants(root: int) -> list[int]:
     """``root`` and every process below it."""
     children: dict[int, list[int]] = {}
@@ -163,14 +174,7 @@ def descendants(root: int) -> list[int]:
 
 def broker_pids() -> tuple[int, ...]:
     """Local Kafka brokers on this machine (their CPU is part of what the job costs here)."""
-    pids = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if process_role(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")) == "Kafka broker":
-                pids.append(int(cmdline.parent.name))
-        except OSError:
-            continue
-    return tuple(pids)
+    return tuple(int(proc.name) for proc in Path("/proc").glob("[0-9]*") if role_of(int(proc.name)) == "Kafka broker")
 
 
 # What a Flink task thread is doing, from the first matching frame of its stack (top = innermost)
@@ -260,7 +264,7 @@ class JobProfiler:
     def start(self) -> "JobProfiler":
         self.cpu.begin(self._pids())
         self.started = time.monotonic()
-        jvm = [pid for pid in self._pids() if ProcessCpu.role_of(pid) == "Flink JVM (with thread-mode Python)"]
+        jvm = [pid for pid in self._pids() if role_of(pid) == "Flink JVM (with thread-mode Python)"]
         self.threads = ThreadStateSampler(jvm[0] if jvm else None).start()
         py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         if not Path(py_spy).exists():
@@ -325,7 +329,7 @@ def summarise_samples(raw: Path) -> dict:
         samples = int(count)
         by_stage[frame_stage(frames)] += samples
         by_role[process_role(_PROCESS.sub("", process))] += samples
-        ours = [f for f in frames if "shopguard/" in f or f.split(" (")[-1].startswith(("udfs/", "jobs/"))]
+        ours = [f for f in frames if _shopguard_path(f) is not None]
         if ours:
             lines[ours[-1]] += samples
     samples = sum(by_stage.values())

@@ -21,18 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from shopguard.bench_baselines import onnx_only_eps, plain_consumer_eps, stage_costs, state_bytes_per_user
+from shopguard.bench_baselines import (onnx_only_eps, plain_consumer_eps, replay_states, stage_costs,
+                                       state_bytes_per_user)
 from shopguard.bench_job import cluster_throughput, job_latency, job_throughput
 from shopguard.bench_workload import as_records, bench_events
 from shopguard.config import ShopguardConfig
 from shopguard.local_kafka import LocalKafkaBroker
 from shopguard.producer import send_records
 from shopguard.topics import ensure_topics
-from shopguard.udfs.admission import admit_event
 from shopguard.udfs.detector_ensemble import DetectorEnsemble
 from shopguard.udfs.model_source import ModelSource
 from shopguard.udfs.served_patterns import ServedPatterns
-from shopguard.udfs.user_state import UserState
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
     model = ensemble.model
     matcher = ServedPatterns.load(ModelSource(fixed_dir=str(model_dir)), None, cfg.patterns).matcher
     events = bench_events(plan.baseline_events, plan.throughput_users)
-    windows = _windows(cfg, events)
+    windows = replay_states(cfg, events)[0]
     progress(f"1/6 stage costs and profile on {len(events):,} events")
     stages = stage_costs(cfg, events, ensemble, matcher)
     progress("2/6 onnxruntime alone and state size")
@@ -140,16 +139,6 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
     return figures
 
 
-def _windows(cfg: ShopguardConfig, events) -> list[bytes]:
-    states: dict[str, UserState] = {}
-    windows = []
-    for event in events:
-        state = states.setdefault(event.user_id, UserState())
-        admit_event(state, event, cfg.job)
-        windows.append(state.history.codes)
-    return windows
-
-
 def _plain_consumer(cfg: ShopguardConfig, events, ensemble: DetectorEnsemble, matcher) -> float:
     topic_cfg = dataclasses.replace(cfg, topics=dataclasses.replace(
         cfg.topics, events=f"bench-plain-{uuid.uuid4().hex[:8]}"))
@@ -174,7 +163,7 @@ def _write_report(figures: dict, profile: str, out_dir: Path) -> None:
              f"Latency at {figures['offered_eps']:,.0f} events/s offered (at-least-once sinks): "
              f"p50 {figures['latency_p50_ms']:.0f} ms, p95 {figures['latency_p95_ms']:.0f} ms, "
              f"p99 {figures['latency_p99_ms']:.0f} ms.", "",
-             *([f"At lighter loads: " + "; ".join(
+             *(["At lighter loads: " + "; ".join(
                  f"{run['offered_eps']:,.0f} events/s: p50 {run['latency_p50_ms']:.0f} ms, p99 {run['latency_p99_ms']:.0f} ms"
                  for run in figures["latency_at_lighter_loads"]) + ".", ""] if figures["latency_at_lighter_loads"] else []),
              f"State per active user: {figures['state_bytes_per_user']:.0f} bytes on average "

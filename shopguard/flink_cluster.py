@@ -25,6 +25,7 @@ Example
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -43,8 +44,9 @@ from typing import Any, Mapping
 
 import yaml
 
-from shopguard.config import ShopguardConfig, to_toml
+from shopguard.config import ClusterSettings, ShopguardConfig, to_toml
 from shopguard.errors import ShopguardError
+from shopguard.job_process import free_port_range
 from shopguard.process_exit import wait_for_exit
 
 HOST = "127.0.0.1"
@@ -99,6 +101,18 @@ class ClusterStatus:
 
 def data_dir_of(cfg: ShopguardConfig) -> Path:
     return Path(cfg.cluster.data_dir) if cfg.cluster.data_dir else Path(cfg.cache_dir) / "flink-cluster"
+
+
+def private_cluster(settings: ClusterSettings, data_dir: str | Path, **changes) -> ClusterSettings:
+    """``settings`` for a session cluster of its own beside others: free loopback ports and ``data_dir``.
+
+    The ports are REST, JobManager RPC, then a Prometheus reporter port for every daemon with as many
+    spare (a restarted TaskManager takes a new one). Tests and the benchmark start clusters with it.
+    """
+    taskmanagers = changes.get("taskmanagers", settings.taskmanagers)
+    low, high = free_port_range(2 + 2 * (taskmanagers + 1))
+    return dataclasses.replace(settings, rest_port=low, jobmanager_rpc_port=low + 1,
+                               prometheus_ports=f"{low + 2}-{high}", data_dir=str(data_dir), **changes)
 
 
 def flink_conf(cfg: ShopguardConfig, data_dir: Path, defaults: Mapping[str, Any]) -> dict[str, Any]:

@@ -43,7 +43,7 @@ def isolated_job_config(base: ShopguardConfig, name: str, registry_dir: str | Pa
                     scores=f"{name}-scores-{suffix}" if with_scores else "", partitions=2)
     low, high = free_port_range(4)
     job = dataclasses.replace(base.job, **{"parallelism": 2, "checkpoint_interval_ms": 2000,
-                                           "prometheus_ports": f"{low}-{high}", "job_name": f"it-{name}-{suffix}",
+                                           "prometheus_ports": f"{low}-{high}", "job_name": f"{name}-{suffix}",
                                            **job_changes})
     cfg = dataclasses.replace(base, topics=topics, kafka=dataclasses.replace(base.kafka, consumer_group=f"{name}-{suffix}"),
                               registry=dataclasses.replace(base.registry, url=str(registry_dir)), job=job)

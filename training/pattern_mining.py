@@ -25,7 +25,6 @@ Example
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +32,10 @@ from typing import Callable
 
 from shopguard.config import ConfigError, PatternSettings
 from shopguard.training.encoded_traffic import EncodedTraffic
-from shopguard.udfs.behaviour_tokens import MAX_SEQUENCE_LENGTH, all_sequences, code_token, sequence_length
+from shopguard.udfs.behaviour_tokens import MAX_SEQUENCE_LENGTH, all_sequences, code_token
 from shopguard.udfs.encoding import CODE_BYTES
-from shopguard.udfs.pattern_store import PATTERNS_FILE, write_pattern_store
+from shopguard.udfs.pattern_matching import idf_threshold
+from shopguard.udfs.pattern_store import PATTERNS_FILE, inverse_document_frequency, write_pattern_store
 
 
 @dataclass
@@ -80,9 +80,8 @@ def mine_patterns(history: EncodedTraffic, settings: PatternSettings,
 def _profile(counts: Counter, document_frequency: dict[int, int], users: int, settings: PatternSettings) -> list[int]:
     ranked = []
     for sequence, count in counts.items():
-        idf = math.log((users + 1) / (document_frequency.get(sequence, 0) + 1))
-        threshold = settings.min_idf[min(sequence_length(sequence) - settings.min_length, len(settings.min_idf) - 1)]
-        if idf >= threshold:
+        idf = inverse_document_frequency(users, document_frequency.get(sequence, 0))
+        if idf >= idf_threshold(settings, sequence):
             ranked.append((count * idf, sequence))
     ranked.sort(reverse=True)
     return [sequence for _, sequence in ranked[:settings.max_profile_sequences]]

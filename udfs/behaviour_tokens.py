@@ -87,8 +87,18 @@ def all_sequences(tokens: Sequence[int], min_length: int, max_length: int) -> It
             yield sequence_id(tokens[end - n:end])
 
 
+def token_dwell(token: int) -> int:
+    """The dwell class of a token: an index into :data:`DWELL_NAMES`."""
+    return (token >> 4) & 0x07
+
+
+def starts_visit(token: int) -> bool:
+    """Whether the token's event opens a visit: the user's first event, or the first after a break."""
+    return token_dwell(token) in (0, len(DWELL_NAMES) - 1)
+
+
 def describe_token(token: int) -> str:
-    kind, dwell, flags, tier = token & 0x0F, (token >> 4) & 0x07, (token >> 7) & 0x07, token >> 10
+    kind, dwell, flags, tier = token & 0x0F, token_dwell(token), (token >> 7) & 0x07, token >> 10
     name = EVENT_TYPES[kind - 1] if 0 < kind <= len(EVENT_TYPES) else "padding"
     return ", ".join([f"{name} {DWELL_NAMES[min(dwell, len(DWELL_NAMES) - 1)]}"]
                      + [words for _, bit, words in _TOKEN_FLAGS if flags & bit] + ([PRICE_TIERS[tier]] if tier else []))

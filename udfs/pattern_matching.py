@@ -45,15 +45,20 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from shopguard.config import PatternSettings
-from shopguard.udfs.behaviour_tokens import DWELL_NAMES, sequence_length, sequences_ending_here, window_tokens
+from shopguard.udfs.behaviour_tokens import sequence_length, sequences_ending_here, starts_visit, window_tokens
 from shopguard.udfs.pattern_store import PatternStore, UserProfile
 
 _HEADER = struct.Struct("<ddIq")
 _ENTRY = struct.Struct("<qdI")
-_NEW_VISIT = (0, len(DWELL_NAMES) - 1)  # dwell classes that start a session: first event, after a break
 DAY_MS = 86_400_000
+
+
+def idf_threshold(settings: PatternSettings, sequence: int) -> float:
+    """The IDF a sequence of its length needs to say anything about who the user is (``patterns.min_idf``)."""
+    return settings.min_idf[min(sequence_length(sequence) - settings.min_length, len(settings.min_idf) - 1)]
 
 
 @dataclass
@@ -103,11 +108,16 @@ class PatternMatcher:
         self._alpha = 2.0 / (settings.recent_events + 1)
         self._decay_per_ms = math.log(2) / (settings.learn_half_life_days * DAY_MS)
 
+    @classmethod
+    def open(cls, path: str | Path, settings: PatternSettings) -> "PatternMatcher":
+        """A matcher on the store at ``path``, read as ``settings`` say; :class:`PatternStoreError` if it cannot be."""
+        return cls(PatternStore.open(path, settings.profile_cache_sequences, settings.population_min_share), settings)
+
     def observe(self, user_id: str, window: bytes, ts_ms: int, state: PatternState) -> PatternMatch:
         """Score the event that ends ``window``, then learn from it if it looked normal (updates ``state``)."""
         s = self.settings
         tokens = window_tokens(window, last=s.max_length)
-        if tokens and (tokens[-1] >> 4) & 0x07 in _NEW_VISIT:
+        if tokens and starts_visit(tokens[-1]):
             self._start_session(state, ts_ms)
         profile = self.store.profile(user_id)
         thin = 1.0 - (min(1.0, profile.events / s.min_profile_events) if profile else 0.0)
@@ -115,7 +125,7 @@ class PatternMatcher:
         unmatched_mass, unmatched = 0.0, []
         for sequence in sequences:
             idf = self.store.idf(sequence)
-            if idf < s.min_idf[min(sequence_length(sequence) - s.min_length, len(s.min_idf) - 1)]:
+            if idf < idf_threshold(s, sequence):
                 continue
             if self._matched(sequence, profile, state):
                 continue

@@ -39,6 +39,11 @@ PATTERNS_FILE = "patterns.sqlite"
 log = logging.getLogger("shopguard.patterns")
 
 
+def inverse_document_frequency(users: int, performed_by: int) -> float:
+    """ln((users + 1) / (users performing the sequence + 1)): high for sequences few users perform."""
+    return math.log((users + 1) / (performed_by + 1))
+
+
 class PatternStoreError(ShopguardError):
     """A pattern store that cannot be read; the job scores without the pattern detector."""
 
@@ -80,7 +85,7 @@ class PatternStore:
         self.meta = meta
         self.users = int(meta["users"])
         self._idf = idf
-        self.unseen_idf = math.log(self.users + 1)  # the most a sequence can weigh: no user performs it
+        self.unseen_idf = inverse_document_frequency(self.users, 0)  # the most a sequence can weigh
         self._common = common
         self._cache: OrderedDict[str, UserProfile | None] = OrderedDict()
         self._cached_sequences = 0
@@ -104,7 +109,7 @@ class PatternStore:
             idf, common = {}, []
             min_users = population_min_share * users
             for sequence, performed_by in db.execute("SELECT id, users FROM sequences"):
-                idf[sequence] = math.log((users + 1) / (performed_by + 1))
+                idf[sequence] = inverse_document_frequency(users, performed_by)
                 if performed_by >= min_users:
                     common.append(sequence)
         except (sqlite3.Error, KeyError, ValueError) as exc:
@@ -112,7 +117,7 @@ class PatternStore:
         return cls(db, meta, idf, frozenset(common), cache_sequences, path)
 
     def idf(self, sequence: int) -> float:
-        """ln((users + 1) / (users performing it + 1)): high for sequences few users perform."""
+        """The sequence's :func:`inverse_document_frequency` (unseen sequences weigh the most)."""
         return self._idf.get(sequence, self.unseen_idf)
 
     def is_common(self, sequence: int) -> bool:

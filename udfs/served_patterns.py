@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from shopguard.config import PatternSettings
 from shopguard.udfs.model_source import ModelSource
 from shopguard.udfs.pattern_matching import PatternMatcher
-from shopguard.udfs.pattern_store import PATTERNS_FILE, PatternStore, PatternStoreError
+from shopguard.udfs.pattern_store import PATTERNS_FILE, PatternStoreError
 from shopguard.udfs.scoring import ModelCard
 
 log = logging.getLogger("shopguard.patterns")
@@ -36,9 +36,7 @@ class ServedPatterns:
         if not settings.enabled:
             return cls(card, None, "patterns.enabled = false")
         try:
-            store = PatternStore.open(folder / PATTERNS_FILE, settings.profile_cache_sequences,
-                                      settings.population_min_share)
+            return cls(card, PatternMatcher.open(folder / PATTERNS_FILE, settings))
         except PatternStoreError as exc:
             log.warning("shopguard: model %s is served without the pattern detector: %s", card.model_version, exc)
             return cls(card, None, str(exc))
-        return cls(card, PatternMatcher(store, settings))

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
@@ -22,11 +21,11 @@ import pytest
 from shopguard.alert_feed import collect
 from shopguard.config import ShopguardConfig, to_toml
 from shopguard.demo_traffic import account_taker, card_tester, click_bot
-from shopguard.flink_cluster import FlinkSessionCluster
+from shopguard.flink_cluster import FlinkSessionCluster, private_cluster
 from shopguard.producer import send_records
 from shopguard.topics import ensure_topics
 from shopguard.training.datasets import read_taobao
-from shopguard.job_process import free_port_range
+from shopguard.job_process import isolated_job_config
 
 pytestmark = pytest.mark.integration
 
@@ -38,25 +37,11 @@ ABNORMAL = {"cl-card-tester": ("card_testing", card_tester), "cl-click-bot": ("b
 ALERT_TIMEOUT_S = 45
 
 
-def _suffixed(section, suffix: str):
-    """Every non-empty name in ``section`` with ``-suffix``: topics private to this module."""
-    return dataclasses.replace(section, **{f.name: f"{value}-{suffix}" for f in dataclasses.fields(section)
-                                           for value in [getattr(section, f.name)]
-                                           if isinstance(value, str) and value})
-
-
 def cluster_config(base: ShopguardConfig, data_dir: Path, registry: Path) -> ShopguardConfig:
-    """``base`` (the session broker) with private topics and a session cluster on six free ports."""
-    suffix = uuid.uuid4().hex[:8]
-    low, _ = free_port_range(6)  # REST, JobManager RPC, then four for the Prometheus reporters
-    return dataclasses.replace(
-        base, topics=_suffixed(base.topics, suffix),
-        kafka=dataclasses.replace(base.kafka, consumer_group=f"it-cluster-{suffix}"),
-        registry=dataclasses.replace(base.registry, url=str(registry)),
-        job=dataclasses.replace(base.job, parallelism=2, checkpoint_interval_ms=2000, job_name=f"it-cluster-{suffix}"),
-        cluster=dataclasses.replace(base.cluster, rest_port=low, jobmanager_rpc_port=low + 1,
-                                    prometheus_ports=f"{low + 2}-{low + 5}", data_dir=str(data_dir),
-                                    start_timeout_s=60.0, submit_timeout_s=90.0))
+    """``base`` (the session broker) with private topics and a session cluster of its own on free ports."""
+    cfg, _ = isolated_job_config(base, "cluster", registry, with_scores=False)
+    return dataclasses.replace(cfg, cluster=private_cluster(base.cluster, data_dir, start_timeout_s=60.0,
+                                                            submit_timeout_s=90.0))
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from shopguard.config import PatternSettings
 from shopguard.training.encoded_traffic import EncodedTraffic
 from shopguard.training.pattern_mining import mine_patterns
 from shopguard.udfs.pattern_matching import PatternMatcher, PatternState
-from shopguard.udfs.pattern_store import PATTERNS_FILE, PatternStore
+from shopguard.udfs.pattern_store import PATTERNS_FILE
 
 
 class UserPatternDetector:
@@ -48,9 +48,7 @@ class UserPatternDetector:
     @property
     def matcher(self) -> PatternMatcher:
         if self._matcher is None:
-            store = PatternStore.open(self.store_path, self.settings.profile_cache_sequences,
-                                      self.settings.population_min_share)
-            self._matcher = PatternMatcher(store, self.settings)
+            self._matcher = PatternMatcher.open(self.store_path, self.settings)
         return self._matcher
 
     def score(self, traffic: EncodedTraffic) -> np.ndarray:
