@@ -49,6 +49,7 @@ STAGE_OF_MODULE = {
     "pattern_store": "pattern matching", "served_patterns": "pattern matching",
     "scoring": "detectors and combiner", "detector_ensemble": "detectors and combiner",
     "score_combiner": "detectors and combiner", "model_source": "detectors and combiner",
+    "velocity_rules": "detectors and combiner",
     "alerts": "alerts", "alert_decision": "alerts", "explanations": "alerts", "identifier_hashing": "alerts",
 }
 _PROCESS = re.compile(r'^process \d+:"')
@@ -62,12 +63,13 @@ def _shopguard_path(frame: str) -> str | None:
     """The file of a py-spy frame (``function (path:line)``) when it is shopguard's own code, else None.
 
     Installed in editable mode, shopguard's files show as ``shopguard/...`` or, for the top-level
-    packages the design card lays out, as ``udfs/...`` and ``jobs/...``.
+    packages the design card lays out, as ``udfs/...``, ``jobs/...`` and ``training/...`` (the job
+    runs the velocity rules from ``training/detectors``).
     """
     match = _FRAME.match(frame)
     path = match.group("file") if match else ""
     parts = path.split("/")
-    return path if "shopguard" in parts[:-1] or parts[0] in ("udfs", "jobs") else None
+    return path if "shopguard" in parts[:-1] or parts[0] in ("udfs", "jobs", "training") else None
 
 
 def frame_stage(frames: list[str]) -> str:
