@@ -63,8 +63,7 @@ def _shopguard_path(frame: str) -> str | None:
     """The file of a py-spy frame (``function (path:line)``) when it is shopguard's own code, else None.
 
     Installed in editable mode, shopguard's files show as ``shopguard/...`` or, for the top-level
-    packages the design card lays out, as ``udfs/...``, ``jobs/...`` and ``training/...`` (the job
-    runs the velocity rules from ``training/detectors``).
+    packages the design card lays out, as ``udfs/...``, ``jobs/...`` and ``training/...``.
     """
     match = _FRAME.match(frame)
     path = match.group("file") if match else ""

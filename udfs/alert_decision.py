@@ -23,7 +23,6 @@ from shopguard.config import JobSettings
 from shopguard.udfs.alerts import alert_id_for, build_alert
 from shopguard.udfs.cool_down import OpenAlert, decide
 from shopguard.udfs.explanations import occlusion_contributions
-from shopguard.udfs.parse_events import KEYED_JSON_ROW
 from shopguard.udfs.scoring import ModelRefused
 from shopguard.udfs.session_features import SessionFeatures
 from shopguard.udfs.user_history import state_ttl

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from shopguard.training.detectors.velocity_rules import VelocityRules
 from shopguard.udfs.score_combiner import PATTERN_DETECTOR, CombinerError, ScoreCombiner
 from shopguard.udfs.scoring import ModelCard, ModelRefused, OnnxModel
+from shopguard.udfs.velocity_rules import velocity_rule_scores
 
 NEXT_EVENT_FOLDER = "next-event"
 
@@ -50,7 +50,6 @@ class DetectorEnsemble:
         self.model = model
         self.next_event = next_event
         self.combiner = combiner
-        self.rules = VelocityRules()
 
     @classmethod
     def load(cls, folder: str | Path, threads: int = 1) -> "DetectorEnsemble":
@@ -96,7 +95,7 @@ class DetectorEnsemble:
         lstm = lstm.astype(np.float64)
         next_event = (self.next_event.score(features).astype(np.float64) if self.next_event
                       else np.full(len(features), np.nan))
-        rules = self.rules.score_features(features)
+        rules = velocity_rule_scores(features)
         patterns = np.asarray(pattern_scores, dtype=np.float64)
         if self.combiner is None:
             score, threshold = lstm, np.full(len(features), float(self.card.threshold))

@@ -63,7 +63,6 @@ class Flood(threading.Thread):
 def flooded(kafka_config, tmp_path_factory):
     cfg, ports = isolated_job_config(kafka_config, "backpressure", tmp_path_factory.mktemp("bp-registry"),
                                      with_scores=False)
-    topics = cfg.topics
     ensure_topics(cfg)
     records = as_records(bench_events(MAX_EVENTS, USERS))
     job = RunningJob(cfg, tmp_path_factory.mktemp("bp-job") / "job.log", ports=ports).start()
