@@ -23,6 +23,7 @@ from shopguard.config import JobSettings
 from shopguard.udfs.alerts import alert_id_for, build_alert
 from shopguard.udfs.cool_down import OpenAlert, decide
 from shopguard.udfs.explanations import occlusion_contributions
+from shopguard.udfs.pattern_matching import read_unmatched_field
 from shopguard.udfs.scoring import ModelRefused
 from shopguard.udfs.session_features import SessionFeatures
 from shopguard.udfs.user_history import state_ttl
@@ -88,7 +89,7 @@ class DecideAlert(KeyedProcessFunction):
             detected_at_ms=int(time.time() * 1000), anomaly_type=open_alert.anomaly_type,
             detectors={"sequence_model": crossing["lstm_score"], "next_event": crossing["next_event_score"],
                        "user_patterns": crossing["pattern_score"], "velocity_rules": crossing["rules_score"]},
-            unmatched_patterns=[int(s) for s in (crossing["pattern_unmatched"] or "").split(",") if s],
+            unmatched_patterns=read_unmatched_field(crossing["pattern_unmatched"]),
             contributions=contributions,
             alert_id=open_alert.alert_id, revision=open_alert.revision,
             session=SessionFeatures.from_bytes(bytes(crossing["session"])).summary(

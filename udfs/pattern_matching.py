@@ -98,6 +98,21 @@ class PatternMatch:
     unmatched: tuple[int, ...] = ()  # sequence ids, highest IDF first
     has_profile: bool = False
 
+    def unmatched_field(self, most: int = 3) -> str:
+        """The ``most`` first unmatched sequence ids as the row field that carries them to the alert step.
+
+        >>> PatternMatch(0.5, (7, 3, 9, 1)).unmatched_field()
+        '7,3,9'
+        >>> read_unmatched_field('7,3,9'), read_unmatched_field('')
+        ([7, 3, 9], [])
+        """
+        return ",".join(map(str, self.unmatched[:most]))
+
+
+def read_unmatched_field(text: str | None) -> list[int]:
+    """The sequence ids that :meth:`PatternMatch.unmatched_field` wrote ("" or None: none)."""
+    return [int(part) for part in (text or "").split(",") if part]
+
 
 class PatternMatcher:
     """Scores and learns with one :class:`PatternStore`; per-user state is passed in, never kept here."""

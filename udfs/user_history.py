@@ -113,7 +113,7 @@ class TrackUserHistory(KeyedProcessFunction):
         matcher = self.live_patterns.model.matcher
         if matcher is not None:
             match = matcher.observe(event.user_id, state.history.codes, event.ts_ms, state.patterns)
-            pattern_score, unmatched = match.score, ",".join(map(str, match.unmatched[:3]))
+            pattern_score, unmatched = match.score, match.unmatched_field()
         else:
             pattern_score, unmatched = math.nan, ""
         self.state.update(state.to_bytes().decode("latin-1"))
