@@ -23,7 +23,7 @@ from typing import Callable
 
 from shopguard.bench_baselines import (onnx_only_eps, plain_consumer_eps, replay_states, stage_costs,
                                        state_bytes_per_user)
-from shopguard.bench_job import cluster_throughput, job_latency, job_throughput
+from shopguard.bench_job import cluster_throughput, job_latency, job_throughput, repeated_throughput
 from shopguard.bench_workload import as_records, bench_events
 from shopguard.config import ShopguardConfig
 from shopguard.local_kafka import LocalKafkaBroker
@@ -47,6 +47,7 @@ class BenchPlan:
     profile_seconds: float = 0.0  # py-spy on the p=1 drain (0: no job profile)
     lighter_loads_eps: tuple[float, ...] = ()  # latency also at these offered loads, below the job's capacity
     cluster_layouts: tuple[tuple[int, int], ...] = ()  # (TaskManagers, slots each) of session clusters run at p=2
+    repeats: int = 1  # runs of each throughput figure (jobs, clusters, plain consumer); the report quotes the median
 
     @classmethod
     def quick(cls) -> "BenchPlan":
@@ -55,12 +56,12 @@ class BenchPlan:
     @classmethod
     def smoke(cls) -> "BenchPlan":
         """What CI runs to keep the benchmark working (figures meaningless at this size)."""
-        return cls(3_000, 300, (), 300, 5, 3_000, profile_seconds=1)
+        return cls(3_000, 300, (), 300, 5, 3_000, profile_seconds=1, repeats=2)
 
     @classmethod
     def full(cls) -> "BenchPlan":
         return cls(200_000, 10_000, (10_000, 100_000, 1_000_000), 5_000, 30, 100_000, profile_seconds=20,
-                   lighter_loads_eps=(1_000, 2_500), cluster_layouts=((2, 1), (1, 2)))
+                   lighter_loads_eps=(1_000, 2_500), cluster_layouts=((2, 1), (1, 2)), repeats=3)
 
 
 def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_dir: Path,
@@ -83,13 +84,19 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
     broker.start()
     try:
         progress("3/6 plain single-process consumer (kafka-python + the same parser, state and model)")
-        plain = _plain_consumer(cfg, events, ensemble, matcher)
+        plain_runs = repeated_throughput(lambda: {"eps": _plain_consumer(cfg, events, ensemble, matcher)},
+                                         plan.repeats, progress)
+        plain = plain_runs["eps"]
         progress("4/6 full job throughput (pre-loaded topic, drained), and at p=1 without the pattern detector")
-        runs = {p: job_throughput(cfg, plan.throughput_events, plan.throughput_users, p, out_dir, progress=progress)
-                for p in (1, 2)}
+
+        def drained(run_cfg: ShopguardConfig, parallelism: int) -> dict:
+            return repeated_throughput(lambda: job_throughput(run_cfg, plan.throughput_events, plan.throughput_users,
+                                                              parallelism, out_dir, progress=progress),
+                                       plan.repeats, progress)
+
+        runs = {p: drained(cfg, p) for p in (1, 2)}
         without_patterns = dataclasses.replace(cfg, patterns=dataclasses.replace(cfg.patterns, enabled=False))
-        runs["p1_without_patterns"] = job_throughput(without_patterns, plan.throughput_events, plan.throughput_users,
-                                                     1, out_dir, progress=progress)
+        runs["p1_without_patterns"] = drained(without_patterns, 1)
         if plan.profile_seconds:  # a run of its own: sampling slows the job it watches
             progress("  once more at p=1, profiled")
             runs["p1_profiled"] = job_throughput(cfg, plan.throughput_events, plan.throughput_users, 1, out_dir,
@@ -102,8 +109,10 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
         progress("6/6 scaling with the number of users, and on session clusters")
         scaling = [job_throughput(cfg, max(users, plan.throughput_events), users, 2, out_dir, progress=progress)
                    for users in plan.scaling_users]
-        clusters = [cluster_throughput(cfg, plan.throughput_events, plan.throughput_users, taskmanagers, slots, 2,
-                                       out_dir, progress=progress) for taskmanagers, slots in plan.cluster_layouts]
+        clusters = [repeated_throughput(lambda: cluster_throughput(cfg, plan.throughput_events, plan.throughput_users,
+                                                                   taskmanagers, slots, 2, out_dir, progress=progress),
+                                        plan.repeats, progress)
+                    for taskmanagers, slots in plan.cluster_layouts]
     finally:
         if not broker_was_running:
             broker.stop()
@@ -117,6 +126,9 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
         "offered_eps": latency["offered_eps"], "latency_p50_ms": latency["latency_p50_ms"],
         "latency_p95_ms": latency["latency_p95_ms"], "latency_p99_ms": latency["latency_p99_ms"],
         "onnx_only_eps": onnx_eps, "plain_consumer_eps": plain,
+        "throughput_runs": {"job_eps_p1": runs[1]["runs_eps"], "job_eps_p2": runs[2]["runs_eps"],
+                            "job_eps_p1_without_patterns": runs["p1_without_patterns"]["runs_eps"],
+                            "plain_consumer_eps": plain_runs["runs_eps"]},
         "state_bytes_per_user": state["mean"], "state_bytes_per_user_max": state["max"],
         "latency_scored_events": latency["scored"],
         "latency_at_lighter_loads": [{k: run[k] for k in ("offered_eps", "latency_p50_ms", "latency_p95_ms",
@@ -151,15 +163,19 @@ def _write_report(figures: dict, profile: str, out_dir: Path) -> None:
     (out_dir / "bench.json").write_text(json.dumps(figures, indent=1) + "\n")
     _plot(figures, out_dir / "bench.png")
     _plot_latency(figures["latency_over_time"], out_dir / "latency.png")
-    rows = [("full job, parallelism 1", figures["job_eps_p1"]), ("full job, parallelism 2", figures["job_eps_p2"]),
-            ("full job, parallelism 1, pattern detector off", figures["job_eps_p1_without_patterns"]),
-            ("plain kafka-python consumer", figures["plain_consumer_eps"]),
-            ("onnxruntime alone (pre-encoded)", figures["onnx_only_eps"])]
+    runs = figures["throughput_runs"]
+    rows = [("full job, parallelism 1", figures["job_eps_p1"], runs["job_eps_p1"]),
+            ("full job, parallelism 2", figures["job_eps_p2"], runs["job_eps_p2"]),
+            ("full job, parallelism 1, pattern detector off", figures["job_eps_p1_without_patterns"],
+             runs["job_eps_p1_without_patterns"]),
+            ("plain kafka-python consumer", figures["plain_consumer_eps"], runs["plain_consumer_eps"]),
+            ("onnxruntime alone (pre-encoded, best of 3)", figures["onnx_only_eps"], [])]
     lines = [f"# shopguard benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
              f"Machine: {figures['machine']['cpus']} CPUs, {figures['machine']['platform']}; model "
              f"{figures['model_version']}, L={figures['history_length']}, detectors {', '.join(figures['detectors'])}"
              f" (pattern store: {'yes' if figures['pattern_store'] else 'no, the pattern detector was idle'}).", "",
-             "| pipeline | events/s |", "|---|---|", *[f"| {name} | {eps:,.0f} |" for name, eps in rows], "",
+             "| pipeline | events/s (median) | every run |", "|---|---|---|",
+             *[f"| {name} | {eps:,.0f} | {_runs_text(each)} |" for name, eps, each in rows], "",
              f"Latency at {figures['offered_eps']:,.0f} events/s offered (at-least-once sinks): "
              f"p50 {figures['latency_p50_ms']:.0f} ms, p95 {figures['latency_p95_ms']:.0f} ms, "
              f"p99 {figures['latency_p99_ms']:.0f} ms.", "",
@@ -173,8 +189,8 @@ def _write_report(figures: dict, profile: str, out_dir: Path) -> None:
              *[f"| {k} | {v:.2f} |" for k, v in figures["stage_us_per_event"].items()], ""]
     if figures["session_cluster_p2"]:
         lines += ["Session cluster (`shopguard cluster`), parallelism 2:", "",
-                  "| TaskManagers x slots | events/s |", "|---|---|",
-                  *[f"| {r['taskmanagers']} x {r['slots_per_taskmanager']} | {r['eps']:,.0f} |"
+                  "| TaskManagers x slots | events/s (median) | every run |", "|---|---|---|",
+                  *[f"| {r['taskmanagers']} x {r['slots_per_taskmanager']} | {r['eps']:,.0f} | {_runs_text(r['runs_eps'])} |"
                     for r in figures["session_cluster_p2"]], ""]
     if figures["scaling"]:
         lines += ["| users | events | events/s (p=2) | peak memory MB |", "|---|---|---|---|",
@@ -184,6 +200,11 @@ def _write_report(figures: dict, profile: str, out_dir: Path) -> None:
               "Profile of parse + state update in one process (cProfile, cumulative):", "",
               "```", profile.strip(), "```", ""]
     (out_dir / "bench.md").write_text("\n".join(lines))
+
+
+def _runs_text(runs: list[float]) -> str:
+    """Every run's events/s, for the report: ``"1,523 / 1,615 / 1,559"``, or "—" for a single figure."""
+    return " / ".join(f"{eps:,.0f}" for eps in runs) if len(runs) > 1 else "—"
 
 
 def job_profile_markdown(profile: dict | None) -> list[str]:
@@ -276,6 +297,9 @@ def _plot(figures: dict, path: Path) -> None:
     values = [figures["job_eps_p1"], figures["job_eps_p2"], figures["plain_consumer_eps"], figures["onnx_only_eps"]]
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.barh(names, values, color=["#4c72b0", "#4c72b0", "#dd8452", "#55a868"])
+    runs = figures["throughput_runs"]
+    for row, key in enumerate(("job_eps_p1", "job_eps_p2", "plain_consumer_eps")):  # each run beside its median
+        ax.plot(runs[key], [row] * len(runs[key]), "k.", markersize=5, label="one run" if row == 0 else None)
     ax.axvline(20_000, color="grey", linestyle="--", label="target 20k events/s")
     ax.set_xscale("log")
     ax.set_xlabel("events per second (log scale)")

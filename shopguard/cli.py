@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -217,6 +218,10 @@ def cmd_bench(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     source = model_source(cfg)
     model_dir = Path(args.model) if args.model else source.folder_for(source.current_version())
     plan = BenchPlan.quick() if args.quick else BenchPlan.full()
+    if args.repeats is not None:
+        if args.repeats < 1:
+            raise ShopguardError(f"--repeats {args.repeats}: give 1 or more runs per throughput figure")
+        plan = dataclasses.replace(plan, repeats=args.repeats)
     # --json promises one JSON object on stdout: what the broker and cluster helpers say goes to stderr
     with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
         figures = run_benchmark(cfg, model_dir, plan, Path(args.out), _progress)
@@ -322,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     bench.add_argument("--out", default="reports/bench", help="where the report goes (default reports/bench)")
     bench.add_argument("--model", help="model folder (default: the registry's current model)")
+    bench.add_argument("--repeats", type=int, help="runs of each throughput figure, the median is reported "
+                       "(default 3, 1 with --quick)")
     add("config", cmd_config, "print the effective configuration")
     return parser
 

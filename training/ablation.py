@@ -83,6 +83,9 @@ def _targets(figures: Mapping[str, dict]) -> dict:
     return {
         "pattern_recall_at_0.1pct_fpr": {kind: patterns.get(kind, {}).get("recall_at_0.1pct_fpr") for kind in PER_USER_TYPES},
         "pattern_recall_target": PATTERN_RECALL_TARGET,
+        # at the detector's validation threshold: which variant the misses are (the subtle one has no device sign)
+        "pattern_recall_by_variant": {kind: {variant: patterns.get(kind, {}).get(f"recall_{variant}")
+                                             for variant in ("blunt", "subtle")} for kind in PER_USER_TYPES},
         "combined_vs_best_single_pr_auc": {
             kind: {"combined": combined["per_type"][kind]["pr_auc"], "best_single": best, "best_detector": name}
             for kind, (best, name) in per_type_best.items()},

@@ -32,6 +32,10 @@ def test_a_tiny_benchmark_run_writes_every_figure_and_its_report(kafka_config, t
     assert json.loads((tmp_path / "bench" / "bench.json").read_text())["job_eps_p2"] == figures["job_eps_p2"]
     report = (tmp_path / "bench" / "bench.md").read_text()
     assert "| full job, parallelism 2 |" in report
+    # every throughput figure is the median of the plan's runs (the smoke plan runs each twice), each run kept
+    for key in ("job_eps_p1", "job_eps_p2", "job_eps_p1_without_patterns", "plain_consumer_eps"):
+        each = figures["throughput_runs"][key]
+        assert len(each) == 2 and figures[key] == pytest.approx(sum(each) / 2), key
     # inside the running job: CPU per process, and py-spy's samples or the reason there are none
     profile = figures["job_profile_p1"]
     assert profile["cpu_seconds_by_process"]["Flink JVM (with thread-mode Python)"] >= 0  # the JVM was found

@@ -38,3 +38,12 @@ def test_the_report_says_yes_only_when_every_type_holds_and_writes_the_hinges(tm
     assert "every type: yes." in text
     assert "(lstm: logit, user_patterns: share)" in text and "lstm beyond 12.3 +0.400" in text
     assert (tmp_path / "ablation.png").stat().st_size > 0
+
+
+def test_the_pattern_target_line_says_which_variant_the_misses_are():
+    result = _result(combined_bot=1.0)
+    result["targets"]["pattern_recall_by_variant"] = {"account_takeover": {"blunt": 1.0, "subtle": 0.75},
+                                                      "account_sharing": {"blunt": 0.0, "subtle": 0.0}}
+    text = ablation_markdown(result, {})
+    assert "by variant: account_takeover blunt 1.000 / subtle 0.750, account_sharing blunt 0.000" in text
+    assert "by variant" not in ablation_markdown(_result(combined_bot=1.0), {})  # figures from before it

@@ -16,3 +16,17 @@ def test_json_output_is_one_object_even_when_the_broker_helper_prints(tmp_path, 
     out, err = capsys.readouterr()
     assert json.loads(out) == {"job_eps_p1": 1.0, "plan_events": benchmark.BenchPlan.quick().throughput_events}
     assert "Kafka broker already running" in err
+
+
+def test_repeats_sets_the_runs_per_throughput_figure(tmp_path, monkeypatch, capsys):
+    seen = []
+    monkeypatch.setattr(benchmark, "run_benchmark", lambda cfg, model_dir, plan, out_dir, progress:
+                        seen.append(plan.repeats) or {"job_eps_p1": 1.0})
+    assert main(["bench", "--quick", "--json", "--repeats", "5", "--model", str(tmp_path)]) == 0
+    assert main(["bench", "--quick", "--json", "--model", str(tmp_path)]) == 0
+    assert seen == [5, benchmark.BenchPlan.quick().repeats]
+
+
+def test_repeats_below_one_is_refused_with_the_flag_named(tmp_path, capsys):
+    assert main(["bench", "--quick", "--repeats", "0", "--model", str(tmp_path)]) != 0
+    assert "--repeats 0" in capsys.readouterr().err
