@@ -15,9 +15,7 @@ CELL = ("pr_auc", "recall_at_0.1pct_fpr")
 
 
 def _by_variant(recalls: dict) -> str:
-    """The pattern detector's recall per variant (blunt, subtle), where the figures have it."""
-    if not recalls:
-        return ""
+    """The pattern detector's recall per variant (blunt, subtle) at its validation threshold."""
     return "; at its validation threshold, by variant: " + ", ".join(
         f"{kind} blunt {_fmt(variants.get('blunt'))} / subtle {_fmt(variants.get('subtle'))}"
         for kind, variants in recalls.items())
@@ -47,7 +45,7 @@ def ablation_markdown(result: dict, context: dict) -> str:
         "", "## Targets", "",
         f"- Pattern detector alone, recall at 0.1% FPR (target ≥ {targets['pattern_recall_target']}): "
         + ", ".join(f"{kind} {_fmt(pattern_recall.get(kind))}" for kind in PER_USER_TYPES)
-        + _by_variant(targets.get("pattern_recall_by_variant", {})) + ".",
+        + _by_variant(targets["pattern_recall_by_variant"]) + ".",
         f"- Combination vs the best single detector, all types: PR-AUC {_fmt(targets['combined_pr_auc'])} vs "
         f"{_fmt(targets['best_single_pr_auc'])} ({targets['best_single_detector']}).",
         "- Combination at least as good as the best single detector on every type: "
