@@ -29,6 +29,13 @@ from shopguard.topics import ensure_topics
 
 
 WARM_UP_S = 3  # events sent in the first seconds meet Python workers that are still starting
+DETECTION_JOB = ("shopguard.jobs.detect_job",)
+PIPELINE_FLOORS = {
+    "with_pandas_step": ("shopguard.jobs.pipeline_floor_job",),
+    "keyed_step_only": ("shopguard.jobs.pipeline_floor_job", "--without-pandas-step"),
+}
+"""The detection job's shape with the detection taken out (:mod:`shopguard.udfs.pipeline_floor`): what
+PyFlink alone allows on this machine, with and without the pandas step."""
 
 
 def _bench_config(cfg: ShopguardConfig, parallelism: int, workdir: Path, with_scores: bool = False,
@@ -67,17 +74,22 @@ def _until_drained(events: int, scored: Callable[[], float], timeout_s: float, i
 
 
 def job_throughput(cfg: ShopguardConfig, events: int, users: int, parallelism: int, workdir: Path,
-                   timeout_s: float = 900, progress=print, profile_seconds: float = 0.0) -> dict:
+                   timeout_s: float = 900, progress=print, profile_seconds: float = 0.0,
+                   job: tuple[str, ...] = DETECTION_JOB) -> dict:
     """Sustained events/s of the full job draining a backlog of ``events`` over ``users`` users.
 
     With ``profile_seconds``, the job is also profiled (:mod:`shopguard.bench_profile`) for that long
-    from when a tenth of the backlog is scored; the summary is under ``profile``.
+    from when a tenth of the backlog is scored; the summary is under ``profile``. ``job`` is the
+    module to run and its arguments: the detection job, or one of the :data:`PIPELINE_FLOORS`.
     """
+    module, *arguments = job
     run_cfg, ports = _bench_config(cfg, parallelism, workdir)
     ensure_topics(run_cfg)
     send_records(run_cfg, run_cfg.topics.events, as_records(bench_events(events, users)))
-    progress(f"  backlog of {events:,} events over {users:,} users loaded; starting the job at parallelism {parallelism}")
-    job = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=ports).start()
+    what = " ".join((module.rsplit(".", 1)[-1], *arguments))
+    progress(f"  backlog of {events:,} events over {users:,} users loaded; starting {what} at parallelism {parallelism}")
+    job = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=ports, module=module,
+                     arguments=tuple(arguments)).start()
     peak_memory, profiler, readings = 0.0, None, 0
 
     def watch(done: float) -> None:

@@ -82,6 +82,8 @@ class RunningJob:
     log_path: Path
     process: subprocess.Popen | None = None
     ports: tuple[int, int] = field(default=(0, 0))
+    module: str = "shopguard.jobs.detect_job"  # the job's entry point, run as ``python -m``
+    arguments: tuple[str, ...] = ()  # after ``--config FILE``
 
     @property
     def flink_log_dir(self) -> Path:
@@ -96,7 +98,7 @@ class RunningJob:
         config_path.write_text(to_toml(self.cfg))
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "shopguard.jobs.detect_job", "--config", str(config_path)],
+                [sys.executable, "-m", self.module, "--config", str(config_path), *self.arguments],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 env={**os.environ, "FLINK_LOG_DIR": str(self.flink_log_dir)})
         deadline = time.monotonic() + ready_timeout_s

@@ -16,7 +16,8 @@ from shopguard.training.placeholder_model import write_placeholder_model
 pytestmark = pytest.mark.integration
 
 REQUIRED = ("job_eps_p1", "job_eps_p2", "job_eps_p1_without_patterns", "latency_p50_ms", "latency_p99_ms",
-            "offered_eps", "onnx_only_eps", "plain_consumer_eps", "state_bytes_per_user")
+            "offered_eps", "onnx_only_eps", "plain_consumer_eps", "state_bytes_per_user", "floor_eps_p1",
+            "floor_keyed_only_eps_p1")
 
 
 def test_a_tiny_benchmark_run_writes_every_figure_and_its_report(kafka_config, tmp_path):
@@ -31,9 +32,11 @@ def test_a_tiny_benchmark_run_writes_every_figure_and_its_report(kafka_config, t
     assert "pattern_matching_added_cost_p1" in figures["ratios"]
     assert json.loads((tmp_path / "bench" / "bench.json").read_text())["job_eps_p2"] == figures["job_eps_p2"]
     report = (tmp_path / "bench" / "bench.md").read_text()
-    assert "| full job, parallelism 2 |" in report
+    assert "| full job, parallelism 2 |" in report and "The pipeline floor (the job's graph" in report
+    assert figures["ratios"]["job_p1_vs_floor_p1"] == pytest.approx(figures["job_eps_p1"] / figures["floor_eps_p1"])
     # every throughput figure is the median of the plan's runs (the smoke plan runs each twice), each run kept
-    for key in ("job_eps_p1", "job_eps_p2", "job_eps_p1_without_patterns", "plain_consumer_eps"):
+    for key in ("job_eps_p1", "job_eps_p2", "job_eps_p1_without_patterns", "floor_eps_p1", "floor_keyed_only_eps_p1",
+                "plain_consumer_eps"):
         each = figures["throughput_runs"][key]
         assert len(each) == 2 and figures[key] == pytest.approx(sum(each) / 2), key
     # inside the running job: CPU per process, and py-spy's samples or the reason there are none

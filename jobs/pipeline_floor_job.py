@@ -1,0 +1,83 @@
+"""The detection job's shape with the detection taken out, for the benchmark (see :mod:`shopguard.udfs.pipeline_floor`).
+
+Graph, as the detection job's (:mod:`shopguard.jobs.detect_job`) but each step doing the least it can::
+
+    user-events (same source and watermarks)
+        ▼
+    read user id (Python, in the source task)
+        ▼ key_by(user_id)
+    keep recent codes (keyed Python, one string of state per user)
+        ▼ Table API
+    constant score (pandas UDF), unless --without-pandas-step
+        ▼
+    discard (blackhole sink)
+
+Run ``python -m shopguard.jobs.pipeline_floor_job --config FILE``; ``shopguard bench`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from pyflink.common.typeinfo import Types
+from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.table import DataTypes, Schema, StatementSet, StreamTableEnvironment, TableDescriptor
+from pyflink.table.expressions import col
+from pyflink.table.udf import udf
+
+from shopguard.config import ShopguardConfig, load_config
+from shopguard.jobs.flink_environment import create_environments
+from shopguard.jobs.kafka_io import events_source
+from shopguard.udfs.event_time import event_time_watermarks
+from shopguard.udfs.pipeline_floor import CODES_ROW, USER_ROW, ConstantScore, KeepRecentCodes, ReadUserId
+
+
+def discard(fields: dict) -> TableDescriptor:
+    """A sink that drops every row (Flink's ``blackhole`` connector) with these ``{name: DataType}`` columns."""
+    schema = Schema.new_builder()
+    for name, data_type in fields.items():
+        schema = schema.column(name, data_type)
+    return TableDescriptor.for_connector("blackhole").schema(schema.build()).build()
+
+
+def build_floor_job(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: ShopguardConfig,
+                    pandas_step: bool = True) -> StatementSet:
+    """Wire source → read user id → keep recent codes → (constant score) → discard; the caller executes."""
+    raw = env.from_source(events_source(cfg), event_time_watermarks(cfg.job), "user-events") \
+        .uid("source-user-events").name("user-events (Kafka)")
+    users = raw.process(ReadUserId(), output_type=USER_ROW).uid("read-user-id").name("read user id")
+    codes = users.key_by(lambda row: row[0], key_type=Types.STRING()) \
+        .process(KeepRecentCodes(cfg.job.history_length), output_type=CODES_ROW) \
+        .uid("keep-recent-codes").name("keep recent codes")
+    table = t_env.from_data_stream(codes)
+    fields = {"user_id": DataTypes.STRING(), "event_ts": DataTypes.BIGINT()}
+    if pandas_step:
+        score = udf(ConstantScore(), result_type=DataTypes.DOUBLE(), func_type="pandas")
+        table = table.select(col("user_id"), col("event_ts"), score(col("codes")).alias("score"))
+        fields["score"] = DataTypes.DOUBLE()
+    else:
+        table = table.select(col("user_id"), col("event_ts"))
+    statements = t_env.create_statement_set()
+    statements.add_insert(discard(fields), table)
+    return statements
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="TOML configuration file")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    parser.add_argument("--without-pandas-step", action="store_true",
+                        help="leave out the pandas UDF: keyed step straight to the sink")
+    args = parser.parse_args(argv)
+    cfg = load_config(args.config, args.overrides)
+    env, t_env = create_environments(cfg)
+    build_floor_job(env, t_env, cfg, pandas_step=not args.without_pandas_step).attach_as_datastream()
+    print(f"shopguard: pipeline floor job {cfg.job.job_name!r} reading {cfg.topics.events!r}", flush=True)
+    env.execute(cfg.job.job_name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
