@@ -114,11 +114,13 @@ def job_throughput(cfg: ShopguardConfig, events: int, users: int, parallelism: i
 
 
 def cluster_throughput(cfg: ShopguardConfig, events: int, users: int, taskmanagers: int, slots: int,
-                       parallelism: int, workdir: Path, timeout_s: float = 900, progress=print) -> dict:
+                       parallelism: int, workdir: Path, timeout_s: float = 900, progress=print,
+                       job: tuple[str, ...] = DETECTION_JOB) -> dict:
     """Events/s of the job on a private standalone session cluster draining a backlog, as :func:`job_throughput`.
 
     Against the mini-cluster this shows what the cluster layout does: every TaskManager has one embedded
     Python interpreter, so ``taskmanagers`` x 1 slot gives the thread-mode operators as many GILs.
+    ``job`` is the module submitted and its arguments (the detection job, or a pipeline floor).
     """
     from shopguard.flink_cluster import FlinkSessionCluster, private_cluster  # needs the Flink home, not the bench
 
@@ -128,13 +130,13 @@ def cluster_throughput(cfg: ShopguardConfig, events: int, users: int, taskmanage
     ensure_topics(run_cfg)
     send_records(run_cfg, run_cfg.topics.events, as_records(bench_events(events, users)))
     progress(f"  backlog of {events:,} events loaded; starting a session cluster of {taskmanagers} TaskManager(s) "
-             f"x {slots} slot(s) and submitting the job at parallelism {parallelism}")
+             f"x {slots} slot(s) and submitting {job[0].rsplit('.', 1)[-1]} at parallelism {parallelism}")
     cluster = FlinkSessionCluster(run_cfg)
     low, high = (int(port) for port in run_cfg.cluster.prometheus_ports.split("-"))
     reporters = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=(low, high))
     try:
         cluster.start()
-        cluster.submit()
+        cluster.submit(job[0], job[1:])
         samples = _until_drained(events, lambda: reporters.metrics().get("events_to_score", 0.0), timeout_s, 0.5,
                                  cluster.log_dir)
     finally:

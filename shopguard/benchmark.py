@@ -123,6 +123,13 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
                                                                    taskmanagers, slots, 2, out_dir, progress=progress),
                                         plan.repeats, progress)
                     for taskmanagers, slots in plan.cluster_layouts]
+        cluster_floor = None
+        if plan.cluster_layouts:  # the floor on the layout that gives each thread-mode operator its own interpreter
+            progress("  the pipeline floor on a session cluster of 2 TaskManagers x 1 slot, p=2")
+            cluster_floor = repeated_throughput(
+                lambda: cluster_throughput(cfg, plan.floor_events or plan.throughput_events, plan.throughput_users,
+                                           2, 1, 2, out_dir, progress=progress, job=PIPELINE_FLOORS["with_pandas_step"]),
+                plan.repeats, progress)
     finally:
         if not broker_was_running:
             broker.stop()
@@ -161,6 +168,7 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
                       if clusters else {})},
         "scaling": scaling,
         "session_cluster_p2": clusters,
+        "floor_session_cluster_p2": cluster_floor,
     }
     _write_report(figures, stages["profile"], out_dir)
     return figures
@@ -211,7 +219,12 @@ def _write_report(figures: dict, profile: str, out_dir: Path) -> None:
         lines += ["Session cluster (`shopguard cluster`), parallelism 2:", "",
                   "| TaskManagers x slots | events/s (median) | every run |", "|---|---|---|",
                   *[f"| {r['taskmanagers']} x {r['slots_per_taskmanager']} | {r['eps']:,.0f} | {_runs_text(r['runs_eps'])} |"
-                    for r in figures["session_cluster_p2"]], ""]
+                    for r in figures["session_cluster_p2"]]]
+        floor = figures.get("floor_session_cluster_p2")
+        if floor:
+            lines.append(f"| pipeline floor, {floor['taskmanagers']} x {floor['slots_per_taskmanager']} | "
+                         f"{floor['eps']:,.0f} | {_runs_text(floor['runs_eps'])} |")
+        lines.append("")
     if figures["scaling"]:
         lines += ["| users | events | events/s (p=2) | peak memory MB |", "|---|---|---|---|",
                   *[f"| {r['users']:,} | {r['events']:,} | {r['eps']:,.0f} | {r['peak_memory_mb']:.0f} |"

@@ -40,7 +40,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -339,8 +339,9 @@ class FlinkSessionCluster:
 
     # --- jobs -------------------------------------------------------------------------------------
 
-    def submit(self) -> str:
-        """Submit the detection job with ``flink run -py`` (detached) and wait until its tasks run; return its id."""
+    def submit(self, module: str = "shopguard.jobs.detect_job", arguments: Sequence[str] = ()) -> str:
+        """Submit the detection job (or ``module`` with ``arguments``, as the benchmark does) with ``flink run -py``
+        (detached) and wait until its tasks run; return its id."""
         status = self.status()
         if not status.running:
             raise ClusterError(f"no Flink session cluster answers at {self.rest_url}: start one with "
@@ -354,10 +355,10 @@ class FlinkSessionCluster:
                                "with.\n" + to_toml(self.cfg))
         python = sys.executable  # this virtual environment's interpreter, for the client and the workers alike
         command = [str(home / "bin" / "flink"), "run", "--detached",
-                   "--python", job_entry_script(),
+                   "--python", job_entry_script(module),
                    "--pyFiles", str(package_archive(self.cfg.cache_dir)),
                    "--pyExecutable", python, "--pyClientExecutable", python,
-                   "--config", str(config_path)]
+                   "--config", str(config_path), *arguments]
         output = self._run(command, home, timeout_s=self.cfg.cluster.submit_timeout_s,
                            what="submitting the job ('flink run')", setting="cluster.submit_timeout_s")
         match = JOB_ID.search(output)
@@ -543,11 +544,11 @@ class FlinkSessionCluster:
         return json.loads(body) if body.strip() else {}
 
 
-def job_entry_script() -> str:
-    """The file of ``shopguard.jobs.detect_job`` as installed: ``flink run --python`` runs it as a script."""
-    spec = importlib.util.find_spec("shopguard.jobs.detect_job")
+def job_entry_script(module: str = "shopguard.jobs.detect_job") -> str:
+    """The file of ``module`` (the detection job) as installed: ``flink run --python`` runs it as a script."""
+    spec = importlib.util.find_spec(module)
     if spec is None or not spec.origin:
-        raise ClusterError("shopguard.jobs.detect_job is not importable: install the project "
+        raise ClusterError(f"{module} is not importable: install the project "
                            "(pip install -c constraints.txt -e .)")
     return spec.origin
 

@@ -8,7 +8,7 @@ import pytest
 
 from shopguard.cli import main
 from shopguard.config import load_config
-from shopguard.flink_cluster import ClusterError, FlinkSessionCluster, flink_conf
+from shopguard.flink_cluster import ClusterError, FlinkSessionCluster, flink_conf, job_entry_script
 
 
 def test_every_daemon_binds_and_advertises_loopback_on_the_configured_ports(tmp_path):
@@ -76,3 +76,13 @@ def test_each_taskmanager_gets_a_line_in_workers_so_start_cluster_starts_them_al
 def test_a_cluster_without_a_slot_is_refused_with_the_setting(tmp_path, setting):
     with pytest.raises(ClusterError, match=setting.split("=")[0]):
         flink_conf(load_config(None, [setting]), tmp_path, {})
+
+
+def test_the_benchmark_s_pipeline_floor_is_submitted_from_its_installed_file():
+    assert Path(job_entry_script("shopguard.jobs.pipeline_floor_job")).name == "pipeline_floor_job.py"
+    assert Path(job_entry_script()).name == "detect_job.py"
+
+
+def test_a_job_module_that_is_not_installed_is_named():
+    with pytest.raises(ClusterError, match="shopguard.jobs.no_such_job is not importable"):
+        job_entry_script("shopguard.jobs.no_such_job")
