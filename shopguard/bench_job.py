@@ -23,13 +23,13 @@ from shopguard.alert_feed import open_consumer
 from shopguard.bench_profile import JobProfiler, broker_pids, descendants
 from shopguard.bench_workload import as_records, bench_events
 from shopguard.config import ShopguardConfig
-from shopguard.job_process import RunningJob, isolated_job_config
+from shopguard.job_process import DETECT_JOB_MODULE, RunningJob, isolated_job_config
 from shopguard.producer import open_producer, send_records
 from shopguard.topics import ensure_topics
 
 
 WARM_UP_S = 3  # events sent in the first seconds meet Python workers that are still starting
-DETECTION_JOB = ("shopguard.jobs.detect_job",)
+DETECTION_JOB = (DETECT_JOB_MODULE,)
 PIPELINE_FLOORS = {
     "with_pandas_step": ("shopguard.jobs.pipeline_floor_job",),
     "keyed_step_only": ("shopguard.jobs.pipeline_floor_job", "--without-pandas-step"),

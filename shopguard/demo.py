@@ -21,6 +21,7 @@ from typing import Sequence
 from shopguard.alert_feed import describe_alert, describe_dead_letter, open_consumer, records
 from shopguard.config import ShopguardConfig
 from shopguard.demo_traffic import demo_events
+from shopguard.job_process import DETECT_JOB_MODULE
 from shopguard.local_kafka import LocalKafkaBroker
 from shopguard.producer import replay_events
 from shopguard.topics import ensure_topics
@@ -69,7 +70,7 @@ class FeedPrinter:
 def start_job_process(config_args: Sequence[str], log_path: Path) -> subprocess.Popen:
     """The detection job in its own process group (PyFlink starts a JVM under it), logging to a file."""
     log = log_path.open("ab")
-    return subprocess.Popen([sys.executable, "-m", "shopguard.jobs.detect_job", *config_args],
+    return subprocess.Popen([sys.executable, "-m", DETECT_JOB_MODULE, *config_args],
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 

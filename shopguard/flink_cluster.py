@@ -46,7 +46,7 @@ import yaml
 
 from shopguard.config import ClusterSettings, ShopguardConfig, to_toml
 from shopguard.errors import ShopguardError
-from shopguard.job_process import free_port_range
+from shopguard.job_process import DETECT_JOB_MODULE, free_port_range
 from shopguard.process_exit import wait_for_exit
 
 HOST = "127.0.0.1"
@@ -339,7 +339,7 @@ class FlinkSessionCluster:
 
     # --- jobs -------------------------------------------------------------------------------------
 
-    def submit(self, module: str = "shopguard.jobs.detect_job", arguments: Sequence[str] = ()) -> str:
+    def submit(self, module: str = DETECT_JOB_MODULE, arguments: Sequence[str] = ()) -> str:
         """Submit the detection job (or ``module`` with ``arguments``, as the benchmark does) with ``flink run -py``
         (detached) and wait until its tasks run; return its id."""
         status = self.status()
@@ -544,7 +544,7 @@ class FlinkSessionCluster:
         return json.loads(body) if body.strip() else {}
 
 
-def job_entry_script(module: str = "shopguard.jobs.detect_job") -> str:
+def job_entry_script(module: str = DETECT_JOB_MODULE) -> str:
     """The file of ``module`` (the detection job) as installed: ``flink run --python`` runs it as a script."""
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.origin:

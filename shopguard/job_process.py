@@ -24,6 +24,9 @@ from pathlib import Path
 
 from shopguard.config import ShopguardConfig, Topics, to_toml
 
+DETECT_JOB_MODULE = "shopguard.jobs.detect_job"
+"""The detection job's entry point (``main()`` takes ``--config``), as ``python -m`` and ``flink run --python`` run it."""
+
 _METRIC_LINE = re.compile(r"^flink_taskmanager_job_task_operator_shopguard_(\w+)\{[^}]*\}\s+([-+0-9.eE]+)$")
 _TASK_TIME_LINE = re.compile(r"^flink_taskmanager_job_task_(busy|backPressured|idle)TimeMsPerSecond"
                              r"\{[^}]*task_name=\"([^\"]*)\"[^}]*\}\s+([-+0-9.eE]+)$")
@@ -82,7 +85,7 @@ class RunningJob:
     log_path: Path
     process: subprocess.Popen | None = None
     ports: tuple[int, int] = field(default=(0, 0))
-    module: str = "shopguard.jobs.detect_job"  # the job's entry point, run as ``python -m``
+    module: str = DETECT_JOB_MODULE  # the job's entry point, run as ``python -m``
     arguments: tuple[str, ...] = ()  # after ``--config FILE``
 
     @property
