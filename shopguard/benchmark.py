@@ -55,7 +55,7 @@ class BenchPlan:
 
     @classmethod
     def quick(cls) -> "BenchPlan":
-        return cls(20_000, 2_000, (), 1_000, 8, 20_000, profile_seconds=2, floor_events=80_000)
+        return cls(20_000, 2_000, (), 1_000, 8, 20_000, profile_seconds=2, floor_events=40_000)
 
     @classmethod
     def smoke(cls) -> "BenchPlan":
