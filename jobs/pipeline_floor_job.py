@@ -23,7 +23,7 @@ from typing import Sequence
 
 from pyflink.common.typeinfo import Types
 from pyflink.datastream import StreamExecutionEnvironment
-from pyflink.table import DataTypes, Schema, StatementSet, StreamTableEnvironment, TableDescriptor
+from pyflink.table import DataTypes, StatementSet, StreamTableEnvironment, TableDescriptor
 from pyflink.table.expressions import col
 from pyflink.table.udf import udf
 
@@ -34,12 +34,9 @@ from shopguard.udfs.event_time import event_time_watermarks
 from shopguard.udfs.pipeline_floor import CODES_ROW, USER_ROW, ConstantScore, KeepRecentCodes, ReadUserId
 
 
-def discard(fields: dict) -> TableDescriptor:
-    """A sink that drops every row (Flink's ``blackhole`` connector) with these ``{name: DataType}`` columns."""
-    schema = Schema.new_builder()
-    for name, data_type in fields.items():
-        schema = schema.column(name, data_type)
-    return TableDescriptor.for_connector("blackhole").schema(schema.build()).build()
+def discard() -> TableDescriptor:
+    """A sink that drops every row (Flink's ``blackhole`` connector); its columns are those of the table inserted."""
+    return TableDescriptor.for_connector("blackhole").build()
 
 
 def build_floor_job(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: ShopguardConfig,
@@ -52,15 +49,13 @@ def build_floor_job(env: StreamExecutionEnvironment, t_env: StreamTableEnvironme
         .process(KeepRecentCodes(cfg.job.history_length), output_type=CODES_ROW) \
         .uid("keep-recent-codes").name("keep recent codes")
     table = t_env.from_data_stream(codes)
-    fields = {"user_id": DataTypes.STRING(), "event_ts": DataTypes.BIGINT()}
     if pandas_step:
         score = udf(ConstantScore(), result_type=DataTypes.DOUBLE(), func_type="pandas")
         table = table.select(col("user_id"), col("event_ts"), score(col("codes")).alias("score"))
-        fields["score"] = DataTypes.DOUBLE()
     else:
         table = table.select(col("user_id"), col("event_ts"))
     statements = t_env.create_statement_set()
-    statements.add_insert(discard(fields), table)
+    statements.add_insert(discard(), table)
     return statements
 
 
