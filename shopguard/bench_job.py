@@ -41,6 +41,16 @@ PIPELINE_FLOORS = {
 PyFlink alone allows on this machine, with and without the pandas step."""
 
 
+def _job_name(job: tuple[str, ...]) -> str:
+    """A job tuple (module, arguments...) in a progress line.
+
+    >>> _job_name(PIPELINE_FLOORS["keyed_step_only"])
+    'pipeline_floor_job --without-pandas-step'
+    """
+    module, *arguments = job
+    return " ".join((module.rsplit(".", 1)[-1], *arguments))
+
+
 def _bench_config(cfg: ShopguardConfig, parallelism: int, workdir: Path, with_scores: bool = False,
                   **job_changes) -> tuple[ShopguardConfig, tuple[int, int]]:
     """A private job (topics, group, empty registry, ports) at ``parallelism``, checkpointing as ``cfg`` says."""
@@ -89,8 +99,8 @@ def job_throughput(cfg: ShopguardConfig, events: int, users: int, parallelism: i
     run_cfg, ports = _bench_config(cfg, parallelism, workdir)
     ensure_topics(run_cfg)
     send_records(run_cfg, run_cfg.topics.events, as_records(bench_events(events, users)))
-    what = " ".join((module.rsplit(".", 1)[-1], *arguments))
-    progress(f"  backlog of {events:,} events over {users:,} users loaded; starting {what} at parallelism {parallelism}")
+    progress(f"  backlog of {events:,} events over {users:,} users loaded; starting {_job_name(job)} "
+             f"at parallelism {parallelism}")
     job = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=ports, module=module,
                      arguments=tuple(arguments)).start()
     peak_memory, profiler, readings = 0.0, None, 0
@@ -133,7 +143,7 @@ def cluster_throughput(cfg: ShopguardConfig, events: int, users: int, taskmanage
     ensure_topics(run_cfg)
     send_records(run_cfg, run_cfg.topics.events, as_records(bench_events(events, users)))
     progress(f"  backlog of {events:,} events loaded; starting a session cluster of {taskmanagers} TaskManager(s) "
-             f"x {slots} slot(s) and submitting {job[0].rsplit('.', 1)[-1]} at parallelism {parallelism}")
+             f"x {slots} slot(s) and submitting {_job_name(job)} at parallelism {parallelism}")
     cluster = FlinkSessionCluster(run_cfg)
     low, high = (int(port) for port in run_cfg.cluster.prometheus_ports.split("-"))
     reporters = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=(low, high))

@@ -53,6 +53,11 @@ class BenchPlan:
     repeats: int = 1  # runs of each throughput figure (jobs, clusters, plain consumer); the report quotes the median
     floor_events: int = 0  # backlog of the pipeline-floor runs (they drain ~4x faster than the job); 0: the job's
 
+    @property
+    def floor_backlog(self) -> int:
+        """Events the pipeline-floor runs drain: ``floor_events``, or the job's backlog when that is 0."""
+        return self.floor_events or self.throughput_events
+
     @classmethod
     def quick(cls) -> "BenchPlan":
         return cls(20_000, 2_000, (), 1_000, 8, 20_000, profile_seconds=2, floor_events=40_000)
@@ -105,7 +110,7 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
         without_patterns = dataclasses.replace(cfg, patterns=dataclasses.replace(cfg.patterns, enabled=False))
         runs["p1_without_patterns"] = drained(without_patterns, 1)
         progress("  the pipeline floor: the job's shape in PyFlink with the detection taken out, p=1")
-        floors = {name: drained(cfg, 1, job=floor_job, events=plan.floor_events or plan.throughput_events)
+        floors = {name: drained(cfg, 1, job=floor_job, events=plan.floor_backlog)
                   for name, floor_job in PIPELINE_FLOORS.items()}
         if plan.profile_seconds:  # a run of its own: sampling slows the job it watches
             progress("  once more at p=1, profiled")
@@ -127,7 +132,7 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
         if plan.cluster_layouts:  # the floor on the layout that gives each thread-mode operator its own interpreter
             progress("  the pipeline floor on a session cluster of 2 TaskManagers x 1 slot, p=2")
             cluster_floor = repeated_throughput(
-                lambda: cluster_throughput(cfg, plan.floor_events or plan.throughput_events, plan.throughput_users,
+                lambda: cluster_throughput(cfg, plan.floor_backlog, plan.throughput_users,
                                            2, 1, 2, out_dir, progress=progress, job=PIPELINE_FLOORS["with_pandas_step"]),
                 plan.repeats, progress)
     finally:
