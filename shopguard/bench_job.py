@@ -71,19 +71,32 @@ def _job_memory_mb(job: RunningJob) -> float:
     return total_kb / 1024
 
 
-def _until_drained(events: int, scored: Callable[[], float], timeout_s: float, interval_s: float, logs: Path,
+def _until_drained(events: int, scored: Callable[[], float | None], timeout_s: float, interval_s: float, logs: Path,
                    each: Callable[[float], None] = lambda done: None) -> list[tuple[float, float]]:
-    """``(time, events scored)`` samples until ``events`` are scored; ``each`` sees every reading."""
+    """``(time, events scored)`` samples until ``events`` are scored; ``each`` sees every reading.
+
+    A reading of ``None`` (no reporter had the counter: one that did not answer in time, or a task not
+    running yet) is no sample, nor is one below the last (a cluster's total while one of its
+    TaskManagers did not answer; the counter itself only grows). Read as 0, a missed scrape made the
+    next reading look like the whole backlog drained in one interval: one run measured 35,883 events/s
+    that way, against ~1,600 for its neighbours.
+
+    >>> readings = iter([0.0, None, 40.0, 20.0, None, 100.0])
+    >>> [done for _, done in _until_drained(100, lambda: next(readings), 5.0, 0.0, Path("job.log"))]
+    [0.0, 40.0, 100.0]
+    """
     samples: list[tuple[float, float]] = []
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         done = scored()
-        samples.append((time.monotonic(), done))
-        each(done)
-        if done >= events:
-            return samples
+        if done is not None and (not samples or done >= samples[-1][1]):
+            samples.append((time.monotonic(), done))
+            each(done)
+            if done >= events:
+                return samples
         time.sleep(interval_s)
-    raise RuntimeError(f"the job scored {samples[-1][1]:.0f} of {events} events in {timeout_s} s (logs: {logs})")
+    last = f"{samples[-1][1]:.0f}" if samples else "no readable count"
+    raise RuntimeError(f"the job scored {last} of {events} events in {timeout_s} s (logs: {logs})")
 
 
 def job_throughput(cfg: ShopguardConfig, events: int, users: int, parallelism: int, workdir: Path,
@@ -117,7 +130,7 @@ def job_throughput(cfg: ShopguardConfig, events: int, users: int, parallelism: i
                                    broker_pids()).start()
 
     try:
-        samples = _until_drained(events, lambda: job.metrics().get("events_to_score", 0.0), timeout_s, 0.25,
+        samples = _until_drained(events, lambda: job.metrics().get("events_to_score"), timeout_s, 0.25,
                                  job.log_path, watch)
         profile = profiler.finish() if profiler else None
     finally:
@@ -150,7 +163,7 @@ def cluster_throughput(cfg: ShopguardConfig, events: int, users: int, taskmanage
     try:
         cluster.start()
         cluster.submit(job[0], job[1:])
-        samples = _until_drained(events, lambda: reporters.metrics().get("events_to_score", 0.0), timeout_s, 0.5,
+        samples = _until_drained(events, lambda: reporters.metrics().get("events_to_score"), timeout_s, 0.5,
                                  cluster.log_dir)
     finally:
         cluster.stop()
