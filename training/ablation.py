@@ -82,6 +82,8 @@ def _targets(figures: Mapping[str, dict]) -> dict:
     best_overall = max((figures[n]["pr_auc"] or 0.0, n) for n in singles)
     return {
         "pattern_recall_at_0.1pct_fpr": {kind: patterns.get(kind, {}).get("recall_at_0.1pct_fpr") for kind in PER_USER_TYPES},
+        "pattern_recall_interval": {kind: patterns.get(kind, {}).get("recall_at_0.1pct_fpr_interval")
+                                    for kind in PER_USER_TYPES},
         "pattern_recall_target": PATTERN_RECALL_TARGET,
         # at the detector's validation threshold: which variant the misses are (the subtle one has no device sign)
         "pattern_recall_by_variant": {kind: {variant: patterns.get(kind, {}).get(f"recall_{variant}")

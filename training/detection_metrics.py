@@ -22,6 +22,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from shopguard.training.encoded_traffic import EncodedTraffic
 
 TARGET_FPR = 0.001  # the issue's operating point: 0.1% of normal users flagged
+INTERVAL_LEVEL = 0.9  # of the bootstrap interval around recall at TARGET_FPR
+INTERVAL_RESAMPLES = 500
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,36 @@ def calibrate_threshold(normal_scores: np.ndarray, alert_rate: float) -> float:
     if allowed >= len(ordered):
         return float(ordered[-1]) if len(ordered) else 0.0
     return float(np.nextafter(ordered[allowed], np.inf))
+
+
+def recall_interval_at_fpr(normal_scores: np.ndarray, abused_scores: np.ndarray, fpr: float = TARGET_FPR,
+                           level: float = INTERVAL_LEVEL, resamples: int = INTERVAL_RESAMPLES,
+                           seed: int = 0) -> list[float] | None:
+    """Where recall at ``fpr`` could lie with another draw of as many users: a bootstrap interval.
+
+    At 0.1% of a few thousand normal users the threshold rests on the two or three that score
+    highest, so one more or one fewer such user moves recall a lot; a target judged on the point
+    figure alone can look met or missed by chance. Normal and abused users are resampled with
+    replacement (``resamples`` times, seeded: the report is reproducible); each resample gets its own
+    threshold (as :func:`calibrate_threshold`) and recall. Returns ``[low, high]`` at ``level``, or
+    None without users of either kind.
+
+    >>> normal = np.linspace(0.0, 1.0, 2000)
+    >>> recall_interval_at_fpr(normal, np.full(20, 2.0))  # every abused user above every normal one
+    [1.0, 1.0]
+    >>> low, high = recall_interval_at_fpr(normal, np.linspace(0.99, 1.01, 40))
+    >>> low < 0.5 < high
+    True
+    """
+    normal, abused = np.asarray(normal_scores, dtype=np.float64), np.asarray(abused_scores, dtype=np.float64)
+    if not len(normal) or not len(abused):
+        return None
+    rng = np.random.default_rng(seed)
+    rank = len(normal) - 1 - min(int(np.floor(fpr * len(normal))), len(normal) - 1)  # ascending index of the cut
+    cuts = np.partition(normal[rng.integers(0, len(normal), (resamples, len(normal)))], rank, axis=1)[:, rank]
+    recalls = (abused[rng.integers(0, len(abused), (resamples, len(abused)))] > cuts[:, None]).mean(axis=1)
+    low, high = np.quantile(recalls, [(1 - level) / 2, (1 + level) / 2])
+    return [float(low), float(high)]
 
 
 def evaluate_scores(traffic: EncodedTraffic, scores: np.ndarray, threshold: float) -> dict:
@@ -110,6 +142,7 @@ def _user_figures(scores: np.ndarray, abused: np.ndarray, threshold: float) -> d
         "f1": 2 * precision * recall / max(precision + recall, 1e-12),
         "fpr": fp / max(int((~abused).sum()), 1),
         "recall_at_0.1pct_fpr": _share(scores[abused] >= calibrate_threshold(scores[~abused], TARGET_FPR)),
+        "recall_at_0.1pct_fpr_interval": recall_interval_at_fpr(scores[~abused], scores[abused]),
     }
 
 

@@ -45,3 +45,11 @@ def test_the_report_says_yes_only_when_every_type_holds_and_writes_the_hinges(tm
 def test_the_pattern_target_line_says_which_variant_the_misses_are():
     text = ablation_markdown(_result(combined_bot=1.0), {})
     assert "by variant: account_takeover blunt 1.000 / subtle 0.750, account_sharing blunt 0.000" in text
+
+
+def test_the_pattern_target_shows_how_far_the_recall_could_move():
+    result = _result(combined_bot=1.0)
+    result["targets"]["pattern_recall_interval"] = {"account_takeover": [0.72, 0.96], "account_sharing": [0.0, 0.0]}
+    text = ablation_markdown(result, {})
+    assert "account_takeover 0.880 [0.72–0.96], account_sharing 0.000 [0.00–0.00]" in text
+    assert "90% bootstrap interval" in text

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from shopguard.training.anomalies import AnomalyLabel
-from shopguard.training.detection_metrics import calibrate_threshold, detection_delays, evaluate_scores, user_scores
+from shopguard.training.detection_metrics import (TARGET_FPR, calibrate_threshold, detection_delays, evaluate_scores,
+                                                  recall_interval_at_fpr, user_scores)
 from shopguard.training.encoded_traffic import encode_traffic
 from shopguard.training.labelled_traffic import LabelledTraffic
 from shopguard.udfs.events import Event
@@ -49,3 +50,29 @@ def test_perfect_scores_give_perfect_figures_and_a_missed_user_shows(traffic):
     assert perfect["per_type"]["card_testing"]["recall_blunt"] is None
     missed = evaluate_scores(traffic, scores_for(traffic, {"n0-0": 0.9}), threshold=0.5)
     assert missed["recall"] == 0.0 and missed["fpr"] == 0.25 and missed["median_delay_events"] is None
+
+
+def _recall_at_target(normal, abused):
+    return float(np.mean(abused >= calibrate_threshold(normal, TARGET_FPR)))
+
+
+def test_the_recall_interval_holds_the_point_figure_and_is_the_same_on_every_run():
+    rng = np.random.default_rng(5)
+    normal, abused = rng.normal(0.0, 1.0, 2500), rng.normal(3.2, 0.6, 50)
+    interval = recall_interval_at_fpr(normal, abused)
+    assert interval == recall_interval_at_fpr(normal, abused)
+    assert interval[0] <= _recall_at_target(normal, abused) <= interval[1] and interval[0] < interval[1]
+
+
+def test_a_recall_resting_on_a_few_normal_users_gets_a_wide_interval():
+    rng = np.random.default_rng(6)
+    abused = rng.normal(3.2, 0.6, 50)
+    few, many = rng.normal(0.0, 1.0, 2500), rng.normal(0.0, 1.0, 250_000)
+    width = {n: np.subtract(*recall_interval_at_fpr(normal, abused, resamples=200)[::-1])
+             for n, normal in (("few", few), ("many", many))}
+    assert width["few"] > 0.2 and width["few"] > width["many"]
+
+
+def test_no_interval_without_users_of_either_kind():
+    assert recall_interval_at_fpr(np.array([]), np.array([1.0])) is None
+    assert recall_interval_at_fpr(np.array([1.0]), np.array([])) is None
