@@ -5,7 +5,7 @@ Graph (every operator has a stable ``uid`` so that state survives upgrades from 
     user-events (watermarks from Kafka record timestamps, in the source: no Python step)
                           ▼
                    parse and validate ──(dead letters)───────────────────────► user-events-dlq
-                          ▼ key_by(user_id)
+                          ▼ key_by(user_id) (emitted by the parse step: no Python map of PyFlink's own)
                    track user history (keyed state: dedup ring + last L event codes + patterns)
                           │ ──(later than the allowed lateness)──────────────► user-events-late
                           ▼ Table API
@@ -39,12 +39,13 @@ from pyflink.table.udf import udf
 from shopguard.config import ShopguardConfig, load_config
 from shopguard.jobs.flink_environment import create_environments
 from shopguard.jobs.kafka_io import events_source, keyed_json_sink, scores_sink
+from shopguard.jobs.user_keying import key_by_user
 from shopguard.training.placeholder_model import write_placeholder_model
 from shopguard.udfs.alert_decision import CROSSING_FIELDS, DecideAlert
 from shopguard.udfs.event_time import event_time_watermarks
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
-from shopguard.udfs.parse_events import DEAD_LETTERS, EVENT_ROW, KEYED_JSON_ROW, ParseEvents
+from shopguard.udfs.parse_events import DEAD_LETTERS, EVENT_ROW, KEYED_EVENT_ROW, KEYED_JSON_ROW, ParseEvents
 from shopguard.udfs.scoring import ScoreHistories
 from shopguard.udfs.user_history import LATE_EVENTS, SCORING_ROW, TrackUserHistory
 
@@ -94,10 +95,10 @@ def build_detection_graph(raw: DataStream, t_env: StreamTableEnvironment, cfg: S
     late events, the two outputs that carry input records.
     """
     job = cfg.job
-    events = raw.process(ParseEvents(cfg.validation, hashing), output_type=EVENT_ROW) \
+    events = raw.process(ParseEvents(cfg.validation, hashing), output_type=KEYED_EVENT_ROW) \
         .uid("parse-events").name("parse and validate")
     dead_letters = events.get_side_output(DEAD_LETTERS)
-    histories = events.key_by(lambda row: row[1], key_type=Types.STRING()) \
+    histories = key_by_user(events, EVENT_ROW) \
         .process(TrackUserHistory(job, hashing, cfg.patterns, source), output_type=SCORING_ROW) \
         .uid("track-user-history").name("track user history")
     late_events = histories.get_side_output(LATE_EVENTS)

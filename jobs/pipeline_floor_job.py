@@ -5,7 +5,7 @@ Graph, as the detection job's (:mod:`shopguard.jobs.detect_job`) but each step d
     user-events (same source and watermarks)
         ▼
     read user id (Python, in the source task)
-        ▼ key_by(user_id)
+        ▼ key_by(user_id) (emitted by the read step, as the job's parse step does)
     keep recent codes (keyed Python, one string of state per user)
         ▼ Table API
     constant score (pandas UDF), unless --without-pandas-step
@@ -21,7 +21,6 @@ import argparse
 import sys
 from typing import Sequence
 
-from pyflink.common.typeinfo import Types
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import DataTypes, StatementSet, StreamTableEnvironment, TableDescriptor
 from pyflink.table.expressions import col
@@ -30,8 +29,9 @@ from pyflink.table.udf import udf
 from shopguard.config import ShopguardConfig, load_config
 from shopguard.jobs.flink_environment import create_environments
 from shopguard.jobs.kafka_io import events_source
+from shopguard.jobs.user_keying import key_by_user
 from shopguard.udfs.event_time import event_time_watermarks
-from shopguard.udfs.pipeline_floor import CODES_ROW, USER_ROW, ConstantScore, KeepRecentCodes, ReadUserId
+from shopguard.udfs.pipeline_floor import CODES_ROW, KEYED_USER_ROW, USER_ROW, ConstantScore, KeepRecentCodes, ReadUserId
 
 
 def discard() -> TableDescriptor:
@@ -44,8 +44,8 @@ def build_floor_job(env: StreamExecutionEnvironment, t_env: StreamTableEnvironme
     """Wire source → read user id → keep recent codes → (constant score) → discard; the caller executes."""
     raw = env.from_source(events_source(cfg), event_time_watermarks(cfg.job), "user-events") \
         .uid("source-user-events").name("user-events (Kafka)")
-    users = raw.process(ReadUserId(), output_type=USER_ROW).uid("read-user-id").name("read user id")
-    codes = users.key_by(lambda row: row[0], key_type=Types.STRING()) \
+    users = raw.process(ReadUserId(), output_type=KEYED_USER_ROW).uid("read-user-id").name("read user id")
+    codes = key_by_user(users, USER_ROW) \
         .process(KeepRecentCodes(cfg.job.history_length), output_type=CODES_ROW) \
         .uid("keep-recent-codes").name("keep recent codes")
     table = t_env.from_data_stream(codes)

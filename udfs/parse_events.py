@@ -1,6 +1,7 @@
 """The Flink function at the job's door: raw Kafka records in, valid events out, dead letters aside.
 
-Every record leaves this function exactly once: as an event row on the main output, or as a dead
+Every record leaves this function exactly once: as an event row (with its user id in front, ready
+to be keyed: :func:`shopguard.jobs.user_keying.key_by_user`) on the main output, or as a dead
 letter (reason, detail, the record itself with its IPs and device ids hashed) on the :data:`DEAD_LETTERS`
 side output, counted in the ``shopguard.dead_letters`` metric and in one counter per reason. The job
 never fails on input.
@@ -26,6 +27,9 @@ EVENT_ROW = Types.ROW_NAMED(
 )
 """Row type of a valid event between operators; field order is :class:`Event`'s."""
 
+KEYED_EVENT_ROW = Types.ROW([Types.STRING(), EVENT_ROW])
+"""What the parse step emits for a valid event: ``Row(user_id, event row)``, the shape a keyed step takes."""
+
 KEYED_JSON_ROW = Types.ROW_NAMED(["user_id", "payload"], [Types.STRING(), Types.STRING()])
 """A JSON message and the user it belongs to (the Kafka key); used for dead letters and alerts."""
 
@@ -33,7 +37,7 @@ DEAD_LETTERS = OutputTag("dead-letters", KEYED_JSON_ROW)
 
 
 class ParseEvents(ProcessFunction):
-    """Parse and validate raw records (``bytes``) into event rows; route the rest to dead letters."""
+    """Parse and validate raw records (``bytes``) into :data:`KEYED_EVENT_ROW` rows; route the rest to dead letters."""
 
     def __init__(self, limits: ValidationSettings, hashing: IdentifierHashing):
         self.limits = limits
@@ -59,4 +63,4 @@ class ParseEvents(ProcessFunction):
             yield DEAD_LETTERS, Row(letter.user_id, letter.to_json(now_ms))
             return
         self.events_valid.inc()
-        yield Row(*event)
+        yield Row(event.user_id, Row(*event))

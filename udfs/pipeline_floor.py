@@ -34,13 +34,14 @@ from pyflink.datastream.state import ValueStateDescriptor
 from pyflink.table.udf import ScalarFunction
 
 USER_ROW = Types.ROW_NAMED(["user_id", "event_ts"], [Types.STRING(), Types.LONG()])
+KEYED_USER_ROW = Types.ROW([Types.STRING(), USER_ROW])  # keyed without a Python map, as the job's events
 CODES_ROW = Types.ROW_NAMED(["user_id", "event_ts", "codes"],
                             [Types.STRING(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE())])
 _CODE = "\x01\x02\x03\x04"  # one event's 4-byte code, as the real state keeps it (latin-1 text)
 
 
 class ReadUserId(ProcessFunction):
-    """Raw JSON record in, ``(user_id, event_ts)`` out; counts ``events_in`` as the real parse step does."""
+    """Raw JSON record in, ``(user_id, (user_id, event_ts))`` out; counts ``events_in`` as the real parse step does."""
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.events_in = runtime_context.get_metrics_group().add_group("shopguard").counter("events_in")
@@ -48,7 +49,8 @@ class ReadUserId(ProcessFunction):
     def process_element(self, raw, ctx: ProcessFunction.Context):
         self.events_in.inc()
         record = json.loads(raw)
-        yield Row(str(record["user_id"]), int(record["ts"]))
+        user_id = str(record["user_id"])
+        yield Row(user_id, Row(user_id, int(record["ts"])))
 
 
 class KeepRecentCodes(KeyedProcessFunction):

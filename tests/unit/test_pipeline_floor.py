@@ -5,55 +5,15 @@ from pyflink.common import Row
 
 from shopguard.bench_workload import as_records, bench_events
 from shopguard.udfs.pipeline_floor import ConstantScore, KeepRecentCodes, ReadUserId
+from tests.unit.flink_fakes import Runtime
 
 
-class Counter:
-    def __init__(self):
-        self.count = 0
-
-    def inc(self, n: int = 1) -> None:
-        self.count += n
-
-
-class Metrics:
-    def __init__(self):
-        self.counters: dict[str, Counter] = {}
-
-    def add_group(self, name: str) -> "Metrics":
-        return self
-
-    def counter(self, name: str) -> Counter:
-        return self.counters.setdefault(name, Counter())
-
-
-class ValueState:
-    def __init__(self):
-        self.stored = None
-
-    def value(self):
-        return self.stored
-
-    def update(self, value) -> None:
-        self.stored = value
-
-
-class Runtime:
-    def __init__(self):
-        self.metrics, self.state = Metrics(), ValueState()
-
-    def get_metrics_group(self) -> Metrics:
-        return self.metrics
-
-    def get_state(self, descriptor) -> ValueState:
-        return self.state
-
-
-def test_read_user_id_takes_the_user_and_time_of_a_benchmark_record_and_counts_it_in():
+def test_read_user_id_takes_the_user_and_time_of_a_benchmark_record_keyed_by_user_and_counts_it_in():
     event = bench_events(1, 1)[0]
     step, runtime = ReadUserId(), Runtime()
     step.open(runtime)
     (row,) = step.process_element(as_records([event])[0][1], None)
-    assert tuple(row) == (event.user_id, event.ts_ms)
+    assert row[0] == event.user_id and tuple(row[1]) == (event.user_id, event.ts_ms)  # keyed by the user
     assert runtime.metrics.counters["events_in"].count == 1
 
 

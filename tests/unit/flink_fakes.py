@@ -1,0 +1,46 @@
+"""Stand-ins for what Flink hands a Python function in ``open()``: metrics and one value state.
+
+Enough to call a function's ``open`` and ``process_element`` directly in a unit test; the integration
+tests run the same functions in a real mini-cluster.
+"""
+
+
+class Counter:
+    def __init__(self):
+        self.count = 0
+
+    def inc(self, n: int = 1) -> None:
+        self.count += n
+
+
+class Metrics:
+    def __init__(self):
+        self.counters: dict[str, Counter] = {}
+
+    def add_group(self, name: str) -> "Metrics":
+        return self
+
+    def counter(self, name: str) -> Counter:
+        return self.counters.setdefault(name, Counter())
+
+
+class ValueState:
+    def __init__(self):
+        self.stored = None
+
+    def value(self):
+        return self.stored
+
+    def update(self, value) -> None:
+        self.stored = value
+
+
+class Runtime:
+    def __init__(self):
+        self.metrics, self.state = Metrics(), ValueState()
+
+    def get_metrics_group(self) -> Metrics:
+        return self.metrics
+
+    def get_state(self, descriptor) -> ValueState:
+        return self.state
