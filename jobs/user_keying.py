@@ -8,8 +8,8 @@ into Python and back a second time in the source task, holding the one interpret
 keyed step of the same TaskManager needs too. Instead the parse step emits ``Row(user_id, event)``
 itself (:data:`~shopguard.udfs.parse_events.KEYED_EVENT_ROW`) and :func:`key_by_user` does only the
 Java half: the same keyed stream, one Python call fewer per event. Measured on the 2-core machine,
-draining 40k events at p=1 (``/work/notes/exp-s5/ab-direct-keyby.log`` in the issue 6 notes): 1,591
-against 1,485 events/s, median of 3 interleaved runs each, every run faster than every run without it.
+draining 40k events at p=1, six interleaved pairs of runs in both orders (issue 6 notes,
+``ab-direct-keyby.log``): median 1,561 against 1,468 events/s (+6%), every pair faster with it.
 
 It uses two things PyFlink does not publish as API, both what ``DataStream.key_by`` of the pinned
 PyFlink does after its map (``pyflink/datastream/data_stream.py``): the ``KeyedStream`` constructor
