@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shopguard.training.ablation import COMBINED, PER_USER_TYPES
-from shopguard.training.detection_metrics import INTERVAL_LEVEL
+from shopguard.training.detection_metrics import INTERVAL_LEVEL, interval_text
 
 CELL = ("pr_auc", "recall_at_0.1pct_fpr")
 
@@ -47,7 +47,7 @@ def ablation_markdown(result: dict, context: dict) -> str:
         "", "## Targets", "",
         f"- Pattern detector alone, recall at 0.1% FPR (target ≥ {targets['pattern_recall_target']}; in brackets "
         f"the {INTERVAL_LEVEL:.0%} bootstrap interval over users: the 0.1% point rests on a handful of normal users): "
-        + ", ".join(f"{kind} {_fmt(pattern_recall.get(kind))}{_interval(intervals.get(kind))}" for kind in PER_USER_TYPES)
+        + ", ".join(f"{kind} {_fmt(pattern_recall.get(kind))}{interval_text(intervals.get(kind))}" for kind in PER_USER_TYPES)
         + _by_variant(targets["pattern_recall_by_variant"]) + ".",
         f"- Combination vs the best single detector, all types: PR-AUC {_fmt(targets['combined_pr_auc'])} vs "
         f"{_fmt(targets['best_single_pr_auc'])} ({targets['best_single_detector']}).",
@@ -84,11 +84,6 @@ def ablation_json(result: dict) -> dict:
 
 def _cell(row: dict) -> str:
     return " / ".join(_fmt(row.get(k)) for k in CELL)
-
-
-def _interval(bounds) -> str:
-    """`` [low–high]``, or nothing when there is no interval."""
-    return f" [{bounds[0]:.2f}–{bounds[1]:.2f}]" if bounds else ""
 
 
 def _fmt(value) -> str:

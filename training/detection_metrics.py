@@ -90,6 +90,15 @@ def recall_interval_at_fpr(normal_scores: np.ndarray, abused_scores: np.ndarray,
     return [float(low), float(high)]
 
 
+def interval_text(bounds: list[float] | None) -> str:
+    """How the reports write an interval after its figure: `` [low–high]``, or nothing without one.
+
+    >>> interval_text([0.58, 0.96]), interval_text(None)
+    (' [0.58–0.96]', '')
+    """
+    return f" [{bounds[0]:.2f}–{bounds[1]:.2f}]" if bounds else ""
+
+
 def evaluate_scores(traffic: EncodedTraffic, scores: np.ndarray, threshold: float) -> dict:
     """Every figure of the evaluation report for one detector's scores on ``traffic``."""
     per_user = user_scores(traffic, scores)

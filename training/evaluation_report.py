@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import precision_recall_curve
 
-from shopguard.training.detection_metrics import INTERVAL_LEVEL, user_scores
+from shopguard.training.detection_metrics import INTERVAL_LEVEL, interval_text, user_scores
 from shopguard.training.encoded_traffic import EncodedTraffic
 
 TABLE_FIGURES = ("pr_auc", "roc_auc", "recall_at_0.1pct_fpr", "recall", "precision", "fpr", "median_delay_events",
@@ -86,8 +86,7 @@ def _fmt(value) -> str:
 
 def _figure_cell(figures: dict, name: str) -> str:
     """One figure; recall at 0.1% FPR with its bootstrap interval when there is one."""
-    interval = figures.get(f"{name}_interval")
-    return _fmt(figures.get(name)) + (f" [{interval[0]:.2f}–{interval[1]:.2f}]" if interval else "")
+    return _fmt(figures.get(name)) + interval_text(figures.get(f"{name}_interval"))
 
 
 def _type_cell(row: dict) -> str:
