@@ -3,10 +3,10 @@
 Graph (every operator has a stable ``uid`` so that state survives upgrades from a savepoint)::
 
     user-events (watermarks from Kafka record timestamps, in the source: no Python step)
-                          ▼
-                   parse and validate ──(dead letters)───────────────────────► user-events-dlq
-                          ▼ key_by(user_id) (emitted by the parse step: no Python map of PyFlink's own)
-                   track user history (keyed state: dedup ring + last L event codes + patterns)
+                          ▼ key_by(user_id), the id read in Java by Flink SQL's JSON_VALUE (no Python step)
+                   parse, validate, track user history (keyed state: dedup ring + last L event codes
+                          │     + patterns; a task of its own, so that it runs beside the scoring worker)
+                          │ ──(not a valid event: dead letters)──────────────► user-events-dlq
                           │ ──(later than the allowed lateness)──────────────► user-events-late
                           ▼ Table API
                    score histories (pandas UDF: detectors + combiner per Arrow batch; hot-swapped model)
@@ -39,13 +39,13 @@ from pyflink.table.udf import udf
 from shopguard.config import ShopguardConfig, load_config
 from shopguard.jobs.flink_environment import create_environments
 from shopguard.jobs.kafka_io import events_source, keyed_json_sink, scores_sink
-from shopguard.jobs.user_keying import key_by_user
+from shopguard.jobs.user_keying import key_records_by_user
 from shopguard.training.placeholder_model import write_placeholder_model
 from shopguard.udfs.alert_decision import CROSSING_FIELDS, DecideAlert
 from shopguard.udfs.event_time import event_time_watermarks
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
-from shopguard.udfs.parse_events import DEAD_LETTERS, EVENT_ROW, KEYED_EVENT_ROW, KEYED_JSON_ROW, ParseEvents
+from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW
 from shopguard.udfs.scoring import ScoreHistories
 from shopguard.udfs.user_history import LATE_EVENTS, SCORING_ROW, TrackUserHistory
 
@@ -89,18 +89,17 @@ def identifier_hashing(cfg: ShopguardConfig) -> IdentifierHashing:
 
 def build_detection_graph(raw: DataStream, t_env: StreamTableEnvironment, cfg: ShopguardConfig,
                           source: ModelSource, hashing: IdentifierHashing) -> DetectionOutputs:
-    """Wire parse → event time → user history → scoring → decision onto ``raw`` records (bytes or str).
+    """Wire user keying → parse and user history → scoring → decision onto ``raw`` records (bytes or str).
 
     ``hashing`` (from :func:`identifier_hashing`) pseudonymises IPs and device ids in dead letters and
     late events, the two outputs that carry input records.
     """
     job = cfg.job
-    events = raw.process(ParseEvents(cfg.validation, hashing), output_type=KEYED_EVENT_ROW) \
-        .uid("parse-events").name("parse and validate")
-    dead_letters = events.get_side_output(DEAD_LETTERS)
-    histories = key_by_user(events, EVENT_ROW) \
-        .process(TrackUserHistory(job, hashing, cfg.patterns, source), output_type=SCORING_ROW) \
-        .uid("track-user-history").name("track user history")
+    histories = key_records_by_user(raw, t_env) \
+        .process(TrackUserHistory(job, cfg.validation, hashing, cfg.patterns, source), output_type=SCORING_ROW) \
+        .uid("track-user-history").name("track user history") \
+        .disable_chaining()  # the scoring step's process-mode worker then scores one bundle while this step reads the next
+    dead_letters = histories.get_side_output(DEAD_LETTERS)
     late_events = histories.get_side_output(LATE_EVENTS)
 
     score = udf(ScoreHistories(source, job.history_length, job.onnx_threads, job.model_poll_interval_s),

@@ -3,10 +3,8 @@
 Graph, as the detection job's (:mod:`shopguard.jobs.detect_job`) but each step doing the least it can::
 
     user-events (same source and watermarks)
-        ▼
-    read user id (Python, in the source task)
-        ▼ key_by(user_id) (emitted by the read step, as the job's parse step does)
-    keep recent codes (keyed Python, one string of state per user)
+        ▼ key_by(user_id), the id read in Java as the job does (:mod:`shopguard.jobs.user_keying`)
+    keep recent codes (keyed Python: reads the record's time, one string of state per user; its own task)
         ▼ Table API
     constant score (pandas UDF), unless --without-pandas-step
         ▼
@@ -29,9 +27,9 @@ from pyflink.table.udf import udf
 from shopguard.config import ShopguardConfig, load_config
 from shopguard.jobs.flink_environment import create_environments
 from shopguard.jobs.kafka_io import events_source
-from shopguard.jobs.user_keying import key_by_user
+from shopguard.jobs.user_keying import key_records_by_user
 from shopguard.udfs.event_time import event_time_watermarks
-from shopguard.udfs.pipeline_floor import CODES_ROW, KEYED_USER_ROW, USER_ROW, ConstantScore, KeepRecentCodes, ReadUserId
+from shopguard.udfs.pipeline_floor import CODES_ROW, ConstantScore, KeepRecentCodes
 
 
 def discard() -> TableDescriptor:
@@ -41,13 +39,13 @@ def discard() -> TableDescriptor:
 
 def build_floor_job(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: ShopguardConfig,
                     pandas_step: bool = True) -> StatementSet:
-    """Wire source → read user id → keep recent codes → (constant score) → discard; the caller executes."""
+    """Wire source → key by user → keep recent codes → (constant score) → discard; the caller executes."""
     raw = env.from_source(events_source(cfg), event_time_watermarks(cfg.job), "user-events") \
         .uid("source-user-events").name("user-events (Kafka)")
-    users = raw.process(ReadUserId(), output_type=KEYED_USER_ROW).uid("read-user-id").name("read user id")
-    codes = key_by_user(users, USER_ROW) \
+    codes = key_records_by_user(raw, t_env) \
         .process(KeepRecentCodes(cfg.job.history_length), output_type=CODES_ROW) \
-        .uid("keep-recent-codes").name("keep recent codes")
+        .uid("keep-recent-codes").name("keep recent codes") \
+        .disable_chaining()  # as the job's keyed step
     table = t_env.from_data_stream(codes)
     if pandas_step:
         score = udf(ConstantScore(), result_type=DataTypes.DOUBLE(), func_type="pandas")

@@ -1,35 +1,53 @@
-"""Keying the parsed events by user with no Python step of PyFlink's own in between.
+"""Keying raw Kafka records by user with no Python step before the keyed one.
 
-PyFlink's ``DataStream.key_by(selector)`` runs the selector in a Python map of its own
-(``_stream_key_by_map_operator``) that turns each element into ``Row(key, element)``; the Java
-``keyBy`` then hashes field 0. PyFlink fuses that map into the Python step before it only when that
-step has no side output, and the parse step has one (dead letters). So every event crossed from Java
-into Python and back a second time in the source task, holding the one interpreter lock that the
-keyed step of the same TaskManager needs too. Instead the parse step emits ``Row(user_id, event)``
-itself (:data:`~shopguard.udfs.parse_events.KEYED_EVENT_ROW`) and :func:`key_by_user` does only the
-Java half: the same keyed stream, one Python call fewer per event. Measured on the 2-core machine,
-draining 40k events at p=1, six interleaved pairs of runs in both orders (issue 6 notes,
-``ab-direct-keyby.log``): median 1,561 against 1,468 events/s (+6%), every pair faster with it.
+The keyed step needs each record's user id before Python has seen the record. Flink's SQL reads it
+in Java, in the source task: ``JSON_VALUE(record, '$.user_id')`` on the Table API, then the Java
+``keyBy``. The record itself reaches the keyed step unparsed, and the keyed step parses and
+validates it (:class:`~shopguard.udfs.event_intake.EventIntake`) under its user's key.
+
+Why not a Python parse step in the source task, as the job had before: every event then crossed
+from Java into Python and back in the source task, holding the one interpreter lock that the keyed
+step of the same TaskManager needs too, so the two Python steps ran one after the other. Measured
+on the 2-core machine, draining 40k events at p=1 (issue 6 notes, ``exp-s6``): the job went from
+about 1,530 to 1,730 events/s, and the pipeline floor from about 5,000 to 6,800.
+
+A record whose user id cannot be read in Java (not JSON, not an object, no ``user_id``) is keyed by
+the empty string; its keyed step rejects it as a dead letter, as it would under any key. A user id
+given as a JSON number is keyed by its digits, as the parser reads it (``"user_id": 7`` is user
+``"7"``).
 
 It uses two things PyFlink does not publish as API, both what ``DataStream.key_by`` of the pinned
-PyFlink does after its map (``pyflink/datastream/data_stream.py``): the ``KeyedStream`` constructor
-and the Java ``KeyByKeySelector``. The encoder-parity and job tests run through it, so a PyFlink
-upgrade that changes either fails there.
+PyFlink does after its own Python map (``pyflink/datastream/data_stream.py``): the ``KeyedStream``
+constructor and the Java ``KeyByKeySelector``. The job, replay and encoder-parity tests run through
+it, so a PyFlink upgrade that changes either fails there.
 """
 
 from __future__ import annotations
 
-from pyflink.common.typeinfo import TypeInformation, Types
+from pyflink.common.typeinfo import Types
 from pyflink.datastream import DataStream
 from pyflink.datastream.data_stream import KeyedStream
 from pyflink.java_gateway import get_gateway
+from pyflink.table import StreamTableEnvironment
+from pyflink.table.expressions import call_sql, col
+
+USER_ID_OF_RECORD = r"COALESCE(REGEXP_REPLACE(JSON_VALUE(CAST(f0 AS STRING), '$.user_id'), '[\x{D800}-\x{DFFF}]', '?'), '')"
+r"""The Flink SQL that reads a raw record's user id in Java ('' when it cannot).
+
+Half of a UTF-16 surrogate pair, which a JSON escape such as ``\ud800`` can put in a string, becomes
+``?``: the key crosses into Python with the record, and the bridge fails the job on it (the fuzz test
+found it). The keyed step rejects such a record anyway (``not_utf8``)."""
 
 
-def key_by_user(keyed_rows: DataStream, value_type: TypeInformation) -> KeyedStream:
-    """``keyed_rows`` (``Row(user_id, value)`` elements) keyed by the user id; keyed functions get ``value``.
+def key_records_by_user(records: DataStream, t_env: StreamTableEnvironment) -> KeyedStream:
+    """``records`` (raw JSON, bytes or text) keyed by their ``user_id``; keyed functions get the record as it came.
 
-    ``value_type`` is the type of ``value`` (for example :data:`~shopguard.udfs.parse_events.EVENT_ROW`).
+    ``t_env`` is the table environment of ``records``' execution environment.
     """
+    record_type = records.get_type()
+    keyed_rows = t_env.to_append_stream(
+        t_env.from_data_stream(records).select(call_sql(USER_ID_OF_RECORD).alias("user_id"), col("f0")),
+        Types.ROW([Types.STRING(), record_type]))
     j_keyed = keyed_rows._j_data_stream.keyBy(get_gateway().jvm.KeyByKeySelector(),
                                               Types.ROW([Types.STRING()]).get_java_type_info())
-    return KeyedStream(j_keyed, value_type, keyed_rows)
+    return KeyedStream(j_keyed, record_type, keyed_rows)

@@ -42,7 +42,7 @@ from pathlib import Path
 
 # innermost shopguard module on a stack -> the stage it belongs to
 STAGE_OF_MODULE = {
-    "parse_events": "parse", "events": "parse", "event_time": "parse",
+    "event_intake": "parse", "events": "parse", "event_time": "parse",
     "user_history": "state update", "user_state": "state update", "admission": "state update",
     "session_features": "state update", "cool_down": "state update",
     "encoding": "encoding", "behaviour_tokens": "pattern matching", "pattern_matching": "pattern matching",

@@ -57,7 +57,7 @@ class IdentifierHashing:
     """How identifiers are pseudonymised on their way out; ``key=None`` lets them pass unchanged.
 
     Plain data, so that it pickles into the Flink functions that use it (:class:`~shopguard.udfs.
-    parse_events.ParseEvents`, :class:`~shopguard.udfs.user_history.TrackUserHistory`). The key is
+    user_history.TrackUserHistory` and its :class:`~shopguard.udfs.event_intake.EventIntake`). The key is
     left out of ``repr`` so that it never lands in a log.
     """
 

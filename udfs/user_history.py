@@ -1,7 +1,10 @@
 """Per-user keyed state: dedup, lateness and the compact history every score is computed from.
 
-For each event of a user, :class:`TrackUserHistory`
+For each raw record of a user (keyed in Java: :func:`shopguard.jobs.user_keying.key_records_by_user`),
+:class:`TrackUserHistory`
 
+0. parses and validates it (:class:`~shopguard.udfs.event_intake.EventIntake`); a record that is no
+   valid event goes to the dead-letter side output, counted by reason,
 1. routes the event to the late side output when it is older than the user's watermark allows
    (see :mod:`shopguard.udfs.event_time`),
 2. drops it (and counts it) when its ``event_id`` is among the user's recent ones,
@@ -17,18 +20,19 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 from pyflink.common import Row, Time
 from pyflink.common.typeinfo import Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
-from shopguard.config import JobSettings, PatternSettings
+from shopguard.config import JobSettings, PatternSettings, ValidationSettings
 from shopguard.udfs.admission import admit_event
+from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW, EventIntake
 from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import LiveModel, ModelSource
-from shopguard.udfs.parse_events import KEYED_JSON_ROW
 from shopguard.udfs.served_patterns import ServedPatterns
 from shopguard.udfs.user_state import UserState
 
@@ -70,11 +74,12 @@ def late_event_message(event: Event, watermark_ms: int, hashing: IdentifierHashi
 
 
 class TrackUserHistory(KeyedProcessFunction):
-    """Keyed by ``user_id``: event rows in, :data:`SCORING_ROW` rows out, late events aside."""
+    """Keyed by ``user_id``: raw records in, :data:`SCORING_ROW` rows out, dead letters and late events aside."""
 
-    def __init__(self, settings: JobSettings, hashing: IdentifierHashing, patterns: PatternSettings,
-                 source: ModelSource):
+    def __init__(self, settings: JobSettings, validation: ValidationSettings, hashing: IdentifierHashing,
+                 patterns: PatternSettings, source: ModelSource):
         self.settings = settings
+        self.intake = EventIntake(validation, hashing)
         self.hashing = hashing
         self.patterns = patterns
         self.source = source
@@ -87,6 +92,7 @@ class TrackUserHistory(KeyedProcessFunction):
         descriptor.enable_time_to_live(state_ttl(self.settings.state_ttl_s))
         self.state = runtime_context.get_state(descriptor)
         metrics = runtime_context.get_metrics_group().add_group("shopguard")
+        self.intake.open(metrics)
         self.duplicates = metrics.counter("duplicates")
         self.late_events = metrics.counter("late_events")
         self.scored_events = metrics.counter("events_to_score")
@@ -98,8 +104,11 @@ class TrackUserHistory(KeyedProcessFunction):
         if self.live_patterns is not None:
             self.live_patterns.stop_watching()
 
-    def process_element(self, row: Row, ctx: KeyedProcessFunction.Context):
-        event = Event(*row)
+    def process_element(self, raw, ctx: KeyedProcessFunction.Context):
+        event = self.intake.read(raw, int(time.time() * 1000))
+        if not isinstance(event, Event):
+            yield DEAD_LETTERS, event
+            return
         stored = self.state.value()
         state = UserState.from_bytes(stored.encode("latin-1") if stored else None)
         verdict, watermark = admit_event(state, event, self.settings)

@@ -12,14 +12,13 @@ from pyflink.common import Types
 from shopguard.config import ShopguardConfig
 from shopguard.jobs.detect_job import model_source
 from shopguard.jobs.flink_environment import create_environments
-from shopguard.jobs.user_keying import key_by_user
+from shopguard.jobs.user_keying import key_records_by_user
 from shopguard.training.behaviour_stats import by_user, measure_behaviour
 from shopguard.training.labelled_traffic import mix_in_anomalies
 from shopguard.training.simulator import ShopperSimulator
 from shopguard.udfs.encoding import encode_user_events
 from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
-from shopguard.udfs.parse_events import EVENT_ROW, KEYED_EVENT_ROW, ParseEvents
 from shopguard.udfs.user_history import SCORING_ROW, TrackUserHistory
 
 pytestmark = pytest.mark.integration
@@ -38,12 +37,12 @@ def test_the_job_emits_the_windows_training_computes():
 
     # from_collection rebalances to the next operator: one subtask keeps each user's events in order
     job_cfg = dataclasses.replace(cfg, job=dataclasses.replace(cfg.job, parallelism=1, prometheus_ports=""))
-    env, _ = create_environments(job_cfg)
+    env, t_env = create_environments(job_cfg)
     raw = env.from_collection([e.to_json() for e in traffic.events], type_info=Types.STRING())
     hashing = IdentifierHashing.from_settings(cfg.privacy, {})
-    parsed = raw.process(ParseEvents(cfg.validation, hashing), output_type=KEYED_EVENT_ROW)  # as the job keys it
-    windows = (key_by_user(parsed, EVENT_ROW)
-               .process(TrackUserHistory(cfg.job, hashing, cfg.patterns, model_source(job_cfg)), output_type=SCORING_ROW))
+    windows = (key_records_by_user(raw, t_env)  # as the job keys it
+               .process(TrackUserHistory(cfg.job, cfg.validation, hashing, cfg.patterns, model_source(job_cfg)),
+                        output_type=SCORING_ROW))
     with windows.execute_and_collect() as rows:
         produced = {row[2]: bytes(row[5]) for row in rows}
 

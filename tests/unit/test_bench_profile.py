@@ -20,7 +20,7 @@ CLIENT = 'process 10:"/venv/bin/python -m shopguard.jobs.detect_job --config job
       "sequence_id (shopguard/udfs/behaviour_tokens.py:70)"], "pattern matching"),
     (["score (udfs/scoring.py:95)", "run (onnxruntime/capi/onnxruntime_inference_collection.py:220)"],
      "detectors and combiner"),
-    (["process_element (shopguard/udfs/parse_events.py:61)", "loads (json/__init__.py:346)"], "parse"),
+    (["read (shopguard/udfs/event_intake.py:69)", "loads (json/__init__.py:346)"], "parse"),
     (["score_batch (udfs/detector_ensemble.py:99)", "velocity_rule_scores (udfs/velocity_rules.py:40)"],
      "detectors and combiner"),
     (["_read (pyflink/fn_execution/beam/beam_operations.py:10)", "read_all (pyarrow/ipc.py:3)"], "runtime: pyarrow"),

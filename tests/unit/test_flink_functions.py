@@ -7,20 +7,18 @@ from shopguard.config import ShopguardConfig
 from shopguard.udfs.alert_decision import DecideAlert
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
-from shopguard.udfs.parse_events import ParseEvents
-from shopguard.udfs.pipeline_floor import ConstantScore, KeepRecentCodes, ReadUserId
+from shopguard.udfs.pipeline_floor import ConstantScore, KeepRecentCodes
 from shopguard.udfs.scoring import ScoreHistories
 from shopguard.udfs.user_history import TrackUserHistory
 
 CFG = ShopguardConfig()
 HASHING = IdentifierHashing.from_settings(CFG.privacy, {"SHOPGUARD_ID_SALT": "test-salt"})
 FUNCTIONS = {
-    "parse": lambda: ParseEvents(CFG.validation, HASHING),
-    "history": lambda: TrackUserHistory(CFG.job, HASHING, CFG.patterns, ModelSource.from_config(CFG, "/models/placeholder-1")),
+    "history": lambda: TrackUserHistory(CFG.job, CFG.validation, HASHING, CFG.patterns,
+                                        ModelSource.from_config(CFG, "/models/placeholder-1")),
     "score": lambda: ScoreHistories(ModelSource.from_config(CFG, "/models/placeholder-1"), CFG.job.history_length,
                                     CFG.job.onnx_threads, CFG.job.model_poll_interval_s),
     "decide": lambda: DecideAlert(CFG.job, ModelSource.from_config(CFG, "/models/placeholder-1")),
-    "floor: read user id": ReadUserId,
     "floor: keep recent codes": lambda: KeepRecentCodes(CFG.job.history_length),
     "floor: constant score": ConstantScore,
 }
