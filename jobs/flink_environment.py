@@ -62,8 +62,18 @@ def _link_folder(folder: Path, files: list[Path]) -> None:
 
 def flink_configuration(cfg: ShopguardConfig) -> Configuration:
     """The Flink configuration of the detection job."""
-    job = cfg.job
     conf = Configuration()
+    for key, value in flink_settings(cfg).items():
+        conf.set_string(key, value)
+    return conf
+
+
+def flink_settings(cfg: ShopguardConfig) -> dict[str, str]:
+    """The Flink settings of the detection job, by Flink's own key."""
+    job = cfg.job
+    if job.buffer_timeout_ms < 0:
+        raise ShopguardError(f"job.buffer_timeout_ms = {job.buffer_timeout_ms}: use 0 (send every record at once) "
+                             "or more milliseconds")
     settings = {
         "pipeline.name": job.job_name,
         "parallelism.default": str(job.parallelism),
@@ -74,6 +84,7 @@ def flink_configuration(cfg: ShopguardConfig) -> Configuration:
         "python.fn-execution.bundle.size": str(job.bundle_size),
         "python.fn-execution.bundle.time": str(job.bundle_time_ms),
         "python.fn-execution.arrow.batch.size": str(job.arrow_batch_size),
+        "execution.buffer-timeout.interval": f"{job.buffer_timeout_ms} ms",
         **restart_strategy_settings(job),
     }
     if job.checkpoint_interval_ms > 0:
@@ -90,9 +101,7 @@ def flink_configuration(cfg: ShopguardConfig) -> Configuration:
         settings["metrics.reporter.prom.factory.class"] = \
             "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
         settings["metrics.reporter.prom.port"] = job.prometheus_ports
-    for key, value in settings.items():
-        conf.set_string(key, value)
-    return conf
+    return settings
 
 
 RESTART_STRATEGIES = ("fixed-delay", "exponential-delay", "cluster")
