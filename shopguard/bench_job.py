@@ -194,11 +194,21 @@ def repeated_throughput(measure: Callable[[], dict], times: int, progress=print)
 def _steady_rate(samples: list[tuple[float, float]], total: int) -> float:
     """Events/s from the last sample under 10% of ``total`` to the first at or over 90% of it.
 
+    A backlog that drained before a second reading of its counter has no rate: that is an error naming
+    the fix, not a rate of 0.
+
     >>> _steady_rate([(0.0, 0), (1.0, 50), (2.0, 500), (3.0, 950), (4.0, 1000)], 1000)
     450.0
+    >>> _steady_rate([(5.0, 1000)], 1000)
+    Traceback (most recent call last):
+    ...
+    RuntimeError: the backlog of 1,000 events drained before the counter was read twice ...
     """
     start = [s for s in samples if s[1] < 0.1 * total][-1:] or samples[:1]
     end = next(s for s in samples if s[1] >= 0.9 * total)
+    if end is start[0]:
+        raise RuntimeError(f"the backlog of {total:,} events drained before the counter was read twice (readings: "
+                           f"{samples[:3]}); drain a larger backlog (BenchPlan throughput_events / floor_events)")
     return (end[1] - start[0][1]) / max(end[0] - start[0][0], 1e-9)
 
 

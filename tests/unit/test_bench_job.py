@@ -52,3 +52,9 @@ def test_a_partial_total_below_the_last_reading_is_skipped(monkeypatch):
 def test_a_job_whose_counter_never_appears_fails_with_its_logs():
     with pytest.raises(RuntimeError, match="no readable count.*job.log"):
         _until_drained(10, lambda: None, timeout_s=0.2, interval_s=0.05, logs=Path("job.log"))
+
+
+def test_a_backlog_drained_before_a_second_reading_is_an_error_not_a_rate_of_zero(monkeypatch):
+    # the smoke bench's floor once drained its 3,000 events before the counter was first read
+    with pytest.raises(RuntimeError, match="drained before the counter was read twice.*larger backlog"):
+        _drain([None, None, 1000], 1000, monkeypatch)
