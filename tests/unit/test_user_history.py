@@ -1,6 +1,5 @@
 """The keyed step: raw records of one user in; scoring rows, dead letters and late events out."""
 
-import dataclasses
 import json
 
 import pytest
@@ -20,9 +19,7 @@ T0 = 1_511_658_000_000
 
 @pytest.fixture
 def step(tmp_path):
-    placeholder = write_placeholder_model(tmp_path)  # a fixed model: no registry, no pattern store
-    source = ModelSource.from_config(dataclasses.replace(CFG, job=dataclasses.replace(CFG.job, model_path=str(placeholder))),
-                                     placeholder)
+    source = ModelSource(fixed_dir=str(write_placeholder_model(tmp_path)))  # no registry, no pattern store
     history = TrackUserHistory(CFG.job, CFG.validation, IdentifierHashing.from_settings(CFG.privacy, {}),
                                CFG.patterns, source)
     runtime = Runtime()
