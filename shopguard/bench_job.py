@@ -2,22 +2,23 @@
 
 Throughput: the events topic is filled first, then the job starts on it; the rate is the slope of the
 job's ``events_to_score`` counter between 10% and 90% of the backlog (start-up and the tail do not
-count). Latency: a trickle of events first, until it is scored (the Python workers start on first use);
-then a producer offers a fixed rate of events stamped with their send time, and a consumer of the scores
-topic takes receive time minus that stamp, per event, until every offered event is scored (at most
-:data:`LATENCY_TAIL_S` after the offer). Sinks run at-least-once for the
-latency run, so the figure is the job's own; with exactly-once, consumers also wait for the next
-checkpoint (``job.checkpoint_interval_ms``).
+count). Latency: one job drains a backlog first, to warm up (Python workers, JIT compiler); then a
+producer offers each fixed rate of events in turn, stamped with their send time, and a consumer of the
+scores topic takes receive time minus that stamp, per event, until every offered event is scored (at
+most :data:`LATENCY_TAIL_S` after the offer). Sinks run at-least-once for the latency run, so the
+figure is the job's own; with exactly-once, consumers also wait for the next checkpoint
+(``job.checkpoint_interval_ms``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import statistics
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -28,10 +29,11 @@ from shopguard.config import ShopguardConfig
 from shopguard.job_process import DETECT_JOB_MODULE, RunningJob, isolated_job_config
 from shopguard.producer import open_producer, send_records
 from shopguard.topics import ensure_topics
+from shopguard.udfs.events import Event
 
 
-WARM_UP_S = 3  # events sent in the first seconds meet Python workers that are still starting
 LATENCY_TAIL_S = 120  # after the offer, how long the latency run waits for the last scores
+WARM_UP_SEED, OFFER_SEED = 5, 11  # event ids of the latency job's backlog and of its offers (n-th offer: 11 + n)
 DETECTION_JOB = (DETECT_JOB_MODULE,)
 PIPELINE_FLOORS = {
     "with_pandas_step": ("shopguard.jobs.pipeline_floor_job",),
@@ -212,14 +214,26 @@ def _steady_rate(samples: list[tuple[float, float]], total: int) -> float:
     return (end[1] - start[0][1]) / max(end[0] - start[0][0], 1e-9)
 
 
-def job_latency(cfg: ShopguardConfig, offered_eps: float, seconds: float, users: int, workdir: Path,
-                parallelism: int = 1, progress=print) -> dict:
-    """Produce-to-score latency percentiles at ``offered_eps`` for ``seconds`` (at-least-once sinks)."""
+def job_latency(cfg: ShopguardConfig, offered_loads: Sequence[float], seconds: float, users: int, workdir: Path,
+                warm_up_events: int, parallelism: int = 1, progress=print) -> dict:
+    """Produce-to-score latency percentiles at each of ``offered_loads`` for ``seconds``, all in one warm job.
+
+    The job first drains a backlog of ``warm_up_events``, so that its Python workers have started and
+    the JIT compiler has done most of its work before an event is timed (a cold job's first seconds
+    read as seconds of latency: the bench read 4 s at p50 at 1,000 events/s offered to one). That drain's
+    rate is returned under ``warm_up`` (at-least-once sinks, per-event scores written too). Then each
+    load is offered in turn, the next only once every event of the last was scored (at most
+    :data:`LATENCY_TAIL_S` after its offer), under ``loads``.
+    """
     run_cfg, ports = _bench_config(cfg, parallelism, workdir, with_scores=True, delivery_guarantee="at-least-once")
     ensure_topics(run_cfg)
+    now_ms = int(time.time() * 1000)  # the backlog's event times end now: the offers' events come after them
+    backlog = bench_events(warm_up_events, users, seed=WARM_UP_SEED, start_ms=now_ms - warm_up_events * 50)
+    send_records(run_cfg, run_cfg.topics.events, as_records(backlog))
+    progress(f"  backlog of {warm_up_events:,} events loaded to warm the job up; starting detect_job at parallelism "
+             f"{parallelism}")
     job = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=ports).start()
-    sent_at: dict[str, float] = {}
-    latencies: list[tuple[float, float]] = []  # (event time, latency ms)
+    latencies: list[tuple[float, float]] = []  # (event time, latency ms), warm-up backlog included
     stop = threading.Event()
 
     def consume() -> None:
@@ -237,25 +251,42 @@ def job_latency(cfg: ShopguardConfig, offered_eps: float, seconds: float, users:
     reader = threading.Thread(target=consume, daemon=True)
     reader.start()
     try:
-        warm_up: dict[str, float] = {}  # a trickle first, until it is scored: the Python workers start on first use
-        _offer(run_cfg, 50, 1.0, users, warm_up, seed=12)
-        _wait_for_scores(lambda: len(latencies), len(warm_up), LATENCY_TAIL_S)
-        progress(f"  offering {offered_eps:,.0f} events/s for {seconds:.0f} s (the first {WARM_UP_S} s warm up)")
-        offer_started_ms = time.time() * 1000
-        offered = _offer(run_cfg, offered_eps, seconds, users, sent_at)
-        _wait_for_scores(lambda: len(latencies), len(warm_up) + len(sent_at), LATENCY_TAIL_S)
+        samples = _until_drained(warm_up_events, lambda: job.metrics().get("events_to_score"), LATENCY_TAIL_S * 5,
+                                 0.25, job.log_path)
+        warm_up = {"eps": _steady_rate(samples, warm_up_events), "events": warm_up_events, "users": users,
+                   "parallelism": parallelism, "peak_memory_mb": round(_job_memory_mb(job), 1)}
+        loads = [_offer_and_time(run_cfg, rate, seconds, users, latencies, OFFER_SEED + n, job.log_path, progress)
+                 for n, rate in enumerate(offered_loads)]
     finally:
         stop.set()
         reader.join(timeout=10)
         job.stop()
-    values = np.array([latency for stamp, latency in latencies if stamp >= offer_started_ms + WARM_UP_S * 1000])
+    return {"warm_up": warm_up, "loads": loads}
+
+
+def _offer_and_time(cfg: ShopguardConfig, rate: float, seconds: float, users: int,
+                    latencies: list[tuple[float, float]], seed: int, log_path: Path, progress=print) -> dict:
+    """Offer ``rate`` events/s for ``seconds``, wait for their scores; their latency percentiles.
+
+    ``latencies`` is the list the scores consumer fills: this offer's events are those stamped from its start on.
+    """
+    progress(f"  offering {rate:,.0f} events/s for {seconds:.0f} s")
+    started_ms = time.time() * 1000
+    sent_at: dict[str, float] = {}
+    offered = _offer(cfg, rate, seconds, users, sent_at, seed=seed)
+
+    def own() -> list[float]:
+        return [latency for stamp, latency in list(latencies) if stamp >= started_ms]
+
+    _wait_for_scores(lambda: len(own()), len(sent_at), LATENCY_TAIL_S)
+    values = np.array(own())
     if len(values) == 0:
-        raise RuntimeError(f"no scores came back from the job within {LATENCY_TAIL_S} s of the offer's end, "
-                           f"{len(latencies)} from its first {WARM_UP_S} s (log: {job.log_path})")
+        raise RuntimeError(f"no scores came back from the job within {LATENCY_TAIL_S} s of the end of the "
+                           f"{rate:,.0f} events/s offer (log: {log_path})")
     return {"offered_eps": offered, "scored": int(len(values)), "sent": len(sent_at),
             "latency_p50_ms": float(np.percentile(values, 50)), "latency_p95_ms": float(np.percentile(values, 95)),
             "latency_p99_ms": float(np.percentile(values, 99)),
-            "over_time": latency_over_time(latencies, offer_started_ms)}
+            "over_time": latency_over_time([(s, v) for s, v in list(latencies) if s >= started_ms], started_ms)}
 
 
 def _wait_for_scores(scored: Callable[[], int], sent: int, timeout_s: float) -> None:
@@ -284,32 +315,48 @@ def latency_over_time(latencies: list[tuple[float, float]], started_ms: float, p
 
 
 def _event_ts(value: bytes) -> float:
-    import json
     return float(json.loads(value)["event_ts"])
 
 
+_TS_SLOT = 9_999_999_999_999  # 13 digits, as epoch milliseconds have until 2286: a send time fits its place
+
+
+def send_time_slotted(events: list[Event]) -> list[tuple[str, bytes, tuple[bytes, bytes]]]:
+    """Each event's id, Kafka key and JSON cut where its ``ts`` goes: ``head + send time + tail`` is the record.
+
+    >>> [(event_id, key, (head, tail))] = send_time_slotted(bench_events(1, 1))
+    >>> record = json.loads(head + b"1700000000123" + tail)
+    >>> record["ts"], record["event_id"], event_id, key
+    (1700000000123, 'b7-0', 'b7-0', b'bench-0')
+    """
+    slot = str(_TS_SLOT).encode()
+    return [(e.event_id, e.user_id.encode(), tuple(e._replace(ts_ms=_TS_SLOT).to_json().encode().split(slot)))
+            for e in events]
+
+
 def _offer(cfg: ShopguardConfig, rate: float, seconds: float, users: int, sent_at: dict[str, float],
-           seed: int = 11) -> float:
+           seed: int = 11, tick_s: float = 0.005) -> float:
     """Send events stamped with their send time at ``rate`` per second; return the rate achieved.
 
+    The load generator shares the machine with the job, so it does as little as it can per event: the
+    records are encoded before the clock starts, the send time is written into a fixed slot of each, and
+    every ``tick_s`` the events then due leave together (one timer wake-up per tick, not per event).
     Event ids come from ``seed``: two offers to one job need two seeds, or the job drops the second's as duplicates.
     """
+    records = send_time_slotted(bench_events(min(int(rate * seconds), 2_000_000), users, seed=seed))
     producer = open_producer(cfg)
-    template = bench_events(min(int(rate * seconds), 2_000_000), users, seed=seed)
     started = time.monotonic()
     count = 0
     try:
-        for event in template:
-            due = started + count / rate
-            pause = due - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-            stamped = event._replace(ts_ms=int(time.time() * 1000))
-            producer.send(cfg.topics.events, key=stamped.user_id.encode(), value=stamped.to_json().encode())
-            sent_at[stamped.event_id] = time.time()
-            count += 1
-            if time.monotonic() - started > seconds:
-                break
+        while count < len(records) and time.monotonic() - started <= seconds:
+            due = min(len(records), int((time.monotonic() - started) * rate) + 1)
+            now_ms = int(time.time() * 1000)
+            stamp = str(now_ms).encode()
+            for event_id, key, (head, tail) in records[count:due]:
+                producer.send(cfg.topics.events, key=key, value=head + stamp + tail)
+                sent_at[event_id] = now_ms / 1000
+            count = due
+            time.sleep(max(tick_s, started + count / rate - time.monotonic()))
         producer.flush()
     finally:
         producer.close()

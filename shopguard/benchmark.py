@@ -52,6 +52,13 @@ class BenchPlan:
     cluster_layouts: tuple[tuple[int, int], ...] = ()  # (TaskManagers, slots each) of session clusters run at p=2
     repeats: int = 1  # runs of each throughput figure (jobs, clusters, plain consumer); the report quotes the median
     floor_events: int = 0  # backlog of the pipeline-floor runs (they drain ~4x faster than the job); 0: the job's
+    # The runs that explain the job's figures rather than make them: the pipeline floors, p=1 without the
+    # pattern detector, and the profiled run (each a job start of ~25 s on the 2-core machine).
+    diagnostics: bool = True
+    # True: the p=1 figure is the latency job's warm-up drain (at-least-once sinks, per-event scores
+    # written too) instead of drains of its own with exactly-once sinks; one job start less.
+    p1_from_latency_job: bool = False
+    caveat: str = ""  # what the report must say about this plan's figures
 
     @property
     def floor_backlog(self) -> int:
@@ -60,7 +67,14 @@ class BenchPlan:
 
     @classmethod
     def quick(cls) -> "BenchPlan":
-        return cls(20_000, 2_000, (), 1_000, 8, 20_000, profile_seconds=2, floor_events=40_000)
+        """Under two minutes: two job starts (p=2 drain; p=1 drain then latency, in one job), no diagnostics.
+
+        Its jobs are cold: 10k-event backlogs drain while the JIT compiler and the Python workers warm up,
+        at a quarter to a half of the full plan's rates. Compare a quick run with quick runs only.
+        """
+        return cls(10_000, 2_000, (), 500, 8, 5_000, diagnostics=False, p1_from_latency_job=True,
+                   caveat="Quick plan: cold jobs on 10k-event backlogs (JIT and Python workers warming up) drain at "
+                          "a quarter to a half of the full plan's rates; compare it with other quick runs only.")
 
     @classmethod
     def smoke(cls) -> "BenchPlan":
@@ -69,7 +83,8 @@ class BenchPlan:
         The backlogs still take a few of the bench's counter readings to drain (the floor's ~7,000 events/s
         drained 3,000 events before a second reading once): a rate needs two.
         """
-        return cls(6_000, 300, (), 300, 5, 3_000, profile_seconds=1, repeats=2, floor_events=20_000)
+        return cls(6_000, 300, (), 300, 5, 3_000, profile_seconds=1, repeats=2, floor_events=20_000,
+                   p1_from_latency_job=True, caveat="Smoke plan: figures meaningless at this size.")
 
     @classmethod
     def full(cls) -> "BenchPlan":
@@ -92,7 +107,7 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
     stages = stage_costs(cfg, events, ensemble, matcher)
     progress("2/6 onnxruntime alone and state size")
     onnx_eps = onnx_only_eps(model, windows, cfg.job.history_length)
-    state = state_bytes_per_user(cfg, bench_events(100 * 1000, 1000, seed=3))  # 100 events each: full windows
+    state = state_bytes_per_user(cfg, bench_events(100 * 200, 200, seed=3))  # 100 events each: full windows
     broker = LocalKafkaBroker(cfg)
     broker_was_running = broker.status().running
     broker.start()
@@ -100,9 +115,8 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
         progress("3/6 plain single-process consumer (kafka-python + the same parser, state and model)")
         plain_runs = repeated_throughput(lambda: {"eps": _plain_consumer(cfg, events, ensemble, matcher)},
                                          plan.repeats, progress)
-        plain = plain_runs["eps"]
-        progress("4/6 full job throughput (pre-loaded topic, drained), at p=1 without the pattern detector, "
-                 "and the pipeline floor")
+        progress("4/6 full job throughput (pre-loaded topic, drained)" + (
+            ", at p=1 without the pattern detector, and the pipeline floor" if plan.diagnostics else ""))
 
         def drained(run_cfg: ShopguardConfig, parallelism: int, events: int = plan.throughput_events,
                     job: tuple[str, ...] = DETECTION_JOB) -> dict:
@@ -110,21 +124,26 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
                                                               out_dir, progress=progress, job=job),
                                        plan.repeats, progress)
 
-        runs = {p: drained(cfg, p) for p in (1, 2)}
-        without_patterns = dataclasses.replace(cfg, patterns=dataclasses.replace(cfg.patterns, enabled=False))
-        runs["p1_without_patterns"] = drained(without_patterns, 1)
-        progress("  the pipeline floor: the job's shape in PyFlink with the detection taken out, p=1")
-        floors = {name: drained(cfg, 1, job=floor_job, events=plan.floor_backlog)
-                  for name, floor_job in PIPELINE_FLOORS.items()}
-        if plan.profile_seconds:  # a run of its own: sampling slows the job it watches
-            progress("  once more at p=1, profiled")
-            runs["p1_profiled"] = job_throughput(cfg, plan.throughput_events, plan.throughput_users, 1, out_dir,
-                                                 progress=progress, profile_seconds=plan.profile_seconds)
-        progress("5/6 end-to-end latency at a fixed offered load")
-        latency = job_latency(cfg, plan.latency_offered_eps, plan.latency_seconds, plan.throughput_users, out_dir,
-                              progress=progress)
-        lighter = [job_latency(cfg, eps, plan.latency_seconds, plan.throughput_users, out_dir, progress=progress)
-                   for eps in plan.lighter_loads_eps]
+        runs = {p: drained(cfg, p) for p in ((2,) if plan.p1_from_latency_job else (1, 2))}
+        floors = {}
+        if plan.diagnostics:
+            without_patterns = dataclasses.replace(cfg, patterns=dataclasses.replace(cfg.patterns, enabled=False))
+            runs["p1_without_patterns"] = drained(without_patterns, 1)
+            progress("  the pipeline floor: the job's shape in PyFlink with the detection taken out, p=1")
+            floors = {name: drained(cfg, 1, job=floor_job, events=plan.floor_backlog)
+                      for name, floor_job in PIPELINE_FLOORS.items()}
+            if plan.profile_seconds:  # a run of its own: sampling slows the job it watches
+                progress("  once more at p=1, profiled")
+                runs["p1_profiled"] = job_throughput(cfg, plan.throughput_events, plan.throughput_users, 1, out_dir,
+                                                     progress=progress, profile_seconds=plan.profile_seconds)
+        progress("5/6 end-to-end latency at fixed offered loads, in one job warmed up by a drain"
+                 + (" (the p=1 figure)" if plan.p1_from_latency_job else ""))
+        latency_job = job_latency(cfg, [*plan.lighter_loads_eps, plan.latency_offered_eps], plan.latency_seconds,
+                                  plan.throughput_users, out_dir, warm_up_events=plan.throughput_events,
+                                  progress=progress)
+        *lighter, latency = latency_job["loads"]
+        if plan.p1_from_latency_job:
+            runs[1] = {**latency_job["warm_up"], "runs_eps": [latency_job["warm_up"]["eps"]]}
         progress("6/6 scaling with the number of users, and on session clusters")
         scaling = [job_throughput(cfg, max(users, plan.throughput_events), users, 2, out_dir, progress=progress)
                    for users in plan.scaling_users]
@@ -142,22 +161,47 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
     finally:
         if not broker_was_running:
             broker.stop()
-    figures = {
+    figures = _figures(plan, ensemble, matcher, cfg, runs, floors, latency, lighter, latency_job["warm_up"],
+                       onnx_eps, plain_runs, state, stages, scaling, clusters, cluster_floor)
+    _write_report(figures, stages["profile"], out_dir)
+    return figures
+
+
+def _figures(plan: BenchPlan, ensemble: DetectorEnsemble, matcher, cfg: ShopguardConfig, runs: dict, floors: dict,
+             latency: dict, lighter: list[dict], latency_warm_up: dict, onnx_eps: float, plain_runs: dict,
+             state: dict, stages: dict, scaling: list, clusters: list, cluster_floor: dict | None) -> dict:
+    """Every figure of a run, as ``bench.json`` has them; a diagnostic the plan skipped is ``None``."""
+    plain = plain_runs["eps"]
+    model = ensemble.model
+    without = runs.get("p1_without_patterns")
+    floor, keyed_floor = floors.get("with_pandas_step"), floors.get("keyed_step_only")
+    ratios = {"job_p1_vs_onnx_only": runs[1]["eps"] / onnx_eps, "job_p2_vs_onnx_only": runs[2]["eps"] / onnx_eps,
+              "job_p2_vs_plain_consumer": runs[2]["eps"] / plain, "job_p2_vs_p1": runs[2]["eps"] / runs[1]["eps"]}
+    if floor:  # the floor's share of the job's per-event time: what PyFlink costs, whatever shopguard does
+        ratios["job_p1_vs_floor_p1"] = runs[1]["eps"] / floor["eps"]
+    if without:  # per-event cost added by online pattern matching: (1/eps_with - 1/eps_without) / (1/eps_without)
+        ratios["pattern_matching_added_cost_p1"] = without["eps"] / runs[1]["eps"] - 1
+    if clusters:
+        ratios["best_session_cluster_p2_vs_plain_consumer"] = max(r["eps"] for r in clusters) / plain
+    return {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "model_version": model.card.model_version, "history_length": cfg.job.history_length,
+        "plan_caveat": plan.caveat, "model_version": model.card.model_version, "history_length": cfg.job.history_length,
         "detectors": list(ensemble.detectors), "pattern_store": matcher is not None,
         "job_eps_p1": runs[1]["eps"], "job_eps_p2": runs[2]["eps"],
-        "job_eps_p1_without_patterns": runs["p1_without_patterns"]["eps"],
+        "job_eps_p1_measured_by": ("the latency job's warm-up drain (at-least-once sinks, per-event scores written)"
+                                   if plan.p1_from_latency_job else "drains of its own (exactly-once sinks)"),
+        "job_eps_p1_without_patterns": without["eps"] if without else None,
         "job_peak_memory_mb_p1": runs[1]["peak_memory_mb"], "job_peak_memory_mb_p2": runs[2]["peak_memory_mb"],
         "offered_eps": latency["offered_eps"], "latency_p50_ms": latency["latency_p50_ms"],
         "latency_p95_ms": latency["latency_p95_ms"], "latency_p99_ms": latency["latency_p99_ms"],
         "onnx_only_eps": onnx_eps, "plain_consumer_eps": plain,
-        "floor_eps_p1": floors["with_pandas_step"]["eps"], "floor_keyed_only_eps_p1": floors["keyed_step_only"]["eps"],
-        "throughput_runs": {"job_eps_p1": runs[1]["runs_eps"], "job_eps_p2": runs[2]["runs_eps"],
-                            "job_eps_p1_without_patterns": runs["p1_without_patterns"]["runs_eps"],
-                            "floor_eps_p1": floors["with_pandas_step"]["runs_eps"],
-                            "floor_keyed_only_eps_p1": floors["keyed_step_only"]["runs_eps"],
-                            "plain_consumer_eps": plain_runs["runs_eps"]},
+        "latency_job_warm_up_eps_p1": latency_warm_up["eps"],
+        "floor_eps_p1": floor["eps"] if floor else None,
+        "floor_keyed_only_eps_p1": keyed_floor["eps"] if keyed_floor else None,
+        "throughput_runs": {key: run["runs_eps"] for key, run in (
+            ("job_eps_p1", runs[1]), ("job_eps_p2", runs[2]), ("job_eps_p1_without_patterns", without),
+            ("floor_eps_p1", floor), ("floor_keyed_only_eps_p1", keyed_floor), ("plain_consumer_eps", plain_runs))
+            if run},
         "state_bytes_per_user": state["mean"], "state_bytes_per_user_max": state["max"],
         "latency_scored_events": latency["scored"],
         "latency_at_lighter_loads": [{k: run[k] for k in ("offered_eps", "latency_p50_ms", "latency_p95_ms",
@@ -167,20 +211,11 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
         "stage_us_per_event": stages["us_per_event"],
         "job_profile_p1": runs["p1_profiled"]["profile"] if "p1_profiled" in runs else None,
         "job_eps_p1_while_profiled": runs["p1_profiled"]["eps"] if "p1_profiled" in runs else None,
-        "ratios": {"job_p1_vs_onnx_only": runs[1]["eps"] / onnx_eps, "job_p2_vs_onnx_only": runs[2]["eps"] / onnx_eps,
-                   "job_p2_vs_plain_consumer": runs[2]["eps"] / plain, "job_p2_vs_p1": runs[2]["eps"] / runs[1]["eps"],
-                   # the floor's share of the job's per-event time: what PyFlink costs, whatever shopguard does
-                   "job_p1_vs_floor_p1": runs[1]["eps"] / floors["with_pandas_step"]["eps"],
-                   # per-event cost added by online pattern matching: (1/eps_with - 1/eps_without) / (1/eps_without)
-                   "pattern_matching_added_cost_p1": runs["p1_without_patterns"]["eps"] / runs[1]["eps"] - 1,
-                   **({"best_session_cluster_p2_vs_plain_consumer": max(r["eps"] for r in clusters) / plain}
-                      if clusters else {})},
+        "ratios": ratios,
         "scaling": scaling,
         "session_cluster_p2": clusters,
         "floor_session_cluster_p2": cluster_floor,
     }
-    _write_report(figures, stages["profile"], out_dir)
-    return figures
 
 
 def _plain_consumer(cfg: ShopguardConfig, events, ensemble: DetectorEnsemble, matcher) -> float:
@@ -195,30 +230,12 @@ def _write_report(figures: dict, profile: str, out_dir: Path) -> None:
     (out_dir / "bench.json").write_text(json.dumps(figures, indent=1) + "\n")
     _plot(figures, out_dir / "bench.png")
     _plot_latency(figures["latency_over_time"], out_dir / "latency.png")
-    runs = figures["throughput_runs"]
-    rows = [("full job, parallelism 1", figures["job_eps_p1"], runs["job_eps_p1"]),
-            ("full job, parallelism 2", figures["job_eps_p2"], runs["job_eps_p2"]),
-            ("full job, parallelism 1, pattern detector off", figures["job_eps_p1_without_patterns"],
-             runs["job_eps_p1_without_patterns"]),
-            ("pipeline floor, parallelism 1: the job's shape, no detection", figures["floor_eps_p1"],
-             runs["floor_eps_p1"]),
-            ("pipeline floor without the pandas step, parallelism 1", figures["floor_keyed_only_eps_p1"],
-             runs["floor_keyed_only_eps_p1"]),
-            ("plain kafka-python consumer", figures["plain_consumer_eps"], runs["plain_consumer_eps"]),
-            ("onnxruntime alone (pre-encoded, best of 3)", figures["onnx_only_eps"], [])]
     lines = [f"# shopguard benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
              f"Machine: {figures['machine']['cpus']} CPUs, {figures['machine']['platform']}; model "
              f"{figures['model_version']}, L={figures['history_length']}, detectors {', '.join(figures['detectors'])}"
              f" (pattern store: {'yes' if figures['pattern_store'] else 'no, the pattern detector was idle'}).", "",
-             "| pipeline | events/s (median) | every run |", "|---|---|---|",
-             *[f"| {name} | {eps:,.0f} | {_runs_text(each)} |" for name, eps, each in rows], "",
-             *floor_paragraph(figures),
-             f"Latency at {figures['offered_eps']:,.0f} events/s offered (at-least-once sinks): "
-             f"p50 {figures['latency_p50_ms']:.0f} ms, p95 {figures['latency_p95_ms']:.0f} ms, "
-             f"p99 {figures['latency_p99_ms']:.0f} ms.", "",
-             *(["At lighter loads: " + "; ".join(
-                 f"{run['offered_eps']:,.0f} events/s: p50 {run['latency_p50_ms']:.0f} ms, p99 {run['latency_p99_ms']:.0f} ms"
-                 for run in figures["latency_at_lighter_loads"]) + ".", ""] if figures["latency_at_lighter_loads"] else []),
+             *([f"**{figures['plan_caveat']}**", ""] if figures.get("plan_caveat") else []),
+             *throughput_table(figures), *floor_paragraph(figures), *latency_lines(figures),
              f"State per active user: {figures['state_bytes_per_user']:.0f} bytes on average "
              f"(max {figures['state_bytes_per_user_max']}).", "",
              "| ratio | value |", "|---|---|", *[f"| {k} | {v:.3f} |" for k, v in figures["ratios"].items()], "",
@@ -244,12 +261,68 @@ def _write_report(figures: dict, profile: str, out_dir: Path) -> None:
     (out_dir / "bench.md").write_text("\n".join(lines))
 
 
+THROUGHPUT_ROWS = (("full job, parallelism 1", "job_eps_p1"), ("full job, parallelism 2", "job_eps_p2"),
+                   ("full job, parallelism 1, pattern detector off", "job_eps_p1_without_patterns"),
+                   ("pipeline floor, parallelism 1: the job's shape, no detection", "floor_eps_p1"),
+                   ("pipeline floor without the pandas step, parallelism 1", "floor_keyed_only_eps_p1"),
+                   ("plain kafka-python consumer", "plain_consumer_eps"),
+                   ("onnxruntime alone (pre-encoded, best of 3)", "onnx_only_eps"))
+
+
+def throughput_table(figures: dict) -> list[str]:
+    """The throughput table: every figure the plan measured, and a line on the diagnostics it skipped.
+
+    >>> figures = {"job_eps_p1": 1500.0, "job_eps_p2": 1800.0, "job_eps_p1_without_patterns": None,
+    ...            "floor_eps_p1": None, "floor_keyed_only_eps_p1": None, "plain_consumer_eps": 3000.0,
+    ...            "onnx_only_eps": 20000.0, "throughput_runs": {"job_eps_p2": [1700.0, 1800.0, 1900.0]},
+    ...            "job_eps_p1_measured_by": "the latency job's warm-up drain"}
+    >>> for line in throughput_table(figures):
+    ...     print(line)
+    | pipeline | events/s (median) | every run |
+    |---|---|---|
+    | full job, parallelism 1 | 1,500 | — |
+    | full job, parallelism 2 | 1,800 | 1,700 / 1,800 / 1,900 |
+    | plain kafka-python consumer | 3,000 | — |
+    | onnxruntime alone (pre-encoded, best of 3) | 20,000 | — |
+    <BLANKLINE>
+    The p=1 figure is the latency job's warm-up drain. Not measured in this plan (`--quick`): full job, parallelism 1, pattern detector off; pipeline floor, parallelism 1: the job's shape, no detection; pipeline floor without the pandas step, parallelism 1.
+    <BLANKLINE>
+    """
+    runs = figures["throughput_runs"]
+    measured = [(name, key) for name, key in THROUGHPUT_ROWS if figures.get(key) is not None]
+    skipped = [name for name, key in THROUGHPUT_ROWS if figures.get(key) is None]
+    lines = ["| pipeline | events/s (median) | every run |", "|---|---|---|",
+             *[f"| {name} | {figures[key]:,.0f} | {_runs_text(runs.get(key, []))} |" for name, key in measured], ""]
+    notes = [f"The p=1 figure is {figures['job_eps_p1_measured_by']}."] if "latency" in figures.get(
+        "job_eps_p1_measured_by", "") else []
+    if skipped:
+        notes.append(f"Not measured in this plan (`--quick`): {'; '.join(skipped)}.")
+    return lines + ([" ".join(notes), ""] if notes else [])
+
+
+def latency_lines(figures: dict) -> list[str]:
+    """The latency paragraph: the main offered load, then the lighter ones."""
+    lines = [f"Latency at {figures['offered_eps']:,.0f} events/s offered (at-least-once sinks, a job warmed up by a "
+             f"drain of its own at {figures['latency_job_warm_up_eps_p1']:,.0f} events/s): "
+             f"p50 {figures['latency_p50_ms']:.0f} ms, p95 {figures['latency_p95_ms']:.0f} ms, "
+             f"p99 {figures['latency_p99_ms']:.0f} ms.", ""]
+    if figures["latency_at_lighter_loads"]:
+        lines += ["At lighter loads: " + "; ".join(
+            f"{run['offered_eps']:,.0f} events/s: p50 {run['latency_p50_ms']:.0f} ms, p99 {run['latency_p99_ms']:.0f} ms"
+            for run in figures["latency_at_lighter_loads"]) + ".", ""]
+    return lines
+
+
 def floor_paragraph(figures: dict) -> list[str]:
     """What the pipeline floor says about the job: per-event time that is PyFlink's, and shopguard's.
 
     >>> print(floor_paragraph({"job_eps_p1": 1000.0, "floor_eps_p1": 5000.0, "floor_keyed_only_eps_p1": 8000.0})[0])
     The pipeline floor (the job's graph in PyFlink, every step doing the least it can) drains 5,000 events/s at p=1, 8,000 without the pandas step: no job of this shape goes faster on this machine. The job takes 1,000 µs per event at p=1: 200 µs are the floor's, 800 µs its own work (parsing, state, patterns, two LSTMs, decision) and the wider rows it moves.
+    >>> floor_paragraph({"job_eps_p1": 1000.0, "floor_eps_p1": None, "floor_keyed_only_eps_p1": None})
+    []
     """
+    if not figures.get("floor_eps_p1"):
+        return []
     job_us, floor_us = 1e6 / figures["job_eps_p1"], 1e6 / figures["floor_eps_p1"]
     return [f"The pipeline floor (the job's graph in PyFlink, every step doing the least it can) drains "
             f"{figures['floor_eps_p1']:,.0f} events/s at p=1, {figures['floor_keyed_only_eps_p1']:,.0f} without the "
@@ -353,6 +426,7 @@ def _plot(figures: dict, path: Path) -> None:
     bars = (("job p=1", "job_eps_p1", "#4c72b0"), ("job p=2", "job_eps_p2", "#4c72b0"),
             ("floor p=1 (no detection)", "floor_eps_p1", "#8172b3"), ("plain consumer", "plain_consumer_eps", "#dd8452"),
             ("onnx alone", "onnx_only_eps", "#55a868"))
+    bars = tuple(bar for bar in bars if figures.get(bar[1]) is not None)  # a diagnostic the plan skipped: no bar
     fig, ax = plt.subplots(figsize=(7, 3.8))
     ax.barh([name for name, _, _ in bars], [figures[key] for _, key, _ in bars], color=[color for _, _, color in bars])
     runs = figures["throughput_runs"]

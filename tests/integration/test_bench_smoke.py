@@ -35,10 +35,13 @@ def test_a_tiny_benchmark_run_writes_every_figure_and_its_report(kafka_config, t
     assert "| full job, parallelism 2 |" in report and "The pipeline floor (the job's graph" in report
     assert figures["ratios"]["job_p1_vs_floor_p1"] == pytest.approx(figures["job_eps_p1"] / figures["floor_eps_p1"])
     # every throughput figure is the median of the plan's runs (the smoke plan runs each twice), each run kept
-    for key in ("job_eps_p1", "job_eps_p2", "job_eps_p1_without_patterns", "floor_eps_p1", "floor_keyed_only_eps_p1",
+    for key in ("job_eps_p2", "job_eps_p1_without_patterns", "floor_eps_p1", "floor_keyed_only_eps_p1",
                 "plain_consumer_eps"):
         each = figures["throughput_runs"][key]
         assert len(each) == 2 and figures[key] == pytest.approx(sum(each) / 2), key
+    # like --quick, the smoke plan takes p=1 from the latency job's warm-up drain, and says so
+    assert figures["job_eps_p1"] == figures["latency_job_warm_up_eps_p1"]
+    assert "The p=1 figure is the latency job's warm-up drain" in report and "Smoke plan" in report
     # inside the running job: CPU per process, and py-spy's samples or the reason there are none
     profile = figures["job_profile_p1"]
     assert profile["cpu_seconds_by_process"]["Flink JVM (with thread-mode Python)"] >= 0  # the JVM was found
