@@ -12,13 +12,14 @@ figure is the job's own; with exactly-once, consumers also wait for the next che
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import statistics
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from shopguard.bench_workload import as_records, bench_events
 from shopguard.config import ShopguardConfig
 from shopguard.job_process import DETECT_JOB_MODULE, RunningJob, isolated_job_config
 from shopguard.producer import open_producer, send_records
-from shopguard.topics import ensure_topics
+from shopguard.topics import TopicError, configured_topics, delete_topics, ensure_topics
 from shopguard.udfs.events import Event
 
 
@@ -59,6 +60,23 @@ def _bench_config(cfg: ShopguardConfig, parallelism: int, workdir: Path, with_sc
     return isolated_job_config(cfg, "bench", workdir / "empty-registry", with_scores=with_scores,
                                parallelism=parallelism, checkpoint_interval_ms=cfg.job.checkpoint_interval_ms,
                                **job_changes)
+
+
+@contextlib.contextmanager
+def _private_topics(run_cfg: ShopguardConfig, progress=print) -> Iterator[None]:
+    """The run's own topics (:func:`_bench_config`), created on entry and deleted on exit.
+
+    Left behind, every run's topics stay on the broker's disk and in what it loads at start-up.
+    A deletion that fails is reported, not raised: it must not hide the run's own error.
+    """
+    ensure_topics(run_cfg)
+    try:
+        yield
+    finally:
+        try:
+            delete_topics(run_cfg, configured_topics(run_cfg))
+        except TopicError as error:
+            progress(f"  warning: the run's topics stay on the broker: {error}")
 
 
 def _job_memory_mb(job: RunningJob) -> float:
@@ -112,33 +130,33 @@ def job_throughput(cfg: ShopguardConfig, events: int, users: int, parallelism: i
     """
     module, *arguments = job
     run_cfg, ports = _bench_config(cfg, parallelism, workdir)
-    ensure_topics(run_cfg)
-    send_records(run_cfg, run_cfg.topics.events, as_records(bench_events(events, users)))
-    progress(f"  backlog of {events:,} events over {users:,} users loaded; starting {_job_name(job)} "
-             f"at parallelism {parallelism}")
-    job = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=ports, module=module,
-                     arguments=tuple(arguments)).start()
-    peak_memory, profiler, readings = 0.0, None, 0
+    with _private_topics(run_cfg, progress):
+        send_records(run_cfg, run_cfg.topics.events, as_records(bench_events(events, users)))
+        progress(f"  backlog of {events:,} events over {users:,} users loaded; starting {_job_name(job)} "
+                 f"at parallelism {parallelism}")
+        job = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=ports, module=module,
+                         arguments=tuple(arguments)).start()
+        peak_memory, profiler, readings = 0.0, None, 0
 
-    def watch(done: float) -> None:
-        nonlocal peak_memory, profiler, readings
-        readings += 1
-        peak_memory = max(peak_memory, _job_memory_mb(job))
-        if profiler is not None and readings % 4 == 0:
-            profiler.observe_tasks(job.task_time_shares())
-        if profile_seconds and profiler is None and done >= 0.1 * events:
-            progress(f"  profiling the job for {profile_seconds:.0f} s (py-spy, CPU per process)")
-            profiler = JobProfiler(job.process.pid, profile_seconds, workdir / f"{run_cfg.job.job_name}.pyspy.txt",
-                                   broker_pids()).start()
+        def watch(done: float) -> None:
+            nonlocal peak_memory, profiler, readings
+            readings += 1
+            peak_memory = max(peak_memory, _job_memory_mb(job))
+            if profiler is not None and readings % 4 == 0:
+                profiler.observe_tasks(job.task_time_shares())
+            if profile_seconds and profiler is None and done >= 0.1 * events:
+                progress(f"  profiling the job for {profile_seconds:.0f} s (py-spy, CPU per process)")
+                profiler = JobProfiler(job.process.pid, profile_seconds, workdir / f"{run_cfg.job.job_name}.pyspy.txt",
+                                       broker_pids()).start()
 
-    try:
-        samples = _until_drained(events, lambda: job.metrics().get("events_to_score"), timeout_s, 0.25,
-                                 job.log_path, watch)
-        profile = profiler.finish() if profiler else None
-    finally:
-        job.stop()
-    return {"eps": _steady_rate(samples, events), "peak_memory_mb": round(peak_memory, 1),
-            "events": events, "users": users, "parallelism": parallelism, "profile": profile}
+        try:
+            samples = _until_drained(events, lambda: job.metrics().get("events_to_score"), timeout_s, 0.25,
+                                     job.log_path, watch)
+            profile = profiler.finish() if profiler else None
+        finally:
+            job.stop()
+        return {"eps": _steady_rate(samples, events), "peak_memory_mb": round(peak_memory, 1),
+                "events": events, "users": users, "parallelism": parallelism, "profile": profile}
 
 
 def cluster_throughput(cfg: ShopguardConfig, events: int, users: int, taskmanagers: int, slots: int,
@@ -155,22 +173,22 @@ def cluster_throughput(cfg: ShopguardConfig, events: int, users: int, taskmanage
     run_cfg, _ = _bench_config(cfg, parallelism, workdir)
     run_cfg = dataclasses.replace(run_cfg, cluster=private_cluster(
         run_cfg.cluster, workdir / f"{run_cfg.job.job_name}-cluster", taskmanagers=taskmanagers, taskmanager_slots=slots))
-    ensure_topics(run_cfg)
-    send_records(run_cfg, run_cfg.topics.events, as_records(bench_events(events, users)))
-    progress(f"  backlog of {events:,} events loaded; starting a session cluster of {taskmanagers} TaskManager(s) "
-             f"x {slots} slot(s) and submitting {_job_name(job)} at parallelism {parallelism}")
-    cluster = FlinkSessionCluster(run_cfg)
-    low, high = (int(port) for port in run_cfg.cluster.prometheus_ports.split("-"))
-    reporters = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=(low, high))
-    try:
-        cluster.start()
-        cluster.submit(job[0], job[1:])
-        samples = _until_drained(events, lambda: reporters.metrics().get("events_to_score"), timeout_s, 0.5,
-                                 cluster.log_dir)
-    finally:
-        cluster.stop()
-    return {"eps": _steady_rate(samples, events), "events": events, "users": users, "parallelism": parallelism,
-            "taskmanagers": taskmanagers, "slots_per_taskmanager": slots}
+    with _private_topics(run_cfg, progress):
+        send_records(run_cfg, run_cfg.topics.events, as_records(bench_events(events, users)))
+        progress(f"  backlog of {events:,} events loaded; starting a session cluster of {taskmanagers} TaskManager(s) "
+                 f"x {slots} slot(s) and submitting {_job_name(job)} at parallelism {parallelism}")
+        cluster = FlinkSessionCluster(run_cfg)
+        low, high = (int(port) for port in run_cfg.cluster.prometheus_ports.split("-"))
+        reporters = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=(low, high))
+        try:
+            cluster.start()
+            cluster.submit(job[0], job[1:])
+            samples = _until_drained(events, lambda: reporters.metrics().get("events_to_score"), timeout_s, 0.5,
+                                     cluster.log_dir)
+        finally:
+            cluster.stop()
+        return {"eps": _steady_rate(samples, events), "events": events, "users": users, "parallelism": parallelism,
+                "taskmanagers": taskmanagers, "slots_per_taskmanager": slots}
 
 
 def repeated_throughput(measure: Callable[[], dict], times: int, progress=print) -> dict:
@@ -226,42 +244,42 @@ def job_latency(cfg: ShopguardConfig, offered_loads: Sequence[float], seconds: f
     :data:`LATENCY_TAIL_S` after its offer), under ``loads``.
     """
     run_cfg, ports = _bench_config(cfg, parallelism, workdir, with_scores=True, delivery_guarantee="at-least-once")
-    ensure_topics(run_cfg)
-    now_ms = int(time.time() * 1000)  # the backlog's event times end now: the offers' events come after them
-    backlog = bench_events(warm_up_events, users, seed=WARM_UP_SEED, start_ms=now_ms - warm_up_events * 50)
-    send_records(run_cfg, run_cfg.topics.events, as_records(backlog))
-    progress(f"  backlog of {warm_up_events:,} events loaded to warm the job up; starting detect_job at parallelism "
-             f"{parallelism}")
-    job = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=ports).start()
-    latencies: list[tuple[float, float]] = []  # (event time, latency ms), warm-up backlog included
-    stop = threading.Event()
+    with _private_topics(run_cfg, progress):
+        now_ms = int(time.time() * 1000)  # the backlog's event times end now: the offers' events come after them
+        backlog = bench_events(warm_up_events, users, seed=WARM_UP_SEED, start_ms=now_ms - warm_up_events * 50)
+        send_records(run_cfg, run_cfg.topics.events, as_records(backlog))
+        progress(f"  backlog of {warm_up_events:,} events loaded to warm the job up; starting detect_job at parallelism "
+                 f"{parallelism}")
+        job = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=ports).start()
+        latencies: list[tuple[float, float]] = []  # (event time, latency ms), warm-up backlog included
+        stop = threading.Event()
 
-    def consume() -> None:
-        consumer = open_consumer(run_cfg, run_cfg.topics.scores, from_start=True)
+        def consume() -> None:
+            consumer = open_consumer(run_cfg, run_cfg.topics.scores, from_start=True)
+            try:
+                while not stop.is_set():
+                    for records in consumer.poll(timeout_ms=100).values():
+                        now = time.time()
+                        for record in records:
+                            stamp = _event_ts(record.value)
+                            latencies.append((stamp, now * 1000 - stamp))
+            finally:
+                consumer.close()
+
+        reader = threading.Thread(target=consume, daemon=True)
+        reader.start()
         try:
-            while not stop.is_set():
-                for records in consumer.poll(timeout_ms=100).values():
-                    now = time.time()
-                    for record in records:
-                        stamp = _event_ts(record.value)
-                        latencies.append((stamp, now * 1000 - stamp))
+            samples = _until_drained(warm_up_events, lambda: job.metrics().get("events_to_score"), LATENCY_TAIL_S * 5,
+                                     0.25, job.log_path)
+            warm_up = {"eps": _steady_rate(samples, warm_up_events), "events": warm_up_events, "users": users,
+                       "parallelism": parallelism, "peak_memory_mb": round(_job_memory_mb(job), 1)}
+            loads = [_offer_and_time(run_cfg, rate, seconds, users, latencies, OFFER_SEED + n, job.log_path, progress)
+                     for n, rate in enumerate(offered_loads)]
         finally:
-            consumer.close()
-
-    reader = threading.Thread(target=consume, daemon=True)
-    reader.start()
-    try:
-        samples = _until_drained(warm_up_events, lambda: job.metrics().get("events_to_score"), LATENCY_TAIL_S * 5,
-                                 0.25, job.log_path)
-        warm_up = {"eps": _steady_rate(samples, warm_up_events), "events": warm_up_events, "users": users,
-                   "parallelism": parallelism, "peak_memory_mb": round(_job_memory_mb(job), 1)}
-        loads = [_offer_and_time(run_cfg, rate, seconds, users, latencies, OFFER_SEED + n, job.log_path, progress)
-                 for n, rate in enumerate(offered_loads)]
-    finally:
-        stop.set()
-        reader.join(timeout=10)
-        job.stop()
-    return {"warm_up": warm_up, "loads": loads}
+            stop.set()
+            reader.join(timeout=10)
+            job.stop()
+        return {"warm_up": warm_up, "loads": loads}
 
 
 def _offer_and_time(cfg: ShopguardConfig, rate: float, seconds: float, users: int,

@@ -31,7 +31,7 @@ from shopguard.bench_workload import as_records, bench_events
 from shopguard.config import ShopguardConfig
 from shopguard.local_kafka import LocalKafkaBroker
 from shopguard.producer import send_records
-from shopguard.topics import ensure_topics
+from shopguard.topics import delete_topics, ensure_topics
 from shopguard.udfs.detector_ensemble import DetectorEnsemble
 from shopguard.udfs.model_source import ModelSource
 from shopguard.udfs.served_patterns import ServedPatterns
@@ -69,11 +69,11 @@ class BenchPlan:
     def quick(cls) -> "BenchPlan":
         """Under two minutes: two job starts (p=2 drain; p=1 drain then latency, in one job), no diagnostics.
 
-        Its jobs are cold: 10k-event backlogs drain while the JIT compiler and the Python workers warm up,
+        Its jobs are cold: 6k-event backlogs drain while the JIT compiler and the Python workers warm up,
         at a quarter to a half of the full plan's rates. Compare a quick run with quick runs only.
         """
-        return cls(10_000, 2_000, (), 500, 8, 5_000, diagnostics=False, p1_from_latency_job=True,
-                   caveat="Quick plan: cold jobs on 10k-event backlogs (JIT and Python workers warming up) drain at "
+        return cls(6_000, 2_000, (), 500, 6, 5_000, diagnostics=False, p1_from_latency_job=True,
+                   caveat="Quick plan: cold jobs on 6k-event backlogs (JIT and Python workers warming up) drain at "
                           "a quarter to a half of the full plan's rates; compare it with other quick runs only.")
 
     @classmethod
@@ -222,8 +222,11 @@ def _plain_consumer(cfg: ShopguardConfig, events, ensemble: DetectorEnsemble, ma
     topic_cfg = dataclasses.replace(cfg, topics=dataclasses.replace(
         cfg.topics, events=f"bench-plain-{uuid.uuid4().hex[:8]}"))
     ensure_topics(topic_cfg, names=[topic_cfg.topics.events])
-    send_records(topic_cfg, topic_cfg.topics.events, as_records(events))
-    return plain_consumer_eps(topic_cfg, topic_cfg.topics.events, len(events), ensemble, matcher)
+    try:
+        send_records(topic_cfg, topic_cfg.topics.events, as_records(events))
+        return plain_consumer_eps(topic_cfg, topic_cfg.topics.events, len(events), ensemble, matcher)
+    finally:
+        delete_topics(topic_cfg, [topic_cfg.topics.events])
 
 
 def _write_report(figures: dict, profile: str, out_dir: Path) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
+from kafka import KafkaAdminClient
 
 from shopguard.benchmark import BenchPlan, run_benchmark
 from shopguard.bench_workload import bench_events
@@ -20,11 +22,30 @@ REQUIRED = ("job_eps_p1", "job_eps_p2", "job_eps_p1_without_patterns", "latency_
             "floor_keyed_only_eps_p1")
 
 
+def _topics(cfg) -> set[str]:
+    """The broker's topics but its own (``__consumer_offsets``, ``__transaction_state``: made on first use)."""
+    admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap_servers)
+    try:
+        return {name for name in admin.list_topics() if not name.startswith("__")}
+    finally:
+        admin.close()
+
+
+def _left_behind(cfg, before: set[str], wait_s: float = 15.0) -> set[str]:
+    """Topics there now that were not ``before``, once the broker has had ``wait_s`` to finish deleting."""
+    deadline = time.monotonic() + wait_s
+    while (extra := _topics(cfg) - before) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return extra
+
+
 def test_a_tiny_benchmark_run_writes_every_figure_and_its_report(kafka_config, tmp_path):
     model = write_placeholder_model(tmp_path / "models")
     history = encode_traffic(LabelledTraffic(bench_events(2000, 100), []), kafka_config.job.history_length)
     mine_patterns(history, kafka_config.patterns).write(model, kafka_config.patterns)  # the matcher has work to do
+    topics_before = _topics(kafka_config)
     figures = run_benchmark(kafka_config, model, BenchPlan.smoke(), tmp_path / "bench", progress=lambda line: None)
+    assert _left_behind(kafka_config, topics_before) == set()  # every run's private topics were deleted after it
     for key in REQUIRED:
         assert figures[key] > 0, key
     assert 0 < figures["state_bytes_per_user"] <= 2048

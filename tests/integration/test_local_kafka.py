@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import socket
+import time
 import uuid
 
 import pytest
+from kafka import KafkaAdminClient
 
 from shopguard.alert_feed import collect
 from shopguard.local_kafka import BrokerError, LocalKafkaBroker, broker_command
 from shopguard.producer import send_records
-from shopguard.topics import ensure_topics
+from shopguard.topics import delete_topics, ensure_topics
 from tests.integration.conftest import broker_config
 
 pytestmark = pytest.mark.integration
@@ -22,6 +24,24 @@ def test_a_message_produced_to_the_broker_comes_back_to_a_consumer(kafka_config)
     assert ensure_topics(kafka_config, [topic]) == []
     send_records(kafka_config, topic, [("u1", b'{"hello": "kafka"}')])
     assert collect(kafka_config, topic, until=lambda got: len(got) == 1, timeout_s=30) == [{"hello": "kafka"}]
+
+
+def test_deleting_topics_deletes_those_that_exist_and_skips_the_others(kafka_config):
+    kept, gone, never = (f"{name}-{uuid.uuid4().hex[:8]}" for name in ("kept", "gone", "never"))
+    ensure_topics(kafka_config, [kept, gone])
+    assert delete_topics(kafka_config, [gone, never]) == [gone]
+    deadline = time.monotonic() + 15  # the broker deletes asynchronously
+    while gone in (topics := _topic_names(kafka_config)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert kept in topics and gone not in topics and never not in topics
+
+
+def _topic_names(cfg) -> set[str]:
+    admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap_servers)
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()
 
 
 def test_start_twice_reports_the_running_broker_and_stop_stops_it(tmp_path, capsys):
