@@ -63,18 +63,20 @@ def _bench_config(cfg: ShopguardConfig, parallelism: int, workdir: Path, with_sc
 
 
 @contextlib.contextmanager
-def _private_topics(run_cfg: ShopguardConfig, progress=print) -> Iterator[None]:
-    """The run's own topics (:func:`_bench_config`), created on entry and deleted on exit.
+def private_topics(run_cfg: ShopguardConfig, progress=print, names: list[str] | None = None) -> Iterator[None]:
+    """A run's own topics, created on entry and deleted on exit: ``names``, or all of ``run_cfg``'s.
 
-    Left behind, every run's topics stay on the broker's disk and in what it loads at start-up.
-    A deletion that fails is reported, not raised: it must not hide the run's own error.
+    ``run_cfg`` names only private topics when it comes from :func:`_bench_config`; otherwise give
+    ``names``. Left behind, every run's topics stay on the broker's disk and in what it loads at
+    start-up. A deletion that fails is reported, not raised: it must not hide the run's own error.
     """
-    ensure_topics(run_cfg)
+    names = names or configured_topics(run_cfg)
+    ensure_topics(run_cfg, names)
     try:
         yield
     finally:
         try:
-            delete_topics(run_cfg, configured_topics(run_cfg))
+            delete_topics(run_cfg, names)
         except TopicError as error:
             progress(f"  warning: the run's topics stay on the broker: {error}")
 
@@ -130,7 +132,7 @@ def job_throughput(cfg: ShopguardConfig, events: int, users: int, parallelism: i
     """
     module, *arguments = job
     run_cfg, ports = _bench_config(cfg, parallelism, workdir)
-    with _private_topics(run_cfg, progress):
+    with private_topics(run_cfg, progress):
         send_records(run_cfg, run_cfg.topics.events, as_records(bench_events(events, users)))
         progress(f"  backlog of {events:,} events over {users:,} users loaded; starting {_job_name(job)} "
                  f"at parallelism {parallelism}")
@@ -173,7 +175,7 @@ def cluster_throughput(cfg: ShopguardConfig, events: int, users: int, taskmanage
     run_cfg, _ = _bench_config(cfg, parallelism, workdir)
     run_cfg = dataclasses.replace(run_cfg, cluster=private_cluster(
         run_cfg.cluster, workdir / f"{run_cfg.job.job_name}-cluster", taskmanagers=taskmanagers, taskmanager_slots=slots))
-    with _private_topics(run_cfg, progress):
+    with private_topics(run_cfg, progress):
         send_records(run_cfg, run_cfg.topics.events, as_records(bench_events(events, users)))
         progress(f"  backlog of {events:,} events loaded; starting a session cluster of {taskmanagers} TaskManager(s) "
                  f"x {slots} slot(s) and submitting {_job_name(job)} at parallelism {parallelism}")
@@ -244,7 +246,7 @@ def job_latency(cfg: ShopguardConfig, offered_loads: Sequence[float], seconds: f
     :data:`LATENCY_TAIL_S` after its offer), under ``loads``.
     """
     run_cfg, ports = _bench_config(cfg, parallelism, workdir, with_scores=True, delivery_guarantee="at-least-once")
-    with _private_topics(run_cfg, progress):
+    with private_topics(run_cfg, progress):
         now_ms = int(time.time() * 1000)  # the backlog's event times end now: the offers' events come after them
         backlog = bench_events(warm_up_events, users, seed=WARM_UP_SEED, start_ms=now_ms - warm_up_events * 50)
         send_records(run_cfg, run_cfg.topics.events, as_records(backlog))
@@ -290,21 +292,16 @@ def _offer_and_time(cfg: ShopguardConfig, rate: float, seconds: float, users: in
     """
     progress(f"  offering {rate:,.0f} events/s for {seconds:.0f} s")
     started_ms = time.time() * 1000
-    sent_at: dict[str, float] = {}
-    offered = _offer(cfg, rate, seconds, users, sent_at, seed=seed)
-
-    def own() -> list[float]:
-        return [latency for stamp, latency in list(latencies) if stamp >= started_ms]
-
-    _wait_for_scores(lambda: len(own()), len(sent_at), LATENCY_TAIL_S)
-    values = np.array(own())
-    if len(values) == 0:
+    sent, offered = _offer(cfg, rate, seconds, users, seed=seed)
+    _wait_for_scores(lambda: sum(1 for stamp, _ in list(latencies) if stamp >= started_ms), sent, LATENCY_TAIL_S)
+    own = [(stamp, latency) for stamp, latency in list(latencies) if stamp >= started_ms]
+    if not own:
         raise RuntimeError(f"no scores came back from the job within {LATENCY_TAIL_S} s of the end of the "
                            f"{rate:,.0f} events/s offer (log: {log_path})")
-    return {"offered_eps": offered, "scored": int(len(values)), "sent": len(sent_at),
+    values = np.array([latency for _, latency in own])
+    return {"offered_eps": offered, "scored": len(own), "sent": sent,
             "latency_p50_ms": float(np.percentile(values, 50)), "latency_p95_ms": float(np.percentile(values, 95)),
-            "latency_p99_ms": float(np.percentile(values, 99)),
-            "over_time": latency_over_time([(s, v) for s, v in list(latencies) if s >= started_ms], started_ms)}
+            "latency_p99_ms": float(np.percentile(values, 99)), "over_time": latency_over_time(own, started_ms)}
 
 
 def _wait_for_scores(scored: Callable[[], int], sent: int, timeout_s: float) -> None:
@@ -352,9 +349,9 @@ def send_time_slotted(events: list[Event]) -> list[tuple[str, bytes, tuple[bytes
             for e in events]
 
 
-def _offer(cfg: ShopguardConfig, rate: float, seconds: float, users: int, sent_at: dict[str, float],
-           seed: int = 11, tick_s: float = 0.005) -> float:
-    """Send events stamped with their send time at ``rate`` per second; return the rate achieved.
+def _offer(cfg: ShopguardConfig, rate: float, seconds: float, users: int, seed: int = 11,
+           tick_s: float = 0.005) -> tuple[int, float]:
+    """Send events stamped with their send time at ``rate`` per second; return how many, and the rate achieved.
 
     The load generator shares the machine with the job, so it does as little as it can per event: the
     records are encoded before the clock starts, the send time is written into a fixed slot of each, and
@@ -368,14 +365,12 @@ def _offer(cfg: ShopguardConfig, rate: float, seconds: float, users: int, sent_a
     try:
         while count < len(records) and time.monotonic() - started <= seconds:
             due = min(len(records), int((time.monotonic() - started) * rate) + 1)
-            now_ms = int(time.time() * 1000)
-            stamp = str(now_ms).encode()
-            for event_id, key, (head, tail) in records[count:due]:
+            stamp = str(int(time.time() * 1000)).encode()
+            for _, key, (head, tail) in records[count:due]:
                 producer.send(cfg.topics.events, key=key, value=head + stamp + tail)
-                sent_at[event_id] = now_ms / 1000
             count = due
             time.sleep(max(tick_s, started + count / rate - time.monotonic()))
         producer.flush()
     finally:
         producer.close()
-    return count / (time.monotonic() - started)
+    return count, count / (time.monotonic() - started)

@@ -26,12 +26,11 @@ from typing import Callable
 from shopguard.bench_baselines import (onnx_only_eps, plain_consumer_eps, replay_states, stage_costs,
                                        state_bytes_per_user)
 from shopguard.bench_job import (DETECTION_JOB, PIPELINE_FLOORS, cluster_throughput, job_latency, job_throughput,
-                                 repeated_throughput)
+                                 private_topics, repeated_throughput)
 from shopguard.bench_workload import as_records, bench_events
 from shopguard.config import ShopguardConfig
 from shopguard.local_kafka import LocalKafkaBroker
 from shopguard.producer import send_records
-from shopguard.topics import delete_topics, ensure_topics
 from shopguard.udfs.detector_ensemble import DetectorEnsemble
 from shopguard.udfs.model_source import ModelSource
 from shopguard.udfs.served_patterns import ServedPatterns
@@ -221,12 +220,9 @@ def _figures(plan: BenchPlan, ensemble: DetectorEnsemble, matcher, cfg: Shopguar
 def _plain_consumer(cfg: ShopguardConfig, events, ensemble: DetectorEnsemble, matcher) -> float:
     topic_cfg = dataclasses.replace(cfg, topics=dataclasses.replace(
         cfg.topics, events=f"bench-plain-{uuid.uuid4().hex[:8]}"))
-    ensure_topics(topic_cfg, names=[topic_cfg.topics.events])
-    try:
+    with private_topics(topic_cfg, names=[topic_cfg.topics.events]):
         send_records(topic_cfg, topic_cfg.topics.events, as_records(events))
         return plain_consumer_eps(topic_cfg, topic_cfg.topics.events, len(events), ensemble, matcher)
-    finally:
-        delete_topics(topic_cfg, [topic_cfg.topics.events])
 
 
 def _write_report(figures: dict, profile: str, out_dir: Path) -> None:
