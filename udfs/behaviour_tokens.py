@@ -2,7 +2,8 @@
 
 A *behaviour token* is one event in coarse words: its type, how long the user dwelt before it (first
 event, under 2 s, under a minute, under 30 minutes, a new visit), whether it moved to a new item, a
-new category, or a device or IP the user has not used lately, and its price tier (none, under 50,
+new category, or a device or IP the user has not used lately (set for the rest of the visit that such
+a device or IP opened, so that a stranger's whole visit reads so), and its price tier (none, under 50,
 under 300, 300 or more: what a user usually spends is part of who they are). Tokens are derived from the 4-byte event codes of
 :mod:`shopguard.udfs.encoding`, so training and the job see the very same tokens, and the job needs
 no extra state to know a user's last few tokens: they are in the window of codes it already keeps.
@@ -16,21 +17,29 @@ Example
 >>> from shopguard.udfs.events import Event
 >>> window = encode_user_events([Event("a", "u", "login", 0, device_id="d1"),
 ...                              Event("b", "u", "page_view", 20_000, item_id="i1", device_id="d1"),
-...                              Event("c", "u", "page_view", 21_000, item_id="i2", device_id="d2")], 32)[-1]
->>> [describe_token(t) for t in window_tokens(window)]
-['login (first event)', 'page_view after < 1 min', 'page_view after < 2 s, new item, new device or IP']
->>> [describe_sequence(s) for s in sequences_ending_here(window_tokens(window), 2, 3)]
-['page_view after < 1 min → page_view after < 2 s, new item, new device or IP', 'login (first event) → page_view after < 1 min → page_view after < 2 s, new item, new device or IP']
+...                              Event("c", "u", "page_view", 21_000, item_id="i2", device_id="d2"),
+...                              Event("d", "u", "add_to_cart", 50_000, item_id="i2", device_id="d2", price=1999.0)],
+...                             32)[-1]
+>>> for token in window_tokens(window):
+...     print(describe_token(token))
+login (first event)
+page_view after < 1 min
+page_view after < 2 s, new item, on a new device or IP
+add_to_cart after < 1 min, on a new device or IP, price 300 or more
+>>> for sequence in sequences_ending_here(window_tokens(window), 2, 3):
+...     print(describe_sequence(sequence))
+page_view after < 2 s, new item, on a new device or IP → add_to_cart after < 1 min, on a new device or IP, price 300 or more
+page_view after < 1 min → page_view after < 2 s, new item, on a new device or IP → add_to_cart after < 1 min, on a new device or IP, price 300 or more
 """
 
 from __future__ import annotations
 
 from typing import Iterator, Sequence
 
-from shopguard.udfs.encoding import CODE_BYTES, NEW_CATEGORY, NEW_DEVICE, NEW_IP, NEW_ITEM
+from shopguard.udfs.encoding import CODE_BYTES, FRESH_IDENTITY, NEW_CATEGORY, NEW_DEVICE, NEW_IP, NEW_ITEM
 from shopguard.udfs.events import EVENT_TYPES
 
-TOKEN_SPEC_VERSION = "behaviour-tokens-v2"
+TOKEN_SPEC_VERSION = "behaviour-tokens-v3"  # v3: the device bit stays set for the rest of a visit a new device or IP opened
 TOKEN_BITS = 12
 MAX_SEQUENCE_LENGTH = 5  # five 12-bit tokens and a 3-bit length fit in a non-negative int64
 _LENGTH_SHIFT = TOKEN_BITS * MAX_SEQUENCE_LENGTH
@@ -38,8 +47,10 @@ _LENGTH_SHIFT = TOKEN_BITS * MAX_SEQUENCE_LENGTH
 DWELL_NAMES = ("(first event)", "after < 2 s", "after < 1 min", "after < 30 min", "after a break (new visit)")
 # gap buckets of the event code (see encoding.GAP_EDGES_S): 1..3 up to 2 s, 4..7 up to 60 s, 8..11 up to 30 min
 _DWELL_OF_GAP = bytes([0, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4])
-_TOKEN_FLAGS = ((NEW_ITEM, 1, "new item"), (NEW_CATEGORY, 2, "new category"), (NEW_DEVICE | NEW_IP, 4, "new device or IP"))
-_TOKEN_OF_FLAGS = bytes(sum(bit for mask, bit, _ in _TOKEN_FLAGS if flags & mask) for flags in range(16))
+_TOKEN_FLAGS = ((NEW_ITEM, 1, "new item"), (NEW_CATEGORY, 2, "new category"),
+                (NEW_DEVICE | NEW_IP | FRESH_IDENTITY, 4, "on a new device or IP"))
+_FLAG_MASK = NEW_ITEM | NEW_CATEGORY | NEW_DEVICE | NEW_IP | FRESH_IDENTITY
+_TOKEN_OF_FLAGS = bytes(sum(bit for mask, bit, _ in _TOKEN_FLAGS if flags & mask) for flags in range(_FLAG_MASK + 1))
 PRICE_TIERS = ("", "price under 50", "price under 300", "price 300 or more")
 # price buckets of the event code (see encoding.PRICE_EDGES): 1..3 under 50, 4..5 under 300, 6..7 from 300
 _TIER_OF_PRICE_BUCKET = bytes([0, 1, 1, 1, 2, 2, 3, 3] + [3] * 8)
@@ -48,7 +59,7 @@ _TIER_OF_PRICE_BUCKET = bytes([0, 1, 1, 1, 2, 2, 3, 3] + [3] * 8)
 def code_token(code: bytes | Sequence[int]) -> int:
     """The token of one 4-byte event code (12 bits: type, dwell, changes, price tier)."""
     kind, gap, amounts, flags = code[0], code[1], code[2], code[3]
-    return (kind | (_DWELL_OF_GAP[min(gap, 15)] << 4) | (_TOKEN_OF_FLAGS[flags & 0x0F] << 7)
+    return (kind | (_DWELL_OF_GAP[min(gap, 15)] << 4) | (_TOKEN_OF_FLAGS[flags & _FLAG_MASK] << 7)
             | (_TIER_OF_PRICE_BUCKET[amounts >> 4] << 10))
 
 

@@ -2,7 +2,8 @@
 
 Each event becomes a 4-byte *event code* relative to the user's previous events (what kind of event,
 how long after the previous one, price and quantity buckets, whether the item or category changed,
-whether the device or IP is one the user has not used among their last few). A user's recent behaviour is the concatenation of the last L codes: a few hundred bytes
+whether the device or IP is one the user has not used among their last few, or the new one that
+opened this visit: :data:`FRESH_IDENTITY`). A user's recent behaviour is the concatenation of the last L codes: a few hundred bytes
 that live in Flink keyed state and travel between operators as ``bytes``. Only the scoring step
 expands codes into the float tensor ``[batch, L, len(FEATURE_NAMES)]`` that the model reads.
 
@@ -46,6 +47,11 @@ PRICE_EDGES: tuple[float, ...] = (5, 20, 50, 100, 300, 1000)
 QUANTITY_EDGES: tuple[int, ...] = (1, 2, 5, 10, 50)
 
 NEW_ITEM, NEW_CATEGORY, NEW_DEVICE, NEW_IP = 1, 2, 4, 8
+FRESH_IDENTITY = 16
+"""Flag of an event that stays, in the same visit, on the device and IP a new device or IP opened: a
+stranger's whole visit, not only its first event, reads as on a new device. The models' features leave it
+out (their input is unchanged); behaviour tokens fold it into their device bit."""
+VISIT_GAP_S = 1800.0  # a gap longer than this opens a new visit (the behaviour tokens' "after a break")
 _FLAG_NAMES = (("new_item", NEW_ITEM), ("new_category", NEW_CATEGORY), ("new_device", NEW_DEVICE), ("new_ip", NEW_IP))
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -60,6 +66,8 @@ _TYPE_CODES = {name: i + 1 for i, name in enumerate(EVENT_TYPES)}  # 0 marks pad
 KNOWN_IDENTITIES = 4  # devices and IPs remembered per user: a switch between known ones is not "new"
 _CONTEXT = struct.Struct(f"<qII{KNOWN_IDENTITIES}I{KNOWN_IDENTITIES}I")
 _FAST_GAP_BUCKET = GAP_EDGES_S.index(FAST_GAP_S) + 2  # gap buckets 1.._FAST_GAP_BUCKET-1 are under FAST_GAP_S
+_LAST_VISIT_GAP_BUCKET = GAP_EDGES_S.index(VISIT_GAP_S) + 1  # gap buckets 1..this one stay in the visit
+_NEW_IDENTITY = NEW_DEVICE | NEW_IP | FRESH_IDENTITY
 
 
 def _fingerprint(value: str | None) -> int:
@@ -117,8 +125,21 @@ class UserHistory:
             current = _fingerprint(value)
             if current and any(known) and current not in known:
                 flags |= flag
+        gap_bucket = _gap_bucket(gap)
+        if not flags & (NEW_DEVICE | NEW_IP) and self._stays_on_fresh_identity(event, gap_bucket):
+            flags |= FRESH_IDENTITY
         amounts = (_bucket(event.price, PRICE_EDGES) << 4) | _bucket(event.quantity, QUANTITY_EDGES)
-        return bytes((_TYPE_CODES[event.event_type], _gap_bucket(gap), amounts, flags))
+        return bytes((_TYPE_CODES[event.event_type], gap_bucket, amounts, flags))
+
+    def _stays_on_fresh_identity(self, event: Event, gap_bucket: int) -> bool:
+        """Whether ``event`` goes on, in the previous event's visit, on the device and IP that were new in it.
+
+        Only the previous code is needed: it carries the flag on from the event that was new.
+        """
+        if not self.codes or not 0 < gap_bucket <= _LAST_VISIT_GAP_BUCKET or not self.codes[-1] & _NEW_IDENTITY:
+            return False
+        device, ip = _fingerprint(event.device_id), _fingerprint(event.ip)
+        return device in (0, *self.devices[:1]) and ip in (0, *self.ips[:1])
 
     def to_bytes(self) -> bytes:
         return _CONTEXT.pack(self.last_ts_ms, self.last_item, self.last_category,
@@ -206,6 +227,8 @@ def describe_event_code(code: bytes) -> str:
 
     >>> describe_event_code(bytes((_TYPE_CODES["payment_failed"], 1, (1 << 4) | 1, NEW_DEVICE)))
     'payment_failed 0.5 s or less after the previous event, price under 5, quantity 1, new device'
+    >>> describe_event_code(bytes((_TYPE_CODES["purchase"], 6, 7 << 4, FRESH_IDENTITY)))
+    'purchase 30 s or less after the previous event, price 1000 or more, still on the new device or IP of this visit'
     """
     kind, gap, amounts, flags = code[:CODE_BYTES]
     parts = [EVENT_TYPES[min(kind, len(EVENT_TYPES)) - 1] if kind else "padding"]
@@ -224,6 +247,8 @@ def describe_event_code(code: bytes) -> str:
                      else f"quantity up to {QUANTITY_EDGES[quantity - 1]}" if quantity <= len(QUANTITY_EDGES)
                      else f"quantity over {QUANTITY_EDGES[-1]}")
     parts += [name.replace("_", " ") for name, bit in _FLAG_NAMES if flags & bit]
+    if flags & FRESH_IDENTITY:
+        parts.append("still on the new device or IP of this visit")
     return ", ".join(parts)
 
 

@@ -67,5 +67,5 @@ def test_what_the_pattern_and_next_event_detectors_saw_becomes_reasons():
     alert = alert_for(events, detectors={"user_patterns": 0.8, "next_event": 0.95}, unmatched_patterns=unmatched)
     texts = {r["feature"]: r["text"] for r in alert["reasons"]}
     assert texts["user_patterns"] == ("not in this user's normal behaviour: page_view (first event) → "
-                                      "login_failed after < 2 s, new device or IP")
+                                      "login_failed after < 2 s, on a new device or IP")
     assert "surprise 0.95" in texts["next_event"]

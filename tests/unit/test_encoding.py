@@ -79,3 +79,37 @@ def test_switching_between_known_devices_is_not_new_but_a_stranger_device_is():
     assert all(w[-1] & NEW_IP for w in encode_user_events(many, 8)[1:])  # five IPs in turn: each forgotten by its turn
     restored = UserHistory.from_bytes(UserHistory(devices=(3, 2, 1), ips=(9,), codes=b"abcd").to_bytes())
     assert restored.devices == (3, 2, 1) and restored.ips == (9,) and restored.codes == b"abcd"
+
+
+def _fresh(windows) -> list[bool]:
+    from shopguard.udfs.encoding import FRESH_IDENTITY, NEW_DEVICE, NEW_IP
+    return [bool(w[-1] & (NEW_DEVICE | NEW_IP | FRESH_IDENTITY)) for w in windows]
+
+
+def test_a_visit_a_new_device_opens_stays_on_a_new_device_until_it_ends():
+    steps = [("phone", 0), ("stranger", 60_000), ("stranger", 120_000), ("stranger", 900_000),
+             ("stranger", 900_000 + 31 * 60_000)]  # the last one after a break: a new visit, the device now known
+    events = [Event(f"e{i}", "u", "page_view", ts, device_id=d, ip="1.1.1.1") for i, (d, ts) in enumerate(steps)]
+    assert _fresh(encode_user_events(events, 8)) == [False, True, True, True, False]
+
+
+def test_going_back_to_a_known_device_or_ip_ends_the_new_one():
+    steps = [("phone", "ip1"), ("stranger", "ip1"), ("phone", "ip1"), ("phone", "ip1")]
+    events = [Event(f"e{i}", "u", "page_view", 1000 * i, device_id=d, ip=ip) for i, (d, ip) in enumerate(steps)]
+    assert _fresh(encode_user_events(events, 8)) == [False, True, False, False]
+    steps = [("phone", "ip1"), ("phone", "ip2"), ("phone", "ip2"), ("phone", "ip1")]
+    events = [Event(f"e{i}", "u", "page_view", 1000 * i, device_id=d, ip=ip) for i, (d, ip) in enumerate(steps)]
+    assert _fresh(encode_user_events(events, 8)) == [False, True, True, False]
+
+
+def test_an_event_without_device_or_ip_keeps_the_visit_on_its_new_device():
+    events = [Event("a", "u", "page_view", 0, device_id="phone"), Event("b", "u", "login", 1000, device_id="stranger"),
+              Event("c", "u", "page_view", 2000), Event("d", "u", "purchase", 3000, device_id="stranger", price=900.0)]
+    assert _fresh(encode_user_events(events, 8)) == [False, True, True, True]
+
+
+def test_the_models_read_the_same_features_with_or_without_the_fresh_identity_flag():
+    from shopguard.udfs.encoding import FRESH_IDENTITY
+    code = bytes((1, 5, 0x21, 0))
+    flagged = bytes((1, 5, 0x21, FRESH_IDENTITY))
+    assert np.array_equal(batch_features([code], 4), batch_features([flagged], 4))
