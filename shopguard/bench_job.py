@@ -35,6 +35,10 @@ from shopguard.udfs.events import Event
 
 LATENCY_TAIL_S = 120  # after the offer, how long the latency run waits for the last scores
 WARM_UP_SEED, OFFER_SEED = 5, 11  # event ids of the latency job's backlog and of its offers (n-th offer: 11 + n)
+SHOPPER_EVENT_GAP_S = 20.0
+"""How often one shopper of a live offer acts: every 20 s is brisk (in the Taobao slice a user's next event
+came a median 283 s later, 33 s at the 10th percentile), yet at 5,000 events/s it takes 100,000 shoppers;
+2,000 shoppers at 800 events/s would each act every 2.5 s, a pace the detectors rightly call a bot."""
 DETECTION_JOB = (DETECT_JOB_MODULE,)
 PIPELINE_FLOORS = {
     "with_pandas_step": ("shopguard.jobs.pipeline_floor_job",),
@@ -243,7 +247,8 @@ def job_latency(cfg: ShopguardConfig, offered_loads: Sequence[float], seconds: f
     read as seconds of latency: the bench read 4 s at p50 at 1,000 events/s offered to one). That drain's
     rate is returned under ``warm_up`` (at-least-once sinks, per-event scores written too). Then each
     load is offered in turn, the next only once every event of the last was scored (at most
-    :data:`LATENCY_TAIL_S` after its offer), under ``loads``.
+    :data:`LATENCY_TAIL_S` after its offer), under ``loads``; each offer spreads over as many shoppers
+    as its rate needs for a shopper's pace (:func:`shoppers_for`), ``users`` at least.
     """
     run_cfg, ports = _bench_config(cfg, parallelism, workdir, with_scores=True, delivery_guarantee="at-least-once")
     with private_topics(run_cfg, progress):
@@ -292,16 +297,27 @@ def _offer_and_time(cfg: ShopguardConfig, rate: float, seconds: float, users: in
     """
     progress(f"  offering {rate:,.0f} events/s for {seconds:.0f} s")
     started_ms = time.time() * 1000
-    sent, offered = _offer(cfg, rate, seconds, users, seed=seed)
+    shoppers = shoppers_for(rate, users)
+    sent, offered = _offer(cfg, rate, seconds, shoppers, seed=seed)
     _wait_for_scores(lambda: sum(1 for stamp, _ in list(latencies) if stamp >= started_ms), sent, LATENCY_TAIL_S)
     own = [(stamp, latency) for stamp, latency in list(latencies) if stamp >= started_ms]
     if not own:
         raise RuntimeError(f"no scores came back from the job within {LATENCY_TAIL_S} s of the end of the "
                            f"{rate:,.0f} events/s offer (log: {log_path})")
     values = np.array([latency for _, latency in own])
-    return {"offered_eps": offered, "scored": len(own), "sent": sent,
+    return {"offered_eps": offered, "scored": len(own), "sent": sent, "shoppers": shoppers,
             "latency_p50_ms": float(np.percentile(values, 50)), "latency_p95_ms": float(np.percentile(values, 95)),
             "latency_p99_ms": float(np.percentile(values, 99)), "over_time": latency_over_time(own, started_ms)}
+
+
+def shoppers_for(rate: float, users: int) -> int:
+    """How many shoppers a live offer of ``rate`` events/s spreads over: at least ``users``, each acting
+    about every :data:`SHOPPER_EVENT_GAP_S` seconds.
+
+    >>> shoppers_for(800, 2_000), shoppers_for(50, 2_000)
+    (16000, 2000)
+    """
+    return max(users, int(rate * SHOPPER_EVENT_GAP_S))
 
 
 def _wait_for_scores(scored: Callable[[], int], sent: int, timeout_s: float) -> None:

@@ -202,7 +202,7 @@ def _figures(plan: BenchPlan, ensemble: DetectorEnsemble, matcher, cfg: Shopguar
             ("floor_eps_p1", floor), ("floor_keyed_only_eps_p1", keyed_floor), ("plain_consumer_eps", plain_runs))
             if run},
         "state_bytes_per_user": state["mean"], "state_bytes_per_user_max": state["max"],
-        "latency_scored_events": latency["scored"],
+        "latency_scored_events": latency["scored"], "latency_shoppers": latency["shoppers"],
         "latency_at_lighter_loads": [{k: run[k] for k in ("offered_eps", "latency_p50_ms", "latency_p95_ms",
                                                           "latency_p99_ms")} for run in lighter],
         "latency_over_time": [{"offered_eps": run["offered_eps"], "points": run["over_time"]}
@@ -301,8 +301,9 @@ def throughput_table(figures: dict) -> list[str]:
 
 def latency_lines(figures: dict) -> list[str]:
     """The latency paragraph: the main offered load, then the lighter ones."""
-    lines = [f"Latency at {figures['offered_eps']:,.0f} events/s offered (at-least-once sinks, a job warmed up by a "
-             f"drain of its own at {figures['latency_job_warm_up_eps_p1']:,.0f} events/s): "
+    lines = [f"Latency at {figures['offered_eps']:,.0f} events/s offered by {figures['latency_shoppers']:,} shoppers "
+             f"(at-least-once sinks, a job warmed up by a drain of its own at "
+             f"{figures['latency_job_warm_up_eps_p1']:,.0f} events/s): "
              f"p50 {figures['latency_p50_ms']:.0f} ms, p95 {figures['latency_p95_ms']:.0f} ms, "
              f"p99 {figures['latency_p99_ms']:.0f} ms.", ""]
     if figures["latency_at_lighter_loads"]:

@@ -8,6 +8,7 @@ import time
 import pytest
 from kafka import KafkaAdminClient
 
+from shopguard.bench_job import shoppers_for
 from shopguard.benchmark import BenchPlan, run_benchmark
 from shopguard.bench_workload import bench_events
 from shopguard.training.encoded_traffic import encode_traffic
@@ -69,4 +70,8 @@ def test_a_tiny_benchmark_run_writes_every_figure_and_its_report(kafka_config, t
     assert profile["problem"] or "share_by_stage" in profile
     assert "## Inside the job" in report
     assert figures["latency_over_time"][0]["points"] and (tmp_path / "bench" / "latency.png").stat().st_size > 0
+    # the live offer spreads over as many shoppers as its rate needs for a shopper's pace, not the backlog's 300
+    plan = BenchPlan.smoke()
+    assert figures["latency_shoppers"] == shoppers_for(plan.latency_offered_eps, plan.throughput_users) > 300
+    assert f"offered by {figures['latency_shoppers']:,} shoppers" in report
 
