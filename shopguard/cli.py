@@ -176,7 +176,7 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
                "target_alert_rate": cfg.training.target_alert_rate}
     report_dir = Path(args.report_dir or cfg.training.report_dir)
     report = write_evaluation_report(results, "lstm", data.test, report_dir, context)
-    ablation = _evaluate_ablation(cfg, Path(model_dir), report_dir)
+    ablation = _evaluate_ablation(cfg, Path(model_dir), report_dir, args.seeds)
     body = report_json(results, "lstm", context) | {"ablation": ablation}
     (report_dir / "evaluation.json").write_text(json.dumps(body, indent=1) + "\n")
     if args.json:
@@ -187,16 +187,28 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate_ablation(cfg: ShopguardConfig, model_dir: Path, report_dir: Path) -> dict:
-    """Each detector alone and combined on returning shoppers (with the model's own combiner if it has one)."""
+def _evaluate_ablation(cfg: ShopguardConfig, model_dir: Path, report_dir: Path, seeds: tuple[int, ...]) -> dict:
+    """Each detector alone and combined on returning shoppers (with the model's own combiner if it has one),
+    and the same targets on the simulations of ``seeds``."""
     from shopguard.training.ablation_report import ablation_json, write_ablation_report
     from shopguard.training.ensemble_training import evaluate_ensemble
     from shopguard.training.returning_data import build_returning_data
+    from shopguard.training.simulation_spread import targets_across_seeds
 
     returning = build_returning_data(cfg, _progress)
     result = evaluate_ensemble(cfg, returning, model_dir, _progress)
-    write_ablation_report(result, report_dir, {"returning_data": returning.fingerprint})
-    return ablation_json(result)
+    across_seeds = targets_across_seeds(cfg, model_dir, seeds, _progress) if seeds else []
+    write_ablation_report(result, report_dir, {"returning_data": returning.fingerprint}, across_seeds)
+    return ablation_json(result, across_seeds)
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    """``--seeds 11,12,13``."""
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds takes whole numbers separated by commas (like 11,12,13), "
+                                         f"not {text!r}") from None
 
 
 def _evaluate_via_job(cfg: ShopguardConfig, model_dir, data, report_dir: Path) -> int:
@@ -310,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", help="model folder (default: the registry's current model)")
     evaluate.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     evaluate.add_argument("--report-dir", help="where the report goes (default training.report_dir)")
+    evaluate.add_argument("--seeds", type=_seed_list, default=(), metavar="N,N,...",
+                          help="also check the ablation's targets on these other simulations of returning "
+                               "shoppers (training.seed values; about 40 s each)")
     evaluate.add_argument("--via-job", action="store_true", help="replay the test split through the real job "
                           "(shopguard detect) and compare its figures with the offline ones")
     mine = add("mine-patterns", cmd_mine_patterns, "mine every user's normal-behaviour patterns from an export "
