@@ -140,7 +140,6 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
         latency_job = job_latency(cfg, [*plan.lighter_loads_eps, plan.latency_offered_eps], plan.latency_seconds,
                                   plan.throughput_users, out_dir, warm_up_events=plan.throughput_events,
                                   progress=progress)
-        *lighter, latency = latency_job["loads"]
         if plan.p1_from_latency_job:
             runs[1] = {**latency_job["warm_up"], "runs_eps": [latency_job["warm_up"]["eps"]]}
         progress("6/6 scaling with the number of users, and on session clusters")
@@ -160,16 +159,36 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
     finally:
         if not broker_was_running:
             broker.stop()
-    figures = _figures(plan, ensemble, matcher, cfg, runs, floors, latency, lighter, latency_job["warm_up"],
-                       onnx_eps, plain_runs, state, stages, scaling, clusters, cluster_floor)
+    measured = BenchMeasurements(runs=runs, floors=floors, latency_job=latency_job, onnx_eps=onnx_eps,
+                                 plain_runs=plain_runs, state=state, stages=stages, scaling=scaling,
+                                 clusters=clusters, cluster_floor=cluster_floor)
+    figures = _figures(plan, cfg, ensemble, matcher, measured)
     _write_report(figures, stages["profile"], out_dir)
     return figures
 
 
-def _figures(plan: BenchPlan, ensemble: DetectorEnsemble, matcher, cfg: ShopguardConfig, runs: dict, floors: dict,
-             latency: dict, lighter: list[dict], latency_warm_up: dict, onnx_eps: float, plain_runs: dict,
-             state: dict, stages: dict, scaling: list, clusters: list, cluster_floor: dict | None) -> dict:
+@dataclass(frozen=True)
+class BenchMeasurements:
+    """What one run measured, before it becomes figures (:func:`_figures`)."""
+
+    runs: dict  # job drains: 1 and 2 (parallelism), "p1_without_patterns", "p1_profiled" when the plan ran them
+    floors: dict  # pipeline-floor drains by PIPELINE_FLOORS name (empty without diagnostics)
+    latency_job: dict  # job_latency(): "warm_up" drain and one entry per offered load, the main load last
+    onnx_eps: float
+    plain_runs: dict  # repeated_throughput() of the plain consumer
+    state: dict  # state_bytes_per_user()
+    stages: dict  # stage_costs()
+    scaling: list  # one p=2 drain per plan.scaling_users
+    clusters: list  # one repeated_throughput() per plan.cluster_layouts
+    cluster_floor: dict | None  # the floor on a 2 x 1 session cluster, when the plan has cluster layouts
+
+
+def _figures(plan: BenchPlan, cfg: ShopguardConfig, ensemble: DetectorEnsemble, matcher,
+             measured: BenchMeasurements) -> dict:
     """Every figure of a run, as ``bench.json`` has them; a diagnostic the plan skipped is ``None``."""
+    runs, floors, onnx_eps, plain_runs = measured.runs, measured.floors, measured.onnx_eps, measured.plain_runs
+    state, stages, scaling, clusters = measured.state, measured.stages, measured.scaling, measured.clusters
+    *lighter, latency = measured.latency_job["loads"]
     plain = plain_runs["eps"]
     model = ensemble.model
     without = runs.get("p1_without_patterns")
@@ -194,7 +213,7 @@ def _figures(plan: BenchPlan, ensemble: DetectorEnsemble, matcher, cfg: Shopguar
         "offered_eps": latency["offered_eps"], "latency_p50_ms": latency["latency_p50_ms"],
         "latency_p95_ms": latency["latency_p95_ms"], "latency_p99_ms": latency["latency_p99_ms"],
         "onnx_only_eps": onnx_eps, "plain_consumer_eps": plain,
-        "latency_job_warm_up_eps_p1": latency_warm_up["eps"],
+        "latency_job_warm_up_eps_p1": measured.latency_job["warm_up"]["eps"],
         "floor_eps_p1": floor["eps"] if floor else None,
         "floor_keyed_only_eps_p1": keyed_floor["eps"] if keyed_floor else None,
         "throughput_runs": {key: run["runs_eps"] for key, run in (
@@ -213,7 +232,7 @@ def _figures(plan: BenchPlan, ensemble: DetectorEnsemble, matcher, cfg: Shopguar
         "ratios": ratios,
         "scaling": scaling,
         "session_cluster_p2": clusters,
-        "floor_session_cluster_p2": cluster_floor,
+        "floor_session_cluster_p2": measured.cluster_floor,
     }
 
 
