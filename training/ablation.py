@@ -72,6 +72,12 @@ def ablation(scores: Mapping[str, PeriodScores], data: ReturningData, alert_rate
             "excluded_test_users": len(excluded), "test_users": len(set(test.user_ids))}
 
 
+def short_of_best_single(targets: Mapping) -> list[str]:
+    """The anomaly types on which the combination's PR-AUC is below the best single detector's."""
+    return [kind for kind, row in targets["combined_vs_best_single_pr_auc"].items()
+            if (row["combined"] or 0.0) < row["best_single"]]
+
+
 def _targets(figures: Mapping[str, dict]) -> dict:
     """The issue's three targets, each with what was measured."""
     singles = [name for name in figures if name != COMBINED]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from shopguard.training.ablation import COMBINED, PER_USER_TYPES
+from shopguard.training.ablation import COMBINED, PER_USER_TYPES, short_of_best_single
 from shopguard.training.detection_metrics import INTERVAL_LEVEL, interval_text
 from shopguard.training.simulation_spread import spread_markdown
 
@@ -33,7 +33,7 @@ def ablation_markdown(result: dict, context: dict, across_seeds: Sequence[dict] 
     pattern_recall = targets["pattern_recall_at_0.1pct_fpr"]
     intervals = targets.get("pattern_recall_interval", {})
     per_type = targets["combined_vs_best_single_pr_auc"]
-    short = [kind for kind, row in per_type.items() if (row["combined"] or 0.0) < row["best_single"]]
+    short = short_of_best_single(targets)
     combiner = result["combiner"]
     lines = [
         "# Ablation: every detector alone and the combination", "",

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from shopguard.config import ShopguardConfig
-from shopguard.training.ablation import ablation, fit_period_combiner, score_periods
+from shopguard.training.ablation import PeriodScores, ablation, fit_period_combiner, score_periods
 from shopguard.training.detectors.next_event import NextEventDetector
 from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
 from shopguard.training.detectors.user_patterns import UserPatternDetector
@@ -60,14 +60,24 @@ def evaluate_ensemble(cfg: ShopguardConfig, returning: ReturningData, folder: st
     used when it has them (a next-event model is trained, and a combiner fitted, when it has not).
     """
     folder = Path(folder)
-    if (folder / NEXT_EVENT_FOLDER).is_dir():
-        next_event, needs_fit = OnnxSequenceDetector(folder / NEXT_EVENT_FOLDER, name="next_event"), False
-    else:
-        next_event, needs_fit = NextEventDetector(progress=progress), True
-    with tempfile.TemporaryDirectory(prefix="shopguard-patterns-") as store_dir:
-        scores = score_periods(job_detectors(cfg, folder, next_event, needs_fit, store_dir), returning, progress)
+    scores = score_with_folder(cfg, returning, folder, progress)
     combiner = ScoreCombiner.read(folder)
     if combiner is not None and not set(combiner.detectors) <= set(scores):
         combiner = None
     progress("combining with the model's combiner" if combiner else "fitting a combiner on the validation period")
     return ablation(scores, returning, cfg.training.target_alert_rate, combiner)
+
+
+def score_with_folder(cfg: ShopguardConfig, returning: ReturningData, folder: Path,
+                      progress: Callable[[str], None] = print) -> dict[str, PeriodScores]:
+    """Every job detector's validation and test scores, with the folder's models and patterns mined again.
+
+    Patterns go to a temporary store, so the folder is not changed; a folder without a next-event model
+    gets one trained on ``returning``'s history (not written into it).
+    """
+    if (folder / NEXT_EVENT_FOLDER).is_dir():
+        next_event, needs_fit = OnnxSequenceDetector(folder / NEXT_EVENT_FOLDER, name="next_event"), False
+    else:
+        next_event, needs_fit = NextEventDetector(progress=progress), True
+    with tempfile.TemporaryDirectory(prefix="shopguard-patterns-") as store_dir:
+        return score_periods(job_detectors(cfg, folder, next_event, needs_fit, store_dir), returning, progress)

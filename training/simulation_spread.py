@@ -20,15 +20,13 @@ Example
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
 from shopguard.config import ShopguardConfig
-from shopguard.training.ablation import PER_USER_TYPES, ablation, score_periods
+from shopguard.training.ablation import PER_USER_TYPES, ablation, short_of_best_single
 from shopguard.training.detection_metrics import interval_text
-from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
-from shopguard.training.ensemble_training import job_detectors
+from shopguard.training.ensemble_training import score_with_folder
 from shopguard.training.returning_data import build_returning_data
 from shopguard.udfs.detector_ensemble import NEXT_EVENT_FOLDER
 
@@ -45,22 +43,20 @@ def targets_across_seeds(cfg: ShopguardConfig, folder: str | Path, seeds: Sequen
         progress(f"simulation {number}/{len(seeds)}: returning shoppers with training.seed={seed}")
         seed_cfg = dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, seed=seed))
         data = build_returning_data(seed_cfg, progress)
-        next_event = OnnxSequenceDetector(folder / NEXT_EVENT_FOLDER, name="next_event")
-        with tempfile.TemporaryDirectory(prefix="shopguard-patterns-") as store_dir:
-            scores = score_periods(job_detectors(seed_cfg, folder, next_event, False, store_dir), data, progress)
+        scores = score_with_folder(seed_cfg, data, folder, progress)
         rows.append(_row(seed, ablation(scores, data, seed_cfg.training.target_alert_rate)["targets"]))
     return rows
 
 
 def _row(seed: int, targets: dict) -> dict:
     per_type = targets["combined_vs_best_single_pr_auc"]
+    short = short_of_best_single(targets)
     return {"seed": seed, "combined_pr_auc": targets["combined_pr_auc"],
             "best_single_pr_auc": targets["best_single_pr_auc"], "best_single_detector": targets["best_single_detector"],
             "pattern_recall_at_0.1pct_fpr": targets["pattern_recall_at_0.1pct_fpr"],
             "pattern_recall_interval": targets["pattern_recall_interval"],
-            "combined_short_of_best_single": {kind: [row["combined"], row["best_single"], row["best_detector"]]
-                                              for kind, row in per_type.items()
-                                              if (row["combined"] or 0.0) < row["best_single"]}}
+            "combined_short_of_best_single": {kind: [per_type[kind]["combined"], per_type[kind]["best_single"],
+                                                     per_type[kind]["best_detector"]] for kind in short}}
 
 
 def spread_markdown(rows: Sequence[dict]) -> list[str]:

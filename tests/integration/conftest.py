@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import time
+from typing import Callable
 
 import pytest
+from kafka import KafkaAdminClient
 
 from shopguard.config import ShopguardConfig
 from shopguard.local_kafka import LocalKafkaBroker
@@ -18,6 +21,23 @@ def broker_config(data_dir, base: ShopguardConfig | None = None) -> ShopguardCon
     broker = dataclasses.replace(base.broker, port=port, controller_port=controller_port, data_dir=str(data_dir))
     kafka = dataclasses.replace(base.kafka, bootstrap_servers=f"{broker.host}:{port}")
     return dataclasses.replace(base, broker=broker, kafka=kafka)
+
+
+def broker_topics(cfg: ShopguardConfig) -> set[str]:
+    """Every topic on ``cfg``'s broker, Kafka's own (``__consumer_offsets``, ...) included."""
+    admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap_servers)
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()
+
+
+def topics_once(cfg: ShopguardConfig, settled: Callable[[set[str]], bool], wait_s: float = 15.0) -> set[str]:
+    """The broker's topics as soon as ``settled(topics)`` holds, or after ``wait_s``: it deletes asynchronously."""
+    deadline = time.monotonic() + wait_s
+    while not settled(topics := broker_topics(cfg)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return topics
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
-from kafka import KafkaAdminClient
 
 from shopguard.bench_job import shoppers_for
 from shopguard.benchmark import BenchPlan, run_benchmark
@@ -15,6 +13,7 @@ from shopguard.training.encoded_traffic import encode_traffic
 from shopguard.training.labelled_traffic import LabelledTraffic
 from shopguard.training.pattern_mining import mine_patterns
 from shopguard.training.placeholder_model import write_placeholder_model
+from tests.integration.conftest import broker_topics, topics_once
 
 pytestmark = pytest.mark.integration
 
@@ -23,28 +22,21 @@ REQUIRED = ("job_eps_p1", "job_eps_p2", "job_eps_p1_without_patterns", "latency_
             "floor_keyed_only_eps_p1")
 
 
-def _topics(cfg) -> set[str]:
-    """The broker's topics but its own (``__consumer_offsets``, ``__transaction_state``: made on first use)."""
-    admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap_servers)
-    try:
-        return {name for name in admin.list_topics() if not name.startswith("__")}
-    finally:
-        admin.close()
+def _ours(topics: set[str]) -> set[str]:
+    """Topics but Kafka's own (``__consumer_offsets``, ``__transaction_state``: made on first use)."""
+    return {name for name in topics if not name.startswith("__")}
 
 
-def _left_behind(cfg, before: set[str], wait_s: float = 15.0) -> set[str]:
-    """Topics there now that were not ``before``, once the broker has had ``wait_s`` to finish deleting."""
-    deadline = time.monotonic() + wait_s
-    while (extra := _topics(cfg) - before) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    return extra
+def _left_behind(cfg, before: set[str]) -> set[str]:
+    """Topics there now that were not ``before``, once the broker has had time to finish deleting."""
+    return _ours(topics_once(cfg, lambda topics: not _ours(topics) - before)) - before
 
 
 def test_a_tiny_benchmark_run_writes_every_figure_and_its_report(kafka_config, tmp_path):
     model = write_placeholder_model(tmp_path / "models")
     history = encode_traffic(LabelledTraffic(bench_events(2000, 100), []), kafka_config.job.history_length)
     mine_patterns(history, kafka_config.patterns).write(model, kafka_config.patterns)  # the matcher has work to do
-    topics_before = _topics(kafka_config)
+    topics_before = _ours(broker_topics(kafka_config))
     figures = run_benchmark(kafka_config, model, BenchPlan.smoke(), tmp_path / "bench", progress=lambda line: None)
     assert _left_behind(kafka_config, topics_before) == set()  # every run's private topics were deleted after it
     for key in REQUIRED:

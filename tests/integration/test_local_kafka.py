@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import socket
-import time
 import uuid
 
 import pytest
-from kafka import KafkaAdminClient
 
 from shopguard.alert_feed import collect
 from shopguard.local_kafka import BrokerError, LocalKafkaBroker, broker_command
 from shopguard.producer import send_records
 from shopguard.topics import delete_topics, ensure_topics
-from tests.integration.conftest import broker_config
+from tests.integration.conftest import broker_config, topics_once
 
 pytestmark = pytest.mark.integration
 
@@ -30,18 +28,8 @@ def test_deleting_topics_deletes_those_that_exist_and_skips_the_others(kafka_con
     kept, gone, never = (f"{name}-{uuid.uuid4().hex[:8]}" for name in ("kept", "gone", "never"))
     ensure_topics(kafka_config, [kept, gone])
     assert delete_topics(kafka_config, [gone, never]) == [gone]
-    deadline = time.monotonic() + 15  # the broker deletes asynchronously
-    while gone in (topics := _topic_names(kafka_config)) and time.monotonic() < deadline:
-        time.sleep(0.5)
+    topics = topics_once(kafka_config, lambda topics: gone not in topics)
     assert kept in topics and gone not in topics and never not in topics
-
-
-def _topic_names(cfg) -> set[str]:
-    admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap_servers)
-    try:
-        return set(admin.list_topics())
-    finally:
-        admin.close()
 
 
 def test_start_twice_reports_the_running_broker_and_stop_stops_it(tmp_path, capsys):
