@@ -19,7 +19,8 @@ from typing import Callable, Mapping
 import numpy as np
 
 from shopguard.training.combiner_fitting import fit_combiner
-from shopguard.training.detection_metrics import calibrate_threshold, evaluate_scores, user_scores
+from shopguard.training.detection_metrics import (UserScores, calibrate_threshold, evaluate_scores,
+                                                   pr_auc_difference_interval, user_scores)
 from shopguard.training.returning_data import ReturningData, validation_abused_users
 from shopguard.udfs.score_combiner import ScoreCombiner
 
@@ -68,7 +69,10 @@ def ablation(scores: Mapping[str, PeriodScores], data: ReturningData, alert_rate
         validation = user_scores(data.validation, period.validation)
         threshold = calibrate_threshold(validation.scores[~validation.abused], alert_rate)
         figures[name] = evaluate_scores(test, period.test[keep], threshold)
-    return {"figures": figures, "combiner": combiner.to_dict(), "targets": _targets(figures),
+    targets = _targets(figures)
+    _add_difference_intervals(targets, {name: user_scores(test, period.test[keep])
+                                        for name, period in {**scores, COMBINED: combined}.items()})
+    return {"figures": figures, "combiner": combiner.to_dict(), "targets": targets,
             "excluded_test_users": len(excluded), "test_users": len(set(test.user_ids))}
 
 
@@ -76,6 +80,22 @@ def short_of_best_single(targets: Mapping) -> list[str]:
     """The anomaly types on which the combination's PR-AUC is below the best single detector's."""
     return [kind for kind, row in targets["combined_vs_best_single_pr_auc"].items()
             if (row["combined"] or 0.0) < row["best_single"]]
+
+
+def _add_difference_intervals(targets: dict, tested: Mapping[str, UserScores]) -> None:
+    """Beside each "combination vs best single" comparison, the bootstrap interval of their PR-AUC difference.
+
+    Per type on that type's users and every normal user, overall on every test user: whether a shortfall
+    (or a lead) of a few thousandths is more than another draw of users could reverse.
+    """
+    combined = tested[COMBINED]
+    types = np.array(combined.types)
+    for kind, row in targets["combined_vs_best_single_pr_auc"].items():
+        keep = (types == "") | (types == kind)
+        row["difference_interval"] = pr_auc_difference_interval(
+            types[keep] == kind, combined.scores[keep], tested[row["best_detector"]].scores[keep])
+    targets["combined_vs_best_single_interval"] = pr_auc_difference_interval(
+        combined.abused, combined.scores, tested[targets["best_single_detector"]].scores)
 
 
 def _targets(figures: Mapping[str, dict]) -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from shopguard.training.ablation import COMBINED, PER_USER_TYPES, short_of_best_single
-from shopguard.training.detection_metrics import INTERVAL_LEVEL, interval_text
+from shopguard.training.detection_metrics import INTERVAL_LEVEL, difference_text, interval_text
 from shopguard.training.simulation_spread import spread_markdown
 
 CELL = ("pr_auc", "recall_at_0.1pct_fpr")
@@ -54,11 +54,15 @@ def ablation_markdown(result: dict, context: dict, across_seeds: Sequence[dict] 
         + ", ".join(f"{kind} {_fmt(pattern_recall.get(kind))}{interval_text(intervals.get(kind))}" for kind in PER_USER_TYPES)
         + _by_variant(targets["pattern_recall_by_variant"]) + ".",
         f"- Combination vs the best single detector, all types: PR-AUC {_fmt(targets['combined_pr_auc'])} vs "
-        f"{_fmt(targets['best_single_pr_auc'])} ({targets['best_single_detector']}).",
+        f"{_fmt(targets['best_single_pr_auc'])} ({targets['best_single_detector']})"
+        f"{difference_text(targets.get('combined_vs_best_single_interval'))}.",
         "- Combination at least as good as the best single detector on every type: "
         + ("yes." if not short else "no, short on " + ", ".join(
             f"{kind} ({_fmt(per_type[kind]['combined'])} vs {_fmt(per_type[kind]['best_single'])}, "
-            f"{per_type[kind]['best_detector']})" for kind in short) + "."),
+            f"{per_type[kind]['best_detector']}{difference_text(per_type[kind].get('difference_interval'))})"
+            for kind in short) + "."),
+        f"  (Difference: the {INTERVAL_LEVEL:.0%} paired bootstrap interval of the PR-AUC difference, combination "
+        "minus best single, over users. An interval that holds 0 is a gap another draw of users could reverse.)",
         "", "## The combiner", "",
         "Logistic regression on validation events, each score on its scale ("
         + ", ".join(f"{n}: {t}" for n, t in zip(combiner["detectors"], combiner["transforms"])) + "): "

@@ -90,6 +90,50 @@ def recall_interval_at_fpr(normal_scores: np.ndarray, abused_scores: np.ndarray,
     return [float(low), float(high)]
 
 
+def pr_auc_difference_interval(abused: np.ndarray, scores: np.ndarray, other_scores: np.ndarray,
+                               level: float = INTERVAL_LEVEL, resamples: int = INTERVAL_RESAMPLES,
+                               seed: int = 0) -> list[float] | None:
+    """Where PR-AUC(``scores``) − PR-AUC(``other_scores``) could lie with another draw of as many users.
+
+    Two detectors a few thousandths apart on a type of 25 abused users differ by one or two users'
+    ranks; whether one is "below" the other then says little. This paired bootstrap resamples users
+    (normal and abused apart, so each resample keeps their counts) and scores the same resample with
+    both, so that what the two share does not widen the interval. Returns ``[low, high]`` at
+    ``level``, or None without users of either kind.
+
+    >>> abused = np.array([False] * 200 + [True] * 20)
+    >>> ranked = np.r_[np.linspace(0, 1, 200), np.linspace(2, 3, 20)]
+    >>> pr_auc_difference_interval(abused, ranked, ranked)  # the same scores: no difference, ever
+    [0.0, 0.0]
+    >>> low, high = pr_auc_difference_interval(abused, ranked, np.r_[np.linspace(0, 1, 200), np.linspace(0.5, 3, 20)])
+    >>> 0.0 < low <= high
+    True
+    """
+    abused = np.asarray(abused, dtype=bool)
+    normal_rows, abused_rows = np.flatnonzero(~abused), np.flatnonzero(abused)
+    if not len(normal_rows) or not len(abused_rows):
+        return None
+    scores, other_scores = np.asarray(scores, dtype=np.float64), np.asarray(other_scores, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    labels = np.r_[np.zeros(len(normal_rows), bool), np.ones(len(abused_rows), bool)]
+    differences = np.empty(resamples)
+    for n in range(resamples):
+        rows = np.r_[rng.choice(normal_rows, len(normal_rows)), rng.choice(abused_rows, len(abused_rows))]
+        differences[n] = (average_precision_score(labels, scores[rows])
+                          - average_precision_score(labels, other_scores[rows]))
+    low, high = np.quantile(differences, [(1 - level) / 2, (1 + level) / 2])
+    return [float(low), float(high)]
+
+
+def difference_text(bounds: list[float] | None) -> str:
+    """How the reports write a PR-AUC difference's interval, signed, after the figures it compares.
+
+    >>> difference_text([-0.0123, 0.0]), difference_text(None)
+    ('; difference [-0.012 to +0.000]', '')
+    """
+    return f"; difference [{bounds[0]:+.3f} to {bounds[1]:+.3f}]" if bounds else ""
+
+
 def interval_text(bounds: list[float] | None) -> str:
     """How the reports write an interval after its figure: `` [low–high]``, or nothing without one.
 

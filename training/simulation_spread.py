@@ -12,9 +12,9 @@ Example
 >>> row = {"seed": 11, "combined_pr_auc": 0.906, "best_single_pr_auc": 0.896, "best_single_detector": "lstm",
 ...        "pattern_recall_at_0.1pct_fpr": {"account_takeover": 0.86, "account_sharing": 0.0},
 ...        "pattern_recall_interval": {"account_takeover": [0.62, 1.0], "account_sharing": [0.0, 0.0]},
-...        "combined_short_of_best_single": {"bot": [0.998, 1.0, "lstm"]}}
+...        "combined_short_of_best_single": {"bot": [0.998, 1.0, "lstm", [-0.006, 0.0]]}}
 >>> print(spread_markdown([row])[-1])
-| 11 | 0.906 | 0.896 (lstm) | 0.860 [0.62–1.00] | 0.000 [0.00–0.00] | bot (0.998 vs 1.000, lstm) |
+| 11 | 0.906 | 0.896 (lstm) | 0.860 [0.62–1.00] | 0.000 [0.00–0.00] | bot (0.998 vs 1.000, lstm; difference [-0.006 to +0.000]) |
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 
 from shopguard.config import ShopguardConfig
 from shopguard.training.ablation import PER_USER_TYPES, ablation, short_of_best_single
-from shopguard.training.detection_metrics import interval_text
+from shopguard.training.detection_metrics import difference_text, interval_text
 from shopguard.training.ensemble_training import score_with_folder
 from shopguard.training.returning_data import build_returning_data
 from shopguard.udfs.detector_ensemble import NEXT_EVENT_FOLDER
@@ -56,7 +56,8 @@ def _row(seed: int, targets: dict) -> dict:
             "pattern_recall_at_0.1pct_fpr": targets["pattern_recall_at_0.1pct_fpr"],
             "pattern_recall_interval": targets["pattern_recall_interval"],
             "combined_short_of_best_single": {kind: [per_type[kind]["combined"], per_type[kind]["best_single"],
-                                                     per_type[kind]["best_detector"]] for kind in short}}
+                                                     per_type[kind]["best_detector"],
+                                                     per_type[kind].get("difference_interval")] for kind in short}}
 
 
 def spread_markdown(rows: Sequence[dict]) -> list[str]:
@@ -67,8 +68,9 @@ def spread_markdown(rows: Sequence[dict]) -> list[str]:
     for row in rows:
         recalls = [f"{row['pattern_recall_at_0.1pct_fpr'].get(kind) or 0.0:.3f}"
                    + interval_text(row["pattern_recall_interval"].get(kind)) for kind in PER_USER_TYPES]
-        short = ", ".join(f"{kind} ({combined:.3f} vs {best:.3f}, {name})"
-                          for kind, (combined, best, name) in row["combined_short_of_best_single"].items()) or "none"
+        short = ", ".join(f"{kind} ({combined:.3f} vs {best:.3f}, {name}{difference_text(interval)})"
+                          for kind, (combined, best, name, interval) in row["combined_short_of_best_single"].items()
+                          ) or "none"
         lines.append(f"| {row['seed']} | {row['combined_pr_auc']:.3f} | {row['best_single_pr_auc']:.3f} "
                      f"({row['best_single_detector']}) | " + " | ".join(recalls) + f" | {short} |")
     return lines

@@ -53,3 +53,12 @@ def test_the_pattern_target_shows_how_far_the_recall_could_move():
     text = ablation_markdown(result, {})
     assert "account_takeover 0.880 [0.72–0.96], account_sharing 0.000 [0.00–0.00]" in text
     assert "90% bootstrap interval" in text
+
+
+def test_a_shortfall_carries_the_interval_of_the_difference_so_a_reader_sees_whether_it_is_chance():
+    result = _result(combined_bot=0.996)
+    result["targets"]["combined_vs_best_single_pr_auc"]["bot"]["difference_interval"] = [-0.0123, 0.0]
+    result["targets"]["combined_vs_best_single_interval"] = [0.004, 0.021]
+    text = ablation_markdown(result, {})
+    assert "short on bot (0.996 vs 1.000, lstm; difference [-0.012 to +0.000])." in text
+    assert "PR-AUC 0.910 vs 0.900 (lstm); difference [+0.004 to +0.021]." in text

@@ -5,7 +5,7 @@ import pytest
 
 from shopguard.training.anomalies import AnomalyLabel
 from shopguard.training.detection_metrics import (TARGET_FPR, calibrate_threshold, detection_delays, evaluate_scores,
-                                                  recall_interval_at_fpr, user_scores)
+                                                  pr_auc_difference_interval, recall_interval_at_fpr, user_scores)
 from shopguard.training.encoded_traffic import encode_traffic
 from shopguard.training.labelled_traffic import LabelledTraffic
 from shopguard.udfs.events import Event
@@ -76,3 +76,28 @@ def test_a_recall_resting_on_a_few_normal_users_gets_a_wide_interval():
 def test_no_interval_without_users_of_either_kind():
     assert recall_interval_at_fpr(np.array([]), np.array([1.0])) is None
     assert recall_interval_at_fpr(np.array([1.0]), np.array([])) is None
+
+
+def test_a_one_user_gap_in_pr_auc_gets_an_interval_that_holds_zero():
+    rng = np.random.default_rng(7)
+    abused = np.r_[np.zeros(2400, bool), np.ones(25, bool)]
+    perfect = np.r_[rng.normal(0.0, 1.0, 2400), rng.normal(6.0, 0.5, 25)]
+    one_slower_bot = perfect.copy()
+    one_slower_bot[-1] = np.sort(perfect[:2400])[-2]  # one abused user below the highest normal one
+    low, high = pr_auc_difference_interval(abused, one_slower_bot, perfect)
+    assert low < 0.0 and high == 0.0
+    assert pr_auc_difference_interval(abused, one_slower_bot, perfect) == [low, high]
+
+
+def test_a_detector_that_misses_half_the_abused_users_is_clearly_behind():
+    rng = np.random.default_rng(8)
+    abused = np.r_[np.zeros(2400, bool), np.ones(50, bool)]
+    normal = rng.normal(0.0, 1.0, 2400)
+    good, half = np.r_[normal, rng.normal(6.0, 0.5, 50)], np.r_[normal, rng.normal(6.0, 0.5, 25), rng.normal(0, 1, 25)]
+    low, high = pr_auc_difference_interval(abused, half, good)
+    assert low <= high < -0.2
+
+
+def test_no_difference_interval_without_users_of_either_kind():
+    assert pr_auc_difference_interval(np.zeros(3, bool), np.ones(3), np.ones(3)) is None
+    assert pr_auc_difference_interval(np.ones(3, bool), np.ones(3), np.ones(3)) is None

@@ -36,6 +36,9 @@ def test_each_seed_is_its_own_simulation_and_the_same_seed_gives_the_same_row(cf
         assert 0.0 <= row["combined_pr_auc"] <= 1.0 and row["best_single_detector"]
     table = spread_markdown(rows)
     assert len(table) == 2 + 3 and table[2].startswith("| 11 | ")
+    for row in rows:
+        for combined, best, name, interval in row["combined_short_of_best_single"].values():
+            assert combined < best and (interval is None or interval[0] <= interval[1])
 
 
 def test_a_folder_without_a_next_event_model_is_refused_with_what_to_do(cfg, tmp_path):
