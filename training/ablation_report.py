@@ -64,7 +64,8 @@ def ablation_markdown(result: dict, context: dict, across_seeds: Sequence[dict] 
         f"  (Difference: the {INTERVAL_LEVEL:.0%} paired bootstrap interval of the PR-AUC difference, combination "
         "minus best single, over users. An interval that holds 0 is a gap another draw of users could reverse.)",
         "", "## The combiner", "",
-        "Logistic regression on validation events, each score on its scale ("
+        "Logistic regression on validation events, refitted on each user's deciding event (each normal user's "
+        "highest, each abused user's highest abuse event), each score on its scale ("
         + ", ".join(f"{n}: {t}" for n, t in zip(combiner["detectors"], combiner["transforms"])) + "): "
         + ", ".join(f"{n} {w:+.3f}" for n, w in zip(combiner["detectors"], combiner["weights"]))
         + "".join(f"; {h['detector']} beyond {h['knee']:.3g} {h['weight']:+.3f}" for h in combiner.get("hinges", []))

@@ -5,7 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from shopguard.training.combiner_fitting import fit_combiner
+from sklearn.metrics import average_precision_score
+
+from shopguard.training.combiner_fitting import deciding_events, fit_combiner
 from shopguard.udfs.score_combiner import CombinerError, Hinge, ScoreCombiner, transformed
 
 FALLBACK = ScoreCombiner(("lstm",), ("logit",), (1.0,), 0.0, 0.6)
@@ -109,3 +111,46 @@ def test_fitting_lets_a_certain_detector_outvote_a_blend_that_misses_its_abuse()
     for combiner, separates in ((hinged, True), (linear, False)):
         combined = combiner.combine(scores)
         assert bool(combined[kind == "A"].min() > combined[kind == "normal"].max()) is separates
+
+
+def _users_with_many_events(seed: int):
+    """Normal users with 40 events each and now and then a pattern spike; bots the LSTM sees on every event;
+    strangers with three events that only the patterns see (clearer than any normal spike)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(400):
+        spikes = rng.random(40) < 0.03
+        rows += [(f"n{i}", l, p, False) for l, p in zip(1 / (1 + np.exp(-rng.normal(-3, 1.5, 40))),
+                                                        np.where(spikes, rng.uniform(0.4, 0.8, 40), rng.uniform(0, 0.3, 40)))]
+    for i in range(20):
+        rows += [(f"b{i}", l, p, True) for l, p in zip(1 / (1 + np.exp(-rng.normal(5, 1, 40))), rng.uniform(0, 0.2, 40))]
+    for i in range(40):
+        rows += [(f"s{i}", l, p, True) for l, p in zip(1 / (1 + np.exp(-rng.normal(-2, 1.5, 3))), rng.uniform(0.85, 1, 3))]
+    users, lstm, patterns, abuse = zip(*rows)
+    return {"lstm": np.array(lstm, np.float32), "user_patterns": np.array(patterns)}, np.array(abuse), list(users)
+
+
+def _user_level_pr_auc(combined: np.ndarray, users: list[str]) -> float:
+    best: dict[str, float] = {}
+    for user, score in zip(users, combined.tolist()):
+        best[user] = max(best.get(user, 0.0), score)
+    return average_precision_score([not user.startswith("n") for user in best], list(best.values()))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_refitting_on_each_users_deciding_event_ranks_users_better_than_fitting_on_all_events(seed):
+    """A user is alerted at their highest event: fitted on all events, the weights trust a pattern spike
+    that is rare among events but sits in many normal users' highest event, and strangers fall below them."""
+    scores, abuse, users = _users_with_many_events(seed)
+    on_events = fit_combiner(scores, abuse, users, alert_rate=0.01, user_rounds=0)
+    refitted = fit_combiner(scores, abuse, users, alert_rate=0.01)
+    assert _user_level_pr_auc(refitted.combine(scores), users) > _user_level_pr_auc(on_events.combine(scores), users) + 0.01
+    assert refitted.weights[1] < on_events.weights[1]  # the pattern detector trusted less
+    assert refitted.fallback is not None and refitted.fallback.detectors == ("lstm",)
+
+
+def test_the_deciding_events_are_each_normal_users_highest_and_each_abused_users_highest_abuse_event():
+    combined = np.array([0.2, 0.7, 0.9, 0.1, 0.3, 0.5])
+    users = ["n", "n", "a", "a", "a", "m"]
+    abuse = np.array([False, False, False, True, True, False])
+    assert deciding_events(combined, users, abuse).tolist() == [1, 4, 5]
