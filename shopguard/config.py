@@ -138,7 +138,9 @@ class JobSettings:
     allowed_lateness_ms: int = 60000  # events older than watermark - this go to topics.late
     idle_source_timeout_ms: int = 30000  # a partition without events for this long stops holding the watermark
     dedup_window_events: int = 64  # event ids remembered per user to drop duplicates
-    session_gap_ms: int = 30 * 60 * 1000  # without a session_id, a gap this long starts a new session
+    session_gap_ms: int = 30 * 60 * 1000  # session features only: without a session_id, a gap this long starts a
+    # new session. Behaviour tokens and the simulators keep their visit at encoding.VISIT_GAP_S (30 min, an edge of
+    # the event code's gap buckets): a test keeps this default equal to it
     history_length: int = 32  # L: events per user the model sees
     recent_event_ids: int = 8  # event ids kept per user to explain an alert (the events occluded)
     state_ttl_s: int = 7 * 24 * 3600

@@ -22,10 +22,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from shopguard.udfs.encoding import VISIT_GAP_MS
 from shopguard.udfs.events import Event
-
-SESSION_GAP_MS = 30 * 60 * 1000
-"""Inactivity that ends a session (the usual web-analytics convention)."""
 
 QUANTILES = tuple(round(q, 2) for q in np.linspace(0, 1, 101))
 
@@ -78,7 +76,7 @@ def by_user(events: Iterable[Event]) -> dict[str, list[Event]]:
     return dict(users)
 
 
-def sessions(history: Sequence[Event], gap_ms: int = SESSION_GAP_MS) -> list[list[Event]]:
+def sessions(history: Sequence[Event], gap_ms: int = VISIT_GAP_MS) -> list[list[Event]]:
     """One user's time-ordered events cut into visits after ``gap_ms`` of inactivity (the job's rule)."""
     visits: list[list[Event]] = []
     for event in history:
@@ -140,7 +138,7 @@ def _session_lengths(histories: Iterable[list[Event]]) -> list[int]:
     for history in histories:
         length = 1
         for a, b in zip(history, history[1:]):
-            if b.ts_ms - a.ts_ms > SESSION_GAP_MS:
+            if b.ts_ms - a.ts_ms > VISIT_GAP_MS:
                 lengths.append(length)
                 length = 0
             length += 1

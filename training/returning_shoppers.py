@@ -46,8 +46,9 @@ from statistics import NormalDist
 
 import numpy as np
 
-from shopguard.training.behaviour_stats import QUANTILES, SESSION_GAP_MS, BehaviourStats
+from shopguard.training.behaviour_stats import QUANTILES, BehaviourStats
 from shopguard.training.simulator import ContextAssumptions
+from shopguard.udfs.encoding import VISIT_GAP_MS, VISIT_GAP_S
 from shopguard.udfs.events import Event
 
 HOUR_MS = 3_600_000
@@ -57,7 +58,7 @@ FUNNEL_KINDS = ("add_to_cart", "favorite", "purchase")
 """The calibrated event types a funnel style re-weights (page views keep weight one)."""
 PRICE_TIER_FACTORS = (0.4, 1.0, 2.5)
 """Price of an item of tier 0 (budget), 1 (middle), 2 (premium) relative to the catalogue's price level."""
-MAX_VISIT_GAP_S = SESSION_GAP_MS / 1000 - 10
+MAX_VISIT_GAP_S = VISIT_GAP_S - 10
 """A within-visit gap stays under the session gap, however slow the reader, so a visit stays one session."""
 
 
@@ -193,7 +194,7 @@ class ReturningShopperSimulator:
         bought: list[tuple[str, str, float]] = []
         for start in self._visit_starts(habits, start_ms, span_ms, rng):
             if events:
-                start = max(start, events[-1].ts_ms + SESSION_GAP_MS + 60_000)
+                start = max(start, events[-1].ts_ms + VISIT_GAP_MS + 60_000)
             events += self._visit(habits, chain, start, len(events), bought, rng)
         return events
 

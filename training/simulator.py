@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shopguard.training.behaviour_stats import QUANTILES, BehaviourStats
+from shopguard.udfs.encoding import VISIT_GAP_MS
 from shopguard.udfs.events import Event
 
 
@@ -85,7 +86,7 @@ class ShopperSimulator:
                 ts += int(self._gap_s(rng) * 1000)
                 kind = self._draw(self.stats.transitions.get(kind, self.stats.behaviour_mix), rng)
                 item, category = self._next_item(item, category, rng)
-                if ts - events[-1].ts_ms > 30 * 60 * 1000:
+                if ts - events[-1].ts_ms > VISIT_GAP_MS:
                     device = devices[int(rng.integers(0, len(devices)))]
             events += self._with_context(user_id, len(events), kind, ts, item, category, device, ip, rng)
         return events

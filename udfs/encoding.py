@@ -51,7 +51,11 @@ FRESH_IDENTITY = 16
 """Flag of an event that stays, in the same visit, on the device and IP a new device or IP opened: a
 stranger's whole visit, not only its first event, reads as on a new device. The models' features leave it
 out (their input is unchanged); behaviour tokens fold it into their device bit."""
-VISIT_GAP_S = 1800.0  # a gap longer than this opens a new visit (the behaviour tokens' "after a break")
+VISIT_GAP_S = 1800.0
+"""A gap longer than this opens a new visit: the behaviour tokens' "after a break", the simulators' and
+the reports' visits, and the default of ``job.session_gap_ms``. Fixed by the gap buckets (30 min is one of
+their edges), so it is a constant and not a setting."""
+VISIT_GAP_MS = int(VISIT_GAP_S * 1000)
 _FLAG_NAMES = (("new_item", NEW_ITEM), ("new_category", NEW_CATEGORY), ("new_device", NEW_DEVICE), ("new_ip", NEW_IP))
 
 FEATURE_NAMES: tuple[str, ...] = (

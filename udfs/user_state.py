@@ -33,7 +33,7 @@ import hashlib
 import struct
 from dataclasses import dataclass, field
 
-from shopguard.udfs.encoding import NEW_DEVICE, NEW_IP, UserHistory
+from shopguard.udfs.encoding import NEW_DEVICE, NEW_IP, VISIT_GAP_MS, UserHistory
 from shopguard.udfs.events import Event
 from shopguard.udfs.pattern_matching import PatternState
 from shopguard.udfs.session_features import SessionFeatures
@@ -63,7 +63,7 @@ class UserState:
         return _ring_contains(self.seen_ids, event_id_fingerprint(event_id))
 
     def accept(self, event: Event, history_length: int, dedup_window: int, recent_ids: int,
-               session_gap_ms: int = 30 * 60 * 1000) -> bool:
+               session_gap_ms: int = VISIT_GAP_MS) -> bool:
         """Advance the state with ``event``; False (and no change) when it is a duplicate."""
         fingerprint = event_id_fingerprint(event.event_id)
         if _ring_contains(self.seen_ids, fingerprint):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from shopguard.config import ConfigError, ShopguardConfig, from_dict, load_config, to_dict, to_toml
+from shopguard.udfs.encoding import VISIT_GAP_MS
 
 
 def test_defaults_name_the_canonical_topics():
@@ -64,3 +65,7 @@ def test_toml_output_reads_back_unchanged():
                              "job.python_execution_mode=process"])
     path_text = to_toml(cfg)
     assert from_dict(tomllib.loads(path_text)) == cfg
+
+
+def test_the_default_session_gap_is_the_visit_gap_the_behaviour_tokens_are_built_on():
+    assert ShopguardConfig().job.session_gap_ms == VISIT_GAP_MS
