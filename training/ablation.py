@@ -64,14 +64,14 @@ def ablation(scores: Mapping[str, PeriodScores], data: ReturningData, alert_rate
     excluded = validation_abused_users(data)
     keep = np.array([user not in excluded for user in data.test.user_ids])
     test = data.test.subset(keep)
-    figures = {}
+    figures, tested = {}, {}
     for name, period in {**scores, COMBINED: combined}.items():
         validation = user_scores(data.validation, period.validation)
         threshold = calibrate_threshold(validation.scores[~validation.abused], alert_rate)
-        figures[name] = evaluate_scores(test, period.test[keep], threshold)
+        tested[name] = user_scores(test, period.test[keep])
+        figures[name] = evaluate_scores(test, period.test[keep], threshold, tested[name])
     targets = _targets(figures)
-    _add_difference_intervals(targets, {name: user_scores(test, period.test[keep])
-                                        for name, period in {**scores, COMBINED: combined}.items()})
+    _add_difference_intervals(targets, tested)
     return {"figures": figures, "combiner": combiner.to_dict(), "targets": targets,
             "excluded_test_users": len(excluded), "test_users": len(set(test.user_ids))}
 

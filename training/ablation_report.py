@@ -61,8 +61,9 @@ def ablation_markdown(result: dict, context: dict, across_seeds: Sequence[dict] 
             f"{kind} ({_fmt(per_type[kind]['combined'])} vs {_fmt(per_type[kind]['best_single'])}, "
             f"{per_type[kind]['best_detector']}{difference_text(per_type[kind].get('difference_interval'))})"
             for kind in short) + "."),
-        f"  (Difference: the {INTERVAL_LEVEL:.0%} paired bootstrap interval of the PR-AUC difference, combination "
-        "minus best single, over users. An interval that holds 0 is a gap another draw of users could reverse.)",
+        *([f"  (Difference: the {INTERVAL_LEVEL:.0%} paired bootstrap interval of the PR-AUC difference, combination "
+           "minus best single, over users. An interval that holds 0 is a gap another draw of users could reverse.)"]
+          if targets.get("combined_vs_best_single_interval") else []),
         "", "## The combiner", "",
         "Logistic regression on validation events, refitted on each user's deciding event (each normal user's "
         "highest, each abused user's highest abuse event), each score on its scale ("

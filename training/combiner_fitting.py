@@ -102,11 +102,6 @@ def deciding_events(combined: np.ndarray, users: Sequence[str], event_is_abuse: 
 
 
 def _normal_user_maxima(combined: np.ndarray, users: Sequence[str], event_is_abuse: np.ndarray) -> np.ndarray:
-    """Each user's highest combined score, for users none of whose events is abuse."""
-    best: dict[str, float] = {}
-    abused: set[str] = set()
-    for user, score, is_abuse in zip(users, combined.tolist(), event_is_abuse.tolist()):
-        best[user] = max(best.get(user, 0.0), score)
-        if is_abuse:
-            abused.add(user)
-    return np.array([score for user, score in best.items() if user not in abused])
+    """Each user's highest combined score, for users none of whose events is abuse: their deciding events."""
+    rows = deciding_events(combined, users, event_is_abuse)
+    return combined[rows[~event_is_abuse[rows]]]

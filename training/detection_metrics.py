@@ -143,9 +143,11 @@ def interval_text(bounds: list[float] | None) -> str:
     return f" [{bounds[0]:.2f}–{bounds[1]:.2f}]" if bounds else ""
 
 
-def evaluate_scores(traffic: EncodedTraffic, scores: np.ndarray, threshold: float) -> dict:
-    """Every figure of the evaluation report for one detector's scores on ``traffic``."""
-    per_user = user_scores(traffic, scores)
+def evaluate_scores(traffic: EncodedTraffic, scores: np.ndarray, threshold: float,
+                    per_user: UserScores | None = None) -> dict:
+    """Every figure of the evaluation report for one detector's scores on ``traffic`` (``per_user``: their
+    :func:`user_scores`, when the caller has them already)."""
+    per_user = user_scores(traffic, scores) if per_user is None else per_user
     figures = _user_figures(per_user.scores, per_user.abused, threshold)
     events_abuse = traffic.event_is_abuse
     figures["event_pr_auc"] = _safe(average_precision_score, events_abuse, scores)

@@ -62,3 +62,5 @@ def test_a_shortfall_carries_the_interval_of_the_difference_so_a_reader_sees_whe
     text = ablation_markdown(result, {})
     assert "short on bot (0.996 vs 1.000, lstm; difference [-0.012 to +0.000])." in text
     assert "PR-AUC 0.910 vs 0.900 (lstm); difference [+0.004 to +0.021]." in text
+    assert "paired bootstrap interval of the PR-AUC difference" in text
+    assert "paired bootstrap interval" not in ablation_markdown(_result(combined_bot=0.996), {})  # none measured
