@@ -247,7 +247,7 @@ def _plain_consumer(cfg: ShopguardConfig, events, ensemble: DetectorEnsemble, ma
 def _write_report(figures: dict, profile: str, out_dir: Path) -> None:
     (out_dir / "bench.json").write_text(json.dumps(figures, indent=1) + "\n")
     _plot(figures, out_dir / "bench.png")
-    _plot_latency(figures["latency_over_time"], out_dir / "latency.png")
+    plot_latency_over_time(figures["latency_over_time"], out_dir / "latency.png")
     lines = [f"# shopguard benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
              f"Machine: {figures['machine']['cpus']} CPUs, {figures['machine']['platform']}; model "
              f"{figures['model_version']}, L={figures['history_length']}, detectors {', '.join(figures['detectors'])}"
@@ -412,7 +412,7 @@ def bottleneck_summary(profile: dict) -> list[str]:
             + (f"; its thread: {doing}." if doing else "."), ""]
 
 
-def _plot_latency(runs: list[dict], path: Path) -> None:
+def plot_latency_over_time(runs: list[dict], path: Path) -> None:
     """Latency of every scored event against time, one panel per offered load (log scale)."""
     try:
         import matplotlib

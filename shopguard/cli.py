@@ -229,6 +229,8 @@ def cmd_bench(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 
     source = model_source(cfg)
     model_dir = Path(args.model) if args.model else source.folder_for(source.current_version())
+    if args.sweep is not None:
+        return _latency_sweep(cfg, args, model_dir)
     plan = BenchPlan.quick() if args.quick else BenchPlan.full()
     if args.repeats is not None:
         if args.repeats < 1:
@@ -241,6 +243,18 @@ def cmd_bench(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
         print(json.dumps(figures))
     else:
         print((Path(args.out) / "bench.md").read_text())
+    return 0
+
+
+def _latency_sweep(cfg: ShopguardConfig, args: argparse.Namespace, model_dir: Path) -> int:
+    from shopguard.latency_sweep import SweepPlan, parse_loads, run_latency_sweep
+
+    if args.quick or args.repeats is not None:
+        raise ShopguardError("--sweep runs one job through a ladder of loads: leave out --quick and --repeats")
+    plan = SweepPlan(parse_loads(args.sweep), seconds=args.sweep_seconds, warm_up_events=args.warm_up_events)
+    with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
+        figures = run_latency_sweep(cfg, model_dir, plan, Path(args.out), _progress)
+    print(json.dumps(figures) if args.json else (Path(args.out) / "sweep.md").read_text())
     return 0
 
 
@@ -344,6 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--model", help="model folder (default: the registry's current model)")
     bench.add_argument("--repeats", type=int, help="runs of each throughput figure, the median is reported "
                        "(default 3, 1 with --quick)")
+    bench.add_argument("--sweep", metavar="EPS,EPS,...", help="instead of the benchmark: latency at each of these "
+                       "offered loads (events/s), in turn, in one warm job (writes sweep.md, sweep.png, sweep.json)")
+    bench.add_argument("--sweep-seconds", type=float, default=20.0, help="with --sweep: seconds each load is "
+                       "offered (default 20)")
+    bench.add_argument("--warm-up-events", type=int, default=40_000, help="with --sweep: the backlog the job "
+                       "drains first, to warm up (default 40000)")
     add("config", cmd_config, "print the effective configuration")
     return parser
 

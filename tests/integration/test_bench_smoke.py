@@ -9,6 +9,7 @@ import pytest
 from shopguard.bench_job import shoppers_for
 from shopguard.benchmark import BenchPlan, run_benchmark
 from shopguard.bench_workload import bench_events
+from shopguard.latency_sweep import SweepPlan, run_latency_sweep
 from shopguard.training.encoded_traffic import encode_traffic
 from shopguard.training.labelled_traffic import LabelledTraffic
 from shopguard.training.pattern_mining import mine_patterns
@@ -67,3 +68,18 @@ def test_a_tiny_benchmark_run_writes_every_figure_and_its_report(kafka_config, t
     assert figures["latency_shoppers"] == shoppers_for(plan.latency_offered_eps, plan.throughput_users) > 300
     assert f"offered by {figures['latency_shoppers']:,} shoppers" in report
 
+
+
+def test_a_tiny_latency_sweep_times_every_offer_in_one_job(kafka_config, tmp_path):
+    model = write_placeholder_model(tmp_path / "models")
+    topics_before = _ours(broker_topics(kafka_config))
+    plan = SweepPlan((100.0, 300.0), seconds=3, warm_up_events=6_000, users=300)
+    figures = run_latency_sweep(kafka_config, model, plan, tmp_path / "sweep", progress=lambda line: None)
+    assert _left_behind(kafka_config, topics_before) == set()
+    assert figures["warm_up_eps"] > 0
+    assert [offer["offered_eps"] > 0 for offer in figures["offers"]] == [True, True]
+    for offer in figures["offers"]:
+        assert offer["scored"] == offer["sent"] > 0 and 0 < offer["latency_p50_ms"] <= offer["latency_p99_ms"]
+    assert json.loads((tmp_path / "sweep" / "sweep.json").read_text())["offers"] == figures["offers"]
+    assert "| kept up |" in (tmp_path / "sweep" / "sweep.md").read_text()
+    assert (tmp_path / "sweep" / "sweep.png").stat().st_size > 0
