@@ -84,17 +84,11 @@ def run_latency_sweep(cfg: ShopguardConfig, model_dir: Path, plan: SweepPlan, ou
     card = ModelCard.read(model_dir / "card.json")  # a folder that is no model fails here, not in the job
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = dataclasses.replace(cfg, job=dataclasses.replace(cfg.job, model_path=str(model_dir)))
-    broker = LocalKafkaBroker(cfg)
-    broker_was_running = broker.status().running
-    broker.start()
-    try:
+    with LocalKafkaBroker(cfg).running():
         progress(f"latency sweep: {len(plan.loads)} offers of {plan.seconds:g} s each after a drain of "
                  f"{plan.warm_up_events:,} events, parallelism {cfg.job.parallelism}")
         measured = job_latency(cfg, plan.loads, plan.seconds, plan.users, out_dir, warm_up_events=plan.warm_up_events,
                                parallelism=cfg.job.parallelism, progress=progress)
-    finally:
-        if not broker_was_running:
-            broker.stop()
     figures = sweep_figures(cfg, card.model_version, plan, measured)
     write_sweep_report(figures, out_dir)
     return figures

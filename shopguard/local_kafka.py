@@ -16,6 +16,7 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -25,6 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from shopguard.config import ShopguardConfig
 from shopguard.errors import ShopguardError
@@ -116,6 +118,18 @@ class LocalKafkaBroker:
         pid = self._live_pid()
         running = pid is not None and _port_open(self.cfg.broker.host, self.cfg.broker.port)
         return BrokerStatus(running, self.address, self.data_dir, self.log_path, pid if running else None)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[BrokerStatus]:
+        """The broker for the length of a ``with`` block: started if it was not running, and then stopped
+        after the block; a broker that was already running is left running (a measurement run beside it)."""
+        was_running = self.status().running
+        status = self.start()
+        try:
+            yield status
+        finally:
+            if not was_running:
+                self.stop()
 
     def start(self) -> BrokerStatus:
         """Start the broker, or report the one already running; raise :class:`BrokerError` on failure."""

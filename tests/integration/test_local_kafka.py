@@ -49,6 +49,17 @@ def test_start_twice_reports_the_running_broker_and_stop_stops_it(tmp_path, caps
         sock.bind((cfg.broker.host, cfg.broker.port))  # the port is free again
 
 
+def test_running_stops_only_a_broker_it_started(tmp_path, kafka_config):
+    broker = LocalKafkaBroker(broker_config(tmp_path / "kafka"))
+    with broker.running() as status:
+        assert status.running and broker.status().running
+    assert not broker.status().running  # started by the block: stopped after it
+    already = LocalKafkaBroker(kafka_config)
+    with already.running():
+        pass
+    assert already.status().running  # the session's broker was running before: still running
+
+
 def test_a_port_taken_by_another_program_gives_one_clear_sentence(tmp_path):
     cfg = broker_config(tmp_path / "kafka")
     with socket.socket() as squatter:
