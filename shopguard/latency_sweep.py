@@ -101,12 +101,17 @@ def sweep_figures(cfg: ShopguardConfig, model_version: str, plan: SweepPlan, mea
         "bundle_time_ms": cfg.job.bundle_time_ms, "buffer_timeout_ms": cfg.job.buffer_timeout_ms,
         "offer_seconds": plan.seconds, "warm_up_events": plan.warm_up_events,
         "warm_up_eps": measured["warm_up"]["eps"],
-        "offers": [{**{key: run[key] for key in ("offered_eps", "shoppers", "sent", "scored", "latency_p50_ms",
-                                                 "latency_p95_ms", "latency_p99_ms")},
-                    **fifths_p50(run["over_time"]), "kept_up": kept_up(run)} for run in measured["loads"]],
+        "offers": [_offer_row(run) for run in measured["loads"]],
         "latency_over_time": [{"offered_eps": run["offered_eps"], "points": run["over_time"]}
                               for run in measured["loads"]],
     }
+
+
+def _offer_row(run: dict) -> dict:
+    fifths = fifths_p50(run["over_time"])
+    return {**{key: run[key] for key in ("offered_eps", "shoppers", "sent", "scored", "latency_p50_ms",
+                                         "latency_p95_ms", "latency_p99_ms")},
+            **fifths, "kept_up": kept_up(run["scored"], run["sent"], fifths)}
 
 
 def fifths_p50(points: list[list[float]]) -> dict:
@@ -121,18 +126,17 @@ def fifths_p50(points: list[list[float]]) -> dict:
     return {"first_fifth_p50_ms": float(statistics.median(first)), "last_fifth_p50_ms": float(statistics.median(last))}
 
 
-def kept_up(run: dict) -> bool:
-    """Whether the job kept up with an offer: every event scored, and latency flat through it (see
-    :data:`FALLING_BEHIND_GROWTH`).
+def kept_up(scored: int, sent: int, fifths: dict) -> bool:
+    """Whether the job kept up with an offer: every event scored, and latency flat through it (``fifths``
+    from :func:`fifths_p50`; see :data:`FALLING_BEHIND_GROWTH`).
 
-    >>> flat = {"sent": 10, "scored": 10, "over_time": [[0, 180], [10, 200], [20, 190]]}
-    >>> growing = {"sent": 10, "scored": 10, "over_time": [[0, 300], [10, 2000], [20, 6000]]}
-    >>> kept_up(flat), kept_up(growing), kept_up({**flat, "scored": 9})
+    >>> flat = fifths_p50([[0, 180], [10, 200], [20, 190]])
+    >>> growing = fifths_p50([[0, 300], [10, 2000], [20, 6000]])
+    >>> kept_up(10, 10, flat), kept_up(10, 10, growing), kept_up(9, 10, flat)
     (True, False, False)
     """
-    if run["scored"] < run["sent"]:
+    if scored < sent:
         return False
-    fifths = fifths_p50(run["over_time"])
     first, last = fifths["first_fifth_p50_ms"], fifths["last_fifth_p50_ms"]
     return not (last > FALLING_BEHIND_GROWTH * first and last - first >= FALLING_BEHIND_MIN_MS)
 

@@ -134,16 +134,7 @@ def _transitions(pairs: list[tuple[Event, Event]]) -> dict[str, dict[str, float]
 
 
 def _session_lengths(histories: Iterable[list[Event]]) -> list[int]:
-    lengths = []
-    for history in histories:
-        length = 1
-        for a, b in zip(history, history[1:]):
-            if b.ts_ms - a.ts_ms > VISIT_GAP_MS:
-                lengths.append(length)
-                length = 0
-            length += 1
-        lengths.append(length)
-    return lengths
+    return [len(visit) for history in histories for visit in sessions(history)]
 
 
 def _funnel(histories: Iterable[list[Event]], step: str, next_step: str) -> float:
