@@ -42,20 +42,24 @@ from shopguard.jobs.kafka_io import events_source, keyed_json_sink, scores_sink
 from shopguard.jobs.user_keying import key_records_by_user
 from shopguard.training.placeholder_model import write_placeholder_model
 from shopguard.udfs.alert_decision import CROSSING_FIELDS, DecideAlert
+from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW
 from shopguard.udfs.event_time import event_time_watermarks
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
-from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW
 from shopguard.udfs.scoring import ScoreHistories
 from shopguard.udfs.user_history import LATE_EVENTS, SCORING_ROW, TrackUserHistory
 
-SCORE_RESULT = DataTypes.ROW([DataTypes.FIELD("score", DataTypes.DOUBLE()),
-                              DataTypes.FIELD("model_version", DataTypes.STRING()),
-                              DataTypes.FIELD("threshold", DataTypes.DOUBLE()),
-                              DataTypes.FIELD("anomaly_type", DataTypes.STRING()),
-                              DataTypes.FIELD("lstm_score", DataTypes.DOUBLE()),
-                              DataTypes.FIELD("next_event_score", DataTypes.DOUBLE()),
-                              DataTypes.FIELD("rules_score", DataTypes.DOUBLE())])
+SCORE_RESULT = DataTypes.ROW(
+    [
+        DataTypes.FIELD("score", DataTypes.DOUBLE()),
+        DataTypes.FIELD("model_version", DataTypes.STRING()),
+        DataTypes.FIELD("threshold", DataTypes.DOUBLE()),
+        DataTypes.FIELD("anomaly_type", DataTypes.STRING()),
+        DataTypes.FIELD("lstm_score", DataTypes.DOUBLE()),
+        DataTypes.FIELD("next_event_score", DataTypes.DOUBLE()),
+        DataTypes.FIELD("rules_score", DataTypes.DOUBLE()),
+    ]
+)
 """What scoring adds to each row: the decision (score against threshold) and each detector's score."""
 SCORES_COLUMNS = ("event_id", "user_id", "event_ts", "score", "model_version")
 """Columns of the per-event scores output (topic or ``SCORES.jsonl``)."""
@@ -87,54 +91,88 @@ def identifier_hashing(cfg: ShopguardConfig) -> IdentifierHashing:
     return hashing
 
 
-def build_detection_graph(raw: DataStream, t_env: StreamTableEnvironment, cfg: ShopguardConfig,
-                          source: ModelSource, hashing: IdentifierHashing) -> DetectionOutputs:
+def build_detection_graph(
+    raw: DataStream,
+    t_env: StreamTableEnvironment,
+    cfg: ShopguardConfig,
+    source: ModelSource,
+    hashing: IdentifierHashing,
+) -> DetectionOutputs:
     """Wire user keying → parse and user history → scoring → decision onto ``raw`` records (bytes or str).
 
     ``hashing`` (from :func:`identifier_hashing`) pseudonymises IPs and device ids in dead letters and
     late events, the two outputs that carry input records.
     """
     job = cfg.job
-    histories = key_records_by_user(raw, t_env) \
-        .process(TrackUserHistory(job, cfg.validation, hashing, cfg.patterns, source), output_type=SCORING_ROW) \
-        .uid("track-user-history").name("track user history") \
-        .disable_chaining()  # the scoring step's process-mode worker then scores one bundle while this step reads the next
+    histories = (
+        key_records_by_user(raw, t_env)
+        .process(TrackUserHistory(job, cfg.validation, hashing, cfg.patterns, source), output_type=SCORING_ROW)
+        .uid("track-user-history")
+        .name("track user history")
+        .disable_chaining()
+    )  # the scoring step's process-mode worker then scores one bundle while this step reads the next
     dead_letters = histories.get_side_output(DEAD_LETTERS)
     late_events = histories.get_side_output(LATE_EVENTS)
 
-    score = udf(ScoreHistories(source, job.history_length, job.onnx_threads, job.model_poll_interval_s),
-                result_type=SCORE_RESULT, func_type="pandas")
-    scored = t_env.from_data_stream(histories) \
-        .add_columns(score(col("codes"), col("pattern_score")).alias("result")) \
-        .select(*[col(name) for name in SCORING_ROW.get_field_names()],
-                *[col("result").get(name).alias(name) for name in SCORE_RESULT.field_names()])
+    score = udf(
+        ScoreHistories(source, job.history_length, job.onnx_threads, job.model_poll_interval_s),
+        result_type=SCORE_RESULT,
+        func_type="pandas",
+    )
+    scored = (
+        t_env.from_data_stream(histories)
+        .add_columns(score(col("codes"), col("pattern_score")).alias("result"))
+        .select(
+            *[col(name) for name in SCORING_ROW.get_field_names()],
+            *[col("result").get(name).alias(name) for name in SCORE_RESULT.field_names()],
+        )
+    )
     # Materialise the scores once: a Table used by two sinks would be planned twice, running the model twice.
     scored = t_env.from_data_stream(t_env.to_data_stream(scored))
     crossings = t_env.to_data_stream(
-        scored.where(col("score") >= col("threshold")).select(*[col(name) for name in CROSSING_FIELDS]))
-    alerts = crossings.key_by(lambda row: row[0], key_type=Types.STRING()) \
-        .process(DecideAlert(job, source), output_type=KEYED_JSON_ROW) \
-        .uid("decide-alert").name("decide alert (cool-down, explanation)")
-    return DetectionOutputs(alerts=alerts, dead_letters=dead_letters, late_events=late_events,
-                            scores=scored.select(*[col(name) for name in SCORES_COLUMNS]))
+        scored.where(col("score") >= col("threshold")).select(*[col(name) for name in CROSSING_FIELDS])
+    )
+    alerts = (
+        crossings.key_by(lambda row: row[0], key_type=Types.STRING())
+        .process(DecideAlert(job, source), output_type=KEYED_JSON_ROW)
+        .uid("decide-alert")
+        .name("decide alert (cool-down, explanation)")
+    )
+    return DetectionOutputs(
+        alerts=alerts,
+        dead_letters=dead_letters,
+        late_events=late_events,
+        scores=scored.select(*[col(name) for name in SCORES_COLUMNS]),
+    )
 
 
 def attach_kafka_sinks(t_env: StreamTableEnvironment, cfg: ShopguardConfig, outputs: DetectionOutputs) -> StatementSet:
     """Alerts, dead letters, late events (and scores, if configured) to their Kafka topics."""
     statements = t_env.create_statement_set()
-    for topic, stream in ((cfg.topics.alerts, outputs.alerts), (cfg.topics.dead_letters, outputs.dead_letters),
-                          (cfg.topics.late, outputs.late_events)):
+    for topic, stream in (
+        (cfg.topics.alerts, outputs.alerts),
+        (cfg.topics.dead_letters, outputs.dead_letters),
+        (cfg.topics.late, outputs.late_events),
+    ):
         statements.add_insert(keyed_json_sink(cfg, topic), t_env.from_data_stream(stream))
     if cfg.topics.scores:
         statements.add_insert(scores_sink(cfg, cfg.topics.scores), outputs.scores)
     return statements
 
 
-def build_detect_job(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment,
-                     cfg: ShopguardConfig, source: ModelSource, hashing: IdentifierHashing) -> StatementSet:
+def build_detect_job(
+    env: StreamExecutionEnvironment,
+    t_env: StreamTableEnvironment,
+    cfg: ShopguardConfig,
+    source: ModelSource,
+    hashing: IdentifierHashing,
+) -> StatementSet:
     """The live job: Kafka in, Kafka out. The caller attaches the statements and executes."""
-    raw = env.from_source(events_source(cfg), event_time_watermarks(cfg.job), "user-events") \
-        .uid("source-user-events").name("user-events (Kafka)")
+    raw = (
+        env.from_source(events_source(cfg), event_time_watermarks(cfg.job), "user-events")
+        .uid("source-user-events")
+        .name("user-events (Kafka)")
+    )
     return attach_kafka_sinks(t_env, cfg, build_detection_graph(raw, t_env, cfg, source, hashing))
 
 
@@ -146,9 +184,12 @@ def run_detect_job(cfg: ShopguardConfig) -> None:
     hashing = identifier_hashing(cfg)
     env, t_env = create_environments(cfg)
     build_detect_job(env, t_env, cfg, source, hashing).attach_as_datastream()
-    print(f"shopguard: job {cfg.job.job_name!r} reading {cfg.topics.events!r} on {cfg.kafka.bootstrap_servers}, "
-          f"model {card.model_version} (detectors {', '.join(ensemble.detectors)}, threshold {ensemble.threshold:.4g}), "
-          f"alerts to {cfg.topics.alerts!r}", flush=True)
+    print(
+        f"shopguard: job {cfg.job.job_name!r} reading {cfg.topics.events!r} on {cfg.kafka.bootstrap_servers}, "
+        f"model {card.model_version} (detectors {', '.join(ensemble.detectors)}, threshold {ensemble.threshold:.4g}), "
+        f"alerts to {cfg.topics.alerts!r}",
+        flush=True,
+    )
     env.execute(cfg.job.job_name)
 
 

@@ -36,8 +36,11 @@ def flink_home(cfg: ShopguardConfig) -> Path:
     wheel_key = hashlib.sha256(str(wheel_home).encode()).hexdigest()[:8]
     home = Path(cfg.cache_dir) / f"flink-home-{cfg.versions.flink}-{wheel_key}"
     extras = [flink_kafka_connector_jar(cfg)] + resolve_artifacts(
-        "flink-metrics", [f"org.apache.flink:flink-metrics-prometheus:{cfg.versions.flink}"],
-        Path(cfg.cache_dir), transitive=False)
+        "flink-metrics",
+        [f"org.apache.flink:flink-metrics-prometheus:{cfg.versions.flink}"],
+        Path(cfg.cache_dir),
+        transitive=False,
+    )
     _link_folder(home / "lib", [*(wheel_home / "lib").glob("*.jar"), *extras])
     for name in ("bin", "conf", "opt", "plugins"):
         link = home / name
@@ -72,8 +75,9 @@ def flink_settings(cfg: ShopguardConfig) -> dict[str, str]:
     """The Flink settings of the detection job, by Flink's own key."""
     job = cfg.job
     if job.buffer_timeout_ms < 0:
-        raise ShopguardError(f"job.buffer_timeout_ms = {job.buffer_timeout_ms}: use 0 (send every record at once) "
-                             "or more milliseconds")
+        raise ShopguardError(
+            f"job.buffer_timeout_ms = {job.buffer_timeout_ms}: use 0 (send every record at once) or more milliseconds"
+        )
     settings = {
         "pipeline.name": job.job_name,
         "parallelism.default": str(job.parallelism),
@@ -91,15 +95,20 @@ def flink_settings(cfg: ShopguardConfig) -> dict[str, str]:
         if job.state_backend not in ("hashmap", "rocksdb"):
             raise ShopguardError(f"job.state_backend = {job.state_backend!r}: use hashmap or rocksdb")
         checkpoints = job.checkpoint_dir or str(Path(cfg.cache_dir) / "checkpoints")
-        settings.update({
-            "execution.checkpointing.interval": f"{job.checkpoint_interval_ms} ms",
-            "execution.checkpointing.mode": "EXACTLY_ONCE",
-            "execution.checkpointing.dir": checkpoints if "://" in checkpoints else Path(checkpoints).resolve().as_uri(),
-            "state.backend.type": job.state_backend,
-        })
+        settings.update(
+            {
+                "execution.checkpointing.interval": f"{job.checkpoint_interval_ms} ms",
+                "execution.checkpointing.mode": "EXACTLY_ONCE",
+                "execution.checkpointing.dir": checkpoints
+                if "://" in checkpoints
+                else Path(checkpoints).resolve().as_uri(),
+                "state.backend.type": job.state_backend,
+            }
+        )
     if job.prometheus_ports:
-        settings["metrics.reporter.prom.factory.class"] = \
+        settings["metrics.reporter.prom.factory.class"] = (
             "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
+        )
         settings["metrics.reporter.prom.port"] = job.prometheus_ports
     return settings
 
@@ -122,34 +131,45 @@ def restart_strategy_settings(job: JobSettings) -> dict[str, str]:
     '5000 ms'
     """
     if job.restart_strategy not in RESTART_STRATEGIES:
-        raise ConfigError(f"job.restart_strategy = {job.restart_strategy!r}: use one of "
-                          f"{', '.join(RESTART_STRATEGIES)}")
+        raise ConfigError(
+            f"job.restart_strategy = {job.restart_strategy!r}: use one of {', '.join(RESTART_STRATEGIES)}"
+        )
     if job.restart_strategy == "cluster":
         return {}
     if job.restart_strategy == "fixed-delay":
         if job.restart_attempts < 0 or job.restart_delay_ms < 0:
-            raise ConfigError(f"job.restart_attempts = {job.restart_attempts}, job.restart_delay_ms = "
-                              f"{job.restart_delay_ms}: neither may be negative")
-        return {"restart-strategy.type": "fixed-delay",
-                "restart-strategy.fixed-delay.attempts": str(job.restart_attempts),
-                "restart-strategy.fixed-delay.delay": f"{job.restart_delay_ms} ms"}
+            raise ConfigError(
+                f"job.restart_attempts = {job.restart_attempts}, job.restart_delay_ms = "
+                f"{job.restart_delay_ms}: neither may be negative"
+            )
+        return {
+            "restart-strategy.type": "fixed-delay",
+            "restart-strategy.fixed-delay.attempts": str(job.restart_attempts),
+            "restart-strategy.fixed-delay.delay": f"{job.restart_delay_ms} ms",
+        }
     if not 0 < job.restart_backoff_initial_ms <= job.restart_backoff_max_ms:
-        raise ConfigError(f"job.restart_backoff_initial_ms = {job.restart_backoff_initial_ms} must be above 0 and at "
-                          f"most job.restart_backoff_max_ms = {job.restart_backoff_max_ms}")
+        raise ConfigError(
+            f"job.restart_backoff_initial_ms = {job.restart_backoff_initial_ms} must be above 0 and at "
+            f"most job.restart_backoff_max_ms = {job.restart_backoff_max_ms}"
+        )
     if job.restart_backoff_multiplier < 1.0:
         raise ConfigError(f"job.restart_backoff_multiplier = {job.restart_backoff_multiplier} must be at least 1")
     if not 0.0 <= job.restart_backoff_jitter <= 1.0:
         raise ConfigError(f"job.restart_backoff_jitter = {job.restart_backoff_jitter} must be between 0 and 1")
     if job.restart_backoff_reset_ms <= 0 or job.restart_backoff_attempts < 0:
-        raise ConfigError(f"job.restart_backoff_reset_ms = {job.restart_backoff_reset_ms} must be above 0 and "
-                          f"job.restart_backoff_attempts = {job.restart_backoff_attempts} at least 0 (no limit)")
+        raise ConfigError(
+            f"job.restart_backoff_reset_ms = {job.restart_backoff_reset_ms} must be above 0 and "
+            f"job.restart_backoff_attempts = {job.restart_backoff_attempts} at least 0 (no limit)"
+        )
     prefix = "restart-strategy.exponential-delay."
-    settings = {"restart-strategy.type": "exponential-delay",
-                prefix + "initial-backoff": f"{job.restart_backoff_initial_ms} ms",
-                prefix + "max-backoff": f"{job.restart_backoff_max_ms} ms",
-                prefix + "backoff-multiplier": repr(float(job.restart_backoff_multiplier)),
-                prefix + "jitter-factor": repr(float(job.restart_backoff_jitter)),
-                prefix + "reset-backoff-threshold": f"{job.restart_backoff_reset_ms} ms"}
+    settings = {
+        "restart-strategy.type": "exponential-delay",
+        prefix + "initial-backoff": f"{job.restart_backoff_initial_ms} ms",
+        prefix + "max-backoff": f"{job.restart_backoff_max_ms} ms",
+        prefix + "backoff-multiplier": repr(float(job.restart_backoff_multiplier)),
+        prefix + "jitter-factor": repr(float(job.restart_backoff_jitter)),
+        prefix + "reset-backoff-threshold": f"{job.restart_backoff_reset_ms} ms",
+    }
     if job.restart_backoff_attempts:  # else Flink's default: no limit
         settings[prefix + "attempts-before-reset-backoff"] = str(job.restart_backoff_attempts)
     return settings
@@ -161,8 +181,7 @@ def require_java() -> str:
     java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
     if not java or not Path(java).is_file():
         where = f"JAVA_HOME={java_home} has no bin/java" if java_home else "java not found on PATH"
-        raise ShopguardError(f"{where}: install Java 17 (apt-get install openjdk-17-jre-headless); "
-                             "Flink runs on it")
+        raise ShopguardError(f"{where}: install Java 17 (apt-get install openjdk-17-jre-headless); Flink runs on it")
     return java
 
 

@@ -18,16 +18,19 @@ STARTING_OFFSETS = {
 def events_source(cfg: ShopguardConfig) -> KafkaSource:
     """The ``user-events`` source. Values arrive as raw bytes so that the job, not the connector, judges them."""
     if cfg.kafka.starting_offsets not in STARTING_OFFSETS:
-        raise ValueError(f"kafka.starting_offsets = {cfg.kafka.starting_offsets!r}: use one of "
-                         f"{', '.join(STARTING_OFFSETS)}")
-    return (KafkaSource.builder()
-            .set_bootstrap_servers(cfg.kafka.bootstrap_servers)
-            .set_topics(cfg.topics.events)
-            .set_group_id(cfg.kafka.consumer_group)
-            .set_starting_offsets(STARTING_OFFSETS[cfg.kafka.starting_offsets]())
-            .set_value_only_deserializer(ByteArraySchema())
-            .set_properties(dict(cfg.kafka.client_properties))
-            .build())
+        raise ValueError(
+            f"kafka.starting_offsets = {cfg.kafka.starting_offsets!r}: use one of {', '.join(STARTING_OFFSETS)}"
+        )
+    return (
+        KafkaSource.builder()
+        .set_bootstrap_servers(cfg.kafka.bootstrap_servers)
+        .set_topics(cfg.topics.events)
+        .set_group_id(cfg.kafka.consumer_group)
+        .set_starting_offsets(STARTING_OFFSETS[cfg.kafka.starting_offsets]())
+        .set_value_only_deserializer(ByteArraySchema())
+        .set_properties(dict(cfg.kafka.client_properties))
+        .build()
+    )
 
 
 def delivery_guarantee(cfg: ShopguardConfig) -> str:
@@ -37,21 +40,26 @@ def delivery_guarantee(cfg: ShopguardConfig) -> str:
     return cfg.job.delivery_guarantee if cfg.job.checkpoint_interval_ms > 0 else "at-least-once"
 
 
-def _kafka_sink(cfg: ShopguardConfig, topic: str, schema: Schema, value_format: str, value_fields: str) -> TableDescriptor:
+def _kafka_sink(
+    cfg: ShopguardConfig, topic: str, schema: Schema, value_format: str, value_fields: str
+) -> TableDescriptor:
     guarantee = delivery_guarantee(cfg)
-    builder = (TableDescriptor.for_connector("kafka")
-               .schema(schema)
-               .option("topic", topic)
-               .option("properties.bootstrap.servers", cfg.kafka.bootstrap_servers)
-               .option("key.format", "raw")
-               .option("key.fields", "user_id")
-               .option("value.format", value_format)
-               .option("value.fields-include", value_fields)
-               .option("sink.delivery-guarantee", guarantee))
+    builder = (
+        TableDescriptor.for_connector("kafka")
+        .schema(schema)
+        .option("topic", topic)
+        .option("properties.bootstrap.servers", cfg.kafka.bootstrap_servers)
+        .option("key.format", "raw")
+        .option("key.fields", "user_id")
+        .option("value.format", value_format)
+        .option("value.fields-include", value_fields)
+        .option("sink.delivery-guarantee", guarantee)
+    )
     if guarantee == "exactly-once":
         # Consumers must read with isolation.level=read_committed to see each alert exactly once.
-        builder = (builder.option("sink.transactional-id-prefix", f"{cfg.job.job_name}-{topic}")
-                   .option("properties.transaction.timeout.ms", str(cfg.job.transaction_timeout_ms)))
+        builder = builder.option("sink.transactional-id-prefix", f"{cfg.job.job_name}-{topic}").option(
+            "properties.transaction.timeout.ms", str(cfg.job.transaction_timeout_ms)
+        )
     for key, value in cfg.kafka.client_properties.items():
         builder = builder.option(f"properties.{key}", value)
     return builder.build()
@@ -65,8 +73,13 @@ def keyed_json_sink(cfg: ShopguardConfig, topic: str) -> TableDescriptor:
 
 def scores_sink(cfg: ShopguardConfig, topic: str) -> TableDescriptor:
     """A Kafka sink for per-event scores: key = user_id, value = JSON with every score column."""
-    schema = (Schema.new_builder()
-              .column("event_id", DataTypes.STRING()).column("user_id", DataTypes.STRING())
-              .column("event_ts", DataTypes.BIGINT()).column("score", DataTypes.DOUBLE())
-              .column("model_version", DataTypes.STRING()).build())
+    schema = (
+        Schema.new_builder()
+        .column("event_id", DataTypes.STRING())
+        .column("user_id", DataTypes.STRING())
+        .column("event_ts", DataTypes.BIGINT())
+        .column("score", DataTypes.DOUBLE())
+        .column("model_version", DataTypes.STRING())
+        .build()
+    )
     return _kafka_sink(cfg, topic, schema, "json", "ALL")

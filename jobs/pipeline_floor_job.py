@@ -37,15 +37,22 @@ def discard() -> TableDescriptor:
     return TableDescriptor.for_connector("blackhole").build()
 
 
-def build_floor_job(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: ShopguardConfig,
-                    pandas_step: bool = True) -> StatementSet:
+def build_floor_job(
+    env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: ShopguardConfig, pandas_step: bool = True
+) -> StatementSet:
     """Wire source → key by user → keep recent codes → (constant score) → discard; the caller executes."""
-    raw = env.from_source(events_source(cfg), event_time_watermarks(cfg.job), "user-events") \
-        .uid("source-user-events").name("user-events (Kafka)")
-    codes = key_records_by_user(raw, t_env) \
-        .process(KeepRecentCodes(cfg.job.history_length), output_type=CODES_ROW) \
-        .uid("keep-recent-codes").name("keep recent codes") \
-        .disable_chaining()  # as the job's keyed step
+    raw = (
+        env.from_source(events_source(cfg), event_time_watermarks(cfg.job), "user-events")
+        .uid("source-user-events")
+        .name("user-events (Kafka)")
+    )
+    codes = (
+        key_records_by_user(raw, t_env)
+        .process(KeepRecentCodes(cfg.job.history_length), output_type=CODES_ROW)
+        .uid("keep-recent-codes")
+        .name("keep recent codes")
+        .disable_chaining()
+    )  # as the job's keyed step
     table = t_env.from_data_stream(codes)
     if pandas_step:
         score = udf(ConstantScore(), result_type=DataTypes.DOUBLE(), func_type="pandas")
@@ -61,8 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="TOML configuration file")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    parser.add_argument("--without-pandas-step", action="store_true",
-                        help="leave out the pandas UDF: keyed step straight to the sink")
+    parser.add_argument(
+        "--without-pandas-step", action="store_true", help="leave out the pandas UDF: keyed step straight to the sink"
+    )
     args = parser.parse_args(argv)
     cfg = load_config(args.config, args.overrides)
     env, t_env = create_environments(cfg)

@@ -31,8 +31,11 @@ def package_sources() -> dict[str, bytes]:
     sources: dict[str, bytes] = {}
     packages = list(TOP_PACKAGES)
     for top in TOP_PACKAGES[1:]:
-        packages += [info.name for info in pkgutil.walk_packages(
-            importlib.import_module(top).__path__, prefix=f"{top}.") if info.ispkg]
+        packages += [
+            info.name
+            for info in pkgutil.walk_packages(importlib.import_module(top).__path__, prefix=f"{top}.")
+            if info.ispkg
+        ]
     for name in packages:
         folder = Path(importlib.import_module(name).__path__[0])
         for source in sorted(folder.glob("*.py")):

@@ -56,9 +56,16 @@ class ReplayFiles:
 def replay_config(cfg: ShopguardConfig, model_path: str | None) -> ShopguardConfig:
     """The configuration a replay runs with: checkpoints on (they publish the files), no metrics ports."""
     interval = cfg.job.checkpoint_interval_ms or REPLAY_CHECKPOINT_INTERVAL_MS
-    return dataclasses.replace(cfg, job=dataclasses.replace(
-        cfg.job, checkpoint_interval_ms=min(interval, REPLAY_CHECKPOINT_INTERVAL_MS), prometheus_ports="",
-        model_path=model_path or cfg.job.model_path, job_name=f"{cfg.job.job_name}-replay"))
+    return dataclasses.replace(
+        cfg,
+        job=dataclasses.replace(
+            cfg.job,
+            checkpoint_interval_ms=min(interval, REPLAY_CHECKPOINT_INTERVAL_MS),
+            prometheus_ports="",
+            model_path=model_path or cfg.job.model_path,
+            job_name=f"{cfg.job.job_name}-replay",
+        ),
+    )
 
 
 def run_replay(cfg: ShopguardConfig, files: ReplayFiles, model_path: str | None = None) -> dict[str, int]:
@@ -70,9 +77,11 @@ def run_replay(cfg: ShopguardConfig, files: ReplayFiles, model_path: str | None 
     card = source.load_current(cfg.job.onnx_threads).card
     hashing = identifier_hashing(cfg)
     env, t_env = create_environments(cfg)
-    raw = env.from_source(FileSource.for_record_stream_format(StreamFormat.text_line_format(),
-                                                              str(files.events.resolve())).build(),
-                          WatermarkStrategy.no_watermarks(), "events file").uid("source-events-file")
+    raw = env.from_source(
+        FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(files.events.resolve())).build(),
+        WatermarkStrategy.no_watermarks(),
+        "events file",
+    ).uid("source-events-file")
     outputs = build_detection_graph(raw, t_env, cfg, source, hashing)
     staging = Path(tempfile.mkdtemp(prefix="shopguard-replay-", dir=files.alerts.resolve().parent))
     targets = {"alerts": files.alerts, "dead_letters": files.dead_letters, "late_events": files.late_events}
@@ -89,8 +98,11 @@ def run_replay(cfg: ShopguardConfig, files: ReplayFiles, model_path: str | None 
     env.execute(cfg.job.job_name)
     counts = {name: _merge_parts(staging / name, target) for name, target in targets.items()}
     shutil.rmtree(staging, ignore_errors=True)
-    print(f"shopguard: replay done in {time.monotonic() - started:.1f} s: " +
-          ", ".join(f"{counts[name]} {name.replace('_', ' ')} → {targets[name]}" for name in targets), flush=True)
+    print(
+        f"shopguard: replay done in {time.monotonic() - started:.1f} s: "
+        + ", ".join(f"{counts[name]} {name.replace('_', ' ')} → {targets[name]}" for name in targets),
+        flush=True,
+    )
     return counts
 
 
@@ -99,14 +111,24 @@ def _lines_sink(folder: Path, value_format: str, schema) -> TableDescriptor:
     columns = Schema.new_builder()
     for name, data_type in zip(schema.get_field_names(), schema.get_field_data_types()):
         columns = columns.column(name, data_type)
-    return (TableDescriptor.for_connector("filesystem").schema(columns.build())
-            .option("path", folder.as_uri()).format(value_format).build())
+    return (
+        TableDescriptor.for_connector("filesystem")
+        .schema(columns.build())
+        .option("path", folder.as_uri())
+        .format(value_format)
+        .build()
+    )
 
 
 def _merge_parts(folder: Path, target: Path) -> int:
     """Concatenate the sink's finished part files into one JSON-lines file, ordered by event time."""
-    lines = [line for part in sorted(folder.rglob("part-*")) if not part.name.startswith(".")
-             for line in part.read_text(encoding="utf-8").splitlines() if line]
+    lines = [
+        line
+        for part in sorted(folder.rglob("part-*"))
+        if not part.name.startswith(".")
+        for line in part.read_text(encoding="utf-8").splitlines()
+        if line
+    ]
     lines.sort(key=_order_key)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
@@ -116,5 +138,10 @@ def _merge_parts(folder: Path, target: Path) -> int:
 def _order_key(line: str) -> tuple:
     body = json.loads(line)
     event = body.get("event", body)
-    return (str(event.get("event_ts", event.get("ts", ""))), str(event.get("user_id", "")),
-            str(event.get("event_id", "")), body.get("revision", 0), line)
+    return (
+        str(event.get("event_ts", event.get("ts", ""))),
+        str(event.get("user_id", "")),
+        str(event.get("event_id", "")),
+        body.get("revision", 0),
+        line,
+    )

@@ -31,7 +31,9 @@ from pyflink.java_gateway import get_gateway
 from pyflink.table import StreamTableEnvironment
 from pyflink.table.expressions import call_sql, col
 
-USER_ID_OF_RECORD = r"COALESCE(REGEXP_REPLACE(JSON_VALUE(CAST(f0 AS STRING), '$.user_id'), '[\x{D800}-\x{DFFF}]', '?'), '')"
+USER_ID_OF_RECORD = (
+    r"COALESCE(REGEXP_REPLACE(JSON_VALUE(CAST(f0 AS STRING), '$.user_id'), '[\x{D800}-\x{DFFF}]', '?'), '')"
+)
 r"""The Flink SQL that reads a raw record's user id in Java ('' when it cannot).
 
 Half of a UTF-16 surrogate pair, which a JSON escape such as ``\ud800`` can put in a string, becomes
@@ -47,7 +49,9 @@ def key_records_by_user(records: DataStream, t_env: StreamTableEnvironment) -> K
     record_type = records.get_type()
     keyed_rows = t_env.to_append_stream(
         t_env.from_data_stream(records).select(call_sql(USER_ID_OF_RECORD).alias("user_id"), col("f0")),
-        Types.ROW([Types.STRING(), record_type]))
-    j_keyed = keyed_rows._j_data_stream.keyBy(get_gateway().jvm.KeyByKeySelector(),
-                                              Types.ROW([Types.STRING()]).get_java_type_info())
+        Types.ROW([Types.STRING(), record_type]),
+    )
+    j_keyed = keyed_rows._j_data_stream.keyBy(
+        get_gateway().jvm.KeyByKeySelector(), Types.ROW([Types.STRING()]).get_java_type_info()
+    )
     return KeyedStream(j_keyed, record_type, keyed_rows)

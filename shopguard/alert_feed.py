@@ -18,11 +18,16 @@ from shopguard.topics import kafka_python_options
 
 def open_consumer(cfg: ShopguardConfig, *topics: str, from_start: bool) -> KafkaConsumer:
     """A group-less consumer of ``topics``, positioned at their start or their current end."""
-    consumer = KafkaConsumer(bootstrap_servers=cfg.kafka.bootstrap_servers, group_id=None,
-                             enable_auto_commit=False, isolation_level="read_committed",
-                             **kafka_python_options(cfg))
-    partitions = [TopicPartition(topic, p) for topic in topics
-                  for p in sorted(consumer.partitions_for_topic(topic) or ())]
+    consumer = KafkaConsumer(
+        bootstrap_servers=cfg.kafka.bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        **kafka_python_options(cfg),
+    )
+    partitions = [
+        TopicPartition(topic, p) for topic in topics for p in sorted(consumer.partitions_for_topic(topic) or ())
+    ]
     consumer.assign(partitions)
     if from_start:
         consumer.seek_to_beginning(*partitions)
@@ -33,7 +38,9 @@ def open_consumer(cfg: ShopguardConfig, *topics: str, from_start: bool) -> Kafka
     return consumer
 
 
-def records(consumer: KafkaConsumer, stop: Callable[[], bool], poll_ms: int = 500) -> Iterator[tuple[str, str | None, Any]]:
+def records(
+    consumer: KafkaConsumer, stop: Callable[[], bool], poll_ms: int = 500
+) -> Iterator[tuple[str, str | None, Any]]:
     """``(topic, key, value)`` for every record until ``stop()``; values are parsed JSON where they are JSON."""
     while not stop():
         for batch in consumer.poll(timeout_ms=poll_ms).values():
@@ -58,8 +65,10 @@ def collect(cfg: ShopguardConfig, topic: str, until: Callable[[list[Any]], bool]
 def describe_alert(alert: dict[str, Any]) -> str:
     """One line an analyst reads: who, what, how sure, and the strongest reason."""
     reason = alert["reasons"][0]["text"] if alert.get("reasons") else "score above threshold"
-    return (f"ALERT {alert['anomaly_type']:<16} user={alert['user_id']:<24} score={alert['score']:.3f} "
-            f"(>= {alert['threshold']}) model={alert['model_version']}: {reason}")
+    return (
+        f"ALERT {alert['anomaly_type']:<16} user={alert['user_id']:<24} score={alert['score']:.3f} "
+        f"(>= {alert['threshold']}) model={alert['model_version']}: {reason}"
+    )
 
 
 def describe_dead_letter(letter: dict[str, Any]) -> str:

@@ -48,8 +48,14 @@ def _best_of(runs: int, work: Callable[[], None]) -> float:
     return median(times)
 
 
-def stage_costs(cfg: ShopguardConfig, events: list[Event], ensemble: DetectorEnsemble, matcher: PatternMatcher | None,
-                batch: int = 1000, runs: int = 3) -> dict:
+def stage_costs(
+    cfg: ShopguardConfig,
+    events: list[Event],
+    ensemble: DetectorEnsemble,
+    matcher: PatternMatcher | None,
+    batch: int = 1000,
+    runs: int = 3,
+) -> dict:
     """Microseconds per event for each stage, and the top of a cProfile of the whole path.
 
     ``inference`` is the abuse LSTM alone; ``detectors_and_combiner`` is everything the scoring step
@@ -77,7 +83,7 @@ def stage_costs(cfg: ShopguardConfig, events: list[Event], ensemble: DetectorEns
 
     def encode() -> None:
         for i in range(0, len(windows), batch):
-            batch_features(windows[i:i + batch], job.history_length)
+            batch_features(windows[i : i + batch], job.history_length)
 
     features: list[np.ndarray] = []  # filled once the state update has produced the windows
 
@@ -89,7 +95,7 @@ def stage_costs(cfg: ShopguardConfig, events: list[Event], ensemble: DetectorEns
 
     def match_patterns() -> None:
         scores = replay_pattern_scores(matcher, users, windows, times, {})
-        pattern_scores[:] = [scores[i:i + batch] for i in range(0, len(parsed), batch)]
+        pattern_scores[:] = [scores[i : i + batch] for i in range(0, len(parsed), batch)]
 
     def score_ensemble() -> None:
         for x, p in zip(features, pattern_scores):
@@ -97,14 +103,23 @@ def stage_costs(cfg: ShopguardConfig, events: list[Event], ensemble: DetectorEns
 
     def alert() -> None:
         for event, window in zip(parsed[:1000], windows[:1000]):
-            build_alert(user_id=event.user_id, session_id=None, event_id=event.event_id, event_ts=event.ts_ms,
-                        codes=window, recent_event_ids=[event.event_id], score=0.99, threshold=0.9,
-                        model_version="bench", detected_at_ms=NOW_MS)
+            build_alert(
+                user_id=event.user_id,
+                session_id=None,
+                event_id=event.event_id,
+                event_ts=event.ts_ms,
+                codes=window,
+                recent_event_ids=[event.event_id],
+                score=0.99,
+                threshold=0.9,
+                model_version="bench",
+                detected_at_ms=NOW_MS,
+            )
 
     per_event = {}
     for name, work, count in (("parse", parse, len(events)), ("state_update", update_state, len(events))):
         per_event[name] = _best_of(runs, work) / count * 1e6
-    features[:] = [batch_features(windows[i:i + batch], job.history_length) for i in range(0, len(events), batch)]
+    features[:] = [batch_features(windows[i : i + batch], job.history_length) for i in range(0, len(events), batch)]
     per_event["feature_encoding"] = _best_of(runs, encode) / len(events) * 1e6
     per_event["inference"] = _best_of(runs, infer) / len(events) * 1e6
     users, times = [e.user_id for e in parsed], [e.ts_ms for e in parsed]
@@ -124,10 +139,11 @@ def stage_costs(cfg: ShopguardConfig, events: list[Event], ensemble: DetectorEns
     return {"us_per_event": {k: round(v, 2) for k, v in per_event.items()}, "profile": text.getvalue()}
 
 
-def onnx_only_eps(model: OnnxModel, windows: list[bytes], history_length: int, batch: int = 1000,
-                  runs: int = 3) -> float:
+def onnx_only_eps(
+    model: OnnxModel, windows: list[bytes], history_length: int, batch: int = 1000, runs: int = 3
+) -> float:
     """Sequences per second through onnxruntime alone, on pre-encoded batches."""
-    features = [batch_features(windows[i:i + batch], history_length) for i in range(0, len(windows), batch)]
+    features = [batch_features(windows[i : i + batch], history_length) for i in range(0, len(windows), batch)]
     seconds = _best_of(runs, lambda: [model.score(x) for x in features])
     return len(windows) / seconds
 
@@ -153,8 +169,15 @@ def state_bytes_per_user(cfg: ShopguardConfig, events: list[Event]) -> dict:
     return {"mean": float(sizes.mean()), "max": int(sizes.max()), "users": len(sizes)}
 
 
-def plain_consumer_eps(cfg: ShopguardConfig, topic: str, expected: int, ensemble: DetectorEnsemble,
-                       matcher: PatternMatcher | None, batch: int = 1000, timeout_s: float = 600) -> float:
+def plain_consumer_eps(
+    cfg: ShopguardConfig,
+    topic: str,
+    expected: int,
+    ensemble: DetectorEnsemble,
+    matcher: PatternMatcher | None,
+    batch: int = 1000,
+    timeout_s: float = 600,
+) -> float:
     """Events per second for one kafka-python process draining ``topic`` with the job's parser, state,
     pattern matcher and detectors (what a team would write without Flink)."""
     consumer = open_consumer(cfg, topic, from_start=True)
@@ -177,8 +200,11 @@ def plain_consumer_eps(cfg: ShopguardConfig, topic: str, expected: int, ensemble
                     state = states.setdefault(event.user_id, UserState())
                     if admit_event(state, event, cfg.job)[0] == "accepted":
                         pending.append(state.history.codes)
-                        patterns.append(matcher.observe(event.user_id, state.history.codes, event.ts_ms,
-                                                        state.patterns).score if matcher else math.nan)
+                        patterns.append(
+                            matcher.observe(event.user_id, state.history.codes, event.ts_ms, state.patterns).score
+                            if matcher
+                            else math.nan
+                        )
                     if len(pending) >= batch:
                         ensemble.score_batch(batch_features(pending, cfg.job.history_length), np.array(patterns))
                         pending.clear()

@@ -32,7 +32,6 @@ from shopguard.producer import open_producer, send_records
 from shopguard.topics import TopicError, configured_topics, delete_topics, ensure_topics
 from shopguard.udfs.events import Event
 
-
 LATENCY_TAIL_S = 120  # after the offer, how long the latency run waits for the last scores
 WARM_UP_SEED, OFFER_SEED = 5, 11  # event ids of the latency job's backlog and of its offers (n-th offer: 11 + n)
 SHOPPER_EVENT_GAP_S = 20.0
@@ -58,12 +57,19 @@ def _job_name(job: tuple[str, ...]) -> str:
     return " ".join((module.rsplit(".", 1)[-1], *arguments))
 
 
-def _bench_config(cfg: ShopguardConfig, parallelism: int, workdir: Path, with_scores: bool = False,
-                  **job_changes) -> tuple[ShopguardConfig, tuple[int, int]]:
+def _bench_config(
+    cfg: ShopguardConfig, parallelism: int, workdir: Path, with_scores: bool = False, **job_changes
+) -> tuple[ShopguardConfig, tuple[int, int]]:
     """A private job (topics, group, empty registry, ports) at ``parallelism``, checkpointing as ``cfg`` says."""
-    return isolated_job_config(cfg, "bench", workdir / "empty-registry", with_scores=with_scores,
-                               parallelism=parallelism, checkpoint_interval_ms=cfg.job.checkpoint_interval_ms,
-                               **job_changes)
+    return isolated_job_config(
+        cfg,
+        "bench",
+        workdir / "empty-registry",
+        with_scores=with_scores,
+        parallelism=parallelism,
+        checkpoint_interval_ms=cfg.job.checkpoint_interval_ms,
+        **job_changes,
+    )
 
 
 @contextlib.contextmanager
@@ -90,15 +96,26 @@ def _job_memory_mb(job: RunningJob) -> float:
     total_kb = 0
     for pid in descendants(job.process.pid):
         try:
-            total_kb += int(next(line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                                 if line.startswith("VmRSS:")))
+            total_kb += int(
+                next(
+                    line.split()[1]
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                    if line.startswith("VmRSS:")
+                )
+            )
         except (OSError, StopIteration, IndexError, ValueError):
             continue
     return total_kb / 1024
 
 
-def _until_drained(events: int, scored: Callable[[], float | None], timeout_s: float, interval_s: float, logs: Path,
-                   each: Callable[[float], None] = lambda done: None) -> list[tuple[float, float]]:
+def _until_drained(
+    events: int,
+    scored: Callable[[], float | None],
+    timeout_s: float,
+    interval_s: float,
+    logs: Path,
+    each: Callable[[float], None] = lambda done: None,
+) -> list[tuple[float, float]]:
     """``(time, events scored)`` samples until ``events`` are scored; ``each`` sees every reading.
 
     A reading of ``None`` (no reporter had the counter: one that did not answer in time, or a task not
@@ -125,9 +142,17 @@ def _until_drained(events: int, scored: Callable[[], float | None], timeout_s: f
     raise RuntimeError(f"the job scored {last} of {events} events in {timeout_s} s (logs: {logs})")
 
 
-def job_throughput(cfg: ShopguardConfig, events: int, users: int, parallelism: int, workdir: Path,
-                   timeout_s: float = 900, progress=print, profile_seconds: float = 0.0,
-                   job: tuple[str, ...] = DETECTION_JOB) -> dict:
+def job_throughput(
+    cfg: ShopguardConfig,
+    events: int,
+    users: int,
+    parallelism: int,
+    workdir: Path,
+    timeout_s: float = 900,
+    progress=print,
+    profile_seconds: float = 0.0,
+    job: tuple[str, ...] = DETECTION_JOB,
+) -> dict:
     """Sustained events/s of the full job draining a backlog of ``events`` over ``users`` users.
 
     With ``profile_seconds``, the job is also profiled (:mod:`shopguard.bench_profile`) for that long
@@ -138,10 +163,13 @@ def job_throughput(cfg: ShopguardConfig, events: int, users: int, parallelism: i
     run_cfg, ports = _bench_config(cfg, parallelism, workdir)
     with private_topics(run_cfg, progress):
         send_records(run_cfg, run_cfg.topics.events, as_records(bench_events(events, users)))
-        progress(f"  backlog of {events:,} events over {users:,} users loaded; starting {_job_name(job)} "
-                 f"at parallelism {parallelism}")
-        job = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=ports, module=module,
-                         arguments=tuple(arguments)).start()
+        progress(
+            f"  backlog of {events:,} events over {users:,} users loaded; starting {_job_name(job)} "
+            f"at parallelism {parallelism}"
+        )
+        job = RunningJob(
+            run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=ports, module=module, arguments=tuple(arguments)
+        ).start()
         peak_memory, profiler, readings = 0.0, None, 0
 
         def watch(done: float) -> None:
@@ -152,22 +180,39 @@ def job_throughput(cfg: ShopguardConfig, events: int, users: int, parallelism: i
                 profiler.observe_tasks(job.task_time_shares())
             if profile_seconds and profiler is None and done >= 0.1 * events:
                 progress(f"  profiling the job for {profile_seconds:.0f} s (py-spy, CPU per process)")
-                profiler = JobProfiler(job.process.pid, profile_seconds, workdir / f"{run_cfg.job.job_name}.pyspy.txt",
-                                       broker_pids()).start()
+                profiler = JobProfiler(
+                    job.process.pid, profile_seconds, workdir / f"{run_cfg.job.job_name}.pyspy.txt", broker_pids()
+                ).start()
 
         try:
-            samples = _until_drained(events, lambda: job.metrics().get("events_to_score"), timeout_s, 0.25,
-                                     job.log_path, watch)
+            samples = _until_drained(
+                events, lambda: job.metrics().get("events_to_score"), timeout_s, 0.25, job.log_path, watch
+            )
             profile = profiler.finish() if profiler else None
         finally:
             job.stop()
-        return {"eps": _steady_rate(samples, events), "peak_memory_mb": round(peak_memory, 1),
-                "events": events, "users": users, "parallelism": parallelism, "profile": profile}
+        return {
+            "eps": _steady_rate(samples, events),
+            "peak_memory_mb": round(peak_memory, 1),
+            "events": events,
+            "users": users,
+            "parallelism": parallelism,
+            "profile": profile,
+        }
 
 
-def cluster_throughput(cfg: ShopguardConfig, events: int, users: int, taskmanagers: int, slots: int,
-                       parallelism: int, workdir: Path, timeout_s: float = 900, progress=print,
-                       job: tuple[str, ...] = DETECTION_JOB) -> dict:
+def cluster_throughput(
+    cfg: ShopguardConfig,
+    events: int,
+    users: int,
+    taskmanagers: int,
+    slots: int,
+    parallelism: int,
+    workdir: Path,
+    timeout_s: float = 900,
+    progress=print,
+    job: tuple[str, ...] = DETECTION_JOB,
+) -> dict:
     """Events/s of the job on a private standalone session cluster draining a backlog, as :func:`job_throughput`.
 
     Against the mini-cluster this shows what the cluster layout does: every TaskManager has one embedded
@@ -177,24 +222,40 @@ def cluster_throughput(cfg: ShopguardConfig, events: int, users: int, taskmanage
     from shopguard.flink_cluster import FlinkSessionCluster, private_cluster  # needs the Flink home, not the bench
 
     run_cfg, _ = _bench_config(cfg, parallelism, workdir)
-    run_cfg = dataclasses.replace(run_cfg, cluster=private_cluster(
-        run_cfg.cluster, workdir / f"{run_cfg.job.job_name}-cluster", taskmanagers=taskmanagers, taskmanager_slots=slots))
+    run_cfg = dataclasses.replace(
+        run_cfg,
+        cluster=private_cluster(
+            run_cfg.cluster,
+            workdir / f"{run_cfg.job.job_name}-cluster",
+            taskmanagers=taskmanagers,
+            taskmanager_slots=slots,
+        ),
+    )
     with private_topics(run_cfg, progress):
         send_records(run_cfg, run_cfg.topics.events, as_records(bench_events(events, users)))
-        progress(f"  backlog of {events:,} events loaded; starting a session cluster of {taskmanagers} TaskManager(s) "
-                 f"x {slots} slot(s) and submitting {_job_name(job)} at parallelism {parallelism}")
+        progress(
+            f"  backlog of {events:,} events loaded; starting a session cluster of {taskmanagers} TaskManager(s) "
+            f"x {slots} slot(s) and submitting {_job_name(job)} at parallelism {parallelism}"
+        )
         cluster = FlinkSessionCluster(run_cfg)
         low, high = (int(port) for port in run_cfg.cluster.prometheus_ports.split("-"))
         reporters = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=(low, high))
         try:
             cluster.start()
             cluster.submit(job[0], job[1:])
-            samples = _until_drained(events, lambda: reporters.metrics().get("events_to_score"), timeout_s, 0.5,
-                                     cluster.log_dir)
+            samples = _until_drained(
+                events, lambda: reporters.metrics().get("events_to_score"), timeout_s, 0.5, cluster.log_dir
+            )
         finally:
             cluster.stop()
-        return {"eps": _steady_rate(samples, events), "events": events, "users": users, "parallelism": parallelism,
-                "taskmanagers": taskmanagers, "slots_per_taskmanager": slots}
+        return {
+            "eps": _steady_rate(samples, events),
+            "events": events,
+            "users": users,
+            "parallelism": parallelism,
+            "taskmanagers": taskmanagers,
+            "slots_per_taskmanager": slots,
+        }
 
 
 def repeated_throughput(measure: Callable[[], dict], times: int, progress=print) -> dict:
@@ -233,13 +294,23 @@ def _steady_rate(samples: list[tuple[float, float]], total: int) -> float:
     start = [s for s in samples if s[1] < 0.1 * total][-1:] or samples[:1]
     end = next(s for s in samples if s[1] >= 0.9 * total)
     if end is start[0]:
-        raise RuntimeError(f"the backlog of {total:,} events drained before the counter was read twice (readings: "
-                           f"{samples[:3]}); drain a larger backlog (BenchPlan throughput_events / floor_events)")
+        raise RuntimeError(
+            f"the backlog of {total:,} events drained before the counter was read twice (readings: "
+            f"{samples[:3]}); drain a larger backlog (BenchPlan throughput_events / floor_events)"
+        )
     return (end[1] - start[0][1]) / max(end[0] - start[0][0], 1e-9)
 
 
-def job_latency(cfg: ShopguardConfig, offered_loads: Sequence[float], seconds: float, users: int, workdir: Path,
-                warm_up_events: int, parallelism: int = 1, progress=print) -> dict:
+def job_latency(
+    cfg: ShopguardConfig,
+    offered_loads: Sequence[float],
+    seconds: float,
+    users: int,
+    workdir: Path,
+    warm_up_events: int,
+    parallelism: int = 1,
+    progress=print,
+) -> dict:
     """Produce-to-score latency percentiles at each of ``offered_loads`` for ``seconds``, all in one warm job.
 
     The job first drains a backlog of ``warm_up_events``, so that its Python workers have started and
@@ -255,8 +326,10 @@ def job_latency(cfg: ShopguardConfig, offered_loads: Sequence[float], seconds: f
         now_ms = int(time.time() * 1000)  # the backlog's event times end now: the offers' events come after them
         backlog = bench_events(warm_up_events, users, seed=WARM_UP_SEED, start_ms=now_ms - warm_up_events * 50)
         send_records(run_cfg, run_cfg.topics.events, as_records(backlog))
-        progress(f"  backlog of {warm_up_events:,} events loaded to warm the job up; starting detect_job at parallelism "
-                 f"{parallelism}")
+        progress(
+            f"  backlog of {warm_up_events:,} events loaded to warm the job up; starting detect_job at parallelism "
+            f"{parallelism}"
+        )
         job = RunningJob(run_cfg, workdir / f"{run_cfg.job.job_name}.log", ports=ports).start()
         latencies: list[tuple[float, float]] = []  # (event time, latency ms), warm-up backlog included
         stop = threading.Event()
@@ -276,12 +349,20 @@ def job_latency(cfg: ShopguardConfig, offered_loads: Sequence[float], seconds: f
         reader = threading.Thread(target=consume, daemon=True)
         reader.start()
         try:
-            samples = _until_drained(warm_up_events, lambda: job.metrics().get("events_to_score"), LATENCY_TAIL_S * 5,
-                                     0.25, job.log_path)
-            warm_up = {"eps": _steady_rate(samples, warm_up_events), "events": warm_up_events, "users": users,
-                       "parallelism": parallelism, "peak_memory_mb": round(_job_memory_mb(job), 1)}
-            loads = [_offer_and_time(run_cfg, rate, seconds, users, latencies, OFFER_SEED + n, job.log_path, progress)
-                     for n, rate in enumerate(offered_loads)]
+            samples = _until_drained(
+                warm_up_events, lambda: job.metrics().get("events_to_score"), LATENCY_TAIL_S * 5, 0.25, job.log_path
+            )
+            warm_up = {
+                "eps": _steady_rate(samples, warm_up_events),
+                "events": warm_up_events,
+                "users": users,
+                "parallelism": parallelism,
+                "peak_memory_mb": round(_job_memory_mb(job), 1),
+            }
+            loads = [
+                _offer_and_time(run_cfg, rate, seconds, users, latencies, OFFER_SEED + n, job.log_path, progress)
+                for n, rate in enumerate(offered_loads)
+            ]
         finally:
             stop.set()
             reader.join(timeout=10)
@@ -289,8 +370,16 @@ def job_latency(cfg: ShopguardConfig, offered_loads: Sequence[float], seconds: f
         return {"warm_up": warm_up, "loads": loads}
 
 
-def _offer_and_time(cfg: ShopguardConfig, rate: float, seconds: float, users: int,
-                    latencies: list[tuple[float, float]], seed: int, log_path: Path, progress=print) -> dict:
+def _offer_and_time(
+    cfg: ShopguardConfig,
+    rate: float,
+    seconds: float,
+    users: int,
+    latencies: list[tuple[float, float]],
+    seed: int,
+    log_path: Path,
+    progress=print,
+) -> dict:
     """Offer ``rate`` events/s for ``seconds``, wait for their scores; their latency percentiles.
 
     ``latencies`` is the list the scores consumer fills: this offer's events are those stamped from its start on.
@@ -302,12 +391,21 @@ def _offer_and_time(cfg: ShopguardConfig, rate: float, seconds: float, users: in
     _wait_for_scores(lambda: sum(1 for stamp, _ in list(latencies) if stamp >= started_ms), sent, LATENCY_TAIL_S)
     own = [(stamp, latency) for stamp, latency in list(latencies) if stamp >= started_ms]
     if not own:
-        raise RuntimeError(f"no scores came back from the job within {LATENCY_TAIL_S} s of the end of the "
-                           f"{rate:,.0f} events/s offer (log: {log_path})")
+        raise RuntimeError(
+            f"no scores came back from the job within {LATENCY_TAIL_S} s of the end of the "
+            f"{rate:,.0f} events/s offer (log: {log_path})"
+        )
     values = np.array([latency for _, latency in own])
-    return {"offered_eps": offered, "scored": len(own), "sent": sent, "shoppers": shoppers,
-            "latency_p50_ms": float(np.percentile(values, 50)), "latency_p95_ms": float(np.percentile(values, 95)),
-            "latency_p99_ms": float(np.percentile(values, 99)), "over_time": latency_over_time(own, started_ms)}
+    return {
+        "offered_eps": offered,
+        "scored": len(own),
+        "sent": sent,
+        "shoppers": shoppers,
+        "latency_p50_ms": float(np.percentile(values, 50)),
+        "latency_p95_ms": float(np.percentile(values, 95)),
+        "latency_p99_ms": float(np.percentile(values, 99)),
+        "over_time": latency_over_time(own, started_ms),
+    }
 
 
 def shoppers_for(rate: float, users: int) -> int:
@@ -361,12 +459,15 @@ def send_time_slotted(events: list[Event]) -> list[tuple[str, bytes, tuple[bytes
     (1700000000123, 'b7-0', 'b7-0', b'bench-0')
     """
     slot = str(_TS_SLOT).encode()
-    return [(e.event_id, e.user_id.encode(), tuple(e._replace(ts_ms=_TS_SLOT).to_json().encode().split(slot)))
-            for e in events]
+    return [
+        (e.event_id, e.user_id.encode(), tuple(e._replace(ts_ms=_TS_SLOT).to_json().encode().split(slot)))
+        for e in events
+    ]
 
 
-def _offer(cfg: ShopguardConfig, rate: float, seconds: float, users: int, seed: int = 11,
-           tick_s: float = 0.005) -> tuple[int, float]:
+def _offer(
+    cfg: ShopguardConfig, rate: float, seconds: float, users: int, seed: int = 11, tick_s: float = 0.005
+) -> tuple[int, float]:
     """Send events stamped with their send time at ``rate`` per second; return how many, and the rate achieved.
 
     The load generator shares the machine with the job, so it does as little as it can per event: the

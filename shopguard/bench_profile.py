@@ -42,15 +42,28 @@ from pathlib import Path
 
 # innermost shopguard module on a stack -> the stage it belongs to
 STAGE_OF_MODULE = {
-    "event_intake": "parse", "events": "parse", "event_time": "parse",
-    "user_history": "state update", "user_state": "state update", "admission": "state update",
-    "session_features": "state update", "cool_down": "state update",
-    "encoding": "encoding", "behaviour_tokens": "pattern matching", "pattern_matching": "pattern matching",
-    "pattern_store": "pattern matching", "served_patterns": "pattern matching",
-    "scoring": "detectors and combiner", "detector_ensemble": "detectors and combiner",
-    "score_combiner": "detectors and combiner", "model_source": "detectors and combiner",
+    "event_intake": "parse",
+    "events": "parse",
+    "event_time": "parse",
+    "user_history": "state update",
+    "user_state": "state update",
+    "admission": "state update",
+    "session_features": "state update",
+    "cool_down": "state update",
+    "encoding": "encoding",
+    "behaviour_tokens": "pattern matching",
+    "pattern_matching": "pattern matching",
+    "pattern_store": "pattern matching",
+    "served_patterns": "pattern matching",
+    "scoring": "detectors and combiner",
+    "detector_ensemble": "detectors and combiner",
+    "score_combiner": "detectors and combiner",
+    "model_source": "detectors and combiner",
     "velocity_rules": "detectors and combiner",
-    "alerts": "alerts", "alert_decision": "alerts", "explanations": "alerts", "identifier_hashing": "alerts",
+    "alerts": "alerts",
+    "alert_decision": "alerts",
+    "explanations": "alerts",
+    "identifier_hashing": "alerts",
 }
 _PROCESS = re.compile(r'^process \d+:"')
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
@@ -204,8 +217,10 @@ def task_thread_states(thread_dump: str) -> Counter[str]:
             continue
         task = re.split(r" -> |\(", header["name"])[0].strip()
         frames = [line.strip() for line in block.splitlines() if line.strip().startswith("at ")]
-        state = next((label for frame in frames for key, label in THREAD_STATE_RULES if key in frame),
-                     "Java operator work" if frames else "unknown")
+        state = next(
+            (label for frame in frames for key, label in THREAD_STATE_RULES if key in frame),
+            "Java operator work" if frames else "unknown",
+        )
         states[f"{task}: {state}"] += 1
     return states
 
@@ -235,9 +250,13 @@ class ThreadStateSampler:
         totals: Counter[str] = Counter()
         for key, count in self.states.items():
             totals[key.split(": ", 1)[0]] += count
-        return {"dumps": self.dumps, "problem": self.problem,
-                "share_by_task_state": {key: round(count / totals[key.split(": ", 1)[0]], 3)
-                                        for key, count in sorted(self.states.items())}}
+        return {
+            "dumps": self.dumps,
+            "problem": self.problem,
+            "share_by_task_state": {
+                key: round(count / totals[key.split(": ", 1)[0]], 3) for key, count in sorted(self.states.items())
+            },
+        }
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -272,9 +291,26 @@ class JobProfiler:
             self.problem = "py-spy is not installed (it is in the dev extra: pip install -e '.[dev]')"
             return self
         self.sampler = subprocess.Popen(
-            [py_spy, "record", "--pid", str(self.root_pid), "--subprocesses", "--nonblocking", "--rate", "100",
-             "--duration", str(max(1, int(self.seconds))), "--format", "raw", "--output", str(self.out)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            [
+                py_spy,
+                "record",
+                "--pid",
+                str(self.root_pid),
+                "--subprocesses",
+                "--nonblocking",
+                "--rate",
+                "100",
+                "--duration",
+                str(max(1, int(self.seconds))),
+                "--format",
+                "raw",
+                "--output",
+                str(self.out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         return self
 
     def observe_tasks(self, shares: dict[str, dict[str, float]]) -> None:
@@ -287,8 +323,10 @@ class JobProfiler:
         for reading in self.task_readings:
             for task, kinds in reading.items():
                 sums.setdefault(task, Counter()).update(kinds)
-        return {task: {kind: round(total / len(self.task_readings), 3) for kind, total in kinds.items()}
-                for task, kinds in sums.items()}
+        return {
+            task: {kind: round(total / len(self.task_readings), 3) for kind, total in kinds.items()}
+            for task, kinds in sums.items()
+        }
 
     def finish(self) -> dict:
         """Wait for the sampling window to end, then summarise both views over it."""
@@ -302,10 +340,14 @@ class JobProfiler:
                 self.problem = f"py-spy wrote no profile: {errors.strip()[-300:]}"
         task_threads = self.threads.stop() if self.threads else None
         cpu, threads = self.cpu.seconds(self._pids())
-        summary = {"cpu_seconds_by_process": cpu, "cpu_seconds_by_thread": threads,
-                   "window_s": round(time.monotonic() - self.started, 2), "task_threads": task_threads,
-                   "flink_task_time": self._mean_task_shares(),
-                   "problem": self.problem}
+        summary = {
+            "cpu_seconds_by_process": cpu,
+            "cpu_seconds_by_thread": threads,
+            "window_s": round(time.monotonic() - self.started, 2),
+            "task_threads": task_threads,
+            "flink_task_time": self._mean_task_shares(),
+            "problem": self.problem,
+        }
         if not self.problem:
             summary.update(summarise_samples(self.out))
         return summary
@@ -326,7 +368,7 @@ def summarise_samples(raw: Path) -> dict:
         parts = stack.split(";")
         # with --subprocesses a stack starts with every process from the root down to the sampled one
         depth = max(i for i, part in enumerate(parts) if i == 0 or _PROCESS.match(part))
-        process, frames = parts[depth], parts[depth + 1:]
+        process, frames = parts[depth], parts[depth + 1 :]
         samples = int(count)
         by_stage[frame_stage(frames)] += samples
         by_role[process_role(_PROCESS.sub("", process))] += samples
@@ -335,7 +377,9 @@ def summarise_samples(raw: Path) -> dict:
             lines[ours[-1]] += samples
     samples = sum(by_stage.values())
     total = max(samples, 1)
-    return {"samples": samples,
-            "share_by_stage": {k: round(v / total, 4) for k, v in by_stage.most_common()},
-            "share_by_process": {k: round(v / total, 4) for k, v in by_role.most_common()},
-            "hottest_lines": [(k, round(v / total, 4)) for k, v in lines.most_common(12)]}
+    return {
+        "samples": samples,
+        "share_by_stage": {k: round(v / total, 4) for k, v in by_stage.most_common()},
+        "share_by_process": {k: round(v / total, 4) for k, v in by_role.most_common()},
+        "hottest_lines": [(k, round(v / total, 4)) for k, v in lines.most_common(12)],
+    }

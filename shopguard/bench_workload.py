@@ -18,8 +18,14 @@ import random
 from shopguard.udfs.events import Event
 
 T0 = 1_511_658_000_000
-_MIX = (("page_view", 0.86), ("add_to_cart", 0.06), ("favorite", 0.03), ("purchase", 0.02),
-        ("search", 0.02), ("payment_failed", 0.01))
+_MIX = (
+    ("page_view", 0.86),
+    ("add_to_cart", 0.06),
+    ("favorite", 0.03),
+    ("purchase", 0.02),
+    ("search", 0.02),
+    ("payment_failed", 0.01),
+)
 
 
 def bench_events(events: int, users: int, seed: int = 7, start_ms: int = T0) -> list[Event]:
@@ -31,12 +37,20 @@ def bench_events(events: int, users: int, seed: int = 7, start_ms: int = T0) -> 
         user = i % users
         abuser = user % 200 == 0
         kind = "payment_failed" if abuser and rng.random() < 0.7 else rng.choices(kinds, weights)[0]
-        out.append(Event(
-            event_id=f"b{seed}-{i}", user_id=f"bench-{user}", event_type=kind, ts_ms=start_ms + i * 50,
-            item_id=str(rng.randrange(50_000)), category_id=str(rng.randrange(500)),
-            price=round(rng.uniform(1, 300), 2) if kind in ("purchase", "payment_failed", "add_to_cart") else None,
-            quantity=1 if kind in ("purchase", "add_to_cart") else None,
-            device_id=f"d{user}", ip=f"10.0.{user % 250}.{user % 199}"))
+        out.append(
+            Event(
+                event_id=f"b{seed}-{i}",
+                user_id=f"bench-{user}",
+                event_type=kind,
+                ts_ms=start_ms + i * 50,
+                item_id=str(rng.randrange(50_000)),
+                category_id=str(rng.randrange(500)),
+                price=round(rng.uniform(1, 300), 2) if kind in ("purchase", "payment_failed", "add_to_cart") else None,
+                quantity=1 if kind in ("purchase", "add_to_cart") else None,
+                device_id=f"d{user}",
+                ip=f"10.0.{user % 250}.{user % 199}",
+            )
+        )
     return out
 
 

@@ -15,18 +15,30 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import platform
 import os
+import platform
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from shopguard.bench_baselines import (onnx_only_eps, plain_consumer_eps, replay_states, stage_costs,
-                                       state_bytes_per_user)
-from shopguard.bench_job import (DETECTION_JOB, PIPELINE_FLOORS, cluster_throughput, job_latency, job_throughput,
-                                 private_topics, repeated_throughput)
+from shopguard.bench_baselines import (
+    onnx_only_eps,
+    plain_consumer_eps,
+    replay_states,
+    stage_costs,
+    state_bytes_per_user,
+)
+from shopguard.bench_job import (
+    DETECTION_JOB,
+    PIPELINE_FLOORS,
+    cluster_throughput,
+    job_latency,
+    job_throughput,
+    private_topics,
+    repeated_throughput,
+)
 from shopguard.bench_workload import as_records, bench_events
 from shopguard.config import ShopguardConfig
 from shopguard.local_kafka import LocalKafkaBroker
@@ -71,9 +83,18 @@ class BenchPlan:
         Its jobs are cold: 6k-event backlogs drain while the JIT compiler and the Python workers warm up,
         at a quarter to a half of the full plan's rates. Compare a quick run with quick runs only.
         """
-        return cls(6_000, 2_000, (), 500, 6, 5_000, diagnostics=False, p1_from_latency_job=True,
-                   caveat="Quick plan: cold jobs on 6k-event backlogs (JIT and Python workers warming up) drain at "
-                          "a quarter to a half of the full plan's rates; compare it with other quick runs only.")
+        return cls(
+            6_000,
+            2_000,
+            (),
+            500,
+            6,
+            5_000,
+            diagnostics=False,
+            p1_from_latency_job=True,
+            caveat="Quick plan: cold jobs on 6k-event backlogs (JIT and Python workers warming up) drain at "
+            "a quarter to a half of the full plan's rates; compare it with other quick runs only.",
+        )
 
     @classmethod
     def smoke(cls) -> "BenchPlan":
@@ -84,18 +105,40 @@ class BenchPlan:
         second reading once, and on a machine where it drains ~42,000 events/s, 20,000 drained before the
         first; 200,000 take it about 5 s there.
         """
-        return cls(6_000, 300, (), 300, 5, 3_000, profile_seconds=1, repeats=2, floor_events=200_000,
-                   p1_from_latency_job=True, caveat="Smoke plan: figures meaningless at this size.")
+        return cls(
+            6_000,
+            300,
+            (),
+            300,
+            5,
+            3_000,
+            profile_seconds=1,
+            repeats=2,
+            floor_events=200_000,
+            p1_from_latency_job=True,
+            caveat="Smoke plan: figures meaningless at this size.",
+        )
 
     @classmethod
     def full(cls) -> "BenchPlan":
-        return cls(200_000, 10_000, (10_000, 100_000, 1_000_000), 5_000, 30, 100_000, profile_seconds=20,
-                   lighter_loads_eps=(1_000, 2_500), cluster_layouts=((2, 1), (1, 2)), repeats=3,
-                   floor_events=400_000)
+        return cls(
+            200_000,
+            10_000,
+            (10_000, 100_000, 1_000_000),
+            5_000,
+            30,
+            100_000,
+            profile_seconds=20,
+            lighter_loads_eps=(1_000, 2_500),
+            cluster_layouts=((2, 1), (1, 2)),
+            repeats=3,
+            floor_events=400_000,
+        )
 
 
-def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_dir: Path,
-                  progress: Callable[[str], None] = print) -> dict:
+def run_benchmark(
+    cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_dir: Path, progress: Callable[[str], None] = print
+) -> dict:
     """Every measurement of ``plan``; returns the figures (also written to ``out_dir``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = dataclasses.replace(cfg, job=dataclasses.replace(cfg.job, model_path=str(model_dir)))  # jobs serve it too
@@ -111,16 +154,27 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
     state = state_bytes_per_user(cfg, bench_events(100 * 200, 200, seed=3))  # 100 events each: full windows
     with LocalKafkaBroker(cfg).running():
         progress("3/6 plain single-process consumer (kafka-python + the same parser, state and model)")
-        plain_runs = repeated_throughput(lambda: {"eps": _plain_consumer(cfg, events, ensemble, matcher)},
-                                         plan.repeats, progress)
-        progress("4/6 full job throughput (pre-loaded topic, drained)" + (
-            ", at p=1 without the pattern detector, and the pipeline floor" if plan.diagnostics else ""))
+        plain_runs = repeated_throughput(
+            lambda: {"eps": _plain_consumer(cfg, events, ensemble, matcher)}, plan.repeats, progress
+        )
+        progress(
+            "4/6 full job throughput (pre-loaded topic, drained)"
+            + (", at p=1 without the pattern detector, and the pipeline floor" if plan.diagnostics else "")
+        )
 
-        def drained(run_cfg: ShopguardConfig, parallelism: int, events: int = plan.throughput_events,
-                    job: tuple[str, ...] = DETECTION_JOB) -> dict:
-            return repeated_throughput(lambda: job_throughput(run_cfg, events, plan.throughput_users, parallelism,
-                                                              out_dir, progress=progress, job=job),
-                                       plan.repeats, progress)
+        def drained(
+            run_cfg: ShopguardConfig,
+            parallelism: int,
+            events: int = plan.throughput_events,
+            job: tuple[str, ...] = DETECTION_JOB,
+        ) -> dict:
+            return repeated_throughput(
+                lambda: job_throughput(
+                    run_cfg, events, plan.throughput_users, parallelism, out_dir, progress=progress, job=job
+                ),
+                plan.repeats,
+                progress,
+            )
 
         runs = {p: drained(cfg, p) for p in ((2,) if plan.p1_from_latency_job else (1, 2))}
         floors = {}
@@ -128,36 +182,88 @@ def run_benchmark(cfg: ShopguardConfig, model_dir: Path, plan: BenchPlan, out_di
             without_patterns = dataclasses.replace(cfg, patterns=dataclasses.replace(cfg.patterns, enabled=False))
             runs["p1_without_patterns"] = drained(without_patterns, 1)
             progress("  the pipeline floor: the job's shape in PyFlink with the detection taken out, p=1")
-            floors = {name: drained(cfg, 1, job=floor_job, events=plan.floor_backlog)
-                      for name, floor_job in PIPELINE_FLOORS.items()}
+            floors = {
+                name: drained(cfg, 1, job=floor_job, events=plan.floor_backlog)
+                for name, floor_job in PIPELINE_FLOORS.items()
+            }
             if plan.profile_seconds:  # a run of its own: sampling slows the job it watches
                 progress("  once more at p=1, profiled")
-                runs["p1_profiled"] = job_throughput(cfg, plan.throughput_events, plan.throughput_users, 1, out_dir,
-                                                     progress=progress, profile_seconds=plan.profile_seconds)
-        progress("5/6 end-to-end latency at fixed offered loads, in one job warmed up by a drain"
-                 + (" (the p=1 figure)" if plan.p1_from_latency_job else ""))
-        latency_job = job_latency(cfg, [*plan.lighter_loads_eps, plan.latency_offered_eps], plan.latency_seconds,
-                                  plan.throughput_users, out_dir, warm_up_events=plan.throughput_events,
-                                  progress=progress)
+                runs["p1_profiled"] = job_throughput(
+                    cfg,
+                    plan.throughput_events,
+                    plan.throughput_users,
+                    1,
+                    out_dir,
+                    progress=progress,
+                    profile_seconds=plan.profile_seconds,
+                )
+        progress(
+            "5/6 end-to-end latency at fixed offered loads, in one job warmed up by a drain"
+            + (" (the p=1 figure)" if plan.p1_from_latency_job else "")
+        )
+        latency_job = job_latency(
+            cfg,
+            [*plan.lighter_loads_eps, plan.latency_offered_eps],
+            plan.latency_seconds,
+            plan.throughput_users,
+            out_dir,
+            warm_up_events=plan.throughput_events,
+            progress=progress,
+        )
         if plan.p1_from_latency_job:
             runs[1] = {**latency_job["warm_up"], "runs_eps": [latency_job["warm_up"]["eps"]]}
         progress("6/6 scaling with the number of users, and on session clusters")
-        scaling = [job_throughput(cfg, max(users, plan.throughput_events), users, 2, out_dir, progress=progress)
-                   for users in plan.scaling_users]
-        clusters = [repeated_throughput(lambda: cluster_throughput(cfg, plan.throughput_events, plan.throughput_users,
-                                                                   taskmanagers, slots, 2, out_dir, progress=progress),
-                                        plan.repeats, progress)
-                    for taskmanagers, slots in plan.cluster_layouts]
+        scaling = [
+            job_throughput(cfg, max(users, plan.throughput_events), users, 2, out_dir, progress=progress)
+            for users in plan.scaling_users
+        ]
+        clusters = [
+            repeated_throughput(
+                lambda: cluster_throughput(
+                    cfg,
+                    plan.throughput_events,
+                    plan.throughput_users,
+                    taskmanagers,
+                    slots,
+                    2,
+                    out_dir,
+                    progress=progress,
+                ),
+                plan.repeats,
+                progress,
+            )
+            for taskmanagers, slots in plan.cluster_layouts
+        ]
         cluster_floor = None
         if plan.cluster_layouts:  # the floor on the layout that gives each thread-mode operator its own interpreter
             progress("  the pipeline floor on a session cluster of 2 TaskManagers x 1 slot, p=2")
             cluster_floor = repeated_throughput(
-                lambda: cluster_throughput(cfg, plan.floor_backlog, plan.throughput_users,
-                                           2, 1, 2, out_dir, progress=progress, job=PIPELINE_FLOORS["with_pandas_step"]),
-                plan.repeats, progress)
-    measured = BenchMeasurements(runs=runs, floors=floors, latency_job=latency_job, onnx_eps=onnx_eps,
-                                 plain_runs=plain_runs, state=state, stages=stages, scaling=scaling,
-                                 clusters=clusters, cluster_floor=cluster_floor)
+                lambda: cluster_throughput(
+                    cfg,
+                    plan.floor_backlog,
+                    plan.throughput_users,
+                    2,
+                    1,
+                    2,
+                    out_dir,
+                    progress=progress,
+                    job=PIPELINE_FLOORS["with_pandas_step"],
+                ),
+                plan.repeats,
+                progress,
+            )
+    measured = BenchMeasurements(
+        runs=runs,
+        floors=floors,
+        latency_job=latency_job,
+        onnx_eps=onnx_eps,
+        plain_runs=plain_runs,
+        state=state,
+        stages=stages,
+        scaling=scaling,
+        clusters=clusters,
+        cluster_floor=cluster_floor,
+    )
     figures = _figures(plan, cfg, ensemble, matcher, measured)
     _write_report(figures, stages["profile"], out_dir)
     return figures
@@ -179,8 +285,9 @@ class BenchMeasurements:
     cluster_floor: dict | None  # the floor on a 2 x 1 session cluster, when the plan has cluster layouts
 
 
-def _figures(plan: BenchPlan, cfg: ShopguardConfig, ensemble: DetectorEnsemble, matcher,
-             measured: BenchMeasurements) -> dict:
+def _figures(
+    plan: BenchPlan, cfg: ShopguardConfig, ensemble: DetectorEnsemble, matcher, measured: BenchMeasurements
+) -> dict:
     """Every figure of a run, as ``bench.json`` has them; a diagnostic the plan skipped is ``None``."""
     runs, floors, onnx_eps, plain_runs = measured.runs, measured.floors, measured.onnx_eps, measured.plain_runs
     state, stages, scaling, clusters = measured.state, measured.stages, measured.scaling, measured.clusters
@@ -189,8 +296,12 @@ def _figures(plan: BenchPlan, cfg: ShopguardConfig, ensemble: DetectorEnsemble, 
     model = ensemble.model
     without = runs.get("p1_without_patterns")
     floor, keyed_floor = floors.get("with_pandas_step"), floors.get("keyed_step_only")
-    ratios = {"job_p1_vs_onnx_only": runs[1]["eps"] / onnx_eps, "job_p2_vs_onnx_only": runs[2]["eps"] / onnx_eps,
-              "job_p2_vs_plain_consumer": runs[2]["eps"] / plain, "job_p2_vs_p1": runs[2]["eps"] / runs[1]["eps"]}
+    ratios = {
+        "job_p1_vs_onnx_only": runs[1]["eps"] / onnx_eps,
+        "job_p2_vs_onnx_only": runs[2]["eps"] / onnx_eps,
+        "job_p2_vs_plain_consumer": runs[2]["eps"] / plain,
+        "job_p2_vs_p1": runs[2]["eps"] / runs[1]["eps"],
+    }
     if floor:  # the floor's share of the job's per-event time: what PyFlink costs, whatever shopguard does
         ratios["job_p1_vs_floor_p1"] = runs[1]["eps"] / floor["eps"]
     if without:  # per-event cost added by online pattern matching: (1/eps_with - 1/eps_without) / (1/eps_without)
@@ -199,29 +310,53 @@ def _figures(plan: BenchPlan, cfg: ShopguardConfig, ensemble: DetectorEnsemble, 
         ratios["best_session_cluster_p2_vs_plain_consumer"] = max(r["eps"] for r in clusters) / plain
     return {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "plan_caveat": plan.caveat, "model_version": model.card.model_version, "history_length": cfg.job.history_length,
-        "detectors": list(ensemble.detectors), "pattern_store": matcher is not None,
-        "job_eps_p1": runs[1]["eps"], "job_eps_p2": runs[2]["eps"],
-        "job_eps_p1_measured_by": ("the latency job's warm-up drain (at-least-once sinks, per-event scores written)"
-                                   if plan.p1_from_latency_job else "drains of its own (exactly-once sinks)"),
+        "plan_caveat": plan.caveat,
+        "model_version": model.card.model_version,
+        "history_length": cfg.job.history_length,
+        "detectors": list(ensemble.detectors),
+        "pattern_store": matcher is not None,
+        "job_eps_p1": runs[1]["eps"],
+        "job_eps_p2": runs[2]["eps"],
+        "job_eps_p1_measured_by": (
+            "the latency job's warm-up drain (at-least-once sinks, per-event scores written)"
+            if plan.p1_from_latency_job
+            else "drains of its own (exactly-once sinks)"
+        ),
         "job_eps_p1_without_patterns": without["eps"] if without else None,
-        "job_peak_memory_mb_p1": runs[1]["peak_memory_mb"], "job_peak_memory_mb_p2": runs[2]["peak_memory_mb"],
-        "offered_eps": latency["offered_eps"], "latency_p50_ms": latency["latency_p50_ms"],
-        "latency_p95_ms": latency["latency_p95_ms"], "latency_p99_ms": latency["latency_p99_ms"],
-        "onnx_only_eps": onnx_eps, "plain_consumer_eps": plain,
+        "job_peak_memory_mb_p1": runs[1]["peak_memory_mb"],
+        "job_peak_memory_mb_p2": runs[2]["peak_memory_mb"],
+        "offered_eps": latency["offered_eps"],
+        "latency_p50_ms": latency["latency_p50_ms"],
+        "latency_p95_ms": latency["latency_p95_ms"],
+        "latency_p99_ms": latency["latency_p99_ms"],
+        "onnx_only_eps": onnx_eps,
+        "plain_consumer_eps": plain,
         "latency_job_warm_up_eps_p1": measured.latency_job["warm_up"]["eps"],
         "floor_eps_p1": floor["eps"] if floor else None,
         "floor_keyed_only_eps_p1": keyed_floor["eps"] if keyed_floor else None,
-        "throughput_runs": {key: run["runs_eps"] for key, run in (
-            ("job_eps_p1", runs[1]), ("job_eps_p2", runs[2]), ("job_eps_p1_without_patterns", without),
-            ("floor_eps_p1", floor), ("floor_keyed_only_eps_p1", keyed_floor), ("plain_consumer_eps", plain_runs))
-            if run},
-        "state_bytes_per_user": state["mean"], "state_bytes_per_user_max": state["max"],
-        "latency_scored_events": latency["scored"], "latency_shoppers": latency["shoppers"],
-        "latency_at_lighter_loads": [{k: run[k] for k in ("offered_eps", "latency_p50_ms", "latency_p95_ms",
-                                                          "latency_p99_ms")} for run in lighter],
-        "latency_over_time": [{"offered_eps": run["offered_eps"], "points": run["over_time"]}
-                              for run in [latency, *lighter]],
+        "throughput_runs": {
+            key: run["runs_eps"]
+            for key, run in (
+                ("job_eps_p1", runs[1]),
+                ("job_eps_p2", runs[2]),
+                ("job_eps_p1_without_patterns", without),
+                ("floor_eps_p1", floor),
+                ("floor_keyed_only_eps_p1", keyed_floor),
+                ("plain_consumer_eps", plain_runs),
+            )
+            if run
+        },
+        "state_bytes_per_user": state["mean"],
+        "state_bytes_per_user_max": state["max"],
+        "latency_scored_events": latency["scored"],
+        "latency_shoppers": latency["shoppers"],
+        "latency_at_lighter_loads": [
+            {k: run[k] for k in ("offered_eps", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")}
+            for run in lighter
+        ],
+        "latency_over_time": [
+            {"offered_eps": run["offered_eps"], "points": run["over_time"]} for run in [latency, *lighter]
+        ],
         "stage_us_per_event": stages["us_per_event"],
         "job_profile_p1": runs["p1_profiled"]["profile"] if "p1_profiled" in runs else None,
         "job_eps_p1_while_profiled": runs["p1_profiled"]["eps"] if "p1_profiled" in runs else None,
@@ -233,8 +368,9 @@ def _figures(plan: BenchPlan, cfg: ShopguardConfig, ensemble: DetectorEnsemble, 
 
 
 def _plain_consumer(cfg: ShopguardConfig, events, ensemble: DetectorEnsemble, matcher) -> float:
-    topic_cfg = dataclasses.replace(cfg, topics=dataclasses.replace(
-        cfg.topics, events=f"bench-plain-{uuid.uuid4().hex[:8]}"))
+    topic_cfg = dataclasses.replace(
+        cfg, topics=dataclasses.replace(cfg.topics, events=f"bench-plain-{uuid.uuid4().hex[:8]}")
+    )
     with private_topics(topic_cfg, names=[topic_cfg.topics.events]):
         send_records(topic_cfg, topic_cfg.topics.events, as_records(events))
         return plain_consumer_eps(topic_cfg, topic_cfg.topics.events, len(events), ensemble, matcher)
@@ -244,43 +380,82 @@ def _write_report(figures: dict, profile: str, out_dir: Path) -> None:
     (out_dir / "bench.json").write_text(json.dumps(figures, indent=1) + "\n")
     _plot(figures, out_dir / "bench.png")
     plot_latency_over_time(figures["latency_over_time"], out_dir / "latency.png")
-    lines = [f"# shopguard benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
-             f"Machine: {figures['machine']['cpus']} CPUs, {figures['machine']['platform']}; model "
-             f"{figures['model_version']}, L={figures['history_length']}, detectors {', '.join(figures['detectors'])}"
-             f" (pattern store: {'yes' if figures['pattern_store'] else 'no, the pattern detector was idle'}).", "",
-             *([f"**{figures['plan_caveat']}**", ""] if figures.get("plan_caveat") else []),
-             *throughput_table(figures), *floor_paragraph(figures), *latency_lines(figures),
-             f"State per active user: {figures['state_bytes_per_user']:.0f} bytes on average "
-             f"(max {figures['state_bytes_per_user_max']}).", "",
-             "| ratio | value |", "|---|---|", *[f"| {k} | {v:.3f} |" for k, v in figures["ratios"].items()], "",
-             "| stage (one Python process) | µs per event |", "|---|---|",
-             *[f"| {k} | {v:.2f} |" for k, v in figures["stage_us_per_event"].items()], ""]
+    lines = [
+        f"# shopguard benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+        "",
+        f"Machine: {figures['machine']['cpus']} CPUs, {figures['machine']['platform']}; model "
+        f"{figures['model_version']}, L={figures['history_length']}, detectors {', '.join(figures['detectors'])}"
+        f" (pattern store: {'yes' if figures['pattern_store'] else 'no, the pattern detector was idle'}).",
+        "",
+        *([f"**{figures['plan_caveat']}**", ""] if figures.get("plan_caveat") else []),
+        *throughput_table(figures),
+        *floor_paragraph(figures),
+        *latency_lines(figures),
+        f"State per active user: {figures['state_bytes_per_user']:.0f} bytes on average "
+        f"(max {figures['state_bytes_per_user_max']}).",
+        "",
+        "| ratio | value |",
+        "|---|---|",
+        *[f"| {k} | {v:.3f} |" for k, v in figures["ratios"].items()],
+        "",
+        "| stage (one Python process) | µs per event |",
+        "|---|---|",
+        *[f"| {k} | {v:.2f} |" for k, v in figures["stage_us_per_event"].items()],
+        "",
+    ]
     if figures["session_cluster_p2"]:
-        lines += ["Session cluster (`shopguard cluster`), parallelism 2:", "",
-                  "| TaskManagers x slots | events/s (median) | every run |", "|---|---|---|",
-                  *[f"| {r['taskmanagers']} x {r['slots_per_taskmanager']} | {r['eps']:,.0f} | {_runs_text(r['runs_eps'])} |"
-                    for r in figures["session_cluster_p2"]]]
+        lines += [
+            "Session cluster (`shopguard cluster`), parallelism 2:",
+            "",
+            "| TaskManagers x slots | events/s (median) | every run |",
+            "|---|---|---|",
+            *[
+                f"| {r['taskmanagers']} x {r['slots_per_taskmanager']} | {r['eps']:,.0f} | {_runs_text(r['runs_eps'])} |"
+                for r in figures["session_cluster_p2"]
+            ],
+        ]
         floor = figures.get("floor_session_cluster_p2")
         if floor:
-            lines.append(f"| pipeline floor, {floor['taskmanagers']} x {floor['slots_per_taskmanager']} | "
-                         f"{floor['eps']:,.0f} | {_runs_text(floor['runs_eps'])} |")
+            lines.append(
+                f"| pipeline floor, {floor['taskmanagers']} x {floor['slots_per_taskmanager']} | "
+                f"{floor['eps']:,.0f} | {_runs_text(floor['runs_eps'])} |"
+            )
         lines.append("")
     if figures["scaling"]:
-        lines += ["| users | events | events/s (p=2) | peak memory MB |", "|---|---|---|---|",
-                  *[f"| {r['users']:,} | {r['events']:,} | {r['eps']:,.0f} | {r['peak_memory_mb']:.0f} |"
-                    for r in figures["scaling"]], ""]
-    lines += ["![throughput](bench.png)", "", "![latency over time](latency.png)", "", *job_profile_markdown(figures["job_profile_p1"]),
-              "Profile of parse + state update in one process (cProfile, cumulative):", "",
-              "```", profile.strip(), "```", ""]
+        lines += [
+            "| users | events | events/s (p=2) | peak memory MB |",
+            "|---|---|---|---|",
+            *[
+                f"| {r['users']:,} | {r['events']:,} | {r['eps']:,.0f} | {r['peak_memory_mb']:.0f} |"
+                for r in figures["scaling"]
+            ],
+            "",
+        ]
+    lines += [
+        "![throughput](bench.png)",
+        "",
+        "![latency over time](latency.png)",
+        "",
+        *job_profile_markdown(figures["job_profile_p1"]),
+        "Profile of parse + state update in one process (cProfile, cumulative):",
+        "",
+        "```",
+        profile.strip(),
+        "```",
+        "",
+    ]
     (out_dir / "bench.md").write_text("\n".join(lines))
 
 
-THROUGHPUT_ROWS = (("full job, parallelism 1", "job_eps_p1"), ("full job, parallelism 2", "job_eps_p2"),
-                   ("full job, parallelism 1, pattern detector off", "job_eps_p1_without_patterns"),
-                   ("pipeline floor, parallelism 1: the job's shape, no detection", "floor_eps_p1"),
-                   ("pipeline floor without the pandas step, parallelism 1", "floor_keyed_only_eps_p1"),
-                   ("plain kafka-python consumer", "plain_consumer_eps"),
-                   ("onnxruntime alone (pre-encoded, best of 3)", "onnx_only_eps"))
+THROUGHPUT_ROWS = (
+    ("full job, parallelism 1", "job_eps_p1"),
+    ("full job, parallelism 2", "job_eps_p2"),
+    ("full job, parallelism 1, pattern detector off", "job_eps_p1_without_patterns"),
+    ("pipeline floor, parallelism 1: the job's shape, no detection", "floor_eps_p1"),
+    ("pipeline floor without the pandas step, parallelism 1", "floor_keyed_only_eps_p1"),
+    ("plain kafka-python consumer", "plain_consumer_eps"),
+    ("onnxruntime alone (pre-encoded, best of 3)", "onnx_only_eps"),
+)
 
 
 def throughput_table(figures: dict) -> list[str]:
@@ -305,10 +480,17 @@ def throughput_table(figures: dict) -> list[str]:
     runs = figures["throughput_runs"]
     measured = [(name, key) for name, key in THROUGHPUT_ROWS if figures.get(key) is not None]
     skipped = [name for name, key in THROUGHPUT_ROWS if figures.get(key) is None]
-    lines = ["| pipeline | events/s (median) | every run |", "|---|---|---|",
-             *[f"| {name} | {figures[key]:,.0f} | {_runs_text(runs.get(key, []))} |" for name, key in measured], ""]
-    notes = [f"The p=1 figure is {figures['job_eps_p1_measured_by']}."] if "latency" in figures.get(
-        "job_eps_p1_measured_by", "") else []
+    lines = [
+        "| pipeline | events/s (median) | every run |",
+        "|---|---|---|",
+        *[f"| {name} | {figures[key]:,.0f} | {_runs_text(runs.get(key, []))} |" for name, key in measured],
+        "",
+    ]
+    notes = (
+        [f"The p=1 figure is {figures['job_eps_p1_measured_by']}."]
+        if "latency" in figures.get("job_eps_p1_measured_by", "")
+        else []
+    )
     if skipped:
         notes.append(f"Not measured in this plan (`--quick`): {'; '.join(skipped)}.")
     return lines + ([" ".join(notes), ""] if notes else [])
@@ -316,15 +498,24 @@ def throughput_table(figures: dict) -> list[str]:
 
 def latency_lines(figures: dict) -> list[str]:
     """The latency paragraph: the main offered load, then the lighter ones."""
-    lines = [f"Latency at {figures['offered_eps']:,.0f} events/s offered by {figures['latency_shoppers']:,} shoppers "
-             f"(at-least-once sinks, a job warmed up by a drain of its own at "
-             f"{figures['latency_job_warm_up_eps_p1']:,.0f} events/s): "
-             f"p50 {figures['latency_p50_ms']:.0f} ms, p95 {figures['latency_p95_ms']:.0f} ms, "
-             f"p99 {figures['latency_p99_ms']:.0f} ms.", ""]
+    lines = [
+        f"Latency at {figures['offered_eps']:,.0f} events/s offered by {figures['latency_shoppers']:,} shoppers "
+        f"(at-least-once sinks, a job warmed up by a drain of its own at "
+        f"{figures['latency_job_warm_up_eps_p1']:,.0f} events/s): "
+        f"p50 {figures['latency_p50_ms']:.0f} ms, p95 {figures['latency_p95_ms']:.0f} ms, "
+        f"p99 {figures['latency_p99_ms']:.0f} ms.",
+        "",
+    ]
     if figures["latency_at_lighter_loads"]:
-        lines += ["At lighter loads: " + "; ".join(
-            f"{run['offered_eps']:,.0f} events/s: p50 {run['latency_p50_ms']:.0f} ms, p99 {run['latency_p99_ms']:.0f} ms"
-            for run in figures["latency_at_lighter_loads"]) + ".", ""]
+        lines += [
+            "At lighter loads: "
+            + "; ".join(
+                f"{run['offered_eps']:,.0f} events/s: p50 {run['latency_p50_ms']:.0f} ms, p99 {run['latency_p99_ms']:.0f} ms"
+                for run in figures["latency_at_lighter_loads"]
+            )
+            + ".",
+            "",
+        ]
     return lines
 
 
@@ -339,11 +530,14 @@ def floor_paragraph(figures: dict) -> list[str]:
     if not figures.get("floor_eps_p1"):
         return []
     job_us, floor_us = 1e6 / figures["job_eps_p1"], 1e6 / figures["floor_eps_p1"]
-    return [f"The pipeline floor (the job's graph in PyFlink, every step doing the least it can) drains "
-            f"{figures['floor_eps_p1']:,.0f} events/s at p=1, {figures['floor_keyed_only_eps_p1']:,.0f} without the "
-            f"pandas step: no job of this shape goes faster on this machine. The job takes {job_us:,.0f} µs per "
-            f"event at p=1: {floor_us:,.0f} µs are the floor's, {job_us - floor_us:,.0f} µs its own work (parsing, "
-            "state, patterns, two LSTMs, decision) and the wider rows it moves.", ""]
+    return [
+        f"The pipeline floor (the job's graph in PyFlink, every step doing the least it can) drains "
+        f"{figures['floor_eps_p1']:,.0f} events/s at p=1, {figures['floor_keyed_only_eps_p1']:,.0f} without the "
+        f"pandas step: no job of this shape goes faster on this machine. The job takes {job_us:,.0f} µs per "
+        f"event at p=1: {floor_us:,.0f} µs are the floor's, {job_us - floor_us:,.0f} µs its own work (parsing, "
+        "state, patterns, two LSTMs, decision) and the wider rows it moves.",
+        "",
+    ]
 
 
 def _runs_text(runs: list[float]) -> str:
@@ -356,36 +550,65 @@ def job_profile_markdown(profile: dict | None) -> list[str]:
     if not profile:
         return []
     window = profile["window_s"]
-    lines = [f"## Inside the job (parallelism 1, {window:.0f} s of the drain of a separate, profiled run)", "",
-             "| process | CPU cores busy |", "|---|---|",
-             *[f"| {role} | {seconds / window:.2f} |"
-               for role, seconds in sorted(profile["cpu_seconds_by_process"].items(), key=lambda kv: -kv[1])], "",
-             "| busiest threads | CPU cores busy |", "|---|---|",
-             *[f"| {thread} | {seconds / window:.2f} |" for thread, seconds in profile["cpu_seconds_by_thread"].items()],
-             ""]
+    lines = [
+        f"## Inside the job (parallelism 1, {window:.0f} s of the drain of a separate, profiled run)",
+        "",
+        "| process | CPU cores busy |",
+        "|---|---|",
+        *[
+            f"| {role} | {seconds / window:.2f} |"
+            for role, seconds in sorted(profile["cpu_seconds_by_process"].items(), key=lambda kv: -kv[1])
+        ],
+        "",
+        "| busiest threads | CPU cores busy |",
+        "|---|---|",
+        *[f"| {thread} | {seconds / window:.2f} |" for thread, seconds in profile["cpu_seconds_by_thread"].items()],
+        "",
+    ]
     if profile.get("flink_task_time"):
-        lines += ["Flink's own view of each task's time (busy includes time blocked inside an operator):", "",
-                  "| task | busy | back-pressured | idle |", "|---|---|---|---|",
-                  *[f"| {task} | {t.get('busy', 0):.0%} | {t.get('backPressured', 0):.0%} | {t.get('idle', 0):.0%} |"
-                    for task, t in profile["flink_task_time"].items()], ""]
+        lines += [
+            "Flink's own view of each task's time (busy includes time blocked inside an operator):",
+            "",
+            "| task | busy | back-pressured | idle |",
+            "|---|---|---|---|",
+            *[
+                f"| {task} | {t.get('busy', 0):.0%} | {t.get('backPressured', 0):.0%} | {t.get('idle', 0):.0%} |"
+                for task, t in profile["flink_task_time"].items()
+            ],
+            "",
+        ]
     threads = profile.get("task_threads") or {}
     if threads.get("share_by_task_state"):
-        lines += [f"What the task threads were doing ({threads['dumps']} `jstack` dumps):", "",
-                  "| task: state | share of dumps |", "|---|---|",
-                  *[f"| {state} | {share:.0%} |" for state, share in threads["share_by_task_state"].items()], ""]
+        lines += [
+            f"What the task threads were doing ({threads['dumps']} `jstack` dumps):",
+            "",
+            "| task: state | share of dumps |",
+            "|---|---|",
+            *[f"| {state} | {share:.0%} |" for state, share in threads["share_by_task_state"].items()],
+            "",
+        ]
     elif threads.get("problem"):
         lines += [f"No thread states: {threads['problem']}.", ""]
     lines += bottleneck_summary(profile)
     if profile["problem"]:
         return lines + [f"No Python profile: {profile['problem']}.", ""]
-    lines += [f"Python samples (py-spy, {profile['samples']:,} samples of running Python threads), by stage; "
-              "`runtime: …` is Python time outside shopguard's code (moving rows between the JVM and Python):", "",
-              "| stage | share of Python samples |", "|---|---|",
-              *[f"| {stage} | {share:.1%} |" for stage, share in profile["share_by_stage"].items()], "",
-              "| process | share of Python samples |", "|---|---|",
-              *[f"| {role} | {share:.1%} |" for role, share in profile["share_by_process"].items()], "",
-              "Hottest shopguard frames (innermost shopguard line on the stack):", "",
-              *[f"- {share:.1%} `{frame}`" for frame, share in profile["hottest_lines"]], ""]
+    lines += [
+        f"Python samples (py-spy, {profile['samples']:,} samples of running Python threads), by stage; "
+        "`runtime: …` is Python time outside shopguard's code (moving rows between the JVM and Python):",
+        "",
+        "| stage | share of Python samples |",
+        "|---|---|",
+        *[f"| {stage} | {share:.1%} |" for stage, share in profile["share_by_stage"].items()],
+        "",
+        "| process | share of Python samples |",
+        "|---|---|",
+        *[f"| {role} | {share:.1%} |" for role, share in profile["share_by_process"].items()],
+        "",
+        "Hottest shopguard frames (innermost shopguard line on the stack):",
+        "",
+        *[f"- {share:.1%} `{frame}`" for frame, share in profile["hottest_lines"]],
+        "",
+    ]
     return lines
 
 
@@ -401,17 +624,24 @@ def bottleneck_summary(profile: dict) -> list[str]:
     if not tasks:
         return []
     task, times = max(tasks.items(), key=lambda kv: kv[1].get("busy", 0.0))
-    states = {key.split(": ", 1)[1]: share for key, share in
-              ((profile.get("task_threads") or {}).get("share_by_task_state") or {}).items() if key.startswith(f"{task}: ")}
+    states = {
+        key.split(": ", 1)[1]: share
+        for key, share in ((profile.get("task_threads") or {}).get("share_by_task_state") or {}).items()
+        if key.startswith(f"{task}: ")
+    }
     doing = ", ".join(f"{share:.0%} {state}" for state, share in sorted(states.items(), key=lambda kv: -kv[1]))
-    return [f"**Bottleneck:** {task} (busy {times.get('busy', 0.0):.0%} of the time by Flink's count)"
-            + (f"; its thread: {doing}." if doing else "."), ""]
+    return [
+        f"**Bottleneck:** {task} (busy {times.get('busy', 0.0):.0%} of the time by Flink's count)"
+        + (f"; its thread: {doing}." if doing else "."),
+        "",
+    ]
 
 
 def plot_latency_over_time(runs: list[dict], path: Path) -> None:
     """Latency of every scored event against time, one panel per offered load (log scale)."""
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
@@ -433,14 +663,19 @@ def plot_latency_over_time(runs: list[dict], path: Path) -> None:
 def _plot(figures: dict, path: Path) -> None:
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         import matplotlib.ticker
     except ImportError:  # the job's install has no matplotlib: the table says it all
         return
-    bars = (("job p=1", "job_eps_p1", "#4c72b0"), ("job p=2", "job_eps_p2", "#4c72b0"),
-            ("floor p=1 (no detection)", "floor_eps_p1", "#8172b3"), ("plain consumer", "plain_consumer_eps", "#dd8452"),
-            ("onnx alone", "onnx_only_eps", "#55a868"))
+    bars = (
+        ("job p=1", "job_eps_p1", "#4c72b0"),
+        ("job p=2", "job_eps_p2", "#4c72b0"),
+        ("floor p=1 (no detection)", "floor_eps_p1", "#8172b3"),
+        ("plain consumer", "plain_consumer_eps", "#dd8452"),
+        ("onnx alone", "onnx_only_eps", "#55a868"),
+    )
     bars = tuple(bar for bar in bars if figures.get(bar[1]) is not None)  # a diagnostic the plan skipped: no bar
     fig, ax = plt.subplots(figsize=(7, 3.8))
     ax.barh([name for name, _, _ in bars], [figures[key] for _, key, _ in bars], color=[color for _, _, color in bars])

@@ -37,16 +37,19 @@ def _config_args(args: argparse.Namespace) -> list[str]:
 
 def cmd_kafka(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.local_kafka import broker_command
+
     return broker_command(cfg, args.action)
 
 
 def cmd_cluster(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.flink_cluster import cluster_command
+
     return cluster_command(cfg, args.action)
 
 
 def cmd_topics(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.topics import ensure_topics
+
     created = ensure_topics(cfg)
     print(f"topics on {cfg.kafka.bootstrap_servers}: created {', '.join(created) or 'none (all exist)'}")
     return 0
@@ -55,6 +58,7 @@ def cmd_topics(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 def cmd_jars(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.jobs.flink_environment import flink_home
     from shopguard.maven_artifacts import kafka_broker_jars
+
     broker = kafka_broker_jars(cfg)
     print(f"Kafka broker: {len(broker)} jars; Flink home with the Kafka connector: {flink_home(cfg)}")
     return 0
@@ -62,6 +66,7 @@ def cmd_jars(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 
 def cmd_run(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.jobs.detect_job import run_detect_job
+
     run_detect_job(cfg)
     return 0
 
@@ -78,11 +83,12 @@ def cmd_produce(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.demo_traffic import demo_events
     from shopguard.producer import replay_events
     from shopguard.training.datasets import read_taobao
+
     events, bad_rows = read_taobao(cfg.data.taobao_csv)
     for row in bad_rows[:5]:
         print(f"skipped {row}", file=sys.stderr)
     if cfg.demo.max_events:
-        events = events[:cfg.demo.max_events]
+        events = events[: cfg.demo.max_events]
     traffic = demo_events(events, cfg.demo.abnormal_users, cfg.demo.seed, cfg.validation.min_event_time_ms)
     sent = replay_events(cfg, traffic, cfg.demo.speedup)
     print(f"produced {sent:,} events to {cfg.topics.events!r} on {cfg.kafka.bootstrap_servers}")
@@ -91,6 +97,7 @@ def cmd_produce(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 
 def cmd_alerts(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.alert_feed import describe_alert, open_consumer, records
+
     consumer = open_consumer(cfg, cfg.topics.alerts, from_start=args.from_start)
     try:
         for _, _, alert in records(consumer, stop=lambda: False):
@@ -104,6 +111,7 @@ def cmd_alerts(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 
 def cmd_demo(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.demo import run_demo
+
     return run_demo(cfg, _config_args(args))
 
 
@@ -113,6 +121,7 @@ def cmd_simulate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.training.datasets import read_taobao
     from shopguard.training.labelled_traffic import mix_in_anomalies
     from shopguard.training.simulator import ContextAssumptions, ShopperSimulator
+
     real, _ = read_taobao(cfg.data.taobao_csv)
     real = [e for e in real if e.ts_ms >= cfg.validation.min_event_time_ms]
     start = min(e.ts_ms for e in real)
@@ -123,8 +132,10 @@ def cmd_simulate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
         traffic = mix_in_anomalies(simulated, args.abused_share, args.seed)
         labels_path = Path(args.out).with_suffix(".labels.jsonl")
         traffic.write(args.out, labels_path)
-        print(f"wrote {len(traffic.events):,} events of {args.users:,} simulated shoppers to {args.out}, "
-              f"{len(traffic.labels):,} of them abused (labels in {labels_path})")
+        print(
+            f"wrote {len(traffic.events):,} events of {args.users:,} simulated shoppers to {args.out}, "
+            f"{len(traffic.labels):,} of them abused (labels in {labels_path})"
+        )
     report = write_calibration_report(real, simulated, args.report_dir, cfg.data.taobao_csv, assumptions)
     print(f"calibration report: {report}")
     return 0
@@ -138,13 +149,21 @@ def cmd_train(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.training.evaluation_data import build_evaluation_data
     from shopguard.training.train_lstm import TrainingRun
     from shopguard.training.train_pipeline import train_and_export
+
     data = build_evaluation_data(cfg, _progress)
-    folder = train_and_export(cfg, data, args.out or Path(cfg.cache_dir) / "trained", run=TrainingRun(epochs=args.epochs),
-                              progress=_progress)
+    folder = train_and_export(
+        cfg, data, args.out or Path(cfg.cache_dir) / "trained", run=TrainingRun(epochs=args.epochs), progress=_progress
+    )
     card = json.loads((folder / "card.json").read_text())
     print(f"trained {card['model_version']} in {card['training_seconds']} s: {folder}")
-    print("test figures: " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                                       for k, v in card["metrics"].items() if k != "per_type"))
+    print(
+        "test figures: "
+        + ", ".join(
+            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in card["metrics"].items()
+            if k != "per_type"
+        )
+    )
     return 0
 
 
@@ -158,6 +177,7 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.training.evaluation_report import report_json, summary_table, write_evaluation_report
     from shopguard.training.model_registry import open_registry
     from shopguard.training.train_pipeline import train_and_export
+
     data = build_evaluation_data(cfg, _progress)
     model_dir = args.model
     if model_dir is None:
@@ -169,11 +189,18 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
             model_dir = train_and_export(cfg, data, Path(cfg.cache_dir) / "trained", progress=_progress)
     if args.via_job:
         return _evaluate_via_job(cfg, model_dir, data, Path(args.report_dir or cfg.training.report_dir))
-    detectors = [(OnnxSequenceDetector(model_dir), False), (NextEventDetector(progress=_progress), True),
-                 (VelocityRules(), True), (IsolationForestDetector(), True)]
+    detectors = [
+        (OnnxSequenceDetector(model_dir), False),
+        (NextEventDetector(progress=_progress), True),
+        (VelocityRules(), True),
+        (IsolationForestDetector(), True),
+    ]
     results = evaluate_all(detectors, data, cfg.training.target_alert_rate, _progress)
-    context = {"model_dir": str(model_dir), "training_data": data.fingerprint,
-               "target_alert_rate": cfg.training.target_alert_rate}
+    context = {
+        "model_dir": str(model_dir),
+        "training_data": data.fingerprint,
+        "target_alert_rate": cfg.training.target_alert_rate,
+    }
     report_dir = Path(args.report_dir or cfg.training.report_dir)
     report = write_evaluation_report(results, "lstm", data.test, report_dir, context)
     ablation = _evaluate_ablation(cfg, Path(model_dir), report_dir, args.seeds)
@@ -207,8 +234,9 @@ def _seed_list(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds takes whole numbers separated by commas (like 11,12,13), "
-                                         f"not {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"--seeds takes whole numbers separated by commas (like 11,12,13), not {text!r}"
+        ) from None
 
 
 def _evaluate_via_job(cfg: ShopguardConfig, model_dir, data, report_dir: Path) -> int:
@@ -218,8 +246,10 @@ def _evaluate_via_job(cfg: ShopguardConfig, model_dir, data, report_dir: Path) -
     (report_dir / "job_parity.json").write_text(json.dumps(comparison, indent=1) + "\n")
     print(json.dumps(comparison, indent=1))
     verdict = "within" if comparison["pr_auc_difference"] <= 0.01 else "NOT within"
-    _progress(f"job PR-AUC {comparison['job']['pr_auc']:.4f} vs offline {comparison['offline']['pr_auc']:.4f}: "
-              f"{verdict} 0.01 ({report_dir / 'job_parity.json'})")
+    _progress(
+        f"job PR-AUC {comparison['job']['pr_auc']:.4f} vs offline {comparison['offline']['pr_auc']:.4f}: "
+        f"{verdict} 0.01 ({report_dir / 'job_parity.json'})"
+    )
     return 0 if comparison["pr_auc_difference"] <= 0.01 and not comparison["events_without_job_score"] else 1
 
 
@@ -260,14 +290,18 @@ def _latency_sweep(cfg: ShopguardConfig, args: argparse.Namespace, model_dir: Pa
 
 def cmd_mine_patterns(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.training.history_mining import mine_history
+
     summary = mine_history(cfg, args.events, args.model, _progress)
-    print(f"mined {summary.users:,} users' patterns from {summary.events:,} events into {summary.store}"
-          + (f" ({summary.bad_line_count:,} bad lines skipped)" if summary.bad_line_count else ""))
+    print(
+        f"mined {summary.users:,} users' patterns from {summary.events:,} events into {summary.store}"
+        + (f" ({summary.bad_line_count:,} bad lines skipped)" if summary.bad_line_count else "")
+    )
     return 0
 
 
 def cmd_publish(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.training.publishing import publish_model
+
     publish_model(cfg, args.model_dir, force=args.force, progress=_progress)
     return 0
 
@@ -276,6 +310,7 @@ def cmd_retrain(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.training.evaluation_data import build_evaluation_data
     from shopguard.training.publishing import publish_model
     from shopguard.training.train_pipeline import train_and_export
+
     data = build_evaluation_data(cfg, _progress)
     folder = train_and_export(cfg, data, Path(cfg.cache_dir) / "trained", progress=_progress)
     publish_model(cfg, folder, force=args.force, data=data, progress=_progress)
@@ -290,32 +325,51 @@ def cmd_config(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help="TOML configuration file (see shopguard.example.toml)")
-    common.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override one setting, e.g. --set job.parallelism=2 (repeatable)")
-    parser = argparse.ArgumentParser(prog="shopguard", description="Real-time detection of abnormal "
-                                     "e-commerce user behaviour on Kafka with PyFlink and ONNX.")
+    common.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one setting, e.g. --set job.parallelism=2 (repeatable)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="shopguard",
+        description="Real-time detection of abnormal e-commerce user behaviour on Kafka with PyFlink and ONNX.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def add(name: str, handler: Callable[[ShopguardConfig, argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
+    def add(
+        name: str, handler: Callable[[ShopguardConfig, argparse.Namespace], int], text: str
+    ) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, parents=[common], help=text, description=text)
         sub.set_defaults(handler=handler)
         return sub
 
     kafka = add("kafka", cmd_kafka, "start, stop or show the embedded single-node KRaft Kafka broker")
     kafka.add_argument("action", choices=["start", "stop", "status"])
-    cluster = add("cluster", cmd_cluster, "start, stop or show a standalone Flink session cluster on loopback; "
-                  "submit the detection job to it, or cancel it")
+    cluster = add(
+        "cluster",
+        cmd_cluster,
+        "start, stop or show a standalone Flink session cluster on loopback; "
+        "submit the detection job to it, or cancel it",
+    )
     cluster.add_argument("action", choices=["start", "stop", "status", "submit", "cancel"])
     add("topics", cmd_topics, "create the configured topics if they do not exist")
     add("jars", cmd_jars, "resolve the broker and Flink connector jars from Maven Central into the cache")
     add("run", cmd_run, "run the detection job on a local Flink mini-cluster (until Ctrl-C)")
-    detect = add("detect", cmd_detect, "replay a JSON-lines file of events through the detection job "
-                 "(bounded; exits when the input is consumed)")
+    detect = add(
+        "detect",
+        cmd_detect,
+        "replay a JSON-lines file of events through the detection job (bounded; exits when the input is consumed)",
+    )
     detect.add_argument("--input", required=True, help="events, one canonical JSON object per line")
-    detect.add_argument("--output", required=True, help="alerts, one JSON object per line "
-                        "(dead letters and late events go beside it)")
-    detect.add_argument("--scores-output", help="one row per scored event: event_id, user_id, event_ts, "
-                        "score, model_version")
+    detect.add_argument(
+        "--output", required=True, help="alerts, one JSON object per line (dead letters and late events go beside it)"
+    )
+    detect.add_argument(
+        "--scores-output", help="one row per scored event: event_id, user_id, event_ts, score, model_version"
+    )
     detect.add_argument("--model", help="model folder (default: the registry's current model)")
     add("produce", cmd_produce, "stream the Taobao slice plus demo abnormal users into the events topic")
     alerts = add("alerts", cmd_alerts, "follow the alerts topic")
@@ -326,23 +380,42 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--users", type=int, default=20000, help="how many shoppers (default 20000)")
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument("--out", help="write the simulated events here as JSON lines (labels beside it)")
-    simulate.add_argument("--abused-share", type=float, default=0.02,
-                          help="share of users with injected, labelled abuse in --out (default 0.02)")
+    simulate.add_argument(
+        "--abused-share",
+        type=float,
+        default=0.02,
+        help="share of users with injected, labelled abuse in --out (default 0.02)",
+    )
     simulate.add_argument("--report-dir", default="reports/simulator", help="where the calibration report goes")
-    train = add("train", cmd_train, "train the LSTM on simulated + injected traffic and export it to ONNX with its card")
+    train = add(
+        "train", cmd_train, "train the LSTM on simulated + injected traffic and export it to ONNX with its card"
+    )
     train.add_argument("--out", help="where the model folder goes (default <cache_dir>/trained)")
     train.add_argument("--epochs", type=int, default=6)
     evaluate = add("evaluate", cmd_evaluate, "evaluate a model and the baselines on the time-split test set")
     evaluate.add_argument("--model", help="model folder (default: the registry's current model)")
     evaluate.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     evaluate.add_argument("--report-dir", help="where the report goes (default training.report_dir)")
-    evaluate.add_argument("--seeds", type=_seed_list, default=(), metavar="N,N,...",
-                          help="also check the ablation's targets on these other simulations of returning "
-                               "shoppers (training.seed values; about 40 s each)")
-    evaluate.add_argument("--via-job", action="store_true", help="replay the test split through the real job "
-                          "(shopguard detect) and compare its figures with the offline ones")
-    mine = add("mine-patterns", cmd_mine_patterns, "mine every user's normal-behaviour patterns from an export "
-               "of the platform's event history into a model folder (patterns.sqlite)")
+    evaluate.add_argument(
+        "--seeds",
+        type=_seed_list,
+        default=(),
+        metavar="N,N,...",
+        help="also check the ablation's targets on these other simulations of returning "
+        "shoppers (training.seed values; about 40 s each)",
+    )
+    evaluate.add_argument(
+        "--via-job",
+        action="store_true",
+        help="replay the test split through the real job "
+        "(shopguard detect) and compare its figures with the offline ones",
+    )
+    mine = add(
+        "mine-patterns",
+        cmd_mine_patterns,
+        "mine every user's normal-behaviour patterns from an export "
+        "of the platform's event history into a model folder (patterns.sqlite)",
+    )
     mine.add_argument("--events", required=True, help="history: canonical JSON events, one per line")
     mine.add_argument("--model", required=True, help="the model folder to write patterns.sqlite into")
     publish = add("publish", cmd_publish, "register a model folder and make it current, unless it is worse")
@@ -350,20 +423,34 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--force", action="store_true", help="publish even if it scores worse than the current")
     retrain = add("retrain", cmd_retrain, "train and publish (for a schedule: see deploy/retrain.cron)")
     retrain.add_argument("--force", action="store_true")
-    bench = add("bench", cmd_bench, "measure the real job's throughput and latency against a plain consumer "
-                "and onnxruntime alone (writes bench.md, bench.png, bench.json)")
+    bench = add(
+        "bench",
+        cmd_bench,
+        "measure the real job's throughput and latency against a plain consumer "
+        "and onnxruntime alone (writes bench.md, bench.png, bench.json)",
+    )
     bench.add_argument("--quick", action="store_true", help="the small version (under two minutes)")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     bench.add_argument("--out", default="reports/bench", help="where the report goes (default reports/bench)")
     bench.add_argument("--model", help="model folder (default: the registry's current model)")
-    bench.add_argument("--repeats", type=int, help="runs of each throughput figure, the median is reported "
-                       "(default 3, 1 with --quick)")
-    bench.add_argument("--sweep", metavar="EPS,EPS,...", help="instead of the benchmark: latency at each of these "
-                       "offered loads (events/s), in turn, in one warm job (writes sweep.md, sweep.png, sweep.json)")
-    bench.add_argument("--sweep-seconds", type=float, default=20.0, help="with --sweep: seconds each load is "
-                       "offered (default 20)")
-    bench.add_argument("--warm-up-events", type=int, default=40_000, help="with --sweep: the backlog the job "
-                       "drains first, to warm up (default 40000)")
+    bench.add_argument(
+        "--repeats", type=int, help="runs of each throughput figure, the median is reported (default 3, 1 with --quick)"
+    )
+    bench.add_argument(
+        "--sweep",
+        metavar="EPS,EPS,...",
+        help="instead of the benchmark: latency at each of these "
+        "offered loads (events/s), in turn, in one warm job (writes sweep.md, sweep.png, sweep.json)",
+    )
+    bench.add_argument(
+        "--sweep-seconds", type=float, default=20.0, help="with --sweep: seconds each load is offered (default 20)"
+    )
+    bench.add_argument(
+        "--warm-up-events",
+        type=int,
+        default=40_000,
+        help="with --sweep: the backlog the job drains first, to warm up (default 40000)",
+    )
     add("config", cmd_config, "print the effective configuration")
     return parser
 

@@ -131,7 +131,9 @@ class JobSettings:
     restart_backoff_multiplier: float = 2.0
     restart_backoff_jitter: float = 0.1  # exponential-delay: waits vary by this share, so restarts spread out
     restart_backoff_reset_ms: int = 3600000  # exponential-delay: running this long resets the wait (and the attempts)
-    restart_backoff_attempts: int = 0  # exponential-delay: restarts before the job fails, counted since the last reset; 0: no limit
+    restart_backoff_attempts: int = (
+        0  # exponential-delay: restarts before the job fails, counted since the last reset; 0: no limit
+    )
     delivery_guarantee: str = "exactly-once"  # of the Kafka sinks when checkpointing is on; or "at-least-once"
     transaction_timeout_ms: int = 900000  # Kafka producer transactions; at most the broker's transaction.max.timeout.ms
     max_out_of_orderness_ms: int = 10000  # watermark = newest event time seen - this
@@ -230,7 +232,9 @@ class ClusterSettings:
     taskmanager_memory: str = "2048m"  # taskmanager.memory.process.size (Python workers use its managed memory)
     prometheus_ports: str = "9249-9259"  # the JobManager's and the TaskManager's reporters; empty: none
     heartbeat_interval_ms: int = 2000  # heartbeat.interval; Flink's default is 10 s, loopback needs less
-    heartbeat_timeout_ms: int = 10000  # heartbeat.timeout: a silent TaskManager is declared lost after this (Flink: 50 s)
+    heartbeat_timeout_ms: int = (
+        10000  # heartbeat.timeout: a silent TaskManager is declared lost after this (Flink: 50 s)
+    )
     data_dir: str = ""  # empty: <cache_dir>/flink-cluster
     start_timeout_s: float = 90.0
     submit_timeout_s: float = 180.0
@@ -297,8 +301,11 @@ class ShopguardConfig:
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     """The configuration as nested plain dicts (for printing, pickling or TOML round trips)."""
-    return {f.name: (to_dict(v) if dataclasses.is_dataclass(v) else _plain(v))
-            for f in dataclasses.fields(cfg) for v in [getattr(cfg, f.name)]}
+    return {
+        f.name: (to_dict(v) if dataclasses.is_dataclass(v) else _plain(v))
+        for f in dataclasses.fields(cfg)
+        for v in [getattr(cfg, f.name)]
+    }
 
 
 def to_toml(cfg: ShopguardConfig) -> str:

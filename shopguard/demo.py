@@ -63,15 +63,21 @@ class FeedPrinter:
     def summary(self) -> str:
         types = ", ".join(f"{kind} {n}" for kind, n in self.users_by_type.most_common()) or "none"
         letters = ", ".join(f"{reason} {n}" for reason, n in self.dead_letters.most_common()) or "none"
-        return (f"{sum(self.alerts_by_user.values())} alerts for {len(self.alerts_by_user)} users "
-                f"(users by type: {types}); dead letters: {letters}")
+        return (
+            f"{sum(self.alerts_by_user.values())} alerts for {len(self.alerts_by_user)} users "
+            f"(users by type: {types}); dead letters: {letters}"
+        )
 
 
 def start_job_process(config_args: Sequence[str], log_path: Path) -> subprocess.Popen:
     """The detection job in its own process group (PyFlink starts a JVM under it), logging to a file."""
     log = log_path.open("ab")
-    return subprocess.Popen([sys.executable, "-m", DETECT_JOB_MODULE, *config_args],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", DETECT_JOB_MODULE, *config_args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def stop_job_process(job: subprocess.Popen) -> None:
@@ -97,18 +103,21 @@ def run_demo(cfg: ShopguardConfig, config_args: Sequence[str]) -> int:
     ensure_topics(cfg)
     events, bad_rows = read_taobao(cfg.data.taobao_csv)
     if cfg.demo.max_events:
-        events = events[:cfg.demo.max_events]
+        events = events[: cfg.demo.max_events]
     traffic = demo_events(events, cfg.demo.abnormal_users, cfg.demo.seed, cfg.validation.min_event_time_ms)
-    say(f"{len(events):,} Taobao events from {cfg.data.taobao_csv} ({len(bad_rows)} unreadable rows skipped) "
-        f"+ {len(traffic) - len(events)} events of {cfg.demo.abnormal_users} abnormal users, at {cfg.demo.speedup:g}x")
+    say(
+        f"{len(events):,} Taobao events from {cfg.data.taobao_csv} ({len(bad_rows)} unreadable rows skipped) "
+        f"+ {len(traffic) - len(events)} events of {cfg.demo.abnormal_users} abnormal users, at {cfg.demo.speedup:g}x"
+    )
 
     feed = open_consumer(cfg, cfg.topics.alerts, cfg.topics.dead_letters, from_start=False)
     log_path = Path(cfg.cache_dir) / "demo-job.log"
     job = start_job_process(config_args, log_path)
     say(f"detection job starting on a local Flink mini-cluster (pid {job.pid}, log {log_path})")
     stopping = threading.Event()
-    producer = threading.Thread(target=replay_events, daemon=True,
-                                args=(cfg, traffic, cfg.demo.speedup, say, stopping.is_set))
+    producer = threading.Thread(
+        target=replay_events, daemon=True, args=(cfg, traffic, cfg.demo.speedup, say, stopping.is_set)
+    )
     producer.start()
     say(f"streaming demo traffic into {cfg.topics.events!r}; alerts from {cfg.topics.alerts!r} follow (Ctrl-C stops)")
     printer = FeedPrinter()

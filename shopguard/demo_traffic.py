@@ -26,9 +26,19 @@ def click_bot(user_id: str, start_ms: int, rng: random.Random) -> list[Event]:
     ts, events = start_ms, []
     for i in range(60):
         ts += rng.randint(300, 500)
-        events.append(Event(f"{user_id}-{i}", user_id, "page_view", ts, item_id=str(rng.randint(1, 5_000_000)),
-                            category_id=str(rng.randint(1, 9000)), device_id=f"{user_id}-device",
-                            ip="203.0.113.7", channel="demo"))
+        events.append(
+            Event(
+                f"{user_id}-{i}",
+                user_id,
+                "page_view",
+                ts,
+                item_id=str(rng.randint(1, 5_000_000)),
+                category_id=str(rng.randint(1, 9000)),
+                device_id=f"{user_id}-device",
+                ip="203.0.113.7",
+                channel="demo",
+            )
+        )
     return events
 
 
@@ -37,10 +47,23 @@ def card_tester(user_id: str, start_ms: int, rng: random.Random) -> list[Event]:
     ts, events = start_ms, []
     for i in range(8):
         ts += rng.randint(1000, 4000)
-        events.append(Event(f"{user_id}-{i}", user_id, "payment_failed", ts, item_id="gift-card-5",
-                            price=round(rng.uniform(0.5, 3.0), 2), quantity=1, channel="demo"))
-    events.append(Event(f"{user_id}-8", user_id, "purchase", ts + 2000, item_id="gift-card-5", price=1.0,
-                        quantity=1, channel="demo"))
+        events.append(
+            Event(
+                f"{user_id}-{i}",
+                user_id,
+                "payment_failed",
+                ts,
+                item_id="gift-card-5",
+                price=round(rng.uniform(0.5, 3.0), 2),
+                quantity=1,
+                channel="demo",
+            )
+        )
+    events.append(
+        Event(
+            f"{user_id}-8", user_id, "purchase", ts + 2000, item_id="gift-card-5", price=1.0, quantity=1, channel="demo"
+        )
+    )
     return events
 
 
@@ -49,16 +72,39 @@ def account_taker(user_id: str, start_ms: int, rng: random.Random) -> list[Event
     ts, events = start_ms, []
     for i in range(6):
         ts += rng.randint(800, 2500)
-        events.append(Event(f"{user_id}-{i}", user_id, "login_failed", ts, device_id=f"stranger-{i % 2}",
-                            ip=f"198.51.100.{i}", channel="demo"))
+        events.append(
+            Event(
+                f"{user_id}-{i}",
+                user_id,
+                "login_failed",
+                ts,
+                device_id=f"stranger-{i % 2}",
+                ip=f"198.51.100.{i}",
+                channel="demo",
+            )
+        )
     events.append(Event(f"{user_id}-6", user_id, "login", ts + 1500, device_id="stranger-0", ip="198.51.100.9"))
-    events.append(Event(f"{user_id}-7", user_id, "purchase", ts + 9000, item_id="phone-pro-max", price=8999.0,
-                        quantity=2, device_id="stranger-0", ip="198.51.100.9", channel="demo"))
+    events.append(
+        Event(
+            f"{user_id}-7",
+            user_id,
+            "purchase",
+            ts + 9000,
+            item_id="phone-pro-max",
+            price=8999.0,
+            quantity=2,
+            device_id="stranger-0",
+            ip="198.51.100.9",
+            channel="demo",
+        )
+    )
     return events
 
 
 ABNORMAL_USERS: tuple[tuple[str, AbnormalUser], ...] = (
-    ("click-bot", click_bot), ("card-tester", card_tester), ("account-taker", account_taker),
+    ("click-bot", click_bot),
+    ("card-tester", card_tester),
+    ("account-taker", account_taker),
 )
 
 
@@ -72,13 +118,15 @@ def abnormal_users(count: int, start_ms: int, span_ms: int, seed: int) -> list[E
     return events
 
 
-def demo_events(taobao: list[Event], abnormal_count: int, seed: int,
-                plausible_after_ms: int = 946684800000) -> list[Event]:
+def demo_events(
+    taobao: list[Event], abnormal_count: int, seed: int, plausible_after_ms: int = 946684800000
+) -> list[Event]:
     """Taobao events in time order with ``abnormal_count`` abnormal users in their first five minutes.
 
     Events with implausible times (such as the real ``ts=15`` row) are kept and sent first, so
     that the demo shows how the job routes them to the dead-letter topic.
     """
+
     def send_time(event: Event) -> int:
         return event.ts_ms if event.ts_ms > plausible_after_ms else start
 

@@ -93,10 +93,12 @@ class ClusterStatus:
             extra = f"; Flink processes {alive} own {self.data_dir} but do not answer" if alive else ""
             return f"Flink session cluster not running (would serve {self.rest_url}, data {self.data_dir}){extra}"
         jobs = ", ".join(f"{j.name} {j.state} {j.job_id}" for j in self.jobs if j.state not in TERMINAL_STATES)
-        return (f"Flink session cluster running at {self.rest_url} (JobManager pid "
-                f"{_first(self.pids['standalonesession'])}, {self.taskmanagers} TaskManager(s), "
-                f"{self.slots_available} of {self.slots_total} slots free; jobs: {jobs or 'none'}; "
-                f"logs in {self.data_dir / 'log'})")
+        return (
+            f"Flink session cluster running at {self.rest_url} (JobManager pid "
+            f"{_first(self.pids['standalonesession'])}, {self.taskmanagers} TaskManager(s), "
+            f"{self.slots_available} of {self.slots_total} slots free; jobs: {jobs or 'none'}; "
+            f"logs in {self.data_dir / 'log'})"
+        )
 
 
 def data_dir_of(cfg: ShopguardConfig) -> Path:
@@ -111,38 +113,50 @@ def private_cluster(settings: ClusterSettings, data_dir: str | Path, **changes) 
     """
     taskmanagers = changes.get("taskmanagers", settings.taskmanagers)
     low, high = free_port_range(2 + 2 * (taskmanagers + 1))
-    return dataclasses.replace(settings, rest_port=low, jobmanager_rpc_port=low + 1,
-                               prometheus_ports=f"{low + 2}-{high}", data_dir=str(data_dir), **changes)
+    return dataclasses.replace(
+        settings,
+        rest_port=low,
+        jobmanager_rpc_port=low + 1,
+        prometheus_ports=f"{low + 2}-{high}",
+        data_dir=str(data_dir),
+        **changes,
+    )
 
 
 def flink_conf(cfg: ShopguardConfig, data_dir: Path, defaults: Mapping[str, Any]) -> dict[str, Any]:
     """The cluster's ``config.yaml`` as flat keys: the wheel's ``defaults`` with shopguard's settings on top."""
     c = cfg.cluster
     if not 0 < c.heartbeat_interval_ms <= c.heartbeat_timeout_ms:
-        raise ClusterError(f"cluster.heartbeat_interval_ms = {c.heartbeat_interval_ms} must be above 0 and at most "
-                           f"cluster.heartbeat_timeout_ms = {c.heartbeat_timeout_ms}")
+        raise ClusterError(
+            f"cluster.heartbeat_interval_ms = {c.heartbeat_interval_ms} must be above 0 and at most "
+            f"cluster.heartbeat_timeout_ms = {c.heartbeat_timeout_ms}"
+        )
     if c.taskmanagers < 1 or c.taskmanager_slots < 1:
-        raise ClusterError(f"cluster.taskmanagers = {c.taskmanagers} and cluster.taskmanager_slots = "
-                           f"{c.taskmanager_slots} must both be at least 1")
+        raise ClusterError(
+            f"cluster.taskmanagers = {c.taskmanagers} and cluster.taskmanager_slots = "
+            f"{c.taskmanager_slots} must both be at least 1"
+        )
     conf = dict(defaults)
-    conf.update({
-        "jobmanager.rpc.address": HOST,
-        "jobmanager.rpc.port": c.jobmanager_rpc_port,
-        "jobmanager.bind-host": HOST,
-        "jobmanager.memory.process.size": c.jobmanager_memory,
-        "taskmanager.host": HOST,
-        "taskmanager.bind-host": HOST,
-        "taskmanager.numberOfTaskSlots": c.taskmanager_slots,
-        "taskmanager.memory.process.size": c.taskmanager_memory,
-        "rest.address": HOST,
-        "rest.bind-address": HOST,
-        "rest.port": c.rest_port,
-        "io.tmp.dirs": str(data_dir / "tmp"),
-        "web.upload.dir": str(data_dir / "tmp"),
-        # How soon a dead TaskManager is noticed: a job waits this long before it restarts elsewhere.
-        "heartbeat.interval": f"{c.heartbeat_interval_ms} ms",
-        "heartbeat.timeout": f"{c.heartbeat_timeout_ms} ms",
-    })
+    conf.update(
+        {
+            "jobmanager.rpc.address": HOST,
+            "jobmanager.rpc.port": c.jobmanager_rpc_port,
+            "jobmanager.bind-host": HOST,
+            "jobmanager.memory.process.size": c.jobmanager_memory,
+            "taskmanager.host": HOST,
+            "taskmanager.bind-host": HOST,
+            "taskmanager.numberOfTaskSlots": c.taskmanager_slots,
+            "taskmanager.memory.process.size": c.taskmanager_memory,
+            "rest.address": HOST,
+            "rest.bind-address": HOST,
+            "rest.port": c.rest_port,
+            "io.tmp.dirs": str(data_dir / "tmp"),
+            "web.upload.dir": str(data_dir / "tmp"),
+            # How soon a dead TaskManager is noticed: a job waits this long before it restarts elsewhere.
+            "heartbeat.interval": f"{c.heartbeat_interval_ms} ms",
+            "heartbeat.timeout": f"{c.heartbeat_timeout_ms} ms",
+        }
+    )
     if c.prometheus_ports:
         conf["metrics.reporter.prom.factory.class"] = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
         conf["metrics.reporter.prom.port"] = c.prometheus_ports
@@ -178,8 +192,16 @@ class FlinkSessionCluster:
         overview = self._rest("GET", "/overview") if pids["standalonesession"] else None
         if overview is None:
             return ClusterStatus(False, self.rest_url, self.data_dir, pids)
-        return ClusterStatus(True, self.rest_url, self.data_dir, pids, overview.get("taskmanagers", 0),
-                             overview.get("slots-total", 0), overview.get("slots-available", 0), tuple(self.jobs()))
+        return ClusterStatus(
+            True,
+            self.rest_url,
+            self.data_dir,
+            pids,
+            overview.get("taskmanagers", 0),
+            overview.get("slots-total", 0),
+            overview.get("slots-available", 0),
+            tuple(self.jobs()),
+        )
 
     def jobs(self) -> list[JobInfo]:
         """Every job the JobManager knows, running or finished (empty when it does not answer)."""
@@ -190,8 +212,10 @@ class FlinkSessionCluster:
         """The job's state and the states of its tasks (vertices)."""
         job = self._rest("GET", f"/jobs/{job_id}")
         if job is None:
-            raise ClusterError(f"the JobManager at {self.rest_url} does not know job {job_id} "
-                               "(or does not answer): see 'shopguard cluster status'")
+            raise ClusterError(
+                f"the JobManager at {self.rest_url} does not know job {job_id} "
+                "(or does not answer): see 'shopguard cluster status'"
+            )
         return job["state"], [v["status"] for v in job.get("vertices", [])]
 
     def job_configuration(self, job_id: str) -> dict[str, str]:
@@ -244,21 +268,30 @@ class FlinkSessionCluster:
             return current
         alive = [pid for pids in current.pids.values() for pid in pids]
         if alive:
-            raise ClusterError(f"Flink processes {alive} own {self.data_dir} but the REST API at {self.rest_url} "
-                               "does not answer: run 'shopguard cluster stop', then start again")
-        for setting, port in (("cluster.rest_port", self.cfg.cluster.rest_port),
-                              ("cluster.jobmanager_rpc_port", self.cfg.cluster.jobmanager_rpc_port)):
+            raise ClusterError(
+                f"Flink processes {alive} own {self.data_dir} but the REST API at {self.rest_url} "
+                "does not answer: run 'shopguard cluster stop', then start again"
+            )
+        for setting, port in (
+            ("cluster.rest_port", self.cfg.cluster.rest_port),
+            ("cluster.jobmanager_rpc_port", self.cfg.cluster.jobmanager_rpc_port),
+        ):
             if not _port_free(port):
-                raise ClusterError(f"port {port} on {HOST} is already in use by another program: stop it or "
-                                   f"choose another port with --set {setting}=...")
+                raise ClusterError(
+                    f"port {port} on {HOST} is already in use by another program: stop it or "
+                    f"choose another port with --set {setting}=..."
+                )
         home = self._flink_home()
         self._link_lib(home)
         self._write_conf(home)
         self._run_script(home, "start-cluster.sh", timeout_s=60)
         self._wait_until_ready()
         status = self.status()
-        print(f"Flink session cluster started at {self.rest_url}: {status.taskmanagers} TaskManager(s), "
-              f"{status.slots_total} slots (logs in {self.log_dir})", flush=True)
+        print(
+            f"Flink session cluster started at {self.rest_url}: {status.taskmanagers} TaskManager(s), "
+            f"{status.slots_total} slots (logs in {self.log_dir})",
+            flush=True,
+        )
         return status
 
     def stop(self, timeout_s: float = 30.0) -> bool:
@@ -326,16 +359,22 @@ class FlinkSessionCluster:
         while time.monotonic() < deadline:
             started = [pid for pid in self._live_pids()["taskexecutor"] if pid not in before]
             if not started:
-                raise ClusterError(f"the new TaskManager exited while starting; last lines of its log:\n"
-                                   f"{self._log_tail('taskexecutor')}")
+                raise ClusterError(
+                    f"the new TaskManager exited while starting; last lines of its log:\n"
+                    f"{self._log_tail('taskexecutor')}"
+                )
             registered = (self._rest("GET", "/taskmanagers") or {}).get("taskmanagers", [])
-            if any(tm["id"] not in known and tm.get("slotsNumber", 0) >= self.cfg.cluster.taskmanager_slots
-                   for tm in registered):
+            if any(
+                tm["id"] not in known and tm.get("slotsNumber", 0) >= self.cfg.cluster.taskmanager_slots
+                for tm in registered
+            ):
                 return started[0]
             time.sleep(0.5)
-        raise ClusterError(f"the new TaskManager did not register {self.cfg.cluster.taskmanager_slots} slots within "
-                           f"{self.cfg.cluster.start_timeout_s:g} s; last lines of its log:\n"
-                           f"{self._log_tail('taskexecutor')}")
+        raise ClusterError(
+            f"the new TaskManager did not register {self.cfg.cluster.taskmanager_slots} slots within "
+            f"{self.cfg.cluster.start_timeout_s:g} s; last lines of its log:\n"
+            f"{self._log_tail('taskexecutor')}"
+        )
 
     # --- jobs -------------------------------------------------------------------------------------
 
@@ -344,27 +383,50 @@ class FlinkSessionCluster:
         (detached) and wait until its tasks run; return its id."""
         status = self.status()
         if not status.running:
-            raise ClusterError(f"no Flink session cluster answers at {self.rest_url}: start one with "
-                               "'shopguard cluster start' (same --config/--set)")
+            raise ClusterError(
+                f"no Flink session cluster answers at {self.rest_url}: start one with "
+                "'shopguard cluster start' (same --config/--set)"
+            )
         from shopguard.jobs.python_dependencies import package_archive
+
         home = self._flink_home()
         jobs_dir = self.data_dir / "jobs"
         jobs_dir.mkdir(parents=True, exist_ok=True)
         config_path = jobs_dir / f"{self.cfg.job.job_name}.toml"
-        config_path.write_text("# Written by 'shopguard cluster submit': the configuration the job was submitted "
-                               "with.\n" + to_toml(self.cfg))
+        config_path.write_text(
+            "# Written by 'shopguard cluster submit': the configuration the job was submitted "
+            "with.\n" + to_toml(self.cfg)
+        )
         python = sys.executable  # this virtual environment's interpreter, for the client and the workers alike
-        command = [str(home / "bin" / "flink"), "run", "--detached",
-                   "--python", job_entry_script(module),
-                   "--pyFiles", str(package_archive(self.cfg.cache_dir)),
-                   "--pyExecutable", python, "--pyClientExecutable", python,
-                   "--config", str(config_path), *arguments]
-        output = self._run(command, home, timeout_s=self.cfg.cluster.submit_timeout_s,
-                           what="submitting the job ('flink run')", setting="cluster.submit_timeout_s")
+        command = [
+            str(home / "bin" / "flink"),
+            "run",
+            "--detached",
+            "--python",
+            job_entry_script(module),
+            "--pyFiles",
+            str(package_archive(self.cfg.cache_dir)),
+            "--pyExecutable",
+            python,
+            "--pyClientExecutable",
+            python,
+            "--config",
+            str(config_path),
+            *arguments,
+        ]
+        output = self._run(
+            command,
+            home,
+            timeout_s=self.cfg.cluster.submit_timeout_s,
+            what="submitting the job ('flink run')",
+            setting="cluster.submit_timeout_s",
+        )
         match = JOB_ID.search(output)
         if match is None:
-            raise ClusterError(f"'flink run' did not report a job id; its output ends with:\n{_tail(output)}\n"
-                               f"(client log in {self.log_dir})")
+            raise ClusterError(
+                f"'flink run' did not report a job id; its output ends with:\n{_tail(output)}\n"
+                f"(client log in {self.log_dir})"
+            )
         job_id = match[1]
         self.wait_until_running(job_id, self.cfg.cluster.submit_timeout_s)
         return job_id
@@ -376,16 +438,22 @@ class FlinkSessionCluster:
         while time.monotonic() < deadline:
             state, tasks = self.job_state(job_id)
             if state in TERMINAL_STATES:
-                raise ClusterError(f"job {job_id} ended as {state} right after submission:\n"
-                                   f"{self.job_exceptions(job_id)}\n(TaskManager log in {self.log_dir})")
+                raise ClusterError(
+                    f"job {job_id} ended as {state} right after submission:\n"
+                    f"{self.job_exceptions(job_id)}\n(TaskManager log in {self.log_dir})"
+                )
             if state == "RUNNING" and tasks and all(t == "RUNNING" for t in tasks):
                 return
             if not self._live_pids()["taskexecutor"]:
-                raise ClusterError(f"the TaskManager exited while job {job_id} was starting (job {state}); "
-                                   f"last lines of its log:\n{self._log_tail('taskexecutor')}")
+                raise ClusterError(
+                    f"the TaskManager exited while job {job_id} was starting (job {state}); "
+                    f"last lines of its log:\n{self._log_tail('taskexecutor')}"
+                )
             time.sleep(0.5)
-        raise ClusterError(f"job {job_id} was not running within {timeout_s:g} s (cluster.submit_timeout_s): "
-                           f"job {state}, tasks {tasks}; see {self.rest_url} and {self.log_dir}")
+        raise ClusterError(
+            f"job {job_id} was not running within {timeout_s:g} s (cluster.submit_timeout_s): "
+            f"job {state}, tasks {tasks}; see {self.rest_url} and {self.log_dir}"
+        )
 
     def cancel(self, job_id: str, timeout_s: float = 30.0) -> str:
         """Cancel the job and wait until it is in a terminal state; return that state."""
@@ -403,6 +471,7 @@ class FlinkSessionCluster:
 
     def _flink_home(self) -> Path:
         from shopguard.jobs.flink_environment import flink_home, require_java
+
         require_java()
         return flink_home(self.cfg)
 
@@ -417,8 +486,10 @@ class FlinkSessionCluster:
         """
         jars = [*(home / "lib").glob("*.jar"), *(home / "opt").resolve().glob("flink-python-*.jar")]
         if not any(jar.name.startswith("flink-python-") for jar in jars):
-            raise ClusterError(f"no flink-python jar in {(home / 'opt').resolve()}: reinstall apache-flink "
-                               "(pip install -c constraints.txt -e .)")
+            raise ClusterError(
+                f"no flink-python jar in {(home / 'opt').resolve()}: reinstall apache-flink "
+                "(pip install -c constraints.txt -e .)"
+            )
         self.lib_dir.mkdir(parents=True, exist_ok=True)
         wanted = {jar.name: jar.resolve() for jar in jars}
         for present in self.lib_dir.iterdir():
@@ -439,7 +510,8 @@ class FlinkSessionCluster:
         conf = flink_conf(self.cfg, self.data_dir, defaults)
         (self.conf_dir / "config.yaml").write_text(
             "# Written by 'shopguard cluster start' from the wheel's config.yaml and [cluster]; edits are overwritten.\n"
-            + yaml.safe_dump(conf, default_flow_style=False, sort_keys=False, width=1 << 16))
+            + yaml.safe_dump(conf, default_flow_style=False, sort_keys=False, width=1 << 16)
+        )
         (self.conf_dir / "masters").write_text(f"{HOST}:{self.cfg.cluster.rest_port}\n")
         (self.conf_dir / "workers").write_text(f"{HOST}\n" * self.cfg.cluster.taskmanagers)  # one line per TaskManager
         for folder in (self.log_dir, self.pid_dir, self.data_dir / "tmp"):
@@ -452,32 +524,55 @@ class FlinkSessionCluster:
         the client walks ``FLINK_OPT_DIR`` for the flink-python jar without following links.
         """
         env = dict(os.environ)
-        env.update({
-            "FLINK_HOME": str(home), "_FLINK_HOME_DETERMINED": "1",
-            "FLINK_LIB_DIR": str(self.lib_dir), "FLINK_OPT_DIR": str((home / "opt").resolve()),
-            "FLINK_PLUGINS_DIR": str((home / "plugins").resolve()), "FLINK_CONF_DIR": str(self.conf_dir),
-            "FLINK_LOG_DIR": str(self.log_dir), "FLINK_PID_DIR": str(self.pid_dir), "FLINK_IDENT_STRING": IDENT,
-        })
+        env.update(
+            {
+                "FLINK_HOME": str(home),
+                "_FLINK_HOME_DETERMINED": "1",
+                "FLINK_LIB_DIR": str(self.lib_dir),
+                "FLINK_OPT_DIR": str((home / "opt").resolve()),
+                "FLINK_PLUGINS_DIR": str((home / "plugins").resolve()),
+                "FLINK_CONF_DIR": str(self.conf_dir),
+                "FLINK_LOG_DIR": str(self.log_dir),
+                "FLINK_PID_DIR": str(self.pid_dir),
+                "FLINK_IDENT_STRING": IDENT,
+            }
+        )
         env.pop("PYFLINK_GATEWAY_PORT", None)  # never attach the client to another process's gateway
         return env
 
     def _run_script(self, home: Path, script: str, timeout_s: float, args: list[str] | None = None) -> str:
-        return self._run(["bash", str(home / "bin" / script), *(args or [])], home, timeout_s,
-                         what=f"bin/{' '.join([script, *(args or [])])}")
+        return self._run(
+            ["bash", str(home / "bin" / script), *(args or [])],
+            home,
+            timeout_s,
+            what=f"bin/{' '.join([script, *(args or [])])}",
+        )
 
     def _run(self, command: list[str], home: Path, timeout_s: float, what: str, setting: str = "") -> str:
         """Run one of Flink's scripts in its own session (so Ctrl-C here does not reach the daemons)."""
         try:
-            result = subprocess.run(command, env=self._env(home), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True, timeout=timeout_s, start_new_session=True)
+            result = subprocess.run(
+                command,
+                env=self._env(home),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=timeout_s,
+                start_new_session=True,
+            )
         except subprocess.TimeoutExpired as expired:
             output = expired.stdout.decode(errors="replace") if isinstance(expired.stdout, bytes) else expired.stdout
-            raise ClusterError(f"{what} did not finish within {timeout_s:g} s"
-                               f"{f' ({setting})' if setting else ''}; its output ends with:\n{_tail(output or '')}"
-                               f"\n(logs in {self.log_dir})") from None
+            raise ClusterError(
+                f"{what} did not finish within {timeout_s:g} s"
+                f"{f' ({setting})' if setting else ''}; its output ends with:\n{_tail(output or '')}"
+                f"\n(logs in {self.log_dir})"
+            ) from None
         if result.returncode != 0:
-            raise ClusterError(f"{what} failed with exit code {result.returncode}; its output ends with:\n"
-                               f"{_tail(result.stdout)}\n(logs in {self.log_dir})")
+            raise ClusterError(
+                f"{what} failed with exit code {result.returncode}; its output ends with:\n"
+                f"{_tail(result.stdout)}\n(logs in {self.log_dir})"
+            )
         return result.stdout
 
     def _wait_until_ready(self) -> None:
@@ -496,10 +591,12 @@ class FlinkSessionCluster:
             time.sleep(0.5)
         log_tail = self._log_tail("taskexecutor") + "\n" + self._log_tail("standalonesession")
         self.stop()
-        raise ClusterError(f"the cluster did not report {taskmanagers} TaskManager(s) with {slots} slots in all at "
-                           f"{self.rest_url} within "
-                           f"{self.cfg.cluster.start_timeout_s:g} s (cluster.start_timeout_s); "
-                           f"last lines of its logs:\n{log_tail}")
+        raise ClusterError(
+            f"the cluster did not report {taskmanagers} TaskManager(s) with {slots} slots in all at "
+            f"{self.rest_url} within "
+            f"{self.cfg.cluster.start_timeout_s:g} s (cluster.start_timeout_s); "
+            f"last lines of its logs:\n{log_tail}"
+        )
 
     def _log_tail(self, daemon: str, lines: int = 15) -> str:
         logs = sorted(self.log_dir.glob(f"flink-{IDENT}-{daemon}-*.log"), key=lambda p: p.stat().st_mtime)
@@ -548,8 +645,7 @@ def job_entry_script(module: str = DETECT_JOB_MODULE) -> str:
     """The file of ``module`` (the detection job) as installed: ``flink run --python`` runs it as a script."""
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.origin:
-        raise ClusterError(f"{module} is not importable: install the project "
-                           "(pip install -c constraints.txt -e .)")
+        raise ClusterError(f"{module} is not importable: install the project (pip install -c constraints.txt -e .)")
     return spec.origin
 
 
@@ -560,17 +656,24 @@ def cluster_command(cfg: ShopguardConfig, action: str) -> int:
     ``job.job_name``.
     """
     from shopguard.maven_artifacts import ArtifactError
+
     cluster = FlinkSessionCluster(cfg)
     try:
         if action == "start":
             cluster.start()
         elif action == "stop":
-            print(f"Flink session cluster at {cluster.rest_url} stopped" if cluster.stop()
-                  else f"no Flink session cluster was running for {cluster.data_dir}")
+            print(
+                f"Flink session cluster at {cluster.rest_url} stopped"
+                if cluster.stop()
+                else f"no Flink session cluster was running for {cluster.data_dir}"
+            )
         elif action == "submit":
             job_id = cluster.submit()
-            print(f"job {cfg.job.job_name!r} running on {cluster.rest_url} as {job_id}; "
-                  f"cancel with 'shopguard cluster cancel'", flush=True)
+            print(
+                f"job {cfg.job.job_name!r} running on {cluster.rest_url} as {job_id}; "
+                f"cancel with 'shopguard cluster cancel'",
+                flush=True,
+            )
         elif action == "cancel":
             running = [j for j in cluster.jobs() if j.name == cfg.job.job_name and j.state not in TERMINAL_STATES]
             for job in running:

@@ -28,12 +28,15 @@ DETECT_JOB_MODULE = "shopguard.jobs.detect_job"
 """The detection job's entry point (``main()`` takes ``--config``), as ``python -m`` and ``flink run --python`` run it."""
 
 _METRIC_LINE = re.compile(r"^flink_taskmanager_job_task_operator_shopguard_(\w+)\{[^}]*\}\s+([-+0-9.eE]+)$")
-_TASK_TIME_LINE = re.compile(r"^flink_taskmanager_job_task_(busy|backPressured|idle)TimeMsPerSecond"
-                             r"\{[^}]*task_name=\"([^\"]*)\"[^}]*\}\s+([-+0-9.eE]+)$")
+_TASK_TIME_LINE = re.compile(
+    r"^flink_taskmanager_job_task_(busy|backPressured|idle)TimeMsPerSecond"
+    r"\{[^}]*task_name=\"([^\"]*)\"[^}]*\}\s+([-+0-9.eE]+)$"
+)
 
 
-def isolated_job_config(base: ShopguardConfig, name: str, registry_dir: str | Path, with_scores: bool = True,
-                        **job_changes) -> tuple[ShopguardConfig, tuple[int, int]]:
+def isolated_job_config(
+    base: ShopguardConfig, name: str, registry_dir: str | Path, with_scores: bool = True, **job_changes
+) -> tuple[ShopguardConfig, tuple[int, int]]:
     """A configuration for one private job run beside others on the same broker, and its reporter ports.
 
     Its own topics (2 partitions; a scores topic unless ``with_scores`` is false), consumer group,
@@ -41,15 +44,32 @@ def isolated_job_config(base: ShopguardConfig, name: str, registry_dir: str | Pa
     ``job_changes`` say otherwise. Tests and the benchmark start jobs with it.
     """
     suffix = uuid.uuid4().hex[:8]
-    topics = Topics(events=f"{name}-events-{suffix}", alerts=f"{name}-alerts-{suffix}",
-                    dead_letters=f"{name}-dlq-{suffix}", late=f"{name}-late-{suffix}",
-                    scores=f"{name}-scores-{suffix}" if with_scores else "", partitions=2)
+    topics = Topics(
+        events=f"{name}-events-{suffix}",
+        alerts=f"{name}-alerts-{suffix}",
+        dead_letters=f"{name}-dlq-{suffix}",
+        late=f"{name}-late-{suffix}",
+        scores=f"{name}-scores-{suffix}" if with_scores else "",
+        partitions=2,
+    )
     low, high = free_port_range(4)
-    job = dataclasses.replace(base.job, **{"parallelism": 2, "checkpoint_interval_ms": 2000,
-                                           "prometheus_ports": f"{low}-{high}", "job_name": f"{name}-{suffix}",
-                                           **job_changes})
-    cfg = dataclasses.replace(base, topics=topics, kafka=dataclasses.replace(base.kafka, consumer_group=f"{name}-{suffix}"),
-                              registry=dataclasses.replace(base.registry, url=str(registry_dir)), job=job)
+    job = dataclasses.replace(
+        base.job,
+        **{
+            "parallelism": 2,
+            "checkpoint_interval_ms": 2000,
+            "prometheus_ports": f"{low}-{high}",
+            "job_name": f"{name}-{suffix}",
+            **job_changes,
+        },
+    )
+    cfg = dataclasses.replace(
+        base,
+        topics=topics,
+        kafka=dataclasses.replace(base.kafka, consumer_group=f"{name}-{suffix}"),
+        registry=dataclasses.replace(base.registry, url=str(registry_dir)),
+        job=job,
+    )
     return cfg, (low, high)
 
 
@@ -102,8 +122,11 @@ class RunningJob:
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", self.module, "--config", str(config_path), *self.arguments],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, "FLINK_LOG_DIR": str(self.flink_log_dir)})
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, "FLINK_LOG_DIR": str(self.flink_log_dir)},
+            )
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -40,8 +40,11 @@ from shopguard.errors import ShopguardError
 
 PROVIDERS_KEY = "config.providers"
 _PACKAGE = "org.apache.kafka.common.config.provider."
-FILE, DIRECTORY, ENV = _PACKAGE + "FileConfigProvider", _PACKAGE + "DirectoryConfigProvider", \
-    _PACKAGE + "EnvVarConfigProvider"
+FILE, DIRECTORY, ENV = (
+    _PACKAGE + "FileConfigProvider",
+    _PACKAGE + "DirectoryConfigProvider",
+    _PACKAGE + "EnvVarConfigProvider",
+)
 SUPPORTED = (FILE, DIRECTORY, ENV)
 
 REFERENCE = re.compile(r"\$\{([^}]*?):(?:([^}]*?):)?([^}]*?)\}")
@@ -77,8 +80,11 @@ class ConfigProviders:
         providers = {}
         for name in names:
             prefix = f"{PROVIDERS_KEY}.{name}."
-            params = {key[len(prefix + "param."):]: value for key, value in properties.items()
-                      if key.startswith(prefix + "param.")}
+            params = {
+                key[len(prefix + "param.") :]: value
+                for key, value in properties.items()
+                if key.startswith(prefix + "param.")
+            }
             providers[name] = Provider(name, properties.get(prefix + "class", "").strip(), params)
         return cls(providers, environ)
 
@@ -92,14 +98,16 @@ class ConfigProviders:
         provider = self.providers.get(name)
         if provider is None:
             declared = ", ".join(self.providers) or "none"
-            raise ConfigProviderError(f"{where}, but {PROVIDERS_KEY!r} does not declare a provider {name!r} "
-                                      f"(declared: {declared})")
+            raise ConfigProviderError(
+                f"{where}, but {PROVIDERS_KEY!r} does not declare a provider {name!r} (declared: {declared})"
+            )
         if provider.class_name not in SUPPORTED:
             what = repr(provider.class_name) if provider.class_name else f"no '{PROVIDERS_KEY}.{name}.class'"
             raise ConfigProviderError(
                 f"{where}: provider {name!r} ({what}) cannot be resolved by shopguard's Python Kafka clients "
                 f"(topics, produce, alerts), which resolve FileConfigProvider, DirectoryConfigProvider and "
-                f"EnvVarConfigProvider; give them a configuration that holds the value itself (--config FILE)")
+                f"EnvVarConfigProvider; give them a configuration that holds the value itself (--config FILE)"
+            )
         if provider.class_name == ENV:
             return self._environment_variable(where, provider, path, item)
         return self._file_value(where, provider, path, item)
@@ -109,21 +117,27 @@ class ConfigProviders:
             raise ConfigProviderError(f"{where}: EnvVarConfigProvider takes no path; write ${{{provider.name}:{name}}}")
         allowlist = provider.params.get("allowlist.pattern")
         if allowlist is not None and not re.fullmatch(allowlist, name):
-            raise ConfigProviderError(f"{where}: {name} does not match '{PROVIDERS_KEY}.{provider.name}.param."
-                                      f"allowlist.pattern' ({allowlist!r})")
+            raise ConfigProviderError(
+                f"{where}: {name} does not match '{PROVIDERS_KEY}.{provider.name}.param."
+                f"allowlist.pattern' ({allowlist!r})"
+            )
         if name not in self.environ:
             raise ConfigProviderError(f"{where}: environment variable {name} is not set")
         return self.environ[name]
 
     def _file_value(self, where: str, provider: Provider, path: str | None, item: str) -> str:
         if not path:
-            raise ConfigProviderError(f"{where}: {provider.class_name.rsplit('.', 1)[1]} needs a path, "
-                                      f"e.g. ${{{provider.name}:/path/to/file:{item}}}")
+            raise ConfigProviderError(
+                f"{where}: {provider.class_name.rsplit('.', 1)[1]} needs a path, "
+                f"e.g. ${{{provider.name}:/path/to/file:{item}}}"
+            )
         allowed = [p.strip() for p in provider.params.get("allowed.paths", "").split(",") if p.strip()]
         resolved = Path(path).resolve()
         if allowed and not any(resolved.is_relative_to(Path(a).resolve()) for a in allowed):
-            raise ConfigProviderError(f"{where}: {path} is outside '{PROVIDERS_KEY}.{provider.name}.param."
-                                      f"allowed.paths' ({', '.join(allowed)})")
+            raise ConfigProviderError(
+                f"{where}: {path} is outside '{PROVIDERS_KEY}.{provider.name}.param."
+                f"allowed.paths' ({', '.join(allowed)})"
+            )
         target = Path(path) / item if provider.class_name == DIRECTORY else Path(path)
         try:
             text = target.read_text(encoding="utf-8")
@@ -185,6 +199,9 @@ _ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
 
 
 def _unescape(text: str) -> str:
-    return re.sub(r"\\(u[0-9a-fA-F]{4}|.)",
-                  lambda m: chr(int(m[1][1:], 16)) if len(m[1]) == 5 else _ESCAPES.get(m[1], m[1]), text,
-                  flags=re.DOTALL)
+    return re.sub(
+        r"\\(u[0-9a-fA-F]{4}|.)",
+        lambda m: chr(int(m[1][1:], 16)) if len(m[1]) == 5 else _ESCAPES.get(m[1], m[1]),
+        text,
+        flags=re.DOTALL,
+    )

@@ -49,13 +49,17 @@ class SweepPlan:
 
     def __post_init__(self) -> None:
         if not self.loads or any(load <= 0 for load in self.loads):
-            raise ShopguardError(f"--sweep {','.join(f'{load:g}' for load in self.loads)}: give one or more "
-                                 "offered loads in events/s, each above 0, e.g. --sweep 200,500,1000")
+            raise ShopguardError(
+                f"--sweep {','.join(f'{load:g}' for load in self.loads)}: give one or more "
+                "offered loads in events/s, each above 0, e.g. --sweep 200,500,1000"
+            )
         if self.seconds <= 0:
             raise ShopguardError(f"--sweep-seconds {self.seconds:g}: give how long each load is offered, above 0")
         if self.warm_up_events < 1_000:
-            raise ShopguardError(f"--warm-up-events {self.warm_up_events}: give 1000 or more (the drain rate needs "
-                                 "several readings of the job's counter)")
+            raise ShopguardError(
+                f"--warm-up-events {self.warm_up_events}: give 1000 or more (the drain rate needs "
+                "several readings of the job's counter)"
+            )
 
 
 def parse_loads(text: str) -> tuple[float, ...]:
@@ -73,22 +77,34 @@ def parse_loads(text: str) -> tuple[float, ...]:
         try:
             loads.append(float(part))
         except ValueError:
-            raise ShopguardError(f"--sweep {text}: {part!r} is not a number of events/s; "
-                                 "give e.g. --sweep 200,500,1000") from None
+            raise ShopguardError(
+                f"--sweep {text}: {part!r} is not a number of events/s; give e.g. --sweep 200,500,1000"
+            ) from None
     return tuple(loads)
 
 
-def run_latency_sweep(cfg: ShopguardConfig, model_dir: Path, plan: SweepPlan, out_dir: Path,
-                      progress: Callable[[str], None] = print) -> dict:
+def run_latency_sweep(
+    cfg: ShopguardConfig, model_dir: Path, plan: SweepPlan, out_dir: Path, progress: Callable[[str], None] = print
+) -> dict:
     """Offer each of ``plan.loads`` to one warm job serving ``model_dir``; the figures (also written to ``out_dir``)."""
     card = ModelCard.read(model_dir / "card.json")  # a folder that is no model fails here, not in the job
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = dataclasses.replace(cfg, job=dataclasses.replace(cfg.job, model_path=str(model_dir)))
     with LocalKafkaBroker(cfg).running():
-        progress(f"latency sweep: {len(plan.loads)} offers of {plan.seconds:g} s each after a drain of "
-                 f"{plan.warm_up_events:,} events, parallelism {cfg.job.parallelism}")
-        measured = job_latency(cfg, plan.loads, plan.seconds, plan.users, out_dir, warm_up_events=plan.warm_up_events,
-                               parallelism=cfg.job.parallelism, progress=progress)
+        progress(
+            f"latency sweep: {len(plan.loads)} offers of {plan.seconds:g} s each after a drain of "
+            f"{plan.warm_up_events:,} events, parallelism {cfg.job.parallelism}"
+        )
+        measured = job_latency(
+            cfg,
+            plan.loads,
+            plan.seconds,
+            plan.users,
+            out_dir,
+            warm_up_events=plan.warm_up_events,
+            parallelism=cfg.job.parallelism,
+            progress=progress,
+        )
     figures = sweep_figures(cfg, card.model_version, plan, measured)
     write_sweep_report(figures, out_dir)
     return figures
@@ -97,21 +113,38 @@ def run_latency_sweep(cfg: ShopguardConfig, model_dir: Path, plan: SweepPlan, ou
 def sweep_figures(cfg: ShopguardConfig, model_version: str, plan: SweepPlan, measured: dict) -> dict:
     """What ``sweep.json`` holds: the settings that shape latency, the warm drain, and one row per offer."""
     return {
-        "model_version": model_version, "parallelism": cfg.job.parallelism,
-        "bundle_time_ms": cfg.job.bundle_time_ms, "buffer_timeout_ms": cfg.job.buffer_timeout_ms,
-        "offer_seconds": plan.seconds, "warm_up_events": plan.warm_up_events,
+        "model_version": model_version,
+        "parallelism": cfg.job.parallelism,
+        "bundle_time_ms": cfg.job.bundle_time_ms,
+        "buffer_timeout_ms": cfg.job.buffer_timeout_ms,
+        "offer_seconds": plan.seconds,
+        "warm_up_events": plan.warm_up_events,
         "warm_up_eps": measured["warm_up"]["eps"],
         "offers": [_offer_row(run) for run in measured["loads"]],
-        "latency_over_time": [{"offered_eps": run["offered_eps"], "points": run["over_time"]}
-                              for run in measured["loads"]],
+        "latency_over_time": [
+            {"offered_eps": run["offered_eps"], "points": run["over_time"]} for run in measured["loads"]
+        ],
     }
 
 
 def _offer_row(run: dict) -> dict:
     fifths = fifths_p50(run["over_time"])
-    return {**{key: run[key] for key in ("offered_eps", "shoppers", "sent", "scored", "latency_p50_ms",
-                                         "latency_p95_ms", "latency_p99_ms")},
-            **fifths, "kept_up": kept_up(run["scored"], run["sent"], fifths)}
+    return {
+        **{
+            key: run[key]
+            for key in (
+                "offered_eps",
+                "shoppers",
+                "sent",
+                "scored",
+                "latency_p50_ms",
+                "latency_p95_ms",
+                "latency_p99_ms",
+            )
+        },
+        **fifths,
+        "kept_up": kept_up(run["scored"], run["sent"], fifths),
+    }
 
 
 def fifths_p50(points: list[list[float]]) -> dict:
@@ -152,12 +185,18 @@ def sweep_table(figures: dict) -> list[str]:
     |---|---|---|---|---|---|---|---|
     | 1,000 | 20,000 | 20,000 / 20,000 | 196 | 324 | 401 | 190 → 201 | yes |
     """
-    rows = [f"| {o['offered_eps']:,.0f} | {o['shoppers']:,} | {o['scored']:,} / {o['sent']:,} | "
-            f"{o['latency_p50_ms']:,.0f} | {o['latency_p95_ms']:,.0f} | {o['latency_p99_ms']:,.0f} | "
-            f"{o['first_fifth_p50_ms']:,.0f} → {o['last_fifth_p50_ms']:,.0f} | "
-            f"{'yes' if o['kept_up'] else 'no: falling behind'} |" for o in figures["offers"]]
-    return ["| offered events/s | shoppers | scored / sent | p50 ms | p95 ms | p99 ms | p50 first → last fifth "
-            "| kept up |", "|---|---|---|---|---|---|---|---|", *rows]
+    rows = [
+        f"| {o['offered_eps']:,.0f} | {o['shoppers']:,} | {o['scored']:,} / {o['sent']:,} | "
+        f"{o['latency_p50_ms']:,.0f} | {o['latency_p95_ms']:,.0f} | {o['latency_p99_ms']:,.0f} | "
+        f"{o['first_fifth_p50_ms']:,.0f} → {o['last_fifth_p50_ms']:,.0f} | "
+        f"{'yes' if o['kept_up'] else 'no: falling behind'} |"
+        for o in figures["offers"]
+    ]
+    return [
+        "| offered events/s | shoppers | scored / sent | p50 ms | p95 ms | p99 ms | p50 first → last fifth | kept up |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows,
+    ]
 
 
 def write_sweep_report(figures: dict, out_dir: Path) -> None:
@@ -166,14 +205,21 @@ def write_sweep_report(figures: dict, out_dir: Path) -> None:
 
     (out_dir / "sweep.json").write_text(json.dumps(figures, indent=1) + "\n")
     plot_latency_over_time(figures["latency_over_time"], out_dir / "sweep.png")
-    lines = [f"# shopguard latency sweep ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
-             f"Model {figures['model_version']}; one job at parallelism {figures['parallelism']}, "
-             f"`job.bundle_time_ms` {figures['bundle_time_ms']}, `job.buffer_timeout_ms` {figures['buffer_timeout_ms']}, "
-             "at-least-once sinks. It first drained a backlog of "
-             f"{figures['warm_up_events']:,} events at {figures['warm_up_eps']:,.0f} events/s (warm-up), then took "
-             f"each load for {figures['offer_seconds']:g} s, the next once every event of the last was scored.", "",
-             *sweep_table(figures), "",
-             "Kept up: every offered event scored, and the median latency of the offer's last fifth not more than "
-             f"twice that of its first fifth (or less than {FALLING_BEHIND_MIN_MS:.0f} ms above it).", "",
-             "![latency over each offer](sweep.png)", ""]
+    lines = [
+        f"# shopguard latency sweep ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+        "",
+        f"Model {figures['model_version']}; one job at parallelism {figures['parallelism']}, "
+        f"`job.bundle_time_ms` {figures['bundle_time_ms']}, `job.buffer_timeout_ms` {figures['buffer_timeout_ms']}, "
+        "at-least-once sinks. It first drained a backlog of "
+        f"{figures['warm_up_events']:,} events at {figures['warm_up_eps']:,.0f} events/s (warm-up), then took "
+        f"each load for {figures['offer_seconds']:g} s, the next once every event of the last was scored.",
+        "",
+        *sweep_table(figures),
+        "",
+        "Kept up: every offered event scored, and the median latency of the offer's last fifth not more than "
+        f"twice that of its first fifth (or less than {FALLING_BEHIND_MIN_MS:.0f} ms above it).",
+        "",
+        "![latency over each offer](sweep.png)",
+        "",
+    ]
     (out_dir / "sweep.md").write_text("\n".join(lines))

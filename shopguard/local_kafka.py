@@ -30,8 +30,8 @@ from typing import Iterator
 
 from shopguard.config import ShopguardConfig
 from shopguard.errors import ShopguardError
-from shopguard.process_exit import wait_for_exit
 from shopguard.maven_artifacts import ArtifactError, kafka_broker_jars
+from shopguard.process_exit import wait_for_exit
 
 NODE_ID = 1
 
@@ -138,15 +138,19 @@ class LocalKafkaBroker:
             print(f"Kafka broker already running at {self.address} (pid {current.pid})", flush=True)
             return current
         if self._live_pid() is not None:
-            raise BrokerError(f"a broker process (pid {self._live_pid()}) owns {self.data_dir} but does not answer "
-                              f"on {self.address}: run 'shopguard kafka stop', then start again")
+            raise BrokerError(
+                f"a broker process (pid {self._live_pid()}) owns {self.data_dir} but does not answer "
+                f"on {self.address}: run 'shopguard kafka stop', then start again"
+            )
         self.pid_path.unlink(missing_ok=True)
         java = _java()
         for port in (self.cfg.broker.port, self.cfg.broker.controller_port):
             if _port_open(self.cfg.broker.host, port):
-                raise BrokerError(f"port {port} on {self.cfg.broker.host} is already in use by another program: "
-                                  "stop it or choose other ports with --set broker.port=... "
-                                  "--set broker.controller_port=...")
+                raise BrokerError(
+                    f"port {port} on {self.cfg.broker.host} is already in use by another program: "
+                    "stop it or choose other ports with --set broker.port=... "
+                    "--set broker.controller_port=..."
+                )
         classpath = os.pathsep.join(str(jar) for jar in kafka_broker_jars(self.cfg))
         properties = self._write_config()
         self._format_storage_once(java, classpath, properties)
@@ -173,33 +177,56 @@ class LocalKafkaBroker:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         properties = self.data_dir / "server.properties"
         lines = [f"{key}={value}" for key, value in server_properties(self.cfg, self.data_dir).items()]
-        properties.write_text("# Written by shopguard from its configuration; edits are overwritten.\n"
-                              + "\n".join(lines) + "\n")
+        properties.write_text(
+            "# Written by shopguard from its configuration; edits are overwritten.\n" + "\n".join(lines) + "\n"
+        )
         (self.data_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
         return properties
 
     def _jvm(self, java: str, classpath: str) -> list[str]:
-        return [java, f"-Xmx{self.cfg.broker.heap}", f"-Xms{self.cfg.broker.heap}",
-                f"-Dkafka.logs.dir={self.data_dir}",
-                f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}", "-cp", classpath]
+        return [
+            java,
+            f"-Xmx{self.cfg.broker.heap}",
+            f"-Xms{self.cfg.broker.heap}",
+            f"-Dkafka.logs.dir={self.data_dir}",
+            f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
+            "-cp",
+            classpath,
+        ]
 
     def _format_storage_once(self, java: str, classpath: str, properties: Path) -> None:
         if (self.data_dir / "logs" / "meta.properties").is_file():
             return
         cluster_id = _kafka_uuid()
         result = subprocess.run(
-            [*self._jvm(java, classpath), "kafka.tools.StorageTool", "format", "--config", str(properties),
-             "--cluster-id", cluster_id, "--ignore-formatted"],
-            capture_output=True, text=True, timeout=120)
+            [
+                *self._jvm(java, classpath),
+                "kafka.tools.StorageTool",
+                "format",
+                "--config",
+                str(properties),
+                "--cluster-id",
+                cluster_id,
+                "--ignore-formatted",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if result.returncode != 0:
-            raise BrokerError(f"formatting Kafka storage in {self.data_dir} failed: "
-                              f"{(result.stdout + result.stderr).strip()[-800:]}")
+            raise BrokerError(
+                f"formatting Kafka storage in {self.data_dir} failed: {(result.stdout + result.stderr).strip()[-800:]}"
+            )
 
     def _launch(self, java: str, classpath: str, properties: Path) -> subprocess.Popen:
         with (self.data_dir / "broker.out").open("ab") as out:
-            process = subprocess.Popen([*self._jvm(java, classpath), "kafka.Kafka", str(properties)],
-                                       stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                [*self._jvm(java, classpath), "kafka.Kafka", str(properties)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.pid_path.write_text(f"{process.pid}\n")
         return process
 
@@ -208,15 +235,19 @@ class LocalKafkaBroker:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 self.pid_path.unlink(missing_ok=True)
-                raise BrokerError(f"the Kafka broker exited with code {process.returncode} while starting; "
-                                  f"last lines of {self._log_hint()}:\n{self._log_tail()}")
+                raise BrokerError(
+                    f"the Kafka broker exited with code {process.returncode} while starting; "
+                    f"last lines of {self._log_hint()}:\n{self._log_tail()}"
+                )
             if _answers_kafka(self.address):
                 return
             time.sleep(0.5)
         self.stop()
-        raise BrokerError(f"the Kafka broker did not answer on {self.address} within "
-                          f"{self.cfg.broker.start_timeout_s:g} s (broker.start_timeout_s); "
-                          f"last lines of {self._log_hint()}:\n{self._log_tail()}")
+        raise BrokerError(
+            f"the Kafka broker did not answer on {self.address} within "
+            f"{self.cfg.broker.start_timeout_s:g} s (broker.start_timeout_s); "
+            f"last lines of {self._log_hint()}:\n{self._log_tail()}"
+        )
 
     def _log_hint(self) -> Path:
         return self.log_path if self.log_path.is_file() else self.data_dir / "broker.out"
@@ -241,8 +272,11 @@ def broker_command(cfg: ShopguardConfig, action: str) -> int:
             broker.start()
             return 0
         if action == "stop":
-            print(f"Kafka broker at {broker.address} stopped" if broker.stop()
-                  else f"no Kafka broker was running for {broker.data_dir}")
+            print(
+                f"Kafka broker at {broker.address} stopped"
+                if broker.stop()
+                else f"no Kafka broker was running for {broker.data_dir}"
+            )
             return 0
         status = broker.status()
         print(status.describe())
@@ -255,8 +289,10 @@ def broker_command(cfg: ShopguardConfig, action: str) -> int:
 def _java() -> str:
     java = shutil.which("java")
     if java is None:
-        raise BrokerError("java not found on PATH: install Java 17 (apt-get install openjdk-17-jre-headless) "
-                          "or put its bin folder on PATH")
+        raise BrokerError(
+            "java not found on PATH: install Java 17 (apt-get install openjdk-17-jre-headless) "
+            "or put its bin folder on PATH"
+        )
     return java
 
 
@@ -268,6 +304,7 @@ def _kafka_uuid() -> str:
     one start in 64 failed that way before).
     """
     import base64
+
     while True:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not cluster_id.startswith("-"):
@@ -284,6 +321,7 @@ def _answers_kafka(address: str) -> bool:
     """True once the broker serves metadata (a bare open port is not enough)."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
+
     try:
         admin = KafkaAdminClient(bootstrap_servers=address, request_timeout_ms=3000)
     except (KafkaError, OSError, ValueError):

@@ -40,16 +40,24 @@ def pom_for(coordinates: Sequence[str]) -> str:
         if len(parts) != 3 or not all(parts):
             raise ArtifactError(f"{coordinate!r} is not a Maven coordinate of the form group:artifact:version")
         group, artifact, version = (escape(p) for p in parts)
-        dependencies.append(f"    <dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId>"
-                            f"<version>{version}</version></dependency>")
-    return ("<project xmlns=\"http://maven.apache.org/POM/4.0.0\">\n  <modelVersion>4.0.0</modelVersion>\n"
-            "  <groupId>local.shopguard</groupId><artifactId>jars</artifactId><version>1</version>"
-            "<packaging>pom</packaging>\n  <dependencies>\n" + "\n".join(dependencies) +
-            "\n  </dependencies>\n</project>\n")
+        dependencies.append(
+            f"    <dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId>"
+            f"<version>{version}</version></dependency>"
+        )
+    return (
+        '<project xmlns="http://maven.apache.org/POM/4.0.0">\n  <modelVersion>4.0.0</modelVersion>\n'
+        "  <groupId>local.shopguard</groupId><artifactId>jars</artifactId><version>1</version>"
+        "<packaging>pom</packaging>\n  <dependencies>\n" + "\n".join(dependencies) + "\n  </dependencies>\n</project>\n"
+    )
 
 
-def resolve_artifacts(name: str, coordinates: Sequence[str], cache_dir: Path, transitive: bool = True,
-                      progress: Callable[[str], None] | None = None) -> list[Path]:
+def resolve_artifacts(
+    name: str,
+    coordinates: Sequence[str],
+    cache_dir: Path,
+    transitive: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> list[Path]:
     """The jars of ``coordinates`` (with their runtime dependencies unless ``transitive`` is False)."""
     folder = Path(cache_dir) / "jars" / name
     lib, stamp = folder / "lib", folder / "resolved.txt"
@@ -59,15 +67,27 @@ def resolve_artifacts(name: str, coordinates: Sequence[str], cache_dir: Path, tr
         return jars
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise ArtifactError("mvn not found on PATH: install Maven (apt-get install maven); "
-                            "shopguard uses it to fetch the Kafka and Flink jars from Maven Central")
-    (progress or _stderr)(f"resolving {len(coordinates)} Maven artifact(s) for {name} "
-                          "(the first run downloads them from Maven Central)...")
+        raise ArtifactError(
+            "mvn not found on PATH: install Maven (apt-get install maven); "
+            "shopguard uses it to fetch the Kafka and Flink jars from Maven Central"
+        )
+    (progress or _stderr)(
+        f"resolving {len(coordinates)} Maven artifact(s) for {name} "
+        "(the first run downloads them from Maven Central)..."
+    )
     shutil.rmtree(lib, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "pom.xml").write_text(pom_for(coordinates))
-    command = [mvn, "-B", "-q", "-f", str(folder / "pom.xml"), "dependency:copy-dependencies",
-               f"-DoutputDirectory={lib}", "-DincludeScope=runtime"]
+    command = [
+        mvn,
+        "-B",
+        "-q",
+        "-f",
+        str(folder / "pom.xml"),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={lib}",
+        "-DincludeScope=runtime",
+    ]
     if not transitive:
         command.append("-DexcludeTransitive=true")
     result = subprocess.run(command, capture_output=True, text=True)
@@ -81,10 +101,14 @@ def resolve_artifacts(name: str, coordinates: Sequence[str], cache_dir: Path, tr
 def kafka_broker_jars(cfg: ShopguardConfig) -> list[Path]:
     """The classpath of an Apache Kafka broker of ``cfg.versions.kafka``, with a logging binding."""
     versions = cfg.versions
-    return resolve_artifacts("kafka-broker", [
-        f"org.apache.kafka:kafka_{versions.scala}:{versions.kafka}",
-        f"org.apache.logging.log4j:log4j-slf4j-impl:{LOG4J_VERSION}",
-    ], Path(cfg.cache_dir))
+    return resolve_artifacts(
+        "kafka-broker",
+        [
+            f"org.apache.kafka:kafka_{versions.scala}:{versions.kafka}",
+            f"org.apache.logging.log4j:log4j-slf4j-impl:{LOG4J_VERSION}",
+        ],
+        Path(cfg.cache_dir),
+    )
 
 
 def flink_kafka_connector_jar(cfg: ShopguardConfig) -> Path:
@@ -92,7 +116,9 @@ def flink_kafka_connector_jar(cfg: ShopguardConfig) -> Path:
     (jar,) = resolve_artifacts(
         "flink-kafka-connector",
         [f"org.apache.flink:flink-sql-connector-kafka:{cfg.versions.flink_kafka_connector}"],
-        Path(cfg.cache_dir), transitive=False)
+        Path(cfg.cache_dir),
+        transitive=False,
+    )
     return jar
 
 

@@ -19,8 +19,13 @@ from shopguard.udfs.events import Event
 
 def open_producer(cfg: ShopguardConfig) -> KafkaProducer:
     """A producer for ``cfg.kafka`` that batches a little (5 ms) and waits for the leader's ack."""
-    return KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap_servers, linger_ms=5, acks=1,
-                         max_request_size=4 * 1024 * 1024, **kafka_python_options(cfg))
+    return KafkaProducer(
+        bootstrap_servers=cfg.kafka.bootstrap_servers,
+        linger_ms=5,
+        acks=1,
+        max_request_size=4 * 1024 * 1024,
+        **kafka_python_options(cfg),
+    )
 
 
 def send_records(cfg: ShopguardConfig, topic: str, records: Iterable[tuple[str | None, bytes | None]]) -> int:
@@ -37,8 +42,13 @@ def send_records(cfg: ShopguardConfig, topic: str, records: Iterable[tuple[str |
         producer.close()
 
 
-def replay_events(cfg: ShopguardConfig, events: Sequence[Event], speedup: float,
-                  progress: Callable[[str], None] | None = None, stop: Callable[[], bool] = lambda: False) -> int:
+def replay_events(
+    cfg: ShopguardConfig,
+    events: Sequence[Event],
+    speedup: float,
+    progress: Callable[[str], None] | None = None,
+    stop: Callable[[], bool] = lambda: False,
+) -> int:
     """Send ``events`` (sorted by event time) keyed by user, ``speedup`` times faster than they happened.
 
     ``speedup <= 0`` sends as fast as the broker takes them. Returns the number of events sent.

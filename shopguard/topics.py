@@ -46,8 +46,10 @@ JAVA_TO_KAFKA_PYTHON = {
 
 JAVA_ONLY_PREFIXES = ("sasl.jaas.", "ssl.truststore.", "ssl.keystore.", "ssl.key.", "sasl.login.", "sasl.client.")
 
-JAAS_WITH_PASSWORD = ("org.apache.kafka.common.security.plain.PlainLoginModule",
-                      "org.apache.kafka.common.security.scram.ScramLoginModule")
+JAAS_WITH_PASSWORD = (
+    "org.apache.kafka.common.security.plain.PlainLoginModule",
+    "org.apache.kafka.common.security.scram.ScramLoginModule",
+)
 """Login modules whose ``username``/``password`` options kafka-python takes as ``sasl_plain_username``/``_password``."""
 _JAAS_OPTION = re.compile(r'([\w.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s;"]+))')
 
@@ -82,9 +84,11 @@ def kafka_python_options(cfg: ShopguardConfig, environ: Mapping[str, str] | None
             else:
                 options[name] = value
         elif not key.startswith(JAVA_ONLY_PREFIXES):
-            raise TopicError(f"kafka.client_properties: {key!r} is not a Kafka client setting shopguard "
-                             f"knows; known: {', '.join(sorted(JAVA_TO_KAFKA_PYTHON))}, config.providers* and "
-                             f"Java-only {', '.join(p + '*' for p in JAVA_ONLY_PREFIXES)}")
+            raise TopicError(
+                f"kafka.client_properties: {key!r} is not a Kafka client setting shopguard "
+                f"knows; known: {', '.join(sorted(JAVA_TO_KAFKA_PYTHON))}, config.providers* and "
+                f"Java-only {', '.join(p + '*' for p in JAVA_ONLY_PREFIXES)}"
+            )
     for name, value in credentials.items():
         options.setdefault(name, value)  # sasl.plain.username/password, when given, win
     return options
@@ -108,17 +112,23 @@ def jaas_credentials(jaas: str) -> dict[str, str]:
 
 def configured_topics(cfg: ShopguardConfig) -> list[str]:
     """The topics ``cfg`` names: events, alerts, dead letters, late events and scores (when set)."""
-    return [name for name in (cfg.topics.events, cfg.topics.alerts, cfg.topics.dead_letters, cfg.topics.late,
-                              cfg.topics.scores) if name]
+    return [
+        name
+        for name in (cfg.topics.events, cfg.topics.alerts, cfg.topics.dead_letters, cfg.topics.late, cfg.topics.scores)
+        if name
+    ]
 
 
 def _admin(cfg: ShopguardConfig) -> KafkaAdminClient:
     try:
-        return KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap_servers, request_timeout_ms=10000,
-                                **kafka_python_options(cfg))
+        return KafkaAdminClient(
+            bootstrap_servers=cfg.kafka.bootstrap_servers, request_timeout_ms=10000, **kafka_python_options(cfg)
+        )
     except KafkaError:  # kafka-python 3 raises KafkaTimeoutError when it cannot bootstrap
-        raise TopicError(f"no Kafka broker answers at {cfg.kafka.bootstrap_servers}: start one with "
-                         "'shopguard kafka start' or set kafka.bootstrap_servers") from None
+        raise TopicError(
+            f"no Kafka broker answers at {cfg.kafka.bootstrap_servers}: start one with "
+            "'shopguard kafka start' or set kafka.bootstrap_servers"
+        ) from None
 
 
 def ensure_topics(cfg: ShopguardConfig, names: list[str] | None = None, partitions: int | None = None) -> list[str]:
@@ -132,13 +142,17 @@ def ensure_topics(cfg: ShopguardConfig, names: list[str] | None = None, partitio
         created = []
         for name in missing:
             try:
-                admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=cfg.topics.replication_factor)])
+                admin.create_topics(
+                    [NewTopic(name, num_partitions=partitions, replication_factor=cfg.topics.replication_factor)]
+                )
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass
         return created
     except KafkaError as error:
-        raise TopicError(f"creating topics {', '.join(names)} on {cfg.kafka.bootstrap_servers} failed: {error}") from None
+        raise TopicError(
+            f"creating topics {', '.join(names)} on {cfg.kafka.bootstrap_servers} failed: {error}"
+        ) from None
     finally:
         admin.close()
 
@@ -158,6 +172,8 @@ def delete_topics(cfg: ShopguardConfig, names: list[str]) -> list[str]:
             admin.delete_topics(existing)
         return existing
     except KafkaError as error:
-        raise TopicError(f"deleting topics {', '.join(names)} on {cfg.kafka.bootstrap_servers} failed: {error}") from None
+        raise TopicError(
+            f"deleting topics {', '.join(names)} on {cfg.kafka.bootstrap_servers} failed: {error}"
+        ) from None
     finally:
         admin.close()

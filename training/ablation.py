@@ -19,8 +19,13 @@ from typing import Callable, Mapping
 import numpy as np
 
 from shopguard.training.combiner_fitting import fit_combiner
-from shopguard.training.detection_metrics import (UserScores, calibrate_threshold, evaluate_scores,
-                                                   pr_auc_difference_interval, user_scores)
+from shopguard.training.detection_metrics import (
+    UserScores,
+    calibrate_threshold,
+    evaluate_scores,
+    pr_auc_difference_interval,
+    user_scores,
+)
 from shopguard.training.returning_data import ReturningData, validation_abused_users
 from shopguard.udfs.score_combiner import ScoreCombiner
 
@@ -51,16 +56,22 @@ def score_periods(detectors, data: ReturningData, progress: Callable[[str], None
 def fit_period_combiner(scores: Mapping[str, PeriodScores], data: ReturningData, alert_rate: float) -> ScoreCombiner:
     """The combiner fitted on the validation period's events (as ``shopguard train`` does)."""
     validation = data.validation
-    return fit_combiner({name: s.validation for name, s in scores.items()}, validation.event_is_abuse,
-                        validation.user_ids, alert_rate)
+    return fit_combiner(
+        {name: s.validation for name, s in scores.items()}, validation.event_is_abuse, validation.user_ids, alert_rate
+    )
 
 
-def ablation(scores: Mapping[str, PeriodScores], data: ReturningData, alert_rate: float,
-             combiner: ScoreCombiner | None = None) -> dict:
+def ablation(
+    scores: Mapping[str, PeriodScores], data: ReturningData, alert_rate: float, combiner: ScoreCombiner | None = None
+) -> dict:
     """Figures for every detector alone and for the combination, with the targets of the issue checked."""
     combiner = combiner or fit_period_combiner(scores, data, alert_rate)
-    combined = PeriodScores(*(combiner.combine({n: getattr(scores[n], part) for n in combiner.detectors})
-                              for part in ("validation", "test")))
+    combined = PeriodScores(
+        *(
+            combiner.combine({n: getattr(scores[n], part) for n in combiner.detectors})
+            for part in ("validation", "test")
+        )
+    )
     excluded = validation_abused_users(data)
     keep = np.array([user not in excluded for user in data.test.user_ids])
     test = data.test.subset(keep)
@@ -72,14 +83,22 @@ def ablation(scores: Mapping[str, PeriodScores], data: ReturningData, alert_rate
         figures[name] = evaluate_scores(test, period.test[keep], threshold, tested[name])
     targets = _targets(figures)
     _add_difference_intervals(targets, tested)
-    return {"figures": figures, "combiner": combiner.to_dict(), "targets": targets,
-            "excluded_test_users": len(excluded), "test_users": len(set(test.user_ids))}
+    return {
+        "figures": figures,
+        "combiner": combiner.to_dict(),
+        "targets": targets,
+        "excluded_test_users": len(excluded),
+        "test_users": len(set(test.user_ids)),
+    }
 
 
 def short_of_best_single(targets: Mapping) -> list[str]:
     """The anomaly types on which the combination's PR-AUC is below the best single detector's."""
-    return [kind for kind, row in targets["combined_vs_best_single_pr_auc"].items()
-            if (row["combined"] or 0.0) < row["best_single"]]
+    return [
+        kind
+        for kind, row in targets["combined_vs_best_single_pr_auc"].items()
+        if (row["combined"] or 0.0) < row["best_single"]
+    ]
 
 
 def _add_difference_intervals(targets: dict, tested: Mapping[str, UserScores]) -> None:
@@ -93,9 +112,11 @@ def _add_difference_intervals(targets: dict, tested: Mapping[str, UserScores]) -
     for kind, row in targets["combined_vs_best_single_pr_auc"].items():
         keep = (types == "") | (types == kind)
         row["difference_interval"] = pr_auc_difference_interval(
-            types[keep] == kind, combined.scores[keep], tested[row["best_detector"]].scores[keep])
+            types[keep] == kind, combined.scores[keep], tested[row["best_detector"]].scores[keep]
+        )
     targets["combined_vs_best_single_interval"] = pr_auc_difference_interval(
-        combined.abused, combined.scores, tested[targets["best_single_detector"]].scores)
+        combined.abused, combined.scores, tested[targets["best_single_detector"]].scores
+    )
 
 
 def _targets(figures: Mapping[str, dict]) -> dict:
@@ -107,16 +128,23 @@ def _targets(figures: Mapping[str, dict]) -> dict:
     per_type_best = {kind: max((figures[n]["per_type"][kind]["pr_auc"] or 0.0, n) for n in singles) for kind in types}
     best_overall = max((figures[n]["pr_auc"] or 0.0, n) for n in singles)
     return {
-        "pattern_recall_at_0.1pct_fpr": {kind: patterns.get(kind, {}).get("recall_at_0.1pct_fpr") for kind in PER_USER_TYPES},
-        "pattern_recall_interval": {kind: patterns.get(kind, {}).get("recall_at_0.1pct_fpr_interval")
-                                    for kind in PER_USER_TYPES},
+        "pattern_recall_at_0.1pct_fpr": {
+            kind: patterns.get(kind, {}).get("recall_at_0.1pct_fpr") for kind in PER_USER_TYPES
+        },
+        "pattern_recall_interval": {
+            kind: patterns.get(kind, {}).get("recall_at_0.1pct_fpr_interval") for kind in PER_USER_TYPES
+        },
         "pattern_recall_target": PATTERN_RECALL_TARGET,
         # at the detector's validation threshold: which variant the misses are (the subtle one has no device sign)
-        "pattern_recall_by_variant": {kind: {variant: patterns.get(kind, {}).get(f"recall_{variant}")
-                                             for variant in ("blunt", "subtle")} for kind in PER_USER_TYPES},
+        "pattern_recall_by_variant": {
+            kind: {variant: patterns.get(kind, {}).get(f"recall_{variant}") for variant in ("blunt", "subtle")}
+            for kind in PER_USER_TYPES
+        },
         "combined_vs_best_single_pr_auc": {
             kind: {"combined": combined["per_type"][kind]["pr_auc"], "best_single": best, "best_detector": name}
-            for kind, (best, name) in per_type_best.items()},
-        "combined_pr_auc": combined["pr_auc"], "best_single_pr_auc": best_overall[0],
+            for kind, (best, name) in per_type_best.items()
+        },
+        "combined_pr_auc": combined["pr_auc"],
+        "best_single_pr_auc": best_overall[0],
         "best_single_detector": best_overall[1],
     }

@@ -52,8 +52,9 @@ class Injector(Protocol):
 
     name: str
 
-    def events(self, user_id: str, context: "UserContext", onset_ms: int, subtle: bool,
-               rng: np.random.Generator) -> list[Event]: ...
+    def events(
+        self, user_id: str, context: "UserContext", onset_ms: int, subtle: bool, rng: np.random.Generator
+    ) -> list[Event]: ...
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,11 @@ class UserContext:
     @classmethod
     def of(cls, history: Sequence[Event]) -> "UserContext":
         last = history[-1] if history else None
-        return cls(device_id=last.device_id if last else None, ip=last.ip if last else None,
-                   categories=tuple(dict.fromkeys(e.category_id for e in history if e.category_id)))
+        return cls(
+            device_id=last.device_id if last else None,
+            ip=last.ip if last else None,
+            categories=tuple(dict.fromkeys(e.category_id for e in history if e.category_id)),
+        )
 
 
 class _Writer:
@@ -96,10 +100,16 @@ class Bot:
         for _ in range(int(rng.integers(25, 60) if subtle else rng.integers(40, 120))):
             event_type = "add_to_cart" if subtle and rng.random() < 0.04 else "page_view"
             category = f"cat-{int(rng.integers(0, 5000))}"
-            w.add(period * rng.lognormal(0, jitter), event_type, item_id=f"{category}-item-{int(rng.integers(0, 400))}",
-                  category_id=category, device_id=device, ip=context.ip,
-                  price=round(float(rng.uniform(5, 200)), 2) if event_type == "add_to_cart" else None,
-                  quantity=1 if event_type == "add_to_cart" else None)
+            w.add(
+                period * rng.lognormal(0, jitter),
+                event_type,
+                item_id=f"{category}-item-{int(rng.integers(0, 400))}",
+                category_id=category,
+                device_id=device,
+                ip=context.ip,
+                price=round(float(rng.uniform(5, 200)), 2) if event_type == "add_to_cart" else None,
+                quantity=1 if event_type == "add_to_cart" else None,
+            )
         return w.events
 
 
@@ -111,16 +121,26 @@ class ClickFarming:
 
     name = "click_farming"
 
-    def __init__(self, ring_device: str = "farm-device-0", ring_ip: str = "203.0.113.50",
-                 target_items: tuple[str, ...] = ("shop-9-item-1",)):
+    def __init__(
+        self,
+        ring_device: str = "farm-device-0",
+        ring_ip: str = "203.0.113.50",
+        target_items: tuple[str, ...] = ("shop-9-item-1",),
+    ):
         self.ring_device, self.ring_ip, self.target_items = ring_device, ring_ip, target_items
 
     def events(self, user_id, context, onset_ms, subtle, rng):
         w = _Writer(user_id, self.name, onset_ms)
         for _ in range(int(rng.integers(2, 6)) if subtle else 0):
             category = f"cat-{int(rng.integers(0, 5000))}"
-            w.add(rng.uniform(20, 120), "page_view", item_id=f"{category}-item-{int(rng.integers(0, 400))}",
-                  category_id=category, device_id=self.ring_device, ip=self.ring_ip)
+            w.add(
+                rng.uniform(20, 120),
+                "page_view",
+                item_id=f"{category}-item-{int(rng.integers(0, 400))}",
+                category_id=category,
+                device_id=self.ring_device,
+                ip=self.ring_ip,
+            )
         for item in self.target_items:
             step = (lambda: rng.uniform(20, 90)) if subtle else (lambda: rng.uniform(2, 10))
             price = round(float(rng.uniform(30, 300)), 2)
@@ -146,14 +166,36 @@ class CardTesting:
         for _ in range(attempts):
             if subtle:
                 category = context.categories[0] if context.categories else "cat-1"
-                w.add(rng.uniform(30, 240), "page_view", item_id=f"{category}-item-{int(rng.integers(0, 400))}",
-                      category_id=category, device_id=context.device_id, ip=context.ip)
+                w.add(
+                    rng.uniform(30, 240),
+                    "page_view",
+                    item_id=f"{category}-item-{int(rng.integers(0, 400))}",
+                    category_id=category,
+                    device_id=context.device_id,
+                    ip=context.ip,
+                )
             amount = round(float(rng.uniform(0.5, 5.0)), 2)
-            w.add(rng.uniform(20, 90) if subtle else rng.uniform(1, 6), "payment_failed", item_id="gift-card",
-                  category_id="gift-cards", price=amount, quantity=1, device_id=context.device_id, ip=context.ip)
+            w.add(
+                rng.uniform(20, 90) if subtle else rng.uniform(1, 6),
+                "payment_failed",
+                item_id="gift-card",
+                category_id="gift-cards",
+                price=amount,
+                quantity=1,
+                device_id=context.device_id,
+                ip=context.ip,
+            )
             if rng.random() < 0.25:
-                w.add(rng.uniform(1, 5), "purchase", item_id="gift-card", category_id="gift-cards", price=amount,
-                      quantity=1, device_id=context.device_id, ip=context.ip)
+                w.add(
+                    rng.uniform(1, 5),
+                    "purchase",
+                    item_id="gift-card",
+                    category_id="gift-cards",
+                    price=amount,
+                    quantity=1,
+                    device_id=context.device_id,
+                    ip=context.ip,
+                )
         return w.events
 
 
@@ -173,8 +215,14 @@ class AccountTakeover:
         w.add(rng.uniform(5, 30), "login", device_id=device, ip=ip)
         for _ in range(int(rng.integers(2, 6)) if subtle else 0):
             category = f"cat-{int(rng.integers(0, 50))}"
-            w.add(rng.uniform(15, 90), "page_view", item_id=f"{category}-item-{int(rng.integers(0, 400))}",
-                  category_id=category, device_id=device, ip=ip)
+            w.add(
+                rng.uniform(15, 90),
+                "page_view",
+                item_id=f"{category}-item-{int(rng.integers(0, 400))}",
+                category_id=category,
+                device_id=device,
+                ip=ip,
+            )
         for _ in range(1 if subtle else int(rng.integers(2, 4))):
             item = f"electronics-item-{int(rng.integers(0, 50))}"
             price = round(float(rng.uniform(1500, 9000)), 2)
@@ -197,18 +245,26 @@ class Scalping:
             item = hot[int(rng.integers(0, len(hot)))]
             quantity = int(rng.integers(2, 5)) if subtle else int(rng.integers(5, 50))
             common = dict(item_id=item, category_id="limited-drops", device_id=context.device_id, ip=context.ip)
-            w.add(rng.uniform(3, 20) if subtle else rng.uniform(0.2, 2), "add_to_cart",
-                  price=499.0, quantity=quantity, **common)
+            w.add(
+                rng.uniform(3, 20) if subtle else rng.uniform(0.2, 2),
+                "add_to_cart",
+                price=499.0,
+                quantity=quantity,
+                **common,
+            )
             if rng.random() < 0.5:
                 w.add(rng.uniform(0.5, 5), "purchase", price=499.0, quantity=quantity, **common)
         return w.events
 
 
-INJECTORS: dict[str, Injector] = {i.name: i for i in (Bot(), ClickFarming(), CardTesting(), AccountTakeover(), Scalping())}
+INJECTORS: dict[str, Injector] = {
+    i.name: i for i in (Bot(), ClickFarming(), CardTesting(), AccountTakeover(), Scalping())
+}
 
 
-def inject(injector: Injector, history: Sequence[Event], onset_ms: int, subtle: bool,
-           rng: np.random.Generator) -> tuple[list[Event], AnomalyLabel]:
+def inject(
+    injector: Injector, history: Sequence[Event], onset_ms: int, subtle: bool, rng: np.random.Generator
+) -> tuple[list[Event], AnomalyLabel]:
     """The user's normal ``history`` with ``injector``'s abuse from ``onset_ms`` on, and its label."""
     user_id = history[0].user_id
     abuse = injector.events(user_id, UserContext.of([e for e in history if e.ts_ms < onset_ms]), onset_ms, subtle, rng)
@@ -216,12 +272,16 @@ def inject(injector: Injector, history: Sequence[Event], onset_ms: int, subtle: 
     return sorted([*history, *abuse], key=lambda e: e.ts_ms), label
 
 
-def inject_ring(histories: Sequence[Sequence[Event]], onset_ms: int, subtle: bool,
-                rng: np.random.Generator) -> tuple[list[Event], list[AnomalyLabel]]:
+def inject_ring(
+    histories: Sequence[Sequence[Event]], onset_ms: int, subtle: bool, rng: np.random.Generator
+) -> tuple[list[Event], list[AnomalyLabel]]:
     """Click farming by a ring: every account shares one device and IP and buys the same target items."""
     ring = int(rng.integers(0, 10**6))
-    farming = ClickFarming(ring_device=f"farm-device-{ring}", ring_ip=f"203.0.113.{ring % 250 + 1}",
-                           target_items=tuple(f"shop-{ring}-item-{i}" for i in range(int(rng.integers(1, 3)))))
+    farming = ClickFarming(
+        ring_device=f"farm-device-{ring}",
+        ring_ip=f"203.0.113.{ring % 250 + 1}",
+        target_items=tuple(f"shop-{ring}-item-{i}" for i in range(int(rng.integers(1, 3)))),
+    )
     events: list[Event] = []
     labels = []
     for history in histories:
@@ -232,8 +292,14 @@ def inject_ring(histories: Sequence[Sequence[Event]], onset_ms: int, subtle: boo
     return events, labels
 
 
-def inject_account_sharing(history: Sequence[Event], other_person: Sequence[Event], onset_ms: int, subtle: bool,
-                           rng: np.random.Generator, max_visits: int = 3) -> tuple[list[Event], AnomalyLabel]:
+def inject_account_sharing(
+    history: Sequence[Event],
+    other_person: Sequence[Event],
+    onset_ms: int,
+    subtle: bool,
+    rng: np.random.Generator,
+    max_visits: int = 3,
+) -> tuple[list[Event], AnomalyLabel]:
     """Same account, different person: 1..``max_visits`` visits of ``other_person`` in this account from the onset.
 
     ``other_person`` is another shopper's own events: the visits keep that person's habits (event types,
@@ -247,7 +313,7 @@ def inject_account_sharing(history: Sequence[Event], other_person: Sequence[Even
     if not visits:
         raise ValueError("account sharing needs another person's events to write into the account")
     count = min(len(visits), int(rng.integers(1, max_visits + 1)))
-    chosen = visits[int(rng.integers(0, len(visits) - count + 1)):][:count]
+    chosen = visits[int(rng.integers(0, len(visits) - count + 1)) :][:count]
     usual = Counter((e.device_id, e.ip) for e in history if e.ts_ms < onset_ms).most_common(1)
     usual_device, usual_ip = usual[0][0] if usual else (None, None)
     stranger_device = f"{user_id}-other-{int(rng.integers(0, 999))}"
@@ -261,9 +327,16 @@ def inject_account_sharing(history: Sequence[Event], other_person: Sequence[Even
         if not subtle and not abuse and visit[0].event_type not in ("login", "login_failed"):
             abuse.append(Event("", user_id, "login", start, device_id=device, ip=ip, channel=visit[0].channel))
             shift += int(rng.uniform(5_000, 20_000))
-        abuse += [e._replace(user_id=user_id, ts_ms=e.ts_ms + shift, session_id=None,
-                             device_id=device if subtle else e.device_id or device,
-                             ip=ip if subtle else e.ip or ip) for e in visit]
+        abuse += [
+            e._replace(
+                user_id=user_id,
+                ts_ms=e.ts_ms + shift,
+                session_id=None,
+                device_id=device if subtle else e.device_id or device,
+                ip=ip if subtle else e.ip or ip,
+            )
+            for e in visit
+        ]
         start = abuse[-1].ts_ms + int(rng.uniform(1, 12) * 3_600_000)
     abuse = [e._replace(event_id=f"{user_id}-account_sharing-{n}") for n, e in enumerate(abuse)]
     label = AnomalyLabel(user_id, "account_sharing", subtle, onset_ms, tuple(e.event_id for e in abuse))

@@ -50,19 +50,24 @@ class BehaviourStats:
     def summary(self) -> dict[str, float]:
         """The headline figures by name, in the order a calibration report shows them."""
         quantile = dict(zip(QUANTILES, self.gap_quantiles_s))
-        rows = [("users", self.users), ("events", self.events),
-                ("events per user, mean", round(self.events / max(self.users, 1), 3))]
+        rows = [
+            ("users", self.users),
+            ("events", self.events),
+            ("events per user, mean", round(self.events / max(self.users, 1), 3)),
+        ]
         rows += [(f"share of {kind}", share) for kind, share in sorted(self.behaviour_mix.items())]
-        rows += [("gap between events, median (s)", quantile[0.5]),
-                 ("gap between events, p10 (s)", quantile[0.1]),
-                 ("gap between events, p90 (s)", quantile[0.9]),
-                 ("next event on the same item", self.p_same_item),
-                 ("new item in the same category", self.p_same_category_given_new_item),
-                 ("distinct items per user, mean", self.items_per_user_mean),
-                 ("distinct categories per user, mean", self.categories_per_user_mean),
-                 ("events per session, mean", self.session_events_mean),
-                 ("funnel: viewers who add to cart", self.funnel_view_to_cart),
-                 ("funnel: carters who purchase", self.funnel_cart_to_purchase)]
+        rows += [
+            ("gap between events, median (s)", quantile[0.5]),
+            ("gap between events, p10 (s)", quantile[0.1]),
+            ("gap between events, p90 (s)", quantile[0.9]),
+            ("next event on the same item", self.p_same_item),
+            ("new item in the same category", self.p_same_category_given_new_item),
+            ("distinct items per user, mean", self.items_per_user_mean),
+            ("distinct categories per user, mean", self.categories_per_user_mean),
+            ("events per session, mean", self.session_events_mean),
+            ("funnel: viewers who add to cart", self.funnel_view_to_cart),
+            ("funnel: carters who purchase", self.funnel_cart_to_purchase),
+        ]
         return dict(rows)
 
 
@@ -102,8 +107,9 @@ def measure_behaviour(events: Iterable[Event]) -> BehaviourStats:
         transitions=_transitions(pairs),
         gap_quantiles_s=tuple(round(float(g), 3) for g in np.quantile(gaps, QUANTILES)),
         p_same_item=_share(sum(a.item_id == b.item_id for a, b in pairs), len(pairs)),
-        p_same_category_given_new_item=_share(sum(a.category_id == b.category_id for a, b in new_item_pairs),
-                                              len(new_item_pairs)),
+        p_same_category_given_new_item=_share(
+            sum(a.category_id == b.category_id for a, b in new_item_pairs), len(new_item_pairs)
+        ),
         items_per_user_mean=_mean(len({e.item_id for e in h}) for h in users.values()),
         categories_per_user_mean=_mean(len({e.category_id for e in h}) for h in users.values()),
         session_events_mean=_mean(_session_lengths(users.values())),

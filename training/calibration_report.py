@@ -21,8 +21,9 @@ from shopguard.udfs.events import Event
 
 def gaps_s(events: Sequence[Event]) -> np.ndarray:
     """Seconds between each user's consecutive events."""
-    return np.array([(b.ts_ms - a.ts_ms) / 1000.0 for history in by_user(events).values()
-                     for a, b in zip(history, history[1:])])
+    return np.array(
+        [(b.ts_ms - a.ts_ms) / 1000.0 for history in by_user(events).values() for a, b in zip(history, history[1:])]
+    )
 
 
 def comparison_rows(real: BehaviourStats, simulated: BehaviourStats) -> list[tuple[str, float, float, str]]:
@@ -37,8 +38,13 @@ def comparison_rows(real: BehaviourStats, simulated: BehaviourStats) -> list[tup
     return rows
 
 
-def write_calibration_report(real_events: Sequence[Event], simulated_events: Sequence[Event], out_dir: str | Path,
-                             real_name: str, assumptions: ContextAssumptions) -> Path:
+def write_calibration_report(
+    real_events: Sequence[Event],
+    simulated_events: Sequence[Event],
+    out_dir: str | Path,
+    real_name: str,
+    assumptions: ContextAssumptions,
+) -> Path:
     """Write ``calibration.md``, ``calibration.json`` and three PNG plots into ``out_dir``; return the Markdown path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -49,9 +55,14 @@ def write_calibration_report(real_events: Sequence[Event], simulated_events: Seq
     _plot_gaps(gaps_s(real_events), gaps_s(comparable), out / "gaps.png")
     _plot_events_per_user(real, simulated, out / "events_per_user.png")
     _plot_mix(real, simulated, out / "behaviour_mix.png")
-    (out / "calibration.json").write_text(json.dumps(
-        {"real": asdict(real), "simulated": asdict(simulated), "assumptions": asdict(assumptions)},
-        indent=1, default=str) + "\n")
+    (out / "calibration.json").write_text(
+        json.dumps(
+            {"real": asdict(real), "simulated": asdict(simulated), "assumptions": asdict(assumptions)},
+            indent=1,
+            default=str,
+        )
+        + "\n"
+    )
     lines = [
         "# Simulator calibration",
         "",
@@ -82,8 +93,10 @@ def write_calibration_report(real_events: Sequence[Event], simulated_events: Seq
 
 def _pyplot():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt
 
 

@@ -43,16 +43,27 @@ from sklearn.linear_model import LogisticRegression
 from shopguard.training.detection_metrics import calibrate_threshold
 from shopguard.udfs.score_combiner import PATTERN_DETECTOR, Hinge, ScoreCombiner, transformed
 
-TRANSFORMS = {"lstm": "logit", "next_event": "logit", PATTERN_DETECTOR: "share", "velocity_rules": "log1p",
-              "isolation_forest": "logit"}
+TRANSFORMS = {
+    "lstm": "logit",
+    "next_event": "logit",
+    PATTERN_DETECTOR: "share",
+    "velocity_rules": "log1p",
+    "isolation_forest": "logit",
+}
 HINGED = ("lstm", PATTERN_DETECTOR)
 HINGE_KNEE_QUANTILE = 0.99  # of validation normal events' transformed scores
 USER_ROUNDS = 1  # refits on each user's deciding event; more rounds did not help on seeds 7, 11, 12, 13
 
 
-def fit_combiner(scores: Mapping[str, np.ndarray], event_is_abuse: np.ndarray, users: Sequence[str],
-                 alert_rate: float, with_fallback: bool = True, hinged: tuple[str, ...] = HINGED,
-                 user_rounds: int = USER_ROUNDS) -> ScoreCombiner:
+def fit_combiner(
+    scores: Mapping[str, np.ndarray],
+    event_is_abuse: np.ndarray,
+    users: Sequence[str],
+    alert_rate: float,
+    with_fallback: bool = True,
+    hinged: tuple[str, ...] = HINGED,
+    user_rounds: int = USER_ROUNDS,
+) -> ScoreCombiner:
     """Fit weights on validation events, refit them on each user's deciding event (``user_rounds`` times), and
     the threshold on validation normal users (``hinged``, ``user_rounds``: see above)."""
     names = tuple(scores)
@@ -68,19 +79,32 @@ def fit_combiner(scores: Mapping[str, np.ndarray], event_is_abuse: np.ndarray, u
     threshold = calibrate_threshold(_normal_user_maxima(combiner.combine(scores), users, event_is_abuse), alert_rate)
     fallback = None
     if with_fallback and PATTERN_DETECTOR in names and len(names) > 1:
-        fallback = fit_combiner({n: s for n, s in scores.items() if n != PATTERN_DETECTOR}, event_is_abuse, users,
-                                alert_rate, with_fallback=False, hinged=hinged, user_rounds=user_rounds)
+        fallback = fit_combiner(
+            {n: s for n, s in scores.items() if n != PATTERN_DETECTOR},
+            event_is_abuse,
+            users,
+            alert_rate,
+            with_fallback=False,
+            hinged=hinged,
+            user_rounds=user_rounds,
+        )
     return dataclasses.replace(combiner, threshold=threshold, fallback=fallback)
 
 
-def _fitted(names: tuple[str, ...], transforms: tuple[str, ...], knees: Mapping[str, float], features: np.ndarray,
-            is_abuse: np.ndarray) -> ScoreCombiner:
+def _fitted(
+    names: tuple[str, ...],
+    transforms: tuple[str, ...],
+    knees: Mapping[str, float],
+    features: np.ndarray,
+    is_abuse: np.ndarray,
+) -> ScoreCombiner:
     """Logistic regression on ``features`` (scaled scores, then hinge terms), as a combiner (threshold unset)."""
     model = LogisticRegression(C=1.0, max_iter=5000, class_weight="balanced").fit(features, is_abuse)
     weights = [float(w) for w in model.coef_[0]]
-    hinges = tuple(Hinge(n, k, w) for (n, k), w in zip(knees.items(), weights[len(names):]))
-    return ScoreCombiner(names, transforms, tuple(weights[:len(names)]), float(model.intercept_[0]),
-                         threshold=0.5, hinges=hinges)
+    hinges = tuple(Hinge(n, k, w) for (n, k), w in zip(knees.items(), weights[len(names) :]))
+    return ScoreCombiner(
+        names, transforms, tuple(weights[: len(names)]), float(model.intercept_[0]), threshold=0.5, hinges=hinges
+    )
 
 
 def deciding_events(combined: np.ndarray, users: Sequence[str], event_is_abuse: np.ndarray) -> np.ndarray:

@@ -50,15 +50,22 @@ def read_taobao(path: str | Path) -> tuple[list[Event], list[BadRow]]:
     """
     path = Path(path)
     if not path.is_file():
-        raise ShopguardError(f"{path}: Taobao data file not found; point data.taobao_csv at "
-                             "taobao_user_behavior_slice.csv (it lives in ../shared/data/)")
+        raise ShopguardError(
+            f"{path}: Taobao data file not found; point data.taobao_csv at "
+            "taobao_user_behavior_slice.csv (it lives in ../shared/data/)"
+        )
     events: list[Event] = []
     bad: list[BadRow] = []
     with path.open(newline="") as fh:
         for line, row in enumerate(csv.reader(fh), start=1):
             if len(row) != 5:
-                bad.append(BadRow(str(path), line, f"expected 5 columns (user_id,item_id,category_id,behavior,ts), "
-                                                   f"found {len(row)}"))
+                bad.append(
+                    BadRow(
+                        str(path),
+                        line,
+                        f"expected 5 columns (user_id,item_id,category_id,behavior,ts), found {len(row)}",
+                    )
+                )
                 continue
             user_id, item_id, category_id, behaviour, ts = row
             if behaviour not in TAOBAO_BEHAVIOURS:
@@ -67,8 +74,17 @@ def read_taobao(path: str | Path) -> tuple[list[Event], list[BadRow]]:
             if not ts.isdigit():
                 bad.append(BadRow(str(path), line, f"ts {ts!r} is not epoch seconds"))
                 continue
-            events.append(Event(event_id=f"taobao-{line}", user_id=user_id, event_type=TAOBAO_BEHAVIOURS[behaviour],
-                                ts_ms=int(ts) * 1000, item_id=item_id, category_id=category_id, channel="taobao"))
+            events.append(
+                Event(
+                    event_id=f"taobao-{line}",
+                    user_id=user_id,
+                    event_type=TAOBAO_BEHAVIOURS[behaviour],
+                    ts_ms=int(ts) * 1000,
+                    item_id=item_id,
+                    category_id=category_id,
+                    channel="taobao",
+                )
+            )
     return events, bad
 
 
@@ -104,8 +120,10 @@ def read_fraud_data(path: str | Path) -> tuple[list[Event], dict[str, int], list
         except ValueError as problem:
             bad.append(BadRow(str(path), line, str(problem)))
             continue
-        user, context = row["user_id"], dict(device_id=row["device_id"], channel=row["source"],
-                                             user_agent=row["browser"])
+        user, context = (
+            row["user_id"],
+            dict(device_id=row["device_id"], channel=row["source"], user_agent=row["browser"]),
+        )
         events.append(Event(f"fraud-{line}-signup", user, "login", signup, **context))
         events.append(Event(f"fraud-{line}-purchase", user, "purchase", purchase, price=price, quantity=1, **context))
         labels[user] = label
@@ -129,8 +147,17 @@ def read_talkingdata(path: str | Path) -> tuple[list[Event], dict[str, int], lis
             bad.append(BadRow(str(path), line, str(problem)))
             continue
         event_id = f"talkingdata-{line}"
-        events.append(Event(event_id, f"ip-{row['ip']}", "page_view", ts, item_id=f"app-{row['app']}",
-                            device_id=f"{row['device']}-{row['os']}", channel=row["channel"]))
+        events.append(
+            Event(
+                event_id,
+                f"ip-{row['ip']}",
+                "page_view",
+                ts,
+                item_id=f"app-{row['app']}",
+                device_id=f"{row['device']}-{row['os']}",
+                channel=row["channel"],
+            )
+        )
         labels[event_id] = label
     return events, labels, bad
 
@@ -151,8 +178,17 @@ def read_diginetica(path: str | Path) -> tuple[list[Event], list[BadRow]]:
             bad.append(BadRow(str(path), line, str(problem)))
             continue
         user = row["user_id"] if row["user_id"] not in ("", "NA") else f"session-{row['session_id']}"
-        events.append(Event(f"diginetica-{line}", user, "page_view", int(day.timestamp() * 1000) + offset,
-                            session_id=row["session_id"], item_id=row["item_id"], channel="diginetica"))
+        events.append(
+            Event(
+                f"diginetica-{line}",
+                user,
+                "page_view",
+                int(day.timestamp() * 1000) + offset,
+                session_id=row["session_id"],
+                item_id=row["item_id"],
+                channel="diginetica",
+            )
+        )
     return events, bad
 
 
@@ -160,26 +196,42 @@ def read_online_shoppers(path: str | Path) -> tuple[list[ShopperSession], list[B
     """UCI Online Shoppers sessions with their purchase label."""
     sessions: list[ShopperSession] = []
     bad: list[BadRow] = []
-    columns = ("ProductPagesViewed", "ProductPageTime", "AvgBounceRate", "AvgExitRate", "AvgPageValue",
-               "IsWeekendVisit", "UserCategory", "MadePurchase")
+    columns = (
+        "ProductPagesViewed",
+        "ProductPageTime",
+        "AvgBounceRate",
+        "AvgExitRate",
+        "AvgPageValue",
+        "IsWeekendVisit",
+        "UserCategory",
+        "MadePurchase",
+    )
     for line, row in _csv_rows(path, columns, bad):
         try:
-            sessions.append(ShopperSession(
-                product_pages=_non_negative_int(row["ProductPagesViewed"], "ProductPagesViewed"),
-                product_page_time_s=_finite(row["ProductPageTime"], "ProductPageTime"),
-                bounce_rate=_finite(row["AvgBounceRate"], "AvgBounceRate"),
-                exit_rate=_finite(row["AvgExitRate"], "AvgExitRate"),
-                page_value=_finite(row["AvgPageValue"], "AvgPageValue"),
-                weekend=_boolean(row["IsWeekendVisit"], "IsWeekendVisit"),
-                visitor_type=row["UserCategory"],
-                made_purchase=_boolean(row["MadePurchase"], "MadePurchase")))
+            sessions.append(
+                ShopperSession(
+                    product_pages=_non_negative_int(row["ProductPagesViewed"], "ProductPagesViewed"),
+                    product_page_time_s=_finite(row["ProductPageTime"], "ProductPageTime"),
+                    bounce_rate=_finite(row["AvgBounceRate"], "AvgBounceRate"),
+                    exit_rate=_finite(row["AvgExitRate"], "AvgExitRate"),
+                    page_value=_finite(row["AvgPageValue"], "AvgPageValue"),
+                    weekend=_boolean(row["IsWeekendVisit"], "IsWeekendVisit"),
+                    visitor_type=row["UserCategory"],
+                    made_purchase=_boolean(row["MadePurchase"], "MadePurchase"),
+                )
+            )
         except ValueError as problem:
             bad.append(BadRow(str(path), line, str(problem)))
     return sessions, bad
 
 
-def _csv_rows(path: str | Path, required: Sequence[str], bad: list[BadRow], delimiter: str = ",",
-              rename: dict[str, str] | None = None) -> Iterator[tuple[int, dict[str, str]]]:
+def _csv_rows(
+    path: str | Path,
+    required: Sequence[str],
+    bad: list[BadRow],
+    delimiter: str = ",",
+    rename: dict[str, str] | None = None,
+) -> Iterator[tuple[int, dict[str, str]]]:
     """``(line number, row)`` for each well-formed data line; rows with the wrong number of fields go to ``bad``.
 
     A missing file, an empty file or a header without a required column is an error.
@@ -195,8 +247,10 @@ def _csv_rows(path: str | Path, required: Sequence[str], bad: list[BadRow], deli
         header = [(rename or {}).get(name.strip(), name.strip()) for name in header]
         missing = [name for name in required if name not in header]
         if missing:
-            raise ShopguardError(f"{path}:1: the header lacks column {missing[0]!r} (it has {', '.join(header)}); "
-                                 "is this the right file?")
+            raise ShopguardError(
+                f"{path}:1: the header lacks column {missing[0]!r} (it has {', '.join(header)}); "
+                "is this the right file?"
+            )
         for line, values in enumerate(reader, start=2):
             if len(values) != len(header):
                 bad.append(BadRow(str(path), line, f"expected {len(header)} fields, found {len(values)}"))

@@ -60,9 +60,14 @@ def calibrate_threshold(normal_scores: np.ndarray, alert_rate: float) -> float:
     return float(np.nextafter(ordered[allowed], np.inf))
 
 
-def recall_interval_at_fpr(normal_scores: np.ndarray, abused_scores: np.ndarray, fpr: float = TARGET_FPR,
-                           level: float = INTERVAL_LEVEL, resamples: int = INTERVAL_RESAMPLES,
-                           seed: int = 0) -> list[float] | None:
+def recall_interval_at_fpr(
+    normal_scores: np.ndarray,
+    abused_scores: np.ndarray,
+    fpr: float = TARGET_FPR,
+    level: float = INTERVAL_LEVEL,
+    resamples: int = INTERVAL_RESAMPLES,
+    seed: int = 0,
+) -> list[float] | None:
     """Where recall at ``fpr`` could lie with another draw of as many users: a bootstrap interval.
 
     At 0.1% of a few thousand normal users the threshold rests on the two or three that score
@@ -90,9 +95,14 @@ def recall_interval_at_fpr(normal_scores: np.ndarray, abused_scores: np.ndarray,
     return [float(low), float(high)]
 
 
-def pr_auc_difference_interval(abused: np.ndarray, scores: np.ndarray, other_scores: np.ndarray,
-                               level: float = INTERVAL_LEVEL, resamples: int = INTERVAL_RESAMPLES,
-                               seed: int = 0) -> list[float] | None:
+def pr_auc_difference_interval(
+    abused: np.ndarray,
+    scores: np.ndarray,
+    other_scores: np.ndarray,
+    level: float = INTERVAL_LEVEL,
+    resamples: int = INTERVAL_RESAMPLES,
+    seed: int = 0,
+) -> list[float] | None:
     """Where PR-AUC(``scores``) − PR-AUC(``other_scores``) could lie with another draw of as many users.
 
     Two detectors a few thousandths apart on a type of 25 abused users differ by one or two users'
@@ -119,8 +129,9 @@ def pr_auc_difference_interval(abused: np.ndarray, scores: np.ndarray, other_sco
     differences = np.empty(resamples)
     for n in range(resamples):
         rows = np.r_[rng.choice(normal_rows, len(normal_rows)), rng.choice(abused_rows, len(abused_rows))]
-        differences[n] = (average_precision_score(labels, scores[rows])
-                          - average_precision_score(labels, other_scores[rows]))
+        differences[n] = average_precision_score(labels, scores[rows]) - average_precision_score(
+            labels, other_scores[rows]
+        )
     low, high = np.quantile(differences, [(1 - level) / 2, (1 + level) / 2])
     return [float(low), float(high)]
 
@@ -143,8 +154,9 @@ def interval_text(bounds: list[float] | None) -> str:
     return f" [{bounds[0]:.2f}–{bounds[1]:.2f}]" if bounds else ""
 
 
-def evaluate_scores(traffic: EncodedTraffic, scores: np.ndarray, threshold: float,
-                    per_user: UserScores | None = None) -> dict:
+def evaluate_scores(
+    traffic: EncodedTraffic, scores: np.ndarray, threshold: float, per_user: UserScores | None = None
+) -> dict:
     """Every figure of the evaluation report for one detector's scores on ``traffic`` (``per_user``: their
     :func:`user_scores`, when the caller has them already)."""
     per_user = user_scores(traffic, scores) if per_user is None else per_user
@@ -190,10 +202,13 @@ def _user_figures(scores: np.ndarray, abused: np.ndarray, threshold: float) -> d
     precision = tp / max(tp + fp, 1)
     recall = tp / max(int(abused.sum()), 1)
     return {
-        "users": int(len(scores)), "abused_users": int(abused.sum()),
+        "users": int(len(scores)),
+        "abused_users": int(abused.sum()),
         "pr_auc": _safe(average_precision_score, abused, scores),
         "roc_auc": _safe(roc_auc_score, abused, scores),
-        "threshold": threshold, "precision": precision, "recall": recall,
+        "threshold": threshold,
+        "precision": precision,
+        "recall": recall,
         "f1": 2 * precision * recall / max(precision + recall, 1e-12),
         "fpr": fp / max(int((~abused).sum()), 1),
         "recall_at_0.1pct_fpr": _share(scores[abused] >= calibrate_threshold(scores[~abused], TARGET_FPR)),
@@ -204,9 +219,11 @@ def _user_figures(scores: np.ndarray, abused: np.ndarray, threshold: float) -> d
 def _delay_figures(delays: dict[str, tuple[int, float]]) -> dict:
     events = [d[0] for d in delays.values()]
     seconds = [d[1] for d in delays.values()]
-    return {"median_delay_events": float(np.median(events)) if events else None,
-            "median_delay_s": float(np.median(seconds)) if seconds else None,
-            "delays_events": events}
+    return {
+        "median_delay_events": float(np.median(events)) if events else None,
+        "median_delay_s": float(np.median(seconds)) if seconds else None,
+        "delays_events": events,
+    }
 
 
 def _user_ranges(traffic: EncodedTraffic):

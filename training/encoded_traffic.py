@@ -55,9 +55,17 @@ class EncodedTraffic:
     def subset(self, mask: np.ndarray) -> "EncodedTraffic":
         index = np.flatnonzero(mask)
         pick = lambda values: [values[i] for i in index]  # noqa: E731
-        return EncodedTraffic(self.history_length, pick(self.windows), pick(self.event_ids), pick(self.user_ids),
-                              self.ts_ms[index], pick(self.event_types), pick(self.user_types),
-                              self.subtle[index], self.onset_ms[index])
+        return EncodedTraffic(
+            self.history_length,
+            pick(self.windows),
+            pick(self.event_ids),
+            pick(self.user_ids),
+            self.ts_ms[index],
+            pick(self.event_types),
+            pick(self.user_types),
+            self.subtle[index],
+            self.onset_ms[index],
+        )
 
 
 def encode_traffic(traffic: LabelledTraffic, history_length: int) -> EncodedTraffic:
@@ -80,5 +88,14 @@ def encode_traffic(traffic: LabelledTraffic, history_length: int) -> EncodedTraf
             user_types.append(label.anomaly_type if label else "")
             subtle.append(bool(label and label.subtle))
             onset.append(label.onset_ms if label else 0)
-    return EncodedTraffic(history_length, windows, event_ids, user_ids, np.array(ts, dtype=np.int64), types,
-                          user_types, np.array(subtle), np.array(onset, dtype=np.int64))
+    return EncodedTraffic(
+        history_length,
+        windows,
+        event_ids,
+        user_ids,
+        np.array(ts, dtype=np.int64),
+        types,
+        user_types,
+        np.array(subtle),
+        np.array(onset, dtype=np.int64),
+    )

@@ -31,15 +31,21 @@ from shopguard.udfs.detector_ensemble import NEXT_EVENT_FOLDER
 from shopguard.udfs.score_combiner import ScoreCombiner
 
 
-def job_detectors(cfg: ShopguardConfig, folder: Path, next_event, next_event_needs_fit: bool,
-                  pattern_store_dir: str | Path) -> list:
+def job_detectors(
+    cfg: ShopguardConfig, folder: Path, next_event, next_event_needs_fit: bool, pattern_store_dir: str | Path
+) -> list:
     """``(detector, fit_on_history)`` for each detector the job combines, as the combiner sees them."""
-    return [(OnnxSequenceDetector(folder), False), (next_event, next_event_needs_fit),
-            (UserPatternDetector(cfg.patterns, store_dir=pattern_store_dir), True), (VelocityRules(), False)]
+    return [
+        (OnnxSequenceDetector(folder), False),
+        (next_event, next_event_needs_fit),
+        (UserPatternDetector(cfg.patterns, store_dir=pattern_store_dir), True),
+        (VelocityRules(), False),
+    ]
 
 
-def train_ensemble(cfg: ShopguardConfig, returning: ReturningData, folder: str | Path,
-                   progress: Callable[[str], None] = print) -> dict:
+def train_ensemble(
+    cfg: ShopguardConfig, returning: ReturningData, folder: str | Path, progress: Callable[[str], None] = print
+) -> dict:
     """Add ``next-event/``, ``patterns.sqlite`` and ``combiner.json`` to ``folder``; return the ablation."""
     folder = Path(folder)
     progress("training the next-event model on the returning shoppers' normal history")
@@ -47,13 +53,16 @@ def train_ensemble(cfg: ShopguardConfig, returning: ReturningData, folder: str |
     scores = score_periods(job_detectors(cfg, folder, next_event, False, folder), returning, progress)
     combiner = fit_period_combiner(scores, returning, cfg.training.target_alert_rate)
     combiner.write(folder)
-    progress(f"combiner: {dict(zip(combiner.detectors, (round(w, 3) for w in combiner.weights)))}, "
-             f"threshold {combiner.threshold:.4f}")
+    progress(
+        f"combiner: {dict(zip(combiner.detectors, (round(w, 3) for w in combiner.weights)))}, "
+        f"threshold {combiner.threshold:.4f}"
+    )
     return ablation(scores, returning, cfg.training.target_alert_rate, combiner)
 
 
-def evaluate_ensemble(cfg: ShopguardConfig, returning: ReturningData, folder: str | Path,
-                      progress: Callable[[str], None] = print) -> dict:
+def evaluate_ensemble(
+    cfg: ShopguardConfig, returning: ReturningData, folder: str | Path, progress: Callable[[str], None] = print
+) -> dict:
     """The ablation of a model folder that already exists (``shopguard evaluate``), changing nothing in it.
 
     Patterns are mined again into a temporary store; the folder's next-event model and combiner are
@@ -68,8 +77,9 @@ def evaluate_ensemble(cfg: ShopguardConfig, returning: ReturningData, folder: st
     return ablation(scores, returning, cfg.training.target_alert_rate, combiner)
 
 
-def score_with_folder(cfg: ShopguardConfig, returning: ReturningData, folder: Path,
-                      progress: Callable[[str], None] = print) -> dict[str, PeriodScores]:
+def score_with_folder(
+    cfg: ShopguardConfig, returning: ReturningData, folder: Path, progress: Callable[[str], None] = print
+) -> dict[str, PeriodScores]:
     """Every job detector's validation and test scores, with the folder's models and patterns mined again.
 
     Patterns go to a temporary store, so the folder is not changed; a folder without a next-event model

@@ -27,14 +27,20 @@ def evaluate_detector(detector: Detector, data: EvaluationData, alert_rate: floa
     real = user_scores(data.real_normal, detector.score(data.real_normal))
     figures["real_normal_fpr"] = float(np.mean(real.scores >= threshold))
     real_injected = evaluate_scores(data.real_injected, detector.score(data.real_injected), threshold)
-    figures["real_injected"] = {k: real_injected[k] for k in ("pr_auc", "roc_auc", "recall", "fpr",
-                                                              "recall_at_0.1pct_fpr", "median_delay_events")}
+    figures["real_injected"] = {
+        k: real_injected[k]
+        for k in ("pr_auc", "roc_auc", "recall", "fpr", "recall_at_0.1pct_fpr", "median_delay_events")
+    }
     figures["test_scores"] = test_scores
     return figures
 
 
-def evaluate_all(detectors: Sequence[tuple[Detector, bool]], data: EvaluationData, alert_rate: float,
-                 progress: Callable[[str], None] = print) -> dict[str, dict]:
+def evaluate_all(
+    detectors: Sequence[tuple[Detector, bool]],
+    data: EvaluationData,
+    alert_rate: float,
+    progress: Callable[[str], None] = print,
+) -> dict[str, dict]:
     """Figures for every ``(detector, needs_fit)`` pair, by detector name."""
     results = {}
     for detector, needs_fit in detectors:

@@ -48,17 +48,24 @@ def build_evaluation_data(cfg: ShopguardConfig, progress=print) -> EvaluationDat
     progress(f"simulating {t.simulated_users:,} shoppers calibrated on {len(real):,} real events")
     start = min(e.ts_ms for e in real)
     simulated = ShopperSimulator(measure_behaviour(real)).simulate(
-        t.simulated_users, start, int(t.span_days * DAY_MS), t.seed)
+        t.simulated_users, start, int(t.span_days * DAY_MS), t.seed
+    )
     traffic = mix_in_anomalies(simulated, t.abused_share, t.seed, t.subtle_share)
     parts = split_by_time(traffic, t.train_share, t.validation_share)
     progress("injecting abuse into real Taobao timelines and encoding every event")
     real_traffic = LabelledTraffic(real, [])
     real_injected = mix_in_anomalies(real, t.abused_share, t.seed + 1, t.subtle_share)
-    fingerprint = (f"simulated users={t.simulated_users} span_days={t.span_days} abused_share={t.abused_share} "
-                   f"subtle_share={t.subtle_share} seed={t.seed}; calibrated on {cfg.data.taobao_csv} "
-                   f"({len(real)} events)")
+    fingerprint = (
+        f"simulated users={t.simulated_users} span_days={t.span_days} abused_share={t.abused_share} "
+        f"subtle_share={t.subtle_share} seed={t.seed}; calibrated on {cfg.data.taobao_csv} "
+        f"({len(real)} events)"
+    )
     return EvaluationData(
-        train=encode_traffic(parts["train"], length), validation=encode_traffic(parts["validation"], length),
-        test=encode_traffic(parts["test"], length), real_normal=encode_traffic(real_traffic, length),
-        real_injected=encode_traffic(real_injected, length), fingerprint=fingerprint,
-        test_events=list(parts["test"].events))
+        train=encode_traffic(parts["train"], length),
+        validation=encode_traffic(parts["validation"], length),
+        test=encode_traffic(parts["test"], length),
+        real_normal=encode_traffic(real_traffic, length),
+        real_injected=encode_traffic(real_injected, length),
+        fingerprint=fingerprint,
+        test_events=list(parts["test"].events),
+    )

@@ -15,14 +15,24 @@ from sklearn.metrics import precision_recall_curve
 from shopguard.training.detection_metrics import INTERVAL_LEVEL, interval_text, user_scores
 from shopguard.training.encoded_traffic import EncodedTraffic
 
-TABLE_FIGURES = ("pr_auc", "roc_auc", "recall_at_0.1pct_fpr", "recall", "precision", "fpr", "median_delay_events",
-                 "real_normal_fpr")
+TABLE_FIGURES = (
+    "pr_auc",
+    "roc_auc",
+    "recall_at_0.1pct_fpr",
+    "recall",
+    "precision",
+    "fpr",
+    "median_delay_events",
+    "real_normal_fpr",
+)
 
 
 def report_json(results: dict[str, dict], main: str, context: dict) -> dict:
     """``{main detector's figures..., "baselines": {name: figures}, "context": ...}`` without raw scores."""
-    clean = {name: {k: v for k, v in figures.items() if k not in ("test_scores", "delays_events")}
-             for name, figures in results.items()}
+    clean = {
+        name: {k: v for k, v in figures.items() if k not in ("test_scores", "delays_events")}
+        for name, figures in results.items()
+    }
     body = dict(clean[main])
     body["detector"] = main
     body["baselines"] = {name: figures for name, figures in clean.items() if name != main}
@@ -39,8 +49,9 @@ def summary_table(results: dict[str, dict]) -> str:
     return "\n".join(rows)
 
 
-def write_evaluation_report(results: dict[str, dict], main: str, test: EncodedTraffic, out_dir: str | Path,
-                            context: dict) -> Path:
+def write_evaluation_report(
+    results: dict[str, dict], main: str, test: EncodedTraffic, out_dir: str | Path, context: dict
+) -> Path:
     """Write ``evaluation.md``, ``evaluation.json`` and the plots into ``out_dir``; return the Markdown path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -49,30 +60,54 @@ def write_evaluation_report(results: dict[str, dict], main: str, test: EncodedTr
     _plot_score_distributions(results, test, out / "score_distributions.png")
     _plot_delays(results, out / "detection_delay.png")
     kinds = sorted(results[main]["per_type"])
-    lines = ["# Detection evaluation", "",
-             f"Data: {context.get('training_data', '')}. Split by time: users by their first event "
-             "(train 60%, validation 20%, test 20%); the threshold is calibrated on validation normal users to "
-             f"an alert rate of {context.get('target_alert_rate')} and applied unchanged to the test users.", "",
-             "## Test users (simulated, unseen, later in time)", "",
-             "| detector | " + " | ".join(TABLE_FIGURES) + " |", "|---|" + "---:|" * len(TABLE_FIGURES),
-             *[f"| {name} | " + " | ".join(_figure_cell(f, k) for k in TABLE_FIGURES) + " |" for name, f in results.items()],
-             "", f"`recall_at_0.1pct_fpr`: in brackets its {INTERVAL_LEVEL:.0%} bootstrap interval over users (the "
-             "0.1% point rests on a handful of normal users). "
-             "`real_normal_fpr`: share of the 58,732 real Taobao shoppers flagged at the threshold.", "",
-             "## Per anomaly type (user-level PR-AUC / recall at the threshold / recall of the subtle variant / "
-             "median delay in events)", "",
-             "| detector | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds),
-             *[f"| {name} | " + " | ".join(_type_cell(f["per_type"].get(k, {})) for k in kinds) + " |"
-               for name, f in results.items()],
-             "", "## Real Taobao timelines with injected abuse", "",
-             "| detector | pr_auc | recall | recall_at_0.1pct_fpr | median_delay_events |", "|---|---:|---:|---:|---:|",
-             *[f"| {name} | " + " | ".join(_fmt(f["real_injected"].get(k)) for k in
-                                           ("pr_auc", "recall", "recall_at_0.1pct_fpr", "median_delay_events")) + " |"
-               for name, f in results.items()],
-             "", "![PR curves](pr_curves.png) ![score distributions](score_distributions.png) "
-             "![detection delay](detection_delay.png)", "",
-             "The per-user pattern detector needs users with a history; its ablation against every other "
-             "detector, and the combination, is in [ablation.md](ablation.md).", ""]
+    lines = [
+        "# Detection evaluation",
+        "",
+        f"Data: {context.get('training_data', '')}. Split by time: users by their first event "
+        "(train 60%, validation 20%, test 20%); the threshold is calibrated on validation normal users to "
+        f"an alert rate of {context.get('target_alert_rate')} and applied unchanged to the test users.",
+        "",
+        "## Test users (simulated, unseen, later in time)",
+        "",
+        "| detector | " + " | ".join(TABLE_FIGURES) + " |",
+        "|---|" + "---:|" * len(TABLE_FIGURES),
+        *[f"| {name} | " + " | ".join(_figure_cell(f, k) for k in TABLE_FIGURES) + " |" for name, f in results.items()],
+        "",
+        f"`recall_at_0.1pct_fpr`: in brackets its {INTERVAL_LEVEL:.0%} bootstrap interval over users (the "
+        "0.1% point rests on a handful of normal users). "
+        "`real_normal_fpr`: share of the 58,732 real Taobao shoppers flagged at the threshold.",
+        "",
+        "## Per anomaly type (user-level PR-AUC / recall at the threshold / recall of the subtle variant / "
+        "median delay in events)",
+        "",
+        "| detector | " + " | ".join(kinds) + " |",
+        "|---|" + "---|" * len(kinds),
+        *[
+            f"| {name} | " + " | ".join(_type_cell(f["per_type"].get(k, {})) for k in kinds) + " |"
+            for name, f in results.items()
+        ],
+        "",
+        "## Real Taobao timelines with injected abuse",
+        "",
+        "| detector | pr_auc | recall | recall_at_0.1pct_fpr | median_delay_events |",
+        "|---|---:|---:|---:|---:|",
+        *[
+            f"| {name} | "
+            + " | ".join(
+                _fmt(f["real_injected"].get(k))
+                for k in ("pr_auc", "recall", "recall_at_0.1pct_fpr", "median_delay_events")
+            )
+            + " |"
+            for name, f in results.items()
+        ],
+        "",
+        "![PR curves](pr_curves.png) ![score distributions](score_distributions.png) "
+        "![detection delay](detection_delay.png)",
+        "",
+        "The per-user pattern detector needs users with a history; its ablation against every other "
+        "detector, and the combination, is in [ablation.md](ablation.md).",
+        "",
+    ]
     report = out / "evaluation.md"
     report.write_text("\n".join(lines))
     return report
@@ -95,8 +130,10 @@ def _type_cell(row: dict) -> str:
 
 def _pyplot():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt
 
 

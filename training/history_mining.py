@@ -63,8 +63,9 @@ def read_history(path: str | Path, cfg: ShopguardConfig) -> tuple[list[Event], l
     return events, bad, count
 
 
-def mine_history(cfg: ShopguardConfig, history: str | Path, model_dir: str | Path,
-                 progress: Callable[[str], None] = print) -> MinedHistory:
+def mine_history(
+    cfg: ShopguardConfig, history: str | Path, model_dir: str | Path, progress: Callable[[str], None] = print
+) -> MinedHistory:
     """Mine ``history`` into ``model_dir/patterns.sqlite``."""
     events, bad, bad_count = read_history(history, cfg)
     if bad_count:

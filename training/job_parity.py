@@ -27,8 +27,8 @@ from shopguard.training.detection_metrics import evaluate_scores
 from shopguard.training.detectors.user_patterns import UserPatternDetector
 from shopguard.training.encoded_traffic import EncodedTraffic
 from shopguard.training.evaluation_data import EvaluationData
-from shopguard.udfs.events import Event
 from shopguard.udfs.detector_ensemble import DetectorEnsemble
+from shopguard.udfs.events import Event
 from shopguard.udfs.pattern_store import PATTERNS_FILE
 from shopguard.udfs.scoring import ModelCard
 
@@ -57,8 +57,13 @@ def job_scores(scores_path: Path, traffic: EncodedTraffic) -> tuple[np.ndarray, 
     return scores, int(np.isnan(scores).sum())
 
 
-def compare_with_job(cfg: ShopguardConfig, model_dir: str | Path, data: EvaluationData, workdir: str | Path,
-                     progress: Callable[[str], None] = print) -> dict:
+def compare_with_job(
+    cfg: ShopguardConfig,
+    model_dir: str | Path,
+    data: EvaluationData,
+    workdir: str | Path,
+    progress: Callable[[str], None] = print,
+) -> dict:
     """Offline figures and the job's figures on the same test split, and their differences."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -69,10 +74,26 @@ def compare_with_job(cfg: ShopguardConfig, model_dir: str | Path, data: Evaluati
     config_path.write_text(to_toml(cfg))
     progress(f"replaying {count:,} test events through the job (shopguard detect) with {card.model_version}")
     started = time.monotonic()
-    run = subprocess.run([sys.executable, "-m", "shopguard.cli", "detect", "--config", str(config_path),
-                          "--input", str(events_path), "--output", str(alerts_path),
-                          "--scores-output", str(scores_path), "--model", str(model_dir)],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shopguard.cli",
+            "detect",
+            "--config",
+            str(config_path),
+            "--input",
+            str(events_path),
+            "--output",
+            str(alerts_path),
+            "--scores-output",
+            str(scores_path),
+            "--model",
+            str(model_dir),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if run.returncode != 0:
         raise ShopguardError(f"shopguard detect failed on {events_path} (exit {run.returncode}):\n{run.stderr[-3000:]}")
     replay_s = time.monotonic() - started
@@ -82,24 +103,31 @@ def compare_with_job(cfg: ShopguardConfig, model_dir: str | Path, data: Evaluati
     offline_figures = evaluate_scores(data.test, offline, threshold)
     job_figures = evaluate_scores(data.test, np.where(scored, streamed, 0.0), threshold)
     return {
-        "model_version": card.model_version, "threshold": threshold, "events": count,
-        "events_without_job_score": missing, "replay_seconds": round(replay_s, 1),
+        "model_version": card.model_version,
+        "threshold": threshold,
+        "events": count,
+        "events_without_job_score": missing,
+        "replay_seconds": round(replay_s, 1),
         "max_abs_score_difference": float(np.max(np.abs(streamed[scored] - offline[scored]))) if scored.any() else None,
-        "offline": {k: offline_figures[k] for k in FIGURES}, "job": {k: job_figures[k] for k in FIGURES},
+        "offline": {k: offline_figures[k] for k in FIGURES},
+        "job": {k: job_figures[k] for k in FIGURES},
         "pr_auc_difference": abs(job_figures["pr_auc"] - offline_figures["pr_auc"]),
     }
 
 
-def offline_decision(cfg: ShopguardConfig, model_dir: str | Path, traffic: EncodedTraffic,
-                     batch_size: int = 4096) -> tuple[np.ndarray, float]:
+def offline_decision(
+    cfg: ShopguardConfig, model_dir: str | Path, traffic: EncodedTraffic, batch_size: int = 4096
+) -> tuple[np.ndarray, float]:
     """The score the job decides on for every event of ``traffic``, computed offline, and its threshold."""
     ensemble = DetectorEnsemble.load(model_dir)
     if cfg.patterns.enabled and (Path(model_dir) / PATTERNS_FILE).is_file():
         patterns = UserPatternDetector(cfg.patterns, store_dir=model_dir).score(traffic)
     else:
         patterns = np.full(len(traffic), np.nan)
-    parts = [ensemble.score_batch(traffic.features(i, i + batch_size), patterns[i:i + batch_size])
-             for i in range(0, len(traffic), batch_size)]
+    parts = [
+        ensemble.score_batch(traffic.features(i, i + batch_size), patterns[i : i + batch_size])
+        for i in range(0, len(traffic), batch_size)
+    ]
     scores = np.concatenate([p.score for p in parts]) if parts else np.zeros(0)
     thresholds = np.concatenate([p.threshold for p in parts]) if parts else np.array([ensemble.threshold])
     return scores.astype(np.float64), float(thresholds[0])

@@ -28,8 +28,14 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from shopguard.training.anomalies import (ANOMALY_TYPES, INJECTORS, AnomalyLabel, inject, inject_account_sharing,
-                                          inject_ring)
+from shopguard.training.anomalies import (
+    ANOMALY_TYPES,
+    INJECTORS,
+    AnomalyLabel,
+    inject,
+    inject_account_sharing,
+    inject_ring,
+)
 from shopguard.training.behaviour_stats import by_user
 from shopguard.udfs.events import Event
 
@@ -61,13 +67,18 @@ Onset = Callable[[Sequence[Sequence[Event]], np.random.Generator], int]
 """When abuse starts for a group of timelines (one user, or a click-farming ring)."""
 
 
-def mix_in_anomalies(normal: Sequence[Event], abused_share: float, seed: int, subtle_share: float = 0.5,
-                     types: Sequence[str] = ANOMALY_TYPES) -> LabelledTraffic:
+def mix_in_anomalies(
+    normal: Sequence[Event],
+    abused_share: float,
+    seed: int,
+    subtle_share: float = 0.5,
+    types: Sequence[str] = ANOMALY_TYPES,
+) -> LabelledTraffic:
     """Abuse ``abused_share`` of the users in ``normal``, the types taking turns; deterministic for a seed."""
     rng = np.random.default_rng(seed)
     histories = by_user(normal)
     users = sorted(histories)
-    chosen = [users[i] for i in rng.permutation(len(users))[:int(round(abused_share * len(users)))]]
+    chosen = [users[i] for i in rng.permutation(len(users))[: int(round(abused_share * len(users)))]]
     abused = set(chosen)
     untouched = {user: histories[user] for user in users if user not in abused}
     abused_events, labels = abuse_users(histories, chosen, rng, subtle_share, types, others=untouched)
@@ -76,9 +87,15 @@ def mix_in_anomalies(normal: Sequence[Event], abused_share: float, seed: int, su
     return LabelledTraffic(events, labels)
 
 
-def abuse_users(histories: Mapping[str, Sequence[Event]], chosen: Sequence[str], rng: np.random.Generator,
-                subtle_share: float = 0.5, types: Sequence[str] = ANOMALY_TYPES, onset: Onset | None = None,
-                others: Mapping[str, Sequence[Event]] | None = None) -> tuple[list[Event], list[AnomalyLabel]]:
+def abuse_users(
+    histories: Mapping[str, Sequence[Event]],
+    chosen: Sequence[str],
+    rng: np.random.Generator,
+    subtle_share: float = 0.5,
+    types: Sequence[str] = ANOMALY_TYPES,
+    onset: Onset | None = None,
+    others: Mapping[str, Sequence[Event]] | None = None,
+) -> tuple[list[Event], list[AnomalyLabel]]:
     """The ``chosen`` users' timelines with abuse written in (types in equal turns), and their labels.
 
     ``onset`` picks when abuse starts (default: late in the first timeline of the group). Account
@@ -106,11 +123,13 @@ def abuse_users(histories: Mapping[str, Sequence[Event]], chosen: Sequence[str],
                 if not donors:
                     raise ValueError("account sharing needs other people's events (others) to write into accounts")
                 other = others[donors[int(rng.integers(len(donors)))]]
-                user_events, label = inject_account_sharing(histories[user], other, onset([histories[user]], rng),
-                                                            subtle, rng)
+                user_events, label = inject_account_sharing(
+                    histories[user], other, onset([histories[user]], rng), subtle, rng
+                )
             else:
-                user_events, label = inject(INJECTORS[anomaly_type], histories[user], onset([histories[user]], rng),
-                                            subtle, rng)
+                user_events, label = inject(
+                    INJECTORS[anomaly_type], histories[user], onset([histories[user]], rng), subtle, rng
+                )
             events += user_events
             labels.append(label)
     return events, labels

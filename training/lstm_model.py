@@ -35,8 +35,13 @@ class SequenceClassifier(nn.Module):
     def __init__(self, config: SequenceModelConfig):
         super().__init__()
         self.config = config
-        self.lstm = nn.LSTM(config.features, config.hidden, num_layers=config.layers, batch_first=True,
-                            dropout=config.dropout if config.layers > 1 else 0.0)
+        self.lstm = nn.LSTM(
+            config.features,
+            config.hidden,
+            num_layers=config.layers,
+            batch_first=True,
+            dropout=config.dropout if config.layers > 1 else 0.0,
+        )
         self.abuse_head = nn.Linear(config.hidden, 1)
         self.type_head = nn.Linear(config.hidden, config.type_classes)
 

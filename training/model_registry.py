@@ -85,16 +85,22 @@ class ModelRegistry:
         try:
             return Manifest(**json.loads(self.fs.cat_file(path)))
         except (ValueError, TypeError) as exc:
-            raise RegistryError(f"{self.url}/current.json is not a valid manifest ({exc}); "
-                                "republish a model with 'shopguard publish --force'") from None
+            raise RegistryError(
+                f"{self.url}/current.json is not a valid manifest ({exc}); "
+                "republish a model with 'shopguard publish --force'"
+            ) from None
 
     def set_current(self, version: str) -> Manifest:
         """Point ``current.json`` at ``version``, atomically."""
         if version not in self.versions():
             raise RegistryError(f"{self.url}/models/{version} does not exist; add the model first")
         previous = self.current()
-        manifest = Manifest(version, f"models/{version}", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                            previous.model_version if previous else None)
+        manifest = Manifest(
+            version,
+            f"models/{version}",
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            previous.model_version if previous else None,
+        )
         temporary = f"{self.root}/.current.{uuid.uuid4().hex[:8]}.json"
         self.fs.pipe_file(temporary, (json.dumps(asdict(manifest), indent=1) + "\n").encode())
         self.fs.mv(temporary, f"{self.root}/current.json")

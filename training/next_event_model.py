@@ -43,10 +43,9 @@ class NextEventConfig:
 def next_tokens(events: torch.Tensor) -> torch.Tensor:
     """Token of the newest event of each window: ``event type * GAP_GROUPS + gap group``."""
     newest = events[:, -1, :]
-    kind = newest[:, :len(EVENT_TYPES)].argmax(dim=-1)
+    kind = newest[:, : len(EVENT_TYPES)].argmax(dim=-1)
     gap_bucket = torch.round(newest[:, _GAP] * 15)
-    group = torch.where(newest[:, _FIRST] > 0.5, 0,
-                        torch.where(gap_bucket < 4, 1, torch.where(gap_bucket < 8, 2, 3)))
+    group = torch.where(newest[:, _FIRST] > 0.5, 0, torch.where(gap_bucket < 4, 1, torch.where(gap_bucket < 8, 2, 3)))
     return kind * GAP_GROUPS + group
 
 
@@ -77,8 +76,9 @@ class SurpriseScore(nn.Module):
         return 1.0 - actual
 
 
-def train_next_event_model(train: EncodedTraffic, config: NextEventConfig,
-                           progress: Callable[[str], None] = print) -> NextEventPredictor:
+def train_next_event_model(
+    train: EncodedTraffic, config: NextEventConfig, progress: Callable[[str], None] = print
+) -> NextEventPredictor:
     """Fit on the windows of *normal* training users only."""
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
@@ -97,8 +97,10 @@ def train_next_event_model(train: EncodedTraffic, config: NextEventConfig,
             loss.backward()
             optimiser.step()
             total += loss.item() * len(batch)
-        progress(f"next-event model epoch {epoch}/{config.epochs}: loss {total / max(len(x), 1):.4f} "
-                 f"on {len(x):,} normal windows ({time.monotonic() - started:.1f} s)")
+        progress(
+            f"next-event model epoch {epoch}/{config.epochs}: loss {total / max(len(x), 1):.4f} "
+            f"on {len(x):,} normal windows ({time.monotonic() - started:.1f} s)"
+        )
     return model.eval()
 
 

@@ -27,15 +27,28 @@ class ParityError(AssertionError):
     """The ONNX export does not score like the PyTorch model."""
 
 
-def export_model(model: SequenceClassifier, folder: str | Path, card: dict, checkpoint: dict,
-                 parity_inputs: np.ndarray) -> Path:
+def export_model(
+    model: SequenceClassifier, folder: str | Path, card: dict, checkpoint: dict, parity_inputs: np.ndarray
+) -> Path:
     """Export the supervised sequence model (outputs ``score`` and ``anomaly_type_probs``)."""
-    return export_serving_module(ServingModel(model), ("score", "anomaly_type_probs"), folder,
-                                 {"kind": "lstm", "type_classes": list(TYPE_CLASSES), **card}, checkpoint, parity_inputs)
+    return export_serving_module(
+        ServingModel(model),
+        ("score", "anomaly_type_probs"),
+        folder,
+        {"kind": "lstm", "type_classes": list(TYPE_CLASSES), **card},
+        checkpoint,
+        parity_inputs,
+    )
 
 
-def export_serving_module(serving: torch.nn.Module, output_names: tuple[str, ...], folder: str | Path, card: dict,
-                          checkpoint: dict, parity_inputs: np.ndarray) -> Path:
+def export_serving_module(
+    serving: torch.nn.Module,
+    output_names: tuple[str, ...],
+    folder: str | Path,
+    card: dict,
+    checkpoint: dict,
+    parity_inputs: np.ndarray,
+) -> Path:
     """Write the model folder for any module whose first output is ``score [batch, 1]``; check parity."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -43,9 +56,16 @@ def export_serving_module(serving: torch.nn.Module, output_names: tuple[str, ...
     example = torch.zeros(2, 4, len(FEATURE_NAMES))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation on every call
-        torch.onnx.export(serving, (example,), str(folder / "model.onnx"), input_names=["events"],
-                          output_names=list(output_names), opset_version=ONNX_OPSET, dynamo=False,
-                          dynamic_axes={"events": {0: "batch", 1: "length"}, **{n: {0: "batch"} for n in output_names}})
+        torch.onnx.export(
+            serving,
+            (example,),
+            str(folder / "model.onnx"),
+            input_names=["events"],
+            output_names=list(output_names),
+            opset_version=ONNX_OPSET,
+            dynamo=False,
+            dynamic_axes={"events": {0: "batch", 1: "length"}, **{n: {0: "batch"} for n in output_names}},
+        )
     full_card = {"feature_spec_version": FEATURE_SPEC_VERSION, "feature_names": list(FEATURE_NAMES), **card}
     (folder / "card.json").write_text(json.dumps(full_card, indent=2, default=_plain) + "\n")
     torch.save(checkpoint, folder / "checkpoint.pt")
@@ -62,8 +82,10 @@ def check_parity(serving: torch.nn.Module, folder: Path, inputs: np.ndarray) -> 
     actual = OnnxModel.load(folder).score(inputs)
     difference = float(np.max(np.abs(expected - actual))) if len(inputs) else 0.0
     if difference > PARITY_TOLERANCE:
-        raise ParityError(f"{folder / 'model.onnx'}: ONNX scores differ from PyTorch by {difference:.2e} "
-                          f"(tolerance {PARITY_TOLERANCE:g})")
+        raise ParityError(
+            f"{folder / 'model.onnx'}: ONNX scores differ from PyTorch by {difference:.2e} "
+            f"(tolerance {PARITY_TOLERANCE:g})"
+        )
     return difference
 
 

@@ -46,8 +46,9 @@ class MinedPatterns:
 
     def write(self, folder: str | Path, settings: PatternSettings) -> Path:
         meta = {"min_length": str(settings.min_length), "max_length": str(settings.max_length)}
-        return write_pattern_store(Path(folder) / PATTERNS_FILE, self.users, self.document_frequency,
-                                   self.profiles, meta)
+        return write_pattern_store(
+            Path(folder) / PATTERNS_FILE, self.users, self.document_frequency, self.profiles, meta
+        )
 
 
 def user_token_streams(traffic: EncodedTraffic, max_events: int) -> dict[str, list[int]]:
@@ -58,22 +59,28 @@ def user_token_streams(traffic: EncodedTraffic, max_events: int) -> dict[str, li
     return {user: tokens[-max_events:] for user, tokens in streams.items()}
 
 
-def mine_patterns(history: EncodedTraffic, settings: PatternSettings,
-                  progress: Callable[[str], None] = lambda line: None) -> MinedPatterns:
+def mine_patterns(
+    history: EncodedTraffic, settings: PatternSettings, progress: Callable[[str], None] = lambda line: None
+) -> MinedPatterns:
     """Count, weigh by IDF and prune every user's sequences (``history`` holds normal behaviour only)."""
     _check(settings)
     streams = user_token_streams(history, settings.max_history_events)
-    progress(f"mining sequences of {settings.min_length}..{settings.max_length} behaviour tokens "
-             f"from {len(streams):,} users' histories")
-    counts = {user: Counter(all_sequences(tokens, settings.min_length, settings.max_length))
-              for user, tokens in streams.items()}
+    progress(
+        f"mining sequences of {settings.min_length}..{settings.max_length} behaviour tokens "
+        f"from {len(streams):,} users' histories"
+    )
+    counts = {
+        user: Counter(all_sequences(tokens, settings.min_length, settings.max_length))
+        for user, tokens in streams.items()
+    }
     document_frequency: Counter[int] = Counter()
     for user_counts in counts.values():
         document_frequency.update(user_counts.keys())
     users = len(streams)
     kept = dict(document_frequency.most_common(settings.max_idf_sequences))
-    profiles = [(user, len(streams[user]), _profile(user_counts, kept, users, settings))
-                for user, user_counts in counts.items()]
+    profiles = [
+        (user, len(streams[user]), _profile(user_counts, kept, users, settings)) for user, user_counts in counts.items()
+    ]
     return MinedPatterns(users, kept, profiles)
 
 
@@ -84,12 +91,14 @@ def _profile(counts: Counter, document_frequency: dict[int, int], users: int, se
         if idf >= idf_threshold(settings, sequence):
             ranked.append((count * idf, sequence))
     ranked.sort(reverse=True)
-    return [sequence for _, sequence in ranked[:settings.max_profile_sequences]]
+    return [sequence for _, sequence in ranked[: settings.max_profile_sequences]]
 
 
 def _check(settings: PatternSettings) -> None:
     if not 1 <= settings.min_length <= settings.max_length <= MAX_SEQUENCE_LENGTH:
-        raise ConfigError(f"patterns.min_length and patterns.max_length must satisfy 1 <= min <= max <= "
-                          f"{MAX_SEQUENCE_LENGTH}; got {settings.min_length} and {settings.max_length}")
+        raise ConfigError(
+            f"patterns.min_length and patterns.max_length must satisfy 1 <= min <= max <= "
+            f"{MAX_SEQUENCE_LENGTH}; got {settings.min_length} and {settings.max_length}"
+        )
     if not settings.min_idf:
         raise ConfigError("patterns.min_idf needs one threshold per sequence length (or one for all)")

@@ -42,7 +42,9 @@ PLACEHOLDER_WEIGHTS: dict[str, float] = {
 
 PLACEHOLDER_TYPE_CLASSES = ("normal", "bot", "card_testing", "account_takeover")
 PLACEHOLDER_TYPE_WEIGHTS: dict[str, str] = {
-    "fast_gap": "bot", "type=payment_failed": "card_testing", "type=login_failed": "account_takeover",
+    "fast_gap": "bot",
+    "type=payment_failed": "card_testing",
+    "type=login_failed": "account_takeover",
 }
 """The type head: each counted feature votes (logit +1 per event) for one anomaly type."""
 
@@ -73,22 +75,26 @@ def placeholder_graph() -> onnx.ModelProto:
         helper.make_node("Softmax", ["type_logits"], ["anomaly_type_probs"], axis=-1),
     ]
     graph = helper.make_graph(
-        nodes, "shopguard_placeholder",
+        nodes,
+        "shopguard_placeholder",
         inputs=[helper.make_tensor_value_info("events", TensorProto.FLOAT, ["batch", "length", len(FEATURE_NAMES)])],
-        outputs=[helper.make_tensor_value_info("score", TensorProto.FLOAT, ["batch", 1]),
-                 helper.make_tensor_value_info("anomaly_type_probs", TensorProto.FLOAT,
-                                               ["batch", len(PLACEHOLDER_TYPE_CLASSES)])],
+        outputs=[
+            helper.make_tensor_value_info("score", TensorProto.FLOAT, ["batch", 1]),
+            helper.make_tensor_value_info(
+                "anomaly_type_probs", TensorProto.FLOAT, ["batch", len(PLACEHOLDER_TYPE_CLASSES)]
+            ),
+        ],
         initializer=initializers,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
-                              producer_name="shopguard")
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)], producer_name="shopguard")
     model.ir_version = ONNX_IR_VERSION
     onnx.checker.check_model(model)
     return model
 
 
-def write_placeholder_model(directory: str | Path, version: str = PLACEHOLDER_VERSION,
-                            threshold: float = PLACEHOLDER_THRESHOLD) -> Path:
+def write_placeholder_model(
+    directory: str | Path, version: str = PLACEHOLDER_VERSION, threshold: float = PLACEHOLDER_THRESHOLD
+) -> Path:
     """Write ``model.onnx`` and ``card.json`` into ``directory/<version>`` and return that folder.
 
     Other versions and thresholds than the default are for tests of model swaps and refusals.
@@ -104,7 +110,7 @@ def write_placeholder_model(directory: str | Path, version: str = PLACEHOLDER_VE
         "type_classes": list(PLACEHOLDER_TYPE_CLASSES),
         "feature_names": list(FEATURE_NAMES),
         "description": "hand-set weights on failed payments, failed logins and sub-2s gaps; "
-                       "replace with a trained model (shopguard train/publish)",
+        "replace with a trained model (shopguard train/publish)",
         "metrics": {},
     }
     (model_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n")

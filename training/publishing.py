@@ -22,8 +22,13 @@ class PublishRefused(ShopguardError):
     """The candidate scored worse than the model being served."""
 
 
-def publish_model(cfg: ShopguardConfig, model_dir: str | Path, force: bool = False,
-                  data: EvaluationData | None = None, progress: Callable[[str], None] = print) -> Manifest:
+def publish_model(
+    cfg: ShopguardConfig,
+    model_dir: str | Path,
+    force: bool = False,
+    data: EvaluationData | None = None,
+    progress: Callable[[str], None] = print,
+) -> Manifest:
     """Register ``model_dir`` and make it current; raise :class:`PublishRefused` if it is worse."""
     candidate = OnnxModel.load(model_dir)  # refuses a broken or incompatible model before anything else
     registry = open_registry(cfg)
@@ -32,13 +37,18 @@ def publish_model(cfg: ShopguardConfig, model_dir: str | Path, force: bool = Fal
         data = data or build_evaluation_data(cfg, progress)
         rate = cfg.training.target_alert_rate
         new = evaluate_detector(OnnxSequenceDetector(model_dir), data, rate, fit=False)["pr_auc"]
-        old = evaluate_detector(OnnxSequenceDetector(registry.local_model_dir(current.model_version)), data, rate,
-                                fit=False)["pr_auc"]
-        progress(f"test PR-AUC: candidate {candidate.card.model_version} {new:.4f}, "
-                 f"current {current.model_version} {old:.4f}")
+        old = evaluate_detector(
+            OnnxSequenceDetector(registry.local_model_dir(current.model_version)), data, rate, fit=False
+        )["pr_auc"]
+        progress(
+            f"test PR-AUC: candidate {candidate.card.model_version} {new:.4f}, "
+            f"current {current.model_version} {old:.4f}"
+        )
         if new < old:
-            raise PublishRefused(f"{model_dir}: PR-AUC {new:.4f} is below the current model's {old:.4f}; "
-                                 "not published (use --force to publish anyway)")
+            raise PublishRefused(
+                f"{model_dir}: PR-AUC {new:.4f} is below the current model's {old:.4f}; "
+                "not published (use --force to publish anyway)"
+            )
     version = candidate.card.model_version
     if version not in registry.versions():
         registry.add(model_dir)

@@ -98,14 +98,17 @@ def simulate_returning_traffic(cfg: ShopguardConfig, progress: Callable[[str], N
     offsets = _periods(t.returning_days, t.returning_profile_days, t.returning_validation_days)
     real = real_events(cfg)
     start = min(e.ts_ms for e in real)
-    periods = {name: (start + low, start + high)
-               for name, (low, high) in zip(("history", "validation", "test"), offsets)}
+    periods = {
+        name: (start + low, start + high) for name, (low, high) in zip(("history", "validation", "test"), offsets)
+    }
     shortest_days = min(high - low for low, high in offsets) / DAY_MS
     habits = HabitAssumptions(max_absence_days=min(HabitAssumptions().max_absence_days, shortest_days))
     simulator = ReturningShopperSimulator(measure_behaviour(real), habits)
     span = int(t.returning_days * DAY_MS)
-    progress(f"simulating {t.returning_users:,} returning shoppers over {t.returning_days:g} days, "
-             f"calibrated on {len(real):,} real events")
+    progress(
+        f"simulating {t.returning_users:,} returning shoppers over {t.returning_days:g} days, "
+        f"calibrated on {len(real):,} real events"
+    )
     histories = by_user(simulator.simulate(t.returning_users, start, span, t.seed))
     others = by_user(simulator.simulate(max(10, t.returning_users // 10), start, span, t.seed, prefix="someone-else"))
     rng = np.random.default_rng([t.seed, len(histories)])
@@ -118,22 +121,27 @@ def simulate_returning_traffic(cfg: ShopguardConfig, progress: Callable[[str], N
         bounds = {u: _onset_bounds(h, *periods[name]) for u, h in histories.items() if u not in taken}
         eligible = sorted(u for u, b in bounds.items() if b)
         if len(eligible) < abused_count:
-            raise ShopguardError(f"only {len(eligible)} users can be abused in the {name} period (a visit before the "
-                                 f"onset and {ABUSE_ROOM_MS // DAY_MS} days after it), {abused_count} asked for: "
-                                 "lower training.returning_abused_share or lengthen the period")
+            raise ShopguardError(
+                f"only {len(eligible)} users can be abused in the {name} period (a visit before the "
+                f"onset and {ABUSE_ROOM_MS // DAY_MS} days after it), {abused_count} asked for: "
+                "lower training.returning_abused_share or lengthen the period"
+            )
         chosen = [eligible[i] for i in rng.permutation(len(eligible))[:abused_count]]
-        abused, period_labels = abuse_users(histories, chosen, rng, t.subtle_share, PER_USER_ANOMALY_TYPES,
-                                            onset=_onset_within(bounds), others=others)
+        abused, period_labels = abuse_users(
+            histories, chosen, rng, t.subtle_share, PER_USER_ANOMALY_TYPES, onset=_onset_within(bounds), others=others
+        )
         for user in chosen:
             events[user] = []
         for event in abused:
             events[event.user_id].append(event)
         labels += period_labels
     traffic = LabelledTraffic(sorted((e for h in events.values() for e in h), key=lambda e: e.ts_ms), labels)
-    fingerprint = (f"returning users={t.returning_users} days={t.returning_days} "
-                   f"profile_days={t.returning_profile_days} validation_days={t.returning_validation_days} "
-                   f"abused_share={t.returning_abused_share} subtle_share={t.subtle_share} seed={t.seed} types={','.join(PER_USER_ANOMALY_TYPES)}; "
-                   f"calibrated on {cfg.data.taobao_csv} ({len(real)} events); habits assumed ({habits})")
+    fingerprint = (
+        f"returning users={t.returning_users} days={t.returning_days} "
+        f"profile_days={t.returning_profile_days} validation_days={t.returning_validation_days} "
+        f"abused_share={t.returning_abused_share} subtle_share={t.subtle_share} seed={t.seed} types={','.join(PER_USER_ANOMALY_TYPES)}; "
+        f"calibrated on {cfg.data.taobao_csv} ({len(real)} events); habits assumed ({habits})"
+    )
     return ReturningTraffic(traffic, periods, fingerprint)
 
 
@@ -142,9 +150,11 @@ def _periods(days: float, profile_days: float, validation_days: float) -> list[t
     test_days = days - profile_days - validation_days
     room = ABUSE_ROOM_MS / DAY_MS
     if profile_days <= 0 or validation_days <= room or test_days <= room:
-        raise ShopguardError(f"training.returning_days={days:g} with profile_days={profile_days:g} and validation_days="
-                             f"{validation_days:g} leaves {test_days:g} days for test: history needs some days, "
-                             f"validation and test more than {room:g} days each")
+        raise ShopguardError(
+            f"training.returning_days={days:g} with profile_days={profile_days:g} and validation_days="
+            f"{validation_days:g} leaves {test_days:g} days for test: history needs some days, "
+            f"validation and test more than {room:g} days each"
+        )
     profile, validation = int(profile_days * DAY_MS), int((profile_days + validation_days) * DAY_MS)
     return [(0, profile), (profile, validation), (validation, int(days * DAY_MS))]
 
@@ -160,10 +170,12 @@ def _onset_bounds(history: Sequence[Event], low_ms: int, high_ms: int) -> tuple[
 
 def _onset_within(bounds: dict[str, tuple[int, int] | None]):
     """An onset for a group of users inside every member's bounds (a ring waits for its last member's visit)."""
+
     def onset(histories: Sequence[Sequence[Event]], rng: np.random.Generator) -> int:
         earliest = max(bounds[h[0].user_id][0] for h in histories)
         latest = min(bounds[h[0].user_id][1] for h in histories)
         return int(earliest + rng.uniform(0.0, 1.0) * max(latest - earliest, 0))
+
     return onset
 
 
@@ -173,5 +185,9 @@ def _labels_of(traffic: EncodedTraffic, abused: set[str]) -> EncodedTraffic:
     stray = [i for i, kind in enumerate(traffic.event_types) if kind and not keep[i]]
     if stray:
         raise AssertionError(f"abuse event {traffic.event_ids[stray[0]]} fell outside its user's period")
-    return dataclasses.replace(traffic, user_types=[kind if k else "" for kind, k in zip(traffic.user_types, keep)],
-                               subtle=traffic.subtle & keep, onset_ms=np.where(keep, traffic.onset_ms, 0))
+    return dataclasses.replace(
+        traffic,
+        user_types=[kind if k else "" for kind, k in zip(traffic.user_types, keep)],
+        subtle=traffic.subtle & keep,
+        onset_ms=np.where(keep, traffic.onset_ms, 0),
+    )

@@ -126,8 +126,9 @@ class ShopperHabits:
 class ReturningShopperSimulator:
     """Draw returning shoppers and their visits; deterministic for a seed, each user from their own stream."""
 
-    def __init__(self, stats: BehaviourStats, habits: HabitAssumptions | None = None,
-                 context: ContextAssumptions | None = None):
+    def __init__(
+        self, stats: BehaviourStats, habits: HabitAssumptions | None = None, context: ContextAssumptions | None = None
+    ):
         self.stats = stats
         self.assume = habits or HabitAssumptions()
         self.context = context or ContextAssumptions()
@@ -166,19 +167,28 @@ class ReturningShopperSimulator:
         favourites = tuple(dict.fromkeys(self._category(rng) for _ in range(int(rng.integers(low, high)))))
         tiers = np.array(a.price_tiers)
         return ShopperHabits(
-            user_id=user_id, devices=devices, p_primary_device=a.p_primary_device,
-            p_away=float(rng.beta(*a.away_habit_beta)), away_ip=_ip(rng),
-            p_login=float(rng.beta(*a.login_habit_beta)), p_search=float(rng.beta(*a.search_habit_beta)),
-            funnel_style=style, funnel_weights=tuple(round(float(w * j), 4) for w, j in zip(weights, jitter)),
+            user_id=user_id,
+            devices=devices,
+            p_primary_device=a.p_primary_device,
+            p_away=float(rng.beta(*a.away_habit_beta)),
+            away_ip=_ip(rng),
+            p_login=float(rng.beta(*a.login_habit_beta)),
+            p_search=float(rng.beta(*a.search_habit_beta)),
+            funnel_style=style,
+            funnel_weights=tuple(round(float(w * j), 4) for w, j in zip(weights, jitter)),
             reading_speed=float(rng.lognormal(0.0, a.reading_speed_sigma)),
             visit_steps=max(1.05, float(rng.lognormal(math.log(a.visit_steps_median), a.visit_steps_sigma))),
             p_same_item=self._around(s.p_same_item, rng),
             p_same_category=self._around(s.p_same_category_given_new_item, rng),
-            favourite_categories=favourites, p_favourite_category=float(rng.beta(*a.favourite_category_beta)),
-            visits_per_week=float(np.clip(rng.lognormal(math.log(a.visits_per_week_median), a.visits_per_week_sigma),
-                                          0.25, 14.0)),
-            price_tier=int(rng.choice(3, p=tiers / tiers.sum())), usual_hour=float(rng.uniform(0, 24)),
-            p_review=float(rng.beta(*a.review_habit_beta)), p_remove_from_cart=float(rng.beta(*a.remove_habit_beta)),
+            favourite_categories=favourites,
+            p_favourite_category=float(rng.beta(*a.favourite_category_beta)),
+            visits_per_week=float(
+                np.clip(rng.lognormal(math.log(a.visits_per_week_median), a.visits_per_week_sigma), 0.25, 14.0)
+            ),
+            price_tier=int(rng.choice(3, p=tiers / tiers.sum())),
+            usual_hour=float(rng.uniform(0, 24)),
+            p_review=float(rng.beta(*a.review_habit_beta)),
+            p_remove_from_cart=float(rng.beta(*a.remove_habit_beta)),
         )
 
     def _around(self, mean: float, rng: np.random.Generator) -> float:
@@ -202,8 +212,9 @@ class ReturningShopperSimulator:
         """Visit times: a Poisson process at the user's rate around their usual hour, no absence too long."""
         end = start_ms + span_ms
         count = int(rng.poisson(h.visits_per_week * span_ms / WEEK_MS))
-        starts = sorted(self._at_usual_hour(int(start_ms + rng.uniform(0, span_ms)), h, start_ms, end, rng)
-                        for _ in range(count))
+        starts = sorted(
+            self._at_usual_hour(int(start_ms + rng.uniform(0, span_ms)), h, start_ms, end, rng) for _ in range(count)
+        )
         longest_absence = 0.8 * self.assume.max_absence_days * DAY_MS  # room for visits pushed back by earlier ones
         while True:
             bounds = [start_ms, *starts, end]
@@ -240,8 +251,15 @@ class ReturningShopperSimulator:
             chain[kind] = (kinds, [float(x) for x in np.cumsum(w) / total])
         return chain
 
-    def _visit(self, h: ShopperHabits, chain: dict[str, tuple[list[str], list[float]]], start_ms: int, first_n: int,
-               bought: list[tuple[str, str, float]], rng: np.random.Generator) -> list[Event]:
+    def _visit(
+        self,
+        h: ShopperHabits,
+        chain: dict[str, tuple[list[str], list[float]]],
+        start_ms: int,
+        first_n: int,
+        bought: list[tuple[str, str, float]],
+        rng: np.random.Generator,
+    ) -> list[Event]:
         """One visit from ``start_ms``: sign-in, reviews of earlier purchases, searches, browsing steps."""
         c = self.context
         device, ip = h.devices[0]
@@ -252,13 +270,31 @@ class ReturningShopperSimulator:
         out: list[Event] = []
         clock = [start_ms]
 
-        def emit(kind: str, gap_s: float, item: str | None = None, category: str | None = None,
-                 price: float | None = None, quantity: int | None = None) -> None:
+        def emit(
+            kind: str,
+            gap_s: float,
+            item: str | None = None,
+            category: str | None = None,
+            price: float | None = None,
+            quantity: int | None = None,
+        ) -> None:
             if out:
                 clock[0] += max(int(gap_s * 1000), 1)
-            out.append(Event(f"{h.user_id}-{first_n + len(out)}", h.user_id, kind, clock[0], item_id=item,
-                             category_id=category, price=price, quantity=quantity, device_id=device, ip=ip,
-                             channel="sim"))
+            out.append(
+                Event(
+                    f"{h.user_id}-{first_n + len(out)}",
+                    h.user_id,
+                    kind,
+                    clock[0],
+                    item_id=item,
+                    category_id=category,
+                    price=price,
+                    quantity=quantity,
+                    device_id=device,
+                    ip=ip,
+                    channel="sim",
+                )
+            )
 
         if rng.random() < h.p_login:
             if rng.random() < c.p_login_failed_before_login:
@@ -327,8 +363,9 @@ class ReturningShopperSimulator:
     def _category(self, rng: np.random.Generator) -> str:
         return f"cat-{self._zipf_index(self.context.catalogue_categories, rng)}"
 
-    def _item(self, h: ShopperHabits, category: str, rng: np.random.Generator,
-              avoid: str | None = None) -> tuple[str, float]:
+    def _item(
+        self, h: ShopperHabits, category: str, rng: np.random.Generator, avoid: str | None = None
+    ) -> tuple[str, float]:
         """A popular-first item of ``category``, mostly in the user's price tier, and its price."""
         size = self.context.items_per_category
         for _ in range(20):

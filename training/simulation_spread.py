@@ -31,13 +31,16 @@ from shopguard.training.returning_data import build_returning_data
 from shopguard.udfs.detector_ensemble import NEXT_EVENT_FOLDER
 
 
-def targets_across_seeds(cfg: ShopguardConfig, folder: str | Path, seeds: Sequence[int],
-                         progress: Callable[[str], None] = print) -> list[dict]:
+def targets_across_seeds(
+    cfg: ShopguardConfig, folder: str | Path, seeds: Sequence[int], progress: Callable[[str], None] = print
+) -> list[dict]:
     """One row of the ablation's targets per seed (see the module docstring for how each is measured)."""
     folder = Path(folder)
     if not (folder / NEXT_EVENT_FOLDER).is_dir():
-        raise ValueError(f"{folder} has no {NEXT_EVENT_FOLDER}/ model: train the folder with `shopguard train` "
-                         "before comparing simulations (--seeds)")
+        raise ValueError(
+            f"{folder} has no {NEXT_EVENT_FOLDER}/ model: train the folder with `shopguard train` "
+            "before comparing simulations (--seeds)"
+        )
     rows = []
     for number, seed in enumerate(seeds, 1):
         progress(f"simulation {number}/{len(seeds)}: returning shoppers with training.seed={seed}")
@@ -51,26 +54,48 @@ def targets_across_seeds(cfg: ShopguardConfig, folder: str | Path, seeds: Sequen
 def _row(seed: int, targets: dict) -> dict:
     per_type = targets["combined_vs_best_single_pr_auc"]
     short = short_of_best_single(targets)
-    return {"seed": seed, "combined_pr_auc": targets["combined_pr_auc"],
-            "best_single_pr_auc": targets["best_single_pr_auc"], "best_single_detector": targets["best_single_detector"],
-            "pattern_recall_at_0.1pct_fpr": targets["pattern_recall_at_0.1pct_fpr"],
-            "pattern_recall_interval": targets["pattern_recall_interval"],
-            "combined_short_of_best_single": {kind: [per_type[kind]["combined"], per_type[kind]["best_single"],
-                                                     per_type[kind]["best_detector"],
-                                                     per_type[kind].get("difference_interval")] for kind in short}}
+    return {
+        "seed": seed,
+        "combined_pr_auc": targets["combined_pr_auc"],
+        "best_single_pr_auc": targets["best_single_pr_auc"],
+        "best_single_detector": targets["best_single_detector"],
+        "pattern_recall_at_0.1pct_fpr": targets["pattern_recall_at_0.1pct_fpr"],
+        "pattern_recall_interval": targets["pattern_recall_interval"],
+        "combined_short_of_best_single": {
+            kind: [
+                per_type[kind]["combined"],
+                per_type[kind]["best_single"],
+                per_type[kind]["best_detector"],
+                per_type[kind].get("difference_interval"),
+            ]
+            for kind in short
+        },
+    }
 
 
 def spread_markdown(rows: Sequence[dict]) -> list[str]:
     """The report's table: one line per seed."""
-    lines = ["| seed | combined PR-AUC | best single | pattern recall, " + " | pattern recall, ".join(
-                 kind.replace("_", " ") for kind in PER_USER_TYPES) + " | combined short of the best single on |",
-             "|---|---|---|" + "---|" * len(PER_USER_TYPES) + "---|"]
+    lines = [
+        "| seed | combined PR-AUC | best single | pattern recall, "
+        + " | pattern recall, ".join(kind.replace("_", " ") for kind in PER_USER_TYPES)
+        + " | combined short of the best single on |",
+        "|---|---|---|" + "---|" * len(PER_USER_TYPES) + "---|",
+    ]
     for row in rows:
-        recalls = [f"{row['pattern_recall_at_0.1pct_fpr'].get(kind) or 0.0:.3f}"
-                   + interval_text(row["pattern_recall_interval"].get(kind)) for kind in PER_USER_TYPES]
-        short = ", ".join(f"{kind} ({combined:.3f} vs {best:.3f}, {name}{difference_text(interval)})"
-                          for kind, (combined, best, name, interval) in row["combined_short_of_best_single"].items()
-                          ) or "none"
-        lines.append(f"| {row['seed']} | {row['combined_pr_auc']:.3f} | {row['best_single_pr_auc']:.3f} "
-                     f"({row['best_single_detector']}) | " + " | ".join(recalls) + f" | {short} |")
+        recalls = [
+            f"{row['pattern_recall_at_0.1pct_fpr'].get(kind) or 0.0:.3f}"
+            + interval_text(row["pattern_recall_interval"].get(kind))
+            for kind in PER_USER_TYPES
+        ]
+        short = (
+            ", ".join(
+                f"{kind} ({combined:.3f} vs {best:.3f}, {name}{difference_text(interval)})"
+                for kind, (combined, best, name, interval) in row["combined_short_of_best_single"].items()
+            )
+            or "none"
+        )
+        lines.append(
+            f"| {row['seed']} | {row['combined_pr_auc']:.3f} | {row['best_single_pr_auc']:.3f} "
+            f"({row['best_single_detector']}) | " + " | ".join(recalls) + f" | {short} |"
+        )
     return lines

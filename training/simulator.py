@@ -69,8 +69,9 @@ class ShopperSimulator:
         events.sort(key=lambda e: e.ts_ms)
         return events
 
-    def simulate_user(self, user_id: str, first_ms: int, rng: np.random.Generator,
-                      event_count: int | None = None) -> list[Event]:
+    def simulate_user(
+        self, user_id: str, first_ms: int, rng: np.random.Generator, event_count: int | None = None
+    ) -> list[Event]:
         """One shopper's events from ``first_ms`` on (``event_count`` drawn from the real distribution if None)."""
         counts, weights = self._event_counts
         count = int(event_count or rng.choice(counts, p=weights))
@@ -91,8 +92,18 @@ class ShopperSimulator:
             events += self._with_context(user_id, len(events), kind, ts, item, category, device, ip, rng)
         return events
 
-    def _with_context(self, user_id: str, n: int, kind: str, ts: int, item: str, category: str, device: str,
-                      ip: str, rng: np.random.Generator) -> list[Event]:
+    def _with_context(
+        self,
+        user_id: str,
+        n: int,
+        kind: str,
+        ts: int,
+        item: str,
+        category: str,
+        device: str,
+        ip: str,
+        rng: np.random.Generator,
+    ) -> list[Event]:
         """The event with what the assumptions add around it: logins, checkouts, failed payments, reviews."""
         a = self.assume
         price = self._price(item) if kind in ("add_to_cart", "purchase") else None
@@ -106,16 +117,53 @@ class ShopperSimulator:
             before.append(("checkout", -int(rng.uniform(10_000, 60_000))))
         if kind == "purchase" and rng.random() < a.p_payment_failed_before_purchase:
             before.append(("payment_failed", -5_000))
-        after = [("review", int(rng.uniform(600_000, 7_200_000)))] \
-            if kind == "purchase" and rng.random() < a.p_review_after_purchase else []
-        out = [Event(f"{user_id}-{n + i}", user_id, extra, ts + offset, device_id=device, ip=ip, channel="sim",
-                     item_id=item if extra != "login" and extra != "login_failed" else None,
-                     price=price if extra == "payment_failed" else None)
-               for i, (extra, offset) in enumerate(before)]
-        out.append(Event(f"{user_id}-{n + len(out)}", user_id, kind, ts, item_id=item, category_id=category,
-                         price=price, quantity=quantity, device_id=device, ip=ip, channel="sim"))
-        out += [Event(f"{user_id}-{n + len(out)}", user_id, extra, ts + offset, item_id=item, device_id=device,
-                      ip=ip, channel="sim") for extra, offset in after]
+        after = (
+            [("review", int(rng.uniform(600_000, 7_200_000)))]
+            if kind == "purchase" and rng.random() < a.p_review_after_purchase
+            else []
+        )
+        out = [
+            Event(
+                f"{user_id}-{n + i}",
+                user_id,
+                extra,
+                ts + offset,
+                device_id=device,
+                ip=ip,
+                channel="sim",
+                item_id=item if extra != "login" and extra != "login_failed" else None,
+                price=price if extra == "payment_failed" else None,
+            )
+            for i, (extra, offset) in enumerate(before)
+        ]
+        out.append(
+            Event(
+                f"{user_id}-{n + len(out)}",
+                user_id,
+                kind,
+                ts,
+                item_id=item,
+                category_id=category,
+                price=price,
+                quantity=quantity,
+                device_id=device,
+                ip=ip,
+                channel="sim",
+            )
+        )
+        out += [
+            Event(
+                f"{user_id}-{n + len(out)}",
+                user_id,
+                extra,
+                ts + offset,
+                item_id=item,
+                device_id=device,
+                ip=ip,
+                channel="sim",
+            )
+            for extra, offset in after
+        ]
         return out
 
     def _draw(self, shares: dict[str, float], rng: np.random.Generator) -> str:

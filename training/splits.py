@@ -22,15 +22,19 @@ from shopguard.training.labelled_traffic import LabelledTraffic
 SPLITS = ("train", "validation", "test")
 
 
-def split_by_time(traffic: LabelledTraffic, train_share: float = 0.6,
-                  validation_share: float = 0.2) -> dict[str, LabelledTraffic]:
+def split_by_time(
+    traffic: LabelledTraffic, train_share: float = 0.6, validation_share: float = 0.2
+) -> dict[str, LabelledTraffic]:
     """Train, validation and test traffic; users are ordered by their first event and cut by share."""
     histories = by_user(traffic.events)
     users = sorted(histories, key=lambda u: (histories[u][0].ts_ms, u))
     first_validation = int(round(train_share * len(users)))
     first_test = int(round((train_share + validation_share) * len(users)))
-    groups = {"train": users[:first_validation], "validation": users[first_validation:first_test],
-              "test": users[first_test:]}
+    groups = {
+        "train": users[:first_validation],
+        "validation": users[first_validation:first_test],
+        "test": users[first_test:],
+    }
     parts = {}
     for name, members in groups.items():
         member_set = set(members)

@@ -34,10 +34,10 @@ def window_labels(traffic: EncodedTraffic) -> tuple[np.ndarray, np.ndarray]:
     """Per window: does it hold injected abuse, and the index in :data:`TYPE_CLASSES` of that abuse."""
     abuse = np.zeros(len(traffic), dtype=np.float32)
     kinds = np.zeros(len(traffic), dtype=np.int64)
-    last_abuse, last_kind, user = -10**9, 0, None
+    last_abuse, last_kind, user = -(10**9), 0, None
     for i in range(len(traffic)):
         if traffic.user_ids[i] != user:
-            user, last_abuse, last_kind = traffic.user_ids[i], -10**9, 0
+            user, last_abuse, last_kind = traffic.user_ids[i], -(10**9), 0
         if traffic.event_types[i]:
             last_abuse, last_kind = i, TYPE_CLASSES.index(traffic.event_types[i])
         if i - last_abuse < traffic.history_length:
@@ -45,8 +45,13 @@ def window_labels(traffic: EncodedTraffic) -> tuple[np.ndarray, np.ndarray]:
     return abuse, kinds
 
 
-def train_sequence_model(train: EncodedTraffic, validation: EncodedTraffic, config: SequenceModelConfig,
-                         run: TrainingRun, progress: Callable[[str], None] = print) -> SequenceClassifier:
+def train_sequence_model(
+    train: EncodedTraffic,
+    validation: EncodedTraffic,
+    config: SequenceModelConfig,
+    run: TrainingRun,
+    progress: Callable[[str], None] = print,
+) -> SequenceClassifier:
     """Train and return the epoch with the best validation PR-AUC (per window)."""
     torch.manual_seed(run.seed)
     torch.set_num_threads(run.threads)
@@ -71,8 +76,10 @@ def train_sequence_model(train: EncodedTraffic, validation: EncodedTraffic, conf
             optimiser.step()
             model_loss += loss.item() * len(batch)
         pr_auc = average_precision_score(abuse_val, predict_scores(model, x_val)) if abuse_val.any() else 0.0
-        progress(f"epoch {epoch}/{run.epochs}: loss {model_loss / len(x):.4f}, validation PR-AUC {pr_auc:.4f} "
-                 f"({time.monotonic() - started:.1f} s)")
+        progress(
+            f"epoch {epoch}/{run.epochs}: loss {model_loss / len(x):.4f}, validation PR-AUC {pr_auc:.4f} "
+            f"({time.monotonic() - started:.1f} s)"
+        )
         if pr_auc > best_pr_auc:
             best_pr_auc, best_state = pr_auc, {k: v.clone() for k, v in model.state_dict().items()}
     model.load_state_dict(best_state)

@@ -29,7 +29,8 @@ def admit_event(state: UserState, event: Event, settings: JobSettings) -> tuple[
     watermark = user_watermark(state.history.last_ts_ms, settings.max_out_of_orderness_ms)
     if is_late(event.ts_ms, watermark, settings.allowed_lateness_ms):
         return "late", watermark
-    if not state.accept(event, settings.history_length, settings.dedup_window_events, settings.recent_event_ids,
-                        settings.session_gap_ms):
+    if not state.accept(
+        event, settings.history_length, settings.dedup_window_events, settings.recent_event_ids, settings.session_gap_ms
+    ):
         return "duplicate", watermark
     return "accepted", watermark

@@ -31,12 +31,42 @@ from shopguard.udfs.user_history import state_ttl
 log = logging.getLogger("shopguard.alerts")
 
 CROSSING_ROW = Types.ROW_NAMED(
-    ["user_id", "session_id", "event_id", "event_ts", "codes", "recent_event_ids", "session",
-     "score", "model_version", "threshold", "anomaly_type",
-     "lstm_score", "next_event_score", "pattern_score", "pattern_unmatched", "rules_score"],
-    [Types.STRING(), Types.STRING(), Types.STRING(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE()),
-     Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.DOUBLE(), Types.STRING(), Types.DOUBLE(),
-     Types.STRING(), Types.DOUBLE(), Types.DOUBLE(), Types.DOUBLE(), Types.STRING(), Types.DOUBLE()],
+    [
+        "user_id",
+        "session_id",
+        "event_id",
+        "event_ts",
+        "codes",
+        "recent_event_ids",
+        "session",
+        "score",
+        "model_version",
+        "threshold",
+        "anomaly_type",
+        "lstm_score",
+        "next_event_score",
+        "pattern_score",
+        "pattern_unmatched",
+        "rules_score",
+    ],
+    [
+        Types.STRING(),
+        Types.STRING(),
+        Types.STRING(),
+        Types.LONG(),
+        Types.PRIMITIVE_ARRAY(Types.BYTE()),
+        Types.STRING(),
+        Types.PRIMITIVE_ARRAY(Types.BYTE()),
+        Types.DOUBLE(),
+        Types.STRING(),
+        Types.DOUBLE(),
+        Types.STRING(),
+        Types.DOUBLE(),
+        Types.DOUBLE(),
+        Types.DOUBLE(),
+        Types.STRING(),
+        Types.DOUBLE(),
+    ],
 )
 """A scored event whose score crossed its model's threshold."""
 CROSSING_FIELDS = tuple(CROSSING_ROW.get_field_names())
@@ -58,17 +88,23 @@ class DecideAlert(KeyedProcessFunction):
         descriptor.enable_time_to_live(state_ttl(self.state_ttl_s))
         self.open_alert = runtime_context.get_state(descriptor)
         metrics = runtime_context.get_metrics_group().add_group("shopguard")
-        self.counters = {action: metrics.counter(f"alerts_{name}") for action, name in
-                         (("open", "opened"), ("update", "updated"), ("suppress", "suppressed"))}
+        self.counters = {
+            action: metrics.counter(f"alerts_{name}")
+            for action, name in (("open", "opened"), ("update", "updated"), ("suppress", "suppressed"))
+        }
         self.models: dict = {}
 
     def process_element(self, row: Row, ctx: KeyedProcessFunction.Context):
         crossing = dict(zip(CROSSING_FIELDS, row))
-        decision = decide(OpenAlert.from_json(self.open_alert.value()), event_ts=crossing["event_ts"],
-                          score=crossing["score"], anomaly_type=crossing["anomaly_type"],
-                          new_alert_id=alert_id_for(crossing["model_version"], crossing["user_id"],
-                                                    crossing["event_id"]), cooldown_ms=self.cooldown_ms,
-                          min_gain=self.min_gain)
+        decision = decide(
+            OpenAlert.from_json(self.open_alert.value()),
+            event_ts=crossing["event_ts"],
+            score=crossing["score"],
+            anomaly_type=crossing["anomaly_type"],
+            new_alert_id=alert_id_for(crossing["model_version"], crossing["user_id"], crossing["event_id"]),
+            cooldown_ms=self.cooldown_ms,
+            min_gain=self.min_gain,
+        )
         self.open_alert.update(decision.alert.to_json())
         self.counters[decision.action].inc()
         if decision.action == "suppress":
@@ -80,20 +116,35 @@ class DecideAlert(KeyedProcessFunction):
         codes = bytes(crossing["codes"])
         event_ids = json.loads(crossing["recent_event_ids"])
         model = self._model(crossing["model_version"])
-        contributions = (occlusion_contributions(model, codes, event_ids, self.history_length)
-                         if model is not None else [])
+        contributions = (
+            occlusion_contributions(model, codes, event_ids, self.history_length) if model is not None else []
+        )
         return build_alert(
-            user_id=crossing["user_id"], session_id=crossing["session_id"], event_id=crossing["event_id"],
-            event_ts=crossing["event_ts"], codes=codes, recent_event_ids=event_ids, score=crossing["score"],
-            threshold=crossing["threshold"], model_version=crossing["model_version"],
-            detected_at_ms=int(time.time() * 1000), anomaly_type=open_alert.anomaly_type,
-            detectors={"sequence_model": crossing["lstm_score"], "next_event": crossing["next_event_score"],
-                       "user_patterns": crossing["pattern_score"], "velocity_rules": crossing["rules_score"]},
+            user_id=crossing["user_id"],
+            session_id=crossing["session_id"],
+            event_id=crossing["event_id"],
+            event_ts=crossing["event_ts"],
+            codes=codes,
+            recent_event_ids=event_ids,
+            score=crossing["score"],
+            threshold=crossing["threshold"],
+            model_version=crossing["model_version"],
+            detected_at_ms=int(time.time() * 1000),
+            anomaly_type=open_alert.anomaly_type,
+            detectors={
+                "sequence_model": crossing["lstm_score"],
+                "next_event": crossing["next_event_score"],
+                "user_patterns": crossing["pattern_score"],
+                "velocity_rules": crossing["rules_score"],
+            },
             unmatched_patterns=read_unmatched_field(crossing["pattern_unmatched"]),
             contributions=contributions,
-            alert_id=open_alert.alert_id, revision=open_alert.revision,
+            alert_id=open_alert.alert_id,
+            revision=open_alert.revision,
             session=SessionFeatures.from_bytes(bytes(crossing["session"])).summary(
-                crossing["user_id"], crossing["event_ts"]))
+                crossing["user_id"], crossing["event_ts"]
+            ),
+        )
 
     def _model(self, version: str):
         """The model that produced the score (cached; None if it cannot be loaded any more)."""

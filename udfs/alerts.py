@@ -53,8 +53,14 @@ def explain_window(codes: bytes) -> tuple[str, list[dict[str, Any]]]:
     for feature, anomaly_type, text in _REASON_RULES:
         n = counts.get(feature, 0)
         if n >= _MIN_COUNT[feature]:
-            reasons.append({"feature": feature, "value": n, "suggests": anomaly_type,
-                            "text": text.format(n=n, events=counts["events"])})
+            reasons.append(
+                {
+                    "feature": feature,
+                    "value": n,
+                    "suggests": anomaly_type,
+                    "text": text.format(n=n, events=counts["events"]),
+                }
+            )
     reasons.sort(key=lambda r: r["value"] / max(counts["events"], 1), reverse=True)
     return (reasons[0]["suggests"] if reasons else "unknown"), reasons
 
@@ -64,12 +70,26 @@ def alert_id_for(model_version: str, user_id: str, event_id: str) -> str:
     return str(uuid.uuid5(_ALERT_NAMESPACE, f"{model_version}\n{user_id}\n{event_id}"))
 
 
-def build_alert(*, user_id: str, session_id: str | None, event_id: str, event_ts: int, codes: bytes,
-                recent_event_ids: Sequence[str], score: float, threshold: float, model_version: str,
-                detected_at_ms: int, anomaly_type: str = "unknown", detectors: Mapping[str, float] | None = None,
-                contributions: Sequence[Mapping[str, Any]] = (), alert_id: str | None = None,
-                revision: int = 0, session: Mapping[str, Any] | None = None,
-                unmatched_patterns: Sequence[int] = ()) -> dict[str, Any]:
+def build_alert(
+    *,
+    user_id: str,
+    session_id: str | None,
+    event_id: str,
+    event_ts: int,
+    codes: bytes,
+    recent_event_ids: Sequence[str],
+    score: float,
+    threshold: float,
+    model_version: str,
+    detected_at_ms: int,
+    anomaly_type: str = "unknown",
+    detectors: Mapping[str, float] | None = None,
+    contributions: Sequence[Mapping[str, Any]] = (),
+    alert_id: str | None = None,
+    revision: int = 0,
+    session: Mapping[str, Any] | None = None,
+    unmatched_patterns: Sequence[int] = (),
+) -> dict[str, Any]:
     """The canonical alert for one scored event.
 
     ``anomaly_type`` comes from the model's type head; ``unknown`` falls back to the rules' guess.
@@ -85,15 +105,25 @@ def build_alert(*, user_id: str, session_id: str | None, event_id: str, event_ts
     guessed_type, reasons = explain_window(codes)
     for contribution in contributions:
         if contribution["contribution"] > 0:
-            reasons.append({"feature": "event", "event_id": contribution["event_id"],
-                            "value": contribution["contribution"],
-                            "text": f"event {contribution['event_id']} ({contribution['event']}) raised the "
-                                    f"score by {contribution['contribution']:.3f}"})
+            reasons.append(
+                {
+                    "feature": "event",
+                    "event_id": contribution["event_id"],
+                    "value": contribution["contribution"],
+                    "text": f"event {contribution['event_id']} ({contribution['event']}) raised the "
+                    f"score by {contribution['contribution']:.3f}",
+                }
+            )
     if session and session.get("events", 0) >= 10 and session.get("events_per_minute", 0) >= 20:
-        reasons.append({"feature": "session_rate", "value": session["events_per_minute"],
-                        "text": f"{session['events']} events in {session['duration_s']:g} s this session "
-                                f"({session['events_per_minute']:g} per minute) over "
-                                f"{session['distinct_items']} items"})
+        reasons.append(
+            {
+                "feature": "session_rate",
+                "value": session["events_per_minute"],
+                "text": f"{session['events']} events in {session['duration_s']:g} s this session "
+                f"({session['events_per_minute']:g} per minute) over "
+                f"{session['distinct_items']} items",
+            }
+        )
     # A detector that did not run arrives as NaN, or as None once a NaN has crossed a Flink table (SQL NULL).
     scores = {"sequence_model": float(score), **{k: float(v) for k, v in (detectors or {}).items() if v is not None}}
     scores = {name: round(value, 6) for name, value in scores.items() if math.isfinite(value)}
@@ -122,11 +152,21 @@ SURPRISING_NEXT_EVENT = 0.9
 
 def _detector_reasons(scores: Mapping[str, float], unmatched_patterns: Sequence[int]) -> list[dict[str, Any]]:
     """What the pattern and next-event detectors saw, in words."""
-    reasons = [{"feature": "user_patterns", "value": scores.get("user_patterns", 0.0),
-                "text": f"not in this user's normal behaviour: {describe_sequence(sequence)}"}
-               for sequence in unmatched_patterns]
+    reasons = [
+        {
+            "feature": "user_patterns",
+            "value": scores.get("user_patterns", 0.0),
+            "text": f"not in this user's normal behaviour: {describe_sequence(sequence)}",
+        }
+        for sequence in unmatched_patterns
+    ]
     surprise = scores.get("next_event")
     if surprise is not None and surprise >= SURPRISING_NEXT_EVENT:
-        reasons.append({"feature": "next_event", "value": surprise,
-                        "text": f"the newest event was unexpected after the ones before it (surprise {surprise:.2f})"})
+        reasons.append(
+            {
+                "feature": "next_event",
+                "value": surprise,
+                "text": f"the newest event was unexpected after the ones before it (surprise {surprise:.2f})",
+            }
+        )
     return reasons

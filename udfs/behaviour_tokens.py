@@ -39,7 +39,9 @@ from typing import Iterator, Sequence
 from shopguard.udfs.encoding import CODE_BYTES, FRESH_IDENTITY, NEW_CATEGORY, NEW_DEVICE, NEW_IP, NEW_ITEM
 from shopguard.udfs.events import EVENT_TYPES
 
-TOKEN_SPEC_VERSION = "behaviour-tokens-v3"  # v3: the device bit stays set for the rest of a visit a new device or IP opened
+TOKEN_SPEC_VERSION = (
+    "behaviour-tokens-v3"  # v3: the device bit stays set for the rest of a visit a new device or IP opened
+)
 TOKEN_BITS = 12
 MAX_SEQUENCE_LENGTH = 5  # five 12-bit tokens and a 3-bit length fit in a non-negative int64
 _LENGTH_SHIFT = TOKEN_BITS * MAX_SEQUENCE_LENGTH
@@ -47,8 +49,11 @@ _LENGTH_SHIFT = TOKEN_BITS * MAX_SEQUENCE_LENGTH
 DWELL_NAMES = ("(first event)", "after < 2 s", "after < 1 min", "after < 30 min", "after a break (new visit)")
 # gap buckets of the event code (see encoding.GAP_EDGES_S): 1..3 up to 2 s, 4..7 up to 60 s, 8..11 up to 30 min
 _DWELL_OF_GAP = bytes([0, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4])
-_TOKEN_FLAGS = ((NEW_ITEM, 1, "new item"), (NEW_CATEGORY, 2, "new category"),
-                (NEW_DEVICE | NEW_IP | FRESH_IDENTITY, 4, "on a new device or IP"))
+_TOKEN_FLAGS = (
+    (NEW_ITEM, 1, "new item"),
+    (NEW_CATEGORY, 2, "new category"),
+    (NEW_DEVICE | NEW_IP | FRESH_IDENTITY, 4, "on a new device or IP"),
+)
 _FLAG_MASK = NEW_ITEM | NEW_CATEGORY | NEW_DEVICE | NEW_IP | FRESH_IDENTITY
 _TOKEN_OF_FLAGS = bytes(sum(bit for mask, bit, _ in _TOKEN_FLAGS if flags & mask) for flags in range(_FLAG_MASK + 1))
 PRICE_TIERS = ("", "price under 50", "price under 300", "price 300 or more")
@@ -59,14 +64,18 @@ _TIER_OF_PRICE_BUCKET = bytes([0, 1, 1, 1, 2, 2, 3, 3] + [3] * 8)
 def code_token(code: bytes | Sequence[int]) -> int:
     """The token of one 4-byte event code (12 bits: type, dwell, changes, price tier)."""
     kind, gap, amounts, flags = code[0], code[1], code[2], code[3]
-    return (kind | (_DWELL_OF_GAP[min(gap, 15)] << 4) | (_TOKEN_OF_FLAGS[flags & _FLAG_MASK] << 7)
-            | (_TIER_OF_PRICE_BUCKET[amounts >> 4] << 10))
+    return (
+        kind
+        | (_DWELL_OF_GAP[min(gap, 15)] << 4)
+        | (_TOKEN_OF_FLAGS[flags & _FLAG_MASK] << 7)
+        | (_TIER_OF_PRICE_BUCKET[amounts >> 4] << 10)
+    )
 
 
 def window_tokens(window: bytes, last: int | None = None) -> list[int]:
     """Tokens of the (last ``last``) codes of a window of event codes, oldest first."""
     start = 0 if last is None else max(0, len(window) - last * CODE_BYTES)
-    return [code_token(window[i:i + CODE_BYTES]) for i in range(start, len(window), CODE_BYTES)]
+    return [code_token(window[i : i + CODE_BYTES]) for i in range(start, len(window), CODE_BYTES)]
 
 
 def sequence_id(tokens: Sequence[int]) -> int:
@@ -95,7 +104,7 @@ def all_sequences(tokens: Sequence[int], min_length: int, max_length: int) -> It
     """Ids of every sequence of ``min_length``..``max_length`` consecutive tokens (with repeats)."""
     for end in range(1, len(tokens) + 1):
         for n in range(min_length, min(max_length, end) + 1):
-            yield sequence_id(tokens[end - n:end])
+            yield sequence_id(tokens[end - n : end])
 
 
 def token_dwell(token: int) -> int:
@@ -111,8 +120,11 @@ def starts_visit(token: int) -> bool:
 def describe_token(token: int) -> str:
     kind, dwell, flags, tier = token & 0x0F, token_dwell(token), (token >> 7) & 0x07, token >> 10
     name = EVENT_TYPES[kind - 1] if 0 < kind <= len(EVENT_TYPES) else "padding"
-    return ", ".join([f"{name} {DWELL_NAMES[min(dwell, len(DWELL_NAMES) - 1)]}"]
-                     + [words for _, bit, words in _TOKEN_FLAGS if flags & bit] + ([PRICE_TIERS[tier]] if tier else []))
+    return ", ".join(
+        [f"{name} {DWELL_NAMES[min(dwell, len(DWELL_NAMES) - 1)]}"]
+        + [words for _, bit, words in _TOKEN_FLAGS if flags & bit]
+        + ([PRICE_TIERS[tier]] if tier else [])
+    )
 
 
 def describe_sequence(sequence: int) -> str:

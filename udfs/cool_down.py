@@ -54,13 +54,22 @@ class Decision(NamedTuple):
     alert: OpenAlert
 
 
-def decide(open_alert: OpenAlert | None, *, event_ts: int, score: float, anomaly_type: str,
-           new_alert_id: str, cooldown_ms: int, min_gain: float) -> Decision:
+def decide(
+    open_alert: OpenAlert | None,
+    *,
+    event_ts: int,
+    score: float,
+    anomaly_type: str,
+    new_alert_id: str,
+    cooldown_ms: int,
+    min_gain: float,
+) -> Decision:
     """What to do with a score over the threshold, given the user's open alert (if any)."""
     if open_alert is None or event_ts - open_alert.last_crossing_ts > cooldown_ms:
         return Decision("open", OpenAlert(new_alert_id, event_ts, event_ts, score, anomaly_type))
     still_open = replace(open_alert, last_crossing_ts=max(open_alert.last_crossing_ts, event_ts))
     if score >= open_alert.score + min_gain or anomaly_type != open_alert.anomaly_type:
-        return Decision("update", replace(still_open, score=score, anomaly_type=anomaly_type,
-                                          revision=open_alert.revision + 1))
+        return Decision(
+            "update", replace(still_open, score=score, anomaly_type=anomaly_type, revision=open_alert.revision + 1)
+        )
     return Decision("suppress", still_open)

@@ -56,7 +56,9 @@ class DetectorEnsemble:
         """Load and check everything in ``folder``; :class:`ModelRefused` says what cannot be served."""
         folder = Path(folder)
         model = OnnxModel.load(folder, threads)
-        next_event = OnnxModel.load(folder / NEXT_EVENT_FOLDER, threads) if (folder / NEXT_EVENT_FOLDER).is_dir() else None
+        next_event = (
+            OnnxModel.load(folder / NEXT_EVENT_FOLDER, threads) if (folder / NEXT_EVENT_FOLDER).is_dir() else None
+        )
         try:
             combiner = ScoreCombiner.read(folder)
         except CombinerError as exc:
@@ -64,8 +66,10 @@ class DetectorEnsemble:
         ensemble = cls(model, next_event, combiner)
         unknown = set(combiner.detectors if combiner else ()) - set(ensemble.available)
         if unknown:
-            raise ModelRefused(f"{folder / 'combiner.json'} combines {sorted(unknown)}, which this model folder "
-                               f"does not serve (it has {list(ensemble.available)})")
+            raise ModelRefused(
+                f"{folder / 'combiner.json'} combines {sorted(unknown)}, which this model folder "
+                f"does not serve (it has {list(ensemble.available)})"
+            )
         return ensemble
 
     @property
@@ -93,8 +97,9 @@ class DetectorEnsemble:
         """Every detector's score and the decision for a batch of windows and their users' pattern scores."""
         lstm, types = self.model.score_with_types(features)
         lstm = lstm.astype(np.float64)
-        next_event = (self.next_event.score(features).astype(np.float64) if self.next_event
-                      else np.full(len(features), np.nan))
+        next_event = (
+            self.next_event.score(features).astype(np.float64) if self.next_event else np.full(len(features), np.nan)
+        )
         rules = velocity_rule_scores(features)
         patterns = np.asarray(pattern_scores, dtype=np.float64)
         if self.combiner is None:

@@ -109,7 +109,7 @@ class UserHistory:
     def advance(self, event: Event, history_length: int) -> bytes:
         """Append ``event``'s code, forget codes beyond ``history_length`` and return the new code."""
         code = self._code_for(event)
-        self.codes = (self.codes + code)[-history_length * CODE_BYTES:]
+        self.codes = (self.codes + code)[-history_length * CODE_BYTES :]
         # An event out of order (within the watermark bound) must not move the clock back: the next
         # event's gap is measured from the newest time seen. On time-sorted input this is event.ts_ms.
         self.last_ts_ms = max(self.last_ts_ms, event.ts_ms)
@@ -122,10 +122,12 @@ class UserHistory:
     def _code_for(self, event: Event) -> bytes:
         gap = None if self.last_ts_ms < 0 else event.ts_ms - self.last_ts_ms
         flags = 0
-        for value, known, flag in ((event.item_id, (self.last_item,), NEW_ITEM),
-                                   (event.category_id, (self.last_category,), NEW_CATEGORY),
-                                   (event.device_id, self.devices, NEW_DEVICE),
-                                   (event.ip, self.ips, NEW_IP)):
+        for value, known, flag in (
+            (event.item_id, (self.last_item,), NEW_ITEM),
+            (event.category_id, (self.last_category,), NEW_CATEGORY),
+            (event.device_id, self.devices, NEW_DEVICE),
+            (event.ip, self.ips, NEW_IP),
+        ):
             current = _fingerprint(value)
             if current and any(known) and current not in known:
                 flags |= flag
@@ -146,8 +148,12 @@ class UserHistory:
         return device in (0, *self.devices[:1]) and ip in (0, *self.ips[:1])
 
     def to_bytes(self) -> bytes:
-        return _CONTEXT.pack(self.last_ts_ms, self.last_item, self.last_category,
-                             *_padded(self.devices), *_padded(self.ips)) + self.codes
+        return (
+            _CONTEXT.pack(
+                self.last_ts_ms, self.last_item, self.last_category, *_padded(self.devices), *_padded(self.ips)
+            )
+            + self.codes
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> "UserHistory":
@@ -155,9 +161,13 @@ class UserHistory:
             return cls()
         head = _CONTEXT.unpack_from(data)
         n = KNOWN_IDENTITIES
-        devices, ips = head[3:3 + n], head[3 + n:3 + 2 * n]
-        return cls(*head[:3], devices=tuple(d for d in devices if d), ips=tuple(i for i in ips if i),
-                   codes=bytes(data[_CONTEXT.size:]))
+        devices, ips = head[3 : 3 + n], head[3 + n : 3 + 2 * n]
+        return cls(
+            *head[:3],
+            devices=tuple(d for d in devices if d),
+            ips=tuple(i for i in ips if i),
+            codes=bytes(data[_CONTEXT.size :]),
+        )
 
 
 def _remember(known: tuple[int, ...], current: int) -> tuple[int, ...]:
@@ -185,9 +195,9 @@ def codes_array(windows: Sequence[bytes], history_length: int) -> np.ndarray:
     """Windows of codes as a ``uint8`` array ``[batch, L, 4]``, left-padded with zeros."""
     out = np.zeros((len(windows), history_length, CODE_BYTES), dtype=np.uint8)
     for row, window in enumerate(windows):
-        codes = np.frombuffer(window, dtype=np.uint8)[-history_length * CODE_BYTES:].reshape(-1, CODE_BYTES)
+        codes = np.frombuffer(window, dtype=np.uint8)[-history_length * CODE_BYTES :].reshape(-1, CODE_BYTES)
         if len(codes):
-            out[row, history_length - len(codes):] = codes
+            out[row, history_length - len(codes) :] = codes
     return out
 
 
@@ -244,12 +254,19 @@ def describe_event_code(code: bytes) -> str:
         parts[0] += f" more than {_seconds(GAP_EDGES_S[-1])} after the previous event"
     price, quantity = amounts >> 4, amounts & 0x0F
     if price:
-        parts.append(f"price under {PRICE_EDGES[price - 1]:g}" if price <= len(PRICE_EDGES)
-                     else f"price {PRICE_EDGES[-1]:g} or more")
+        parts.append(
+            f"price under {PRICE_EDGES[price - 1]:g}"
+            if price <= len(PRICE_EDGES)
+            else f"price {PRICE_EDGES[-1]:g} or more"
+        )
     if quantity:
-        parts.append(f"quantity {QUANTITY_EDGES[quantity - 1]}" if quantity == 1
-                     else f"quantity up to {QUANTITY_EDGES[quantity - 1]}" if quantity <= len(QUANTITY_EDGES)
-                     else f"quantity over {QUANTITY_EDGES[-1]}")
+        parts.append(
+            f"quantity {QUANTITY_EDGES[quantity - 1]}"
+            if quantity == 1
+            else f"quantity up to {QUANTITY_EDGES[quantity - 1]}"
+            if quantity <= len(QUANTITY_EDGES)
+            else f"quantity over {QUANTITY_EDGES[-1]}"
+        )
     parts += [name.replace("_", " ") for name, bit in _FLAG_NAMES if flags & bit]
     if flags & FRESH_IDENTITY:
         parts.append("still on the new device or IP of this visit")

@@ -64,8 +64,9 @@ class EventIntake:
         self.events_in = metrics_group.counter("events_in")
         self.events_valid = metrics_group.counter("events_valid")
         self.dead_letters = metrics_group.counter("dead_letters")
-        self.dead_letters_by_reason = {reason: metrics_group.counter(f"dead_letters_{reason}")
-                                       for reason in DEAD_LETTER_REASONS}
+        self.dead_letters_by_reason = {
+            reason: metrics_group.counter(f"dead_letters_{reason}") for reason in DEAD_LETTER_REASONS
+        }
 
     def read(self, raw: bytes | str, now_ms: int) -> Event | Row:
         """The record's :class:`Event`, or the :data:`KEYED_JSON_ROW` dead letter it becomes (counted).

@@ -31,8 +31,18 @@ from shopguard.config import ValidationSettings
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 
 EVENT_TYPES: tuple[str, ...] = (
-    "page_view", "search", "add_to_cart", "remove_from_cart", "favorite", "checkout",
-    "purchase", "payment_failed", "login", "login_failed", "review", "refund_request",
+    "page_view",
+    "search",
+    "add_to_cart",
+    "remove_from_cart",
+    "favorite",
+    "checkout",
+    "purchase",
+    "payment_failed",
+    "login",
+    "login_failed",
+    "review",
+    "refund_request",
 )
 """Every event type the platform emits; the order is part of the feature spec (see ``encoding``)."""
 
@@ -41,9 +51,19 @@ _REQUIRED_STRINGS = ("event_id", "user_id", "event_type")
 _OPTIONAL_STRINGS = ("session_id", "item_id", "category_id", "ip", "device_id", "user_agent", "channel")
 
 DEAD_LETTER_REASONS: tuple[str, ...] = (
-    "oversized", "not_utf8", "malformed_json", "not_an_object", "missing_field", "wrong_type",
-    "field_too_long", "unknown_event_type", "bad_timestamp", "timestamp_too_old",
-    "timestamp_in_future", "bad_price", "bad_quantity",
+    "oversized",
+    "not_utf8",
+    "malformed_json",
+    "not_an_object",
+    "missing_field",
+    "wrong_type",
+    "field_too_long",
+    "unknown_event_type",
+    "bad_timestamp",
+    "timestamp_too_old",
+    "timestamp_in_future",
+    "bad_price",
+    "bad_quantity",
 )
 """Reason codes a dead letter can carry; each has a metric counter in the job."""
 
@@ -96,10 +116,18 @@ class DeadLetter:
     user_id: str | None = None
 
     def to_json(self, rejected_at_ms: int) -> str:
-        return json.dumps({
-            "reason": self.reason, "detail": self.detail, "user_id": self.user_id,
-            "record": self.record, "record_bytes": self.record_bytes, "rejected_at": rejected_at_ms,
-        }, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(
+            {
+                "reason": self.reason,
+                "detail": self.detail,
+                "user_id": self.user_id,
+                "record": self.record,
+                "record_bytes": self.record_bytes,
+                "rejected_at": rejected_at_ms,
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
 
 
 def parse_event(raw: bytes | str, limits: ValidationSettings, now_ms: int) -> Event:
@@ -107,8 +135,10 @@ def parse_event(raw: bytes | str, limits: ValidationSettings, now_ms: int) -> Ev
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")
     if len(raw) > limits.max_event_bytes:
-        raise InvalidEvent("oversized", f"record has {len(raw)} bytes, the limit is {limits.max_event_bytes} "
-                                        "(validation.max_event_bytes)")
+        raise InvalidEvent(
+            "oversized",
+            f"record has {len(raw)} bytes, the limit is {limits.max_event_bytes} (validation.max_event_bytes)",
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -122,8 +152,9 @@ def parse_event(raw: bytes | str, limits: ValidationSettings, now_ms: int) -> Ev
     return _validate(body, limits, now_ms)
 
 
-def dead_letter_for(raw: bytes | str, error: InvalidEvent, hashing: IdentifierHashing,
-                    keep_bytes: int = 4096) -> DeadLetter:
+def dead_letter_for(
+    raw: bytes | str, error: InvalidEvent, hashing: IdentifierHashing, keep_bytes: int = 4096
+) -> DeadLetter:
     """The dead letter for a rejected record, keeping at most ``keep_bytes`` of it (oversized records).
 
     ``hashing`` pseudonymises the record's ``ip`` and ``device_id``. A record that is a JSON document is
@@ -146,8 +177,9 @@ def dead_letter_for(raw: bytes | str, error: InvalidEvent, hashing: IdentifierHa
                 record = None
     if record is None:
         record = hashing.scrub_text(data[:keep_bytes].decode("utf-8", "replace"))
-    return DeadLetter(reason=error.reason, detail=error.detail, record=record, record_bytes=len(data),
-                      user_id=_user_id_of(body))
+    return DeadLetter(
+        reason=error.reason, detail=error.detail, record=record, record_bytes=len(data), user_id=_user_id_of(body)
+    )
 
 
 def _reject_constant(name: str) -> Any:
@@ -165,8 +197,9 @@ def _validate(body: dict[str, Any], limits: ValidationSettings, now_ms: int) -> 
         value = body.get(name)
         fields[name] = None if value is None or value == "" else _string(name, value, limits)
     if fields["event_type"] not in _EVENT_TYPE_SET:
-        raise InvalidEvent("unknown_event_type",
-                           f"event_type {fields['event_type'][:40]!r} is not one of {', '.join(EVENT_TYPES)}")
+        raise InvalidEvent(
+            "unknown_event_type", f"event_type {fields['event_type'][:40]!r} is not one of {', '.join(EVENT_TYPES)}"
+        )
     if "ts" not in body or body["ts"] is None:
         raise InvalidEvent("missing_field", "'ts' is required")
     fields["ts_ms"] = _timestamp_ms(body["ts"], limits, now_ms)
@@ -180,12 +213,15 @@ def _string(name: str, value: Any, limits: ValidationSettings) -> str:
         raise InvalidEvent("wrong_type", f"{name!r} must be a string, got {type(value).__name__}")
     text = str(value)
     if len(text) > limits.max_field_chars:
-        raise InvalidEvent("field_too_long", f"{name!r} has {len(text)} characters, the limit is "
-                                             f"{limits.max_field_chars} (validation.max_field_chars)")
+        raise InvalidEvent(
+            "field_too_long",
+            f"{name!r} has {len(text)} characters, the limit is {limits.max_field_chars} (validation.max_field_chars)",
+        )
     if not text.isascii() and not _utf8_encodable(text):
         # A JSON escape such as \ud800 without its pair: Flink cannot carry it (the job failed on one).
-        raise InvalidEvent("not_utf8", f"{name!r} holds an unpaired surrogate escape (\\ud800-\\udfff), "
-                                       "which UTF-8 cannot carry")
+        raise InvalidEvent(
+            "not_utf8", f"{name!r} holds an unpaired surrogate escape (\\ud800-\\udfff), which UTF-8 cannot carry"
+        )
     return text
 
 
@@ -200,11 +236,15 @@ def _utf8_encodable(text: str) -> bool:
 def _timestamp_ms(value: Any, limits: ValidationSettings, now_ms: int) -> int:
     ts_ms = _timestamp_value_ms(value)
     if ts_ms < limits.min_event_time_ms:
-        raise InvalidEvent("timestamp_too_old", f"'ts' {value!r} is before validation.min_event_time_ms "
-                                                f"({limits.min_event_time_ms}); is it in seconds, not milliseconds?")
+        raise InvalidEvent(
+            "timestamp_too_old",
+            f"'ts' {value!r} is before validation.min_event_time_ms "
+            f"({limits.min_event_time_ms}); is it in seconds, not milliseconds?",
+        )
     if ts_ms > now_ms + limits.max_future_skew_ms:
-        raise InvalidEvent("timestamp_in_future", f"'ts' {value!r} is more than "
-                                                  f"{limits.max_future_skew_ms} ms ahead of the clock")
+        raise InvalidEvent(
+            "timestamp_in_future", f"'ts' {value!r} is more than {limits.max_future_skew_ms} ms ahead of the clock"
+        )
     return ts_ms
 
 
@@ -223,11 +263,15 @@ def _timestamp_value_ms(value: Any) -> int:
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            raise InvalidEvent("bad_timestamp", f"'ts' {value[:40]!r} is not RFC 3339 (e.g. 2017-11-26T01:00:00Z)") from None
+            raise InvalidEvent(
+                "bad_timestamp", f"'ts' {value[:40]!r} is not RFC 3339 (e.g. 2017-11-26T01:00:00Z)"
+            ) from None
         if parsed.tzinfo is None:
             raise InvalidEvent("bad_timestamp", f"'ts' {value[:40]!r} has no UTC offset (append Z or +08:00)")
         return int(parsed.timestamp() * 1000)
-    raise InvalidEvent("wrong_type", f"'ts' must be an RFC 3339 string or epoch milliseconds, got {type(value).__name__}")
+    raise InvalidEvent(
+        "wrong_type", f"'ts' must be an RFC 3339 string or epoch milliseconds, got {type(value).__name__}"
+    )
 
 
 def _price(value: Any) -> float | None:
@@ -238,8 +282,9 @@ def _price(value: Any) -> float | None:
     try:
         price = float(value)
     except OverflowError:  # an integer literal beyond the float range
-        raise InvalidEvent("bad_price", f"'price' has {len(str(abs(value)))} digits; it must be a finite "
-                                        "number >= 0") from None
+        raise InvalidEvent(
+            "bad_price", f"'price' has {len(str(abs(value)))} digits; it must be a finite number >= 0"
+        ) from None
     if not math.isfinite(price) or price < 0:
         raise InvalidEvent("bad_price", f"'price' {value!r} must be a finite number >= 0")
     return price

@@ -31,8 +31,9 @@ class ScoresWindows(Protocol):
     def score(self, features: np.ndarray) -> np.ndarray: ...
 
 
-def occlusion_contributions(model: ScoresWindows, codes: bytes, event_ids: Sequence[str], history_length: int,
-                            top: int = 3) -> list[dict[str, Any]]:
+def occlusion_contributions(
+    model: ScoresWindows, codes: bytes, event_ids: Sequence[str], history_length: int, top: int = 3
+) -> list[dict[str, Any]]:
     """The ``top`` recent events whose removal lowers the score most, strongest first.
 
     ``event_ids`` are the ids of the last events of the window, oldest first (fewer than the window
@@ -45,14 +46,18 @@ def occlusion_contributions(model: ScoresWindows, codes: bytes, event_ids: Seque
     windows = [codes]
     for back in range(count, 0, -1):
         start = len(codes) - back * CODE_BYTES
-        windows.append(codes[:start] + codes[start + CODE_BYTES:])
+        windows.append(codes[:start] + codes[start + CODE_BYTES :])
     scores = model.score(batch_features(windows, history_length))
     base, occluded = float(scores[0]), scores[1:]
     ranked = sorted(range(count), key=lambda i: float(base - occluded[i]), reverse=True)[:top]
     result = []
     for i in ranked:
         code_start = len(codes) - (count - i) * CODE_BYTES
-        result.append({"event_id": event_ids[len(event_ids) - count + i],
-                       "contribution": round(float(base - occluded[i]), 6),
-                       "event": describe_event_code(codes[code_start:code_start + CODE_BYTES])})
+        result.append(
+            {
+                "event_id": event_ids[len(event_ids) - count + i],
+                "contribution": round(float(base - occluded[i]), 6),
+                "event": describe_event_code(codes[code_start : code_start + CODE_BYTES]),
+            }
+        )
     return result

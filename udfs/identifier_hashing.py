@@ -46,8 +46,11 @@ DEFAULT_SALT = "shopguard-public-default-salt"
 
 PREFIX = "h:"
 
-_PAIR = re.compile(r'("(?:' + "|".join(HASHED_FIELDS) + r')"\s*:\s*)'
-                   r'("(?:[^"\\]|\\.)*\\?(?:"|\Z)|-?[0-9][0-9.eE+-]*)', re.DOTALL)
+_PAIR = re.compile(
+    r'("(?:' + "|".join(HASHED_FIELDS) + r')"\s*:\s*)'
+    r'("(?:[^"\\]|\\.)*\\?(?:"|\Z)|-?[0-9][0-9.eE+-]*)',
+    re.DOTALL,
+)
 """``"ip": "..."`` or ``"device_id": 123`` in text that is not a whole JSON document (a truncated or
 broken record); a string cut off by the end of the text counts too."""
 
@@ -70,17 +73,25 @@ class IdentifierHashing:
         if not settings.hash_identifiers:
             return cls(key=None)
         if not settings.salt_env:
-            raise ConfigError("privacy.salt_env is empty: name the environment variable that holds the salt "
-                              "(e.g. SHOPGUARD_ID_SALT), or set privacy.hash_identifiers = false")
+            raise ConfigError(
+                "privacy.salt_env is empty: name the environment variable that holds the salt "
+                "(e.g. SHOPGUARD_ID_SALT), or set privacy.hash_identifiers = false"
+            )
         salt = environ.get(settings.salt_env)
         if salt is None:
-            return cls(key=DEFAULT_SALT.encode("utf-8"), warning=(
-                f"{settings.salt_env} (privacy.salt_env) is not set: IPs and device ids in dead letters and late "
-                f"events are hashed with the public default salt, which anyone can recompute; set "
-                f"{settings.salt_env} to a secret (the same one everywhere the job is built)"))
+            return cls(
+                key=DEFAULT_SALT.encode("utf-8"),
+                warning=(
+                    f"{settings.salt_env} (privacy.salt_env) is not set: IPs and device ids in dead letters and late "
+                    f"events are hashed with the public default salt, which anyone can recompute; set "
+                    f"{settings.salt_env} to a secret (the same one everywhere the job is built)"
+                ),
+            )
         if not salt:
-            raise ConfigError(f"{settings.salt_env} (privacy.salt_env) is set but empty: give it the secret salt, "
-                              "or unset it to use the public default")
+            raise ConfigError(
+                f"{settings.salt_env} (privacy.salt_env) is set but empty: give it the secret salt, "
+                "or unset it to use the public default"
+            )
         return cls(key=salt.encode("utf-8"))
 
     @property

@@ -37,8 +37,12 @@ class ModelSource:
 
     @classmethod
     def from_config(cls, cfg: ShopguardConfig, fallback_dir: str | Path) -> "ModelSource":
-        return cls(fixed_dir=cfg.job.model_path, registry_url=cfg.registry_url,
-                   download_dir=str(Path(cfg.cache_dir) / "registry-downloads"), fallback_dir=str(fallback_dir))
+        return cls(
+            fixed_dir=cfg.job.model_path,
+            registry_url=cfg.registry_url,
+            download_dir=str(Path(cfg.cache_dir) / "registry-downloads"),
+            fallback_dir=str(fallback_dir),
+        )
 
     @property
     def follows_registry(self) -> bool:
@@ -87,8 +91,10 @@ class ModelSource:
                 continue
             if model.card.model_version == version:
                 return model
-        raise ModelRefused(f"model {version} is neither in {self.registry_url or self.fixed_dir} "
-                           f"nor the fallback model {self.fallback_dir}")
+        raise ModelRefused(
+            f"model {version} is neither in {self.registry_url or self.fixed_dir} "
+            f"nor the fallback model {self.fallback_dir}"
+        )
 
 
 class LiveModel:
@@ -97,9 +103,14 @@ class LiveModel:
     ``on_change(kind, version)`` is called with ``"swapped"`` or ``"refused"`` (for metrics).
     """
 
-    def __init__(self, source: ModelSource, threads: int, poll_interval_s: float,
-                 on_change: Callable[[str, str], None] = lambda kind, version: None,
-                 load: Callable[[str | None], Any] | None = None):
+    def __init__(
+        self,
+        source: ModelSource,
+        threads: int,
+        poll_interval_s: float,
+        on_change: Callable[[str, str], None] = lambda kind, version: None,
+        load: Callable[[str | None], Any] | None = None,
+    ):
         self.source = source
         self.threads = threads
         self.poll_interval_s = poll_interval_s

@@ -164,8 +164,11 @@ class PatternMatcher:
     def _start_session(self, state: PatternState, ts_ms: int) -> None:
         if state.session_start_ms >= 0 and state.learned:
             factor = math.exp(-self._decay_per_ms * max(0, ts_ms - state.session_start_ms))
-            state.learned = {seq: (evidence * factor, last) for seq, (evidence, last) in state.learned.items()
-                             if evidence * factor >= 0.05}
+            state.learned = {
+                seq: (evidence * factor, last)
+                for seq, (evidence, last) in state.learned.items()
+                if evidence * factor >= 0.05
+            }
         state.session += 1
         state.session_start_ms = ts_ms
 

@@ -56,8 +56,13 @@ class UserProfile:
     sequences: frozenset[int]
 
 
-def write_pattern_store(path: str | Path, users: int, document_frequency: Mapping[int, int],
-                        profiles: Iterable[tuple[str, int, Sequence[int]]], meta: Mapping[str, str]) -> Path:
+def write_pattern_store(
+    path: str | Path,
+    users: int,
+    document_frequency: Mapping[int, int],
+    profiles: Iterable[tuple[str, int, Sequence[int]]],
+    meta: Mapping[str, str],
+) -> Path:
     """Write a store atomically (a temporary file renamed into place)."""
     path = Path(path)
     temporary = path.with_suffix(".tmp")
@@ -66,12 +71,15 @@ def write_pattern_store(path: str | Path, users: int, document_frequency: Mappin
         db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         db.execute("CREATE TABLE sequences (id INTEGER PRIMARY KEY, users INTEGER NOT NULL)")
         db.execute("CREATE TABLE profiles (user_id TEXT PRIMARY KEY, events INTEGER NOT NULL, sequences BLOB NOT NULL)")
-        db.executemany("INSERT INTO meta VALUES (?, ?)",
-                       [("users", str(users)), ("token_spec_version", TOKEN_SPEC_VERSION), *meta.items()])
+        db.executemany(
+            "INSERT INTO meta VALUES (?, ?)",
+            [("users", str(users)), ("token_spec_version", TOKEN_SPEC_VERSION), *meta.items()],
+        )
         db.executemany("INSERT INTO sequences VALUES (?, ?)", document_frequency.items())
-        db.executemany("INSERT INTO profiles VALUES (?, ?, ?)",
-                       ((user, events, np.asarray(sorted(seqs), dtype="<i8").tobytes())
-                        for user, events, seqs in profiles))
+        db.executemany(
+            "INSERT INTO profiles VALUES (?, ?, ?)",
+            ((user, events, np.asarray(sorted(seqs), dtype="<i8").tobytes()) for user, events, seqs in profiles),
+        )
     temporary.replace(path)
     return path
 
@@ -79,8 +87,15 @@ def write_pattern_store(path: str | Path, users: int, document_frequency: Mappin
 class PatternStore:
     """The read side the job and the evaluation use (open it in ``open()``, not in ``__init__``)."""
 
-    def __init__(self, db: sqlite3.Connection, meta: dict[str, str], idf: dict[int, float], common: frozenset[int],
-                 cache_sequences: int, path: Path):
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        meta: dict[str, str],
+        idf: dict[int, float],
+        common: frozenset[int],
+        cache_sequences: int,
+        path: Path,
+    ):
         self._db = db
         self.meta = meta
         self.users = int(meta["users"])
@@ -97,14 +112,18 @@ class PatternStore:
         """Open a store read-only; :class:`PatternStoreError` names the file and what is wrong with it."""
         path = Path(path)
         if not path.is_file():
-            raise PatternStoreError(f"no pattern store at {path}: train one with `shopguard train` "
-                                    f"(it writes {PATTERNS_FILE} next to model.onnx)")
+            raise PatternStoreError(
+                f"no pattern store at {path}: train one with `shopguard train` "
+                f"(it writes {PATTERNS_FILE} next to model.onnx)"
+            )
         try:
             db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=False)
             meta = dict(db.execute("SELECT key, value FROM meta"))
             if meta.get("token_spec_version") != TOKEN_SPEC_VERSION:
-                raise PatternStoreError(f"{path} was mined with tokens {meta.get('token_spec_version')!r}; "
-                                        f"this job reads {TOKEN_SPEC_VERSION!r}: mine it again with `shopguard train`")
+                raise PatternStoreError(
+                    f"{path} was mined with tokens {meta.get('token_spec_version')!r}; "
+                    f"this job reads {TOKEN_SPEC_VERSION!r}: mine it again with `shopguard train`"
+                )
             users = int(meta["users"])
             idf, common = {}, []
             min_users = population_min_share * users

@@ -33,8 +33,9 @@ from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 from pyflink.table.udf import ScalarFunction
 
-CODES_ROW = Types.ROW_NAMED(["user_id", "event_ts", "codes"],
-                            [Types.STRING(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE())])
+CODES_ROW = Types.ROW_NAMED(
+    ["user_id", "event_ts", "codes"], [Types.STRING(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE())]
+)
 _CODE = "\x01\x02\x03\x04"  # one event's 4-byte code, as the real state keeps it (latin-1 text)
 
 
@@ -56,7 +57,7 @@ class KeepRecentCodes(KeyedProcessFunction):
     @staticmethod
     def advance(stored: str | None, history_length: int) -> str:
         """The state after one more event: its code appended, the oldest dropped beyond ``history_length``."""
-        return ((stored or "") + _CODE)[-4 * history_length:]
+        return ((stored or "") + _CODE)[-4 * history_length :]
 
     def process_element(self, raw, ctx: KeyedProcessFunction.Context):
         self.events_in.inc()
@@ -72,4 +73,3 @@ class ConstantScore(ScalarFunction):
 
     def eval(self, codes: pd.Series) -> pd.Series:
         return pd.Series(0.0, index=codes.index)
-

@@ -95,7 +95,8 @@ class ScoreCombiner:
             unavailable = np.isnan(np.asarray(scores[PATTERN_DETECTOR], dtype=np.float64))
             if unavailable.any():
                 combined[unavailable] = self.fallback.combine(
-                    {name: np.asarray(values)[unavailable] for name, values in scores.items()})
+                    {name: np.asarray(values)[unavailable] for name, values in scores.items()}
+                )
         return combined
 
     def threshold_for(self, pattern_scores: np.ndarray) -> np.ndarray:
@@ -106,19 +107,28 @@ class ScoreCombiner:
         return thresholds
 
     def to_dict(self) -> dict[str, Any]:
-        return {"detectors": list(self.detectors), "transforms": list(self.transforms),
-                "weights": list(self.weights), "intercept": self.intercept, "threshold": self.threshold,
-                "fallback": self.fallback.to_dict() if self.fallback else None,
-                "hinges": [{"detector": h.detector, "knee": h.knee, "weight": h.weight} for h in self.hinges]}
+        return {
+            "detectors": list(self.detectors),
+            "transforms": list(self.transforms),
+            "weights": list(self.weights),
+            "intercept": self.intercept,
+            "threshold": self.threshold,
+            "fallback": self.fallback.to_dict() if self.fallback else None,
+            "hinges": [{"detector": h.detector, "knee": h.knee, "weight": h.weight} for h in self.hinges],
+        }
 
     @classmethod
     def from_dict(cls, body: Mapping[str, Any]) -> "ScoreCombiner":
         fallback = body.get("fallback")
-        combiner = cls(tuple(body["detectors"]), tuple(body["transforms"]), tuple(float(w) for w in body["weights"]),
-                       float(body["intercept"]), float(body["threshold"]),
-                       cls.from_dict(fallback) if fallback else None,
-                       tuple(Hinge(str(h["detector"]), float(h["knee"]), float(h["weight"]))
-                             for h in body.get("hinges", ())))
+        combiner = cls(
+            tuple(body["detectors"]),
+            tuple(body["transforms"]),
+            tuple(float(w) for w in body["weights"]),
+            float(body["intercept"]),
+            float(body["threshold"]),
+            cls.from_dict(fallback) if fallback else None,
+            tuple(Hinge(str(h["detector"]), float(h["knee"]), float(h["weight"])) for h in body.get("hinges", ())),
+        )
         if not len(combiner.detectors) == len(combiner.transforms) == len(combiner.weights):
             raise CombinerError("detectors, transforms and weights must have one entry each")
         strays = {h.detector for h in combiner.hinges} - set(combiner.detectors)
@@ -142,5 +152,6 @@ class ScoreCombiner:
         try:
             return cls.from_dict(json.loads(path.read_text()))
         except (ValueError, KeyError, TypeError, CombinerError) as exc:
-            raise CombinerError(f"{path}: not a combiner this job can use ({exc}); write it again with "
-                                f"`shopguard train`") from None
+            raise CombinerError(
+                f"{path}: not a combiner this job can use ({exc}); write it again with `shopguard train`"
+            ) from None

@@ -24,7 +24,6 @@ from pyflink.table.udf import FunctionContext, ScalarFunction
 from shopguard.errors import ShopguardError
 from shopguard.udfs.encoding import FEATURE_NAMES, FEATURE_SPEC_VERSION, batch_features
 
-
 TYPE_OUTPUT = "anomaly_type_probs"
 
 
@@ -46,15 +45,19 @@ class ModelCard:
     def read(cls, path: Path) -> "ModelCard":
         try:
             body = json.loads(path.read_text())
-            return cls(model_version=str(body["model_version"]),
-                       feature_spec_version=str(body["feature_spec_version"]),
-                       threshold=float(body["threshold"]), kind=str(body.get("kind", "trained")),
-                       type_classes=tuple(str(t) for t in body.get("type_classes", ())))
+            return cls(
+                model_version=str(body["model_version"]),
+                feature_spec_version=str(body["feature_spec_version"]),
+                threshold=float(body["threshold"]),
+                kind=str(body.get("kind", "trained")),
+                type_classes=tuple(str(t) for t in body.get("type_classes", ())),
+            )
         except FileNotFoundError:
             raise ModelRefused(f"{path}: model card not found; a model folder holds model.onnx and card.json") from None
         except (ValueError, KeyError, TypeError) as exc:
-            raise ModelRefused(f"{path}: unreadable model card ({exc!r}); it needs model_version, "
-                               "feature_spec_version and threshold") from None
+            raise ModelRefused(
+                f"{path}: unreadable model card ({exc!r}); it needs model_version, feature_spec_version and threshold"
+            ) from None
 
 
 class OnnxModel:
@@ -75,15 +78,16 @@ class OnnxModel:
         model_dir = Path(model_dir)
         card = ModelCard.read(model_dir / "card.json")
         if card.feature_spec_version != FEATURE_SPEC_VERSION:
-            raise ModelRefused(f"{model_dir / 'card.json'}: model {card.model_version} reads features "
-                               f"{card.feature_spec_version!r}, this job encodes {FEATURE_SPEC_VERSION!r}; "
-                               "retrain it with this version of shopguard")
+            raise ModelRefused(
+                f"{model_dir / 'card.json'}: model {card.model_version} reads features "
+                f"{card.feature_spec_version!r}, this job encodes {FEATURE_SPEC_VERSION!r}; "
+                "retrain it with this version of shopguard"
+            )
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # parallel subtasks must not fight over the cores
         options.inter_op_num_threads = 1
         try:
-            session = ort.InferenceSession(str(model_dir / "model.onnx"), options,
-                                           providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(model_dir / "model.onnx"), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for broken files
             raise ModelRefused(f"{model_dir / 'model.onnx'}: onnxruntime cannot load it ({exc})") from None
         model = cls(session, card)
@@ -115,11 +119,14 @@ class OnnxModel:
         try:
             scores = self.score(probe)
         except Exception as exc:
-            raise ModelRefused(f"model {self.card.model_version}: smoke inference on a [2, 4, "
-                               f"{len(FEATURE_NAMES)}] input failed ({exc})") from None
+            raise ModelRefused(
+                f"model {self.card.model_version}: smoke inference on a [2, 4, "
+                f"{len(FEATURE_NAMES)}] input failed ({exc})"
+            ) from None
         if scores.shape != (2,) or not np.all(np.isfinite(scores)):
-            raise ModelRefused(f"model {self.card.model_version}: smoke inference gave {scores!r}, "
-                               "expected two finite scores")
+            raise ModelRefused(
+                f"model {self.card.model_version}: smoke inference gave {scores!r}, expected two finite scores"
+            )
 
 
 class ScoreHistories(ScalarFunction):
@@ -154,8 +161,9 @@ class ScoreHistories(ScalarFunction):
         # The watcher thread only queues what happened: Beam counts metrics in the thread that runs the
         # bundle, so an increment from another thread would be lost. eval() reports the queue.
         self._model_changes: collections.deque = collections.deque()
-        self.live = LiveModel(self.source, self.onnx_threads, self.poll_interval_s,
-                              lambda kind, version: self._model_changes.append(kind))
+        self.live = LiveModel(
+            self.source, self.onnx_threads, self.poll_interval_s, lambda kind, version: self._model_changes.append(kind)
+        )
         self.live.start_watching()
 
     def close(self) -> None:
@@ -165,13 +173,22 @@ class ScoreHistories(ScalarFunction):
     def eval(self, windows: pd.Series, pattern_scores: pd.Series) -> pd.DataFrame:
         started = time.perf_counter()
         ensemble = self.live.model  # one model version for the whole batch, even if a swap happens meanwhile
-        result = ensemble.score_batch(batch_features(list(windows), self.history_length),
-                                      pattern_scores.to_numpy(dtype=np.float64, na_value=np.nan))
+        result = ensemble.score_batch(
+            batch_features(list(windows), self.history_length),
+            pattern_scores.to_numpy(dtype=np.float64, na_value=np.nan),
+        )
         self._count(ensemble.card.model_version, len(windows), time.perf_counter() - started)
-        return pd.DataFrame({"score": result.score, "model_version": ensemble.card.model_version,
-                             "threshold": result.threshold, "anomaly_type": result.anomaly_type,
-                             "lstm_score": result.lstm, "next_event_score": result.next_event,
-                             "rules_score": result.velocity_rules})
+        return pd.DataFrame(
+            {
+                "score": result.score,
+                "model_version": ensemble.card.model_version,
+                "threshold": result.threshold,
+                "anomaly_type": result.anomaly_type,
+                "lstm_score": result.lstm,
+                "next_event_score": result.next_event,
+                "rules_score": result.velocity_rules,
+            }
+        )
 
     def _count(self, version: str, rows: int, seconds: float) -> None:
         while self._model_changes:
@@ -179,6 +196,7 @@ class ScoreHistories(ScalarFunction):
         self._batches.inc()
         self._last_batch.update(size=rows, latency_us=int(seconds * 1e6))
         if version not in self._scored_by_version:
-            self._scored_by_version[version] = \
-                self._metrics.add_group("model_version", version).counter("scored_events")
+            self._scored_by_version[version] = self._metrics.add_group("model_version", version).counter(
+                "scored_events"
+            )
         self._scored_by_version[version].inc(rows)

@@ -28,8 +28,14 @@ from dataclasses import dataclass
 from shopguard.udfs.events import Event
 
 _LAYOUT = struct.Struct("<qIHHHHHHHHQQ")  # start, session_id crc, 8 counters, 2 sketches
-_COUNTED = {"page_view": "page_views", "add_to_cart": "carts", "checkout": "checkouts", "purchase": "purchases",
-            "payment_failed": "payment_failed", "login_failed": "login_failed"}
+_COUNTED = {
+    "page_view": "page_views",
+    "add_to_cart": "carts",
+    "checkout": "checkouts",
+    "purchase": "purchases",
+    "payment_failed": "payment_failed",
+    "login_failed": "login_failed",
+}
 _CAP = 0xFFFF
 
 
@@ -61,8 +67,11 @@ class SessionFeatures:
     def advance(self, event: Event, previous_ts_ms: int, changed_device: bool, changed_ip: bool, gap_ms: int) -> None:
         """Count ``event`` into the session, starting a new one after a gap or a new producer session id."""
         producer_session = zlib.crc32(event.session_id.encode("utf-8", "surrogatepass")) if event.session_id else 0
-        new_session = (self.start_ts_ms < 0 or producer_session != self.producer_session
-                       or (not producer_session and event.ts_ms - previous_ts_ms > gap_ms))
+        new_session = (
+            self.start_ts_ms < 0
+            or producer_session != self.producer_session
+            or (not producer_session and event.ts_ms - previous_ts_ms > gap_ms)
+        )
         if new_session:
             self.__dict__.update(SessionFeatures(start_ts_ms=event.ts_ms, producer_session=producer_session).__dict__)
         self.events = min(self.events + 1, _CAP)
@@ -83,18 +92,35 @@ class SessionFeatures:
         """The session as an alert shows it."""
         duration_s = max(((now_ts_ms if now_ts_ms is not None else self.start_ts_ms) - self.start_ts_ms) / 1000, 0.0)
         return {
-            "events": self.events, "duration_s": round(duration_s, 1),
+            "events": self.events,
+            "duration_s": round(duration_s, 1),
             "events_per_minute": round(self.events / max(duration_s / 60, 1 / 60), 1),
-            "page_views": self.page_views, "carts": self.carts, "checkouts": self.checkouts,
-            "purchases": self.purchases, "payment_failed": self.payment_failed, "login_failed": self.login_failed,
-            "identity_changes": self.identity_changes, "distinct_items": _distinct(self.items),
+            "page_views": self.page_views,
+            "carts": self.carts,
+            "checkouts": self.checkouts,
+            "purchases": self.purchases,
+            "payment_failed": self.payment_failed,
+            "login_failed": self.login_failed,
+            "identity_changes": self.identity_changes,
+            "distinct_items": _distinct(self.items),
             "distinct_categories": _distinct(self.categories),
         }
 
     def to_bytes(self) -> bytes:
-        return _LAYOUT.pack(self.start_ts_ms, self.producer_session, self.events, self.page_views, self.carts,
-                            self.checkouts, self.purchases, self.payment_failed, self.login_failed,
-                            self.identity_changes, self.items, self.categories)
+        return _LAYOUT.pack(
+            self.start_ts_ms,
+            self.producer_session,
+            self.events,
+            self.page_views,
+            self.carts,
+            self.checkouts,
+            self.purchases,
+            self.payment_failed,
+            self.login_failed,
+            self.identity_changes,
+            self.items,
+            self.categories,
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> "SessionFeatures":

@@ -37,11 +37,30 @@ from shopguard.udfs.served_patterns import ServedPatterns
 from shopguard.udfs.user_state import UserState
 
 SCORING_ROW = Types.ROW_NAMED(
-    ["user_id", "session_id", "event_id", "event_type", "event_ts", "codes", "recent_event_ids", "session",
-     "pattern_score", "pattern_unmatched"],
-    [Types.STRING(), Types.STRING(), Types.STRING(), Types.STRING(), Types.LONG(),
-     Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE()),
-     Types.DOUBLE(), Types.STRING()],
+    [
+        "user_id",
+        "session_id",
+        "event_id",
+        "event_type",
+        "event_ts",
+        "codes",
+        "recent_event_ids",
+        "session",
+        "pattern_score",
+        "pattern_unmatched",
+    ],
+    [
+        Types.STRING(),
+        Types.STRING(),
+        Types.STRING(),
+        Types.STRING(),
+        Types.LONG(),
+        Types.PRIMITIVE_ARRAY(Types.BYTE()),
+        Types.STRING(),
+        Types.PRIMITIVE_ARRAY(Types.BYTE()),
+        Types.DOUBLE(),
+        Types.STRING(),
+    ],
 )
 """One row per accepted event, after its user's history advanced: what the scoring step reads.
 
@@ -58,26 +77,41 @@ def state_ttl(seconds: int) -> StateTtlConfig:
     builds a RocksDB compaction filter whose default period calls the Python gateway, which exists on
     the local mini-cluster but not on a TaskManager: there, opening the operator fails.
     """
-    return (StateTtlConfig.new_builder(Time.seconds(seconds))
-            .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
-            .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
-            .disable_cleanup_in_background()
-            .cleanup_incrementally(10, False)
-            .build())
+    return (
+        StateTtlConfig.new_builder(Time.seconds(seconds))
+        .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
+        .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+        .disable_cleanup_in_background()
+        .cleanup_incrementally(10, False)
+        .build()
+    )
 
 
 def late_event_message(event: Event, watermark_ms: int, hashing: IdentifierHashing) -> str:
     """What the late topic carries: the event (IP, device id hashed), the user's watermark it missed, by how much."""
-    return json.dumps({"reason": "late", "watermark": watermark_ms, "late_by_ms": watermark_ms - event.ts_ms,
-                       "event": hashing.scrub(json.loads(event.to_json()))},
-                      separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(
+        {
+            "reason": "late",
+            "watermark": watermark_ms,
+            "late_by_ms": watermark_ms - event.ts_ms,
+            "event": hashing.scrub(json.loads(event.to_json())),
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
 
 
 class TrackUserHistory(KeyedProcessFunction):
     """Keyed by ``user_id``: raw records in, :data:`SCORING_ROW` rows out, dead letters and late events aside."""
 
-    def __init__(self, settings: JobSettings, validation: ValidationSettings, hashing: IdentifierHashing,
-                 patterns: PatternSettings, source: ModelSource):
+    def __init__(
+        self,
+        settings: JobSettings,
+        validation: ValidationSettings,
+        hashing: IdentifierHashing,
+        patterns: PatternSettings,
+        source: ModelSource,
+    ):
         self.settings = settings
         self.intake = EventIntake(validation, hashing)
         self.hashing = hashing
@@ -96,8 +130,12 @@ class TrackUserHistory(KeyedProcessFunction):
         self.duplicates = metrics.counter("duplicates")
         self.late_events = metrics.counter("late_events")
         self.scored_events = metrics.counter("events_to_score")
-        self.live_patterns = LiveModel(self.source, 1, self.settings.model_poll_interval_s,
-                                       load=lambda version: ServedPatterns.load(self.source, version, self.patterns))
+        self.live_patterns = LiveModel(
+            self.source,
+            1,
+            self.settings.model_poll_interval_s,
+            load=lambda version: ServedPatterns.load(self.source, version, self.patterns),
+        )
         self.live_patterns.start_watching()
 
     def close(self) -> None:
@@ -127,7 +165,15 @@ class TrackUserHistory(KeyedProcessFunction):
             pattern_score, unmatched = math.nan, ""
         self.state.update(state.to_bytes().decode("latin-1"))
         self.scored_events.inc()
-        yield Row(event.user_id, event.session_id or state.session.session_id(event.user_id), event.event_id,
-                  event.event_type, event.ts_ms, state.history.codes,
-                  json.dumps(state.recent_event_ids, ensure_ascii=False), state.session.to_bytes(),
-                  pattern_score, unmatched)
+        yield Row(
+            event.user_id,
+            event.session_id or state.session.session_id(event.user_id),
+            event.event_id,
+            event.event_type,
+            event.ts_ms,
+            state.history.codes,
+            json.dumps(state.recent_event_ids, ensure_ascii=False),
+            state.session.to_bytes(),
+            pattern_score,
+            unmatched,
+        )

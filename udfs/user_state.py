@@ -62,8 +62,9 @@ class UserState:
         """Whether ``event_id`` is among the user's last remembered event ids."""
         return _ring_contains(self.seen_ids, event_id_fingerprint(event_id))
 
-    def accept(self, event: Event, history_length: int, dedup_window: int, recent_ids: int,
-               session_gap_ms: int = VISIT_GAP_MS) -> bool:
+    def accept(
+        self, event: Event, history_length: int, dedup_window: int, recent_ids: int, session_gap_ms: int = VISIT_GAP_MS
+    ) -> bool:
         """Advance the state with ``event``; False (and no change) when it is a duplicate."""
         fingerprint = event_id_fingerprint(event.event_id)
         if _ring_contains(self.seen_ids, fingerprint):
@@ -71,16 +72,24 @@ class UserState:
         previous_ts = self.history.last_ts_ms
         code = self.history.advance(event, history_length)
         self.session.advance(event, previous_ts, bool(code[3] & NEW_DEVICE), bool(code[3] & NEW_IP), session_gap_ms)
-        self.seen_ids = (self.seen_ids + fingerprint)[-dedup_window * ID_FINGERPRINT_BYTES:]
+        self.seen_ids = (self.seen_ids + fingerprint)[-dedup_window * ID_FINGERPRINT_BYTES :]
         self.recent_event_ids = (self.recent_event_ids + [event.event_id])[-recent_ids:]
         return True
 
     def to_bytes(self) -> bytes:
         history, session, patterns = self.history.to_bytes(), self.session.to_bytes(), self.patterns.to_bytes()
-        recent = b"".join(_ID_LENGTH.pack(len(raw)) + raw for raw in
-                          (i.encode("utf-8", "surrogatepass") for i in self.recent_event_ids))
-        return (_LENGTHS.pack(len(history), len(self.seen_ids), len(session), len(patterns))
-                + history + self.seen_ids + session + patterns + recent)
+        recent = b"".join(
+            _ID_LENGTH.pack(len(raw)) + raw
+            for raw in (i.encode("utf-8", "surrogatepass") for i in self.recent_event_ids)
+        )
+        return (
+            _LENGTHS.pack(len(history), len(self.seen_ids), len(session), len(patterns))
+            + history
+            + self.seen_ids
+            + session
+            + patterns
+            + recent
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> "UserState":
@@ -89,16 +98,21 @@ class UserState:
         position = _LENGTHS.size
         parts = []
         for length in _LENGTHS.unpack_from(data):
-            parts.append(bytes(data[position:position + length]))
+            parts.append(bytes(data[position : position + length]))
             position += length
         history, ring, session, patterns = parts
-        return cls(UserHistory.from_bytes(history), ring, _read_ids(bytes(data[position:])),
-                   SessionFeatures.from_bytes(session), PatternState.from_bytes(patterns))
+        return cls(
+            UserHistory.from_bytes(history),
+            ring,
+            _read_ids(bytes(data[position:])),
+            SessionFeatures.from_bytes(session),
+            PatternState.from_bytes(patterns),
+        )
 
 
 def _ring_contains(ring: bytes, fingerprint: bytes) -> bool:
     for start in range(0, len(ring), ID_FINGERPRINT_BYTES):
-        if ring[start:start + ID_FINGERPRINT_BYTES] == fingerprint:
+        if ring[start : start + ID_FINGERPRINT_BYTES] == fingerprint:
             return True
     return False
 
@@ -108,6 +122,6 @@ def _read_ids(data: bytes) -> list[str]:
     while position < len(data):
         (length,) = _ID_LENGTH.unpack_from(data, position)
         position += _ID_LENGTH.size
-        ids.append(data[position:position + length].decode("utf-8", "surrogatepass"))
+        ids.append(data[position : position + length].decode("utf-8", "surrogatepass"))
         position += length
     return ids

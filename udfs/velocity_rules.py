@@ -22,7 +22,11 @@ import numpy as np
 from shopguard.udfs.encoding import FEATURE_NAMES
 
 ALERT_LEVELS: dict[str, float] = {
-    "type=payment_failed": 5, "type=login_failed": 5, "fast_gap": 20, "new_device": 3, "new_ip": 3,
+    "type=payment_failed": 5,
+    "type=login_failed": 5,
+    "fast_gap": 20,
+    "new_device": 3,
+    "new_ip": 3,
 }
 """Count in the window at which each rule fires."""
 BIG_CART_QUANTITY = 4 / 6  # quantity bucket 4 and up: five units or more

@@ -88,9 +88,16 @@ class Waves(threading.Thread):
 
     def _producer(self) -> KafkaProducer | None:
         try:
-            return KafkaProducer(bootstrap_servers=self.cfg.kafka.bootstrap_servers, linger_ms=5, acks="all",
-                                 max_block_ms=3000, request_timeout_ms=4000, delivery_timeout_ms=8000,
-                                 retries=0, **kafka_python_options(self.cfg))
+            return KafkaProducer(
+                bootstrap_servers=self.cfg.kafka.bootstrap_servers,
+                linger_ms=5,
+                acks="all",
+                max_block_ms=3000,
+                request_timeout_ms=4000,
+                delivery_timeout_ms=8000,
+                retries=0,
+                **kafka_python_options(self.cfg),
+            )
         except (KafkaError, OSError):
             return None
 
@@ -99,8 +106,9 @@ class Waves(threading.Thread):
         futures = []
         for event in events:
             try:
-                futures.append((event, producer.send(self.topic, key=event.user_id.encode(),
-                                                     value=event.to_json().encode())))
+                futures.append(
+                    (event, producer.send(self.topic, key=event.user_id.encode(), value=event.to_json().encode()))
+                )
             except (KafkaError, OSError):
                 futures.append((event, None))
         try:

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from shopguard.bench_job import shoppers_for
-from shopguard.benchmark import BenchPlan, run_benchmark
 from shopguard.bench_workload import bench_events
+from shopguard.benchmark import BenchPlan, run_benchmark
 from shopguard.latency_sweep import SweepPlan, run_latency_sweep
 from shopguard.training.encoded_traffic import encode_traffic
 from shopguard.training.labelled_traffic import LabelledTraffic
@@ -18,9 +18,19 @@ from tests.integration.conftest import broker_topics, topics_once
 
 pytestmark = pytest.mark.integration
 
-REQUIRED = ("job_eps_p1", "job_eps_p2", "job_eps_p1_without_patterns", "latency_p50_ms", "latency_p99_ms",
-            "offered_eps", "onnx_only_eps", "plain_consumer_eps", "state_bytes_per_user", "floor_eps_p1",
-            "floor_keyed_only_eps_p1")
+REQUIRED = (
+    "job_eps_p1",
+    "job_eps_p2",
+    "job_eps_p1_without_patterns",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "offered_eps",
+    "onnx_only_eps",
+    "plain_consumer_eps",
+    "state_bytes_per_user",
+    "floor_eps_p1",
+    "floor_keyed_only_eps_p1",
+)
 
 
 def _ours(topics: set[str]) -> set[str]:
@@ -50,8 +60,13 @@ def test_a_tiny_benchmark_run_writes_every_figure_and_its_report(kafka_config, t
     assert "| full job, parallelism 2 |" in report and "The pipeline floor (the job's graph" in report
     assert figures["ratios"]["job_p1_vs_floor_p1"] == pytest.approx(figures["job_eps_p1"] / figures["floor_eps_p1"])
     # every throughput figure is the median of the plan's runs (the smoke plan runs each twice), each run kept
-    for key in ("job_eps_p2", "job_eps_p1_without_patterns", "floor_eps_p1", "floor_keyed_only_eps_p1",
-                "plain_consumer_eps"):
+    for key in (
+        "job_eps_p2",
+        "job_eps_p1_without_patterns",
+        "floor_eps_p1",
+        "floor_keyed_only_eps_p1",
+        "plain_consumer_eps",
+    ):
         each = figures["throughput_runs"][key]
         assert len(each) == 2 and figures[key] == pytest.approx(sum(each) / 2), key
     # like --quick, the smoke plan takes p=1 from the latency job's warm-up drain, and says so
@@ -67,7 +82,6 @@ def test_a_tiny_benchmark_run_writes_every_figure_and_its_report(kafka_config, t
     plan = BenchPlan.smoke()
     assert figures["latency_shoppers"] == shoppers_for(plan.latency_offered_eps, plan.throughput_users) > 300
     assert f"offered by {figures['latency_shoppers']:,} shoppers" in report
-
 
 
 def test_a_tiny_latency_sweep_times_every_offer_in_one_job(kafka_config, tmp_path):

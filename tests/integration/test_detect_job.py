@@ -20,10 +20,10 @@ import pytest
 from shopguard.alert_feed import collect
 from shopguard.config import to_toml
 from shopguard.demo_traffic import account_taker, card_tester, click_bot
+from shopguard.job_process import RunningJob, isolated_job_config
 from shopguard.producer import send_records
 from shopguard.topics import ensure_topics
 from shopguard.training.datasets import read_taobao
-from shopguard.job_process import RunningJob, isolated_job_config
 
 pytestmark = pytest.mark.integration
 
@@ -33,8 +33,11 @@ NORMAL_EVENTS = 400
 DUPLICATES = 7  # abnormal events sent twice (a producer retry): dropped by event_id
 LATE_EVENT_ID = "it-late-event"
 
-ABNORMAL = {"it-card-tester": ("card_testing", card_tester), "it-click-bot": ("bot", click_bot),
-            "it-account-taker": ("account_takeover", account_taker)}
+ABNORMAL = {
+    "it-card-tester": ("card_testing", card_tester),
+    "it-click-bot": ("bot", click_bot),
+    "it-account-taker": ("account_takeover", account_taker),
+}
 
 
 def event(**fields) -> bytes:
@@ -46,7 +49,7 @@ def event(**fields) -> bytes:
 BAD_RECORDS: dict[str, bytes] = {
     "malformed_json": b'{"event_id": "x", "user_id": "u", ',
     "not_utf8": b'{"user_id": "\xff\xfe"}',
-    "not_an_object": b'[1, 2, 3]',
+    "not_an_object": b"[1, 2, 3]",
     "missing_field": event(user_id=...),
     "wrong_type": event(price="cheap"),
     "unknown_event_type": event(event_type="teleport"),
@@ -75,7 +78,7 @@ def detection(kafka_config, tmp_path_factory):
         records = [(e.user_id, e.to_json().encode()) for e in valid]
         records += [("it-bad-input", raw) for raw in BAD_RECORDS.values()]
         records.append(("it-tombstone", None))  # a Kafka tombstone: the connector skips null values
-        duplicates = abnormal[3:3 + DUPLICATES]
+        duplicates = abnormal[3 : 3 + DUPLICATES]
         records += [(e.user_id, e.to_json().encode()) for e in duplicates]
         send_records(cfg, topics.events, records)
         # A valid abnormal user after all the bad input: its alert proves the job kept running.
@@ -83,8 +86,9 @@ def detection(kafka_config, tmp_path_factory):
         send_records(cfg, topics.events, [(e.user_id, e.to_json().encode()) for e in after])
         valid += after
 
-        alerts = collect(cfg, topics.alerts, until=lambda got: {"it-after-bad-input"} <= {a["user_id"] for a in got},
-                         timeout_s=120)
+        alerts = collect(
+            cfg, topics.alerts, until=lambda got: {"it-after-bad-input"} <= {a["user_id"] for a in got}, timeout_s=120
+        )
         # An event an hour older than its user's newest one is beyond the allowed lateness.
         late = normal[0]._replace(event_id=LATE_EVENT_ID, ts_ms=T0 - 3_600_000)
         send_records(cfg, topics.events, [(late.user_id, late.to_json().encode())])
@@ -95,9 +99,19 @@ def detection(kafka_config, tmp_path_factory):
         dead = collect(cfg, topics.dead_letters, until=lambda got: len(got) >= len(BAD_RECORDS), timeout_s=60)
         replay_input = tmp_path_factory.mktemp("replay") / "events.jsonl"
         replay_input.write_text("".join(e.to_json() + "\n" for e in normal + abnormal + duplicates + after + [late]))
-        yield {"cfg": cfg, "job": job, "alerts": alerts, "dead": dead, "normal": normal, "late": late_events,
-               "scores": scores, "valid": valid, "replay_input": replay_input,
-               "metrics": job.metrics(), "running_after_input": job.is_running()}
+        yield {
+            "cfg": cfg,
+            "job": job,
+            "alerts": alerts,
+            "dead": dead,
+            "normal": normal,
+            "late": late_events,
+            "scores": scores,
+            "valid": valid,
+            "replay_input": replay_input,
+            "metrics": job.metrics(),
+            "running_after_input": job.is_running(),
+        }
     finally:
         job.stop()
 
@@ -117,8 +131,22 @@ def test_every_abnormal_user_is_alerted_with_its_type_and_reasons(detection):
 
 
 def test_alerts_are_canonical_json(detection):
-    fields = {"alert_id", "user_id", "session_id", "event_ts", "detected_at", "score", "threshold",
-              "model_version", "detectors", "anomaly_type", "reasons", "event_ids", "revision", "session"}
+    fields = {
+        "alert_id",
+        "user_id",
+        "session_id",
+        "event_ts",
+        "detected_at",
+        "score",
+        "threshold",
+        "model_version",
+        "detectors",
+        "anomaly_type",
+        "reasons",
+        "event_ids",
+        "revision",
+        "session",
+    }
     assert detection["alerts"]
     for alert in detection["alerts"]:
         assert set(alert) == fields
@@ -202,17 +230,42 @@ def test_a_replay_of_the_same_events_gives_the_same_scores_and_alerts(detection,
     config = tmp_path / "shopguard.toml"
     config.write_text(to_toml(detection["cfg"]))
     alerts_file, scores_file = tmp_path / "alerts.jsonl", tmp_path / "scores.jsonl"
-    subprocess.run([sys.executable, "-m", "shopguard.cli", "detect", "--config", str(config),
-                    "--input", str(detection["replay_input"]), "--output", str(alerts_file),
-                    "--scores-output", str(scores_file)], check=True, timeout=300)
-    replayed = {s["event_id"]: (round(s["score"], 6), s["model_version"])
-                for s in map(json.loads, scores_file.read_text().splitlines())}
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shopguard.cli",
+            "detect",
+            "--config",
+            str(config),
+            "--input",
+            str(detection["replay_input"]),
+            "--output",
+            str(alerts_file),
+            "--scores-output",
+            str(scores_file),
+        ],
+        check=True,
+        timeout=300,
+    )
+    replayed = {
+        s["event_id"]: (round(s["score"], 6), s["model_version"])
+        for s in map(json.loads, scores_file.read_text().splitlines())
+    }
     streamed = {s["event_id"]: (round(s["score"], 6), s["model_version"]) for s in detection["scores"]}
     assert replayed == streamed
 
     def essence(alert):
-        return (alert["alert_id"], alert["revision"], alert["user_id"], alert["score"], alert["anomaly_type"],
-                tuple(alert["event_ids"]), json.dumps(alert["reasons"], sort_keys=True))
+        return (
+            alert["alert_id"],
+            alert["revision"],
+            alert["user_id"],
+            alert["score"],
+            alert["anomaly_type"],
+            tuple(alert["event_ids"]),
+            json.dumps(alert["reasons"], sort_keys=True),
+        )
+
     replayed_alerts = sorted(essence(json.loads(line)) for line in alerts_file.read_text().splitlines())
     assert replayed_alerts == sorted(essence(a) for a in detection["alerts"])
     replayed_late = [json.loads(line) for line in alerts_file.with_suffix(".late.jsonl").read_text().splitlines()]

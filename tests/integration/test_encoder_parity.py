@@ -26,8 +26,17 @@ pytestmark = pytest.mark.integration
 
 def test_the_job_emits_the_windows_training_computes():
     cfg = ShopguardConfig()
-    seed_events = [Event(f"s{i}", f"s{i % 20}", "page_view", 1_511_658_000_000 + 37_000 * i, item_id=str(i % 7),
-                         category_id=str(i % 3)) for i in range(200)]
+    seed_events = [
+        Event(
+            f"s{i}",
+            f"s{i % 20}",
+            "page_view",
+            1_511_658_000_000 + 37_000 * i,
+            item_id=str(i % 7),
+            category_id=str(i % 3),
+        )
+        for i in range(200)
+    ]
     normal = ShopperSimulator(measure_behaviour(seed_events)).simulate(60, 1_511_658_000_000, 3_600_000, seed=2)
     traffic = mix_in_anomalies(normal, abused_share=0.2, seed=2)
     expected = {}
@@ -40,9 +49,9 @@ def test_the_job_emits_the_windows_training_computes():
     env, t_env = create_environments(job_cfg)
     raw = env.from_collection([e.to_json() for e in traffic.events], type_info=Types.STRING())
     hashing = IdentifierHashing.from_settings(cfg.privacy, {})
-    windows = (key_records_by_user(raw, t_env)  # as the job keys it
-               .process(TrackUserHistory(cfg.job, cfg.validation, hashing, cfg.patterns, model_source(job_cfg)),
-                        output_type=SCORING_ROW))
+    windows = key_records_by_user(raw, t_env).process(  # as the job keys it
+        TrackUserHistory(cfg.job, cfg.validation, hashing, cfg.patterns, model_source(job_cfg)), output_type=SCORING_ROW
+    )
     with windows.execute_and_collect() as rows:
         produced = {row[2]: bytes(row[5]) for row in rows}
 

@@ -48,7 +48,7 @@ class Flood(threading.Thread):
                 for start in range(0, len(self.records), 2000):
                     if time.monotonic() > deadline:
                         break
-                    chunk = self.records[start:start + 2000]
+                    chunk = self.records[start : start + 2000]
                     for key, value in chunk:
                         producer.send(self.cfg.topics.events, key=key.encode(), value=value)
                     producer.flush()
@@ -61,8 +61,9 @@ class Flood(threading.Thread):
 
 @pytest.fixture(scope="module")
 def flooded(kafka_config, tmp_path_factory):
-    cfg, ports = isolated_job_config(kafka_config, "backpressure", tmp_path_factory.mktemp("bp-registry"),
-                                     with_scores=False)
+    cfg, ports = isolated_job_config(
+        kafka_config, "backpressure", tmp_path_factory.mktemp("bp-registry"), with_scores=False
+    )
     ensure_topics(cfg)
     records = as_records(bench_events(MAX_EVENTS, USERS))
     job = RunningJob(cfg, tmp_path_factory.mktemp("bp-job") / "job.log", ports=ports).start()
@@ -74,8 +75,9 @@ def flooded(kafka_config, tmp_path_factory):
         started = time.monotonic()
         flood.start()
         while flood.is_alive():
-            samples.append((time.monotonic() - started, flood.acked, job.metrics().get("events_in", 0.0),
-                            _job_memory_mb(job)))
+            samples.append(
+                (time.monotonic() - started, flood.acked, job.metrics().get("events_in", 0.0), _job_memory_mb(job))
+            )
             time.sleep(1.0)
         assert flood.error is None, f"the producer failed: {flood.error!r}"
         produced, produce_s = flood.acked, time.monotonic() - started
@@ -86,35 +88,50 @@ def flooded(kafka_config, tmp_path_factory):
             if read >= produced and job.metrics().get("events_to_score", 0.0) >= produced:
                 break
             if time.monotonic() - started - produce_s > CATCH_UP_TIMEOUT_S:
-                raise AssertionError(f"the job read {read:.0f} of {produced} events within {CATCH_UP_TIMEOUT_S} s "
-                                     f"of the producer stopping; metrics {job.metrics()}\n{job.log_tail()}")
+                raise AssertionError(
+                    f"the job read {read:.0f} of {produced} events within {CATCH_UP_TIMEOUT_S} s "
+                    f"of the producer stopping; metrics {job.metrics()}\n{job.log_tail()}"
+                )
             if not job.is_running():
                 raise AssertionError(f"the job exited ({job.process.returncode})\n{job.log_tail()}")
             time.sleep(1.0)
         catch_up_s = time.monotonic() - started - produce_s
         peak_mb = max(s[3] for s in samples)
-        print(f"\nBackpressure: {produced:,} events in {produce_s:.1f} s ({produced / produce_s:,.0f}/s offered), "
-              f"lag at producer stop {lag_at_stop:,.0f}, caught up {catch_up_s:.1f} s later "
-              f"({produced / (produce_s + catch_up_s):,.0f}/s overall); RSS {baseline_mb:.0f} MB before, "
-              f"peak {peak_mb:.0f} MB", flush=True)
-        yield {"produced": produced, "lag_at_stop": lag_at_stop, "samples": samples, "baseline_mb": baseline_mb,
-               "peak_mb": peak_mb, "metrics": job.metrics(), "restarts": job.job_restarts(), "log": job.log_tail()}
+        print(
+            f"\nBackpressure: {produced:,} events in {produce_s:.1f} s ({produced / produce_s:,.0f}/s offered), "
+            f"lag at producer stop {lag_at_stop:,.0f}, caught up {catch_up_s:.1f} s later "
+            f"({produced / (produce_s + catch_up_s):,.0f}/s overall); RSS {baseline_mb:.0f} MB before, "
+            f"peak {peak_mb:.0f} MB",
+            flush=True,
+        )
+        yield {
+            "produced": produced,
+            "lag_at_stop": lag_at_stop,
+            "samples": samples,
+            "baseline_mb": baseline_mb,
+            "peak_mb": peak_mb,
+            "metrics": job.metrics(),
+            "restarts": job.job_restarts(),
+            "log": job.log_tail(),
+        }
     finally:
         job.stop()
 
 
 def test_the_producer_outruns_the_job_and_the_lag_grows(flooded):
     lags = [acked - read for _, acked, read, _ in flooded["samples"] if acked < flooded["produced"]]
-    assert flooded["lag_at_stop"] > 0.25 * flooded["produced"], \
+    assert flooded["lag_at_stop"] > 0.25 * flooded["produced"], (
         f"the job kept up ({flooded['lag_at_stop']:.0f} of {flooded['produced']} behind): no backpressure"
+    )
     assert lags and max(lags) > lags[0], "the lag did not grow while the producer ran"
 
 
 def test_memory_stays_bounded_while_the_backlog_grows(flooded):
     growth = flooded["peak_mb"] - flooded["baseline_mb"]
-    assert growth < MEMORY_GROWTH_LIMIT_MB, \
-        f"the job's RSS grew by {growth:.0f} MB (from {flooded['baseline_mb']:.0f} MB) with the backlog; " \
+    assert growth < MEMORY_GROWTH_LIMIT_MB, (
+        f"the job's RSS grew by {growth:.0f} MB (from {flooded['baseline_mb']:.0f} MB) with the backlog; "
         f"samples (s, acked, read, MB): {[(round(t), a, int(r), round(m)) for t, a, r, m in flooded['samples']]}"
+    )
 
 
 def test_the_job_catches_up_without_restarting(flooded):

@@ -34,12 +34,16 @@ def wait_for(condition, timeout_s: float, what: str, job: RunningJob, broker: Lo
     started = time.monotonic()
     while not condition():
         if time.monotonic() - started > timeout_s:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}; job process running: "
-                                 f"{job.is_running()}; {broker.status().describe()}; metrics {job.metrics()}\n"
-                                 f"--- job log ---\n{job.log_tail(80)}")
+            raise AssertionError(
+                f"timed out after {timeout_s} s waiting for {what}; job process running: "
+                f"{job.is_running()}; {broker.status().describe()}; metrics {job.metrics()}\n"
+                f"--- job log ---\n{job.log_tail(80)}"
+            )
         if not job.is_running():
-            raise AssertionError(f"the job exited ({job.process.returncode}) while waiting for {what}\n"
-                                 f"--- job log ---\n{job.log_tail(80)}")
+            raise AssertionError(
+                f"the job exited ({job.process.returncode}) while waiting for {what}\n"
+                f"--- job log ---\n{job.log_tail(80)}"
+            )
         time.sleep(0.5)
     return time.monotonic() - started
 
@@ -76,27 +80,43 @@ def broker_outage(tmp_path_factory):
             scored = {s["event_id"] for s in collect(cfg, topics.scores, until=lambda got: False, timeout_s=1.5)}
             return set(acked_at_restart) <= scored
 
-        wait_for(caught_up, RECOVERY_TIMEOUT_S, "the scores of every event acknowledged before the restart",
-                 job, broker)
+        wait_for(
+            caught_up, RECOVERY_TIMEOUT_S, "the scores of every event acknowledged before the restart", job, broker
+        )
         recovered_s = time.monotonic() - back_at
         time.sleep(5)  # waves keep flowing after the recovery
         traffic.stop()
         assert traffic.error is None, f"the traffic thread failed: {traffic.error!r}"
         users, acked = traffic.snapshot()
 
-        scores = collect(cfg, topics.scores, until=lambda got: set(acked) <= {s["event_id"] for s in got},
-                         timeout_s=ALERTS_TIMEOUT_S)
-        alerts = collect(cfg, topics.alerts, until=lambda got: set(users) <= {a["user_id"] for a in got},
-                         timeout_s=ALERTS_TIMEOUT_S)
+        scores = collect(
+            cfg, topics.scores, until=lambda got: set(acked) <= {s["event_id"] for s in got}, timeout_s=ALERTS_TIMEOUT_S
+        )
+        alerts = collect(
+            cfg, topics.alerts, until=lambda got: set(users) <= {a["user_id"] for a in got}, timeout_s=ALERTS_TIMEOUT_S
+        )
         time.sleep(2 * cfg.job.checkpoint_interval_ms / 1000)  # a duplicate would be committed by now
         scores = collect(cfg, topics.scores, until=lambda got: len(got) >= len(scores) + 10_000, timeout_s=5)
         restarts = job.job_restarts()
-        print(f"\nBroker fault: broker down {outage_s:.1f} s; every event acknowledged before the restart scored "
-              f"{recovered_s:.1f} s after the broker was back; job restarts {restarts:g}; producer send failures "
-              f"{traffic.send_failures}; {len(users)} wave users, {len(acked)} events acknowledged", flush=True)
-        yield {"cfg": cfg, "users": users, "acked": acked, "scores": scores, "alerts": alerts,
-               "users_before": users_before, "acked_before": acked_before, "restarts": restarts,
-               "running": job.is_running(), "send_failures": traffic.send_failures, "log": job.log_tail(80)}
+        print(
+            f"\nBroker fault: broker down {outage_s:.1f} s; every event acknowledged before the restart scored "
+            f"{recovered_s:.1f} s after the broker was back; job restarts {restarts:g}; producer send failures "
+            f"{traffic.send_failures}; {len(users)} wave users, {len(acked)} events acknowledged",
+            flush=True,
+        )
+        yield {
+            "cfg": cfg,
+            "users": users,
+            "acked": acked,
+            "scores": scores,
+            "alerts": alerts,
+            "users_before": users_before,
+            "acked_before": acked_before,
+            "restarts": restarts,
+            "running": job.is_running(),
+            "send_failures": traffic.send_failures,
+            "log": job.log_tail(80),
+        }
     finally:
         traffic.abort()
         job.stop()
@@ -116,7 +136,9 @@ def test_every_acknowledged_event_is_scored_exactly_once(broker_outage):
     twice = sorted(event for event, n in scored.items() if n > 1)
     assert not twice, f"{len(twice)} events scored more than once: {twice[:10]}\n{run['log']}"
     lost = sorted(set(run["acked"]) - set(scored))
-    assert not lost, f"{len(lost)} of {len(set(run['acked']))} acknowledged events never scored: {lost[:10]}\n{run['log']}"
+    assert not lost, (
+        f"{len(lost)} of {len(set(run['acked']))} acknowledged events never scored: {lost[:10]}\n{run['log']}"
+    )
 
 
 def test_every_wave_user_is_alerted(broker_outage):

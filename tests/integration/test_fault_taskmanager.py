@@ -37,11 +37,13 @@ def diagnostics(cluster: FlinkSessionCluster, job_id: str) -> str:
         restarts = cluster.job_restarts(job_id)
     except Exception as error:  # noqa: BLE001 - as above
         restarts = f"unknown ({error})"
-    return (f"job {job_id}: {state}, numRestarts {restarts}, highest task attempt "
-            f"{cluster.task_attempts(job_id)}; {cluster.status().describe()}\n"
-            f"--- job exceptions ---\n{cluster.job_exceptions(job_id)[-2500:]}\n"
-            f"--- TaskManager log ---\n{cluster._log_tail('taskexecutor', 25)}\n"
-            f"--- JobManager log ---\n{cluster._log_tail('standalonesession', 25)}")
+    return (
+        f"job {job_id}: {state}, numRestarts {restarts}, highest task attempt "
+        f"{cluster.task_attempts(job_id)}; {cluster.status().describe()}\n"
+        f"--- job exceptions ---\n{cluster.job_exceptions(job_id)[-2500:]}\n"
+        f"--- TaskManager log ---\n{cluster._log_tail('taskexecutor', 25)}\n"
+        f"--- JobManager log ---\n{cluster._log_tail('standalonesession', 25)}"
+    )
 
 
 def wait_for(condition, timeout_s: float, what: str, cluster: FlinkSessionCluster, job_id: str) -> float:
@@ -56,8 +58,9 @@ def wait_for(condition, timeout_s: float, what: str, cluster: FlinkSessionCluste
 
 @pytest.fixture(scope="module")
 def killed_taskmanager(kafka_config, tmp_path_factory):
-    cfg = cluster_config(kafka_config, tmp_path_factory.mktemp("fault-tm-cluster"),
-                         tmp_path_factory.mktemp("fault-tm-registry"))
+    cfg = cluster_config(
+        kafka_config, tmp_path_factory.mktemp("fault-tm-cluster"), tmp_path_factory.mktemp("fault-tm-registry")
+    )
     ensure_topics(cfg)
     cluster = FlinkSessionCluster(cfg)
     traffic = Waves(cfg, cfg.topics.events, prefix="tmk", pause_s=0.3)
@@ -78,7 +81,9 @@ def killed_taskmanager(kafka_config, tmp_path_factory):
 
         def recovered() -> bool:
             state, tasks = cluster.job_state(job_id)
-            restarted = cluster.job_restarts(job_id) > restarts_before or cluster.task_attempts(job_id) > attempts_before
+            restarted = (
+                cluster.job_restarts(job_id) > restarts_before or cluster.task_attempts(job_id) > attempts_before
+            )
             return restarted and state == "RUNNING" and bool(tasks) and set(tasks) == {"RUNNING"}
 
         wait_for(recovered, RECOVERY_TIMEOUT_S, "the job to restart and run again", cluster, job_id)
@@ -89,20 +94,38 @@ def killed_taskmanager(kafka_config, tmp_path_factory):
         assert traffic.error is None, f"the traffic thread failed: {traffic.error!r}"
         users, _ = traffic.snapshot()
 
-        alerts = collect(cfg, cfg.topics.alerts, until=lambda got: set(users) <= {a["user_id"] for a in got},
-                         timeout_s=ALERTS_TIMEOUT_S)
+        alerts = collect(
+            cfg,
+            cfg.topics.alerts,
+            until=lambda got: set(users) <= {a["user_id"] for a in got},
+            timeout_s=ALERTS_TIMEOUT_S,
+        )
         all_alerted_s = time.monotonic() - killed_at
         time.sleep(2 * cfg.job.checkpoint_interval_ms / 1000)  # a duplicate would be committed by now
         alerts = collect(cfg, cfg.topics.alerts, until=lambda got: False, timeout_s=5)
-        print(f"\nTaskManager fault: killed {killed}, new TaskManager(s) {new_pid} registered after {new_tm_s:.1f} s, "
-              f"job RUNNING again after {recovered_s:.1f} s, all {len(users)} wave users alerted "
-              f"{all_alerted_s:.1f} s after the kill; {len(alerts)} alerts", flush=True)
-        yield {"cfg": cfg, "cluster": cluster, "job_id": job_id, "users": users, "alerts": alerts,
-               "killed": killed, "restarts_before": restarts_before, "restarts": cluster.job_restarts(job_id),
-               "attempts_before": attempts_before, "attempts": cluster.task_attempts(job_id),
-               "state": cluster.job_state(job_id), "users_before_kill": users_before_kill,
-               "users_at_recovery": users_at_recovery, "recovered_s": recovered_s,
-               "diagnostics": diagnostics(cluster, job_id)}
+        print(
+            f"\nTaskManager fault: killed {killed}, new TaskManager(s) {new_pid} registered after {new_tm_s:.1f} s, "
+            f"job RUNNING again after {recovered_s:.1f} s, all {len(users)} wave users alerted "
+            f"{all_alerted_s:.1f} s after the kill; {len(alerts)} alerts",
+            flush=True,
+        )
+        yield {
+            "cfg": cfg,
+            "cluster": cluster,
+            "job_id": job_id,
+            "users": users,
+            "alerts": alerts,
+            "killed": killed,
+            "restarts_before": restarts_before,
+            "restarts": cluster.job_restarts(job_id),
+            "attempts_before": attempts_before,
+            "attempts": cluster.task_attempts(job_id),
+            "state": cluster.job_state(job_id),
+            "users_before_kill": users_before_kill,
+            "users_at_recovery": users_at_recovery,
+            "recovered_s": recovered_s,
+            "diagnostics": diagnostics(cluster, job_id),
+        }
     finally:
         traffic.abort()
         cluster.stop()
@@ -115,16 +138,18 @@ def test_the_taskmanager_was_killed_mid_stream_and_the_job_restarted_from_a_chec
     assert run["restarts"] > run["restarts_before"] or run["attempts"] > run["attempts_before"], run["diagnostics"]
     state, tasks = run["state"]
     assert state == "RUNNING" and set(tasks) == {"RUNNING"}, run["diagnostics"]
-    assert 0 < run["users_before_kill"] < run["users_at_recovery"] < len(run["users"]), \
+    assert 0 < run["users_before_kill"] < run["users_at_recovery"] < len(run["users"]), (
         "waves must flow before the kill, during the recovery and after it"
+    )
     assert run["recovered_s"] < RECOVERY_TIMEOUT_S
 
 
 def test_every_wave_user_is_alerted(killed_taskmanager):
     run = killed_taskmanager
     missing = sorted(set(run["users"]) - {a["user_id"] for a in run["alerts"]})
-    assert not missing, f"{len(missing)} of {len(run['users'])} wave users got no alert: {missing[:10]}\n" \
-                        f"{run['diagnostics']}"
+    assert not missing, (
+        f"{len(missing)} of {len(run['users'])} wave users got no alert: {missing[:10]}\n{run['diagnostics']}"
+    )
 
 
 def test_no_alert_revision_is_delivered_twice(killed_taskmanager):

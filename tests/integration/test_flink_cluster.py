@@ -22,33 +22,38 @@ from shopguard.alert_feed import collect
 from shopguard.config import ShopguardConfig, to_toml
 from shopguard.demo_traffic import account_taker, card_tester, click_bot
 from shopguard.flink_cluster import FlinkSessionCluster, private_cluster
+from shopguard.job_process import isolated_job_config
 from shopguard.producer import send_records
 from shopguard.topics import ensure_topics
 from shopguard.training.datasets import read_taobao
-from shopguard.job_process import isolated_job_config
 
 pytestmark = pytest.mark.integration
 
 TAOBAO = Path(__file__).resolve().parents[2] / "../shared/data/taobao_user_behavior_slice.csv"
 T0 = 1_511_658_000_000
 NORMAL_EVENTS = 200
-ABNORMAL = {"cl-card-tester": ("card_testing", card_tester), "cl-click-bot": ("bot", click_bot),
-            "cl-account-taker": ("account_takeover", account_taker)}
+ABNORMAL = {
+    "cl-card-tester": ("card_testing", card_tester),
+    "cl-click-bot": ("bot", click_bot),
+    "cl-account-taker": ("account_takeover", account_taker),
+}
 ALERT_TIMEOUT_S = 45
 
 
 def cluster_config(base: ShopguardConfig, data_dir: Path, registry: Path) -> ShopguardConfig:
     """``base`` (the session broker) with private topics and a session cluster of its own on free ports."""
     cfg, _ = isolated_job_config(base, "cluster", registry, with_scores=False)
-    return dataclasses.replace(cfg, cluster=private_cluster(base.cluster, data_dir, start_timeout_s=60.0,
-                                                            submit_timeout_s=90.0))
+    return dataclasses.replace(
+        cfg, cluster=private_cluster(base.cluster, data_dir, start_timeout_s=60.0, submit_timeout_s=90.0)
+    )
 
 
 @pytest.fixture(scope="module")
 def on_cluster(kafka_config, tmp_path_factory):
     """Start the cluster, submit the job, feed it normal and abnormal users; yield what came out."""
-    cfg = cluster_config(kafka_config, tmp_path_factory.mktemp("flink-cluster"),
-                         tmp_path_factory.mktemp("empty-registry"))
+    cfg = cluster_config(
+        kafka_config, tmp_path_factory.mktemp("flink-cluster"), tmp_path_factory.mktemp("empty-registry")
+    )
     ensure_topics(cfg)
     cluster = FlinkSessionCluster(cfg)
     started = time.monotonic()
@@ -60,15 +65,29 @@ def on_cluster(kafka_config, tmp_path_factory):
         normal = normal[:NORMAL_EVENTS]
         abnormal = [e for user, (_, make) in ABNORMAL.items() for e in make(user, T0, random.Random(3))]
         send_records(cfg, cfg.topics.events, [(e.user_id, e.to_json().encode()) for e in normal + abnormal])
-        alerts = collect(cfg, cfg.topics.alerts, until=lambda got: set(ABNORMAL) <= {a["user_id"] for a in got},
-                         timeout_s=ALERT_TIMEOUT_S)
+        alerts = collect(
+            cfg,
+            cfg.topics.alerts,
+            until=lambda got: set(ABNORMAL) <= {a["user_id"] for a in got},
+            timeout_s=ALERT_TIMEOUT_S,
+        )
         missing = set(ABNORMAL) - {a["user_id"] for a in alerts}
-        assert not missing, (f"no alert within {ALERT_TIMEOUT_S} s for {sorted(missing)} from job {job_id} "
-                             f"({cluster.job_state(job_id)[0]}); {cluster.status().describe()}\n"
-                             f"{cluster.job_exceptions(job_id)[-3000:]}")
-        yield {"cfg": cfg, "cluster": cluster, "status": status, "job_id": job_id, "alerts": alerts,
-               "normal": normal, "submitted_s": submitted_s, "job_state": cluster.job_state(job_id),
-               "python_workers": _python_workers(cluster)}
+        assert not missing, (
+            f"no alert within {ALERT_TIMEOUT_S} s for {sorted(missing)} from job {job_id} "
+            f"({cluster.job_state(job_id)[0]}); {cluster.status().describe()}\n"
+            f"{cluster.job_exceptions(job_id)[-3000:]}"
+        )
+        yield {
+            "cfg": cfg,
+            "cluster": cluster,
+            "status": status,
+            "job_id": job_id,
+            "alerts": alerts,
+            "normal": normal,
+            "submitted_s": submitted_s,
+            "job_state": cluster.job_state(job_id),
+            "python_workers": _python_workers(cluster),
+        }
     finally:
         cluster.stop()
 
@@ -133,8 +152,12 @@ def test_the_taskmanagers_prometheus_reporter_serves_the_jobs_counters(on_cluste
 def test_the_command_line_reports_the_running_cluster_and_job(on_cluster, tmp_path):
     config = tmp_path / "cluster.toml"
     config.write_text(to_toml(on_cluster["cfg"]))
-    result = subprocess.run([sys.executable, "-m", "shopguard.cli", "cluster", "status", "--config", str(config)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "shopguard.cli", "cluster", "status", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert "running at" in result.stdout and on_cluster["job_id"] in result.stdout
 

@@ -47,15 +47,24 @@ class Fuzz:
         rng, n = self.rng, self.count
         self.count += 1
         # Every event time within a few seconds: nothing valid can be late, whatever the order of arrival.
-        body = {"event_id": f"fz-{n}-{rng.getrandbits(32):08x}", "user_id": f"fz-u{rng.randrange(24)}",
-                "event_type": rng.choice(EVENT_TYPES), "ts": T0 + 10 * n}
+        body = {
+            "event_id": f"fz-{n}-{rng.getrandbits(32):08x}",
+            "user_id": f"fz-u{rng.randrange(24)}",
+            "event_type": rng.choice(EVENT_TYPES),
+            "ts": T0 + 10 * n,
+        }
         if rng.random() < 0.7:
             body["ip"], body["device_id"] = f"10.{n // 250}.{n % 250}.{rng.randrange(1, 250)}", f"fz-device-{n}-x"
             self.identifiers[body["ip"]] = self.identifiers[body["device_id"]] = n
-        for name, value in (("session_id", f"s{n}"), ("item_id", str(rng.randrange(10**6))),
-                            ("category_id", str(rng.randrange(9000))), ("price", round(rng.uniform(0, 500), 2)),
-                            ("quantity", rng.randrange(1, 5)), ("user_agent", "Mozilla/5.0 (fuzz) 购物"),
-                            ("channel", rng.choice(["app", "web", None]))):
+        for name, value in (
+            ("session_id", f"s{n}"),
+            ("item_id", str(rng.randrange(10**6))),
+            ("category_id", str(rng.randrange(9000))),
+            ("price", round(rng.uniform(0, 500), 2)),
+            ("quantity", rng.randrange(1, 5)),
+            ("user_agent", "Mozilla/5.0 (fuzz) 购物"),
+            ("channel", rng.choice(["app", "web", None])),
+        ):
             if rng.random() < 0.5:
                 body[name] = value
         if rng.random() < 0.2:  # the other timestamp spellings
@@ -71,12 +80,13 @@ class Fuzz:
 
     def truncated(self) -> bytes:
         raw = self.valid()
-        return raw[:self.rng.randrange(1, len(raw))]
+        return raw[: self.rng.randrange(1, len(raw))]
 
     def wrong_type(self) -> bytes:
         body = self.base()
-        field = self.rng.choice(["event_id", "user_id", "event_type", "ts", "price", "quantity", "session_id",
-                                 "item_id", "ip", "device_id"])
+        field = self.rng.choice(
+            ["event_id", "user_id", "event_type", "ts", "price", "quantity", "session_id", "item_id", "ip", "device_id"]
+        )
         body[field] = self.rng.choice([True, [1, 2], {"nested": "x"}, "text", self.count + 0.5, -self.count])
         return self.text(body).encode()
 
@@ -138,10 +148,22 @@ class Fuzz:
 
     def odd_values(self) -> bytes:
         body = self.base()
-        field, value = self.rng.choice([
-            ("ts", "last tuesday"), ("ts", "2017-11-26T01:00:00"), ("ts", 15), ("ts", "9999-12-31T23:59:59Z"),
-            ("event_type", "teleport"), ("price", -1), ("quantity", 2_000_000), ("quantity", 2.5),
-            ("item_id", "i" * 300), ("user_id", ""), ("event_id", None), ("quantity", 3.0)])
+        field, value = self.rng.choice(
+            [
+                ("ts", "last tuesday"),
+                ("ts", "2017-11-26T01:00:00"),
+                ("ts", 15),
+                ("ts", "9999-12-31T23:59:59Z"),
+                ("event_type", "teleport"),
+                ("price", -1),
+                ("quantity", 2_000_000),
+                ("quantity", 2.5),
+                ("item_id", "i" * 300),
+                ("user_id", ""),
+                ("event_id", None),
+                ("quantity", 3.0),
+            ]
+        )
         body[field] = value
         return self.text(body).encode()
 
@@ -153,9 +175,19 @@ class Fuzz:
         return self.text(body).encode()
 
     def records(self) -> list[bytes]:
-        plan = [(self.valid, 110), (self.truncated, 40), (self.wrong_type, 40), (self.huge_number, 30),
-                (self.invalid_utf8, 30), (self.nul, 20), (self.lone_surrogate, 12), (self.nested_garbage, 16),
-                (self.missing_field, 30), (self.odd_values, 36), (self.oversized, 4)]
+        plan = [
+            (self.valid, 110),
+            (self.truncated, 40),
+            (self.wrong_type, 40),
+            (self.huge_number, 30),
+            (self.invalid_utf8, 30),
+            (self.nul, 20),
+            (self.lone_surrogate, 12),
+            (self.nested_garbage, 16),
+            (self.missing_field, 30),
+            (self.odd_values, 36),
+            (self.oversized, 4),
+        ]
         records = [make() for make, count in plan for _ in range(count)]
         records += [b"", b" ", b"\n", b"{}", b'""', b"{", b"\xef\xbb\xbf{}"]  # empty, blank, BOM
         self.rng.shuffle(records)
@@ -188,15 +220,25 @@ def fuzzed(kafka_config, tmp_path_factory):
     job = RunningJob(cfg, tmp_path_factory.mktemp("fuzz-job") / "job.log", ports=ports).start()
     try:
         send_records(cfg, topics.events, [(kafka_key(raw), raw) for raw in records])
-        dead = collect(cfg, topics.dead_letters, until=lambda got: len(got) >= sum(expected_reasons.values()),
-                       timeout_s=60)
+        dead = collect(
+            cfg, topics.dead_letters, until=lambda got: len(got) >= sum(expected_reasons.values()), timeout_s=60
+        )
         scores = collect(cfg, topics.scores, until=lambda got: len(got) >= len(expected_ids), timeout_s=60)
         time.sleep(2.5)  # one more checkpoint: anything extra (a duplicate, a late event) would show now
         dead = collect(cfg, topics.dead_letters, until=lambda got: False, timeout_s=3)
         scores = collect(cfg, topics.scores, until=lambda got: False, timeout_s=3)
-        yield {"records": records, "expected_ids": expected_ids, "expected_reasons": expected_reasons,
-               "dead": dead, "scores": scores, "fuzz": fuzz, "metrics": job.metrics(),
-               "restarts": job.job_restarts(), "running": job.is_running(), "log": job.log_tail}
+        yield {
+            "records": records,
+            "expected_ids": expected_ids,
+            "expected_reasons": expected_reasons,
+            "dead": dead,
+            "scores": scores,
+            "fuzz": fuzz,
+            "metrics": job.metrics(),
+            "restarts": job.job_restarts(),
+            "running": job.is_running(),
+            "log": job.log_tail,
+        }
     finally:
         job.stop()
 
@@ -204,10 +246,21 @@ def fuzzed(kafka_config, tmp_path_factory):
 def test_the_fuzz_covers_every_kind_of_input(fuzzed):
     reasons = fuzzed["expected_reasons"]
     assert len(fuzzed["records"]) >= 350 and len(fuzzed["expected_ids"]) >= 100
-    assert set(reasons) >= {"oversized", "not_utf8", "malformed_json", "not_an_object", "missing_field",
-                            "wrong_type", "field_too_long", "unknown_event_type", "bad_timestamp",
-                            "timestamp_too_old", "timestamp_in_future", "bad_price", "bad_quantity"}, \
-        f"seed {SEED}: {reasons}"
+    assert set(reasons) >= {
+        "oversized",
+        "not_utf8",
+        "malformed_json",
+        "not_an_object",
+        "missing_field",
+        "wrong_type",
+        "field_too_long",
+        "unknown_event_type",
+        "bad_timestamp",
+        "timestamp_too_old",
+        "timestamp_in_future",
+        "bad_price",
+        "bad_quantity",
+    }, f"seed {SEED}: {reasons}"
 
 
 def test_the_job_never_restarts_on_bad_input(fuzzed):
@@ -241,9 +294,12 @@ def test_no_dead_letter_shows_an_ip_or_device_id_that_its_record_held_in_clear(f
     # An identifier still written as `"ip": "<value>"` in the record must come out hashed; one that a
     # mangling cut or broke (a byte inside the key, say) is not promised anything.
     fuzz, dead_text = fuzzed["fuzz"], "\n".join(json.dumps(letter, ensure_ascii=False) for letter in fuzzed["dead"])
-    intact = [value for raw in fuzzed["records"] for value in fuzz.identifiers
-              if f'"{value}"'.encode() in raw
-              and re.search(rb'"(ip|device_id)": "' + re.escape(value.encode()) + b'"', raw)]
+    intact = [
+        value
+        for raw in fuzzed["records"]
+        for value in fuzz.identifiers
+        if f'"{value}"'.encode() in raw and re.search(rb'"(ip|device_id)": "' + re.escape(value.encode()) + b'"', raw)
+    ]
     assert len(intact) > 50
     leaked = [value for value in intact if value in dead_text]
     assert not leaked, f"seed {SEED}: {leaked[:5]}"

@@ -15,11 +15,11 @@ import pytest
 
 from shopguard.alert_feed import collect
 from shopguard.demo_traffic import card_tester
+from shopguard.job_process import RunningJob, isolated_job_config
 from shopguard.producer import send_records
 from shopguard.topics import ensure_topics
 from shopguard.training.model_registry import ModelRegistry
 from shopguard.training.placeholder_model import write_placeholder_model
-from shopguard.job_process import RunningJob, isolated_job_config
 
 pytestmark = pytest.mark.integration
 
@@ -49,8 +49,9 @@ def wait_for(condition, timeout_s: float, what: str, job: RunningJob) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}; metrics {job.metrics()}\n"
-                                 f"{job.log_tail()}")
+            raise AssertionError(
+                f"timed out after {timeout_s} s waiting for {what}; metrics {job.metrics()}\n{job.log_tail()}"
+            )
         time.sleep(0.5)
 
 
@@ -81,8 +82,16 @@ def reload_run(kafka_config, tmp_path_factory):
         scores = collect(cfg, topics.scores, until=lambda got: len(got) >= len(traffic.sent), timeout_s=90)
         time.sleep(2)
         alerts = collect(cfg, topics.alerts, until=lambda got: False, timeout_s=5)
-        yield {"job": job, "cfg": cfg, "sent": traffic.sent, "scores": scores, "alerts": alerts,
-               "metrics": job.metrics(), "restarts": job.job_restarts(), "running": job.is_running()}
+        yield {
+            "job": job,
+            "cfg": cfg,
+            "sent": traffic.sent,
+            "scores": scores,
+            "alerts": alerts,
+            "metrics": job.metrics(),
+            "restarts": job.job_restarts(),
+            "running": job.is_running(),
+        }
     finally:
         traffic.stopped.set()
         job.stop()

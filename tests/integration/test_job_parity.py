@@ -17,9 +17,12 @@ pytestmark = pytest.mark.integration
 @pytest.mark.parametrize("state_backend", ["hashmap", "rocksdb"])
 def test_the_replayed_job_reproduces_the_offline_figures(tmp_path, state_backend):
     base = ShopguardConfig()
-    cfg = dataclasses.replace(base, training=dataclasses.replace(base.training, simulated_users=3000),
-                              registry=dataclasses.replace(base.registry, url=str(tmp_path / "registry")),
-                              job=dataclasses.replace(base.job, state_backend=state_backend))
+    cfg = dataclasses.replace(
+        base,
+        training=dataclasses.replace(base.training, simulated_users=3000),
+        registry=dataclasses.replace(base.registry, url=str(tmp_path / "registry")),
+        job=dataclasses.replace(base.job, state_backend=state_backend),
+    )
     data = build_evaluation_data(cfg, progress=lambda message: None)
     model = write_placeholder_model(tmp_path / "models", threshold=0.5)
     comparison = compare_with_job(cfg, model, data, tmp_path / "replay", progress=lambda message: None)
@@ -40,19 +43,35 @@ def test_the_replayed_job_combines_the_pattern_detector_as_training_does(tmp_pat
     from shopguard.udfs.score_combiner import Hinge, ScoreCombiner
 
     base = ShopguardConfig()
-    cfg = dataclasses.replace(base, training=dataclasses.replace(base.training, returning_users=300),
-                              registry=dataclasses.replace(base.registry, url=str(tmp_path / "registry")))
+    cfg = dataclasses.replace(
+        base,
+        training=dataclasses.replace(base.training, returning_users=300),
+        registry=dataclasses.replace(base.registry, url=str(tmp_path / "registry")),
+    )
     model = write_placeholder_model(tmp_path / "models", threshold=0.5)
     returning = build_returning_data(cfg, progress=lambda message: None)
     mine_patterns(returning.history, cfg.patterns).write(model, cfg.patterns)
     without_patterns = ScoreCombiner(("lstm", "velocity_rules"), ("logit", "log1p"), (1.0, 2.0), -2.0, 0.6)
-    ScoreCombiner(("lstm", "user_patterns", "velocity_rules"), ("logit", "share", "log1p"), (1.0, 1.5, 2.0), 1.0,
-                  0.7, fallback=without_patterns,
-                  hinges=(Hinge("lstm", 0.0, 2.0), Hinge("user_patterns", 0.3, 4.0))).write(model)
+    ScoreCombiner(
+        ("lstm", "user_patterns", "velocity_rules"),
+        ("logit", "share", "log1p"),
+        (1.0, 1.5, 2.0),
+        1.0,
+        0.7,
+        fallback=without_patterns,
+        hinges=(Hinge("lstm", 0.0, 2.0), Hinge("user_patterns", 0.3, 4.0)),
+    ).write(model)
     raw = simulate_returning_traffic(cfg, progress=lambda message: None)
     whole = encode_traffic(raw.traffic, cfg.job.history_length)
-    data = EvaluationData(train=whole, validation=whole, test=whole, real_normal=whole, real_injected=whole,
-                          fingerprint="returning", test_events=raw.traffic.events)
+    data = EvaluationData(
+        train=whole,
+        validation=whole,
+        test=whole,
+        real_normal=whole,
+        real_injected=whole,
+        fingerprint="returning",
+        test_events=raw.traffic.events,
+    )
 
     comparison = compare_with_job(cfg, model, data, tmp_path / "replay", progress=lambda message: None)
 

@@ -65,7 +65,9 @@ def test_a_port_taken_by_another_program_gives_one_clear_sentence(tmp_path):
     with socket.socket() as squatter:
         squatter.bind((cfg.broker.host, cfg.broker.port))
         squatter.listen()
-        with pytest.raises(BrokerError, match=rf"port {cfg.broker.port} on 127.0.0.1 is already in use by another program"):
+        with pytest.raises(
+            BrokerError, match=rf"port {cfg.broker.port} on 127.0.0.1 is already in use by another program"
+        ):
             LocalKafkaBroker(cfg).start()
 
 

@@ -17,11 +17,17 @@ def data():
 def _scores(data, seed: int) -> dict[str, PeriodScores]:
     """A detector that sees abuse through noise, and one that sees nothing."""
     rng = np.random.default_rng(seed)
-    sees = {part: np.clip(0.2 + 0.6 * getattr(data, part).event_is_abuse + rng.normal(0, 0.15, len(getattr(data, part))),
-                          0.01, 0.99) for part in ("validation", "test")}
+    sees = {
+        part: np.clip(
+            0.2 + 0.6 * getattr(data, part).event_is_abuse + rng.normal(0, 0.15, len(getattr(data, part))), 0.01, 0.99
+        )
+        for part in ("validation", "test")
+    }
     blind = {part: rng.random(len(getattr(data, part))) for part in ("validation", "test")}
-    return {"lstm": PeriodScores(sees["validation"], sees["test"]),
-            "next_event": PeriodScores(blind["validation"], blind["test"])}
+    return {
+        "lstm": PeriodScores(sees["validation"], sees["test"]),
+        "next_event": PeriodScores(blind["validation"], blind["test"]),
+    }
 
 
 def test_every_type_compares_the_combination_with_the_best_single_detector_with_an_interval(data):

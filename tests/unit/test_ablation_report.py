@@ -5,27 +5,43 @@ from shopguard.udfs.score_combiner import Hinge, ScoreCombiner
 
 
 def _figures(pr_auc: float, per_type: dict[str, float]) -> dict:
-    return {"pr_auc": pr_auc, "recall_at_0.1pct_fpr": 0.5,
-            "per_type": {kind: {"pr_auc": value, "recall_at_0.1pct_fpr": value} for kind, value in per_type.items()}}
+    return {
+        "pr_auc": pr_auc,
+        "recall_at_0.1pct_fpr": 0.5,
+        "per_type": {kind: {"pr_auc": value, "recall_at_0.1pct_fpr": value} for kind, value in per_type.items()},
+    }
 
 
 def _result(combined_bot: float) -> dict:
-    combiner = ScoreCombiner(("lstm", "user_patterns"), ("logit", "share"), (0.3, 1.4), -1.0, 0.96,
-                             hinges=(Hinge("lstm", 12.3, 0.4),))
+    combiner = ScoreCombiner(
+        ("lstm", "user_patterns"), ("logit", "share"), (0.3, 1.4), -1.0, 0.96, hinges=(Hinge("lstm", 12.3, 0.4),)
+    )
     return {
-        "figures": {"lstm": _figures(0.90, {"bot": 1.0, "account_takeover": 0.93, "account_sharing": 0.06}),
-                    "user_patterns": _figures(0.84, {"bot": 0.4, "account_takeover": 0.97, "account_sharing": 0.05}),
-                    "combined": _figures(0.91, {"bot": combined_bot, "account_takeover": 1.0, "account_sharing": 0.06})},
-        "targets": {"pattern_recall_at_0.1pct_fpr": {"account_takeover": 0.88, "account_sharing": 0.0},
-                    "pattern_recall_target": 0.9,
-                    "pattern_recall_by_variant": {"account_takeover": {"blunt": 1.0, "subtle": 0.75},
-                                                  "account_sharing": {"blunt": 0.0, "subtle": 0.0}},
-                    "combined_vs_best_single_pr_auc": {
-                        "bot": {"combined": combined_bot, "best_single": 1.0, "best_detector": "lstm"},
-                        "account_takeover": {"combined": 1.0, "best_single": 0.97, "best_detector": "user_patterns"},
-                        "account_sharing": {"combined": 0.06, "best_single": 0.06, "best_detector": "lstm"}},
-                    "combined_pr_auc": 0.91, "best_single_pr_auc": 0.90, "best_single_detector": "lstm"},
-        "combiner": combiner.to_dict(), "excluded_test_users": 300, "test_users": 2700}
+        "figures": {
+            "lstm": _figures(0.90, {"bot": 1.0, "account_takeover": 0.93, "account_sharing": 0.06}),
+            "user_patterns": _figures(0.84, {"bot": 0.4, "account_takeover": 0.97, "account_sharing": 0.05}),
+            "combined": _figures(0.91, {"bot": combined_bot, "account_takeover": 1.0, "account_sharing": 0.06}),
+        },
+        "targets": {
+            "pattern_recall_at_0.1pct_fpr": {"account_takeover": 0.88, "account_sharing": 0.0},
+            "pattern_recall_target": 0.9,
+            "pattern_recall_by_variant": {
+                "account_takeover": {"blunt": 1.0, "subtle": 0.75},
+                "account_sharing": {"blunt": 0.0, "subtle": 0.0},
+            },
+            "combined_vs_best_single_pr_auc": {
+                "bot": {"combined": combined_bot, "best_single": 1.0, "best_detector": "lstm"},
+                "account_takeover": {"combined": 1.0, "best_single": 0.97, "best_detector": "user_patterns"},
+                "account_sharing": {"combined": 0.06, "best_single": 0.06, "best_detector": "lstm"},
+            },
+            "combined_pr_auc": 0.91,
+            "best_single_pr_auc": 0.90,
+            "best_single_detector": "lstm",
+        },
+        "combiner": combiner.to_dict(),
+        "excluded_test_users": 300,
+        "test_users": 2700,
+    }
 
 
 def test_a_type_where_the_combination_falls_short_is_named_with_its_figures():

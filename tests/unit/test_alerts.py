@@ -7,14 +7,37 @@ from shopguard.udfs.encoding import encode_user_events
 from shopguard.udfs.events import Event
 
 T0 = 1_511_658_000_000
-CANONICAL_FIELDS = {"alert_id", "user_id", "session_id", "event_ts", "detected_at", "score", "threshold",
-                    "model_version", "detectors", "anomaly_type", "reasons", "event_ids", "revision", "session"}
+CANONICAL_FIELDS = {
+    "alert_id",
+    "user_id",
+    "session_id",
+    "event_ts",
+    "detected_at",
+    "score",
+    "threshold",
+    "model_version",
+    "detectors",
+    "anomaly_type",
+    "reasons",
+    "event_ids",
+    "revision",
+    "session",
+}
 
 
 def alert_for(events, **changes):
-    fields = dict(user_id="u1", session_id="s1", event_id=events[-1].event_id, event_ts=events[-1].ts_ms,
-                  codes=encode_user_events(events, 32)[-1], recent_event_ids=[e.event_id for e in events[-8:]],
-                  score=0.95, threshold=0.9, model_version="m1", detected_at_ms=T0 + 60_000)
+    fields = dict(
+        user_id="u1",
+        session_id="s1",
+        event_id=events[-1].event_id,
+        event_ts=events[-1].ts_ms,
+        codes=encode_user_events(events, 32)[-1],
+        recent_event_ids=[e.event_id for e in events[-8:]],
+        score=0.95,
+        threshold=0.9,
+        model_version="m1",
+        detected_at_ms=T0 + 60_000,
+    )
     fields.update(changes)
     return build_alert(**fields)
 
@@ -54,18 +77,26 @@ def test_fast_regular_browsing_reads_as_a_bot_and_a_quiet_user_gives_no_reason()
 
 def test_every_detector_that_ran_is_listed_and_one_that_did_not_is_left_out():
     events = [Event(f"e{i}", "u1", "page_view", T0 + 1000 * i) for i in range(3)]
-    alert = alert_for(events, score=0.97, detectors={"sequence_model": 0.6, "next_event": float("nan"),
-                                                      "user_patterns": None, "velocity_rules": 0.25})
+    alert = alert_for(
+        events,
+        score=0.97,
+        detectors={"sequence_model": 0.6, "next_event": float("nan"), "user_patterns": None, "velocity_rules": 0.25},
+    )
     assert alert["detectors"] == {"sequence_model": 0.6, "velocity_rules": 0.25} and alert["score"] == 0.97
     assert json.loads(json.dumps(alert, allow_nan=False)) == alert
 
 
 def test_what_the_pattern_and_next_event_detectors_saw_becomes_reasons():
     from shopguard.udfs.behaviour_tokens import sequences_ending_here, window_tokens
-    events = [Event("a", "u1", "page_view", T0, device_id="d1"), Event("b", "u1", "login_failed", T0 + 500, device_id="d2")]
+
+    events = [
+        Event("a", "u1", "page_view", T0, device_id="d1"),
+        Event("b", "u1", "login_failed", T0 + 500, device_id="d2"),
+    ]
     unmatched = sequences_ending_here(window_tokens(encode_user_events(events, 32)[-1]), 2, 2)
     alert = alert_for(events, detectors={"user_patterns": 0.8, "next_event": 0.95}, unmatched_patterns=unmatched)
     texts = {r["feature"]: r["text"] for r in alert["reasons"]}
-    assert texts["user_patterns"] == ("not in this user's normal behaviour: page_view (first event) → "
-                                      "login_failed after < 2 s, on a new device or IP")
+    assert texts["user_patterns"] == (
+        "not in this user's normal behaviour: page_view (first event) → login_failed after < 2 s, on a new device or IP"
+    )
     assert "surprise 0.95" in texts["next_event"]

@@ -12,8 +12,19 @@ T0 = 1_511_658_000_000
 
 
 def normal_history(user="u1", n=6):
-    return [Event(f"{user}-n{i}", user, "page_view", T0 + 90_000 * i, item_id=f"i{i}", category_id="c1",
-                  device_id=f"{user}-phone", ip="10.0.0.1") for i in range(n)]
+    return [
+        Event(
+            f"{user}-n{i}",
+            user,
+            "page_view",
+            T0 + 90_000 * i,
+            item_id=f"i{i}",
+            category_id="c1",
+            device_id=f"{user}-phone",
+            ip="10.0.0.1",
+        )
+        for i in range(n)
+    ]
 
 
 @pytest.mark.parametrize("kind", ANOMALY_TYPES)
@@ -36,6 +47,7 @@ def test_a_subtle_bot_is_slower_and_shorter_than_a_blunt_one():
         events, label = inject(INJECTORS["bot"], normal_history(), T0 + 600_000, subtle, np.random.default_rng(1))
         times = [e.ts_ms for e in events if e.event_id in set(label.event_ids)]
         return np.median(np.diff(times)), len(times)
+
     (blunt_gap, _), (subtle_gap, _) = median_gap_and_count(False), median_gap_and_count(True)
     assert subtle_gap > 2 * blunt_gap
 
@@ -44,11 +56,14 @@ def test_blunt_card_testing_fails_more_payments_than_subtle():
     def failures(subtle):
         events, _ = inject(INJECTORS["card_testing"], normal_history(), T0 + 600_000, subtle, np.random.default_rng(2))
         return sum(e.event_type == "payment_failed" for e in events)
+
     assert failures(False) >= 6 > 4 >= failures(True) >= 2
 
 
 def test_account_takeover_comes_from_a_new_device_and_buys_something_expensive():
-    events, label = inject(INJECTORS["account_takeover"], normal_history(), T0 + 600_000, False, np.random.default_rng(3))
+    events, label = inject(
+        INJECTORS["account_takeover"], normal_history(), T0 + 600_000, False, np.random.default_rng(3)
+    )
     abuse = [e for e in events if e.event_id in set(label.event_ids)]
     assert abuse[0].event_type == "login_failed" and all(e.device_id != "u1-phone" for e in abuse)
     assert max(e.price or 0 for e in abuse if e.event_type == "purchase") >= 1500
@@ -59,8 +74,10 @@ def test_a_click_farming_ring_shares_one_device_and_the_same_items():
     events, labels = inject_ring(histories, T0 + 600_000, False, np.random.default_rng(5))
     abuse = [e for e in events if any(e.event_id in label.event_ids for label in labels)]
     assert len(labels) == 4 and len({e.device_id for e in abuse}) == 1
-    bought = {u: {e.item_id for e in abuse if e.user_id == u and e.event_type == "purchase"} for u in
-              {label.user_id for label in labels}}
+    bought = {
+        u: {e.item_id for e in abuse if e.user_id == u and e.event_type == "purchase"}
+        for u in {label.user_id for label in labels}
+    }
     assert len({frozenset(items) for items in bought.values()}) == 1
 
 

@@ -20,8 +20,11 @@ def test_json_output_is_one_object_even_when_the_broker_helper_prints(tmp_path, 
 
 def test_repeats_sets_the_runs_per_throughput_figure(tmp_path, monkeypatch, capsys):
     seen = []
-    monkeypatch.setattr(benchmark, "run_benchmark", lambda cfg, model_dir, plan, out_dir, progress:
-                        seen.append(plan.repeats) or {"job_eps_p1": 1.0})
+    monkeypatch.setattr(
+        benchmark,
+        "run_benchmark",
+        lambda cfg, model_dir, plan, out_dir, progress: seen.append(plan.repeats) or {"job_eps_p1": 1.0},
+    )
     assert main(["bench", "--quick", "--json", "--repeats", "5", "--model", str(tmp_path)]) == 0
     assert main(["bench", "--quick", "--json", "--model", str(tmp_path)]) == 0
     assert seen == [5, benchmark.BenchPlan.quick().repeats]

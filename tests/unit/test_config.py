@@ -12,14 +12,19 @@ from shopguard.udfs.encoding import VISIT_GAP_MS
 
 def test_defaults_name_the_canonical_topics():
     cfg = ShopguardConfig()
-    assert (cfg.topics.events, cfg.topics.alerts, cfg.topics.dead_letters) == \
-        ("user-events", "behavior-alerts", "user-events-dlq")
+    assert (cfg.topics.events, cfg.topics.alerts, cfg.topics.dead_letters) == (
+        "user-events",
+        "behavior-alerts",
+        "user-events-dlq",
+    )
 
 
 def test_a_file_and_overrides_are_applied_in_that_order(tmp_path):
     path = tmp_path / "shopguard.toml"
-    path.write_text('[kafka]\nbootstrap_servers = "k1:9092"\n[kafka.client_properties]\n'
-                    '"security.protocol" = "SASL_SSL"\n[job]\nparallelism = 4\n')
+    path.write_text(
+        '[kafka]\nbootstrap_servers = "k1:9092"\n[kafka.client_properties]\n'
+        '"security.protocol" = "SASL_SSL"\n[job]\nparallelism = 4\n'
+    )
     cfg = load_config(path, ["job.parallelism=2", "demo.speedup=10"])
     assert cfg.kafka.bootstrap_servers == "k1:9092"
     assert cfg.kafka.client_properties == {"security.protocol": "SASL_SSL"}
@@ -32,12 +37,15 @@ def test_the_configuration_pickles_because_flink_ships_it_to_workers():
     assert to_dict(pickle.loads(pickle.dumps(cfg))) == to_dict(cfg)
 
 
-@pytest.mark.parametrize("override, message", [
-    ("job.paralelism=2", "unknown setting 'job.paralelism'"),
-    ("job.parallelism=two", "'job.parallelism' must be int"),
-    ("job=3", "'job' is a section"),
-    ("parallelism", "expected section.key=value"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("job.paralelism=2", "unknown setting 'job.paralelism'"),
+        ("job.parallelism=two", "'job.parallelism' must be int"),
+        ("job=3", "'job' is a section"),
+        ("parallelism", "expected section.key=value"),
+    ],
+)
 def test_a_bad_override_names_the_setting(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, [override])
@@ -61,8 +69,13 @@ def test_the_example_file_holds_every_default(tmp_path):
 
 
 def test_toml_output_reads_back_unchanged():
-    cfg = load_config(None, ['kafka.client_properties={"sasl.jaas.config"="x required username=\\"a\\";"}',
-                             "job.python_execution_mode=process"])
+    cfg = load_config(
+        None,
+        [
+            'kafka.client_properties={"sasl.jaas.config"="x required username=\\"a\\";"}',
+            "job.python_execution_mode=process",
+        ],
+    )
     path_text = to_toml(cfg)
     assert from_dict(tomllib.loads(path_text)) == cfg
 

@@ -2,8 +2,15 @@
 
 from shopguard.demo import FeedPrinter
 
-ALERT = {"alert_id": "a", "user_id": "u1", "anomaly_type": "bot", "score": 0.99, "threshold": 0.9,
-         "model_version": "m", "reasons": [{"text": "30 fast events"}]}
+ALERT = {
+    "alert_id": "a",
+    "user_id": "u1",
+    "anomaly_type": "bot",
+    "score": 0.99,
+    "threshold": 0.9,
+    "model_version": "m",
+    "reasons": [{"text": "30 fast events"}],
+}
 
 
 def test_the_first_alert_of_a_user_is_shown_and_repeats_are_only_counted(capsys):

@@ -27,8 +27,11 @@ def test_abnormal_users_cycle_through_the_kinds_and_are_reproducible():
 
 
 def test_demo_events_are_in_time_order_with_implausible_times_sent_first():
-    taobao = [Event("t1", "1", "page_view", T0 + 5000), Event("t2", "2", "purchase", 15_000),
-              Event("t3", "3", "page_view", T0)]
+    taobao = [
+        Event("t1", "1", "page_view", T0 + 5000),
+        Event("t2", "2", "purchase", 15_000),
+        Event("t3", "3", "page_view", T0),
+    ]
     mixed = demo_events(taobao, abnormal_count=2, seed=1)
     assert mixed[0].event_id == "t2"
     plausible = [e.ts_ms for e in mixed[1:]]

@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 
 from shopguard.training.anomalies import AnomalyLabel
-from shopguard.training.detection_metrics import (TARGET_FPR, calibrate_threshold, detection_delays, evaluate_scores,
-                                                  pr_auc_difference_interval, recall_interval_at_fpr, user_scores)
+from shopguard.training.detection_metrics import (
+    TARGET_FPR,
+    calibrate_threshold,
+    detection_delays,
+    evaluate_scores,
+    pr_auc_difference_interval,
+    recall_interval_at_fpr,
+    user_scores,
+)
 from shopguard.training.encoded_traffic import encode_traffic
 from shopguard.training.labelled_traffic import LabelledTraffic
 from shopguard.udfs.events import Event
@@ -68,8 +75,10 @@ def test_a_recall_resting_on_a_few_normal_users_gets_a_wide_interval():
     rng = np.random.default_rng(6)
     abused = rng.normal(3.2, 0.6, 50)
     few, many = rng.normal(0.0, 1.0, 2500), rng.normal(0.0, 1.0, 250_000)
-    width = {n: np.subtract(*recall_interval_at_fpr(normal, abused, resamples=200)[::-1])
-             for n, normal in (("few", few), ("many", many))}
+    width = {
+        n: np.subtract(*recall_interval_at_fpr(normal, abused, resamples=200)[::-1])
+        for n, normal in (("few", few), ("many", many))
+    }
     assert width["few"] > 0.2 and width["few"] > width["many"]
 
 

@@ -14,8 +14,9 @@ from shopguard.udfs.score_combiner import ScoreCombiner
 from shopguard.udfs.scoring import ModelRefused
 from shopguard.udfs.served_patterns import ServedPatterns
 
-WINDOWS = [encode_user_events([Event(f"e{i}", "u", "payment_failed", 1000 * i) for i in range(n)], 32)[-1]
-           for n in (1, 6)]
+WINDOWS = [
+    encode_user_events([Event(f"e{i}", "u", "payment_failed", 1000 * i) for i in range(n)], 32)[-1] for n in (1, 6)
+]
 
 
 def test_a_folder_without_a_combiner_decides_on_the_abuse_model_alone(tmp_path):

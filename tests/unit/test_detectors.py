@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from shopguard.config import PatternSettings
-
 from shopguard.training.anomalies import AnomalyLabel
 from shopguard.training.detectors.isolation_forest import IsolationForestDetector
 from shopguard.training.detectors.next_event import NextEventDetector
@@ -24,13 +23,23 @@ from shopguard.udfs.events import Event
 @pytest.fixture(scope="module")
 def traffic():
     rng = np.random.default_rng(0)
-    events = [Event(f"u{u}-{i}", f"u{u}", str(rng.choice(["page_view", "add_to_cart", "payment_failed"])),
-                    1000 * i + int(rng.integers(0, 900)), quantity=int(rng.integers(1, 9))) for u in range(30)
-              for i in range(int(rng.integers(1, 12)))]
+    events = [
+        Event(
+            f"u{u}-{i}",
+            f"u{u}",
+            str(rng.choice(["page_view", "add_to_cart", "payment_failed"])),
+            1000 * i + int(rng.integers(0, 900)),
+            quantity=int(rng.integers(1, 9)),
+        )
+        for u in range(30)
+        for i in range(int(rng.integers(1, 12)))
+    ]
     return encode_traffic(LabelledTraffic(events, [AnomalyLabel("u3", "bot", False, 0, ("u3-0",))]), 16)
 
 
-@pytest.fixture(scope="module", params=["velocity_rules", "isolation_forest", "onnx_placeholder", "next_event", "user_patterns"])
+@pytest.fixture(
+    scope="module", params=["velocity_rules", "isolation_forest", "onnx_placeholder", "next_event", "user_patterns"]
+)
 def detector(request, tmp_path_factory):
     if request.param == "velocity_rules":
         return VelocityRules()

@@ -12,19 +12,22 @@ DEV = pathlib.Path(__file__).resolve().parents[2] / "dev"
 
 def _warn_if_disk_short(need_gb: int, tmpdir: pathlib.Path) -> str:
     """Runs the script's own ``warn_if_disk_short`` (cut out of ``dev``) and returns what it printed."""
-    script = (f'source <(sed -n "/^warn_if_disk_short() {{/,/^}}/p" "{DEV}")\n'
-              f"warn_if_disk_short {need_gb}\n")
-    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True,
-                          env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmpdir)})
+    script = f'source <(sed -n "/^warn_if_disk_short() {{/,/^}}/p" "{DEV}")\nwarn_if_disk_short {need_gb}\n'
+    done = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmpdir)},
+    )
     return done.stdout + done.stderr
 
 
 def test_a_disk_too_small_for_the_install_is_named_with_what_to_do(tmp_path):
-    printed = _warn_if_disk_short(10 ** 9, tmp_path)
-    assert f"needs about {10 ** 9} GB free, {tmp_path} has" in printed
+    printed = _warn_if_disk_short(10**9, tmp_path)
+    assert f"needs about {10**9} GB free, {tmp_path} has" in printed
     assert "point TMPDIR at a larger disk" in printed
 
 
 def test_enough_free_disk_prints_nothing(tmp_path):
     assert _warn_if_disk_short(0, tmp_path) == ""
-

@@ -6,8 +6,13 @@ import pkgutil
 
 import pytest
 
-NEEDS_TORCH = ("shopguard.training.lstm_model", "shopguard.training.train_lstm", "shopguard.training.onnx_export",
-               "shopguard.training.next_event_model", "shopguard.training.train_pipeline")
+NEEDS_TORCH = (
+    "shopguard.training.lstm_model",
+    "shopguard.training.train_lstm",
+    "shopguard.training.onnx_export",
+    "shopguard.training.next_event_model",
+    "shopguard.training.train_pipeline",
+)
 
 
 PACKAGES = ("shopguard", "shopguard.jobs", "shopguard.udfs", "shopguard.training", "shopguard.training.detectors")

@@ -2,8 +2,14 @@
 
 import numpy as np
 
-from shopguard.udfs.encoding import (CODE_BYTES, FEATURE_NAMES, UserHistory, batch_features, describe_codes,
-                                     encode_user_events)
+from shopguard.udfs.encoding import (
+    CODE_BYTES,
+    FEATURE_NAMES,
+    UserHistory,
+    batch_features,
+    describe_codes,
+    encode_user_events,
+)
 from shopguard.udfs.events import EVENT_TYPES, Event
 
 T0 = 1_511_658_000_000
@@ -30,10 +36,15 @@ def test_state_bytes_round_trip():
 
 
 def test_each_feature_column_reads_what_its_name_says():
-    events = events_of(("page_view", 0, {"item_id": "a", "category_id": "c", "device_id": "d1", "ip": "ip1"}),
-                       ("add_to_cart", 500, {"item_id": "b", "category_id": "c", "price": 60.0, "quantity": 3,
-                                             "device_id": "d2", "ip": "ip1"}),
-                       ("purchase", 3_600_000, {"item_id": "b", "price": 2000.0, "quantity": 1}))
+    events = events_of(
+        ("page_view", 0, {"item_id": "a", "category_id": "c", "device_id": "d1", "ip": "ip1"}),
+        (
+            "add_to_cart",
+            500,
+            {"item_id": "b", "category_id": "c", "price": 60.0, "quantity": 3, "device_id": "d2", "ip": "ip1"},
+        ),
+        ("purchase", 3_600_000, {"item_id": "b", "price": 2000.0, "quantity": 1}),
+    )
     x = batch_features(encode_user_events(events, 4)[-1:], 4)[0]
     col = {name: x[:, i] for i, name in enumerate(FEATURE_NAMES)}
     assert col["present"].tolist() == [0, 1, 1, 1]
@@ -65,12 +76,20 @@ def test_encoding_is_deterministic_and_does_not_mutate_its_input():
 def test_describe_codes_counts_what_an_analyst_asks_about():
     events = events_of(*[("payment_failed", 1000 * i, {"price": 1.0}) for i in range(5)])
     counts = describe_codes(encode_user_events(events, 32)[-1])
-    assert counts == {"events": 5, "payment_failed": 5, "fast_gaps": 4, "new_item": 0, "new_category": 0,
-                      "new_device": 0, "new_ip": 0}
+    assert counts == {
+        "events": 5,
+        "payment_failed": 5,
+        "fast_gaps": 4,
+        "new_item": 0,
+        "new_category": 0,
+        "new_device": 0,
+        "new_ip": 0,
+    }
 
 
 def test_switching_between_known_devices_is_not_new_but_a_stranger_device_is():
-    from shopguard.udfs.encoding import NEW_DEVICE, NEW_IP, KNOWN_IDENTITIES
+    from shopguard.udfs.encoding import KNOWN_IDENTITIES, NEW_DEVICE, NEW_IP
+
     devices = ["phone", "laptop", "phone", "laptop", "stranger", "phone"]
     events = [Event(f"e{i}", "u", "page_view", 1000 * i, device_id=d, ip="1.1.1.1") for i, d in enumerate(devices)]
     flags = [w[-1] & NEW_DEVICE for w in encode_user_events(events, 8)]
@@ -83,12 +102,18 @@ def test_switching_between_known_devices_is_not_new_but_a_stranger_device_is():
 
 def _fresh(windows) -> list[bool]:
     from shopguard.udfs.encoding import FRESH_IDENTITY, NEW_DEVICE, NEW_IP
+
     return [bool(w[-1] & (NEW_DEVICE | NEW_IP | FRESH_IDENTITY)) for w in windows]
 
 
 def test_a_visit_a_new_device_opens_stays_on_a_new_device_until_it_ends():
-    steps = [("phone", 0), ("stranger", 60_000), ("stranger", 120_000), ("stranger", 900_000),
-             ("stranger", 900_000 + 31 * 60_000)]  # the last one after a break: a new visit, the device now known
+    steps = [
+        ("phone", 0),
+        ("stranger", 60_000),
+        ("stranger", 120_000),
+        ("stranger", 900_000),
+        ("stranger", 900_000 + 31 * 60_000),
+    ]  # the last one after a break: a new visit, the device now known
     events = [Event(f"e{i}", "u", "page_view", ts, device_id=d, ip="1.1.1.1") for i, (d, ts) in enumerate(steps)]
     assert _fresh(encode_user_events(events, 8)) == [False, True, True, True, False]
 
@@ -103,13 +128,18 @@ def test_going_back_to_a_known_device_or_ip_ends_the_new_one():
 
 
 def test_an_event_without_device_or_ip_keeps_the_visit_on_its_new_device():
-    events = [Event("a", "u", "page_view", 0, device_id="phone"), Event("b", "u", "login", 1000, device_id="stranger"),
-              Event("c", "u", "page_view", 2000), Event("d", "u", "purchase", 3000, device_id="stranger", price=900.0)]
+    events = [
+        Event("a", "u", "page_view", 0, device_id="phone"),
+        Event("b", "u", "login", 1000, device_id="stranger"),
+        Event("c", "u", "page_view", 2000),
+        Event("d", "u", "purchase", 3000, device_id="stranger", price=900.0),
+    ]
     assert _fresh(encode_user_events(events, 8)) == [False, True, True, True]
 
 
 def test_the_models_read_the_same_features_with_or_without_the_fresh_identity_flag():
     from shopguard.udfs.encoding import FRESH_IDENTITY
+
     code = bytes((1, 5, 0x21, 0))
     flagged = bytes((1, 5, 0x21, FRESH_IDENTITY))
     assert np.array_equal(batch_features([code], 4), batch_features([flagged], 4))

@@ -3,8 +3,8 @@
 import json
 
 from shopguard.config import ShopguardConfig
-from shopguard.udfs.events import Event
 from shopguard.udfs.event_intake import EventIntake
+from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from tests.unit.flink_fakes import Metrics
 
@@ -33,8 +33,9 @@ def test_a_record_that_is_not_json_becomes_a_dead_letter_counted_by_reason():
 
 
 def test_a_dead_letter_is_keyed_by_the_user_id_it_names_with_the_device_id_hashed():
-    raw = json.dumps({"event_id": "e-1", "user_id": "u-7", "event_type": "teleport", "ts": NOW_MS,
-                      "device_id": "phone-1"}).encode()
+    raw = json.dumps(
+        {"event_id": "e-1", "user_id": "u-7", "event_type": "teleport", "ts": NOW_MS, "device_id": "phone-1"}
+    ).encode()
     letter, counters = _read(raw)
     body = json.loads(letter[1])
     assert letter[0] == "u-7" and body["reason"] == "unknown_event_type" and "phone-1" not in letter[1]

@@ -17,9 +17,21 @@ HASHING = IdentifierHashing(key=b"test-salt")
 
 
 def good(**changes):
-    body = {"event_id": "e1", "user_id": "u1", "event_type": "add_to_cart", "ts": "2017-11-26T01:00:00Z",
-            "item_id": "i1", "category_id": "c1", "price": 12.5, "quantity": 2, "session_id": "s1",
-            "ip": "10.0.0.1", "device_id": "d1", "user_agent": "Mozilla/5.0", "channel": "app"}
+    body = {
+        "event_id": "e1",
+        "user_id": "u1",
+        "event_type": "add_to_cart",
+        "ts": "2017-11-26T01:00:00Z",
+        "item_id": "i1",
+        "category_id": "c1",
+        "price": 12.5,
+        "quantity": 2,
+        "session_id": "s1",
+        "ip": "10.0.0.1",
+        "device_id": "d1",
+        "user_agent": "Mozilla/5.0",
+        "channel": "app",
+    }
     body.update(changes)
     return json.dumps({k: v for k, v in body.items() if v is not ...}).encode()
 
@@ -33,8 +45,9 @@ def reason_for(raw, limits=LIMITS):
 
 def test_a_complete_event_is_parsed_with_every_field():
     event = parse_event(good(), LIMITS, NOW_MS)
-    assert event == Event("e1", "u1", "add_to_cart", NOW_MS, "s1", "i1", "c1", 12.5, 2, "10.0.0.1", "d1",
-                          "Mozilla/5.0", "app")
+    assert event == Event(
+        "e1", "u1", "add_to_cart", NOW_MS, "s1", "i1", "c1", 12.5, 2, "10.0.0.1", "d1", "Mozilla/5.0", "app"
+    )
 
 
 def test_epoch_milliseconds_and_offsets_give_the_same_instant():
@@ -46,7 +59,13 @@ def test_epoch_milliseconds_and_offsets_give_the_same_instant():
 
 def test_numeric_ids_are_read_as_strings_and_optional_fields_may_be_absent():
     event = parse_event(good(user_id=1001, item_id=None, price=..., quantity=..., session_id=...), LIMITS, NOW_MS)
-    assert (event.user_id, event.item_id, event.price, event.quantity, event.session_id) == ("1001", None, None, None, None)
+    assert (event.user_id, event.item_id, event.price, event.quantity, event.session_id) == (
+        "1001",
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 def test_the_event_round_trips_through_its_canonical_json():
@@ -54,30 +73,33 @@ def test_the_event_round_trips_through_its_canonical_json():
     assert parse_event(event.to_json().encode(), LIMITS, NOW_MS) == event
 
 
-@pytest.mark.parametrize("raw, reason", [
-    (b'{"event_id": "e1", "user_id": ', "malformed_json"),
-    (b"\xff\xfe not utf-8", "not_utf8"),
-    (b'["a", "list"]', "not_an_object"),
-    (b'{"a": NaN}', "malformed_json"),
-    (good(user_id=...), "missing_field"),
-    (good(event_id=""), "missing_field"),
-    (good(ts=...), "missing_field"),
-    (good(user_id=["u1"]), "wrong_type"),
-    (good(user_id=True), "wrong_type"),
-    (good(ts=True), "wrong_type"),
-    (good(ts={"s": 1}), "wrong_type"),
-    (good(price="12.50"), "wrong_type"),
-    (good(quantity=1.5), "wrong_type"),
-    (good(event_type="teleport"), "unknown_event_type"),
-    (good(ts="yesterday"), "bad_timestamp"),
-    (good(ts="2017-11-26T01:00:00"), "bad_timestamp"),
-    (good(ts=15), "timestamp_too_old"),  # the real corrupt row of the Taobao slice
-    (good(ts=NOW_MS + 2 * 86_400_000), "timestamp_in_future"),
-    (good(ts="9" * 30), "bad_timestamp"),
-    (good(price=-1), "bad_price"),
-    (good(quantity=-3), "bad_quantity"),
-    (good(user_agent="x" * 300), "field_too_long"),
-])
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        (b'{"event_id": "e1", "user_id": ', "malformed_json"),
+        (b"\xff\xfe not utf-8", "not_utf8"),
+        (b'["a", "list"]', "not_an_object"),
+        (b'{"a": NaN}', "malformed_json"),
+        (good(user_id=...), "missing_field"),
+        (good(event_id=""), "missing_field"),
+        (good(ts=...), "missing_field"),
+        (good(user_id=["u1"]), "wrong_type"),
+        (good(user_id=True), "wrong_type"),
+        (good(ts=True), "wrong_type"),
+        (good(ts={"s": 1}), "wrong_type"),
+        (good(price="12.50"), "wrong_type"),
+        (good(quantity=1.5), "wrong_type"),
+        (good(event_type="teleport"), "unknown_event_type"),
+        (good(ts="yesterday"), "bad_timestamp"),
+        (good(ts="2017-11-26T01:00:00"), "bad_timestamp"),
+        (good(ts=15), "timestamp_too_old"),  # the real corrupt row of the Taobao slice
+        (good(ts=NOW_MS + 2 * 86_400_000), "timestamp_in_future"),
+        (good(ts="9" * 30), "bad_timestamp"),
+        (good(price=-1), "bad_price"),
+        (good(quantity=-3), "bad_quantity"),
+        (good(user_agent="x" * 300), "field_too_long"),
+    ],
+)
 def test_each_kind_of_bad_record_is_rejected_with_its_reason(raw, reason):
     assert reason_for(raw) == reason
 
@@ -121,13 +143,26 @@ def test_a_dead_letter_keeps_the_reason_the_user_and_a_bounded_copy_of_the_recor
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode),
-                 st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-                              lambda children: st.lists(children, max_size=4)
-                              | st.dictionaries(st.sampled_from(["event_id", "user_id", "event_type", "ts", "price",
-                                                                 "quantity", "item_id", "ip", "device_id"]),
-                                                children, max_size=7),
-                              max_leaves=12).map(lambda v: json.dumps(v).encode())))
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.text(max_size=300).map(str.encode),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+            lambda children: (
+                st.lists(children, max_size=4)
+                | st.dictionaries(
+                    st.sampled_from(
+                        ["event_id", "user_id", "event_type", "ts", "price", "quantity", "item_id", "ip", "device_id"]
+                    ),
+                    children,
+                    max_size=7,
+                )
+            ),
+            max_leaves=12,
+        ).map(lambda v: json.dumps(v).encode()),
+    )
+)
 def test_any_input_gives_an_event_or_a_reasoned_rejection_never_a_crash(raw):
     try:
         parse_event(raw, LIMITS, NOW_MS)

@@ -11,8 +11,12 @@ T0 = 1_511_658_000_000
 
 def test_failed_payments_outweigh_page_views_in_a_card_tester_s_alert(tmp_path):
     model = OnnxModel.load(write_placeholder_model(tmp_path))
-    events = [Event("v0", "u", "page_view", T0), Event("f1", "u", "payment_failed", T0 + 60_000, price=1.0),
-              Event("v2", "u", "page_view", T0 + 120_000), Event("f3", "u", "payment_failed", T0 + 180_000, price=1.0)]
+    events = [
+        Event("v0", "u", "page_view", T0),
+        Event("f1", "u", "payment_failed", T0 + 60_000, price=1.0),
+        Event("v2", "u", "page_view", T0 + 120_000),
+        Event("f3", "u", "payment_failed", T0 + 180_000, price=1.0),
+    ]
     window = encode_user_events(events, 32)[-1]
     top = occlusion_contributions(model, window, [e.event_id for e in events], 32, top=2)
     assert [c["event_id"] for c in top] == ["f1", "f3"] or [c["event_id"] for c in top] == ["f3", "f1"]

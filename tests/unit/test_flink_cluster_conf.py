@@ -12,11 +12,18 @@ from shopguard.flink_cluster import ClusterError, FlinkSessionCluster, flink_con
 
 
 def test_every_daemon_binds_and_advertises_loopback_on_the_configured_ports(tmp_path):
-    cfg = load_config(None, ["cluster.rest_port=18081", "cluster.jobmanager_rpc_port=16123",
-                             "cluster.taskmanager_slots=3"])
+    cfg = load_config(
+        None, ["cluster.rest_port=18081", "cluster.jobmanager_rpc_port=16123", "cluster.taskmanager_slots=3"]
+    )
     conf = flink_conf(cfg, tmp_path, {"rest.address": "localhost", "env.java.opts.all": "--add-opens=x"})
-    for key in ("jobmanager.rpc.address", "jobmanager.bind-host", "taskmanager.host", "taskmanager.bind-host",
-                "rest.address", "rest.bind-address"):
+    for key in (
+        "jobmanager.rpc.address",
+        "jobmanager.bind-host",
+        "taskmanager.host",
+        "taskmanager.bind-host",
+        "rest.address",
+        "rest.bind-address",
+    ):
         assert conf[key] == "127.0.0.1", key
     assert (conf["rest.port"], conf["jobmanager.rpc.port"], conf["taskmanager.numberOfTaskSlots"]) == (18081, 16123, 3)
     assert conf["env.java.opts.all"] == "--add-opens=x"  # the wheel's defaults stay underneath
@@ -45,8 +52,9 @@ def test_submitting_without_a_cluster_says_how_to_start_one(tmp_path):
 def test_heartbeats_default_to_2_s_and_10_s_so_a_lost_taskmanager_is_noticed_soon(tmp_path):
     conf = flink_conf(load_config(None), tmp_path, {"heartbeat.timeout": 50000})
     assert (conf["heartbeat.interval"], conf["heartbeat.timeout"]) == ("2000 ms", "10000 ms")
-    tuned = flink_conf(load_config(None, ["cluster.heartbeat_interval_ms=1000", "cluster.heartbeat_timeout_ms=4000"]),
-                       tmp_path, {})
+    tuned = flink_conf(
+        load_config(None, ["cluster.heartbeat_interval_ms=1000", "cluster.heartbeat_timeout_ms=4000"]), tmp_path, {}
+    )
     assert (tuned["heartbeat.interval"], tuned["heartbeat.timeout"]) == ("1000 ms", "4000 ms")
     (dist,) = (Path(pyflink.__file__).parent / "lib").glob("flink-dist-*.jar")
     with zipfile.ZipFile(dist) as jar:  # the keys are Flink's own option names
@@ -56,8 +64,9 @@ def test_heartbeats_default_to_2_s_and_10_s_so_a_lost_taskmanager_is_noticed_soo
 
 def test_a_heartbeat_timeout_shorter_than_the_interval_is_named(tmp_path):
     cfg = load_config(None, ["cluster.heartbeat_interval_ms=5000", "cluster.heartbeat_timeout_ms=1000"])
-    with pytest.raises(ClusterError,
-                       match="cluster.heartbeat_interval_ms = 5000 .* cluster.heartbeat_timeout_ms = 1000"):
+    with pytest.raises(
+        ClusterError, match="cluster.heartbeat_interval_ms = 5000 .* cluster.heartbeat_timeout_ms = 1000"
+    ):
         flink_conf(cfg, tmp_path, {})
 
 

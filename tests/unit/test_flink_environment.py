@@ -18,7 +18,11 @@ def test_a_negative_buffer_timeout_is_refused_naming_the_setting():
 
 
 def test_the_vectorized_step_gets_the_configured_bundle_and_batch_sizes():
-    settings = flink_settings(load_config(None, ["job.bundle_size=500", "job.bundle_time_ms=30",
-                                                 "job.arrow_batch_size=250"]))
-    assert (settings["python.fn-execution.bundle.size"], settings["python.fn-execution.bundle.time"],
-            settings["python.fn-execution.arrow.batch.size"]) == ("500", "30", "250")
+    settings = flink_settings(
+        load_config(None, ["job.bundle_size=500", "job.bundle_time_ms=30", "job.arrow_batch_size=250"])
+    )
+    assert (
+        settings["python.fn-execution.bundle.size"],
+        settings["python.fn-execution.bundle.time"],
+        settings["python.fn-execution.arrow.batch.size"],
+    ) == ("500", "30", "250")

@@ -14,10 +14,15 @@ from shopguard.udfs.user_history import TrackUserHistory
 CFG = ShopguardConfig()
 HASHING = IdentifierHashing.from_settings(CFG.privacy, {"SHOPGUARD_ID_SALT": "test-salt"})
 FUNCTIONS = {
-    "history": lambda: TrackUserHistory(CFG.job, CFG.validation, HASHING, CFG.patterns,
-                                        ModelSource.from_config(CFG, "/models/placeholder-1")),
-    "score": lambda: ScoreHistories(ModelSource.from_config(CFG, "/models/placeholder-1"), CFG.job.history_length,
-                                    CFG.job.onnx_threads, CFG.job.model_poll_interval_s),
+    "history": lambda: TrackUserHistory(
+        CFG.job, CFG.validation, HASHING, CFG.patterns, ModelSource.from_config(CFG, "/models/placeholder-1")
+    ),
+    "score": lambda: ScoreHistories(
+        ModelSource.from_config(CFG, "/models/placeholder-1"),
+        CFG.job.history_length,
+        CFG.job.onnx_threads,
+        CFG.job.model_poll_interval_s,
+    ),
     "decide": lambda: DecideAlert(CFG.job, ModelSource.from_config(CFG, "/models/placeholder-1")),
     "floor: keep recent codes": lambda: KeepRecentCodes(CFG.job.history_length),
     "floor: constant score": ConstantScore,

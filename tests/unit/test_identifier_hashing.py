@@ -24,10 +24,13 @@ def test_a_pseudonym_is_h_and_16_hex_digits_equal_for_equal_values_and_depends_o
 def test_the_pseudonym_is_the_same_in_another_process():
     # Flink runs the functions in other processes (TaskManagers, Python workers); str hashing is randomised
     # per process, so this proves nothing depends on it.
-    code = ("from shopguard.udfs.identifier_hashing import IdentifierHashing; "
-            "print(IdentifierHashing(key=b's3cret').pseudonym('203.0.113.7'))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"PYTHONHASHSEED": "12345"}).stdout.strip()
+    code = (
+        "from shopguard.udfs.identifier_hashing import IdentifierHashing; "
+        "print(IdentifierHashing(key=b's3cret').pseudonym('203.0.113.7'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "12345"}
+    ).stdout.strip()
     assert out == SALTED.pseudonym("203.0.113.7")
 
 
@@ -44,10 +47,13 @@ def test_without_the_variable_the_public_default_salt_is_used_with_a_warning_tha
     assert "SHOPGUARD_ID_SALT (privacy.salt_env) is not set" in hashing.warning
 
 
-@pytest.mark.parametrize("settings, environ, message", [
-    (PrivacySettings(salt_env=""), {}, "privacy.salt_env is empty"),
-    (PrivacySettings(), {"SHOPGUARD_ID_SALT": ""}, r"SHOPGUARD_ID_SALT \(privacy.salt_env\) is set but empty"),
-])
+@pytest.mark.parametrize(
+    "settings, environ, message",
+    [
+        (PrivacySettings(salt_env=""), {}, "privacy.salt_env is empty"),
+        (PrivacySettings(), {"SHOPGUARD_ID_SALT": ""}, r"SHOPGUARD_ID_SALT \(privacy.salt_env\) is set but empty"),
+    ],
+)
 def test_a_salt_setting_that_cannot_work_is_an_error_naming_the_setting(settings, environ, message):
     with pytest.raises(ConfigError, match=message):
         IdentifierHashing.from_settings(settings, environ)
@@ -61,13 +67,25 @@ def test_hashing_can_be_switched_off_and_then_lets_everything_pass():
 
 
 def test_scrub_pseudonymises_identifiers_at_any_depth_and_leaves_everything_else():
-    body = {"user_id": "u1", "ip": "203.0.113.7", "device_id": 42, "session_id": "s1",
-            "context": {"ip": "198.51.100.1", "device_id": None}, "events": [{"device_id": ["d", 1]}, "ip"],
-            "empty": {"ip": ""}}
+    body = {
+        "user_id": "u1",
+        "ip": "203.0.113.7",
+        "device_id": 42,
+        "session_id": "s1",
+        "context": {"ip": "198.51.100.1", "device_id": None},
+        "events": [{"device_id": ["d", 1]}, "ip"],
+        "empty": {"ip": ""},
+    }
     scrubbed = SALTED.scrub(body)
-    assert scrubbed == {"user_id": "u1", "ip": SALTED.pseudonym("203.0.113.7"), "device_id": SALTED.pseudonym("42"),
-                        "session_id": "s1", "context": {"ip": SALTED.pseudonym("198.51.100.1"), "device_id": None},
-                        "events": [{"device_id": SALTED.pseudonym('["d",1]')}, "ip"], "empty": {"ip": ""}}
+    assert scrubbed == {
+        "user_id": "u1",
+        "ip": SALTED.pseudonym("203.0.113.7"),
+        "device_id": SALTED.pseudonym("42"),
+        "session_id": "s1",
+        "context": {"ip": SALTED.pseudonym("198.51.100.1"), "device_id": None},
+        "events": [{"device_id": SALTED.pseudonym('["d",1]')}, "ip"],
+        "empty": {"ip": ""},
+    }
     assert body["ip"] == "203.0.113.7"  # the input is not changed
     assert list(scrubbed) == list(body)  # nor is the order of its fields
 
@@ -87,18 +105,26 @@ def test_scrub_handles_nesting_deeper_than_the_recursion_limit():
     assert scrubbed == {"ip": SALTED.pseudonym("203.0.113.7")}
 
 
-@pytest.mark.parametrize("text, expected", [
-    ('{"user_id": "u1", "ip": "203.0.113.7", "ts": ', '{"user_id": "u1", "ip": "IP", "ts": '),
-    ('{"device_id":42,"x', '{"device_id":"N42","x'),
-    ('{"ip" : "a\\"b", "device_id": "d1"', '{"ip" : "Q", "device_id": "D"'),
-    ('{"user_id": "u1", "ip": "203.0.11', '{"user_id": "u1", "ip": "CUT"'),
-    ('{"ip": "203.0.113.7\\', '{"ip": "CUT2"'),
-    ("no identifiers here: ip 203.0.113.7", "no identifiers here: ip 203.0.113.7"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('{"user_id": "u1", "ip": "203.0.113.7", "ts": ', '{"user_id": "u1", "ip": "IP", "ts": '),
+        ('{"device_id":42,"x', '{"device_id":"N42","x'),
+        ('{"ip" : "a\\"b", "device_id": "d1"', '{"ip" : "Q", "device_id": "D"'),
+        ('{"user_id": "u1", "ip": "203.0.11', '{"user_id": "u1", "ip": "CUT"'),
+        ('{"ip": "203.0.113.7\\', '{"ip": "CUT2"'),
+        ("no identifiers here: ip 203.0.113.7", "no identifiers here: ip 203.0.113.7"),
+    ],
+)
 def test_scrub_text_replaces_identifier_pairs_in_text_that_is_not_json(text, expected):
-    names = {"IP": SALTED.pseudonym("203.0.113.7"), "N42": SALTED.pseudonym("42"), "Q": SALTED.pseudonym('a"b'),
-             "D": SALTED.pseudonym("d1"), "CUT": SALTED.pseudonym('"203.0.11'),
-             "CUT2": SALTED.pseudonym('"203.0.113.7\\')}
+    names = {
+        "IP": SALTED.pseudonym("203.0.113.7"),
+        "N42": SALTED.pseudonym("42"),
+        "Q": SALTED.pseudonym('a"b'),
+        "D": SALTED.pseudonym("d1"),
+        "CUT": SALTED.pseudonym('"203.0.11'),
+        "CUT2": SALTED.pseudonym('"203.0.113.7\\'),
+    }
     for placeholder, pseudonym in names.items():
         expected = expected.replace(f'"{placeholder}"', f'"{pseudonym}"')
     assert SALTED.scrub_text(text) == expected

@@ -2,8 +2,14 @@
 
 import pytest
 
-from shopguard.kafka_config_providers import (DIRECTORY, ENV, FILE, ConfigProviderError, ConfigProviders,
-                                              read_java_properties)
+from shopguard.kafka_config_providers import (
+    DIRECTORY,
+    ENV,
+    FILE,
+    ConfigProviderError,
+    ConfigProviders,
+    read_java_properties,
+)
 
 
 def providers(environ=None, **declared):
@@ -52,16 +58,26 @@ def test_an_env_reference_with_a_path_is_an_error():
 
 
 def test_java_properties_files_parse_as_java_parses_them():
-    text = ("# comment\n! another\n\n"
-            "a=1\n"
-            "b : 2\n"
-            "c 3\n"
-            "  d=spaces before the key\n"
-            "e=long \\\n    value\n"
-            "f=tab\\there \\u00e9\n"
-            "g\\ key=escaped separator\n"
-            "h=ends with a backslash\\\\\n"
-            "i\r\n")
-    assert read_java_properties(text) == {"a": "1", "b": "2", "c": "3", "d": "spaces before the key",
-                                          "e": "long value", "f": "tab\there é", "g key": "escaped separator",
-                                          "h": "ends with a backslash\\", "i": ""}
+    text = (
+        "# comment\n! another\n\n"
+        "a=1\n"
+        "b : 2\n"
+        "c 3\n"
+        "  d=spaces before the key\n"
+        "e=long \\\n    value\n"
+        "f=tab\\there \\u00e9\n"
+        "g\\ key=escaped separator\n"
+        "h=ends with a backslash\\\\\n"
+        "i\r\n"
+    )
+    assert read_java_properties(text) == {
+        "a": "1",
+        "b": "2",
+        "c": "3",
+        "d": "spaces before the key",
+        "e": "long value",
+        "f": "tab\there é",
+        "g key": "escaped separator",
+        "h": "ends with a backslash\\",
+        "i": "",
+    }

@@ -14,14 +14,25 @@ from shopguard.latency_sweep import SweepPlan, parse_loads, sweep_figures, write
 def _offer(rate: float, latencies: list[float], scored: int | None = None) -> dict:
     """One offer as ``job_latency`` returns it, with latencies one second apart."""
     sent = len(latencies)
-    return {"offered_eps": rate, "shoppers": int(rate * 20), "sent": sent, "scored": sent if scored is None else scored,
-            "latency_p50_ms": sorted(latencies)[sent // 2], "latency_p95_ms": max(latencies),
-            "latency_p99_ms": max(latencies), "over_time": [[float(s), ms] for s, ms in enumerate(latencies)]}
+    return {
+        "offered_eps": rate,
+        "shoppers": int(rate * 20),
+        "sent": sent,
+        "scored": sent if scored is None else scored,
+        "latency_p50_ms": sorted(latencies)[sent // 2],
+        "latency_p95_ms": max(latencies),
+        "latency_p99_ms": max(latencies),
+        "over_time": [[float(s), ms] for s, ms in enumerate(latencies)],
+    }
 
 
-MEASURED = {"warm_up": {"eps": 2_161.0},
-            "loads": [_offer(200, [170, 180, 175, 172, 178, 181, 169, 174, 176, 180]),
-                      _offer(3_000, [400, 900, 1_500, 2_600, 3_400, 4_200, 5_100, 6_300, 7_400, 8_300])]}
+MEASURED = {
+    "warm_up": {"eps": 2_161.0},
+    "loads": [
+        _offer(200, [170, 180, 175, 172, 178, 181, 169, 174, 176, 180]),
+        _offer(3_000, [400, 900, 1_500, 2_600, 3_400, 4_200, 5_100, 6_300, 7_400, 8_300]),
+    ],
+}
 
 
 @pytest.mark.parametrize("text", ["", ",", "0,200", "200,-5"])

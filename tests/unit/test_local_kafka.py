@@ -1,4 +1,5 @@
 """The pure parts of the local broker's start-up: the cluster id handed to ``kafka-storage format``."""
+
 import re
 import uuid
 

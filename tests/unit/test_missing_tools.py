@@ -18,8 +18,9 @@ def no_java(tmp_path, monkeypatch):
 
 def test_the_broker_without_java_says_to_install_it(no_java, tmp_path):
     cfg = ShopguardConfig()
-    cfg = dataclasses.replace(cfg, broker=dataclasses.replace(cfg.broker, data_dir=str(tmp_path / "kafka"),
-                                                              port=1, controller_port=2))
+    cfg = dataclasses.replace(
+        cfg, broker=dataclasses.replace(cfg.broker, data_dir=str(tmp_path / "kafka"), port=1, controller_port=2)
+    )
     with pytest.raises(BrokerError, match=r"^java not found on PATH: install Java 17"):
         LocalKafkaBroker(cfg).start()
 

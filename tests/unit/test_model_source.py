@@ -15,8 +15,9 @@ from shopguard.udfs.scoring import ModelRefused
 def registry_and_source(tmp_path):
     fallback = write_placeholder_model(tmp_path / "fallback")
     registry = ModelRegistry(str(tmp_path / "registry"))
-    source = ModelSource(registry_url=registry.url, download_dir=str(tmp_path / "downloads"),
-                         fallback_dir=str(fallback))
+    source = ModelSource(
+        registry_url=registry.url, download_dir=str(tmp_path / "downloads"), fallback_dir=str(fallback)
+    )
     return registry, source, tmp_path
 
 
@@ -73,6 +74,7 @@ def test_the_watcher_thread_swaps_while_scoring_goes_on(registry_and_source):
     try:
         publish(registry, write_placeholder_model(tmp / "staging", version="m-9"))
         import time
+
         deadline = time.monotonic() + 10
         while live.version != "m-9" and time.monotonic() < deadline:
             time.sleep(0.05)

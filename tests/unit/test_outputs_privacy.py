@@ -24,8 +24,15 @@ RAW_VALUES = (IP, DEVICE, "203.0.113")
 
 
 def event_json(**changes) -> dict:
-    body = {"event_id": "e1", "user_id": "u1", "event_type": "teleport", "ts": T0, "ip": IP, "device_id": DEVICE,
-            "user_agent": "Mozilla/5.0"}
+    body = {
+        "event_id": "e1",
+        "user_id": "u1",
+        "event_type": "teleport",
+        "ts": T0,
+        "ip": IP,
+        "device_id": DEVICE,
+        "user_agent": "Mozilla/5.0",
+    }
     body.update(changes)
     return body
 
@@ -62,10 +69,13 @@ def test_a_dead_letter_without_identifiers_keeps_the_record_exactly_as_it_came()
     assert letter_for(raw)["record"] == raw.decode()
 
 
-@pytest.mark.parametrize("raw", [
-    b'{"user_id": "u1", "ip": "203.0.113.7", "device_id": "phone-4711", ',  # malformed JSON
-    b'{"user_id": "u1\xff", "ip": "203.0.113.7", "device_id": "phone-4711"}',  # not UTF-8
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"user_id": "u1", "ip": "203.0.113.7", "device_id": "phone-4711", ',  # malformed JSON
+        b'{"user_id": "u1\xff", "ip": "203.0.113.7", "device_id": "phone-4711"}',  # not UTF-8
+    ],
+)
 def test_text_that_is_not_json_keeps_its_text_with_identifier_pairs_hashed(raw):
     letter = letter_for(raw)
     assert_no_raw_identifier(letter["record"])
@@ -100,7 +110,10 @@ def test_a_late_event_carries_pseudonyms_and_the_rest_of_the_event():
     assert_no_raw_identifier(message)
     late = json.loads(message)
     assert late["late_by_ms"] == 120_000 and late["event"] == {
-        **json.loads(event.to_json()), "ip": HASHING.pseudonym(IP), "device_id": HASHING.pseudonym(DEVICE)}
+        **json.loads(event.to_json()),
+        "ip": HASHING.pseudonym(IP),
+        "device_id": HASHING.pseudonym(DEVICE),
+    }
     assert json.loads(late_event_message(event, T0, IdentifierHashing(key=None)))["event"]["ip"] == IP
 
 
@@ -111,11 +124,22 @@ def test_the_alert_path_never_receives_an_ip_or_a_device_id():
 
 
 def test_an_alert_built_from_events_with_ips_and_devices_shows_neither():
-    events = [Event(f"e{i}", "u1", "login_failed", T0 + 1000 * i, ip=f"{IP[:-1]}{i}", device_id=f"{DEVICE}-{i}")
-              for i in range(6)]
-    alert = build_alert(user_id="u1", session_id="s1", event_id="e5", event_ts=events[-1].ts_ms,
-                        codes=encode_user_events(events, 32)[-1], recent_event_ids=[e.event_id for e in events],
-                        score=0.97, threshold=0.9, model_version="m1", detected_at_ms=T0 + 60_000)
+    events = [
+        Event(f"e{i}", "u1", "login_failed", T0 + 1000 * i, ip=f"{IP[:-1]}{i}", device_id=f"{DEVICE}-{i}")
+        for i in range(6)
+    ]
+    alert = build_alert(
+        user_id="u1",
+        session_id="s1",
+        event_id="e5",
+        event_ts=events[-1].ts_ms,
+        codes=encode_user_events(events, 32)[-1],
+        recent_event_ids=[e.event_id for e in events],
+        score=0.97,
+        threshold=0.9,
+        model_version="m1",
+        detected_at_ms=T0 + 60_000,
+    )
     text = json.dumps(alert)
     assert {r["feature"] for r in alert["reasons"]} >= {"new_device", "new_ip"}  # the changes are described...
     assert not [value for e in events for value in (e.ip, e.device_id) if value in text]  # ...not the values

@@ -33,10 +33,24 @@ def store_with(tmp_path, profiles, document_frequency=None, users=1000):
     return PatternStore.open(path, cache_sequences=10_000, population_min_share=0.01)
 
 
-SETTINGS = PatternSettings(min_length=2, max_length=2, min_idf=(1.0,), recent_events=1, min_profile_events=30,
-                           learn_min_sessions=2.0, learn_max_score=0.6)
-EAGER = PatternSettings(min_length=2, max_length=2, min_idf=(1.0,), recent_events=1, min_profile_events=30,
-                        learn_min_sessions=2.0, learn_max_score=1.1)  # learns whatever it sees
+SETTINGS = PatternSettings(
+    min_length=2,
+    max_length=2,
+    min_idf=(1.0,),
+    recent_events=1,
+    min_profile_events=30,
+    learn_min_sessions=2.0,
+    learn_max_score=0.6,
+)
+EAGER = PatternSettings(
+    min_length=2,
+    max_length=2,
+    min_idf=(1.0,),
+    recent_events=1,
+    min_profile_events=30,
+    learn_min_sessions=2.0,
+    learn_max_score=1.1,
+)  # learns whatever it sees
 
 USUAL, USUAL_TS = window_of(("page_view", 0), ("page_view", 20))
 ODD, ODD_TS = window_of(("page_view", 0), ("login_failed", 1))
@@ -117,8 +131,9 @@ def test_behaviour_that_scores_abnormal_is_not_learned(tmp_path):
 
 
 def test_learned_sequences_fade_with_the_half_life(tmp_path):
-    settings = PatternSettings(min_length=2, max_length=2, min_idf=(1.0,), recent_events=1,
-                               learn_max_score=1.1, learn_half_life_days=1.0)
+    settings = PatternSettings(
+        min_length=2, max_length=2, min_idf=(1.0,), recent_events=1, learn_max_score=1.1, learn_half_life_days=1.0
+    )
     matcher = PatternMatcher(store_with(tmp_path, [("u", 100, [])]), settings)
     state = PatternState()
     for window, ts in session_of("search", HOUR) + session_of("page_view", HOUR + 24 * HOUR):
@@ -130,8 +145,9 @@ def test_learned_sequences_fade_with_the_half_life(tmp_path):
 
 
 def test_learned_state_stays_within_its_capacity(tmp_path):
-    settings = PatternSettings(min_length=2, max_length=2, min_idf=(1.0,), recent_events=1,
-                               learn_max_score=1.1, learned_capacity=4)
+    settings = PatternSettings(
+        min_length=2, max_length=2, min_idf=(1.0,), recent_events=1, learn_max_score=1.1, learned_capacity=4
+    )
     matcher = PatternMatcher(store_with(tmp_path, [("u", 100, [])]), settings)
     state = PatternState()
     kinds = ["search", "favorite", "review", "checkout", "purchase", "login", "refund_request", "add_to_cart"]

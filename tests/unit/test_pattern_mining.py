@@ -1,21 +1,30 @@
 """Mining profiles: IDF across users, pruning, bounds on huge histories, and the settings it refuses."""
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shopguard.config import ConfigError, PatternSettings
 from shopguard.training.encoded_traffic import encode_traffic
 from shopguard.training.labelled_traffic import LabelledTraffic
 from shopguard.training.pattern_mining import mine_patterns, user_token_streams
-from shopguard.udfs.behaviour_tokens import (MAX_SEQUENCE_LENGTH, all_sequences, sequence_id, sequence_length,
-                                             sequence_tokens)
+from shopguard.udfs.behaviour_tokens import (
+    MAX_SEQUENCE_LENGTH,
+    all_sequences,
+    sequence_id,
+    sequence_length,
+    sequence_tokens,
+)
 from shopguard.udfs.events import Event
 from shopguard.udfs.pattern_store import PatternStore
 
 
 def traffic_of(histories):
-    events = [Event(f"{user}-{i}", user, kind, 10_000 * i) for user, kinds in histories.items()
-              for i, kind in enumerate(kinds)]
+    events = [
+        Event(f"{user}-{i}", user, kind, 10_000 * i)
+        for user, kinds in histories.items()
+        for i, kind in enumerate(kinds)
+    ]
     return encode_traffic(LabelledTraffic(sorted(events, key=lambda e: e.ts_ms), []), 8)
 
 
@@ -30,8 +39,9 @@ def test_sequences_everyone_performs_are_left_out_of_profiles():
 
 def test_profiles_keep_at_most_the_configured_number_of_sequences():
     kinds = ["page_view", "search", "favorite", "add_to_cart", "review", "checkout"] * 10
-    mined = mine_patterns(traffic_of({"u": kinds, "v": ["login"] * 3}),
-                          PatternSettings(min_idf=(0.0,), max_profile_sequences=5))
+    mined = mine_patterns(
+        traffic_of({"u": kinds, "v": ["login"] * 3}), PatternSettings(min_idf=(0.0,), max_profile_sequences=5)
+    )
     assert max(len(seqs) for _, _, seqs in mined.profiles) == 5
 
 
@@ -51,8 +61,9 @@ def test_the_idf_table_is_bounded_and_keeps_the_most_common_sequences(tmp_path):
     assert store.users == 12 and store.meta["max_length"] == "3"
 
 
-@pytest.mark.parametrize("changes", [dict(min_length=3, max_length=2), dict(max_length=6), dict(min_length=0),
-                                     dict(min_idf=())])
+@pytest.mark.parametrize(
+    "changes", [dict(min_length=3, max_length=2), dict(max_length=6), dict(min_length=0), dict(min_idf=())]
+)
 def test_impossible_settings_are_refused_by_name(changes):
     with pytest.raises(ConfigError, match="patterns\\."):
         mine_patterns(traffic_of({"u": ["login"] * 3}), PatternSettings(**changes))
@@ -62,7 +73,7 @@ def test_impossible_settings_are_refused_by_name(changes):
 def test_a_sequence_id_gives_back_its_tokens_and_length(tokens):
     assert sequence_tokens(sequence_id(tokens)) == tokens
     assert sequence_length(sequence_id(tokens)) == len(tokens)
-    assert 0 <= sequence_id(tokens) < 2 ** 63
+    assert 0 <= sequence_id(tokens) < 2**63
 
 
 def test_every_sequence_of_the_lengths_asked_is_counted():

@@ -22,19 +22,23 @@ def flink_option_names(class_name: str) -> bytes:
 
 
 def test_the_default_gives_up_after_three_restarts_five_seconds_apart():
-    assert restart_strategy_settings(job()) == {"restart-strategy.type": "fixed-delay",
-                                                "restart-strategy.fixed-delay.attempts": "3",
-                                                "restart-strategy.fixed-delay.delay": "5000 ms"}
+    assert restart_strategy_settings(job()) == {
+        "restart-strategy.type": "fixed-delay",
+        "restart-strategy.fixed-delay.attempts": "3",
+        "restart-strategy.fixed-delay.delay": "5000 ms",
+    }
 
 
 def test_exponential_delay_carries_its_backoff_and_no_attempt_limit_unless_one_is_set():
     settings = restart_strategy_settings(job('restart_strategy="exponential-delay"', "restart_backoff_max_ms=30000"))
-    assert settings == {"restart-strategy.type": "exponential-delay",
-                        "restart-strategy.exponential-delay.initial-backoff": "1000 ms",
-                        "restart-strategy.exponential-delay.max-backoff": "30000 ms",
-                        "restart-strategy.exponential-delay.backoff-multiplier": "2.0",
-                        "restart-strategy.exponential-delay.jitter-factor": "0.1",
-                        "restart-strategy.exponential-delay.reset-backoff-threshold": "3600000 ms"}
+    assert settings == {
+        "restart-strategy.type": "exponential-delay",
+        "restart-strategy.exponential-delay.initial-backoff": "1000 ms",
+        "restart-strategy.exponential-delay.max-backoff": "30000 ms",
+        "restart-strategy.exponential-delay.backoff-multiplier": "2.0",
+        "restart-strategy.exponential-delay.jitter-factor": "0.1",
+        "restart-strategy.exponential-delay.reset-backoff-threshold": "3600000 ms",
+    }
     limited = restart_strategy_settings(job('restart_strategy="exponential-delay"', "restart_backoff_attempts=10"))
     assert limited["restart-strategy.exponential-delay.attempts-before-reset-backoff"] == "10"
 
@@ -51,15 +55,22 @@ def test_every_key_is_one_of_flink_s_own_restart_options():
             assert key.encode() in known, key
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (['restart_strategy="failure-rate"'], "job.restart_strategy = 'failure-rate': use one of fixed-delay, "
-                                          "exponential-delay, cluster"),
-    (["restart_attempts=-1"], "job.restart_attempts = -1"),
-    (['restart_strategy="exponential-delay"', "restart_backoff_initial_ms=90000"],
-     "job.restart_backoff_initial_ms = 90000 must be above 0 and at most job.restart_backoff_max_ms = 60000"),
-    (['restart_strategy="exponential-delay"', "restart_backoff_multiplier=0.5"], "job.restart_backoff_multiplier"),
-    (['restart_strategy="exponential-delay"', "restart_backoff_jitter=2.0"], "job.restart_backoff_jitter"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ['restart_strategy="failure-rate"'],
+            "job.restart_strategy = 'failure-rate': use one of fixed-delay, exponential-delay, cluster",
+        ),
+        (["restart_attempts=-1"], "job.restart_attempts = -1"),
+        (
+            ['restart_strategy="exponential-delay"', "restart_backoff_initial_ms=90000"],
+            "job.restart_backoff_initial_ms = 90000 must be above 0 and at most job.restart_backoff_max_ms = 60000",
+        ),
+        (['restart_strategy="exponential-delay"', "restart_backoff_multiplier=0.5"], "job.restart_backoff_multiplier"),
+        (['restart_strategy="exponential-delay"', "restart_backoff_jitter=2.0"], "job.restart_backoff_jitter"),
+    ],
+)
 def test_a_setting_that_cannot_work_is_named(overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         restart_strategy_settings(job(*overrides))

@@ -9,8 +9,12 @@ from shopguard.config import ShopguardConfig
 from shopguard.errors import ShopguardError
 from shopguard.training.anomalies import PER_USER_ANOMALY_TYPES
 from shopguard.training.behaviour_stats import by_user, sessions
-from shopguard.training.returning_data import (ABUSE_ROOM_MS, build_returning_data, simulate_returning_traffic,
-                                               validation_abused_users)
+from shopguard.training.returning_data import (
+    ABUSE_ROOM_MS,
+    build_returning_data,
+    simulate_returning_traffic,
+    validation_abused_users,
+)
 from shopguard.udfs.encoding import encode_user_events
 
 DAY_MS = 86_400_000
@@ -24,8 +28,12 @@ def cfg(tmp_path_factory):
     taobao = tmp_path_factory.mktemp("data") / "slice.csv"
     rng = np.random.default_rng(0)
     kinds = ["pv"] * 18 + ["cart", "fav", "buy"]
-    rows = [f"{u},{int(rng.integers(0, 99))},{int(rng.integers(0, 5))},{kinds[int(rng.integers(len(kinds)))]},"
-            f"{T0_S + int(rng.integers(0, 7200))}\n" for u in range(400) for _ in range(int(rng.integers(1, 5)))]
+    rows = [
+        f"{u},{int(rng.integers(0, 99))},{int(rng.integers(0, 5))},{kinds[int(rng.integers(len(kinds)))]},"
+        f"{T0_S + int(rng.integers(0, 7200))}\n"
+        for u in range(400)
+        for _ in range(int(rng.integers(1, 5)))
+    ]
     taobao.write_text("".join(rows))
     return ShopguardConfig().with_overrides([f"data.taobao_csv={taobao}", f"training.returning_users={USERS}"])
 

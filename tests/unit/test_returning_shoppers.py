@@ -27,8 +27,16 @@ def calibration_events():
         for n in range(int(rng.integers(1, 6))):
             ts += int(rng.lognormal(5.5, 1.2) * 1000)
             category = f"c{int(rng.integers(0, 5))}"
-            events.append(Event(f"r{user}-{n}", f"r{user}", kinds[int(rng.integers(len(kinds)))], ts,
-                                item_id=f"{category}-i{int(rng.integers(0, 50))}", category_id=category))
+            events.append(
+                Event(
+                    f"r{user}-{n}",
+                    f"r{user}",
+                    kinds[int(rng.integers(len(kinds)))],
+                    ts,
+                    item_id=f"{category}-i{int(rng.integers(0, 50))}",
+                    category_id=category,
+                )
+            )
     return events
 
 
@@ -137,8 +145,10 @@ def test_account_sharing_writes_another_person_s_visits_into_the_account_labelle
     assert len({e.event_id for e in events}) == len(events)
     behaviour = [(e.event_type, e.item_id, e.category_id, e.price) for e in injected]
     theirs = [(e.event_type, e.item_id, e.category_id, e.price) for e in other]
+
     def borrowed(part):
-        return any(theirs[i:i + len(part)] == part for i in range(len(theirs)))
+        return any(theirs[i : i + len(part)] == part for i in range(len(theirs)))
+
     signed_in_first = not subtle and not borrowed(behaviour)  # a new device signs in before the visit
     assert borrowed(behaviour[1:] if signed_in_first else behaviour), "consecutive visits of the other person"
     usual_device = Counter(e.device_id for e in owner if e.ts_ms < onset).most_common(1)[0][0]
@@ -169,8 +179,11 @@ def test_mixing_in_account_sharing_takes_visits_from_untouched_users(shoppers):
     for label in traffic.labels:
         if label.anomaly_type == "account_sharing":
             injected = [e for e in traffic.events if e.event_id in set(label.event_ids)]
-            donors = [u for u in shoppers if u not in abused and {e.item_id for e in injected if e.item_id}
-                      <= {e.item_id for e in shoppers[u]}]
+            donors = [
+                u
+                for u in shoppers
+                if u not in abused and {e.item_id for e in injected if e.item_id} <= {e.item_id for e in shoppers[u]}
+            ]
             assert donors and label.user_id not in donors
             assert all(labels[e.event_id] == "account_sharing" for e in injected)
 

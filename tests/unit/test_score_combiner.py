@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-
 from sklearn.metrics import average_precision_score
 
 from shopguard.training.combiner_fitting import deciding_events, fit_combiner
@@ -12,8 +11,15 @@ from shopguard.udfs.score_combiner import CombinerError, Hinge, ScoreCombiner, t
 
 FALLBACK = ScoreCombiner(("lstm",), ("logit",), (1.0,), 0.0, 0.6)
 COMBINER = ScoreCombiner(("lstm", "user_patterns"), ("logit", "logit"), (1.0, 2.0), -1.0, 0.8, fallback=FALLBACK)
-HINGED = ScoreCombiner(("lstm", "user_patterns"), ("logit", "share"), (1.0, 2.0), -1.0, 0.8, fallback=FALLBACK,
-                       hinges=(Hinge("lstm", 5.0, 4.0),))
+HINGED = ScoreCombiner(
+    ("lstm", "user_patterns"),
+    ("logit", "share"),
+    (1.0, 2.0),
+    -1.0,
+    0.8,
+    fallback=FALLBACK,
+    hinges=(Hinge("lstm", 5.0, 4.0),),
+)
 
 
 def test_the_combined_score_is_the_logistic_of_the_weighted_transformed_scores():
@@ -61,11 +67,17 @@ def test_a_combiner_file_from_before_hinges_still_reads(tmp_path):
     assert ScoreCombiner.read(tmp_path) == COMBINER
 
 
-@pytest.mark.parametrize("body", [{"detectors": ["lstm"]}, "not json",
-                                  {**COMBINER.to_dict(), "transforms": ["sqrt", "logit"]},
-                                  {**COMBINER.to_dict(), "weights": [1.0]},
-                                  {**COMBINER.to_dict(), "hinges": [{"detector": "next_event", "knee": 1, "weight": 1}]},
-                                  {**COMBINER.to_dict(), "hinges": [{"detector": "lstm"}]}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"detectors": ["lstm"]},
+        "not json",
+        {**COMBINER.to_dict(), "transforms": ["sqrt", "logit"]},
+        {**COMBINER.to_dict(), "weights": [1.0]},
+        {**COMBINER.to_dict(), "hinges": [{"detector": "next_event", "knee": 1, "weight": 1}]},
+        {**COMBINER.to_dict(), "hinges": [{"detector": "lstm"}]},
+    ],
+)
 def test_a_broken_combiner_file_is_refused_with_its_path(tmp_path, body):
     (tmp_path / "combiner.json").write_text(body if isinstance(body, str) else json.dumps(body))
     with pytest.raises(CombinerError, match="combiner.json"):
@@ -120,12 +132,21 @@ def _users_with_many_events(seed: int):
     rows = []
     for i in range(400):
         spikes = rng.random(40) < 0.03
-        rows += [(f"n{i}", l, p, False) for l, p in zip(1 / (1 + np.exp(-rng.normal(-3, 1.5, 40))),
-                                                        np.where(spikes, rng.uniform(0.4, 0.8, 40), rng.uniform(0, 0.3, 40)))]
+        rows += [
+            (f"n{i}", l, p, False)
+            for l, p in zip(
+                1 / (1 + np.exp(-rng.normal(-3, 1.5, 40))),
+                np.where(spikes, rng.uniform(0.4, 0.8, 40), rng.uniform(0, 0.3, 40)),
+            )
+        ]
     for i in range(20):
-        rows += [(f"b{i}", l, p, True) for l, p in zip(1 / (1 + np.exp(-rng.normal(5, 1, 40))), rng.uniform(0, 0.2, 40))]
+        rows += [
+            (f"b{i}", l, p, True) for l, p in zip(1 / (1 + np.exp(-rng.normal(5, 1, 40))), rng.uniform(0, 0.2, 40))
+        ]
     for i in range(40):
-        rows += [(f"s{i}", l, p, True) for l, p in zip(1 / (1 + np.exp(-rng.normal(-2, 1.5, 3))), rng.uniform(0.85, 1, 3))]
+        rows += [
+            (f"s{i}", l, p, True) for l, p in zip(1 / (1 + np.exp(-rng.normal(-2, 1.5, 3))), rng.uniform(0.85, 1, 3))
+        ]
     users, lstm, patterns, abuse = zip(*rows)
     return {"lstm": np.array(lstm, np.float32), "user_patterns": np.array(patterns)}, np.array(abuse), list(users)
 
@@ -144,7 +165,10 @@ def test_refitting_on_each_users_deciding_event_ranks_users_better_than_fitting_
     scores, abuse, users = _users_with_many_events(seed)
     on_events = fit_combiner(scores, abuse, users, alert_rate=0.01, user_rounds=0)
     refitted = fit_combiner(scores, abuse, users, alert_rate=0.01)
-    assert _user_level_pr_auc(refitted.combine(scores), users) > _user_level_pr_auc(on_events.combine(scores), users) + 0.01
+    assert (
+        _user_level_pr_auc(refitted.combine(scores), users)
+        > _user_level_pr_auc(on_events.combine(scores), users) + 0.01
+    )
     assert refitted.weights[1] < on_events.weights[1]  # the pattern detector trusted less
     assert refitted.fallback is not None and refitted.fallback.detectors == ("lstm",)
 

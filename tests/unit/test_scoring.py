@@ -6,8 +6,12 @@ import math
 import numpy as np
 import pytest
 
-from shopguard.training.placeholder_model import (PLACEHOLDER_BIAS, PLACEHOLDER_WEIGHTS, PLACEHOLDER_VERSION,
-                                                  write_placeholder_model)
+from shopguard.training.placeholder_model import (
+    PLACEHOLDER_BIAS,
+    PLACEHOLDER_VERSION,
+    PLACEHOLDER_WEIGHTS,
+    write_placeholder_model,
+)
 from shopguard.udfs.encoding import FEATURE_NAMES, batch_features, encode_user_events
 from shopguard.udfs.events import Event
 from shopguard.udfs.scoring import ModelRefused, OnnxModel
@@ -78,7 +82,9 @@ def test_the_type_head_names_the_most_likely_abnormal_type_for_each_row(model_di
 
 def test_a_model_without_a_type_head_reports_unknown(tmp_path, model_dir):
     import shutil
+
     import onnx
+
     folder = tmp_path / "no-head"
     shutil.copytree(model_dir, folder)
     graph = onnx.load(str(folder / "model.onnx"))

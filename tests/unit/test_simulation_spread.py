@@ -48,10 +48,15 @@ def test_a_folder_without_a_next_event_model_is_refused_with_what_to_do(cfg, tmp
 
 
 def test_the_report_adds_the_other_simulations_only_when_they_were_measured():
-    row = {"seed": 13, "combined_pr_auc": 0.894, "best_single_pr_auc": 0.881, "best_single_detector": "lstm",
-           "pattern_recall_at_0.1pct_fpr": {"account_takeover": 0.66, "account_sharing": 0.0},
-           "pattern_recall_interval": {"account_takeover": [0.46, 1.0], "account_sharing": None},
-           "combined_short_of_best_single": {}}
+    row = {
+        "seed": 13,
+        "combined_pr_auc": 0.894,
+        "best_single_pr_auc": 0.881,
+        "best_single_detector": "lstm",
+        "pattern_recall_at_0.1pct_fpr": {"account_takeover": 0.66, "account_sharing": 0.0},
+        "pattern_recall_interval": {"account_takeover": [0.46, 1.0], "account_sharing": None},
+        "combined_short_of_best_single": {},
+    }
     assert "other simulations" not in ablation_markdown(_result(combined_bot=1.0), {})
     text = ablation_markdown(_result(combined_bot=1.0), {}, [row])
     assert "## The same targets on other simulations" in text

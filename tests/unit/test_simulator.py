@@ -12,9 +12,18 @@ from shopguard.udfs.events import EVENT_TYPES
 
 TAOBAO = Path(__file__).resolve().parents[2] / "../shared/data/taobao_user_behavior_slice.csv"
 T0 = 1_511_658_000_000
-CALIBRATED = ["events per user, mean", "share of page_view", "share of add_to_cart", "share of purchase",
-              "gap between events, median (s)", "gap between events, p90 (s)", "next event on the same item",
-              "new item in the same category", "distinct items per user, mean", "events per session, mean"]
+CALIBRATED = [
+    "events per user, mean",
+    "share of page_view",
+    "share of add_to_cart",
+    "share of purchase",
+    "gap between events, median (s)",
+    "gap between events, p90 (s)",
+    "next event on the same item",
+    "new item in the same category",
+    "distinct items per user, mean",
+    "events per session, mean",
+]
 
 
 @pytest.fixture(scope="module")

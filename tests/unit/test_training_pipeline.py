@@ -24,7 +24,7 @@ TINY = ["training.simulated_users=1500", "training.abused_share=0.1", "training.
 
 @pytest.fixture(scope="module")
 def cfg(tmp_path_factory):
-    return load_config(None, TINY + [f"cache_dir=\"{tmp_path_factory.mktemp('cache')}\""])
+    return load_config(None, TINY + [f'cache_dir="{tmp_path_factory.mktemp("cache")}"'])
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +34,14 @@ def data(cfg):
 
 @pytest.fixture(scope="module")
 def trained(cfg, data, tmp_path_factory):
-    return train_and_export(cfg, data, tmp_path_factory.mktemp("models"), SequenceModelConfig(hidden=8),
-                            TrainingRun(epochs=1, batch_size=512), progress=lambda line: None)
+    return train_and_export(
+        cfg,
+        data,
+        tmp_path_factory.mktemp("models"),
+        SequenceModelConfig(hidden=8),
+        TrainingRun(epochs=1, batch_size=512),
+        progress=lambda line: None,
+    )
 
 
 def test_an_exported_model_with_hand_set_weights_scores_exactly(tmp_path):
@@ -69,8 +75,13 @@ def test_publish_refuses_a_worse_model_unless_forced(cfg, data, trained, tmp_pat
     assert publish_model(cfg, trained, data=data, progress=quiet).model_version == trained.name
     torch.manual_seed(0)
     untrained = SequenceClassifier(SequenceModelConfig(hidden=8))
-    worse = export_model(untrained, tmp_path / "worse", {"model_version": "untrained", "threshold": 0.5},
-                         checkpoint(untrained, TrainingRun()), data.validation.features(0, 64))
+    worse = export_model(
+        untrained,
+        tmp_path / "worse",
+        {"model_version": "untrained", "threshold": 0.5},
+        checkpoint(untrained, TrainingRun()),
+        data.validation.features(0, 64),
+    )
     with pytest.raises(PublishRefused, match="below the current model's"):
         publish_model(cfg, worse, data=data, progress=quiet)
     assert open_registry(cfg).current().model_version == trained.name

@@ -20,8 +20,9 @@ T0 = 1_511_658_000_000
 @pytest.fixture
 def step(tmp_path):
     source = ModelSource(fixed_dir=str(write_placeholder_model(tmp_path)))  # no registry, no pattern store
-    history = TrackUserHistory(CFG.job, CFG.validation, IdentifierHashing.from_settings(CFG.privacy, {}),
-                               CFG.patterns, source)
+    history = TrackUserHistory(
+        CFG.job, CFG.validation, IdentifierHashing.from_settings(CFG.privacy, {}), CFG.patterns, source
+    )
     runtime = Runtime()
     history.open(runtime)
     yield history, runtime

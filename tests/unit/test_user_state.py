@@ -50,8 +50,10 @@ def test_an_event_from_the_past_does_not_move_the_user_s_clock_back():
 
 
 @settings(max_examples=100, deadline=None)
-@given(ids=st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=30),
-       gaps=st.lists(st.integers(min_value=0, max_value=10**9), min_size=1, max_size=30))
+@given(
+    ids=st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=30),
+    gaps=st.lists(st.integers(min_value=0, max_value=10**9), min_size=1, max_size=30),
+)
 def test_the_state_survives_a_round_trip_through_bytes(ids, gaps):
     state = UserState()
     ts = T0

@@ -33,8 +33,10 @@ class IsolationForestDetector:
 
     def fit(self, train: EncodedTraffic) -> "IsolationForestDetector":
         from sklearn.ensemble import IsolationForest
-        self.forest = IsolationForest(n_estimators=self.trees, max_samples=min(self.max_samples, len(train)),
-                                      random_state=self.seed, n_jobs=1).fit(window_summary(train))
+
+        self.forest = IsolationForest(
+            n_estimators=self.trees, max_samples=min(self.max_samples, len(train)), random_state=self.seed, n_jobs=1
+        ).fit(window_summary(train))
         return self
 
     def score(self, traffic: EncodedTraffic) -> np.ndarray:

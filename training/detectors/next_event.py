@@ -8,7 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from shopguard.training.encoded_traffic import EncodedTraffic
-from shopguard.training.next_event_model import NextEventConfig, SurpriseScore, next_event_checkpoint, train_next_event_model
+from shopguard.training.next_event_model import (
+    NextEventConfig,
+    SurpriseScore,
+    next_event_checkpoint,
+    train_next_event_model,
+)
 
 
 def _silent(line: str) -> None:
@@ -18,8 +23,7 @@ def _silent(line: str) -> None:
 class NextEventDetector:
     name = "next_event"
 
-    def __init__(self, config: NextEventConfig | None = None, export_dir: str | Path | None = None,
-                 progress=_silent):
+    def __init__(self, config: NextEventConfig | None = None, export_dir: str | Path | None = None, progress=_silent):
         self.config = config or NextEventConfig()
         self.export_dir = str(export_dir) if export_dir else None
         self.progress = progress
@@ -28,11 +32,13 @@ class NextEventDetector:
     def fit(self, train: EncodedTraffic) -> "NextEventDetector":
         from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
         from shopguard.training.onnx_export import export_serving_module
+
         model = train_next_event_model(train, self.config, self.progress)
         folder = Path(self.export_dir or tempfile.mkdtemp(prefix="shopguard-next-event-")) / "next-event"
         card = {"model_version": "next-event-evaluation", "kind": "next_event", "threshold": 0.5}
-        export_serving_module(SurpriseScore(model), ("score",), folder, card, next_event_checkpoint(model),
-                              train.features(0, 512))
+        export_serving_module(
+            SurpriseScore(model), ("score",), folder, card, next_event_checkpoint(model), train.features(0, 512)
+        )
         self.scorer = OnnxSequenceDetector(folder)
         return self
 

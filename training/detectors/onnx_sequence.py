@@ -29,8 +29,9 @@ class OnnxSequenceDetector:
         return self
 
     def score(self, traffic: EncodedTraffic) -> np.ndarray:
-        parts = [self.model.score(traffic.features(i, i + self.batch_size))
-                 for i in range(0, len(traffic), self.batch_size)]
+        parts = [
+            self.model.score(traffic.features(i, i + self.batch_size)) for i in range(0, len(traffic), self.batch_size)
+        ]
         return np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
 
     def __getstate__(self) -> dict:

@@ -63,8 +63,13 @@ class UserPatternDetector:
         return {**self.__dict__, "_matcher": None}  # an SQLite connection does not pickle; reopen it
 
 
-def replay_pattern_scores(matcher: PatternMatcher, user_ids: Sequence[str], windows: Sequence[bytes],
-                          ts_ms: Sequence[int], states: dict[str, bytes]) -> np.ndarray:
+def replay_pattern_scores(
+    matcher: PatternMatcher,
+    user_ids: Sequence[str],
+    windows: Sequence[bytes],
+    ts_ms: Sequence[int],
+    states: dict[str, bytes],
+) -> np.ndarray:
     """Each event's pattern score, in the order given, with every user's state kept as bytes in ``states``."""
     scores = np.zeros(len(windows))
     for i, (user, window, ts) in enumerate(zip(user_ids, windows, ts_ms)):

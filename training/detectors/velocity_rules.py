@@ -28,8 +28,13 @@ class VelocityRules:
         return self  # hand-set levels: nothing to learn
 
     def score(self, traffic: EncodedTraffic) -> np.ndarray:
-        return np.concatenate([self.score_windows(traffic.windows[i:i + 4096], traffic.history_length)
-                               for i in range(0, len(traffic), 4096)] or [np.zeros(0)])
+        return np.concatenate(
+            [
+                self.score_windows(traffic.windows[i : i + 4096], traffic.history_length)
+                for i in range(0, len(traffic), 4096)
+            ]
+            or [np.zeros(0)]
+        )
 
     def score_windows(self, windows: list[bytes], history_length: int) -> np.ndarray:
         return velocity_rule_scores(batch_features(windows, history_length))

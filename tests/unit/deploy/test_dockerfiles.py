@@ -36,11 +36,15 @@ def test_there_is_a_job_image_and_a_trainer_image():
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_hadolint_finds_no_warning_or_error(dockerfile):
-    result = subprocess.run([hadolint(), "--no-color", "--format", "json", str(dockerfile)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [hadolint(), "--no-color", "--format", "json", str(dockerfile)], capture_output=True, text=True, timeout=60
+    )
     findings = json.loads(result.stdout or "[]")
-    serious = [f"{Path(f['file']).name}:{f['line']} {f['code']} {f['level']}: {f['message']}"
-               for f in findings if f["level"] in ("warning", "error")]
+    serious = [
+        f"{Path(f['file']).name}:{f['line']} {f['code']} {f['level']}: {f['message']}"
+        for f in findings
+        if f["level"] in ("warning", "error")
+    ]
     assert not serious, "\n".join(serious)
     assert result.returncode == 0 or findings, result.stderr
 

@@ -51,8 +51,11 @@ def test_every_manifest_parses_and_names_its_kind():
     assert sorted(doc["kind"] for _, doc in documents()) == ["ConfigMap", "CronJob", "FlinkDeployment"]
 
 
-@pytest.mark.parametrize("name, doc", [(n, d) for n, d in documents() if d["kind"] != "FlinkDeployment"],
-                         ids=lambda value: value if isinstance(value, str) else value["kind"])
+@pytest.mark.parametrize(
+    "name, doc",
+    [(n, d) for n, d in documents() if d["kind"] != "FlinkDeployment"],
+    ids=lambda value: value if isinstance(value, str) else value["kind"],
+)
 def test_core_resources_validate_against_the_kubernetes_schemas(name, doc):
     try:
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
@@ -62,8 +65,9 @@ def test_core_resources_validate_against_the_kubernetes_schemas(name, doc):
 
 def test_the_flink_deployment_matches_the_operators_crd_fields():
     schema = json.loads(SCHEMA.read_text())
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(by_kind("FlinkDeployment")),
-                    key=lambda e: list(e.path))
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema).iter_errors(by_kind("FlinkDeployment")), key=lambda e: list(e.path)
+    )
     assert not errors, "\n".join(f"{'.'.join(map(str, e.path))}: {e.message}" for e in errors)
 
 
@@ -77,9 +81,12 @@ def test_the_schema_refuses_a_misspelt_field():
 
 def test_the_flink_deployments_pod_template_is_a_valid_pod():
     template = by_kind("FlinkDeployment")["spec"]["podTemplate"]
-    pod = {"apiVersion": template["apiVersion"], "kind": template["kind"],
-           "metadata": {"name": "shopguard-detect-template", **template.get("metadata", {})},
-           "spec": template["spec"]}
+    pod = {
+        "apiVersion": template["apiVersion"],
+        "kind": template["kind"],
+        "metadata": {"name": "shopguard-detect-template", **template.get("metadata", {})},
+        "spec": template["spec"],
+    }
     kubernetes_validate.validate(pod, KUBERNETES_VERSION, strict=True)
     mounts = {m["name"] for c in template["spec"]["containers"] for m in c.get("volumeMounts", [])}
     assert mounts == {v["name"] for v in template["spec"]["volumes"]}
@@ -98,8 +105,10 @@ def test_the_job_runs_the_python_driver_of_this_flink_version_in_application_mod
     conf = spec["flinkConfiguration"]
     assert python == conf["python.executable"] == conf["python.client.executable"] == "/opt/venv/bin/python"
     assert "python3.11 -m venv /opt/venv" in (ROOT / "docker" / "Dockerfile.job").read_text()
-    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"][
-        "shopguard.jobs"] == "jobs"  # so the installed job module lives at site-packages/shopguard/jobs/
+    assert (
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]["shopguard.jobs"]
+        == "jobs"
+    )  # so the installed job module lives at site-packages/shopguard/jobs/
 
 
 def test_the_configmap_holds_a_valid_shopguard_configuration_that_agrees_with_the_cluster():
@@ -116,8 +125,7 @@ def test_the_configmap_holds_a_valid_shopguard_configuration_that_agrees_with_th
         assert cfg.job.state_backend == conf["state.backend.type"]
     slots = int(conf["taskmanager.numberOfTaskSlots"])
     assert spec["job"]["parallelism"] % slots == 0
-    mounts = {m["mountPath"]: m["name"] for c in spec["podTemplate"]["spec"]["containers"]
-              for m in c["volumeMounts"]}
+    mounts = {m["mountPath"]: m["name"] for c in spec["podTemplate"]["spec"]["containers"] for m in c["volumeMounts"]}
     assert any(cfg.registry.url.startswith(path) for path in mounts), "the registry is not on a mounted volume"
 
 
@@ -136,8 +144,7 @@ def test_no_secret_is_written_in_the_repository():
     for key, value in properties.items():
         if "password" in key or "jaas" in key:
             assert value.startswith("${file:") and value.endswith("}"), key
-    assert properties["config.providers.file.class"] == \
-        "org.apache.kafka.common.config.provider.FileConfigProvider"
+    assert properties["config.providers.file.class"] == "org.apache.kafka.common.config.provider.FileConfigProvider"
     for _, doc in documents():
         assert doc["kind"] != "Secret"
 
@@ -149,10 +156,17 @@ def test_one_place_decides_the_restart_strategy_and_it_is_the_flink_deployment()
     assert cfg.job.restart_strategy == "cluster" and restart_strategy_settings(cfg.job) == {}
     restart = {key: value for key, value in conf.items() if key.startswith("restart-strategy.")}
     assert restart["restart-strategy.type"] == "exponential-delay"
-    options = {"initial-backoff", "max-backoff", "backoff-multiplier", "jitter-factor", "reset-backoff-threshold",
-               "attempts-before-reset-backoff"}
-    assert {key.removeprefix("restart-strategy.exponential-delay.") for key in restart} - {"restart-strategy.type"} \
-        <= options
+    options = {
+        "initial-backoff",
+        "max-backoff",
+        "backoff-multiplier",
+        "jitter-factor",
+        "reset-backoff-threshold",
+        "attempts-before-reset-backoff",
+    }
+    assert {key.removeprefix("restart-strategy.exponential-delay.") for key in restart} - {
+        "restart-strategy.type"
+    } <= options
 
 
 def test_the_identifier_salt_comes_from_a_secret_in_the_variable_the_configmap_names():
