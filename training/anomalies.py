@@ -6,6 +6,11 @@ human: slower, fewer, interleaved with ordinary browsing). Every injected event 
 anomaly type, and every abused user with the onset, so that the evaluation can measure detection per
 type, per strength and the delay after onset.
 
+Every injector draws its pace, breadth, regularity and length from wide ranges (sub-second to several
+minutes between events), so that a model fitted on some families cannot lean on one generator's
+habit such as "a bot is fast"; how well detection carries over to a family left out of training is
+what :mod:`shopguard.training.evaluation_unseen` measures.
+
 Example
 -------
 >>> import numpy as np
@@ -29,11 +34,30 @@ import numpy as np
 from shopguard.training.behaviour_stats import sessions
 from shopguard.udfs.events import Event
 
-ANOMALY_TYPES = ("bot", "click_farming", "card_testing", "account_takeover", "scalping")
-"""What the one-visit data holds (and the sequence model's type head knows)."""
+ANOMALY_TYPES = (
+    "bot",
+    "click_farming",
+    "card_testing",
+    "account_takeover",
+    "scalping",
+    "slow_crawler",
+    "category_scraper",
+    "inventory_hoarding",
+    "new_account_abuse",
+    "review_abuse",
+    "refund_abuse",
+)
+"""What the one-visit data holds (and the sequence model's type head knows): the abuse families that
+are judged, each also left out of training in turn (:mod:`shopguard.training.evaluation_unseen`)."""
 
 PER_USER_ANOMALY_TYPES = ANOMALY_TYPES + ("account_sharing",)
-"""For data with weeks per user: someone else using the account only stands out against the owner's habits."""
+"""For data with weeks per user: someone else using the account only stands out against the owner's habits.
+
+Not a target: whether another person uses the account rests on per-user habits that the simulator
+assumes (no data here shows a person over weeks), so no figure on it measures detection of the real thing."""
+
+NOT_MEASURABLE = ("account_sharing",)
+"""Families reported, but not judged against the targets (see above)."""
 
 
 @dataclass(frozen=True)
@@ -87,19 +111,44 @@ class _Writer:
         self.events.append(Event(event_id, self.user_id, event_type, self.ts, channel="sim", **fields))
 
 
+def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    """A pace or a size drawn evenly on a log scale: as many fast as slow ones between ``low`` and ``high``."""
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
+def _fresh_category(rng: np.random.Generator, seen: set[str]) -> str:
+    """A category the user has not seen (neither before the onset nor earlier in the abuse)."""
+    while True:
+        category = f"cat-{int(rng.integers(0, 100_000))}"
+        if category not in seen:
+            seen.add(category)
+            return category
+
+
+def _price(rng: np.random.Generator, low: float = 5.0, high: float = 500.0) -> float:
+    return round(_log_uniform(rng, low, high), 2)
+
+
 class Bot:
-    """Worthless clicks: fast, regular page views across many categories. Subtle: slower, jittered, with carts."""
+    """Worthless clicks: page views at a machine's pace over a range of categories.
+
+    Widened on every axis a rule or a model could latch onto: pace (blunt 0.2-5 s, subtle 5 s to 3
+    minutes between events), regularity (gap jitter), breadth (from a few categories to thousands),
+    length, device (headless or the user's own) and the odd cart.
+    """
 
     name = "bot"
 
     def events(self, user_id, context, onset_ms, subtle, rng):
         w = _Writer(user_id, self.name, onset_ms)
-        period = rng.uniform(4.0, 12.0) if subtle else rng.uniform(0.3, 2.5)
-        jitter = 0.5 if subtle else 0.05
-        device = context.device_id if subtle else f"{user_id}-headless"
-        for _ in range(int(rng.integers(25, 60) if subtle else rng.integers(40, 120))):
-            event_type = "add_to_cart" if subtle and rng.random() < 0.04 else "page_view"
-            category = f"cat-{int(rng.integers(0, 5000))}"
+        period = _log_uniform(rng, 5.0, 180.0) if subtle else _log_uniform(rng, 0.2, 5.0)
+        jitter = rng.uniform(0.1, 1.0) if subtle else rng.uniform(0.02, 0.6)
+        breadth = max(1, int(_log_uniform(rng, 2, 5000)))
+        cart_share = rng.uniform(0.0, 0.08)
+        device = context.device_id if subtle or rng.random() < 0.3 else f"{user_id}-headless"
+        for _ in range(int(rng.integers(15, 60) if subtle else rng.integers(30, 150))):
+            event_type = "add_to_cart" if rng.random() < cart_share else "page_view"
+            category = f"cat-{int(rng.integers(0, breadth))}"
             w.add(
                 period * rng.lognormal(0, jitter),
                 event_type,
@@ -107,7 +156,7 @@ class Bot:
                 category_id=category,
                 device_id=device,
                 ip=context.ip,
-                price=round(float(rng.uniform(5, 200)), 2) if event_type == "add_to_cart" else None,
+                price=_price(rng) if event_type == "add_to_cart" else None,
                 quantity=1 if event_type == "add_to_cart" else None,
             )
         return w.events
@@ -116,7 +165,8 @@ class Bot:
 class ClickFarming:
     """Fake orders: straight to a target item, bought within minutes, from a device shared by a ring.
 
-    Subtle: some decoy browsing first and slower steps. The ring is formed by :func:`inject_ring`.
+    Blunt: steps of 1-30 s. Subtle: some decoy browsing first and steps of 15 s to 5 minutes. The ring
+    is formed by :func:`inject_ring`.
     """
 
     name = "click_farming"
@@ -131,10 +181,10 @@ class ClickFarming:
 
     def events(self, user_id, context, onset_ms, subtle, rng):
         w = _Writer(user_id, self.name, onset_ms)
-        for _ in range(int(rng.integers(2, 6)) if subtle else 0):
+        for _ in range(int(rng.integers(1, 9)) if subtle else 0):
             category = f"cat-{int(rng.integers(0, 5000))}"
             w.add(
-                rng.uniform(20, 120),
+                _log_uniform(rng, 10.0, 300.0),
                 "page_view",
                 item_id=f"{category}-item-{int(rng.integers(0, 400))}",
                 category_id=category,
@@ -142,7 +192,7 @@ class ClickFarming:
                 ip=self.ring_ip,
             )
         for item in self.target_items:
-            step = (lambda: rng.uniform(20, 90)) if subtle else (lambda: rng.uniform(2, 10))
+            step = (lambda: _log_uniform(rng, 15.0, 300.0)) if subtle else (lambda: _log_uniform(rng, 1.0, 30.0))
             price = round(float(rng.uniform(30, 300)), 2)
             common = dict(item_id=item, category_id="shop-9", device_id=self.ring_device, ip=self.ring_ip)
             w.add(step(), "page_view", **common)
@@ -156,18 +206,22 @@ class ClickFarming:
 
 
 class CardTesting:
-    """Stolen cards tried on small amounts: bursts of failed payments. Subtle: few, spaced, amid browsing."""
+    """Stolen cards tried on small amounts: bursts of failed payments (6-30, 0.5-20 s apart).
+
+    Subtle: 2-4, 20 s to 10 minutes apart, amid browsing.
+    """
 
     name = "card_testing"
 
     def events(self, user_id, context, onset_ms, subtle, rng):
         w = _Writer(user_id, self.name, onset_ms)
-        attempts = int(rng.integers(2, 5) if subtle else rng.integers(6, 20))
+        attempts = int(rng.integers(2, 5) if subtle else rng.integers(6, 31))
+        pace = _log_uniform(rng, 20.0, 600.0) if subtle else _log_uniform(rng, 0.5, 20.0)
         for _ in range(attempts):
             if subtle:
                 category = context.categories[0] if context.categories else "cat-1"
                 w.add(
-                    rng.uniform(30, 240),
+                    pace * rng.uniform(0.5, 1.5),
                     "page_view",
                     item_id=f"{category}-item-{int(rng.integers(0, 400))}",
                     category_id=category,
@@ -176,7 +230,7 @@ class CardTesting:
                 )
             amount = round(float(rng.uniform(0.5, 5.0)), 2)
             w.add(
-                rng.uniform(20, 90) if subtle else rng.uniform(1, 6),
+                pace * rng.uniform(0.5, 1.5),
                 "payment_failed",
                 item_id="gift-card",
                 category_id="gift-cards",
@@ -210,8 +264,8 @@ class AccountTakeover:
     def events(self, user_id, context, onset_ms, subtle, rng):
         w = _Writer(user_id, self.name, onset_ms)
         device, ip = f"{user_id}-stranger-{int(rng.integers(0, 999))}", f"198.51.100.{int(rng.integers(1, 255))}"
-        for _ in range(1 if subtle else int(rng.integers(3, 10))):
-            w.add(rng.uniform(2, 15), "login_failed", device_id=device, ip=ip)
+        for _ in range(1 if subtle else int(rng.integers(2, 13))):
+            w.add(_log_uniform(rng, 1.0, 30.0), "login_failed", device_id=device, ip=ip)
         w.add(rng.uniform(5, 30), "login", device_id=device, ip=ip)
         for _ in range(int(rng.integers(2, 6)) if subtle else 0):
             category = f"cat-{int(rng.integers(0, 50))}"
@@ -225,7 +279,7 @@ class AccountTakeover:
             )
         for _ in range(1 if subtle else int(rng.integers(2, 4))):
             item = f"electronics-item-{int(rng.integers(0, 50))}"
-            price = round(float(rng.uniform(1500, 9000)), 2)
+            price = _price(rng, 300.0, 3000.0) if subtle else _price(rng, 1500.0, 9000.0)
             common = dict(item_id=item, category_id="electronics", device_id=device, ip=ip)
             w.add(rng.uniform(10, 60), "add_to_cart", price=price, quantity=1, **common)
             w.add(rng.uniform(5, 30), "checkout", **common)
@@ -234,7 +288,10 @@ class AccountTakeover:
 
 
 class Scalping:
-    """A limited drop bought up: rapid add-to-cart of the same hot items at high quantity. Subtle: small quantities."""
+    """A limited drop bought up: add-to-cart of the same hot items at high quantity, 0.1-5 s apart.
+
+    Subtle: small quantities, 2 s to 2 minutes apart.
+    """
 
     name = "scalping"
 
@@ -243,10 +300,10 @@ class Scalping:
         hot = [f"drop-item-{int(i)}" for i in rng.choice(20, size=int(rng.integers(1, 4)), replace=False)]
         for _ in range(int(rng.integers(3, 6)) if subtle else int(rng.integers(6, 20))):
             item = hot[int(rng.integers(0, len(hot)))]
-            quantity = int(rng.integers(2, 5)) if subtle else int(rng.integers(5, 50))
+            quantity = int(rng.integers(2, 5)) if subtle else int(rng.integers(3, 51))
             common = dict(item_id=item, category_id="limited-drops", device_id=context.device_id, ip=context.ip)
             w.add(
-                rng.uniform(3, 20) if subtle else rng.uniform(0.2, 2),
+                _log_uniform(rng, 2.0, 120.0) if subtle else _log_uniform(rng, 0.1, 5.0),
                 "add_to_cart",
                 price=499.0,
                 quantity=quantity,
@@ -257,16 +314,223 @@ class Scalping:
         return w.events
 
 
+class SlowCrawler:
+    """A crawler at a human's pace: page views, each in a category the user never saw, never a cart.
+
+    Blunt: 30-80 views, 8-90 s apart, regular. Subtle: 15-40 views, 20 s to 4 minutes apart, irregular
+    (the held-out crawler a fast-bot detector misses).
+    """
+
+    name = "slow_crawler"
+
+    def events(self, user_id, context, onset_ms, subtle, rng):
+        w = _Writer(user_id, self.name, onset_ms)
+        seen = set(context.categories)
+        period = _log_uniform(rng, 20.0, 240.0) if subtle else _log_uniform(rng, 8.0, 90.0)
+        jitter = rng.uniform(0.2, 0.8) if subtle else rng.uniform(0.02, 0.3)
+        for _ in range(int(rng.integers(15, 41) if subtle else rng.integers(30, 81))):
+            category = _fresh_category(rng, seen)
+            w.add(
+                min(period * rng.lognormal(0, jitter), 25 * 60.0),
+                "page_view",
+                item_id=f"{category}-item-{int(rng.integers(0, 400))}",
+                category_id=category,
+                device_id=context.device_id,
+                ip=context.ip,
+            )
+        return w.events
+
+
+class CategoryScraper:
+    """Scraping one category, or checking the same items' prices again and again.
+
+    Blunt: 40-150 views of distinct items of one category, 0.5-10 s apart. Subtle: a price check, a set
+    of 5-15 items viewed round after round (2-4 rounds), 10 s to 2 minutes apart, now and then a search.
+    """
+
+    name = "category_scraper"
+
+    def events(self, user_id, context, onset_ms, subtle, rng):
+        w = _Writer(user_id, self.name, onset_ms)
+        category = f"cat-{int(rng.integers(0, 100_000))}"
+        common = dict(category_id=category, device_id=context.device_id, ip=context.ip)
+        if not subtle:
+            period = _log_uniform(rng, 0.5, 10.0)
+            for index in rng.permutation(2000)[: int(rng.integers(40, 151))]:
+                w.add(period * rng.lognormal(0, 0.3), "page_view", item_id=f"{category}-item-{int(index)}", **common)
+            return w.events
+        period = _log_uniform(rng, 10.0, 120.0)
+        watched = [f"{category}-item-{int(i)}" for i in rng.permutation(2000)[: int(rng.integers(5, 16))]]
+        for _ in range(int(rng.integers(2, 5))):
+            if rng.random() < 0.5:
+                w.add(period * rng.lognormal(0, 0.5), "search", **common)
+            for item in watched:
+                w.add(period * rng.lognormal(0, 0.5), "page_view", item_id=item, **common)
+        return w.events
+
+
+class InventoryHoarding:
+    """Carts filled and never bought: stock held away from other shoppers.
+
+    Blunt: 8-30 distinct items carted in one go, quantities up to 10, 2-40 s apart. Subtle: 3-8 items,
+    each after a view or two, 20 s to 5 minutes apart, quantities 1-3, now and then one taken back out.
+    """
+
+    name = "inventory_hoarding"
+
+    def events(self, user_id, context, onset_ms, subtle, rng):
+        w = _Writer(user_id, self.name, onset_ms)
+        period = _log_uniform(rng, 20.0, 300.0) if subtle else _log_uniform(rng, 2.0, 40.0)
+        categories = context.categories or ("cat-1",)
+        for _ in range(int(rng.integers(3, 9) if subtle else rng.integers(8, 31))):
+            category = categories[int(rng.integers(len(categories)))] if rng.random() < 0.5 else None
+            category = category or f"cat-{int(rng.integers(0, 5000))}"
+            common = dict(
+                item_id=f"{category}-item-{int(rng.integers(0, 400))}",
+                category_id=category,
+                device_id=context.device_id,
+                ip=context.ip,
+            )
+            for _ in range(int(rng.integers(1, 3)) if subtle else int(rng.random() < 0.3)):
+                w.add(period * rng.lognormal(0, 0.5), "page_view", **common)
+            price, quantity = _price(rng), int(rng.integers(1, 4) if subtle else rng.integers(1, 11))
+            w.add(period * rng.lognormal(0, 0.5), "add_to_cart", price=price, quantity=quantity, **common)
+            if subtle and rng.random() < 0.15:
+                w.add(period * rng.lognormal(0, 0.5), "remove_from_cart", price=price, quantity=quantity, **common)
+        return w.events
+
+
+class NewAccountAbuse:
+    """A fresh account that buys within minutes (promotion or sign-up bonus abuse, fake buyers).
+
+    The platform has no sign-up event, so the account's first ever events are the abuse: a sign-in on a
+    new device, then purchases. :func:`inject` writes it into a new account beside the chosen user
+    (``fresh_account``). Blunt: 1-4 purchases within a few minutes, steps 2-20 s. Subtle: a few views
+    first, one purchase within about a quarter of an hour.
+    """
+
+    name = "new_account_abuse"
+    fresh_account = True
+
+    def events(self, user_id, context, onset_ms, subtle, rng):
+        w = _Writer(user_id, self.name, onset_ms)
+        device, ip = f"{user_id}-device", f"198.18.{int(rng.integers(0, 256))}.{int(rng.integers(1, 255))}"
+        step = (lambda: _log_uniform(rng, 10.0, 120.0)) if subtle else (lambda: _log_uniform(rng, 2.0, 20.0))
+        w.add(_log_uniform(rng, 1.0, 30.0), "login", device_id=device, ip=ip)
+        for _ in range(int(rng.integers(2, 7)) if subtle else int(rng.integers(0, 3))):
+            category = f"cat-{int(rng.integers(0, 5000))}"
+            w.add(
+                step(),
+                "page_view",
+                item_id=f"{category}-item-{int(rng.integers(0, 400))}",
+                category_id=category,
+                device_id=device,
+                ip=ip,
+            )
+        for _ in range(1 if subtle else int(rng.integers(1, 5))):
+            category = "promotions" if rng.random() < 0.5 else f"cat-{int(rng.integers(0, 5000))}"
+            price = _price(rng, 20.0, 2000.0)
+            common = dict(
+                item_id=f"{category}-item-{int(rng.integers(0, 400))}", category_id=category, device_id=device, ip=ip
+            )
+            if rng.random() < 0.7:
+                w.add(step(), "add_to_cart", price=price, quantity=1, **common)
+            if rng.random() < 0.7:
+                w.add(step(), "checkout", **common)
+            w.add(step(), "purchase", price=price, quantity=1, **common)
+        return w.events
+
+
+class ReviewAbuse:
+    """Reviews written for what was not bought: a paid reviewer or a competitor.
+
+    Blunt: 5-30 reviews, 3-60 s apart, no purchase. Subtle: 2-5 reviews, each after a look at the item,
+    30 s to 10 minutes apart.
+    """
+
+    name = "review_abuse"
+
+    def events(self, user_id, context, onset_ms, subtle, rng):
+        w = _Writer(user_id, self.name, onset_ms)
+        period = _log_uniform(rng, 30.0, 600.0) if subtle else _log_uniform(rng, 3.0, 60.0)
+        shop = f"cat-{int(rng.integers(0, 5000))}"
+        for _ in range(int(rng.integers(2, 6) if subtle else rng.integers(5, 31))):
+            category = shop if rng.random() < 0.7 else f"cat-{int(rng.integers(0, 5000))}"
+            common = dict(
+                item_id=f"{category}-item-{int(rng.integers(0, 400))}",
+                category_id=category,
+                device_id=context.device_id,
+                ip=context.ip,
+            )
+            if subtle or rng.random() < 0.2:
+                w.add(period * rng.lognormal(0, 0.5), "page_view", **common)
+            w.add(period * rng.lognormal(0, 0.5), "review", **common)
+        return w.events
+
+
+class RefundAbuse:
+    """Refunds asked for in series: items bought to be returned, or refunds for what never came.
+
+    Blunt: 3-12 refund requests 5-60 s apart, some for items bought just before. Subtle: 1-2 purchases,
+    each asked back 1-10 minutes later, amid a view or two.
+    """
+
+    name = "refund_abuse"
+
+    def events(self, user_id, context, onset_ms, subtle, rng):
+        w = _Writer(user_id, self.name, onset_ms)
+        for _ in range(int(rng.integers(1, 3) if subtle else rng.integers(3, 13))):
+            category = f"cat-{int(rng.integers(0, 5000))}"
+            price = _price(rng, 20.0, 1500.0)
+            common = dict(
+                item_id=f"{category}-item-{int(rng.integers(0, 400))}",
+                category_id=category,
+                device_id=context.device_id,
+                ip=context.ip,
+            )
+            if subtle:
+                w.add(_log_uniform(rng, 10.0, 120.0), "page_view", **common)
+                w.add(_log_uniform(rng, 10.0, 120.0), "purchase", price=price, quantity=1, **common)
+                w.add(_log_uniform(rng, 60.0, 600.0), "refund_request", price=price, quantity=1, **common)
+                continue
+            if rng.random() < 0.4:
+                w.add(_log_uniform(rng, 2.0, 30.0), "purchase", price=price, quantity=1, **common)
+            w.add(_log_uniform(rng, 5.0, 60.0), "refund_request", price=price, quantity=1, **common)
+        return w.events
+
+
 INJECTORS: dict[str, Injector] = {
-    i.name: i for i in (Bot(), ClickFarming(), CardTesting(), AccountTakeover(), Scalping())
+    i.name: i
+    for i in (
+        Bot(),
+        ClickFarming(),
+        CardTesting(),
+        AccountTakeover(),
+        Scalping(),
+        SlowCrawler(),
+        CategoryScraper(),
+        InventoryHoarding(),
+        NewAccountAbuse(),
+        ReviewAbuse(),
+        RefundAbuse(),
+    )
 }
 
 
 def inject(
     injector: Injector, history: Sequence[Event], onset_ms: int, subtle: bool, rng: np.random.Generator
 ) -> tuple[list[Event], AnomalyLabel]:
-    """The user's normal ``history`` with ``injector``'s abuse from ``onset_ms`` on, and its label."""
+    """The user's normal ``history`` with ``injector``'s abuse from ``onset_ms`` on, and its label.
+
+    An injector with ``fresh_account`` writes into a new account (``new-<user>``, no history of its own)
+    beside the user, whose history stays normal; the label names the new account.
+    """
     user_id = history[0].user_id
+    if getattr(injector, "fresh_account", False):
+        account = f"new-{user_id}"
+        abuse = injector.events(account, UserContext(None, None, ()), onset_ms, subtle, rng)
+        label = AnomalyLabel(account, injector.name, subtle, onset_ms, tuple(e.event_id for e in abuse))
+        return sorted([*history, *abuse], key=lambda e: e.ts_ms), label
     abuse = injector.events(user_id, UserContext.of([e for e in history if e.ts_ms < onset_ms]), onset_ms, subtle, rng)
     label = AnomalyLabel(user_id, injector.name, subtle, onset_ms, tuple(e.event_id for e in abuse))
     return sorted([*history, *abuse], key=lambda e: e.ts_ms), label

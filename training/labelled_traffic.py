@@ -3,18 +3,19 @@
 :func:`mix_in_anomalies` picks a share of the users in any normal traffic (real Taobao users or
 simulated shoppers) and writes one kind of abuse into each from an onset inside their own timeline,
 half of them blunt and half subtle by default; click farming is injected as rings of accounts that
-share a device, account sharing as visits of another (untouched) user written into the account. The
+share a device, account sharing as visits of another (untouched) user written into the account, new-account
+abuse as a fresh account beside the chosen user (whose own history stays normal). The
 result keeps every normal event and labels every injected one. :func:`abuse_users` is the part that
 writes abuse into chosen users, for data that picks its users and onsets itself (returning shoppers).
 
 Example
 -------
 >>> from shopguard.udfs.events import Event
->>> normal = [Event(f"e{i}", f"u{i % 40}", "page_view", 60_000 * i, item_id=str(i), category_id="c")
-...           for i in range(400)]
+>>> normal = [Event(f"e{i}", f"u{i % 48}", "page_view", 60_000 * i, item_id=str(i), category_id="c")
+...           for i in range(480)]
 >>> traffic = mix_in_anomalies(normal, abused_share=0.25, seed=3)
 >>> len(traffic.labels), sorted({label.anomaly_type for label in traffic.labels}) == sorted(ANOMALY_TYPES)
-(10, True)
+(12, True)
 >>> len(traffic.events) > len(normal), traffic.event_labels()["e0"]
 (True, None)
 """

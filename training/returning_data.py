@@ -133,7 +133,7 @@ def simulate_returning_traffic(cfg: ShopguardConfig, progress: Callable[[str], N
         for user in chosen:
             events[user] = []
         for event in abused:
-            events[event.user_id].append(event)
+            events.setdefault(event.user_id, []).append(event)  # new-account abuse writes into a fresh account
         labels += period_labels
     traffic = LabelledTraffic(sorted((e for h in events.values() for e in h), key=lambda e: e.ts_ms), labels)
     fingerprint = (

@@ -35,7 +35,8 @@ def test_every_injected_event_is_a_valid_canonical_event_after_the_onset(kind, s
     events, label = inject(INJECTORS[kind], history, onset, subtle, np.random.default_rng(4))
     injected = [e for e in events if e.event_id in set(label.event_ids)]
     assert injected and label.anomaly_type == kind and label.subtle is subtle and label.onset_ms == onset
-    assert all(e.ts_ms > onset and e.user_id == "u1" for e in injected)
+    assert all(e.ts_ms > onset and e.user_id == label.user_id for e in injected)
+    assert label.user_id == ("new-u1" if kind == "new_account_abuse" else "u1")
     assert [e for e in events if e.event_id not in set(label.event_ids)] == history
     for e in injected:
         assert parse_event(e.to_json(), ValidationSettings(), now_ms=T0 + 86_400_000) == e
@@ -92,3 +93,67 @@ def test_mixing_keeps_every_normal_event_labels_every_injected_one_and_is_reprod
     labelled = traffic.event_labels()
     assert sum(v is not None for v in labelled.values()) == sum(len(label.event_ids) for label in traffic.labels)
     assert all(labelled[e.event_id] is None for e in normal)
+
+
+def abuse_of(kind, subtle, seed, history=None):
+    events, label = inject(
+        INJECTORS[kind], history or normal_history(), T0 + 600_000, subtle, np.random.default_rng(seed)
+    )
+    return [e for e in events if e.event_id in set(label.event_ids)]
+
+
+@pytest.mark.parametrize("subtle", [False, True])
+def test_a_slow_crawler_views_a_new_category_every_time_and_never_carts(subtle):
+    for seed in range(5):
+        abuse = abuse_of("slow_crawler", subtle, seed)
+        categories = [e.category_id for e in abuse]
+        assert {e.event_type for e in abuse} == {"page_view"} and len(set(categories)) == len(categories)
+        assert "c1" not in categories and len(abuse) >= 15
+        assert np.median(np.diff([e.ts_ms for e in abuse])) >= (15_000 if subtle else 4_000)
+
+
+def test_paces_span_sub_second_to_minutes_across_families_and_draws():
+    medians = [
+        np.median(np.diff([e.ts_ms for e in abuse_of(kind, subtle, seed)]))
+        for kind in ("bot", "scalping", "card_testing", "slow_crawler")
+        for subtle in (False, True)
+        for seed in range(6)
+    ]
+    assert min(medians) < 1_000 and max(medians) > 120_000
+
+
+def test_a_category_scraper_stays_in_one_category_and_a_price_check_comes_back_to_the_same_items():
+    blunt = abuse_of("category_scraper", False, 1)
+    assert len({e.category_id for e in blunt}) == 1 and len({e.item_id for e in blunt}) == len(blunt) >= 40
+    views = [e.item_id for e in abuse_of("category_scraper", True, 1) if e.event_type == "page_view"]
+    assert len(views) >= 2 * len(set(views))
+
+
+@pytest.mark.parametrize("subtle", [False, True])
+def test_hoarders_cart_and_never_buy(subtle):
+    abuse = abuse_of("inventory_hoarding", subtle, 3)
+    kinds = [e.event_type for e in abuse]
+    assert kinds.count("add_to_cart") >= 3 and "purchase" not in kinds and "checkout" not in kinds
+
+
+@pytest.mark.parametrize("subtle", [False, True])
+def test_new_account_abuse_is_a_fresh_account_that_signs_in_and_buys_within_minutes(subtle):
+    history = normal_history()
+    events, label = inject(INJECTORS["new_account_abuse"], history, T0 + 600_000, subtle, np.random.default_rng(2))
+    account = [e for e in events if e.user_id == label.user_id]
+    assert [e for e in events if e.user_id == "u1"] == history and [e.event_id for e in account] == list(
+        label.event_ids
+    )
+    assert account[0].event_type == "login" and account[0].device_id not in {e.device_id for e in history}
+    first_purchase = next(e for e in account if e.event_type == "purchase")
+    assert first_purchase.ts_ms - account[0].ts_ms < 20 * 60_000
+
+
+def test_review_and_refund_abuse_write_reviews_without_purchases_and_refunds_in_series():
+    reviews = abuse_of("review_abuse", False, 5)
+    assert sum(e.event_type == "review" for e in reviews) >= 5 and not any(e.event_type == "purchase" for e in reviews)
+    refunds = abuse_of("refund_abuse", False, 5)
+    assert sum(e.event_type == "refund_request" for e in refunds) >= 3
+    subtle = abuse_of("refund_abuse", True, 5)
+    bought = {e.item_id for e in subtle if e.event_type == "purchase"}
+    assert bought and bought == {e.item_id for e in subtle if e.event_type == "refund_request"}
