@@ -71,31 +71,9 @@ def compare_with_job(
     events_path, config_path = workdir / "test-events.jsonl", workdir / "shopguard.toml"
     alerts_path, scores_path = workdir / "alerts.jsonl", workdir / "scores.jsonl"
     count = write_events(data.test_events, events_path)
-    config_path.write_text(to_toml(cfg))
     progress(f"replaying {count:,} test events through the job (shopguard detect) with {card.model_version}")
     started = time.monotonic()
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shopguard.cli",
-            "detect",
-            "--config",
-            str(config_path),
-            "--input",
-            str(events_path),
-            "--output",
-            str(alerts_path),
-            "--scores-output",
-            str(scores_path),
-            "--model",
-            str(model_dir),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    if run.returncode != 0:
-        raise ShopguardError(f"shopguard detect failed on {events_path} (exit {run.returncode}):\n{run.stderr[-3000:]}")
+    detect_in_child_process(cfg, events_path, alerts_path, scores_path, model_dir, config_path)
     replay_s = time.monotonic() - started
     streamed, missing = job_scores(scores_path, data.test)
     offline, threshold = offline_decision(cfg, model_dir, data.test)
@@ -113,6 +91,27 @@ def compare_with_job(
         "job": {k: job_figures[k] for k in FIGURES},
         "pr_auc_difference": abs(job_figures["pr_auc"] - offline_figures["pr_auc"]),
     }
+
+
+def detect_in_child_process(
+    cfg: ShopguardConfig,
+    events_path: Path,
+    alerts_path: Path,
+    scores_path: Path,
+    model_dir: str | Path | None,
+    config_path: Path,
+) -> None:
+    """Run ``shopguard detect`` on ``events_path`` in its own process with ``cfg`` (written to ``config_path``).
+
+    ``model_dir`` None lets the job choose its model as it does without ``--model``.
+    """
+    config_path.write_text(to_toml(cfg))
+    command = [sys.executable, "-m", "shopguard.cli", "detect", "--config", str(config_path)]
+    command += ["--input", str(events_path), "--output", str(alerts_path), "--scores-output", str(scores_path)]
+    command += ["--model", str(model_dir)] if model_dir else []
+    run = subprocess.run(command, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise ShopguardError(f"shopguard detect failed on {events_path} (exit {run.returncode}):\n{run.stderr[-3000:]}")
 
 
 def offline_decision(
