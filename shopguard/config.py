@@ -163,6 +163,9 @@ class JobSettings:
     onnx_threads: int = 1
     job_name: str = "shopguard-detect"
     prometheus_ports: str = "9249-9259"  # Flink's Prometheus reporter; empty: no reporter
+    # Tests only: the keyed step sleeps this long before it reads each record, so the job drains at most
+    # 1,000,000 / N events/s on any machine (the backpressure fault test overloads it on purpose). 0: off.
+    debug_throttle_us: int = 0
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from pyflink.common.typeinfo import Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
-from shopguard.config import JobSettings, PatternSettings, ValidationSettings
+from shopguard.config import ConfigError, JobSettings, PatternSettings, ValidationSettings
 from shopguard.udfs.admission import admit_event
 from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW, EventIntake
 from shopguard.udfs.events import Event
@@ -101,6 +101,19 @@ def late_event_message(event: Event, watermark_ms: int, hashing: IdentifierHashi
     )
 
 
+def throttle_seconds(debug_throttle_us: int) -> float:
+    """The pause ``job.debug_throttle_us`` puts before each record, in seconds (0.0: no pause, the default).
+
+    >>> throttle_seconds(2000), throttle_seconds(0)
+    (0.002, 0.0)
+    """
+    if debug_throttle_us < 0:
+        raise ConfigError(
+            f"job.debug_throttle_us = {debug_throttle_us}: use 0 (no throttle) or the microseconds to wait per record"
+        )
+    return debug_throttle_us / 1e6
+
+
 class TrackUserHistory(KeyedProcessFunction):
     """Keyed by ``user_id``: raw records in, :data:`SCORING_ROW` rows out, dead letters and late events aside."""
 
@@ -118,6 +131,7 @@ class TrackUserHistory(KeyedProcessFunction):
         self.patterns = patterns
         self.source = source
         self.live_patterns = None
+        self.throttle_s = throttle_seconds(settings.debug_throttle_us)  # checked here, where the job is built
 
     def open(self, runtime_context: RuntimeContext) -> None:
         # Bytes kept as a latin-1 string: one char per byte, and PyFlink's thread mode cannot read an
@@ -143,6 +157,8 @@ class TrackUserHistory(KeyedProcessFunction):
             self.live_patterns.stop_watching()
 
     def process_element(self, raw, ctx: KeyedProcessFunction.Context):
+        if self.throttle_s:  # tests only (job.debug_throttle_us): a job slower than its producer on any machine
+            time.sleep(self.throttle_s)
         event = self.intake.read(raw, int(time.time() * 1000))
         if not isinstance(event, Event):
             yield DEAD_LETTERS, event
