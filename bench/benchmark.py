@@ -1,11 +1,11 @@
 """``shopguard bench``: how fast the real pipeline is on this machine, and against what.
 
-One run measures, on the same synthetic traffic (:mod:`shopguard.bench_workload`) and model:
-the full job's sustained throughput at parallelism 1 and 2 (:mod:`shopguard.bench_job`) and the
+One run measures, on the same synthetic traffic (:mod:`shopguard.bench.workload`) and model:
+the full job's sustained throughput at parallelism 1 and 2 (:mod:`shopguard.bench.job`) and the
 throughput of the same shape of PyFlink job with the detection taken out (the floor, see
-:mod:`shopguard.udfs.pipeline_floor`), its
+:mod:`shopguard.bench.pipeline_floor`), its
 end-to-end latency at a fixed offered load, the per-stage costs and a profile of the per-event path,
-onnxruntime alone and a plain single-process consumer (:mod:`shopguard.bench_baselines`), state bytes
+onnxruntime alone and a plain single-process consumer (:mod:`shopguard.bench.baselines`), state bytes
 per active user, and throughput and memory against the number of users. It writes ``bench.md``,
 ``bench.png`` and ``bench.json``; the JSON carries ratios so that two commits can be compared on a
 shared, noisy machine. ``--quick`` is the small version CI runs as a smoke test.
@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from shopguard.bench_baselines import (
+from shopguard.bench.baselines import (
     onnx_only_eps,
     plain_consumer_eps,
     replay_states,
     stage_costs,
     state_bytes_per_user,
 )
-from shopguard.bench_job import (
+from shopguard.bench.job import (
     DETECTION_JOB,
     PIPELINE_FLOORS,
     cluster_throughput,
@@ -39,10 +39,10 @@ from shopguard.bench_job import (
     private_topics,
     repeated_throughput,
 )
-from shopguard.bench_workload import as_records, bench_events
+from shopguard.bench.workload import as_records, bench_events
 from shopguard.config import ShopguardConfig
-from shopguard.local_kafka import LocalKafkaBroker
-from shopguard.producer import send_records
+from shopguard.local.kafka_broker import LocalKafkaBroker
+from shopguard.local.producer import send_records
 from shopguard.udfs.detector_ensemble import DetectorEnsemble
 from shopguard.udfs.model_source import ModelSource
 from shopguard.udfs.served_patterns import ServedPatterns

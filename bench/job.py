@@ -23,13 +23,13 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from shopguard.alert_feed import open_consumer
-from shopguard.bench_profile import JobProfiler, broker_pids, descendants
-from shopguard.bench_workload import as_records, bench_events
+from shopguard.local.alert_feed import open_consumer
+from shopguard.bench.profile import JobProfiler, broker_pids, descendants
+from shopguard.bench.workload import as_records, bench_events
 from shopguard.config import ShopguardConfig
-from shopguard.job_process import DETECT_JOB_MODULE, RunningJob, isolated_job_config
-from shopguard.producer import open_producer, send_records
-from shopguard.topics import TopicError, configured_topics, delete_topics, ensure_topics
+from shopguard.local.job_process import DETECT_JOB_MODULE, RunningJob, isolated_job_config
+from shopguard.local.producer import open_producer, send_records
+from shopguard.local.topics import TopicError, configured_topics, delete_topics, ensure_topics
 from shopguard.udfs.events import Event
 
 LATENCY_TAIL_S = 120  # after the offer, how long the latency run waits for the last scores
@@ -40,10 +40,10 @@ came a median 283 s later, 33 s at the 10th percentile), yet at 5,000 events/s i
 2,000 shoppers at 800 events/s would each act every 2.5 s, a pace the detectors rightly call a bot."""
 DETECTION_JOB = (DETECT_JOB_MODULE,)
 PIPELINE_FLOORS = {
-    "with_pandas_step": ("shopguard.jobs.pipeline_floor_job",),
-    "keyed_step_only": ("shopguard.jobs.pipeline_floor_job", "--without-pandas-step"),
+    "with_pandas_step": ("shopguard.bench.pipeline_floor_job",),
+    "keyed_step_only": ("shopguard.bench.pipeline_floor_job", "--without-pandas-step"),
 }
-"""The detection job's shape with the detection taken out (:mod:`shopguard.udfs.pipeline_floor`): what
+"""The detection job's shape with the detection taken out (:mod:`shopguard.bench.pipeline_floor`): what
 PyFlink alone allows on this machine, with and without the pandas step."""
 
 
@@ -155,7 +155,7 @@ def job_throughput(
 ) -> dict:
     """Sustained events/s of the full job draining a backlog of ``events`` over ``users`` users.
 
-    With ``profile_seconds``, the job is also profiled (:mod:`shopguard.bench_profile`) for that long
+    With ``profile_seconds``, the job is also profiled (:mod:`shopguard.bench.profile`) for that long
     from when a tenth of the backlog is scored; the summary is under ``profile``. ``job`` is the
     module to run and its arguments: the detection job, or one of the :data:`PIPELINE_FLOORS`.
     """
@@ -219,7 +219,7 @@ def cluster_throughput(
     Python interpreter, so ``taskmanagers`` x 1 slot gives the thread-mode operators as many GILs.
     ``job`` is the module submitted and its arguments (the detection job, or a pipeline floor).
     """
-    from shopguard.flink_cluster import FlinkSessionCluster, private_cluster  # needs the Flink home, not the bench
+    from shopguard.local.flink_cluster import FlinkSessionCluster, private_cluster  # needs the Flink home, not the bench
 
     run_cfg, _ = _bench_config(cfg, parallelism, workdir)
     run_cfg = dataclasses.replace(

@@ -5,8 +5,8 @@ per second one job may take, which ``job.bundle_time_ms``) needs the whole curve
 up with p99 under a target, and where it starts to fall behind. The sweep starts one job on a backlog
 (its drain warms up the Python workers and the JIT compiler, and gives the warm drain rate), then
 offers each load in turn, spread over as many shoppers as the load needs for a shopper's pace
-(:func:`~shopguard.bench_job.shoppers_for`), with at-least-once sinks so that the latency is the
-job's own (:func:`~shopguard.bench_job.job_latency`). It writes ``sweep.md``, ``sweep.json`` and
+(:func:`~shopguard.bench.job.shoppers_for`), with at-least-once sinks so that the latency is the
+job's own (:func:`~shopguard.bench.job.job_latency`). It writes ``sweep.md``, ``sweep.json`` and
 ``sweep.png`` (every scored event's latency over each offer).
 
 Example: the curve at the default bundle time and at 30 ms, for comparison::
@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from shopguard.bench_job import job_latency
+from shopguard.bench.job import job_latency
 from shopguard.config import ShopguardConfig
 from shopguard.errors import ShopguardError
-from shopguard.local_kafka import LocalKafkaBroker
+from shopguard.local.kafka_broker import LocalKafkaBroker
 from shopguard.udfs.scoring import ModelCard
 
 FALLING_BEHIND_GROWTH = 2.0
@@ -201,7 +201,7 @@ def sweep_table(figures: dict) -> list[str]:
 
 def write_sweep_report(figures: dict, out_dir: Path) -> None:
     """``sweep.json``, ``sweep.md`` and ``sweep.png`` in ``out_dir``."""
-    from shopguard.benchmark import plot_latency_over_time
+    from shopguard.bench.benchmark import plot_latency_over_time
 
     (out_dir / "sweep.json").write_text(json.dumps(figures, indent=1) + "\n")
     plot_latency_over_time(figures["latency_over_time"], out_dir / "sweep.png")

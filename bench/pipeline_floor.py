@@ -1,6 +1,6 @@
 """The detection job's operators with the detection taken out: what PyFlink itself costs per event.
 
-The benchmark runs :mod:`shopguard.jobs.pipeline_floor_job`, which has the detection job's shape (the
+The benchmark runs :mod:`shopguard.bench.pipeline_floor_job`, which has the detection job's shape (the
 same Kafka source and watermarks, the user id read in Java and ``key_by`` on it, a keyed Python step
 that gets the raw record and keeps one compact value of state per user, a pandas step on the Table
 API, a sink) but does the least each step can:

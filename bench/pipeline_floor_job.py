@@ -1,4 +1,4 @@
-"""The detection job's shape with the detection taken out, for the benchmark (see :mod:`shopguard.udfs.pipeline_floor`).
+"""The detection job's shape with the detection taken out, for the benchmark (see :mod:`shopguard.bench.pipeline_floor`).
 
 Graph, as the detection job's (:mod:`shopguard.jobs.detect_job`) but each step doing the least it can::
 
@@ -10,7 +10,7 @@ Graph, as the detection job's (:mod:`shopguard.jobs.detect_job`) but each step d
         ▼
     discard (blackhole sink)
 
-Run ``python -m shopguard.jobs.pipeline_floor_job --config FILE``; ``shopguard bench`` does.
+Run ``python -m shopguard.bench.pipeline_floor_job --config FILE``; ``shopguard bench`` does.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from shopguard.jobs.flink_environment import create_environments
 from shopguard.jobs.kafka_io import events_source
 from shopguard.jobs.user_keying import key_records_by_user
 from shopguard.udfs.event_time import event_time_watermarks
-from shopguard.udfs.pipeline_floor import CODES_ROW, ConstantScore, KeepRecentCodes
+from shopguard.bench.pipeline_floor import CODES_ROW, ConstantScore, KeepRecentCodes
 
 
 def discard() -> TableDescriptor:

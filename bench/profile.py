@@ -1,6 +1,6 @@
 """Where the running job's time goes: CPU per process, and py-spy samples of its Python code by stage.
 
-The per-stage costs of :mod:`shopguard.bench_baselines` are measured in one Python process; this module
+The per-stage costs of :mod:`shopguard.bench.baselines` are measured in one Python process; this module
 looks inside the *real* job while it drains a backlog. Two views, over the same window:
 
 - **CPU seconds per process** (from ``/proc/<pid>/stat``): the Flink JVM (which also hosts the

@@ -40,7 +40,7 @@ from shopguard.config import ShopguardConfig, load_config
 from shopguard.jobs.flink_environment import create_environments
 from shopguard.jobs.kafka_io import events_source, keyed_json_sink, scores_sink
 from shopguard.jobs.user_keying import key_records_by_user
-from shopguard.training.placeholder_model import write_placeholder_model
+from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.udfs.alert_decision import CROSSING_FIELDS, DecideAlert
 from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW
 from shopguard.udfs.event_time import event_time_watermarks

@@ -2,19 +2,19 @@
 
 Everything here comes from :class:`~shopguard.config.ShopguardConfig`; nothing is read from globals.
 On the local mini-cluster the JVM is started by PyFlink's gateway from ``FLINK_HOME``; we point that
-at :func:`flink_home`, the wheel's distribution plus the Kafka connector and the Prometheus metrics
-reporter resolved from Maven Central, as a real cluster's ``lib/`` would hold them.
+at :func:`shopguard.local.flink_home.flink_home`, the wheel's distribution plus the Kafka connector and
+the Prometheus metrics reporter resolved from Maven Central, as a real cluster's ``lib/`` would hold them.
+Under a cluster (``flink run``, the Docker image, Kubernetes) the gateway already runs and that branch,
+the job's only use of the local toolkit, is never taken.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import sys
 from pathlib import Path
 
-import pyflink
 from pyflink.common import Configuration
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
@@ -22,45 +22,6 @@ from pyflink.table import StreamTableEnvironment
 from shopguard.config import ConfigError, JobSettings, ShopguardConfig
 from shopguard.errors import ShopguardError
 from shopguard.jobs.python_dependencies import package_archive, site_packages
-from shopguard.maven_artifacts import flink_kafka_connector_jar, resolve_artifacts
-
-
-def flink_home(cfg: ShopguardConfig) -> Path:
-    """A Flink home: the wheel's own distribution, with the Kafka connector and Prometheus reporter in ``lib/``.
-
-    ``bin/``, ``conf/``, ``opt/`` and ``plugins/`` link to the wheel's; ``lib/`` holds links to the
-    wheel's jars plus the extra jars resolved from Maven Central, as a real cluster's ``lib/`` would.
-    """
-    wheel_home = Path(pyflink.__file__).parent.resolve()
-    # One home per installed wheel: two checkouts with their own virtual environments must not share links.
-    wheel_key = hashlib.sha256(str(wheel_home).encode()).hexdigest()[:8]
-    home = Path(cfg.cache_dir) / f"flink-home-{cfg.versions.flink}-{wheel_key}"
-    extras = [flink_kafka_connector_jar(cfg)] + resolve_artifacts(
-        "flink-metrics",
-        [f"org.apache.flink:flink-metrics-prometheus:{cfg.versions.flink}"],
-        Path(cfg.cache_dir),
-        transitive=False,
-    )
-    _link_folder(home / "lib", [*(wheel_home / "lib").glob("*.jar"), *extras])
-    for name in ("bin", "conf", "opt", "plugins"):
-        link = home / name
-        if link.is_symlink() and link.resolve() != (wheel_home / name).resolve():
-            link.unlink()
-        if (wheel_home / name).exists() and not link.is_symlink():
-            link.symlink_to(wheel_home / name)
-    return home
-
-
-def _link_folder(folder: Path, files: list[Path]) -> None:
-    """Make ``folder`` hold exactly one link per file in ``files`` (by name)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    wanted = {f.name: f.resolve() for f in files}
-    for present in folder.iterdir():
-        if present.name not in wanted or present.resolve() != wanted[present.name]:
-            present.unlink()
-    for name, target in wanted.items():
-        if not (folder / name).is_symlink():
-            (folder / name).symlink_to(target)
 
 
 def flink_configuration(cfg: ShopguardConfig) -> Configuration:
@@ -192,6 +153,8 @@ def create_environments(cfg: ShopguardConfig) -> tuple[StreamExecutionEnvironmen
         # PyFlink's gateway reads these when it starts the JVM; without FLINK_HOME it resets them to the wheel's.
         # Under `flink run` or a cluster's PythonDriver (Docker image, Kubernetes) the gateway already runs with
         # that cluster's lib/, and no Maven is needed there.
+        from shopguard.local.flink_home import flink_home  # local runs only: a cluster brings its own lib/
+
         home = flink_home(cfg)
         os.environ["FLINK_HOME"] = str(home)
         for name in ("lib", "opt", "plugins", "conf"):

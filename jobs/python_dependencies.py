@@ -1,7 +1,7 @@
 """What the Python side of the job needs on a Flink worker: the project's code and its libraries.
 
 Flink ships :func:`package_archive` (a zip of the ``shopguard`` package as it is imported here, so
-the source layout of ``jobs/``, ``udfs/`` and ``training/`` does not matter) to every Python worker.
+the source layout of ``jobs/``, ``udfs/``, ``training/`` and ``bench/`` does not matter) to every Python worker.
 In thread mode the worker is an interpreter embedded in the JVM that does not read this virtual
 environment's ``.pth`` files, so ``python.pythonpath`` must name its site-packages explicitly.
 """
@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 PACKAGE = "shopguard"
-TOP_PACKAGES = (PACKAGE, f"{PACKAGE}.jobs", f"{PACKAGE}.udfs", f"{PACKAGE}.training")
+TOP_PACKAGES = (PACKAGE, f"{PACKAGE}.jobs", f"{PACKAGE}.udfs", f"{PACKAGE}.training", f"{PACKAGE}.bench")
 """The packages pyproject.toml maps from the repository's top folders (they are not nested on disk)."""
 
 

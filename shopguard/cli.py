@@ -36,19 +36,19 @@ def _config_args(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_kafka(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
-    from shopguard.local_kafka import broker_command
+    from shopguard.local.kafka_broker import broker_command
 
     return broker_command(cfg, args.action)
 
 
 def cmd_cluster(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
-    from shopguard.flink_cluster import cluster_command
+    from shopguard.local.flink_cluster import cluster_command
 
     return cluster_command(cfg, args.action)
 
 
 def cmd_topics(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
-    from shopguard.topics import ensure_topics
+    from shopguard.local.topics import ensure_topics
 
     created = ensure_topics(cfg)
     print(f"topics on {cfg.kafka.bootstrap_servers}: created {', '.join(created) or 'none (all exist)'}")
@@ -56,8 +56,8 @@ def cmd_topics(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_jars(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
-    from shopguard.jobs.flink_environment import flink_home
-    from shopguard.maven_artifacts import kafka_broker_jars
+    from shopguard.local.flink_home import flink_home
+    from shopguard.local.maven_artifacts import kafka_broker_jars
 
     broker = kafka_broker_jars(cfg)
     print(f"Kafka broker: {len(broker)} jars; Flink home with the Kafka connector: {flink_home(cfg)}")
@@ -80,8 +80,8 @@ def cmd_detect(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_produce(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
-    from shopguard.demo_traffic import demo_events
-    from shopguard.producer import replay_events
+    from shopguard.local.demo_traffic import demo_events
+    from shopguard.local.producer import replay_events
     from shopguard.training.datasets import read_taobao
 
     events, bad_rows = read_taobao(cfg.data.taobao_csv)
@@ -96,7 +96,7 @@ def cmd_produce(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
-    from shopguard.alert_feed import describe_alert, open_consumer, records
+    from shopguard.local.alert_feed import describe_alert, open_consumer, records
 
     consumer = open_consumer(cfg, cfg.topics.alerts, from_start=args.from_start)
     try:
@@ -110,7 +110,7 @@ def cmd_alerts(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
-    from shopguard.demo import run_demo
+    from shopguard.local.demo import run_demo
 
     return run_demo(cfg, _config_args(args))
 
@@ -175,7 +175,7 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.training.evaluation import evaluate_all
     from shopguard.training.evaluation_data import build_evaluation_data
     from shopguard.training.evaluation_report import report_json, summary_table, write_evaluation_report
-    from shopguard.training.model_registry import open_registry
+    from shopguard.udfs.model_registry import open_registry
     from shopguard.training.train_pipeline import train_and_export
 
     data = build_evaluation_data(cfg, _progress)
@@ -254,7 +254,7 @@ def _evaluate_via_job(cfg: ShopguardConfig, model_dir, data, report_dir: Path) -
 
 
 def cmd_bench(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
-    from shopguard.benchmark import BenchPlan, run_benchmark
+    from shopguard.bench.benchmark import BenchPlan, run_benchmark
     from shopguard.jobs.detect_job import model_source
 
     source = model_source(cfg)
@@ -277,7 +277,7 @@ def cmd_bench(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 
 
 def _latency_sweep(cfg: ShopguardConfig, args: argparse.Namespace, model_dir: Path) -> int:
-    from shopguard.latency_sweep import SweepPlan, parse_loads, run_latency_sweep
+    from shopguard.bench.latency_sweep import SweepPlan, parse_loads, run_latency_sweep
 
     if args.quick or args.repeats is not None:
         raise ShopguardError("--sweep runs one job through a ladder of loads: leave out --quick and --repeats")

@@ -14,7 +14,7 @@ from shopguard.errors import ShopguardError
 from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
 from shopguard.training.evaluation import evaluate_detector
 from shopguard.training.evaluation_data import EvaluationData, build_evaluation_data
-from shopguard.training.model_registry import Manifest, open_registry
+from shopguard.udfs.model_registry import Manifest, open_registry
 from shopguard.udfs.scoring import OnnxModel
 
 

@@ -10,7 +10,7 @@ as with the placeholder model. Everything loads and is checked together, and is 
 Example
 -------
 >>> import tempfile
->>> from shopguard.training.placeholder_model import write_placeholder_model
+>>> from shopguard.udfs.placeholder_model import write_placeholder_model
 >>> ensemble = DetectorEnsemble.load(write_placeholder_model(tempfile.mkdtemp(), "m1", threshold=0.9))
 >>> ensemble.detectors, ensemble.threshold
 (('lstm', 'velocity_rules'), 0.9)

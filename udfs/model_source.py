@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from shopguard.config import ShopguardConfig
-from shopguard.training.model_registry import ModelRegistry, RegistryError
+from shopguard.udfs.model_registry import ModelRegistry, RegistryError
 from shopguard.udfs.detector_ensemble import DetectorEnsemble
 from shopguard.udfs.scoring import ModelRefused
 

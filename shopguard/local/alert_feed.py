@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 from kafka import KafkaConsumer, TopicPartition
 
 from shopguard.config import ShopguardConfig
-from shopguard.topics import kafka_python_options
+from shopguard.local.topics import kafka_python_options
 
 
 def open_consumer(cfg: ShopguardConfig, *topics: str, from_start: bool) -> KafkaConsumer:

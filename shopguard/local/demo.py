@@ -18,13 +18,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-from shopguard.alert_feed import describe_alert, describe_dead_letter, open_consumer, records
+from shopguard.local.alert_feed import describe_alert, describe_dead_letter, open_consumer, records
 from shopguard.config import ShopguardConfig
-from shopguard.demo_traffic import demo_events
-from shopguard.job_process import DETECT_JOB_MODULE
-from shopguard.local_kafka import LocalKafkaBroker
-from shopguard.producer import replay_events
-from shopguard.topics import ensure_topics
+from shopguard.local.demo_traffic import demo_events
+from shopguard.local.job_process import DETECT_JOB_MODULE
+from shopguard.local.kafka_broker import LocalKafkaBroker
+from shopguard.local.producer import replay_events
+from shopguard.local.topics import ensure_topics
 from shopguard.training.datasets import read_taobao
 
 

@@ -1,7 +1,7 @@
 """A standalone Flink session cluster on loopback, and submitting the detection job to it.
 
 ``shopguard cluster start`` runs ``bin/start-cluster.sh`` of the Flink home that
-:func:`shopguard.jobs.flink_environment.flink_home` prepares (the distribution the ``apache-flink``
+:func:`shopguard.local.flink_home.flink_home` prepares (the distribution the ``apache-flink``
 wheel ships, with the Kafka connector and the Prometheus reporter in ``lib/``): one JobManager and
 ``cluster.taskmanagers`` TaskManagers with ``cluster.taskmanager_slots`` slots each, every port bound to
 127.0.0.1. The wheel's files
@@ -46,8 +46,8 @@ import yaml
 
 from shopguard.config import ClusterSettings, ShopguardConfig, to_toml
 from shopguard.errors import ShopguardError
-from shopguard.job_process import DETECT_JOB_MODULE, free_port_range
-from shopguard.process_exit import wait_for_exit
+from shopguard.local.job_process import DETECT_JOB_MODULE, free_port_range
+from shopguard.local.process_exit import wait_for_exit
 
 HOST = "127.0.0.1"
 """Every daemon binds and advertises loopback only: this cluster is for one machine (development, CI)."""
@@ -470,7 +470,8 @@ class FlinkSessionCluster:
     # --- internals --------------------------------------------------------------------------------
 
     def _flink_home(self) -> Path:
-        from shopguard.jobs.flink_environment import flink_home, require_java
+        from shopguard.jobs.flink_environment import require_java
+        from shopguard.local.flink_home import flink_home
 
         require_java()
         return flink_home(self.cfg)
@@ -655,7 +656,7 @@ def cluster_command(cfg: ShopguardConfig, action: str) -> int:
     ``status`` returns 3 when the cluster is not running; ``cancel`` cancels the running jobs named
     ``job.job_name``.
     """
-    from shopguard.maven_artifacts import ArtifactError
+    from shopguard.local.maven_artifacts import ArtifactError
 
     cluster = FlinkSessionCluster(cfg)
     try:

@@ -1,7 +1,7 @@
 """The embedded Kafka broker: a real single-node Apache Kafka in KRaft mode, on loopback, no Docker.
 
 ``shopguard kafka start`` runs the broker from the jars Maven resolves (see
-:mod:`shopguard.maven_artifacts`) as a detached ``java`` process in combined mode (broker and
+:mod:`shopguard.local.maven_artifacts`) as a detached ``java`` process in combined mode (broker and
 controller in one process), formats its storage once, and waits until it answers Kafka requests.
 Everything lives in one data folder: ``server.properties``, ``log4j2.properties``, ``broker.pid``,
 ``broker.log`` (the broker's own log) and the log directories.
@@ -30,8 +30,8 @@ from typing import Iterator
 
 from shopguard.config import ShopguardConfig
 from shopguard.errors import ShopguardError
-from shopguard.maven_artifacts import ArtifactError, kafka_broker_jars
-from shopguard.process_exit import wait_for_exit
+from shopguard.local.maven_artifacts import ArtifactError, kafka_broker_jars
+from shopguard.local.process_exit import wait_for_exit
 
 NODE_ID = 1
 

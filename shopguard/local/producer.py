@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Sequence
 from kafka import KafkaProducer
 
 from shopguard.config import ShopguardConfig
-from shopguard.topics import kafka_python_options
+from shopguard.local.topics import kafka_python_options
 from shopguard.udfs.events import Event
 
 

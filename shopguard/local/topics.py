@@ -3,7 +3,7 @@
 ``kafka.client_properties`` in the configuration is written with Java client names, because the Flink
 source and sinks take them as they are; :func:`kafka_python_options` translates the ones kafka-python
 understands, so one set of security settings serves every client. It resolves Kafka's config provider
-references (``${file:...}``, ``${env:...}``, see :mod:`shopguard.kafka_config_providers`) the way the
+references (``${file:...}``, ``${env:...}``, see :mod:`shopguard.local.kafka_config_providers`) the way the
 Java clients do, and takes the user name and password of a PLAIN or SCRAM ``sasl.jaas.config``.
 
 Example
@@ -26,7 +26,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from shopguard.config import ShopguardConfig
 from shopguard.errors import ShopguardError
-from shopguard.kafka_config_providers import ConfigProviders, is_provider_setting
+from shopguard.local.kafka_config_providers import ConfigProviders, is_provider_setting
 
 JAVA_TO_KAFKA_PYTHON = {
     "security.protocol": "security_protocol",

@@ -10,8 +10,8 @@ import pytest
 from kafka import KafkaAdminClient
 
 from shopguard.config import ShopguardConfig
-from shopguard.job_process import free_port_range
-from shopguard.local_kafka import LocalKafkaBroker
+from shopguard.local.job_process import free_port_range
+from shopguard.local.kafka_broker import LocalKafkaBroker
 
 
 def broker_config(data_dir, base: ShopguardConfig | None = None) -> ShopguardConfig:

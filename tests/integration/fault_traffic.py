@@ -17,8 +17,8 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from shopguard.config import ShopguardConfig
-from shopguard.demo_traffic import card_tester
-from shopguard.topics import kafka_python_options
+from shopguard.local.demo_traffic import card_tester
+from shopguard.local.topics import kafka_python_options
 
 T0 = 1_511_658_000_000
 

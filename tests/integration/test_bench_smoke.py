@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from shopguard.bench_job import shoppers_for
-from shopguard.bench_workload import bench_events
-from shopguard.benchmark import BenchPlan, run_benchmark
-from shopguard.latency_sweep import SweepPlan, run_latency_sweep
+from shopguard.bench.job import shoppers_for
+from shopguard.bench.workload import bench_events
+from shopguard.bench.benchmark import BenchPlan, run_benchmark
+from shopguard.bench.latency_sweep import SweepPlan, run_latency_sweep
 from shopguard.training.encoded_traffic import encode_traffic
 from shopguard.training.labelled_traffic import LabelledTraffic
 from shopguard.training.pattern_mining import mine_patterns
-from shopguard.training.placeholder_model import write_placeholder_model
+from shopguard.udfs.placeholder_model import write_placeholder_model
 from tests.integration.conftest import broker_topics, topics_once
 
 pytestmark = pytest.mark.integration

@@ -15,10 +15,10 @@ from collections import Counter
 
 import pytest
 
-from shopguard.alert_feed import collect
-from shopguard.job_process import RunningJob, isolated_job_config
-from shopguard.local_kafka import LocalKafkaBroker
-from shopguard.topics import ensure_topics
+from shopguard.local.alert_feed import collect
+from shopguard.local.job_process import RunningJob, isolated_job_config
+from shopguard.local.kafka_broker import LocalKafkaBroker
+from shopguard.local.topics import ensure_topics
 from tests.integration.conftest import broker_config
 from tests.integration.fault_traffic import Waves
 

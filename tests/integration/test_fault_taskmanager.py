@@ -14,9 +14,9 @@ from collections import Counter
 
 import pytest
 
-from shopguard.alert_feed import collect
-from shopguard.flink_cluster import FlinkSessionCluster
-from shopguard.topics import ensure_topics
+from shopguard.local.alert_feed import collect
+from shopguard.local.flink_cluster import FlinkSessionCluster
+from shopguard.local.topics import ensure_topics
 from tests.integration.fault_traffic import Waves
 from tests.integration.test_flink_cluster import cluster_config
 

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from shopguard.alert_feed import collect
+from shopguard.local.alert_feed import collect
 from shopguard.config import ShopguardConfig, to_toml
-from shopguard.demo_traffic import account_taker, card_tester, click_bot
-from shopguard.flink_cluster import FlinkSessionCluster, private_cluster
-from shopguard.job_process import isolated_job_config
-from shopguard.producer import send_records
-from shopguard.topics import ensure_topics
+from shopguard.local.demo_traffic import account_taker, card_tester, click_bot
+from shopguard.local.flink_cluster import FlinkSessionCluster, private_cluster
+from shopguard.local.job_process import isolated_job_config
+from shopguard.local.producer import send_records
+from shopguard.local.topics import ensure_topics
 from shopguard.training.datasets import read_taobao
 
 pytestmark = pytest.mark.integration

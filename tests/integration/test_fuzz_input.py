@@ -22,10 +22,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shopguard.alert_feed import collect
-from shopguard.job_process import RunningJob, isolated_job_config
-from shopguard.producer import send_records
-from shopguard.topics import ensure_topics
+from shopguard.local.alert_feed import collect
+from shopguard.local.job_process import RunningJob, isolated_job_config
+from shopguard.local.producer import send_records
+from shopguard.local.topics import ensure_topics
 from shopguard.udfs.events import DEAD_LETTER_REASONS, EVENT_TYPES, InvalidEvent, parse_event
 
 pytestmark = pytest.mark.integration

@@ -13,13 +13,13 @@ import time
 
 import pytest
 
-from shopguard.alert_feed import collect
-from shopguard.demo_traffic import card_tester
-from shopguard.job_process import RunningJob, isolated_job_config
-from shopguard.producer import send_records
-from shopguard.topics import ensure_topics
-from shopguard.training.model_registry import ModelRegistry
-from shopguard.training.placeholder_model import write_placeholder_model
+from shopguard.local.alert_feed import collect
+from shopguard.local.demo_traffic import card_tester
+from shopguard.local.job_process import RunningJob, isolated_job_config
+from shopguard.local.producer import send_records
+from shopguard.local.topics import ensure_topics
+from shopguard.udfs.model_registry import ModelRegistry
+from shopguard.udfs.placeholder_model import write_placeholder_model
 
 pytestmark = pytest.mark.integration
 

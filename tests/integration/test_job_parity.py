@@ -9,7 +9,7 @@ import pytest
 from shopguard.config import ShopguardConfig
 from shopguard.training.evaluation_data import build_evaluation_data
 from shopguard.training.job_parity import compare_with_job
-from shopguard.training.placeholder_model import write_placeholder_model
+from shopguard.udfs.placeholder_model import write_placeholder_model
 
 pytestmark = pytest.mark.integration
 

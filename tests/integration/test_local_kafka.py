@@ -7,10 +7,10 @@ import uuid
 
 import pytest
 
-from shopguard.alert_feed import collect
-from shopguard.local_kafka import BrokerError, LocalKafkaBroker, broker_command
-from shopguard.producer import send_records
-from shopguard.topics import delete_topics, ensure_topics
+from shopguard.local.alert_feed import collect
+from shopguard.local.kafka_broker import BrokerError, LocalKafkaBroker, broker_command
+from shopguard.local.producer import send_records
+from shopguard.local.topics import delete_topics, ensure_topics
 from tests.integration.conftest import broker_config, topics_once
 
 pytestmark = pytest.mark.integration

@@ -2,7 +2,7 @@
 
 import json
 
-from shopguard import benchmark
+from shopguard.bench import benchmark
 from shopguard.cli import main
 
 

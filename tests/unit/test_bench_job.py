@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from shopguard.bench_job import _steady_rate, _until_drained, _wait_for_scores
+from shopguard.bench.job import _steady_rate, _until_drained, _wait_for_scores
 
 
 def test_the_tail_ends_as_soon_as_every_offered_event_is_scored():
@@ -30,7 +30,7 @@ def _drain(readings: list, backlog: int, monkeypatch) -> float:
         clock[0] += 1.0
         return next(values)
 
-    monkeypatch.setattr("shopguard.bench_job.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("shopguard.bench.job.time.monotonic", lambda: clock[0])
     samples = _until_drained(backlog, read, timeout_s=60, interval_s=0.0, logs=Path("job.log"))
     return _steady_rate(samples, backlog)
 

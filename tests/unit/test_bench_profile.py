@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from shopguard.bench_profile import (
+from shopguard.bench.profile import (
     JAVA_ON_TASK_THREAD,
     ProcessCpu,
     descendants,
@@ -15,7 +15,7 @@ from shopguard.bench_profile import (
     task_thread_states,
 )
 from shopguard.config import ShopguardConfig
-from shopguard.job_process import RunningJob
+from shopguard.local.job_process import RunningJob
 
 JVM = 'process 20:"java -cp flink-dist.jar org.apache.flink.client.python.PythonGatewayServer"'
 CLIENT = 'process 10:"/venv/bin/python -m shopguard.jobs.detect_job --config job.toml"'
@@ -153,7 +153,7 @@ def test_processes_are_named_by_what_they_are_in_the_job(cmdline, role):
 
 
 def test_a_missing_py_spy_is_reported_not_raised(tmp_path, monkeypatch):
-    from shopguard import bench_profile
+    from shopguard.bench import profile as bench_profile
 
     monkeypatch.setattr(bench_profile.shutil, "which", lambda name: None)
     monkeypatch.setattr(bench_profile.sys, "executable", str(tmp_path / "python"))

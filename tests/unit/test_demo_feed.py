@@ -1,6 +1,6 @@
 """What the demo shows a person: one line per alerted user, every dead letter, and a summary."""
 
-from shopguard.demo import FeedPrinter
+from shopguard.local.demo import FeedPrinter
 
 ALERT = {
     "alert_id": "a",

@@ -2,8 +2,8 @@
 
 import random
 
-from shopguard.demo_traffic import ABNORMAL_USERS, abnormal_users, demo_events
-from shopguard.training.placeholder_model import write_placeholder_model
+from shopguard.local.demo_traffic import ABNORMAL_USERS, abnormal_users, demo_events
+from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.udfs.encoding import batch_features, encode_user_events
 from shopguard.udfs.events import Event
 from shopguard.udfs.scoring import OnnxModel

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from shopguard.config import PatternSettings
-from shopguard.training.placeholder_model import write_placeholder_model
+from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.udfs.detector_ensemble import DetectorEnsemble
 from shopguard.udfs.encoding import batch_features, encode_user_events
 from shopguard.udfs.events import Event

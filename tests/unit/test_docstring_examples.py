@@ -15,7 +15,15 @@ NEEDS_TORCH = (
 )
 
 
-PACKAGES = ("shopguard", "shopguard.jobs", "shopguard.udfs", "shopguard.training", "shopguard.training.detectors")
+PACKAGES = (
+    "shopguard",
+    "shopguard.local",
+    "shopguard.jobs",
+    "shopguard.udfs",
+    "shopguard.training",
+    "shopguard.training.detectors",
+    "shopguard.bench",
+)
 
 
 def modules():

@@ -8,7 +8,7 @@ import pytest
 
 from shopguard.cli import main
 from shopguard.config import load_config
-from shopguard.flink_cluster import ClusterError, FlinkSessionCluster, flink_conf, job_entry_script
+from shopguard.local.flink_cluster import ClusterError, FlinkSessionCluster, flink_conf, job_entry_script
 
 
 def test_every_daemon_binds_and_advertises_loopback_on_the_configured_ports(tmp_path):
@@ -88,7 +88,7 @@ def test_a_cluster_without_a_slot_is_refused_with_the_setting(tmp_path, setting)
 
 
 def test_the_benchmark_s_pipeline_floor_is_submitted_from_its_installed_file():
-    assert Path(job_entry_script("shopguard.jobs.pipeline_floor_job")).name == "pipeline_floor_job.py"
+    assert Path(job_entry_script("shopguard.bench.pipeline_floor_job")).name == "pipeline_floor_job.py"
     assert Path(job_entry_script()).name == "detect_job.py"
 
 

@@ -8,7 +8,7 @@ TRAINING_ONLY = ("torch", "sklearn", "matplotlib")
 
 def test_the_job_and_the_demo_import_nothing_from_the_training_extra():
     code = (
-        "import sys, shopguard.jobs.detect_job, shopguard.demo, shopguard.cli; "
+        "import sys, shopguard.jobs.detect_job, shopguard.local.demo, shopguard.cli; "
         f"print([m for m in {TRAINING_ONLY!r} if m in sys.modules])"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

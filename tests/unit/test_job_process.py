@@ -1,6 +1,6 @@
 """Local job tooling: the ports handed to a job's metrics reporters."""
 
-from shopguard.job_process import free_port_range
+from shopguard.local.job_process import free_port_range
 
 
 def test_reporter_ports_stay_below_the_ephemeral_range_so_a_scrape_cannot_connect_to_itself():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shopguard.kafka_config_providers import (
+from shopguard.local.kafka_config_providers import (
     DIRECTORY,
     ENV,
     FILE,

@@ -3,7 +3,7 @@
 import re
 import uuid
 
-from shopguard import local_kafka
+from shopguard.local import kafka_broker as local_kafka
 
 
 def test_a_cluster_id_that_would_start_with_a_dash_is_drawn_again(monkeypatch):

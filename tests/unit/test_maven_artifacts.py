@@ -2,7 +2,7 @@
 
 import pytest
 
-from shopguard.maven_artifacts import ArtifactError, pom_for, resolve_artifacts
+from shopguard.local.maven_artifacts import ArtifactError, pom_for, resolve_artifacts
 
 
 def test_the_pom_lists_exactly_the_coordinates():

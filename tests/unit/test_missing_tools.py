@@ -7,7 +7,7 @@ import pytest
 from shopguard.config import ShopguardConfig
 from shopguard.errors import ShopguardError
 from shopguard.jobs.flink_environment import require_java
-from shopguard.local_kafka import BrokerError, LocalKafkaBroker
+from shopguard.local.kafka_broker import BrokerError, LocalKafkaBroker
 
 
 @pytest.fixture

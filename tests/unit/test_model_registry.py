@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from shopguard.training.model_registry import ModelRegistry, RegistryError
+from shopguard.udfs.model_registry import ModelRegistry, RegistryError
 
 
 def model_folder(root, version):

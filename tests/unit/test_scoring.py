@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from shopguard.training.placeholder_model import (
+from shopguard.udfs.placeholder_model import (
     PLACEHOLDER_BIAS,
     PLACEHOLDER_VERSION,
     PLACEHOLDER_WEIGHTS,

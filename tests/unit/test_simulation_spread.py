@@ -8,7 +8,7 @@ import pytest
 from shopguard.cli import _seed_list
 from shopguard.config import ShopguardConfig
 from shopguard.training.ablation_report import ablation_markdown
-from shopguard.training.placeholder_model import write_placeholder_model
+from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.training.simulation_spread import spread_markdown, targets_across_seeds
 from shopguard.udfs.detector_ensemble import NEXT_EVENT_FOLDER
 from tests.unit.test_ablation_report import _result

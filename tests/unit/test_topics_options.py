@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from shopguard.config import KafkaSettings, ShopguardConfig, from_dict, load_config
-from shopguard.kafka_config_providers import ConfigProviderError
-from shopguard.topics import TopicError, kafka_python_options
+from shopguard.local.kafka_config_providers import ConfigProviderError
+from shopguard.local.topics import TopicError, kafka_python_options
 
 
 def test_java_names_translate_and_java_only_settings_are_left_to_flink():

@@ -11,7 +11,7 @@ import torch
 from shopguard.config import load_config
 from shopguard.training.evaluation_data import build_evaluation_data
 from shopguard.training.lstm_model import SequenceClassifier, SequenceModelConfig
-from shopguard.training.model_registry import open_registry
+from shopguard.udfs.model_registry import open_registry
 from shopguard.training.onnx_export import PARITY_TOLERANCE, export_model
 from shopguard.training.publishing import PublishRefused, publish_model
 from shopguard.training.train_lstm import TrainingRun, checkpoint

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from shopguard.config import ShopguardConfig
-from shopguard.training.placeholder_model import write_placeholder_model
+from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.udfs.event_intake import DEAD_LETTERS
 from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
