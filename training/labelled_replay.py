@@ -56,7 +56,7 @@ from shopguard.training.detection_metrics import (
     recall_interval_at_fpr,
 )
 from shopguard.training.job_parity import detect_in_child_process
-from shopguard.training.user_labels import UserLabel, read_labels
+from shopguard.training.user_labels import UserLabel, epoch_ms, read_labels
 
 DEFAULT_MIN_EVENTS = 2
 """Users with fewer events scored by the job are not judged (and are named in the report)."""
@@ -84,11 +84,11 @@ def read_replay_output(events_path: Path, scores_path: Path, alerts_path: Path) 
     scores: dict[str, list[tuple[int, float]]] = defaultdict(list)
     versions = set()
     for row in _json_lines(scores_path):
-        scores[str(row["user_id"])].append((int(row["event_ts"]), float(row["score"])))
+        scores[str(row["user_id"])].append((epoch_ms(row["event_ts"], f"{scores_path}: event_ts"), float(row["score"])))
         versions.add(str(row["model_version"]))
     alert_times: dict[str, list[int]] = defaultdict(list)
     for alert in _json_lines(alerts_path):
-        alert_times[str(alert["user_id"])].append(int(alert["event_ts"]))
+        alert_times[str(alert["user_id"])].append(epoch_ms(alert["event_ts"], f"{alerts_path}: event_ts"))
     return ReplayOutput(
         dict(events_per_user),
         {user: sorted(rows) for user, rows in scores.items()},

@@ -92,13 +92,13 @@ def parse_label(value: object, where: str) -> UserLabel:
         return UserLabel(kind)
     if kind == NORMAL:
         raise LabelsError(f"{where}: a normal user has no onset; remove it")
-    return UserLabel(kind, onset_ms(value["onset"], where))
+    return UserLabel(kind, epoch_ms(value["onset"], f"{where}: onset"))
 
 
-def onset_ms(value: object, where: str) -> int:
-    """An onset as epoch milliseconds: an integer, digits, or RFC 3339 with an offset.
+def epoch_ms(value: object, where: str) -> int:
+    """A time as epoch milliseconds: an integer, digits, or RFC 3339 with an offset (as events and alerts carry).
 
-    >>> onset_ms("2017-11-26T00:00:00Z", "u1"), onset_ms("1511654400000", "u1")
+    >>> epoch_ms("2017-11-26T00:00:00Z", "u1"), epoch_ms("1511654400000", "u1")
     (1511654400000, 1511654400000)
     """
     if isinstance(value, int) and not isinstance(value, bool):
@@ -113,7 +113,7 @@ def onset_ms(value: object, where: str) -> int:
         if parsed is not None and parsed.tzinfo is not None:
             return int(parsed.timestamp() * 1000)
     raise LabelsError(
-        f"{where}: onset {value!r} is neither epoch milliseconds nor RFC 3339 with an offset (2017-11-26T01:00:00Z)"
+        f"{where} {value!r} is neither epoch milliseconds nor RFC 3339 with an offset (2017-11-26T01:00:00Z)"
     )
 
 

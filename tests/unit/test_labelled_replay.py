@@ -35,7 +35,10 @@ def job_output(tmp_path):
                 }
             )
     events.append("not json")
-    alerts += [{"user_id": "bot1", "event_ts": 1_020_000, "revision": 0}, {"user_id": "bot2", "event_ts": 1_010_000}]
+    alerts += [
+        {"user_id": "bot1", "event_ts": "1970-01-01T00:17:00Z", "revision": 0},
+        {"user_id": "bot2", "event_ts": 1_010_000},
+    ]
     alerts += [{"user_id": "bot2", "event_ts": 1_020_000}, {"user_id": "card1", "event_ts": 1_000_000}]
     alerts += [{"user_id": "n19", "event_ts": 1_020_000}]
     return (
