@@ -301,8 +301,8 @@ def _figures(
         "job_p2_vs_onnx_only": runs[2]["eps"] / onnx_eps,
         "job_p2_vs_plain_consumer": runs[2]["eps"] / plain,
         "job_p2_vs_p1": runs[2]["eps"] / runs[1]["eps"],
-        # the floor's share of the job's per-event time, what PyFlink costs whatever shopguard does (issue 24's
-        # target); None when the plan skipped the floor (--quick), so that every plan's JSON has the key
+        # the floor's share of the job's per-event time, what PyFlink costs whatever shopguard does; None when
+        # the plan skipped the floor (--quick), so that every plan's JSON has the key
         "job_p1_vs_floor_p1": runs[1]["eps"] / floor["eps"] if floor else None,
     }
     if without:  # per-event cost added by online pattern matching: (1/eps_with - 1/eps_without) / (1/eps_without)
