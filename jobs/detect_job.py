@@ -40,12 +40,12 @@ from shopguard.config import ShopguardConfig, load_config
 from shopguard.jobs.flink_environment import create_environments
 from shopguard.jobs.kafka_io import events_source, keyed_json_sink, scores_sink
 from shopguard.jobs.user_keying import key_records_by_user
-from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.udfs.alert_decision import CROSSING_FIELDS, DecideAlert
 from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW
 from shopguard.udfs.event_time import event_time_watermarks
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
+from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.udfs.scoring import ScoreHistories
 from shopguard.udfs.user_history import LATE_EVENTS, SCORING_ROW, TrackUserHistory
 

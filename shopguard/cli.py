@@ -175,9 +175,11 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.training.evaluation import evaluate_all
     from shopguard.training.evaluation_data import build_evaluation_data
     from shopguard.training.evaluation_report import report_json, summary_table, write_evaluation_report
-    from shopguard.udfs.model_registry import open_registry
     from shopguard.training.train_pipeline import train_and_export
+    from shopguard.udfs.model_registry import open_registry
 
+    if args.events or args.labels:
+        return _evaluate_labelled(cfg, args)
     data = build_evaluation_data(cfg, _progress)
     model_dir = args.model
     if model_dir is None:
@@ -237,6 +239,22 @@ def _seed_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(
             f"--seeds takes whole numbers separated by commas (like 11,12,13), not {text!r}"
         ) from None
+
+
+def _evaluate_labelled(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    """``--events`` and ``--labels``: the team's own labelled events replayed through the job, judged per user."""
+    from shopguard.training.labelled_replay import replay_labelled
+    from shopguard.training.labelled_replay_report import figure_table, report_body, write_labelled_report
+
+    if not (args.events and args.labels):
+        raise ShopguardError("--events and --labels go together: the events to replay and who in them was abused")
+    report_dir = Path(args.report_dir or cfg.training.report_dir)
+    result = replay_labelled(
+        cfg, args.events, args.labels, args.model, report_dir / "labelled-replay", args.min_events, _progress
+    )
+    report = write_labelled_report(result, report_dir)
+    print(json.dumps(report_body(result)) if args.json else "\n".join(figure_table(result) + [f"report: {report}"]))
+    return 0
 
 
 def _evaluate_via_job(cfg: ShopguardConfig, model_dir, data, report_dir: Path) -> int:
@@ -403,6 +421,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N,N,...",
         help="also check the ablation's targets on these other simulations of returning "
         "shoppers (training.seed values; about 40 s each)",
+    )
+    evaluate.add_argument("--events", help="your own events (JSON lines) to replay through the job; needs --labels")
+    evaluate.add_argument(
+        "--labels", help='who in --events was normal or abused: {"users": {id: "normal" | type | {"type", "onset"}}}'
+    )
+    evaluate.add_argument(
+        "--min-events",
+        type=int,
+        default=2,
+        help="with --events: users with fewer events scored by the job are named, not judged (default 2)",
     )
     evaluate.add_argument(
         "--via-job",

@@ -50,7 +50,6 @@ def write_labelled_report(result: dict, out_dir: str | Path) -> Path:
 def markdown_lines(result: dict) -> list[str]:
     """The Markdown report, line by line."""
     context, population = result.get("context", {}), result["population"]
-    rows = {"all abused users": result["overall"]} | result["per_type"]
     thin = population["too_few_events"]
     return [
         "# Evaluation on labelled data, replayed through the job",
@@ -73,9 +72,7 @@ def markdown_lines(result: dict) -> list[str]:
         "",
         "## Figures",
         "",
-        "| label | " + " | ".join(FIGURES) + " |",
-        "|---|" + "---:|" * len(FIGURES),
-        *[f"| {name} | " + " | ".join(_cell(figures, k) for k in FIGURES) + " |" for name, figures in rows.items()],
+        *figure_table(result),
         "",
         f"In brackets: {INTERVAL_LEVEL:.0%} bootstrap intervals over users. Recall at 0.1% / 1% FPR: the share "
         "of abused users above the score that flags at most that share of these normal users.",
@@ -87,6 +84,16 @@ def markdown_lines(result: dict) -> list[str]:
         "- abused users without a right alert: " + _names(result["missed"], "missed"),
         "",
         f"![scores]({REPORT_NAME}.png)",
+    ]
+
+
+def figure_table(result: dict) -> list[str]:
+    """The figures as a Markdown table: all abused users, then each label type (also what the terminal shows)."""
+    rows = {"all abused users": result["overall"]} | result["per_type"]
+    return [
+        "| label | " + " | ".join(FIGURES) + " |",
+        "|---|" + "---:|" * len(FIGURES),
+        *[f"| {name} | " + " | ".join(_cell(figures, k) for k in FIGURES) + " |" for name, figures in rows.items()],
     ]
 
 

@@ -115,3 +115,14 @@ def test_a_bad_labels_file_is_refused_before_any_replay(tmp_path):
     with pytest.raises(ShopguardError, match="no such events file"):
         replay_labelled(ShopguardConfig(), tmp_path / "nope.jsonl", tmp_path / "labels.json", None, tmp_path / "work")
     assert not (tmp_path / "work").exists()
+
+
+def test_the_command_refuses_a_bad_labels_file_naming_it(tmp_path, capsys):
+    from shopguard.cli import main
+
+    events = lines(tmp_path / "events.jsonl", [{"user_id": "u"}])
+    (tmp_path / "labels.json").write_text('{"users": {"u1": {"type": "bot", "onset": "soon"}}}')
+    assert main(["evaluate", "--events", str(events), "--labels", str(tmp_path / "labels.json")]) == 2
+    assert f"{tmp_path / 'labels.json'}: user 'u1': onset 'soon'" in capsys.readouterr().err
+    assert main(["evaluate", "--events", str(events)]) == 2
+    assert "--events and --labels go together" in capsys.readouterr().err
