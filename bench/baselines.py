@@ -23,8 +23,8 @@ from typing import Callable
 
 import numpy as np
 
-from shopguard.local.alert_feed import open_consumer
 from shopguard.config import ShopguardConfig
+from shopguard.local.alert_feed import open_consumer
 from shopguard.training.detectors.user_patterns import replay_pattern_scores
 from shopguard.udfs.admission import admit_event
 from shopguard.udfs.alerts import build_alert

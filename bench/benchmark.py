@@ -14,6 +14,7 @@ shared, noisy machine. ``--quick`` is the small version CI runs as a smoke test.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -219,7 +220,8 @@ def run_benchmark(
         ]
         clusters = [
             repeated_throughput(
-                lambda: cluster_throughput(
+                functools.partial(
+                    cluster_throughput,
                     cfg,
                     plan.throughput_events,
                     plan.throughput_users,
@@ -411,7 +413,8 @@ def _write_report(figures: dict, profile: str, out_dir: Path) -> None:
             "| TaskManagers x slots | events/s (median) | every run |",
             "|---|---|---|",
             *[
-                f"| {r['taskmanagers']} x {r['slots_per_taskmanager']} | {r['eps']:,.0f} | {_runs_text(r['runs_eps'])} |"
+                f"| {r['taskmanagers']} x {r['slots_per_taskmanager']} | {r['eps']:,.0f} "
+                f"| {_runs_text(r['runs_eps'])} |"
                 for r in figures["session_cluster_p2"]
             ],
         ]
@@ -475,7 +478,9 @@ def throughput_table(figures: dict) -> list[str]:
     | plain kafka-python consumer | 3,000 | — |
     | onnxruntime alone (pre-encoded, best of 3) | 20,000 | — |
     <BLANKLINE>
-    The p=1 figure is the latency job's warm-up drain. Not measured in this plan (`--quick`): full job, parallelism 1, pattern detector off; pipeline floor, parallelism 1: the job's shape, no detection; pipeline floor without the pandas step, parallelism 1.
+    The p=1 figure is the latency job's warm-up drain. Not measured in this plan (`--quick`): full job,
+    parallelism 1, pattern detector off; pipeline floor, parallelism 1: the job's shape, no detection;
+    pipeline floor without the pandas step, parallelism 1.
     <BLANKLINE>
     """
     runs = figures["throughput_runs"]
@@ -511,7 +516,8 @@ def latency_lines(figures: dict) -> list[str]:
         lines += [
             "At lighter loads: "
             + "; ".join(
-                f"{run['offered_eps']:,.0f} events/s: p50 {run['latency_p50_ms']:.0f} ms, p99 {run['latency_p99_ms']:.0f} ms"
+                f"{run['offered_eps']:,.0f} events/s: p50 {run['latency_p50_ms']:.0f} ms, "
+                f"p99 {run['latency_p99_ms']:.0f} ms"
                 for run in figures["latency_at_lighter_loads"]
             )
             + ".",
@@ -524,7 +530,10 @@ def floor_paragraph(figures: dict) -> list[str]:
     """What the pipeline floor says about the job: per-event time that is PyFlink's, and shopguard's.
 
     >>> print(floor_paragraph({"job_eps_p1": 1000.0, "floor_eps_p1": 5000.0, "floor_keyed_only_eps_p1": 8000.0})[0])
-    The pipeline floor (the job's graph in PyFlink, every step doing the least it can) drains 5,000 events/s at p=1, 8,000 without the pandas step: no job of this shape goes faster on this machine. The job takes 1,000 µs per event at p=1: 200 µs are the floor's, 800 µs its own work (parsing, state, patterns, two LSTMs, decision) and the wider rows it moves.
+    The pipeline floor (the job's graph in PyFlink, every step doing the least it can) drains 5,000
+    events/s at p=1, 8,000 without the pandas step: no job of this shape goes faster on this machine.
+    The job takes 1,000 µs per event at p=1: 200 µs are the floor's, 800 µs its own work (parsing,
+    state, patterns, two LSTMs, decision) and the wider rows it moves.
     >>> floor_paragraph({"job_eps_p1": 1000.0, "floor_eps_p1": None, "floor_keyed_only_eps_p1": None})
     []
     """

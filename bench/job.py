@@ -23,10 +23,10 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from shopguard.local.alert_feed import open_consumer
 from shopguard.bench.profile import JobProfiler, broker_pids, descendants
 from shopguard.bench.workload import as_records, bench_events
 from shopguard.config import ShopguardConfig
+from shopguard.local.alert_feed import open_consumer
 from shopguard.local.job_process import DETECT_JOB_MODULE, RunningJob, isolated_job_config
 from shopguard.local.producer import open_producer, send_records
 from shopguard.local.topics import TopicError, configured_topics, delete_topics, ensure_topics
@@ -219,7 +219,7 @@ def cluster_throughput(
     Python interpreter, so ``taskmanagers`` x 1 slot gives the thread-mode operators as many GILs.
     ``job`` is the module submitted and its arguments (the detection job, or a pipeline floor).
     """
-    from shopguard.local.flink_cluster import FlinkSessionCluster, private_cluster  # needs the Flink home, not the bench
+    from shopguard.local.flink_cluster import FlinkSessionCluster, private_cluster  # needs the Flink home
 
     run_cfg, _ = _bench_config(cfg, parallelism, workdir)
     run_cfg = dataclasses.replace(

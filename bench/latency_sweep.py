@@ -70,7 +70,8 @@ def parse_loads(text: str) -> tuple[float, ...]:
     >>> parse_loads("200,fast")
     Traceback (most recent call last):
     ...
-    shopguard.errors.ShopguardError: --sweep 200,fast: 'fast' is not a number of events/s; give e.g. --sweep 200,500,1000
+    shopguard.errors.ShopguardError: --sweep 200,fast: 'fast' is not a number of events/s;
+    give e.g. --sweep 200,500,1000
     """
     loads = []
     for part in filter(None, (part.strip() for part in text.split(","))):

@@ -1,4 +1,4 @@
-"""The detection job's shape with the detection taken out, for the benchmark (see :mod:`shopguard.bench.pipeline_floor`).
+"""The detection job's shape with the detection taken out, for the benchmark (:mod:`shopguard.bench.pipeline_floor`).
 
 Graph, as the detection job's (:mod:`shopguard.jobs.detect_job`) but each step doing the least it can::
 
@@ -24,12 +24,12 @@ from pyflink.table import DataTypes, StatementSet, StreamTableEnvironment, Table
 from pyflink.table.expressions import col
 from pyflink.table.udf import udf
 
+from shopguard.bench.pipeline_floor import CODES_ROW, ConstantScore, KeepRecentCodes
 from shopguard.config import ShopguardConfig, load_config
 from shopguard.jobs.flink_environment import create_environments
 from shopguard.jobs.kafka_io import events_source
 from shopguard.jobs.user_keying import key_records_by_user
 from shopguard.udfs.event_time import event_time_watermarks
-from shopguard.bench.pipeline_floor import CODES_ROW, ConstantScore, KeepRecentCodes
 
 
 def discard() -> TableDescriptor:

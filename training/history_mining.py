@@ -13,8 +13,8 @@ Example
 >>> from shopguard.config import ShopguardConfig
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> history = folder / "history.jsonl"
->>> lines = [f'{{"event_id": "e{i}", "user_id": "u{i % 3}", "event_type": "page_view", "ts": {1511658000000 + 1000 * i}}}'
-...          for i in range(30)]
+>>> lines = [f'{{"event_id": "e{i}", "user_id": "u{i % 3}", "event_type": "page_view", '
+...          f'"ts": {1511658000000 + 1000 * i}}}' for i in range(30)]
 >>> _ = history.write_text("\\n".join(lines + ["not json"]) + "\\n")
 >>> summary = mine_history(ShopguardConfig(), history, folder, progress=lambda line: None)
 >>> summary.users, summary.events, summary.bad_lines, (folder / "patterns.sqlite").is_file()

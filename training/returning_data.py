@@ -139,7 +139,8 @@ def simulate_returning_traffic(cfg: ShopguardConfig, progress: Callable[[str], N
     fingerprint = (
         f"returning users={t.returning_users} days={t.returning_days} "
         f"profile_days={t.returning_profile_days} validation_days={t.returning_validation_days} "
-        f"abused_share={t.returning_abused_share} subtle_share={t.subtle_share} seed={t.seed} types={','.join(PER_USER_ANOMALY_TYPES)}; "
+        f"abused_share={t.returning_abused_share} subtle_share={t.subtle_share} seed={t.seed} "
+        f"types={','.join(PER_USER_ANOMALY_TYPES)}; "
         f"calibrated on {cfg.data.taobao_csv} ({len(real)} events); habits assumed ({habits})"
     )
     return ReturningTraffic(traffic, periods, fingerprint)

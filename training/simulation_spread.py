@@ -14,7 +14,8 @@ Example
 ...        "pattern_recall_interval": {"account_takeover": [0.62, 1.0], "account_sharing": [0.0, 0.0]},
 ...        "combined_short_of_best_single": {"bot": [0.998, 1.0, "lstm", [-0.006, 0.0]]}}
 >>> print(spread_markdown([row])[-1])
-| 11 | 0.906 | 0.896 (lstm) | 0.860 [0.62–1.00] | 0.000 [0.00–0.00] | bot (0.998 vs 1.000, lstm; difference [-0.006 to +0.000]) |
+| 11 | 0.906 | 0.896 (lstm) | 0.860 [0.62–1.00] | 0.000 [0.00–0.00] |
+  bot (0.998 vs 1.000, lstm; difference [-0.006 to +0.000]) |
 """
 
 from __future__ import annotations

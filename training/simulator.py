@@ -3,8 +3,8 @@
 :class:`ShopperSimulator` draws users whose figures match :class:`~shopguard.training.behaviour_stats.BehaviourStats`
 measured on real events (the Taobao slice): how many events a user has, which event type follows which,
 the time between events, how often the next event stays on the same item or category. The real data has
-no devices, IPs, prices, logins, checkouts, reviews or payment failures; :class:`ContextAssumptions` adds them with stated
-rates, so that the anomaly injectors have a normal background to stand out from (and to hide in).
+no devices, IPs, prices, logins, checkouts, reviews or payment failures; :class:`ContextAssumptions` adds
+them with stated rates, so that the anomaly injectors have a normal background to stand out from (and to hide in).
 
 Example
 -------

@@ -1,12 +1,12 @@
 """Behaviour tokens and the variable-length sequences the pattern detector mines and matches.
 
-A *behaviour token* is one event in coarse words: its type, how long the user dwelt before it (first
-event, under 2 s, under a minute, under 30 minutes, a new visit), whether it moved to a new item, a
-new category, or a device or IP the user has not used lately (set for the rest of the visit that such
-a device or IP opened, so that a stranger's whole visit reads so), and its price tier (none, under 50,
-under 300, 300 or more: what a user usually spends is part of who they are). Tokens are derived from the 4-byte event codes of
-:mod:`shopguard.udfs.encoding`, so training and the job see the very same tokens, and the job needs
-no extra state to know a user's last few tokens: they are in the window of codes it already keeps.
+A *behaviour token* is one event in coarse words: its type, how long the user dwelt before it (first event,
+under 2 s, under a minute, under 30 minutes, a new visit), whether it moved to a new item, a new category, or
+a device or IP the user has not used lately (set for the rest of the visit that such a device or IP opened, so
+that a stranger's whole visit reads so), and its price tier (none, under 50, under 300, 300 or more: what a
+user usually spends is part of who they are). Tokens are derived from the 4-byte event codes of
+:mod:`shopguard.udfs.encoding`, so training and the job see the very same tokens, and the job needs no extra
+state to know a user's last few tokens: they are in the window of codes it already keeps.
 
 A *sequence* of 1..5 consecutive tokens is packed into one int (its length in the top bits, then twelve
 bits per token), so profiles are sets of ints and equal sequences are equal numbers, without hashing.
@@ -28,8 +28,10 @@ page_view after < 2 s, new item, on a new device or IP
 add_to_cart after < 1 min, on a new device or IP, price 300 or more
 >>> for sequence in sequences_ending_here(window_tokens(window), 2, 3):
 ...     print(describe_sequence(sequence))
-page_view after < 2 s, new item, on a new device or IP → add_to_cart after < 1 min, on a new device or IP, price 300 or more
-page_view after < 1 min → page_view after < 2 s, new item, on a new device or IP → add_to_cart after < 1 min, on a new device or IP, price 300 or more
+page_view after < 2 s, new item, on a new device or IP → add_to_cart after < 1 min, on a new device or IP,
+  price 300 or more
+page_view after < 1 min → page_view after < 2 s, new item, on a new device or IP → add_to_cart after < 1 min,
+  on a new device or IP, price 300 or more
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Turning a user's events into model inputs: the one encoder that both the job and training use.
 
-Each event becomes a 4-byte *event code* relative to the user's previous events (what kind of event,
-how long after the previous one, price and quantity buckets, whether the item or category changed,
-whether the device or IP is one the user has not used among their last few, or the new one that
-opened this visit: :data:`FRESH_IDENTITY`). A user's recent behaviour is the concatenation of the last L codes: a few hundred bytes
-that live in Flink keyed state and travel between operators as ``bytes``. Only the scoring step
-expands codes into the float tensor ``[batch, L, len(FEATURE_NAMES)]`` that the model reads.
+Each event becomes a 4-byte *event code* relative to the user's previous events (what kind of event, how long
+after the previous one, price and quantity buckets, whether the item or category changed, whether the device
+or IP is one the user has not used among their last few, or the new one that opened this visit:
+:data:`FRESH_IDENTITY`). A user's recent behaviour is the concatenation of the last L codes: a few hundred
+bytes that live in Flink keyed state and travel between operators as ``bytes``. Only the scoring step expands
+codes into the float tensor ``[batch, L, len(FEATURE_NAMES)]`` that the model reads.
 
 Training imports :func:`encode_user_events` and :func:`batch_features` from here and must never
 re-implement them; :data:`FEATURE_SPEC_VERSION` goes into every model card so that the job refuses a

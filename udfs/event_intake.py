@@ -12,7 +12,8 @@ Example
 >>> from shopguard.config import PrivacySettings, ValidationSettings
 >>> from shopguard.udfs.identifier_hashing import IdentifierHashing
 >>> intake = EventIntake(ValidationSettings(), IdentifierHashing.from_settings(PrivacySettings(), {}))
->>> intake.read(b'{"event_id": "e1", "user_id": "u1", "event_type": "page_view", "ts": 1511658000000}', now_ms=1_511_658_000_000).user_id
+>>> record = b'{"event_id": "e1", "user_id": "u1", "event_type": "page_view", "ts": 1511658000000}'
+>>> intake.read(record, now_ms=1_511_658_000_000).user_id
 'u1'
 >>> letter = intake.read(b'{not json', now_ms=0)
 >>> letter[0], '"reason":"malformed_json"' in letter[1]

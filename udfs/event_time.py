@@ -5,15 +5,15 @@ watermark: the newest event time seen from that user minus ``job.max_out_of_orde
 older than that watermark by more than ``job.allowed_lateness_ms`` is routed to the late topic instead
 of rewriting the user's history long after the fact; events within the bound are scored as they come.
 
-Why per user and not Flink's stream watermark: a user's events all arrive through one partition, in
-order, so the user's clock is exact and deterministic (a replay judges exactly like the live job).
-The stream watermark is the minimum over partitions, emitted periodically; PyFlink can only assign it
-after parsing (per-partition watermarks need a Java timestamp extractor), so one reader interleaving
-two partitions made a fast partition's events turn a slow partition's events late. Nothing in the job decides on the stream watermark, so it is generated in the Kafka source from the
-records' Kafka timestamps (:func:`event_time_watermarks`: bounded out-of-orderness with idleness, no
-timestamp assigner) rather than by a Python step after parsing: one Python operator fewer per event
-(`shopguard bench` measured it). Flink's ``currentInputWatermark`` metrics then show how far the job
-lags behind the producers' clocks. Producers that set each record's timestamp to the event's ``ts``
+Why per user and not Flink's stream watermark: a user's events all arrive through one partition, in order, so
+the user's clock is exact and deterministic (a replay judges exactly like the live job). The stream watermark
+is the minimum over partitions, emitted periodically; PyFlink can only assign it after parsing (per-partition
+watermarks need a Java timestamp extractor), so one reader interleaving two partitions made a fast partition's
+events turn a slow partition's events late. Nothing in the job decides on the stream watermark, so it is
+generated in the Kafka source from the records' Kafka timestamps (:func:`event_time_watermarks`: bounded
+out-of-orderness with idleness, no timestamp assigner) rather than by a Python step after parsing: one Python
+operator fewer per event (`shopguard bench` measured it). Flink's ``currentInputWatermark`` metrics then show
+how far the job lags behind the producers' clocks. Producers that set each record's timestamp to the event's ``ts``
 make it event time proper (``shopguard produce`` keeps the send time: Taobao's 2017 timestamps would
 fall outside the topic's retention at once).
 """

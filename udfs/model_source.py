@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from shopguard.config import ShopguardConfig
-from shopguard.udfs.model_registry import ModelRegistry, RegistryError
 from shopguard.udfs.detector_ensemble import DetectorEnsemble
+from shopguard.udfs.model_registry import ModelRegistry, RegistryError
 from shopguard.udfs.scoring import ModelRefused
 
 log = logging.getLogger("shopguard.model")

@@ -18,8 +18,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-from shopguard.local.alert_feed import describe_alert, describe_dead_letter, open_consumer, records
 from shopguard.config import ShopguardConfig
+from shopguard.local.alert_feed import describe_alert, describe_dead_letter, open_consumer, records
 from shopguard.local.demo_traffic import demo_events
 from shopguard.local.job_process import DETECT_JOB_MODULE
 from shopguard.local.kafka_broker import LocalKafkaBroker

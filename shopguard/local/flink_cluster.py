@@ -510,8 +510,8 @@ class FlinkSessionCluster:
         defaults = _flatten(yaml.safe_load((wheel_conf / "config.yaml").read_text()) or {})
         conf = flink_conf(self.cfg, self.data_dir, defaults)
         (self.conf_dir / "config.yaml").write_text(
-            "# Written by 'shopguard cluster start' from the wheel's config.yaml and [cluster]; edits are overwritten.\n"
-            + yaml.safe_dump(conf, default_flow_style=False, sort_keys=False, width=1 << 16)
+            "# Written by 'shopguard cluster start' from the wheel's config.yaml and [cluster]; "
+            "edits are overwritten.\n" + yaml.safe_dump(conf, default_flow_style=False, sort_keys=False, width=1 << 16)
         )
         (self.conf_dir / "masters").write_text(f"{HOST}:{self.cfg.cluster.rest_port}\n")
         (self.conf_dir / "workers").write_text(f"{HOST}\n" * self.cfg.cluster.taskmanagers)  # one line per TaskManager

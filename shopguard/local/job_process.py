@@ -25,7 +25,7 @@ from pathlib import Path
 from shopguard.config import ShopguardConfig, Topics, to_toml
 
 DETECT_JOB_MODULE = "shopguard.jobs.detect_job"
-"""The detection job's entry point (``main()`` takes ``--config``), as ``python -m`` and ``flink run --python`` run it."""
+"""The detection job's entry point (``main()`` takes ``--config``) for ``python -m`` and ``flink run --python``."""
 
 _METRIC_LINE = re.compile(r"^flink_taskmanager_job_task_operator_shopguard_(\w+)\{[^}]*\}\s+([-+0-9.eE]+)$")
 _TASK_TIME_LINE = re.compile(

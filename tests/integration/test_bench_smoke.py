@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from shopguard.bench.job import shoppers_for
-from shopguard.bench.workload import bench_events
 from shopguard.bench.benchmark import BenchPlan, run_benchmark
+from shopguard.bench.job import shoppers_for
 from shopguard.bench.latency_sweep import SweepPlan, run_latency_sweep
+from shopguard.bench.workload import bench_events
 from shopguard.training.encoded_traffic import encode_traffic
 from shopguard.training.labelled_traffic import LabelledTraffic
 from shopguard.training.pattern_mining import mine_patterns

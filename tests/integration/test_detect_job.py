@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from shopguard.local.alert_feed import collect
 from shopguard.config import to_toml
+from shopguard.local.alert_feed import collect
 from shopguard.local.demo_traffic import account_taker, card_tester, click_bot
 from shopguard.local.job_process import RunningJob, isolated_job_config
 from shopguard.local.producer import send_records

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from shopguard.local.alert_feed import collect
 from shopguard.config import ShopguardConfig, to_toml
+from shopguard.local.alert_feed import collect
 from shopguard.local.demo_traffic import account_taker, card_tester, click_bot
 from shopguard.local.flink_cluster import FlinkSessionCluster, private_cluster
 from shopguard.local.job_process import isolated_job_config

@@ -1,4 +1,4 @@
-"""The benchmark's latency run waits for the tail of the offer, not for a fixed time; its drain rate survives missed scrapes."""
+"""The benchmark's latency run waits for the offer's tail, not a fixed time; its drain rate survives lost scrapes."""
 
 import time
 from pathlib import Path

@@ -3,9 +3,9 @@
 import random
 
 from shopguard.local.demo_traffic import ABNORMAL_USERS, abnormal_users, demo_events
-from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.udfs.encoding import batch_features, encode_user_events
 from shopguard.udfs.events import Event
+from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.udfs.scoring import OnnxModel
 
 T0 = 1_511_658_000_000

@@ -16,5 +16,5 @@ def test_the_retrain_cronjob_is_a_valid_cronjob_running_shopguard_retrain():
 
 
 def test_the_cron_line_runs_shopguard_retrain():
-    lines = [l for l in (DEPLOY / "retrain.cron").read_text().splitlines() if l and not l.startswith("#")]
+    lines = [line for line in (DEPLOY / "retrain.cron").read_text().splitlines() if line and not line.startswith("#")]
     assert len(lines) == 1 and len(lines[0].split()) > 5 and "shopguard retrain" in lines[0]

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from shopguard.config import PatternSettings
-from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.udfs.detector_ensemble import DetectorEnsemble
 from shopguard.udfs.encoding import batch_features, encode_user_events
 from shopguard.udfs.events import Event
 from shopguard.udfs.model_source import ModelSource
 from shopguard.udfs.pattern_store import PATTERNS_FILE
+from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.udfs.score_combiner import ScoreCombiner
 from shopguard.udfs.scoring import ModelRefused
 from shopguard.udfs.served_patterns import ServedPatterns

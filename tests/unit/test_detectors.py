@@ -16,8 +16,8 @@ from shopguard.training.detectors.velocity_rules import VelocityRules
 from shopguard.training.encoded_traffic import encode_traffic
 from shopguard.training.labelled_traffic import LabelledTraffic
 from shopguard.training.next_event_model import NextEventConfig
-from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.udfs.events import Event
+from shopguard.udfs.placeholder_model import write_placeholder_model
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
 """Occlusion explanations: the events whose removal lowers the score are named, strongest first."""
 
-from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.udfs.encoding import encode_user_events
 from shopguard.udfs.events import Event
 from shopguard.udfs.explanations import occlusion_contributions
+from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.udfs.scoring import OnnxModel
 
 T0 = 1_511_658_000_000

@@ -3,11 +3,11 @@
 import cloudpickle
 import pytest
 
+from shopguard.bench.pipeline_floor import ConstantScore, KeepRecentCodes
 from shopguard.config import ShopguardConfig
 from shopguard.udfs.alert_decision import DecideAlert
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
-from shopguard.bench.pipeline_floor import ConstantScore, KeepRecentCodes
 from shopguard.udfs.scoring import ScoreHistories
 from shopguard.udfs.user_history import TrackUserHistory
 

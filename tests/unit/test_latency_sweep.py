@@ -5,10 +5,10 @@ import json
 import pytest
 
 from shopguard.bench import latency_sweep
+from shopguard.bench.latency_sweep import SweepPlan, parse_loads, sweep_figures, write_sweep_report
 from shopguard.cli import main
 from shopguard.config import ShopguardConfig
 from shopguard.errors import ShopguardError
-from shopguard.bench.latency_sweep import SweepPlan, parse_loads, sweep_figures, write_sweep_report
 
 
 def _offer(rate: float, latencies: list[float], scored: int | None = None) -> dict:

@@ -6,8 +6,8 @@ import shutil
 import pytest
 
 from shopguard.udfs.model_registry import ModelRegistry
-from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.udfs.model_source import LiveModel, ModelSource
+from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.udfs.scoring import ModelRefused
 
 

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from shopguard.bench.workload import as_records, bench_events
 from shopguard.bench.pipeline_floor import ConstantScore, KeepRecentCodes
+from shopguard.bench.workload import as_records, bench_events
 from tests.unit.flink_fakes import Runtime
 
 

@@ -6,14 +6,14 @@ import math
 import numpy as np
 import pytest
 
+from shopguard.udfs.encoding import FEATURE_NAMES, batch_features, encode_user_events
+from shopguard.udfs.events import Event
 from shopguard.udfs.placeholder_model import (
     PLACEHOLDER_BIAS,
     PLACEHOLDER_VERSION,
     PLACEHOLDER_WEIGHTS,
     write_placeholder_model,
 )
-from shopguard.udfs.encoding import FEATURE_NAMES, batch_features, encode_user_events
-from shopguard.udfs.events import Event
 from shopguard.udfs.scoring import ModelRefused, OnnxModel
 
 

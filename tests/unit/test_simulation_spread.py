@@ -8,9 +8,9 @@ import pytest
 from shopguard.cli import _seed_list
 from shopguard.config import ShopguardConfig
 from shopguard.training.ablation_report import ablation_markdown
-from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.training.simulation_spread import spread_markdown, targets_across_seeds
 from shopguard.udfs.detector_ensemble import NEXT_EVENT_FOLDER
+from shopguard.udfs.placeholder_model import write_placeholder_model
 from tests.unit.test_ablation_report import _result
 
 
@@ -37,7 +37,7 @@ def test_each_seed_is_its_own_simulation_and_the_same_seed_gives_the_same_row(cf
     table = spread_markdown(rows)
     assert len(table) == 2 + 3 and table[2].startswith("| 11 | ")
     for row in rows:
-        for combined, best, name, interval in row["combined_short_of_best_single"].values():
+        for combined, best, _name, interval in row["combined_short_of_best_single"].values():
             assert combined < best and (interval is None or interval[0] <= interval[1])
 
 

@@ -11,12 +11,12 @@ import torch
 from shopguard.config import load_config
 from shopguard.training.evaluation_data import build_evaluation_data
 from shopguard.training.lstm_model import SequenceClassifier, SequenceModelConfig
-from shopguard.udfs.model_registry import open_registry
 from shopguard.training.onnx_export import PARITY_TOLERANCE, export_model
 from shopguard.training.publishing import PublishRefused, publish_model
 from shopguard.training.train_lstm import TrainingRun, checkpoint
 from shopguard.training.train_pipeline import train_and_export
 from shopguard.udfs.encoding import FEATURE_NAMES, FEATURE_SPEC_VERSION
+from shopguard.udfs.model_registry import open_registry
 from shopguard.udfs.scoring import OnnxModel
 
 TINY = ["training.simulated_users=1500", "training.abused_share=0.1", "training.span_days=1.0"]

@@ -5,11 +5,11 @@ import json
 import pytest
 
 from shopguard.config import ShopguardConfig
-from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.udfs.event_intake import DEAD_LETTERS
 from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
+from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.udfs.user_history import LATE_EVENTS, SCORING_ROW, TrackUserHistory
 from tests.unit.flink_fakes import Runtime
 
