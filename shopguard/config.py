@@ -21,13 +21,20 @@ import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 from shopguard.errors import ShopguardError
 
 
 class ConfigError(ShopguardError, ValueError):
     """A setting is unknown or has a value of the wrong type; the message names the setting."""
+
+
+StartingOffsets = Literal["committed-or-earliest", "earliest", "latest"]
+ExecutionMode = Literal["thread", "process"]
+StateBackend = Literal["hashmap", "rocksdb"]
+RestartStrategy = Literal["fixed-delay", "exponential-delay", "cluster"]
+DeliveryGuarantee = Literal["exactly-once", "at-least-once"]
 
 
 def _default_cache_dir() -> str:
@@ -72,7 +79,7 @@ class KafkaSettings:
 
     bootstrap_servers: str = "127.0.0.1:19092"
     consumer_group: str = "shopguard-detect"
-    starting_offsets: str = "committed-or-earliest"  # or "earliest", "latest"
+    starting_offsets: StartingOffsets = "committed-or-earliest"
     client_properties: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -119,11 +126,11 @@ class JobSettings:
     """The detection job on Flink."""
 
     parallelism: int = 1
-    python_execution_mode: str = "thread"  # "thread" (fast keyed state) or "process"
+    python_execution_mode: ExecutionMode = "thread"
     checkpoint_interval_ms: int = 10000  # 0: checkpointing off (then alerts are written at-least-once)
     checkpoint_dir: str = ""  # empty: <cache_dir>/checkpoints; on a cluster, a path or URL every node sees
-    state_backend: str = "hashmap"  # or "rocksdb" for state larger than the TaskManagers' memory
-    restart_strategy: str = "fixed-delay"  # or "exponential-delay", or "cluster": the cluster's configuration decides
+    state_backend: StateBackend = "hashmap"
+    restart_strategy: RestartStrategy = "fixed-delay"
     restart_attempts: int = 3  # fixed-delay restarts before the job fails for good
     restart_delay_ms: int = 5000  # fixed-delay: the wait before each restart
     restart_backoff_initial_ms: int = 1000  # exponential-delay: the first wait, multiplied after each failure
@@ -134,7 +141,7 @@ class JobSettings:
     restart_backoff_attempts: int = (
         0  # exponential-delay: restarts before the job fails, counted since the last reset; 0: no limit
     )
-    delivery_guarantee: str = "exactly-once"  # of the Kafka sinks when checkpointing is on; or "at-least-once"
+    delivery_guarantee: DeliveryGuarantee = "exactly-once"
     transaction_timeout_ms: int = 900000  # Kafka producer transactions; at most the broker's transaction.max.timeout.ms
     max_out_of_orderness_ms: int = 10000  # watermark = newest event time seen - this
     allowed_lateness_ms: int = 60000  # events older than watermark - this go to topics.late
@@ -150,13 +157,11 @@ class JobSettings:
     alert_update_min_gain: float = 0.05  # an open alert is re-sent when its score rises by this much
     arrow_batch_size: int = 1000  # rows per vectorized scoring call
     bundle_size: int = 1000
-    # Rows reach the pandas scoring worker only when a bundle ends (PyFlink leaves Beam's 1 MB outbound
-    # buffer without a time limit), so this bounds latency under light load. At 1,000 events/s, 30 ms gave
-    # p50/p99 108/264 ms against 213/684 ms at 100 ms, for about 10% less throughput (issue 6).
+    # Rows reach the pandas scoring worker only when a bundle ends (PyFlink leaves Beam's outbound buffer
+    # without a time limit), so this bounds latency under light load; shorter bundles cost throughput.
     bundle_time_ms: int = 100
-    # Longest a record waits in a network buffer between two tasks before the buffer is sent anyway. Flink's
-    # default, 100 ms, cost ~80 ms of p50 latency at 200 events/s (three such edges); 10 ms changed no
-    # measured throughput (issue 6).
+    # Longest a record waits in a network buffer between two tasks before the buffer is sent anyway
+    # (Flink's default is 100 ms): lower latency against more, smaller network sends.
     buffer_timeout_ms: int = 10
     model_path: str = ""  # empty: the registry's current model, else the placeholder model
     model_poll_interval_s: float = 10.0  # how often the scoring step looks for a new current model
@@ -218,7 +223,7 @@ class ClusterSettings:
     """The standalone Flink session cluster that ``shopguard cluster start`` runs on loopback.
 
     One JobManager and one TaskManager from the distribution the ``apache-flink`` wheel ships (the
-    Flink home of :func:`shopguard.jobs.flink_environment.flink_home`). Its configuration, logs, pid
+    Flink home of :func:`shopguard.local.flink_home.flink_home`). Its configuration, logs, pid
     files live in ``data_dir``. Checkpoint storage and the state backend are the job's own settings
     (``[job]``, sent with each submission); the metrics reporter belongs to the cluster's processes,
     so on a session cluster ``cluster.prometheus_ports`` applies and ``job.prometheus_ports`` does not.
@@ -227,8 +232,7 @@ class ClusterSettings:
     rest_port: int = 8081  # REST API and web UI on 127.0.0.1
     jobmanager_rpc_port: int = 6123
     # One slot per TaskManager, several TaskManagers: all thread-mode Python of a TaskManager runs in one
-    # embedded interpreter, so its operators share one GIL. On 2 cores, p=2 drained 8,033 events/s on
-    # 2 TaskManagers x 1 slot against 5,681 on 1 x 2 (issue 6).
+    # embedded interpreter, so its operators share one GIL (docs/benchmarks.md compares the layouts).
     taskmanagers: int = 2
     taskmanager_slots: int = 1
     jobmanager_memory: str = "1024m"  # jobmanager.memory.process.size
@@ -407,6 +411,11 @@ def _build(cls: type, tree: Mapping[str, Any], prefix: str, origin: str) -> Any:
 
 def _coerce(value: Any, hint: Any, name: str, origin: str) -> Any:
     origin_type = typing.get_origin(hint)
+    if origin_type is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"{origin}: {name}: {value!r} is not one of {', '.join(map(repr, choices))}")
+        return value
     if origin_type is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{origin}: {name!r} must be a list, got {value!r}")

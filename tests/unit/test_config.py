@@ -82,3 +82,33 @@ def test_toml_output_reads_back_unchanged():
 
 def test_the_default_session_gap_is_the_visit_gap_the_behaviour_tokens_are_built_on():
     assert ShopguardConfig().job.session_gap_ms == VISIT_GAP_MS
+
+
+@pytest.mark.parametrize(
+    "setting, value, choices",
+    [
+        ("job.state_backend", "rockdb", "'hashmap', 'rocksdb'"),
+        ("job.restart_strategy", "failure-rate", "'fixed-delay', 'exponential-delay', 'cluster'"),
+        ("job.delivery_guarantee", "exactly_once", "'exactly-once', 'at-least-once'"),
+        ("job.python_execution_mode", "threads", "'thread', 'process'"),
+        ("kafka.starting_offsets", "newest", "'committed-or-earliest', 'earliest', 'latest'"),
+    ],
+)
+def test_a_choice_outside_its_list_is_refused_when_the_file_is_loaded(tmp_path, setting, value, choices):
+    section, key = setting.split(".")
+    path = tmp_path / "shopguard.toml"
+    path.write_text(f'[{section}]\n{key} = "{value}"\n')
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    assert str(refused.value) == f"{path}: {setting}: {value!r} is not one of {choices}"
+
+
+def test_every_refusal_of_a_configuration_is_a_shopguard_error(tmp_path, capsys):
+    from shopguard.cli import main
+
+    path = tmp_path / "shopguard.toml"
+    path.write_text('[job]\nstate_backend = "rockdb"\n')
+    assert main(["config", "--config", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"shopguard: {path}: job.state_backend: 'rockdb' is not one of 'hashmap', 'rocksdb'\n"
+    )

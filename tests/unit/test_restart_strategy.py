@@ -60,7 +60,7 @@ def test_every_key_is_one_of_flink_s_own_restart_options():
     [
         (
             ['restart_strategy="failure-rate"'],
-            "job.restart_strategy = 'failure-rate': use one of fixed-delay, exponential-delay, cluster",
+            "job.restart_strategy: 'failure-rate' is not one of 'fixed-delay', 'exponential-delay', 'cluster'",
         ),
         (["restart_attempts=-1"], "job.restart_attempts = -1"),
         (
