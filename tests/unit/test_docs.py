@@ -1,0 +1,98 @@
+"""Everything a user can type is documented: each ``shopguard`` command and option, each setting.
+
+The docs are README.md and docs/*.md. A new command, option or setting fails here until it has its line
+(commands in the table of docs/operations.md, settings in its configuration reference and a comment in
+shopguard.example.toml).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import typing
+from pathlib import Path
+
+from shopguard.cli import build_parser
+from shopguard.config import ShopguardConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "shopguard.example.toml"
+COMMON_OPTIONS = {"--config", "--set", "--help", "-h"}
+
+
+def docs_text() -> str:
+    return "\n".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
+
+
+def commands() -> dict[str, argparse.ArgumentParser]:
+    """Every subcommand of ``shopguard`` with its parser."""
+    (group,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(group.choices)
+
+
+def settings(cls: type = ShopguardConfig, prefix: str = "") -> dict[str, str]:
+    """Every setting, ``section.key``, with the dataclass that declares it."""
+    found = {}
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[field.name]):
+            found.update(settings(hints[field.name], prefix + field.name + "."))
+        else:
+            found[prefix + field.name] = cls.__name__
+    return found
+
+
+def test_every_command_is_documented():
+    text = docs_text()
+    missing = [name for name in commands() if f"shopguard {name}" not in text]
+    assert not missing, "\n".join(
+        f"`shopguard {name}` is in shopguard/cli.py but in none of README.md, docs/*.md: "
+        "add its row to the command table of docs/operations.md"
+        for name in missing
+    )
+
+
+def test_every_option_of_every_command_is_documented():
+    text = docs_text()
+    missing = [
+        (name, option)
+        for name, parser in commands().items()
+        for action in parser._actions
+        for option in action.option_strings
+        if option not in COMMON_OPTIONS and not re.search(re.escape(option) + r"\b", text)
+    ]
+    assert not missing, "\n".join(
+        f"`shopguard {name} {option}` is undocumented: add it to the options of `shopguard {name}` "
+        "in the command table of docs/operations.md"
+        for name, option in missing
+    )
+
+
+def test_every_setting_is_documented():
+    text = docs_text()
+    missing = {key: owner for key, owner in settings().items() if f"`{key}`" not in text}
+    assert not missing, "\n".join(
+        f"setting `{key}` ({owner} in shopguard/config.py) is in none of README.md, docs/*.md: add its row "
+        "(setting, default, meaning and trade-off) to the configuration reference in docs/operations.md"
+        for key, owner in missing.items()
+    )
+
+
+def test_every_setting_in_the_example_file_has_its_comment():
+    lines = EXAMPLE.read_text().splitlines()
+    bare = [
+        line.split("=")[0].strip()
+        for before, line in zip(["", *lines], lines)
+        if re.match(r"\w+ = ", line) and not before.startswith("#")
+    ]
+    assert not bare, "\n".join(
+        f"shopguard.example.toml: `{key}` has no comment line above it: say what it means and its trade-off "
+        "(no measurements)"
+        for key in bare
+    )
+
+
+def test_the_checks_see_what_they_check():
+    assert {"run", "detect", "evaluate", "bench", "config"} <= set(commands())
+    assert settings()["job.state_backend"] == "JobSettings" and "cache_dir" in settings()
