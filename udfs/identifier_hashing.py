@@ -42,7 +42,7 @@ HASHED_FIELDS: tuple[str, ...] = ("ip", "device_id")
 """The event fields whose values never leave the job in clear (when ``privacy.hash_identifiers`` is on)."""
 
 DEFAULT_SALT = "shopguard-public-default-salt"
-"""The salt used when ``privacy.salt_env``'s variable is unset. Not a secret: it is printed here and in the README."""
+"""The salt used when ``privacy.salt_env``'s variable is unset. Not a secret: docs/architecture.md prints it."""
 
 PREFIX = "h:"
 

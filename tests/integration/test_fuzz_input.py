@@ -7,7 +7,7 @@ session's broker and through the real job on the mini-cluster (parallelism 2, it
 every score written to a scores topic). The parser run in this process is the oracle: each record must
 come out exactly once, as a score if the parser accepts it, else as a dead letter with the parser's reason;
 the job's metrics must agree and it must never restart. Kafka tombstones (null values) are left out: the
-connector drops them before the job sees them (README, "Topics and formats").
+connector drops them before the job sees them (docs/architecture.md, "Guarantees").
 """
 
 from __future__ import annotations
