@@ -63,7 +63,7 @@ class BenchPlan:
     lighter_loads_eps: tuple[float, ...] = ()  # latency also at these offered loads, below the job's capacity
     cluster_layouts: tuple[tuple[int, int], ...] = ()  # (TaskManagers, slots each) of session clusters run at p=2
     repeats: int = 1  # runs of each throughput figure (jobs, clusters, plain consumer); the report quotes the median
-    floor_events: int = 0  # backlog of the pipeline-floor runs (they drain ~4x faster than the job); 0: the job's
+    floor_events: int = 0  # backlog of the pipeline-floor runs (they drain faster than the job); 0: the job's
     # The runs that explain the job's figures rather than make them: the pipeline floors, p=1 without the
     # pattern detector, and the profiled run (each a job start of ~25 s on the 2-core machine).
     diagnostics: bool = True
@@ -102,9 +102,8 @@ class BenchPlan:
         """What CI runs to keep the benchmark working (figures meaningless at this size).
 
         The backlogs still take a few of the bench's counter readings to drain: a rate needs two. The floor
-        has no cold Python to warm up and drains fastest: its ~7,000 events/s drained 3,000 events before a
-        second reading once, and on a machine where it drains ~42,000 events/s, 20,000 drained before the
-        first; 200,000 take it about 5 s there.
+        has no cold Python to warm up and drains fastest, so its backlog is the largest: a small one can
+        drain before the counter is read twice on a fast machine.
         """
         return cls(
             6_000,

@@ -35,9 +35,9 @@ from shopguard.udfs.events import Event
 LATENCY_TAIL_S = 120  # after the offer, how long the latency run waits for the last scores
 WARM_UP_SEED, OFFER_SEED = 5, 11  # event ids of the latency job's backlog and of its offers (n-th offer: 11 + n)
 SHOPPER_EVENT_GAP_S = 20.0
-"""How often one shopper of a live offer acts: every 20 s is brisk (in the Taobao slice a user's next event
-came a median 283 s later, 33 s at the 10th percentile), yet at 5,000 events/s it takes 100,000 shoppers;
-2,000 shoppers at 800 events/s would each act every 2.5 s, a pace the detectors rightly call a bot."""
+"""How often one shopper of a live offer acts: brisk for a human shopper (the Taobao slice's users are far
+slower), yet a human pace, so that an offer of N events/s spreads over 20 N shoppers; a few thousand
+shoppers at hundreds of events/s would each act every few seconds, a pace the detectors rightly call a bot."""
 DETECTION_JOB = (DETECT_JOB_MODULE,)
 PIPELINE_FLOORS = {
     "with_pandas_step": ("shopguard.bench.pipeline_floor_job",),
@@ -121,8 +121,7 @@ def _until_drained(
     A reading of ``None`` (no reporter had the counter: one that did not answer in time, or a task not
     running yet) is no sample, nor is one below the last (a cluster's total while one of its
     TaskManagers did not answer; the counter itself only grows). Read as 0, a missed scrape made the
-    next reading look like the whole backlog drained in one interval: one run measured 35,883 events/s
-    that way, against ~1,600 for its neighbours.
+    next reading look like the whole backlog drained in one interval, a rate many times the true one.
 
     >>> readings = iter([0.0, None, 40.0, 20.0, None, 100.0])
     >>> [done for _, done in _until_drained(100, lambda: next(readings), 5.0, 0.0, Path("job.log"))]
@@ -315,7 +314,7 @@ def job_latency(
 
     The job first drains a backlog of ``warm_up_events``, so that its Python workers have started and
     the JIT compiler has done most of its work before an event is timed (a cold job's first seconds
-    read as seconds of latency: the bench read 4 s at p50 at 1,000 events/s offered to one). That drain's
+    read as seconds of latency). That drain's
     rate is returned under ``warm_up`` (at-least-once sinks, per-event scores written too). Then each
     load is offered in turn, the next only once every event of the last was scored (at most
     :data:`LATENCY_TAIL_S` after its offer), under ``loads``; each offer spreads over as many shoppers

@@ -7,9 +7,8 @@ validates it (:class:`~shopguard.udfs.event_intake.EventIntake`) under its user'
 
 Why not a Python parse step in the source task, as the job had before: every event then crossed
 from Java into Python and back in the source task, holding the one interpreter lock that the keyed
-step of the same TaskManager needs too, so the two Python steps ran one after the other. Measured
-on the 2-core machine, draining 40k events at p=1 (issue 6 notes): the job went from
-about 1,530 to 1,730 events/s, and the pipeline floor from about 5,000 to 6,800.
+step of the same TaskManager needs too, so the two Python steps ran one after the other (the job and
+the pipeline floor drain faster without it: ``shopguard bench`` measures both).
 
 A record whose user id cannot be read in Java (not JSON, not an object, no ``user_id``) is keyed by
 the empty string; its keyed step rejects it as a dead letter, as it would under any key. A user id

@@ -266,7 +266,7 @@ class PatternSettings:
     max_history_events: int = 5000  # mining reads at most a user's newest N events (bounded memory)
     max_profile_sequences: int = 512  # kept per user, by count x IDF
     max_idf_sequences: int = 500_000  # kept in the IDF table, the most common first; rarer ones count as unseen
-    profile_cache_sequences: int = 2_000_000  # profiles held in memory per scoring process (about 60 B each)
+    profile_cache_sequences: int = 2_000_000  # profile sequences held in memory per scoring process
     learned_capacity: int = 24  # online extension: sequences remembered per user in keyed state
     learn_min_sessions: float = 2.0  # seen in this many sessions (with decay) before it counts as the user's
     learn_half_life_days: float = 14.0

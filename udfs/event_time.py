@@ -12,7 +12,7 @@ watermarks need a Java timestamp extractor), so one reader interleaving two part
 events turn a slow partition's events late. Nothing in the job decides on the stream watermark, so it is
 generated in the Kafka source from the records' Kafka timestamps (:func:`event_time_watermarks`: bounded
 out-of-orderness with idleness, no timestamp assigner) rather than by a Python step after parsing: one Python
-operator fewer per event (`shopguard bench` measured it). Flink's ``currentInputWatermark`` metrics then show
+operator fewer per event. Flink's ``currentInputWatermark`` metrics then show
 how far the job lags behind the producers' clocks. Producers that set each record's timestamp to the event's ``ts``
 make it event time proper (``shopguard produce`` keeps the send time: Taobao's 2017 timestamps would
 fall outside the topic's retention at once).

@@ -14,8 +14,8 @@ The score is the IDF-weighted share of unmatched sequences, as a moving average 
 ``patterns.recent_events`` events, in [0, 1]. The share is taken of the most the event could weigh
 (every sequence ending with it unmatched and performed by no user: IDF ``ln(users + 1)``), not of the
 weight of the sequences that passed the threshold: a share of those alone made one odd sequence of a
-user with sparse history weigh as much as a burst of never-seen behaviour (measured: PR-AUC 0.59
-against 0.84 on the returning-shopper evaluation). Behaviour that stays normal (score below
+user with sparse history weigh as much as a burst of never-seen behaviour, and ranked users worse on the
+returning-shopper evaluation (``shopguard evaluate``). Behaviour that stays normal (score below
 ``patterns.learn_max_score``) extends the profile online: a sequence counts as the user's once it has
 been seen in ``patterns.learn_min_sessions`` sessions, with a half-life, so profiles follow slow change
 while an attack confined to one session cannot teach itself to the detector. The learned part lives in
