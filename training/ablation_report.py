@@ -83,8 +83,9 @@ def ablation_markdown(result: dict, context: dict, across_seeds: Sequence[dict] 
         ),
         *(
             [
-                f"  (Difference: the {INTERVAL_LEVEL:.0%} paired bootstrap interval of the PR-AUC difference, combination "
-                "minus best single, over users. An interval that holds 0 is a gap another draw of users could reverse.)"
+                f"  (Difference: the {INTERVAL_LEVEL:.0%} paired bootstrap interval of the PR-AUC difference, "
+                "combination minus best single, over users. An interval that holds 0 is a gap another draw of users "
+                "could reverse.)"
             ]
             if targets.get("combined_vs_best_single_interval")
             else []

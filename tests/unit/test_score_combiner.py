@@ -133,19 +133,19 @@ def _users_with_many_events(seed: int):
     for i in range(400):
         spikes = rng.random(40) < 0.03
         rows += [
-            (f"n{i}", l, p, False)
-            for l, p in zip(
+            (f"n{i}", s, p, False)
+            for s, p in zip(
                 1 / (1 + np.exp(-rng.normal(-3, 1.5, 40))),
                 np.where(spikes, rng.uniform(0.4, 0.8, 40), rng.uniform(0, 0.3, 40)),
             )
         ]
     for i in range(20):
         rows += [
-            (f"b{i}", l, p, True) for l, p in zip(1 / (1 + np.exp(-rng.normal(5, 1, 40))), rng.uniform(0, 0.2, 40))
+            (f"b{i}", s, p, True) for s, p in zip(1 / (1 + np.exp(-rng.normal(5, 1, 40))), rng.uniform(0, 0.2, 40))
         ]
     for i in range(40):
         rows += [
-            (f"s{i}", l, p, True) for l, p in zip(1 / (1 + np.exp(-rng.normal(-2, 1.5, 3))), rng.uniform(0.85, 1, 3))
+            (f"s{i}", s, p, True) for s, p in zip(1 / (1 + np.exp(-rng.normal(-2, 1.5, 3))), rng.uniform(0.85, 1, 3))
         ]
     users, lstm, patterns, abuse = zip(*rows)
     return {"lstm": np.array(lstm, np.float32), "user_patterns": np.array(patterns)}, np.array(abuse), list(users)
