@@ -25,10 +25,10 @@ from shopguard.local.topics import ensure_topics
 pytestmark = pytest.mark.integration
 
 PARALLELISM = 2
-THROTTLE_US = 2000  # per record and subtask: the job reads at most PARALLELISM * 1e6 / THROTTLE_US events/s
+THROTTLE_US = 5000  # per record and subtask: the job reads at most PARALLELISM * 1e6 / THROTTLE_US events/s
 JOB_CEILING_EPS = PARALLELISM * 1_000_000 / THROTTLE_US
-OFFERED_EPS = 4000  # four times the ceiling: a producer that reaches even half of it still outruns the job
-PRODUCE_S = 8
+OFFERED_EPS = 4000  # ten times the ceiling: a producer slowed to a fifth by a busy machine still offers twice it
+PRODUCE_S = 5
 CHUNK = 250  # events per paced send (20 sends a second)
 WARM_UP_EVENTS = 1000  # scored before the memory baseline: the scoring worker and the model load at the first rows
 USERS = 2_000
