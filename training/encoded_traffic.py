@@ -10,7 +10,8 @@ Example
 >>> from shopguard.training.labelled_traffic import LabelledTraffic
 >>> from shopguard.training.anomalies import AnomalyLabel
 >>> from shopguard.udfs.events import Event
->>> events = [Event("a", "u1", "page_view", 0), Event("b", "u1", "payment_failed", 1000), Event("c", "u2", "login", 500)]
+>>> events = [Event("a", "u1", "page_view", 0), Event("b", "u1", "payment_failed", 1000),
+...           Event("c", "u2", "login", 500)]
 >>> encoded = encode_traffic(LabelledTraffic(events, [AnomalyLabel("u1", "card_testing", False, 900, ("b",))]), 8)
 >>> encoded.event_ids, encoded.event_types, encoded.user_types
 (['a', 'b', 'c'], ['', 'card_testing', ''], ['card_testing', 'card_testing', ''])

@@ -4,8 +4,8 @@ Keyed by ``user_id`` and fed only rows whose score crossed their model's thresho
 rarely. It applies the cool-down (:mod:`shopguard.udfs.cool_down`: one open alert per user, updated
 rather than repeated), and for each alert it opens or updates it explains the score by occlusion
 with the very model version that produced it, lists every detector's score and what each one saw
-(the sequences the user's pattern profile lacks, the rules' counts), and writes the canonical alert JSON. Metrics (group ``shopguard``): ``alerts_opened``,
-``alerts_updated``, ``alerts_suppressed``.
+(the sequences the user's pattern profile lacks, the rules' counts), and writes the canonical alert JSON.
+Metrics (group ``shopguard``): ``alerts_opened``, ``alerts_updated``, ``alerts_suppressed``.
 """
 
 from __future__ import annotations
