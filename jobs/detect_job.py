@@ -37,6 +37,7 @@ from pyflink.table.expressions import col
 from pyflink.table.udf import udf
 
 from shopguard.config import ShopguardConfig, load_config
+from shopguard.errors import ShopguardError
 from shopguard.jobs.flink_environment import create_environments
 from shopguard.jobs.kafka_io import events_source, keyed_json_sink, scores_sink
 from shopguard.jobs.user_keying import key_records_by_user
@@ -198,7 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", help="TOML configuration file")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = parser.parse_args(argv)
-    run_detect_job(load_config(args.config, args.overrides))
+    try:
+        run_detect_job(load_config(args.config, args.overrides))
+    except ShopguardError as error:  # a refusal is one line naming what to fix, not a traceback
+        print(f"shopguard: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -112,3 +112,12 @@ def test_every_refusal_of_a_configuration_is_a_shopguard_error(tmp_path, capsys)
     assert capsys.readouterr().err == (
         f"shopguard: {path}: job.state_backend: 'rockdb' is not one of 'hashmap', 'rocksdb'\n"
     )
+
+
+def test_the_job_module_refuses_a_bad_setting_in_one_line(capsys):
+    from shopguard.jobs.detect_job import main
+
+    assert main(["--set", "job.state_backend=rockdb"]) == 2
+    assert capsys.readouterr().err == (
+        "shopguard: --set: job.state_backend: 'rockdb' is not one of 'hashmap', 'rocksdb'\n"
+    )
