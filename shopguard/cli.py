@@ -205,8 +205,10 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     }
     report_dir = Path(args.report_dir or cfg.training.report_dir)
     report = write_evaluation_report(results, "lstm", data.test, report_dir, context)
-    ablation = _evaluate_ablation(cfg, Path(model_dir), report_dir, args.seeds)
+    ablation, returning, scores = _evaluate_ablation(cfg, Path(model_dir), report_dir, args.seeds)
     body = report_json(results, "lstm", context) | {"ablation": ablation}
+    if not args.skip_unseen:
+        body |= _evaluate_unseen(cfg, data, returning, scores, report_dir)
     (report_dir / "evaluation.json").write_text(json.dumps(body, indent=1) + "\n")
     if args.json:
         print(json.dumps(body))
@@ -216,19 +218,45 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate_ablation(cfg: ShopguardConfig, model_dir: Path, report_dir: Path, seeds: tuple[int, ...]) -> dict:
+def _evaluate_ablation(cfg: ShopguardConfig, model_dir: Path, report_dir: Path, seeds: tuple[int, ...]):
     """Each detector alone and combined on returning shoppers (with the model's own combiner if it has one),
-    and the same targets on the simulations of ``seeds``."""
+    and the same targets on the simulations of ``seeds``; also the returning data and every detector's
+    scores, for the unseen-family evaluation to reuse."""
+    from shopguard.training.ablation import ablation
     from shopguard.training.ablation_report import ablation_json, write_ablation_report
-    from shopguard.training.ensemble_training import evaluate_ensemble
+    from shopguard.training.ensemble_training import score_with_folder
     from shopguard.training.returning_data import build_returning_data
     from shopguard.training.simulation_spread import targets_across_seeds
+    from shopguard.udfs.score_combiner import ScoreCombiner
 
     returning = build_returning_data(cfg, _progress)
-    result = evaluate_ensemble(cfg, returning, model_dir, _progress)
+    scores = score_with_folder(cfg, returning, model_dir, _progress)
+    combiner = ScoreCombiner.read(model_dir)
+    if combiner is not None and not set(combiner.detectors) <= set(scores):
+        combiner = None
+    _progress("combining with the model's combiner" if combiner else "fitting a combiner on the validation period")
+    result = ablation(scores, returning, cfg.training.target_alert_rate, combiner)
     across_seeds = targets_across_seeds(cfg, model_dir, seeds, _progress) if seeds else []
     write_ablation_report(result, report_dir, {"returning_data": returning.fingerprint}, across_seeds)
-    return ablation_json(result, across_seeds)
+    return ablation_json(result, across_seeds), returning, scores
+
+
+def _evaluate_unseen(cfg: ShopguardConfig, data, returning, scores: dict, report_dir: Path) -> dict:
+    """Leave one family out (training/evaluation_unseen.py): the evaluation JSON's unseen-family entries."""
+    from shopguard.training.evaluation_unseen import leave_one_family_out
+    from shopguard.training.evaluation_unseen_report import write_unseen_report
+
+    label_free = {name: period for name, period in scores.items() if name != "lstm"}
+    unseen = leave_one_family_out(
+        data.train, data.validation, returning, label_free, cfg.training.target_alert_rate, progress=_progress
+    )
+    write_unseen_report(unseen, report_dir)
+    return {
+        "unseen_families": unseen["families"],
+        "unseen_min_recall": unseen["unseen_min_recall"],
+        "unseen_mean_pr_auc": unseen["unseen_mean_pr_auc"],
+        "unseen": {k: v for k, v in unseen.items() if k != "families"},
+    }
 
 
 def _seed_list(text: str) -> tuple[int, ...]:
@@ -431,6 +459,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=2,
         help="with --events: users with fewer events scored by the job are named, not judged (default 2)",
+    )
+    evaluate.add_argument(
+        "--skip-unseen",
+        action="store_true",
+        help="leave out the unseen-family evaluation (each abuse family left out of training in turn)",
     )
     evaluate.add_argument(
         "--via-job",

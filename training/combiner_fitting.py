@@ -21,6 +21,12 @@ and each abused user's highest-scoring abuse event, as in multiple-instance lear
 returning-shopper simulations (seeds 7, 11, 12, 13) one round removed the combination's shortfall on
 bots on three and cut it on the fourth (0.996 to 0.998), and moved overall PR-AUC by -0.000 to +0.005.
 
+Why a label-free combiner too: the weights above are learned from the injected abuse, so they learn
+the injectors (a family the fit never saw can get little weight). :func:`fit_tail_combiner` needs
+normal users only: each detector's score becomes its tail share among normal validation events
+(:class:`~shopguard.udfs.score_combiner.TailTable`), and the rarest tail decides (``min_tail``). The
+leave-one-family-out evaluation (:mod:`shopguard.training.evaluation_unseen`) measures both.
+
 Example
 -------
 >>> rng = np.random.default_rng(0)
@@ -41,8 +47,9 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from shopguard.training.detection_metrics import calibrate_threshold
-from shopguard.udfs.score_combiner import PATTERN_DETECTOR, Hinge, ScoreCombiner, transformed
+from shopguard.udfs.score_combiner import PATTERN_DETECTOR, Hinge, ScoreCombiner, TailTable, transformed
 
+TAIL_KNOTS = 80  # knots of a tail table, log-spaced in tail share from 1 down to one normal event
 TRANSFORMS = {
     "lstm": "logit",
     "next_event": "logit",
@@ -129,3 +136,39 @@ def _normal_user_maxima(combined: np.ndarray, users: Sequence[str], event_is_abu
     """Each user's highest combined score, for users none of whose events is abuse: their deciding events."""
     rows = deciding_events(combined, users, event_is_abuse)
     return combined[rows[~event_is_abuse[rows]]]
+
+
+def tail_table(detector: str, normal_scaled: np.ndarray, knots: int = TAIL_KNOTS) -> TailTable:
+    """Where a detector's scaled score lies among ``normal_scaled`` (normal events' scaled scores).
+
+    >>> table = tail_table("velocity_rules", np.random.default_rng(0).exponential(1.0, 100_000))
+    >>> [round(float(v), 1) for v in table.log_tail(np.array([0.0, np.log(10), np.log(1000), np.log(10**7)]))]
+    [0.0, -1.0, -3.0, -6.8]
+    """
+    ordered = np.sort(np.asarray(normal_scaled, dtype=np.float64)[~np.isnan(normal_scaled)])
+    n = len(ordered)
+    if not n:
+        raise ValueError(f"no normal scores to put {detector}'s tail on")
+    counts = np.unique(np.round(np.logspace(0, np.log10(n), knots)).astype(np.int64))  # events at or above a knot
+    values = np.unique(ordered[n - counts])
+    shares = (n - np.searchsorted(ordered, values, side="left")) / n
+    return TailTable(detector, tuple(float(v) for v in values), tuple(float(v) for v in np.log10(shares)))
+
+
+def fit_tail_combiner(
+    scores: Mapping[str, np.ndarray], event_is_abuse: np.ndarray, users: Sequence[str], alert_rate: float
+) -> ScoreCombiner:
+    """The label-free ``min_tail`` combiner: tail tables from normal users' validation events, the threshold
+    on their per-user maxima (``event_is_abuse`` only tells which users are normal; no weight is learned)."""
+    names = tuple(scores)
+    event_is_abuse = np.asarray(event_is_abuse, dtype=bool)
+    abused = {user for user, is_abuse in zip(users, event_is_abuse.tolist()) if is_abuse}
+    normal = np.array([user not in abused for user in users], dtype=bool)
+    transforms = tuple(TRANSFORMS.get(name, "logit") for name in names)
+    tails = tuple(
+        tail_table(n, transformed(np.asarray(scores[n])[normal], t)[~np.isnan(np.asarray(scores[n])[normal])])
+        for n, t in zip(names, transforms)
+    )
+    combiner = ScoreCombiner(names, transforms, (1.0,) * len(names), 0.0, 0.5, mode="min_tail", tails=tails)
+    threshold = calibrate_threshold(_normal_user_maxima(combiner.combine(scores), users, event_is_abuse), alert_rate)
+    return dataclasses.replace(combiner, threshold=threshold)

@@ -11,6 +11,16 @@ and saved as ``combiner.json`` next to ``model.onnx``, so a model version and th
 combined with the others travel and hot-swap together. When the pattern detector has no store to
 read (its score is NaN), rows are combined by the ``fallback`` fitted without it.
 
+A second ``mode``, ``min_tail``, learns nothing from abuse labels: each detector's scaled score is
+turned into its *tail share*, the share of normal validation events scoring at least as high
+(:class:`TailTable`, interpolated in log scale between knots and extrapolated beyond the highest normal
+score along the slope of the top knots), and the rarest of them, times the number of detectors
+(Bonferroni), is the chance that a normal event looks this rare to some detector. The combined score
+is ``d / (1 + d)`` for ``d`` decades of rarity (``-log10`` of that chance): 0.5 is one normal event in
+ten, 0.75 one in a thousand, 0.9 one in a billion; unlike one minus the chance it does not round to 1
+for the rarest rows, so they stay ranked. A NaN score (no pattern store) counts as not rare. Files
+without ``mode`` are ``logistic``.
+
 Example
 -------
 >>> combiner = ScoreCombiner(("lstm", "velocity_rules"), ("logit", "log1p"), (1.0, 2.0), -1.0, 0.5)
@@ -19,6 +29,10 @@ Example
 >>> hinged = ScoreCombiner(("lstm",), ("logit",), (1.0,), 0.0, 0.5, hinges=(Hinge("lstm", 2.0, 3.0),))
 >>> hinged.combine({"lstm": np.array([0.5, 0.9])}).round(3).tolist()  # logit(0.9) = 2.197: 0.197 past the knee
 [0.5, 0.942]
+>>> tails = (TailTable("velocity_rules", (0.0, 1.0, 2.0), (0.0, -1.0, -3.0)),)
+>>> rarest = ScoreCombiner(("velocity_rules",), ("log1p",), (1.0,), 0.0, 0.99, mode="min_tail", tails=tails)
+>>> rarest.combine({"velocity_rules": np.array([0.0, np.e - 1, np.e**2 - 1])}).round(3).tolist()
+[0.0, 0.5, 0.75]
 """
 
 from __future__ import annotations
@@ -69,6 +83,32 @@ class Hinge:
 
 
 @dataclass(frozen=True)
+class TailTable:
+    """Where ``detector``'s scaled score lies among normal events: ascending ``scores`` (knots) and, for
+    each, the log10 share of normal events scoring at least that (descending, the first 0)."""
+
+    detector: str
+    scores: tuple[float, ...]
+    log_tails: tuple[float, ...]
+
+    def log_tail(self, scaled: np.ndarray) -> np.ndarray:
+        """log10 tail share of each scaled score; NaN (no score) counts as 0 (not rare)."""
+        knots, tails = np.asarray(self.scores), np.asarray(self.log_tails)
+        scaled = np.asarray(scaled, dtype=np.float64)
+        inside = np.interp(np.nan_to_num(scaled, nan=-np.inf), knots, tails)
+        top = int(np.argmax(tails <= tails[-1] + 1.0))  # beyond the highest normal score: the slope of its last decade
+        slope = (tails[-1] - tails[top]) / (knots[-1] - knots[top]) if knots[-1] > knots[top] else -1.0
+        beyond = tails[-1] + min(slope, -1e-3) * (scaled - knots[-1])
+        return np.where(np.isnan(scaled), 0.0, np.where(scaled > knots[-1], beyond, inside))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"detector": self.detector, "scores": list(self.scores), "log_tails": list(self.log_tails)}
+
+
+MODES = ("logistic", "min_tail")
+
+
+@dataclass(frozen=True)
 class ScoreCombiner:
     detectors: tuple[str, ...]
     transforms: tuple[str, ...]
@@ -77,12 +117,16 @@ class ScoreCombiner:
     threshold: float
     fallback: "ScoreCombiner | None" = None  # without the pattern detector, for rows where it is NaN
     hinges: tuple[Hinge, ...] = ()
+    mode: str = "logistic"  # or "min_tail" (label-free: see the module's docstring); weights unused there
+    tails: tuple[TailTable, ...] = ()  # min_tail: one per detector
 
     def combine(self, scores: Mapping[str, np.ndarray]) -> np.ndarray:
         """Probability of abuse per row, from each detector's scores (NaN pattern scores use the fallback)."""
         missing = [name for name in self.detectors if name not in scores]
         if missing:
             raise CombinerError(f"the combiner needs scores from {missing}; it was given {sorted(scores)}")
+        if self.mode == "min_tail":
+            return self._min_tail(scores)
         logit = np.full(len(next(iter(scores.values()))), self.intercept)
         hinges = {hinge.detector: hinge for hinge in self.hinges}
         for name, transform, weight in zip(self.detectors, self.transforms, self.weights):
@@ -98,6 +142,16 @@ class ScoreCombiner:
                     {name: np.asarray(values)[unavailable] for name, values in scores.items()}
                 )
         return combined
+
+    def _min_tail(self, scores: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Decades of rarity ``d`` of the Bonferroni-adjusted rarest tail share, as ``d / (1 + d)``."""
+        tables = {table.detector: table for table in self.tails}
+        rarest = np.min(
+            [tables[name].log_tail(transformed(scores[name], t)) for name, t in zip(self.detectors, self.transforms)],
+            axis=0,
+        )
+        decades = np.maximum(-(rarest + np.log10(len(self.detectors))), 0.0)
+        return decades / (1.0 + decades)
 
     def threshold_for(self, pattern_scores: np.ndarray) -> np.ndarray:
         """The operating threshold per row: the fallback's where the pattern score is missing."""
@@ -115,7 +169,7 @@ class ScoreCombiner:
             "threshold": self.threshold,
             "fallback": self.fallback.to_dict() if self.fallback else None,
             "hinges": [{"detector": h.detector, "knee": h.knee, "weight": h.weight} for h in self.hinges],
-        }
+        } | ({"mode": self.mode, "tails": [t.to_dict() for t in self.tails]} if self.mode != "logistic" else {})
 
     @classmethod
     def from_dict(cls, body: Mapping[str, Any]) -> "ScoreCombiner":
@@ -128,7 +182,16 @@ class ScoreCombiner:
             float(body["threshold"]),
             cls.from_dict(fallback) if fallback else None,
             tuple(Hinge(str(h["detector"]), float(h["knee"]), float(h["weight"])) for h in body.get("hinges", ())),
+            str(body.get("mode", "logistic")),
+            tuple(
+                TailTable(str(t["detector"]), tuple(map(float, t["scores"])), tuple(map(float, t["log_tails"])))
+                for t in body.get("tails", ())
+            ),
         )
+        if combiner.mode not in MODES:
+            raise CombinerError(f"unknown combination mode {combiner.mode!r} (known: {', '.join(MODES)})")
+        if combiner.mode == "min_tail" and {t.detector for t in combiner.tails} != set(combiner.detectors):
+            raise CombinerError("a min_tail combiner needs one tail table per detector it combines")
         if not len(combiner.detectors) == len(combiner.transforms) == len(combiner.weights):
             raise CombinerError("detectors, transforms and weights must have one entry each")
         strays = {h.detector for h in combiner.hinges} - set(combiner.detectors)

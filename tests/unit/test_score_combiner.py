@@ -178,3 +178,57 @@ def test_the_deciding_events_are_each_normal_users_highest_and_each_abused_users
     users = ["n", "n", "a", "a", "a", "m"]
     abuse = np.array([False, False, False, True, True, False])
     assert deciding_events(combined, users, abuse).tolist() == [1, 4, 5]
+
+
+def _tail_combiner():
+    from shopguard.training.combiner_fitting import fit_tail_combiner
+
+    rng = np.random.default_rng(3)
+    users = [f"u{i % 500}" for i in range(5000)]
+    abuse = np.array([i % 500 < 10 for i in range(5000)])
+    scores = {
+        "lstm": np.where(abuse, 0.99, rng.random(5000) * 0.9),
+        "user_patterns": np.where(rng.random(5000) < 0.1, np.nan, rng.random(5000)),
+    }
+    return fit_tail_combiner(scores, abuse, users, alert_rate=0.01), scores, users, abuse
+
+
+def test_a_min_tail_combiner_reads_back_and_combines_as_written(tmp_path):
+    combiner, scores, _, _ = _tail_combiner()
+    combiner.write(tmp_path)
+    again = ScoreCombiner.read(tmp_path)
+    assert again == combiner and again.mode == "min_tail"
+    assert np.allclose(again.combine(scores), combiner.combine(scores))
+
+
+def test_min_tail_is_label_free_and_a_nan_pattern_score_counts_as_not_rare():
+    combiner, scores, users, abuse = _tail_combiner()
+    normal_only = np.array([not a for a in abuse])
+    from shopguard.training.combiner_fitting import fit_tail_combiner
+
+    refit = fit_tail_combiner(
+        {n: s[normal_only] for n, s in scores.items()},
+        abuse[normal_only],
+        [u for u, keep in zip(users, normal_only) if keep],
+        alert_rate=0.01,
+    )
+    assert refit.tails == combiner.tails  # the abused users' events change nothing but who is left out
+    rare = combiner.combine({"lstm": np.array([0.999999, 0.999999]), "user_patterns": np.array([np.nan, 0.0])})
+    assert rare[0] == pytest.approx(rare[1]) and rare[0] > combiner.threshold
+
+
+def test_min_tail_ranks_beyond_every_normal_score_by_how_far_beyond():
+    combiner, _, _, _ = _tail_combiner()
+    far = combiner.combine({"lstm": np.array([0.95, 0.99, 0.9999]), "user_patterns": np.zeros(3)})
+    assert far[0] < far[1] < far[2] < 1.0
+
+
+def test_old_combiner_files_without_a_mode_stay_logistic_and_unknown_modes_are_refused(tmp_path):
+    body = COMBINER.to_dict()
+    assert "mode" not in body and ScoreCombiner.from_dict(body).mode == "logistic"
+    (tmp_path / "combiner.json").write_text(json.dumps(body | {"mode": "median"}))
+    with pytest.raises(CombinerError, match="median"):
+        ScoreCombiner.read(tmp_path)
+    (tmp_path / "combiner.json").write_text(json.dumps(body | {"mode": "min_tail", "tails": []}))
+    with pytest.raises(CombinerError, match="tail table"):
+        ScoreCombiner.read(tmp_path)

@@ -1,0 +1,107 @@
+"""Leave one family out on tiny data: every family judged after a fit without it, the report's section first."""
+
+import json
+
+import numpy as np
+import pytest
+
+from shopguard.config import ShopguardConfig
+from shopguard.training.ablation import PeriodScores
+from shopguard.training.detectors.velocity_rules import VelocityRules
+from shopguard.training.evaluation_unseen import (
+    UnseenPlan,
+    _fold_combiners,
+    _without,
+    family_figures,
+    leave_one_family_out,
+)
+from shopguard.training.evaluation_unseen_report import SECTION_TITLE, write_unseen_report
+from shopguard.training.returning_data import build_returning_data
+
+T0_S = 1_511_658_000
+FAMILIES = ("bot", "card_testing")
+
+
+@pytest.fixture(scope="module")
+def returning(tmp_path_factory):
+    taobao = tmp_path_factory.mktemp("data") / "slice.csv"
+    rng = np.random.default_rng(0)
+    kinds = ["pv"] * 18 + ["cart", "fav", "buy"]
+    rows = [
+        f"{u},{int(rng.integers(0, 99))},{int(rng.integers(0, 5))},{kinds[int(rng.integers(len(kinds)))]},"
+        f"{T0_S + int(rng.integers(0, 7200))}\n"
+        for u in range(200)
+        for _ in range(int(rng.integers(1, 5)))
+    ]
+    taobao.write_text("".join(rows))
+    cfg = ShopguardConfig().with_overrides(
+        [f"data.taobao_csv={taobao}", "training.returning_users=120", "training.returning_abused_share=0.2"]
+    )
+    return build_returning_data(cfg, progress=lambda message: None)
+
+
+@pytest.fixture(scope="module")
+def unseen(returning):
+    rules = VelocityRules()
+    label_free = {"velocity_rules": PeriodScores(rules.score(returning.validation), rules.score(returning.test))}
+    messages = []
+    result = leave_one_family_out(
+        returning.validation,
+        returning.validation,
+        returning,
+        label_free,
+        alert_rate=0.01,
+        plan=UnseenPlan(families=FAMILIES, epochs=1, hidden=4, resamples=20),
+        progress=messages.append,
+    )
+    return result, messages
+
+
+def test_every_family_is_judged_left_out_and_seen_with_both_combiners(unseen):
+    result, messages = unseen
+    assert list(result["families"]) == list(FAMILIES) and result["combiner"] == "min_tail"
+    for row in result["families"].values():
+        assert row["abused_users"] > 0 and set(row["combiners"]) == set(row["seen"]) == {"logistic", "min_tail"}
+        assert 0.0 <= row["recall_at_0.1pct_fpr"] <= 1.0 and row["pr_auc"] is not None
+        assert set(row["detectors"]) == {"lstm", "velocity_rules"}
+    assert result["unseen_min_recall"] == min(r["recall_at_0.1pct_fpr"] for r in result["families"].values())
+    assert [m for m in messages if "fold" in m and "left out" in m] == [
+        "unseen families: fold 1/3, left out: none (seen)",
+        "unseen families: fold 2/3, left out: bot",
+        "unseen families: fold 3/3, left out: card_testing",
+    ]
+    assert "account_sharing" in result["not_measurable"]
+    json.dumps(result)
+
+
+def test_a_fold_fits_nothing_on_the_family_it_leaves_out(returning):
+    rules = VelocityRules()
+    scores = {"velocity_rules": PeriodScores(rules.score(returning.validation), rules.score(returning.test))}
+    assert "bot" in returning.validation.user_types and "bot" not in _without(returning.validation, "bot").user_types
+    left_out = _fold_combiners(scores, returning.validation, "bot", alert_rate=0.01)
+    keep = np.array([kind != "bot" for kind in returning.validation.user_types])
+    without = returning.validation.subset(keep)
+    refit = _fold_combiners(
+        {"velocity_rules": PeriodScores(scores["velocity_rules"].validation[keep], scores["velocity_rules"].test)},
+        without,
+        None,
+        alert_rate=0.01,
+    )
+    assert left_out == refit
+
+
+def test_family_figures_judge_the_family_against_normal_users_only(returning):
+    scores = np.array([1.0 if kind == "bot" else 0.5 if kind else 0.0 for kind in returning.test.user_types])
+    figures = family_figures(returning.test, scores, "bot", threshold=0.9)
+    assert figures["pr_auc"] == 1.0 and figures["recall_at_0.1pct_fpr"] == 1.0 and figures["fpr_at_threshold"] == 0
+    assert figures["normal_users"] == len(
+        {u for u, k in zip(returning.test.user_ids, returning.test.user_types) if not k}
+    )
+
+
+def test_the_report_puts_the_unseen_section_first(unseen, tmp_path):
+    (tmp_path / "evaluation.md").write_text("# Detection evaluation\n\n## Test users\n")
+    write_unseen_report(unseen[0], tmp_path)
+    text = (tmp_path / "evaluation.md").read_text()
+    assert text.index(SECTION_TITLE) < text.index("## Test users")
+    assert (tmp_path / "unseen_families.png").stat().st_size > 0 and "| bot |" in (tmp_path / "unseen.md").read_text()

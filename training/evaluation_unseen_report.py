@@ -1,0 +1,146 @@
+"""The unseen-family figures in the evaluation report: first, with the seen figures beside them, and a plot.
+
+:func:`unseen_lines` is the Markdown section (one row per family left out of training: recall at 0.1%
+FPR and PR-AUC with their bootstrap intervals, blunt and subtle recall, each combiner, the seen
+figures beside them); :func:`write_unseen_report` writes it to ``unseen.md`` with ``unseen_families.png``
+and puts the same section at the top of ``evaluation.md``.
+
+Example
+-------
+>>> row = {"recall_at_0.1pct_fpr": 0.5, "recall_at_0.1pct_fpr_interval": [0.2, 0.8], "pr_auc": 0.75,
+...        "pr_auc_interval": None, "recall_blunt": 1.0, "recall_subtle": 0.0, "abused_users": 2}
+>>> _cells(row)
+['0.50 [0.20–0.80]', '0.750', '1.00', '0.00']
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shopguard.training.detection_metrics import interval_text
+from shopguard.training.evaluation_unseen import COMBINERS, TARGETS
+
+SECTION_TITLE = "## Unseen families (each left out of everything that learns from labels)"
+
+
+def unseen_lines(unseen: dict) -> list[str]:
+    """The report's unseen-family section."""
+    chosen, plan = unseen["combiner"], unseen["plan"]
+    families = unseen["families"]
+    lines = [
+        SECTION_TITLE,
+        "",
+        f"For each family, the LSTM (and its type head), the logistic combiner and every threshold were fitted "
+        f"again without that family's users, blunt and subtle, and judged on that family's test users against "
+        f"every normal test user (returning shoppers' test period). Detectors that learn no labels were scored "
+        f"once. The per-fold LSTM is smaller than `shopguard train`'s ({plan['hidden']} hidden units, "
+        f"{plan['epochs']} epochs instead of 64 and 6, on every abused and {plan['normal_share']:.0%} of the normal "
+        f"one-visit users, one thread), and so is the LSTM of the *seen* column (same set-up, "
+        f"every family in training), so that the columns differ only by what was left out. Headline combiner: "
+        f"`{chosen}`. Recall at 0.1% FPR: the cut is set on the test normal users; in brackets 90% bootstrap "
+        f"intervals over users.",
+        "",
+        f"- unseen minimum recall at 0.1% FPR: **{_f2(unseen['unseen_min_recall'])}**; unseen mean PR-AUC: "
+        f"**{_f3(unseen['unseen_mean_pr_auc'])}** (target {TARGETS['mean_pr_auc']}); seen combined PR-AUC over "
+        f"every test user: {_f3(unseen.get('seen_pr_auc'))} (target {TARGETS['seen_pr_auc']})",
+        *[
+            f"- `{name}`: unseen min recall {_f2(row['unseen_min_recall'])}, unseen mean PR-AUC "
+            f"{_f3(row['unseen_mean_pr_auc'])}, seen mean PR-AUC per family {_f3(row['seen_mean_pr_auc'])}, "
+            f"seen overall {_f3(row.get('seen_pr_auc'))}"
+            for name, row in unseen["by_combiner"].items()
+        ],
+        "",
+        f"| family left out | users | recall at 0.1% FPR | PR-AUC | blunt (≥ {TARGETS['blunt_recall']}) | "
+        f"subtle (≥ {TARGETS['subtle_recall']}) | seen: recall / PR-AUC | "
+        + " | ".join(f"{name} unseen: recall / PR-AUC" for name in COMBINERS if name != chosen)
+        + " | LSTM alone unseen / seen PR-AUC | best label-free detector (PR-AUC) |",
+        "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * (len(COMBINERS) - 1) + "---:|---|",
+    ]
+    for family, row in families.items():
+        seen = row["seen"][chosen]
+        others = [row["combiners"][name] for name in COMBINERS if name != chosen]
+        lstm_unseen = row["detectors"].get("lstm", {}).get("pr_auc")
+        lstm_seen = row["detectors_seen"].get("lstm", {}).get("pr_auc")
+        label_free = {k: v for k, v in row["detectors"].items() if k != "lstm"}
+        best = max(label_free.items(), key=lambda item: item[1]["pr_auc"] or 0.0, default=None)
+        lines.append(
+            f"| {family} | {row['abused_users']} | "
+            + " | ".join(_cells(row))
+            + f" | {_f2(seen['recall_at_0.1pct_fpr'])} / {_f3(seen['pr_auc'])} | "
+            + "".join(f"{_f2(o['recall_at_0.1pct_fpr'])} / {_f3(o['pr_auc'])} | " for o in others)
+            + f"{_f3(lstm_unseen)} / {_f3(lstm_seen)} | "
+            + (f"{best[0]} ({_f3(best[1]['pr_auc'])})" if best else "n/a")
+            + " |"
+        )
+    lines += [
+        "",
+        *[
+            f"- `{kind}`: {why}; reported in the ablation, not a target."
+            for kind, why in unseen["not_measurable"].items()
+        ],
+        "",
+        "![unseen families](unseen_families.png)",
+        "",
+    ]
+    return lines
+
+
+def write_unseen_report(unseen: dict, out_dir: str | Path) -> Path:
+    """``unseen.md`` and ``unseen_families.png`` in ``out_dir``, and the section first in ``evaluation.md``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = unseen_lines(unseen)
+    _plot(unseen, out / "unseen_families.png")
+    path = out / "unseen.md"
+    path.write_text("\n".join(["# Detection of unseen abuse families", "", *lines[1:]]))
+    evaluation = out / "evaluation.md"
+    if evaluation.is_file():
+        title, _, rest = evaluation.read_text().partition("\n")
+        evaluation.write_text("\n".join([title, "", *lines]) + rest)
+    return path
+
+
+def _cells(row: dict) -> list[str]:
+    return [
+        _f2(row["recall_at_0.1pct_fpr"]) + interval_text(row.get("recall_at_0.1pct_fpr_interval")),
+        _f3(row["pr_auc"]) + interval_text(row.get("pr_auc_interval")),
+        _f2(row["recall_blunt"]),
+        _f2(row["recall_subtle"]),
+    ]
+
+
+def _f2(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _f3(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _plot(unseen: dict, path: Path) -> None:
+    """Per family: recall at 0.1% FPR left out (with its interval) beside seen, for the headline combiner."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    chosen, families = unseen["combiner"], unseen["families"]
+    names = list(families)
+    x = np.arange(len(names))
+    unseen_recall = [families[n]["recall_at_0.1pct_fpr"] or 0.0 for n in names]
+    seen_recall = [families[n]["seen"][chosen]["recall_at_0.1pct_fpr"] or 0.0 for n in names]
+    low = [r - (families[n]["recall_at_0.1pct_fpr_interval"] or [r, r])[0] for n, r in zip(names, unseen_recall)]
+    high = [(families[n]["recall_at_0.1pct_fpr_interval"] or [r, r])[1] - r for n, r in zip(names, unseen_recall)]
+    fig, ax = plt.subplots(figsize=(max(6, len(names) * 0.9), 4))
+    ax.bar(x - 0.2, seen_recall, 0.4, label="seen (every family in training)", color="#9ecae1")
+    ax.bar(x + 0.2, unseen_recall, 0.4, yerr=[low, high], label="left out of training", color="#e6550d")
+    ax.axhline(TARGETS["blunt_recall"], color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xticks(x, names, rotation=35, ha="right")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("recall at 0.1% FPR")
+    ax.set_title(f"Unseen families ({chosen} combiner)")
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
