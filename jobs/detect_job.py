@@ -59,6 +59,7 @@ SCORE_RESULT = DataTypes.ROW(
         DataTypes.FIELD("lstm_score", DataTypes.DOUBLE()),
         DataTypes.FIELD("next_event_score", DataTypes.DOUBLE()),
         DataTypes.FIELD("rules_score", DataTypes.DOUBLE()),
+        DataTypes.FIELD("rarity_score", DataTypes.DOUBLE()),
     ]
 )
 """What scoring adds to each row: the decision (score against threshold) and each detector's score."""
@@ -122,7 +123,7 @@ def build_detection_graph(
     )
     scored = (
         t_env.from_data_stream(histories)
-        .add_columns(score(col("codes"), col("pattern_score")).alias("result"))
+        .add_columns(score(col("codes"), col("pattern_score"), col("session")).alias("result"))
         .select(
             *[col(name) for name in SCORING_ROW.get_field_names()],
             *[col("result").get(name).alias(name) for name in SCORE_RESULT.field_names()],

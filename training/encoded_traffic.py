@@ -19,12 +19,14 @@ Example
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from shopguard.config import JobSettings
 from shopguard.training.behaviour_stats import by_user
 from shopguard.training.labelled_traffic import LabelledTraffic
+from shopguard.udfs.admission import session_profiles
 from shopguard.udfs.encoding import batch_features, encode_user_events
 
 
@@ -41,6 +43,7 @@ class EncodedTraffic:
     user_types: list[str]  # anomaly type of the event's user, "" for normal users
     subtle: np.ndarray  # the user's abuse is the subtle variant
     onset_ms: np.ndarray  # the user's onset (0 for normal users)
+    profiles: list[bytes] = field(default_factory=list)  # the job's session bytes after each event (rarity)
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -66,11 +69,18 @@ class EncodedTraffic:
             pick(self.user_types),
             self.subtle[index],
             self.onset_ms[index],
+            pick(self.profiles) if self.profiles else [],
         )
 
 
-def encode_traffic(traffic: LabelledTraffic, history_length: int) -> EncodedTraffic:
-    """Encode every event of ``traffic`` with the job's encoder and attach its labels."""
+def encode_traffic(
+    traffic: LabelledTraffic, history_length: int, settings: JobSettings | None = None
+) -> EncodedTraffic:
+    """Encode every event of ``traffic`` with the job's encoder and keyed state, and attach its labels.
+
+    ``settings`` (the job's: session gap, dedup window) default to :class:`~shopguard.config.JobSettings`'s.
+    """
+    settings = settings or JobSettings(history_length=history_length)
     event_type = {}
     user_label = {}
     for label in traffic.labels:
@@ -78,9 +88,11 @@ def encode_traffic(traffic: LabelledTraffic, history_length: int) -> EncodedTraf
         for event_id in label.event_ids:
             event_type[event_id] = label.anomaly_type
     windows, event_ids, user_ids, ts, types, user_types, subtle, onset = [], [], [], [], [], [], [], []
+    profiles: list[bytes] = []
     for user, history in by_user(traffic.events).items():
         label = user_label.get(user)
         windows += encode_user_events(history, history_length)
+        profiles += session_profiles(history, settings)
         for event in history:
             event_ids.append(event.event_id)
             user_ids.append(user)
@@ -99,4 +111,5 @@ def encode_traffic(traffic: LabelledTraffic, history_length: int) -> EncodedTraf
         user_types,
         np.array(subtle),
         np.array(onset, dtype=np.int64),
+        profiles,
     )

@@ -7,11 +7,13 @@ After the abuse LSTM is exported, ``shopguard train``
    ``<folder>/next-event/`` (the job runs it beside the LSTM). Trained on the one-visit shoppers the
    LSTM learns from, it scored the returning shoppers' test period at PR-AUC 0.13 (windows there span
    several visits); trained on their history, 0.64,
-3. mines the same history into ``<folder>/patterns.sqlite`` (in production, mine the platform's own
+3. calibrates the ``rarity`` detector on real shoppers (:mod:`shopguard.training.rarity_calibration`,
+   not on any injected abuse) into ``<folder>/rarity.json``,
+4. mines the same history into ``<folder>/patterns.sqlite`` (in production, mine the platform's own
    history instead: ``shopguard mine-patterns``),
-4. scores the returning shoppers' validation period with all four detectors exactly as the job will,
+5. scores the returning shoppers' validation period with every detector exactly as the job will,
    fits the combiner there (:mod:`shopguard.training.combiner_fitting`) and writes ``combiner.json``,
-5. measures the ablation on the test period (each detector alone and combined, per anomaly type).
+6. measures the ablation on the test period (each detector alone and combined, per anomaly type).
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ from shopguard.config import ShopguardConfig
 from shopguard.training.ablation import PeriodScores, ablation, fit_period_combiner, score_periods
 from shopguard.training.detectors.next_event import NextEventDetector
 from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
+from shopguard.training.detectors.rarity import RarityDetector
 from shopguard.training.detectors.user_patterns import UserPatternDetector
 from shopguard.training.detectors.velocity_rules import VelocityRules
+from shopguard.training.rarity_calibration import calibrate_rarity, fit_rarity, real_populations
 from shopguard.training.returning_data import ReturningData
 from shopguard.udfs.detector_ensemble import NEXT_EVENT_FOLDER
+from shopguard.udfs.rarity import RARITY_FILE
 from shopguard.udfs.score_combiner import ScoreCombiner
 
 
@@ -40,14 +45,23 @@ def job_detectors(
         (next_event, next_event_needs_fit),
         (UserPatternDetector(cfg.patterns, store_dir=pattern_store_dir), True),
         (VelocityRules(), False),
+        (rarity_detector(cfg, folder), False),
     ]
+
+
+def rarity_detector(cfg: ShopguardConfig, folder: Path) -> RarityDetector:
+    """The folder's ``rarity.json``; for a folder without one, tables calibrated now on the real data (not written)."""
+    if (Path(folder) / RARITY_FILE).is_file():
+        return RarityDetector.for_folder(folder)
+    return RarityDetector(fit_rarity(list(real_populations(cfg).values()), settings=cfg.job))
 
 
 def train_ensemble(
     cfg: ShopguardConfig, returning: ReturningData, folder: str | Path, progress: Callable[[str], None] = print
 ) -> dict:
-    """Add ``next-event/``, ``patterns.sqlite`` and ``combiner.json`` to ``folder``; return the ablation."""
+    """Add ``rarity.json``, ``next-event/``, ``patterns.sqlite``, ``combiner.json`` to ``folder``; the ablation."""
     folder = Path(folder)
+    calibrate_rarity(cfg, folder, progress)
     progress("training the next-event model on the returning shoppers' normal history")
     next_event = NextEventDetector(export_dir=folder, progress=progress).fit(returning.history)
     scores = score_periods(job_detectors(cfg, folder, next_event, False, folder), returning, progress)

@@ -18,6 +18,8 @@ Example
 
 from __future__ import annotations
 
+from typing import Iterable
+
 from shopguard.config import JobSettings
 from shopguard.udfs.event_time import is_late, user_watermark
 from shopguard.udfs.events import Event
@@ -34,3 +36,17 @@ def admit_event(state: UserState, event: Event, settings: JobSettings) -> tuple[
     ):
         return "duplicate", watermark
     return "accepted", watermark
+
+
+def session_profiles(history: Iterable[Event], settings: JobSettings) -> list[bytes]:
+    """The session bytes the keyed step sends to scoring after each of one user's events, in the given order.
+
+    What :class:`~shopguard.udfs.user_history.TrackUserHistory` computes, for training and evaluation
+    to see exactly what the job's ``rarity`` detector sees; an event the job would not score (late,
+    duplicate) gets the bytes of the user's state as it stands.
+    """
+    state, profiles = UserState(), []
+    for event in history:
+        admit_event(state, event, settings)
+        profiles.append(state.session.to_bytes())
+    return profiles

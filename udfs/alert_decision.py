@@ -4,8 +4,9 @@ Keyed by ``user_id`` and fed only rows whose score crossed their model's thresho
 rarely. It applies the cool-down (:mod:`shopguard.udfs.cool_down`: one open alert per user, updated
 rather than repeated), and for each alert it opens or updates it explains the score by occlusion
 with the very model version that produced it, lists every detector's score and what each one saw
-(the sequences the user's pattern profile lacks, the rules' counts), and writes the canonical alert JSON.
-Metrics (group ``shopguard``): ``alerts_opened``, ``alerts_updated``, ``alerts_suppressed``.
+(the sequences the user's pattern profile lacks, the rules' counts, what is rare among real shoppers), and writes
+the canonical alert JSON. Metrics (group ``shopguard``): ``alerts_opened``,
+``alerts_updated``, ``alerts_suppressed``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from shopguard.udfs.alerts import alert_id_for, build_alert
 from shopguard.udfs.cool_down import OpenAlert, decide
 from shopguard.udfs.explanations import occlusion_contributions
 from shopguard.udfs.pattern_matching import read_unmatched_field
+from shopguard.udfs.rarity import RARE_SCORE
 from shopguard.udfs.scoring import ModelRefused
 from shopguard.udfs.session_features import SessionFeatures
 from shopguard.udfs.user_history import state_ttl
@@ -48,6 +50,7 @@ CROSSING_ROW = Types.ROW_NAMED(
         "pattern_score",
         "pattern_unmatched",
         "rules_score",
+        "rarity_score",
     ],
     [
         Types.STRING(),
@@ -65,6 +68,7 @@ CROSSING_ROW = Types.ROW_NAMED(
         Types.DOUBLE(),
         Types.DOUBLE(),
         Types.STRING(),
+        Types.DOUBLE(),
         Types.DOUBLE(),
     ],
 )
@@ -136,7 +140,9 @@ class DecideAlert(KeyedProcessFunction):
                 "next_event": crossing["next_event_score"],
                 "user_patterns": crossing["pattern_score"],
                 "velocity_rules": crossing["rules_score"],
+                "rarity": crossing["rarity_score"],
             },
+            rarity_reasons=rarity_reasons(model, crossing["session"], crossing["rarity_score"]),
             unmatched_patterns=read_unmatched_field(crossing["pattern_unmatched"]),
             contributions=contributions,
             alert_id=open_alert.alert_id,
@@ -155,3 +161,11 @@ class DecideAlert(KeyedProcessFunction):
                 log.error("shopguard: no occlusion explanation for model %s: %s", version, refusal)
                 self.models = {version: None}
         return self.models[version]
+
+
+def rarity_reasons(model, session: bytes | None, rarity_score: float | None) -> list[dict]:
+    """What is rare about the user's behaviour, in words, when the ``rarity`` detector found it rare."""
+    tables = getattr(model, "rarity", None)
+    if tables is None or session is None or rarity_score is None or not rarity_score >= RARE_SCORE:
+        return []
+    return tables.reasons(bytes(session))

@@ -89,6 +89,7 @@ def build_alert(
     revision: int = 0,
     session: Mapping[str, Any] | None = None,
     unmatched_patterns: Sequence[int] = (),
+    rarity_reasons: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The canonical alert for one scored event.
 
@@ -100,7 +101,9 @@ def build_alert(
     current session and adds a reason when the session is unusually fast.
     ``detectors`` holds each detector's score (``sequence_model`` defaults to ``score``; a detector
     that did not run, NaN, is left out); ``unmatched_patterns`` are the behaviour sequences the user's
-    pattern profile lacks (:mod:`shopguard.udfs.pattern_matching`), each becoming a reason.
+    pattern profile lacks (:mod:`shopguard.udfs.pattern_matching`), each becoming a reason;
+    ``rarity_reasons`` (from :meth:`~shopguard.udfs.rarity.RarityTables.reasons`) say what about the
+    user's behaviour is rare among real shoppers.
     """
     guessed_type, reasons = explain_window(codes)
     for contribution in contributions:
@@ -127,6 +130,7 @@ def build_alert(
     # A detector that did not run arrives as NaN, or as None once a NaN has crossed a Flink table (SQL NULL).
     scores = {"sequence_model": float(score), **{k: float(v) for k, v in (detectors or {}).items() if v is not None}}
     scores = {name: round(value, 6) for name, value in scores.items() if math.isfinite(value)}
+    reasons += [dict(reason) for reason in rarity_reasons]
     reasons += _detector_reasons(scores, unmatched_patterns)
     rounded = round(float(score), 6)
     return {

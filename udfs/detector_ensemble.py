@@ -2,10 +2,12 @@
 
 A model folder always holds the abuse sequence model (``model.onnx`` + ``card.json``). A folder made
 by ``shopguard train`` also holds the unsupervised next-event model (``next-event/``), the users'
-pattern store (``patterns.sqlite``, read by the keyed step, see :mod:`shopguard.udfs.pattern_matching`)
-and ``combiner.json``, which turns every detector's score into one calibrated score and threshold
-(:mod:`shopguard.udfs.score_combiner`). Without a combiner the abuse model's score is the decision,
-as with the placeholder model. Everything loads and is checked together, and is swapped together.
+pattern store (``patterns.sqlite``, read by the keyed step, see :mod:`shopguard.udfs.pattern_matching`),
+the ``rarity`` detector's tables calibrated on real shoppers (``rarity.json``, :mod:`shopguard.udfs.rarity`;
+a folder without them serves without ``rarity``, whose score is then NaN) and ``combiner.json``, which
+turns every detector's score into one calibrated score and threshold (:mod:`shopguard.udfs.score_combiner`).
+Without a combiner the abuse model's score is the decision, as with the placeholder model. Everything
+loads and is checked together, and is swapped together.
 
 Example
 -------
@@ -20,9 +22,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
+from shopguard.udfs.rarity import DETECTOR as RARITY
+from shopguard.udfs.rarity import RarityRefused, RarityTables
 from shopguard.udfs.score_combiner import PATTERN_DETECTOR, CombinerError, ScoreCombiner
 from shopguard.udfs.scoring import ModelCard, ModelRefused, OnnxModel
 from shopguard.udfs.velocity_rules import velocity_rule_scores
@@ -41,15 +46,23 @@ class DetectorScores:
     next_event: np.ndarray  # NaN without a next-event model
     user_patterns: np.ndarray  # NaN when the pattern detector is off or has no store
     velocity_rules: np.ndarray
+    rarity: np.ndarray  # NaN without rarity tables or profiles
 
 
 class DetectorEnsemble:
     """The abuse model with its optional next-event model and combiner (see the module docstring)."""
 
-    def __init__(self, model: OnnxModel, next_event: OnnxModel | None, combiner: ScoreCombiner | None):
+    def __init__(
+        self,
+        model: OnnxModel,
+        next_event: OnnxModel | None,
+        combiner: ScoreCombiner | None,
+        rarity: RarityTables | None = None,
+    ):
         self.model = model
         self.next_event = next_event
         self.combiner = combiner
+        self.rarity = rarity
 
     @classmethod
     def load(cls, folder: str | Path, threads: int = 1) -> "DetectorEnsemble":
@@ -61,9 +74,10 @@ class DetectorEnsemble:
         )
         try:
             combiner = ScoreCombiner.read(folder)
-        except CombinerError as exc:
+            rarity = RarityTables.read(folder)
+        except (CombinerError, RarityRefused) as exc:
             raise ModelRefused(str(exc)) from None
-        ensemble = cls(model, next_event, combiner)
+        ensemble = cls(model, next_event, combiner, rarity)
         unknown = set(combiner.detectors if combiner else ()) - set(ensemble.available)
         if unknown:
             raise ModelRefused(
@@ -78,7 +92,8 @@ class DetectorEnsemble:
 
     @property
     def available(self) -> tuple[str, ...]:
-        return ("lstm",) + (("next_event",) if self.next_event else ()) + (PATTERN_DETECTOR, "velocity_rules")
+        optional = (("next_event",) if self.next_event else ()) + (PATTERN_DETECTOR, "velocity_rules")
+        return ("lstm",) + optional + ((RARITY,) if self.rarity else ())
 
     @property
     def detectors(self) -> tuple[str, ...]:
@@ -93,8 +108,11 @@ class DetectorEnsemble:
         """The abuse model's scores alone (what occlusion explains)."""
         return self.model.score(features)
 
-    def score_batch(self, features: np.ndarray, pattern_scores: np.ndarray) -> DetectorScores:
-        """Every detector's score and the decision for a batch of windows and their users' pattern scores."""
+    def score_batch(
+        self, features: np.ndarray, pattern_scores: np.ndarray, profiles: Sequence[bytes] | None = None
+    ) -> DetectorScores:
+        """Every detector's score and the decision for a batch of windows, their users' pattern scores and
+        behaviour profiles (the keyed step's session bytes; without them ``rarity`` is NaN)."""
         lstm, types = self.model.score_with_types(features)
         lstm = lstm.astype(np.float64)
         next_event = (
@@ -102,10 +120,20 @@ class DetectorEnsemble:
         )
         rules = velocity_rule_scores(features)
         patterns = np.asarray(pattern_scores, dtype=np.float64)
+        if self.rarity is not None and profiles is not None:
+            rarity = self.rarity.score(profiles)
+        else:
+            rarity = np.full(len(features), np.nan)
         if self.combiner is None:
             score, threshold = lstm, np.full(len(features), float(self.card.threshold))
         else:
-            by_name = {"lstm": lstm, "next_event": next_event, PATTERN_DETECTOR: patterns, "velocity_rules": rules}
+            by_name = {
+                "lstm": lstm,
+                "next_event": next_event,
+                PATTERN_DETECTOR: patterns,
+                "velocity_rules": rules,
+                RARITY: rarity,
+            }
             score = self.combiner.combine({name: by_name[name] for name in self.combiner.detectors})
             threshold = self.combiner.threshold_for(patterns)
-        return DetectorScores(score, threshold, types, lstm, next_event, patterns, rules)
+        return DetectorScores(score, threshold, types, lstm, next_event, patterns, rules, rarity)

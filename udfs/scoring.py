@@ -130,7 +130,7 @@ class OnnxModel:
 
 
 class ScoreHistories(ScalarFunction):
-    """Pandas UDF: encoded windows (bytes) and pattern scores in; the decision and every detector's score out.
+    """Pandas UDF: encoded windows, pattern scores and session bytes in; the decision and every detector's score out.
 
     The model comes from a :class:`~shopguard.udfs.model_source.ModelSource` and is hot-swapped by
     a :class:`~shopguard.udfs.model_source.LiveModel`; each Arrow batch is scored by one model in
@@ -170,12 +170,13 @@ class ScoreHistories(ScalarFunction):
         if self.live is not None:
             self.live.stop_watching()
 
-    def eval(self, windows: pd.Series, pattern_scores: pd.Series) -> pd.DataFrame:
+    def eval(self, windows: pd.Series, pattern_scores: pd.Series, sessions: pd.Series | None = None) -> pd.DataFrame:
         started = time.perf_counter()
         ensemble = self.live.model  # one model version for the whole batch, even if a swap happens meanwhile
         result = ensemble.score_batch(
             batch_features(list(windows), self.history_length),
             pattern_scores.to_numpy(dtype=np.float64, na_value=np.nan),
+            list(sessions) if sessions is not None else None,
         )
         self._count(ensemble.card.model_version, len(windows), time.perf_counter() - started)
         return pd.DataFrame(
@@ -187,6 +188,7 @@ class ScoreHistories(ScalarFunction):
                 "lstm_score": result.lstm,
                 "next_event_score": result.next_event,
                 "rules_score": result.velocity_rules,
+                "rarity_score": result.rarity,
             }
         )
 

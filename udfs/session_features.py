@@ -1,4 +1,4 @@
-"""Running features of a user's current session, in 44 bytes of keyed state.
+"""Running features of a user's current session and of the day around it, in 98 bytes of keyed state.
 
 A session is the producer's ``session_id`` when it sends one; otherwise the job cuts sessions by
 inactivity: an event more than ``job.session_gap_ms`` after the user's previous one starts a new
@@ -6,6 +6,14 @@ session, named ``<user_id>:<start ms>``. Per session the job keeps counts per fu
 device and IP changes, and approximate distinct items and categories (a 64-bit linear-counting
 sketch each: exact for a few items, within ~10% up to ~100). Alerts report them, so an analyst sees
 "57 page views over 51 items in 40 s", and the velocity rules read them.
+
+Beyond the session's counts, the behaviour profile the ``rarity`` detector reads
+(:mod:`shopguard.udfs.rarity`): how long the session has lasted, the regularity of its gaps (count,
+sum and sum of squares of ``log(1 + gap in seconds)``), and a *day* horizon that outlives sessions
+(events, page views, carts and purchases, sessions, distinct items and categories since the first
+event of the current 24 hours), so a crawler that pauses longer than a session gap is still seen.
+The first 44 bytes are the original layout: state written before the profile existed still loads
+(its profile starts empty).
 
 Example
 -------
@@ -28,6 +36,10 @@ from dataclasses import dataclass
 from shopguard.udfs.events import Event
 
 _LAYOUT = struct.Struct("<qIHHHHHHHHQQ")  # start, session_id crc, 8 counters, 2 sketches
+_PROFILE = struct.Struct("<IHddqHHHHQQ")  # duration s, gaps, sum/sumsq log gaps; day: start, 4 counters, 2 sketches
+STATE_BYTES = _LAYOUT.size + _PROFILE.size
+DAY_MS = 24 * 3_600_000
+_FUNNEL_COMMITMENTS = ("add_to_cart", "checkout", "purchase")
 _COUNTED = {
     "page_view": "page_views",
     "add_to_cart": "carts",
@@ -63,6 +75,17 @@ class SessionFeatures:
     identity_changes: int = 0  # device or IP changes within the session
     items: int = 0
     categories: int = 0
+    duration_s: int = 0  # from the session's first event to its latest
+    gaps: int = 0  # gaps between the session's events, and the sums of log(1 + seconds) and its square
+    gap_log_sum: float = 0.0
+    gap_log_squares: float = 0.0
+    day_start_ts_ms: int = -1
+    day_events: int = 0
+    day_page_views: int = 0
+    day_commitments: int = 0  # carts, checkouts and purchases
+    day_sessions: int = 0
+    day_items: int = 0
+    day_categories: int = 0
 
     def advance(self, event: Event, previous_ts_ms: int, changed_device: bool, changed_ip: bool, gap_ms: int) -> None:
         """Count ``event`` into the session, starting a new one after a gap or a new producer session id."""
@@ -72,8 +95,17 @@ class SessionFeatures:
             or producer_session != self.producer_session
             or (not producer_session and event.ts_ms - previous_ts_ms > gap_ms)
         )
+        self._advance_day(event, new_session)
         if new_session:
+            day = {name: value for name, value in self.__dict__.items() if name.startswith("day_")}
             self.__dict__.update(SessionFeatures(start_ts_ms=event.ts_ms, producer_session=producer_session).__dict__)
+            self.__dict__.update(day)
+        else:
+            gap = math.log1p(max(event.ts_ms - previous_ts_ms, 0) / 1000)
+            self.gaps = min(self.gaps + 1, _CAP)
+            self.gap_log_sum += gap
+            self.gap_log_squares += gap * gap
+        self.duration_s = max(self.duration_s, min(max(event.ts_ms - self.start_ts_ms, 0) // 1000, 0xFFFFFFFF))
         self.events = min(self.events + 1, _CAP)
         if event.event_type in _COUNTED:
             name = _COUNTED[event.event_type]
@@ -84,6 +116,20 @@ class SessionFeatures:
             self.items |= _sketch_bit(event.item_id)
         if event.category_id:
             self.categories |= _sketch_bit(event.category_id)
+
+    def _advance_day(self, event: Event, new_session: bool) -> None:
+        if self.day_start_ts_ms < 0 or event.ts_ms - self.day_start_ts_ms >= DAY_MS:
+            self.day_start_ts_ms, self.day_events, self.day_page_views = event.ts_ms, 0, 0
+            self.day_commitments, self.day_sessions, self.day_items, self.day_categories = 0, 0, 0, 0
+            new_session = True
+        self.day_sessions = min(self.day_sessions + int(new_session), _CAP)
+        self.day_events = min(self.day_events + 1, _CAP)
+        self.day_page_views = min(self.day_page_views + (event.event_type == "page_view"), _CAP)
+        self.day_commitments = min(self.day_commitments + (event.event_type in _FUNNEL_COMMITMENTS), _CAP)
+        if event.item_id:
+            self.day_items |= _sketch_bit(event.item_id)
+        if event.category_id:
+            self.day_categories |= _sketch_bit(event.category_id)
 
     def session_id(self, user_id: str) -> str:
         return f"{user_id}:{self.start_ts_ms}"
@@ -120,8 +166,26 @@ class SessionFeatures:
             self.identity_changes,
             self.items,
             self.categories,
+        ) + _PROFILE.pack(
+            self.duration_s,
+            self.gaps,
+            self.gap_log_sum,
+            self.gap_log_squares,
+            self.day_start_ts_ms,
+            self.day_events,
+            self.day_page_views,
+            self.day_commitments,
+            self.day_sessions,
+            self.day_items,
+            self.day_categories,
         )
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> "SessionFeatures":
-        return cls(*_LAYOUT.unpack(data)) if data else cls()
+        """Read :meth:`to_bytes`; the 44 bytes written before the profile existed load with an empty profile."""
+        if not data:
+            return cls()
+        fields = _LAYOUT.unpack_from(data)
+        if len(data) >= STATE_BYTES:
+            fields += _PROFILE.unpack_from(data, _LAYOUT.size)
+        return cls(*fields)

@@ -1,4 +1,4 @@
-"""Sessions: cut by inactivity when producers send no session id, counted in a fixed 44 bytes."""
+"""Sessions: cut by inactivity when producers send no session id, in a fixed 98 bytes (44 before the profile)."""
 
 from shopguard.udfs.events import Event
 from shopguard.udfs.user_state import UserState
@@ -66,4 +66,4 @@ def test_the_session_counts_funnel_steps_failures_identity_changes_and_distinct_
 def test_the_session_survives_the_state_round_trip():
     state = state_after([Event("a", "u", "login_failed", T0, session_id="s")])
     assert UserState.from_bytes(state.to_bytes()).session == state.session
-    assert len(state.session.to_bytes()) == 44
+    assert len(state.session.to_bytes()) == 98

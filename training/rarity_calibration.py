@@ -1,0 +1,82 @@
+"""Calibrating the ``rarity`` detector on real shoppers: ``rarity.json`` for a model folder.
+
+Every real user's events run, in time order, through the job's own keyed state
+(:func:`~shopguard.udfs.admission.session_profiles`), so the profile bytes are exactly those the job
+would send to scoring. Each feature of :mod:`shopguard.udfs.rarity` is read after every event, and
+each user contributes the most extreme value they ever reached (the largest for a feature whose high
+values are rare, the smallest for a low one): the tables then say what share of *shoppers* ever got
+that far, which is what a per-user alert rate needs. The real data is the Taobao slice (users) and
+the Diginetica sessions (``data.taobao_csv`` and, when it is there, ``diginetica_item_views_sample.csv``
+in the same folder); nothing here sees injected abuse.
+
+Example
+-------
+>>> from shopguard.udfs.events import Event
+>>> events = [Event(f"e{u}-{i}", f"u{u}", "page_view", 60_000 * i, item_id=f"i{i}", category_id=f"c{u}")
+...           for u in range(20) for i in range(1 + u % 4)]
+>>> tables = fit_rarity([events], source="toy")
+>>> tables.tables["session_events"].values.tolist(), round(float(tables.score([b""])[0]), 3)
+([1.0, 2.0, 3.0, 4.0], 0.0)
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from shopguard.config import JobSettings, ShopguardConfig
+from shopguard.errors import ShopguardError
+from shopguard.training.behaviour_stats import by_user
+from shopguard.training.datasets import read_diginetica, read_taobao
+from shopguard.udfs.admission import session_profiles
+from shopguard.udfs.events import Event
+from shopguard.udfs.rarity import FEATURES, RarityTables, profile_features
+
+DIGINETICA_FILE = "diginetica_item_views_sample.csv"
+
+
+def user_extremes(events: Iterable[Event], settings: JobSettings | None = None) -> np.ndarray:
+    """``[users, features]``: each user's most extreme value of every feature over their events (NaN: never defined)."""
+    settings = settings or JobSettings()
+    rows = []
+    signs = np.array([1.0 if f.tail == "high" else -1.0 for f in FEATURES])
+    for history in by_user(events).values():
+        oriented = profile_features(session_profiles(history, settings)) * signs
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
+            rows.append(np.nanmax(oriented, axis=0) * signs)
+    return np.array(rows) if rows else np.zeros((0, len(FEATURES)))
+
+
+def fit_rarity(
+    populations: Sequence[Iterable[Event]], source: str = "", settings: JobSettings | None = None
+) -> RarityTables:
+    """Tables from the users of every population (each a stream of real events)."""
+    extremes = np.vstack([user_extremes(events, settings) for events in populations])
+    if len(extremes) == 0:
+        raise ShopguardError("no real users to calibrate the rarity detector on")
+    return RarityTables.fit(
+        {f.name: extremes[:, i] for i, f in enumerate(FEATURES) if np.isfinite(extremes[:, i]).any()}, source
+    )
+
+
+def real_populations(cfg: ShopguardConfig) -> dict[str, list[Event]]:
+    """The real shoppers the detector is calibrated on, by name (Taobao slice users, Diginetica sessions)."""
+    taobao, _ = read_taobao(cfg.data.taobao_csv)
+    populations = {"taobao": taobao}
+    diginetica_csv = Path(cfg.data.taobao_csv).parent / DIGINETICA_FILE
+    if diginetica_csv.is_file():
+        diginetica, _ = read_diginetica(diginetica_csv)
+        populations["diginetica"] = diginetica
+    return populations
+
+
+def calibrate_rarity(cfg: ShopguardConfig, folder: str | Path, progress: Callable[[str], None] = print) -> Path:
+    """Fit the tables on the real data of ``cfg`` and write ``rarity.json`` into ``folder``."""
+    populations = real_populations(cfg)
+    source = ", ".join(f"{name} ({len({e.user_id for e in events})} users)" for name, events in populations.items())
+    progress(f"calibrating the rarity detector on real shoppers: {source}")
+    return fit_rarity(list(populations.values()), source, cfg.job).write(folder)
