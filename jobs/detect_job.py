@@ -27,7 +27,6 @@ import argparse
 import os
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 from pyflink.common.typeinfo import Types
@@ -42,11 +41,11 @@ from shopguard.jobs.flink_environment import create_environments
 from shopguard.jobs.kafka_io import events_source, keyed_json_sink, scores_sink
 from shopguard.jobs.user_keying import key_records_by_user
 from shopguard.udfs.alert_decision import CROSSING_FIELDS, DecideAlert
+from shopguard.udfs.default_model import fallback_model_dir
 from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW
 from shopguard.udfs.event_time import event_time_watermarks
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
-from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.udfs.scoring import ScoreHistories
 from shopguard.udfs.user_history import LATE_EVENTS, SCORING_ROW, TrackUserHistory
 
@@ -78,8 +77,9 @@ class DetectionOutputs:
 
 
 def model_source(cfg: ShopguardConfig) -> ModelSource:
-    """The models this job may serve; the placeholder model is written on first use as the fallback."""
-    return ModelSource.from_config(cfg, fallback_dir=write_placeholder_model(Path(cfg.cache_dir) / "models"))
+    """The models this job may serve; before anything is published, the shipped default model (the placeholder
+    if that cannot be served: :func:`~shopguard.udfs.default_model.fallback_model_dir`)."""
+    return ModelSource.from_config(cfg, fallback_dir=fallback_model_dir(cfg.cache_dir))
 
 
 def identifier_hashing(cfg: ShopguardConfig) -> IdentifierHashing:

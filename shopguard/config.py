@@ -163,7 +163,7 @@ class JobSettings:
     # Longest a record waits in a network buffer between two tasks before the buffer is sent anyway
     # (Flink's default is 100 ms): lower latency against more, smaller network sends.
     buffer_timeout_ms: int = 10
-    model_path: str = ""  # empty: the registry's current model, else the placeholder model
+    model_path: str = ""  # empty: the registry's current model, else the shipped default model (udfs/default-model)
     model_poll_interval_s: float = 10.0  # how often the scoring step looks for a new current model
     onnx_threads: int = 1
     job_name: str = "shopguard-detect"

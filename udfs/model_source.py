@@ -1,12 +1,13 @@
 """Where the job's model comes from, and the model being served, swapped without a restart.
 
 :class:`ModelSource` names the models the job may serve: a fixed folder (``job.model_path``), or
-the registry's ``current`` manifest (``registry.url``), with the placeholder model as the fallback
-before anything is published. :class:`LiveModel` holds the model being served: a background thread
-reads the manifest every ``job.model_poll_interval_s``; a new version is loaded and checked off the
-hot path (feature-spec version, input and output shapes, a smoke inference) and swapped in with one
-reference assignment, so that every batch is scored by exactly one model. A broken or incompatible
-model is refused with a log line and a metric, and the old one keeps serving.
+the registry's ``current`` manifest (``registry.url``), with a fallback before anything is published:
+the shipped default model, or the placeholder if that cannot be served (:mod:`shopguard.udfs.default_model`).
+:class:`LiveModel` holds the model being served: a background thread reads the manifest every
+``job.model_poll_interval_s``; a new version is loaded and checked off the hot path (feature-spec
+version, input and output shapes, a smoke inference) and swapped in with one reference assignment, so
+that every batch is scored by exactly one model. A broken or incompatible model is refused with a log
+line and a metric, and the old one keeps serving.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class ModelSource:
         return self.load(self.current_version(), threads)
 
     def load_version(self, version: str, threads: int) -> DetectorEnsemble:
-        """The model that produced a score tagged ``version``: registry, fixed folder or placeholder."""
+        """The model that produced a score tagged ``version``: registry, fixed folder or fallback."""
         candidates = [None] if not self.follows_registry else [version, None]
         for candidate in candidates:
             try:
