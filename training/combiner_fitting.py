@@ -24,7 +24,8 @@ bots on three and cut it on the fourth (0.996 to 0.998), and moved overall PR-AU
 Why a label-free combiner too: the weights above are learned from the injected abuse, so they learn
 the injectors (a family the fit never saw can get little weight). :func:`fit_tail_combiner` needs
 normal users only: each detector's score becomes its tail share among normal validation events
-(:class:`~shopguard.udfs.score_combiner.TailTable`), and the rarest tail decides (``min_tail``). The
+(:class:`~shopguard.udfs.score_combiner.TailTable`), and the rarest tail decides (``min_tail``) or
+the tails are pooled by Fisher's method (``fisher_tail``). The
 leave-one-family-out evaluation (:mod:`shopguard.training.evaluation_unseen`) measures both.
 
 Example
@@ -156,10 +157,15 @@ def tail_table(detector: str, normal_scaled: np.ndarray, knots: int = TAIL_KNOTS
 
 
 def fit_tail_combiner(
-    scores: Mapping[str, np.ndarray], event_is_abuse: np.ndarray, users: Sequence[str], alert_rate: float
+    scores: Mapping[str, np.ndarray],
+    event_is_abuse: np.ndarray,
+    users: Sequence[str],
+    alert_rate: float,
+    mode: str = "min_tail",
 ) -> ScoreCombiner:
-    """The label-free ``min_tail`` combiner: tail tables from normal users' validation events, the threshold
-    on their per-user maxima (``event_is_abuse`` only tells which users are normal; no weight is learned)."""
+    """A label-free combiner (``mode`` ``min_tail`` or ``fisher_tail``): tail tables from normal users'
+    validation events, the threshold on their per-user maxima (``event_is_abuse`` only tells which users
+    are normal; no weight is learned)."""
     names = tuple(scores)
     event_is_abuse = np.asarray(event_is_abuse, dtype=bool)
     abused = {user for user, is_abuse in zip(users, event_is_abuse.tolist()) if is_abuse}
@@ -169,6 +175,6 @@ def fit_tail_combiner(
         tail_table(n, transformed(np.asarray(scores[n])[normal], t)[~np.isnan(np.asarray(scores[n])[normal])])
         for n, t in zip(names, transforms)
     )
-    combiner = ScoreCombiner(names, transforms, (1.0,) * len(names), 0.0, 0.5, mode="min_tail", tails=tails)
+    combiner = ScoreCombiner(names, transforms, (1.0,) * len(names), 0.0, 0.5, mode=mode, tails=tails)
     threshold = calibrate_threshold(_normal_user_maxima(combiner.combine(scores), users, event_is_abuse), alert_rate)
     return dataclasses.replace(combiner, threshold=threshold)

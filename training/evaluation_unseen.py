@@ -7,8 +7,8 @@ without one family (its blunt and its subtle variant) and judged on that family 
 - the LSTM and its type head, on the one-visit training split minus that family's users (smaller and
   for fewer epochs than ``shopguard train``: :class:`UnseenPlan`),
 - the combiner, on the returning shoppers' validation period minus that family's users, once as the
-  logistic fit ``shopguard train`` ships and once as the label-free ``min_tail`` combination
-  (:func:`~shopguard.training.combiner_fitting.fit_tail_combiner`), and its threshold.
+  logistic fit ``shopguard train`` ships and once as each label-free combination (``min_tail``,
+  ``fisher_tail``: :func:`~shopguard.training.combiner_fitting.fit_tail_combiner`), and its threshold.
 
 Detectors that learn no labels (the next-event model, the user patterns, the velocity rules, and any
 other detector in ``job_detectors`` such as ``rarity``) are scored once and reused in every fold.
@@ -52,7 +52,7 @@ from shopguard.training.train_lstm import TrainingRun, predict_scores, train_seq
 from shopguard.udfs.score_combiner import ScoreCombiner
 
 LSTM = "lstm"
-COMBINERS = ("logistic", "min_tail")
+COMBINERS = ("logistic", "min_tail", "fisher_tail")
 TARGETS = {"blunt_recall": 0.80, "subtle_recall": 0.50, "mean_pr_auc": 0.85, "seen_pr_auc": 0.91}
 
 
@@ -164,6 +164,9 @@ def _fold_combiners(
     fits = {
         "logistic": lambda: fit_combiner(fitted, part.event_is_abuse, part.user_ids, alert_rate),
         "min_tail": lambda: fit_tail_combiner(fitted, part.event_is_abuse, part.user_ids, alert_rate),
+        "fisher_tail": lambda: fit_tail_combiner(
+            fitted, part.event_is_abuse, part.user_ids, alert_rate, mode="fisher_tail"
+        ),
     }
     return {name: fits[name]() for name in COMBINERS}
 

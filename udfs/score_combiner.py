@@ -18,7 +18,10 @@ score along the slope of the top knots), and the rarest of them, times the numbe
 (Bonferroni), is the chance that a normal event looks this rare to some detector. The combined score
 is ``d / (1 + d)`` for ``d`` decades of rarity (``-log10`` of that chance): 0.5 is one normal event in
 ten, 0.75 one in a thousand, 0.9 one in a billion; unlike one minus the chance it does not round to 1
-for the rarest rows, so they stay ranked. A NaN score (no pattern store) counts as not rare. Files
+for the rarest rows, so they stay ranked. A NaN score (no pattern store) counts as not rare. Mode
+``fisher_tail`` pools the evidence instead of taking the rarest: Fisher's method, ``-2 ln`` of the
+product of the tail shares against a chi-squared law with two degrees of freedom per detector, so a row
+that several detectors find somewhat rare can outrank one that a single detector finds rare. Files
 without ``mode`` are ``logistic``.
 
 Example
@@ -33,11 +36,15 @@ Example
 >>> rarest = ScoreCombiner(("velocity_rules",), ("log1p",), (1.0,), 0.0, 0.99, mode="min_tail", tails=tails)
 >>> rarest.combine({"velocity_rules": np.array([0.0, np.e - 1, np.e**2 - 1])}).round(3).tolist()
 [0.0, 0.5, 0.75]
+>>> pooled = ScoreCombiner(("velocity_rules",), ("log1p",), (1.0,), 0.0, 0.99, mode="fisher_tail", tails=tails)
+>>> pooled.combine({"velocity_rules": np.array([0.0, np.e - 1, np.e**2 - 1])}).round(3).tolist()  # one detector
+[0.0, 0.5, 0.75]
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -82,6 +89,22 @@ class Hinge:
         return self.weight * np.maximum(transformed_score - self.knee, 0.0)
 
 
+def _fisher_log10_tail(log_tails: np.ndarray) -> np.ndarray:
+    """log10 of Fisher's combined tail share for rows of ``log_tails`` (log10 tail shares, one row per detector).
+
+    ``-2 ln`` of the product is chi-squared with ``2k`` degrees of freedom; its survival function in closed
+    form is ``exp(-h) * sum_{i<k} h^i / i!`` with ``h`` minus the natural log of the product.
+
+    >>> _fisher_log10_tail(np.array([[-2.0]])).round(6).tolist()  # one detector: its own tail
+    [-2.0]
+    """
+    h = -np.log(10.0) * log_tails.sum(axis=0)
+    terms = np.array([i * np.log(np.maximum(h, 1e-300)) - math.lgamma(i + 1) for i in range(len(log_tails))])
+    top = terms.max(axis=0)
+    log_sum = top + np.log(np.exp(terms - top).sum(axis=0))
+    return (-h + log_sum) / np.log(10.0)
+
+
 @dataclass(frozen=True)
 class TailTable:
     """Where ``detector``'s scaled score lies among normal events: ascending ``scores`` (knots) and, for
@@ -105,7 +128,7 @@ class TailTable:
         return {"detector": self.detector, "scores": list(self.scores), "log_tails": list(self.log_tails)}
 
 
-MODES = ("logistic", "min_tail")
+MODES = ("logistic", "min_tail", "fisher_tail")
 
 
 @dataclass(frozen=True)
@@ -125,8 +148,8 @@ class ScoreCombiner:
         missing = [name for name in self.detectors if name not in scores]
         if missing:
             raise CombinerError(f"the combiner needs scores from {missing}; it was given {sorted(scores)}")
-        if self.mode == "min_tail":
-            return self._min_tail(scores)
+        if self.mode in ("min_tail", "fisher_tail"):
+            return self._tail_mode(scores)
         logit = np.full(len(next(iter(scores.values()))), self.intercept)
         hinges = {hinge.detector: hinge for hinge in self.hinges}
         for name, transform, weight in zip(self.detectors, self.transforms, self.weights):
@@ -143,14 +166,17 @@ class ScoreCombiner:
                 )
         return combined
 
-    def _min_tail(self, scores: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Decades of rarity ``d`` of the Bonferroni-adjusted rarest tail share, as ``d / (1 + d)``."""
+    def _tail_mode(self, scores: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Decades of rarity ``d`` of the combined tail share (rarest, Bonferroni; or Fisher's), as ``d / (1 + d)``."""
         tables = {table.detector: table for table in self.tails}
-        rarest = np.min(
-            [tables[name].log_tail(transformed(scores[name], t)) for name, t in zip(self.detectors, self.transforms)],
-            axis=0,
+        log_tails = np.array(
+            [tables[name].log_tail(transformed(scores[name], t)) for name, t in zip(self.detectors, self.transforms)]
         )
-        decades = np.maximum(-(rarest + np.log10(len(self.detectors))), 0.0)
+        if self.mode == "min_tail":
+            decades = -(log_tails.min(axis=0) + np.log10(len(self.detectors)))
+        else:
+            decades = -_fisher_log10_tail(log_tails)
+        decades = np.maximum(decades, 0.0)
         return decades / (1.0 + decades)
 
     def threshold_for(self, pattern_scores: np.ndarray) -> np.ndarray:
@@ -190,8 +216,8 @@ class ScoreCombiner:
         )
         if combiner.mode not in MODES:
             raise CombinerError(f"unknown combination mode {combiner.mode!r} (known: {', '.join(MODES)})")
-        if combiner.mode == "min_tail" and {t.detector for t in combiner.tails} != set(combiner.detectors):
-            raise CombinerError("a min_tail combiner needs one tail table per detector it combines")
+        if combiner.mode != "logistic" and {t.detector for t in combiner.tails} != set(combiner.detectors):
+            raise CombinerError(f"a {combiner.mode} combiner needs one tail table per detector it combines")
         if not len(combiner.detectors) == len(combiner.transforms) == len(combiner.weights):
             raise CombinerError("detectors, transforms and weights must have one entry each")
         strays = {h.detector for h in combiner.hinges} - set(combiner.detectors)

@@ -1,5 +1,6 @@
 """The combiner: the formula the job applies, its fallback without patterns, and files it refuses."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from shopguard.training.combiner_fitting import deciding_events, fit_combiner
-from shopguard.udfs.score_combiner import CombinerError, Hinge, ScoreCombiner, transformed
+from shopguard.udfs.score_combiner import CombinerError, Hinge, ScoreCombiner, TailTable, transformed
 
 FALLBACK = ScoreCombiner(("lstm",), ("logit",), (1.0,), 0.0, 0.6)
 COMBINER = ScoreCombiner(("lstm", "user_patterns"), ("logit", "logit"), (1.0, 2.0), -1.0, 0.8, fallback=FALLBACK)
@@ -232,3 +233,13 @@ def test_old_combiner_files_without_a_mode_stay_logistic_and_unknown_modes_are_r
     (tmp_path / "combiner.json").write_text(json.dumps(body | {"mode": "min_tail", "tails": []}))
     with pytest.raises(CombinerError, match="tail table"):
         ScoreCombiner.read(tmp_path)
+
+
+def test_fisher_tail_pools_evidence_that_min_tail_would_not():
+    tails = tuple(TailTable(n, (0.0, 0.5, 1.0), (0.0, -1.0, -2.0)) for n in ("a", "b"))
+    both = {"a": np.array([0.5, 1.0]), "b": np.array([0.5, 0.0])}  # row 0: twice one in ten; row 1: once one in 100
+    fisher = ScoreCombiner(("a", "b"), ("share", "share"), (1.0, 1.0), 0.0, 0.5, mode="fisher_tail", tails=tails)
+    rarest = dataclasses.replace(fisher, mode="min_tail")
+    assert rarest.combine(both)[0] < rarest.combine(both)[1]
+    assert fisher.combine(both)[0] > rarest.combine(both)[0]
+    assert ScoreCombiner.from_dict(fisher.to_dict()) == fisher
