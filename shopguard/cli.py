@@ -208,7 +208,7 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     ablation, returning, scores = _evaluate_ablation(cfg, Path(model_dir), report_dir, args.seeds)
     body = report_json(results, "lstm", context) | {"ablation": ablation}
     if not args.skip_unseen:
-        body |= _evaluate_unseen(cfg, data, returning, scores, report_dir)
+        body |= _evaluate_unseen(cfg, data, returning, scores, Path(model_dir), report_dir)
     (report_dir / "evaluation.json").write_text(json.dumps(body, indent=1) + "\n")
     if args.json:
         print(json.dumps(body))
@@ -241,14 +241,21 @@ def _evaluate_ablation(cfg: ShopguardConfig, model_dir: Path, report_dir: Path, 
     return ablation_json(result, across_seeds), returning, scores
 
 
-def _evaluate_unseen(cfg: ShopguardConfig, data, returning, scores: dict, report_dir: Path) -> dict:
+def _evaluate_unseen(cfg: ShopguardConfig, data, returning, scores: dict, model_dir: Path, report_dir: Path) -> dict:
     """Leave one family out (training/evaluation_unseen.py): the evaluation JSON's unseen-family entries."""
-    from shopguard.training.evaluation_unseen import leave_one_family_out
+    from shopguard.training.evaluation_unseen import leave_one_family_out, score_real_shoppers
     from shopguard.training.evaluation_unseen_report import write_unseen_report
 
     label_free = {name: period for name, period in scores.items() if name != "lstm"}
+    real = score_real_shoppers(cfg, model_dir, returning, data.real_normal, _progress)
     unseen = leave_one_family_out(
-        data.train, data.validation, returning, label_free, cfg.training.target_alert_rate, progress=_progress
+        data.train,
+        data.validation,
+        returning,
+        label_free,
+        cfg.training.target_alert_rate,
+        progress=_progress,
+        real=real,
     )
     write_unseen_report(unseen, report_dir)
     return {

@@ -162,17 +162,20 @@ def fit_tail_combiner(
     users: Sequence[str],
     alert_rate: float,
     mode: str = "min_tail",
+    extra_normal: Mapping[str, np.ndarray] | None = None,
 ) -> ScoreCombiner:
     """A label-free combiner (``mode`` ``min_tail`` or ``fisher_tail``): tail tables from normal users'
     validation events, the threshold on their per-user maxima (``event_is_abuse`` only tells which users
-    are normal; no weight is learned)."""
+    are normal; no weight is learned). ``extra_normal``: more normal events' scores per detector for its
+    tail table, such as real shoppers' (the simulated normal users alone can make a real stranger look rare)."""
     names = tuple(scores)
     event_is_abuse = np.asarray(event_is_abuse, dtype=bool)
     abused = {user for user, is_abuse in zip(users, event_is_abuse.tolist()) if is_abuse}
     normal = np.array([user not in abused for user in users], dtype=bool)
     transforms = tuple(TRANSFORMS.get(name, "logit") for name in names)
+    extra_normal = extra_normal or {}
     tails = tuple(
-        tail_table(n, transformed(np.asarray(scores[n])[normal], t)[~np.isnan(np.asarray(scores[n])[normal])])
+        tail_table(n, transformed(np.r_[np.asarray(scores[n])[normal], np.asarray(extra_normal.get(n, []))], t))
         for n, t in zip(names, transforms)
     )
     combiner = ScoreCombiner(names, transforms, (1.0,) * len(names), 0.0, 0.5, mode=mode, tails=tails)

@@ -57,6 +57,26 @@ TARGETS = {"blunt_recall": 0.80, "subtle_recall": 0.50, "mean_pr_auc": 0.85, "se
 
 
 @dataclass(frozen=True)
+class RealShoppers:
+    """Real shoppers (the Taobao slice) and every job detector's scores on them (``lstm``: the model folder's).
+
+    Half of them (every other user) join the normal reference of the label-free combiners' tail tables:
+    simulated returning shoppers all have a history, so a real stranger would look rare to the pattern
+    detector. The other half measures how many real shoppers each combiner of the seen fold alerts.
+    """
+
+    traffic: EncodedTraffic
+    scores: Mapping[str, np.ndarray]
+
+    def halves(self) -> tuple[np.ndarray, np.ndarray]:
+        """Event masks of the calibration half and the measured half."""
+        users = sorted(set(self.traffic.user_ids))
+        calibration = set(users[::2])
+        mask = np.array([u in calibration for u in self.traffic.user_ids], dtype=bool)
+        return mask, ~mask
+
+
+@dataclass(frozen=True)
 class UnseenPlan:
     """What each fold trains: the families left out in turn and the per-fold LSTM's size."""
 
@@ -75,15 +95,18 @@ def leave_one_family_out(
     label_free: Mapping[str, PeriodScores],
     alert_rate: float,
     plan: UnseenPlan = UnseenPlan(),
-    chosen: str = "min_tail",
+    chosen: str = "fisher_tail",
     progress: Callable[[str], None] = print,
+    real: RealShoppers | None = None,
 ) -> dict:
     """Every family left out in turn (and none, for the seen figures); figures per family and combiner.
 
     ``train``/``validation``: the one-visit splits the LSTM learns from; ``label_free``: the returning
     periods' scores of every detector that learns no labels (reused in every fold); ``chosen``: the
-    combiner whose figures are the headline.
+    combiner whose figures are the headline; ``real``: real shoppers (see :class:`RealShoppers`).
     """
+    calibration, measured = real.halves() if real is not None else (None, None)
+    extra_normal = {n: np.asarray(v)[calibration] for n, v in real.scores.items() if n != LSTM} if real else None
     excluded = validation_abused_users(returning)
     test_keep = np.array([u not in excluded for u in returning.test.user_ids])
     test = returning.test.subset(test_keep)
@@ -93,16 +116,47 @@ def leave_one_family_out(
         name = left_out or "none (seen)"
         progress(f"unseen families: fold {n}/{len(plan.families) + 1}, left out: {name}")
         scores = {**label_free, LSTM: _fold_lstm(train, validation, returning, left_out, plan, progress)}
-        combiners = _fold_combiners(scores, returning.validation, left_out, alert_rate)
+        combiners = _fold_combiners(scores, returning.validation, left_out, alert_rate, extra_normal)
         judged = plan.families if left_out is None else (left_out,)
         folds[name] = {
             "families": {
                 family: _family_row(test, test_keep, scores, combiners, family, plan.resamples) for family in judged
             },
             "combined_pr_auc": _overall_pr_auc(test, test_keep, scores, combiners) if left_out is None else None,
+            "real_alert_share": (
+                _real_alert_share(real, measured, combiners) if left_out is None and real is not None else None
+            ),
         }
         progress(f"  fold {name}: {time.monotonic() - started:.0f} s")
     return _summary(folds, plan, chosen)
+
+
+def score_real_shoppers(
+    cfg, folder, returning: ReturningData, real_traffic: EncodedTraffic, progress: Callable[[str], None] = print
+) -> RealShoppers:
+    """Every job detector of the model ``folder`` on real shoppers (patterns mined again from the returning
+    shoppers' history into a temporary store)."""
+    import tempfile
+    from pathlib import Path
+
+    from shopguard.training.detectors.next_event import NextEventDetector
+    from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
+    from shopguard.training.ensemble_training import job_detectors
+    from shopguard.udfs.detector_ensemble import NEXT_EVENT_FOLDER
+
+    folder = Path(folder)
+    if (folder / NEXT_EVENT_FOLDER).is_dir():
+        next_event, needs_fit = OnnxSequenceDetector(folder / NEXT_EVENT_FOLDER, name="next_event"), False
+    else:
+        next_event, needs_fit = NextEventDetector(progress=progress), True
+    scores = {}
+    with tempfile.TemporaryDirectory(prefix="shopguard-patterns-") as store_dir:
+        for detector, fit_on_history in job_detectors(cfg, folder, next_event, needs_fit, store_dir):
+            progress(f"scoring real shoppers with {detector.name}")
+            if fit_on_history:
+                detector.fit(returning.history)
+            scores[detector.name] = detector.score(real_traffic)
+    return RealShoppers(real_traffic, scores)
 
 
 def _fold_lstm(
@@ -154,8 +208,25 @@ def _without(traffic: EncodedTraffic, family: str | None) -> EncodedTraffic:
     return traffic.subset(np.array([kind != family for kind in traffic.user_types], dtype=bool))
 
 
+def _real_alert_share(
+    real: RealShoppers, measured: np.ndarray, combiners: Mapping[str, ScoreCombiner]
+) -> dict[str, float]:
+    """Per combiner: the share of the measured half of real shoppers whose highest score reaches its threshold."""
+    traffic = real.traffic.subset(measured)
+    scores = {name: np.asarray(values)[measured] for name, values in real.scores.items()}
+    shares = {}
+    for name, combiner in combiners.items():
+        per_user = user_scores(traffic, combiner.combine({n: scores[n] for n in combiner.detectors}))
+        shares[name] = float(np.mean(per_user.scores >= combiner.threshold))
+    return shares
+
+
 def _fold_combiners(
-    scores: Mapping[str, PeriodScores], validation: EncodedTraffic, left_out: str | None, alert_rate: float
+    scores: Mapping[str, PeriodScores],
+    validation: EncodedTraffic,
+    left_out: str | None,
+    alert_rate: float,
+    extra_normal: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, ScoreCombiner]:
     """Each combiner fitted on the validation period without ``left_out``'s users."""
     keep = np.array([kind != left_out for kind in validation.user_types], dtype=bool)
@@ -163,9 +234,11 @@ def _fold_combiners(
     fitted = {name: s.validation[keep] for name, s in scores.items()}
     fits = {
         "logistic": lambda: fit_combiner(fitted, part.event_is_abuse, part.user_ids, alert_rate),
-        "min_tail": lambda: fit_tail_combiner(fitted, part.event_is_abuse, part.user_ids, alert_rate),
+        "min_tail": lambda: fit_tail_combiner(
+            fitted, part.event_is_abuse, part.user_ids, alert_rate, extra_normal=extra_normal
+        ),
         "fisher_tail": lambda: fit_tail_combiner(
-            fitted, part.event_is_abuse, part.user_ids, alert_rate, mode="fisher_tail"
+            fitted, part.event_is_abuse, part.user_ids, alert_rate, mode="fisher_tail", extra_normal=extra_normal
         ),
     }
     return {name: fits[name]() for name in COMBINERS}
@@ -281,11 +354,14 @@ def _summary(folds: Mapping[str, dict], plan: UnseenPlan, chosen: str) -> dict:
         for name in COMBINERS
     }
     seen_overall = folds["none (seen)"]["combined_pr_auc"]
+    real_alerts = folds["none (seen)"]["real_alert_share"] or {}
     for name in COMBINERS:
         by_combiner[name]["seen_pr_auc"] = seen_overall[name]
+        by_combiner[name]["real_alert_share"] = real_alerts.get(name)
     return {
         "families": families,
         "seen_pr_auc": seen_overall[chosen],
+        "real_alert_share": real_alerts.get(chosen),
         "unseen_min_recall": min(recalls) if recalls else None,
         "unseen_mean_pr_auc": float(np.mean(pr_aucs)) if pr_aucs else None,
         "combiner": chosen,

@@ -42,11 +42,14 @@ def unseen_lines(unseen: dict) -> list[str]:
         "",
         f"- unseen minimum recall at 0.1% FPR: **{_f2(unseen['unseen_min_recall'])}**; unseen mean PR-AUC: "
         f"**{_f3(unseen['unseen_mean_pr_auc'])}** (target {TARGETS['mean_pr_auc']}); seen combined PR-AUC over "
-        f"every test user: {_f3(unseen.get('seen_pr_auc'))} (target {TARGETS['seen_pr_auc']})",
+        f"every test user: {_f3(unseen.get('seen_pr_auc'))} (target {TARGETS['seen_pr_auc']}); real Taobao shoppers "
+        f"alerted: {_pct(unseen.get('real_alert_share'))} (target at most 0.1%; half of them, the other half "
+        "calibrates the tail tables; with the model folder's LSTM)",
         *[
             f"- `{name}`: unseen min recall {_f2(row['unseen_min_recall'])}, unseen mean PR-AUC "
             f"{_f3(row['unseen_mean_pr_auc'])}, seen mean PR-AUC per family {_f3(row['seen_mean_pr_auc'])}, "
-            f"seen overall {_f3(row.get('seen_pr_auc'))}"
+            f"seen overall {_f3(row.get('seen_pr_auc'))}, "
+            f"real Taobao shoppers alerted {_pct(row.get('real_alert_share'))}"
             for name, row in unseen["by_combiner"].items()
         ],
         "",
@@ -107,6 +110,10 @@ def _cells(row: dict) -> list[str]:
         _f2(row["recall_blunt"]),
         _f2(row["recall_subtle"]),
     ]
+
+
+def _pct(value) -> str:
+    return "not measured" if value is None else f"{value:.3%}"
 
 
 def _f2(value) -> str:
