@@ -31,7 +31,7 @@ from typing import Sequence
 
 from pyflink.common.typeinfo import Types
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
-from pyflink.table import DataTypes, StatementSet, StreamTableEnvironment, Table
+from pyflink.table import StatementSet, StreamTableEnvironment, Table
 from pyflink.table.expressions import col
 from pyflink.table.udf import udf
 
@@ -40,30 +40,15 @@ from shopguard.errors import ShopguardError
 from shopguard.jobs.flink_environment import create_environments
 from shopguard.jobs.kafka_io import events_source, keyed_json_sink, scores_sink
 from shopguard.jobs.user_keying import key_records_by_user
-from shopguard.udfs.alert_decision import CROSSING_FIELDS, DecideAlert
+from shopguard.udfs.alert_decision import DecideAlert
 from shopguard.udfs.default_model import fallback_model_dir
 from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW
 from shopguard.udfs.event_time import event_time_watermarks
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
+from shopguard.udfs.rows import CROSSING_FIELDS, SCORE_RESULT, SCORES_COLUMNS, SCORING_ROW
 from shopguard.udfs.scoring import ScoreHistories
-from shopguard.udfs.user_history import LATE_EVENTS, SCORING_ROW, TrackUserHistory
-
-SCORE_RESULT = DataTypes.ROW(
-    [
-        DataTypes.FIELD("score", DataTypes.DOUBLE()),
-        DataTypes.FIELD("model_version", DataTypes.STRING()),
-        DataTypes.FIELD("threshold", DataTypes.DOUBLE()),
-        DataTypes.FIELD("anomaly_type", DataTypes.STRING()),
-        DataTypes.FIELD("lstm_score", DataTypes.DOUBLE()),
-        DataTypes.FIELD("next_event_score", DataTypes.DOUBLE()),
-        DataTypes.FIELD("rules_score", DataTypes.DOUBLE()),
-        DataTypes.FIELD("rarity_score", DataTypes.DOUBLE()),
-    ]
-)
-"""What scoring adds to each row: the decision (score against threshold) and each detector's score."""
-SCORES_COLUMNS = ("event_id", "user_id", "event_ts", "score", "model_version")
-"""Columns of the per-event scores output (topic or ``SCORES.jsonl``)."""
+from shopguard.udfs.user_history import LATE_EVENTS, TrackUserHistory
 
 
 @dataclass(frozen=True)

@@ -26,54 +26,12 @@ from shopguard.udfs.cool_down import OpenAlert, decide
 from shopguard.udfs.explanations import occlusion_contributions
 from shopguard.udfs.pattern_matching import read_unmatched_field
 from shopguard.udfs.rarity import RARE_SCORE
+from shopguard.udfs.rows import CROSSING_FIELDS
 from shopguard.udfs.scoring import ModelRefused
 from shopguard.udfs.session_features import SessionFeatures
 from shopguard.udfs.user_history import state_ttl
 
 log = logging.getLogger("shopguard.alerts")
-
-CROSSING_ROW = Types.ROW_NAMED(
-    [
-        "user_id",
-        "session_id",
-        "event_id",
-        "event_ts",
-        "codes",
-        "recent_event_ids",
-        "session",
-        "score",
-        "model_version",
-        "threshold",
-        "anomaly_type",
-        "lstm_score",
-        "next_event_score",
-        "pattern_score",
-        "pattern_unmatched",
-        "rules_score",
-        "rarity_score",
-    ],
-    [
-        Types.STRING(),
-        Types.STRING(),
-        Types.STRING(),
-        Types.LONG(),
-        Types.PRIMITIVE_ARRAY(Types.BYTE()),
-        Types.STRING(),
-        Types.PRIMITIVE_ARRAY(Types.BYTE()),
-        Types.DOUBLE(),
-        Types.STRING(),
-        Types.DOUBLE(),
-        Types.STRING(),
-        Types.DOUBLE(),
-        Types.DOUBLE(),
-        Types.DOUBLE(),
-        Types.STRING(),
-        Types.DOUBLE(),
-        Types.DOUBLE(),
-    ],
-)
-"""A scored event whose score crossed its model's threshold."""
-CROSSING_FIELDS = tuple(CROSSING_ROW.get_field_names())
 
 
 class DecideAlert(KeyedProcessFunction):

@@ -29,6 +29,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from shopguard.udfs.encoding import FEATURE_NAMES, FEATURE_SPEC_VERSION
+from shopguard.udfs.rarity import RarityTables
 
 PLACEHOLDER_VERSION = "placeholder-1"
 PLACEHOLDER_THRESHOLD = 0.9
@@ -93,10 +94,15 @@ def placeholder_graph() -> onnx.ModelProto:
 
 
 def write_placeholder_model(
-    directory: str | Path, version: str = PLACEHOLDER_VERSION, threshold: float = PLACEHOLDER_THRESHOLD
+    directory: str | Path,
+    version: str = PLACEHOLDER_VERSION,
+    threshold: float = PLACEHOLDER_THRESHOLD,
+    rarity: bool = True,
 ) -> Path:
     """Write ``model.onnx`` and ``card.json`` into ``directory/<version>`` and return that folder.
 
+    With ``rarity``, also the rarity tables shipped with the serving code (``rarity.json``), so the
+    placeholder's alerts carry the ``rarity`` score and its reasons (it decides on its own score alone).
     Other versions and thresholds than the default are for tests of model swaps and refusals.
     """
     model_dir = Path(directory) / version
@@ -114,4 +120,6 @@ def write_placeholder_model(
         "metrics": {},
     }
     (model_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    if rarity:
+        RarityTables.default().write(model_dir)
     return model_dir

@@ -312,6 +312,13 @@ class RarityTables:
         return cls(tables, str(body.get("source", "")))
 
     @classmethod
+    def default(cls) -> "RarityTables":
+        """The tables shipped with the serving code (:mod:`shopguard.udfs.rarity_defaults`), for the placeholder."""
+        from shopguard.udfs.rarity_defaults import DEFAULT_TABLES
+
+        return cls.from_dict(DEFAULT_TABLES)
+
+    @classmethod
     def read(cls, folder: str | Path) -> "RarityTables | None":
         """The tables saved in a model folder, or None when the folder serves without ``rarity``."""
         path = Path(folder) / RARITY_FILE

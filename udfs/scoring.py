@@ -179,7 +179,7 @@ class ScoreHistories(ScalarFunction):
             list(sessions) if sessions is not None else None,
         )
         self._count(ensemble.card.model_version, len(windows), time.perf_counter() - started)
-        return pd.DataFrame(
+        return pd.DataFrame(  # the columns of SCORE_RESULT (udfs/rows.py), in its order
             {
                 "score": result.score,
                 "model_version": ensemble.card.model_version,

@@ -95,41 +95,46 @@ class SessionFeatures:
             or producer_session != self.producer_session
             or (not producer_session and event.ts_ms - previous_ts_ms > gap_ms)
         )
-        self._advance_day(event, new_session)
+        item_bit = _sketch_bit(event.item_id) if event.item_id else 0
+        category_bit = _sketch_bit(event.category_id) if event.category_id else 0
+        self._advance_day(event, new_session, item_bit, category_bit)
         if new_session:
             day = {name: value for name, value in self.__dict__.items() if name.startswith("day_")}
             self.__dict__.update(SessionFeatures(start_ts_ms=event.ts_ms, producer_session=producer_session).__dict__)
             self.__dict__.update(day)
-        else:
+        elif self.gaps < _CAP:
             gap = math.log1p(max(event.ts_ms - previous_ts_ms, 0) / 1000)
-            self.gaps = min(self.gaps + 1, _CAP)
+            self.gaps += 1
             self.gap_log_sum += gap
             self.gap_log_squares += gap * gap
-        self.duration_s = max(self.duration_s, min(max(event.ts_ms - self.start_ts_ms, 0) // 1000, 0xFFFFFFFF))
-        self.events = min(self.events + 1, _CAP)
-        if event.event_type in _COUNTED:
-            name = _COUNTED[event.event_type]
+        elapsed_s = (event.ts_ms - self.start_ts_ms) // 1000
+        if elapsed_s > self.duration_s:
+            self.duration_s = min(elapsed_s, 0xFFFFFFFF)
+        if self.events < _CAP:
+            self.events += 1
+        name = _COUNTED.get(event.event_type)
+        if name is not None:
             setattr(self, name, min(getattr(self, name) + 1, _CAP))
         if changed_device or changed_ip:
             self.identity_changes = min(self.identity_changes + 1, _CAP)
-        if event.item_id:
-            self.items |= _sketch_bit(event.item_id)
-        if event.category_id:
-            self.categories |= _sketch_bit(event.category_id)
+        self.items |= item_bit
+        self.categories |= category_bit
 
-    def _advance_day(self, event: Event, new_session: bool) -> None:
+    def _advance_day(self, event: Event, new_session: bool, item_bit: int, category_bit: int) -> None:
         if self.day_start_ts_ms < 0 or event.ts_ms - self.day_start_ts_ms >= DAY_MS:
             self.day_start_ts_ms, self.day_events, self.day_page_views = event.ts_ms, 0, 0
             self.day_commitments, self.day_sessions, self.day_items, self.day_categories = 0, 0, 0, 0
             new_session = True
-        self.day_sessions = min(self.day_sessions + int(new_session), _CAP)
-        self.day_events = min(self.day_events + 1, _CAP)
-        self.day_page_views = min(self.day_page_views + (event.event_type == "page_view"), _CAP)
-        self.day_commitments = min(self.day_commitments + (event.event_type in _FUNNEL_COMMITMENTS), _CAP)
-        if event.item_id:
-            self.day_items |= _sketch_bit(event.item_id)
-        if event.category_id:
-            self.day_categories |= _sketch_bit(event.category_id)
+        if new_session and self.day_sessions < _CAP:
+            self.day_sessions += 1
+        if self.day_events < _CAP:
+            self.day_events += 1
+            if event.event_type == "page_view":
+                self.day_page_views += 1
+            elif event.event_type in _FUNNEL_COMMITMENTS:
+                self.day_commitments += 1
+        self.day_items |= item_bit
+        self.day_categories |= category_bit
 
     def session_id(self, user_id: str) -> str:
         return f"{user_id}:{self.start_ts_ms}"

@@ -33,39 +33,11 @@ from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW, EventIntak
 from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import LiveModel, ModelSource
+from shopguard.udfs.rows import SCORING_ROW
 from shopguard.udfs.served_patterns import ServedPatterns
 from shopguard.udfs.user_state import UserState
 
-SCORING_ROW = Types.ROW_NAMED(
-    [
-        "user_id",
-        "session_id",
-        "event_id",
-        "event_type",
-        "event_ts",
-        "codes",
-        "recent_event_ids",
-        "session",
-        "pattern_score",
-        "pattern_unmatched",
-    ],
-    [
-        Types.STRING(),
-        Types.STRING(),
-        Types.STRING(),
-        Types.STRING(),
-        Types.LONG(),
-        Types.PRIMITIVE_ARRAY(Types.BYTE()),
-        Types.STRING(),
-        Types.PRIMITIVE_ARRAY(Types.BYTE()),
-        Types.DOUBLE(),
-        Types.STRING(),
-    ],
-)
-"""One row per accepted event, after its user's history advanced: what the scoring step reads.
-
-``pattern_score`` is NaN when the pattern detector has no store; ``pattern_unmatched`` names the
-unmatched behaviour sequences of this event (ids, highest IDF first, at most three), "" if none."""
+__all__ = ["LATE_EVENTS", "SCORING_ROW", "TrackUserHistory", "late_event_message", "state_ttl"]
 
 LATE_EVENTS = OutputTag("late-events", KEYED_JSON_ROW)
 

@@ -20,7 +20,7 @@ from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
 from shopguard.udfs.placeholder_model import write_placeholder_model
-from shopguard.udfs.rarity import RARITY_FILE
+from shopguard.udfs.rarity import RARITY_FILE, RarityTables
 from shopguard.udfs.score_combiner import ScoreCombiner
 from shopguard.udfs.scoring import ModelRefused, ScoreHistories
 from shopguard.udfs.user_history import SCORING_ROW, TrackUserHistory
@@ -53,7 +53,7 @@ def tables():
 
 @pytest.fixture
 def folder(tmp_path, tables):
-    folder = write_placeholder_model(tmp_path)
+    folder = write_placeholder_model(tmp_path, rarity=False)
     tables.write(folder)
     return folder
 
@@ -84,7 +84,7 @@ def test_a_folder_with_rarity_tables_serves_rarity_and_one_without_gives_nan(fol
     assert "rarity" in served.available
     result = served.score_batch(features, np.full(len(rows), np.nan), [row["session"] for row in rows])
     assert result.rarity[-1] > 0.999 and result.rarity[0] < 0.5
-    bare = DetectorEnsemble.load(write_placeholder_model(tmp_path / "bare"))
+    bare = DetectorEnsemble.load(write_placeholder_model(tmp_path / "bare", rarity=False))
     assert "rarity" not in bare.available
     assert np.isnan(bare.score_batch(features, np.full(len(rows), np.nan), [r["session"] for r in rows]).rarity).all()
 
@@ -158,3 +158,11 @@ def test_the_alert_names_the_rarity_score_and_says_in_words_what_is_rare(folder)
     texts = [r["text"] for r in alert["reasons"] if r["feature"].startswith("rarity:")]
     assert texts and texts[0].startswith("25 page views in ") and "of shoppers" in texts[0]
     assert rarity_reasons(served, last["session"], 0.5) == [] and rarity_reasons(None, last["session"], 1.0) == []
+
+
+def test_the_placeholder_serves_the_tables_shipped_with_the_serving_code(tmp_path):
+    served = DetectorEnsemble.load(write_placeholder_model(tmp_path))
+    assert "rarity" in served.available and served.detectors == ("lstm", "velocity_rules")
+    assert served.rarity.to_dict() == RarityTables.default().to_dict()
+    rows = _job_rows(write_placeholder_model(tmp_path / "p"), _crawler(30))
+    assert served.rarity.score([rows[-1]["session"]])[0] > 0.999 > served.rarity.score([rows[0]["session"]])[0]
