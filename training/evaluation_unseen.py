@@ -95,7 +95,7 @@ def leave_one_family_out(
     label_free: Mapping[str, PeriodScores],
     alert_rate: float,
     plan: UnseenPlan = UnseenPlan(),
-    chosen: str = "fisher_tail",
+    chosen: str = "logistic",
     progress: Callable[[str], None] = print,
     real: RealShoppers | None = None,
 ) -> dict:
@@ -103,7 +103,9 @@ def leave_one_family_out(
 
     ``train``/``validation``: the one-visit splits the LSTM learns from; ``label_free``: the returning
     periods' scores of every detector that learns no labels (reused in every fold); ``chosen``: the
-    combiner whose figures are the headline; ``real``: real shoppers (see :class:`RealShoppers`).
+    combiner whose figures are the headline (the logistic one ``shopguard train`` ships: the label-free ones
+    held better on left-out families only while they alerted far too many real shoppers; docs/detection.md);
+    ``real``: real shoppers (see :class:`RealShoppers`).
     """
     calibration, measured = real.halves() if real is not None else (None, None)
     extra_normal = {n: np.asarray(v)[calibration] for n, v in real.scores.items() if n != LSTM} if real else None
