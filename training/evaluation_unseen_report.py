@@ -33,12 +33,12 @@ def unseen_lines(unseen: dict) -> list[str]:
         f"For each family, the LSTM (and its type head), the logistic combiner and every threshold were fitted "
         f"again without that family's users, blunt and subtle, and judged on that family's test users against "
         f"every normal test user (returning shoppers' test period). Detectors that learn no labels were scored "
-        f"once. The per-fold LSTM is smaller than `shopguard train`'s ({plan['hidden']} hidden units, "
-        f"{plan['epochs']} epochs instead of 64 and 6, on every abused and {plan['normal_share']:.0%} of the normal "
-        f"one-visit users, one thread), and so is the LSTM of the *seen* column (same set-up, "
-        f"every family in training), so that the columns differ only by what was left out. Headline combiner: "
-        f"`{chosen}`. Recall at 0.1% FPR: the cut is set on the test normal users; in brackets 90% bootstrap "
-        f"intervals over users.",
+        f"once. The per-fold LSTM has {plan['hidden']} hidden units and {plan['epochs']} epochs (`shopguard train`: "
+        f"64 and 6) and learns from every abused and {plan['normal_share']:.0%} of the normal one-visit users, "
+        f"on one thread; a smaller one ranks worse, so read the size with the figures. The *seen* column's LSTM is "
+        f"trained the same way with every family in training, so that the columns differ only by what was left "
+        f"out. Headline combiner: `{chosen}`. Recall at 0.1% FPR: the cut is set on the test normal users; "
+        f"in brackets 90% bootstrap intervals over users.",
         "",
         f"- unseen minimum recall at 0.1% FPR: **{_f2(unseen['unseen_min_recall'])}**; unseen mean PR-AUC: "
         f"**{_f3(unseen['unseen_mean_pr_auc'])}** (target {TARGETS['mean_pr_auc']}); seen combined PR-AUC over "
