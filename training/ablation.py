@@ -64,7 +64,7 @@ def fit_period_combiner(scores: Mapping[str, PeriodScores], data: ReturningData,
 def ablation(
     scores: Mapping[str, PeriodScores], data: ReturningData, alert_rate: float, combiner: ScoreCombiner | None = None
 ) -> dict:
-    """Figures for every detector alone and for the combination, with the targets of the issue checked."""
+    """Figures for every detector alone and combined, with the detection targets (docs/detection.md) checked."""
     combiner = combiner or fit_period_combiner(scores, data, alert_rate)
     combined = PeriodScores(
         *(
@@ -120,7 +120,7 @@ def _add_difference_intervals(targets: dict, tested: Mapping[str, UserScores]) -
 
 
 def _targets(figures: Mapping[str, dict]) -> dict:
-    """The issue's three targets, each with what was measured."""
+    """The three detection targets (docs/detection.md), each with what was measured."""
     singles = [name for name in figures if name != COMBINED]
     combined = figures[COMBINED]
     types = sorted(combined["per_type"])

@@ -1,8 +1,8 @@
 """The ablation section of the evaluation report: each detector alone and combined, per anomaly type.
 
 Written as ``ablation.md`` beside ``evaluation.md`` (and linked from it), with ``ablation.png`` (PR-AUC
-per type, one bar per detector) and the figures in ``evaluation.json`` under ``ablation``. The issue's
-targets are checked in the text, met or not.
+per type, one bar per detector) and the figures in ``evaluation.json`` under ``ablation``. The detection
+targets (docs/detection.md) are checked in the text, met or not.
 """
 
 from __future__ import annotations

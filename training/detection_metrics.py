@@ -21,7 +21,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from shopguard.training.encoded_traffic import EncodedTraffic
 
-TARGET_FPR = 0.001  # the operating point: 0.1% of normal users flagged
+TARGET_FPR = 0.001  # the operating point of the detection targets: 0.1% of normal users flagged
 INTERVAL_LEVEL = 0.9  # of the bootstrap interval around recall at TARGET_FPR
 INTERVAL_RESAMPLES = 500
 

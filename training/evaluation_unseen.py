@@ -377,7 +377,7 @@ def _summary(folds: Mapping[str, dict], plan: UnseenPlan, chosen: str) -> dict:
 
 
 def _targets(families: Mapping[str, dict]) -> dict:
-    """Each family's blunt and subtle recall at 0.1% FPR against the issue's targets."""
+    """Each family's blunt and subtle recall at 0.1% FPR against the detection targets (docs/detection.md)."""
     return {
         family: {
             "blunt_met": (row["recall_blunt"] or 0.0) >= TARGETS["blunt_recall"],

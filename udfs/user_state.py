@@ -1,6 +1,6 @@
 """Everything the job keeps per user, in one compact byte string.
 
-One keyed-state read and one write per event is what makes the job fast (see the measured facts in
+One keyed-state read and one write per event is what makes the job fast (see
 ``../shared/design.md``), so a user's whole state is a single value:
 
 * the :class:`~shopguard.udfs.encoding.UserHistory` (previous-event context + the last L event codes),

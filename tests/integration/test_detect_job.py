@@ -24,6 +24,7 @@ from shopguard.local.job_process import RunningJob, isolated_job_config
 from shopguard.local.producer import send_records
 from shopguard.local.topics import ensure_topics
 from shopguard.training.datasets import read_taobao
+from shopguard.udfs.placeholder_model import write_placeholder_model
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +67,13 @@ BAD_RECORDS: dict[str, bytes] = {
 @pytest.fixture(scope="module")
 def detection(kafka_config, tmp_path_factory):
     """Start the job on fresh topics, feed it normal, abnormal and bad records, and yield what came out."""
-    cfg, ports = isolated_job_config(kafka_config, "detect", tmp_path_factory.mktemp("empty-registry"))
+    # The hand-weighted placeholder, not the shipped default model: these tests check the job's mechanics
+    # (alert format, dedup, lateness, explanations, replay), and the placeholder's scores do not move
+    # when the default model is trained again. tests/unit/test_default_model.py covers the default's choice.
+    placeholder = write_placeholder_model(tmp_path_factory.mktemp("models"))
+    cfg, ports = isolated_job_config(
+        kafka_config, "detect", tmp_path_factory.mktemp("empty-registry"), model_path=str(placeholder)
+    )
     topics = cfg.topics
     ensure_topics(cfg)
     job = RunningJob(cfg, tmp_path_factory.mktemp("job") / "job.log", ports=ports).start()
@@ -223,7 +230,8 @@ def test_alerts_explain_themselves_with_the_events_that_drove_the_score(detectio
         event_reasons = [r for r in alert["reasons"] if r["feature"] == "event"]
         assert event_reasons, alert
         assert all(r["event_id"] in alert["event_ids"] and r["value"] > 0 for r in event_reasons)
-        assert set(alert["detectors"]) == {"sequence_model", "velocity_rules"}
+        # the placeholder serves the rarity tables shipped with the serving code beside its own score
+        assert set(alert["detectors"]) == {"sequence_model", "velocity_rules", "rarity"}
 
 
 def test_a_replay_of_the_same_events_gives_the_same_scores_and_alerts(detection, tmp_path):
