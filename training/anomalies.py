@@ -47,7 +47,7 @@ ANOMALY_TYPES = (
     "review_abuse",
     "refund_abuse",
 )
-"""What the one-visit data holds (and the sequence model's type head knows): the abuse families that
+"""What the one-visit data holds (and the LSTM's type head knows): the abuse families that
 are judged, each also left out of training in turn (:mod:`shopguard.training.evaluation_unseen`)."""
 
 PER_USER_ANOMALY_TYPES = ANOMALY_TYPES + ("account_sharing",)

@@ -1,4 +1,4 @@
-"""The sequence model: an LSTM over a user's last L encoded events, with two heads.
+"""The LSTM: a sequence model over a user's last L encoded events, with two heads.
 
 The binary head says how likely the user's recent behaviour is abuse; the type head says which kind
 (``normal`` first, then :data:`~shopguard.training.anomalies.ANOMALY_TYPES`). Input is exactly what the

@@ -1,4 +1,4 @@
-"""Exporting the sequence model to ONNX with its model card, and proving the export scores like PyTorch.
+"""Exporting the LSTM to ONNX with its model card, and proving the export scores like PyTorch.
 
 A model folder holds ``model.onnx`` (input ``events [batch, length, features]``, outputs ``score
 [batch, 1]`` and ``anomaly_type_probs [batch, classes]``), ``card.json`` (what the job and people need
@@ -30,7 +30,7 @@ class ParityError(AssertionError):
 def export_model(
     model: SequenceClassifier, folder: str | Path, card: dict, checkpoint: dict, parity_inputs: np.ndarray
 ) -> Path:
-    """Export the supervised sequence model (outputs ``score`` and ``anomaly_type_probs``)."""
+    """Export the supervised LSTM (outputs ``score`` and ``anomaly_type_probs``)."""
     return export_serving_module(
         ServingModel(model),
         ("score", "anomaly_type_probs"),

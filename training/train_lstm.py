@@ -1,4 +1,4 @@
-"""Training the sequence model on encoded, labelled traffic.
+"""Training the LSTM on encoded, labelled traffic.
 
 A window is labelled abuse when any of the user's last L events was injected abuse (the model sees
 the whole window, so that is what it can know), and with the type of that abuse. Training shows

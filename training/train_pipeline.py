@@ -1,4 +1,4 @@
-"""``shopguard train``: labelled data → sequence model → ONNX model folder with its card.
+"""``shopguard train``: labelled data → LSTM → ONNX model folder with its card.
 
 The card carries what the job and a reviewer need: version, feature-spec version, the threshold
 calibrated on validation normal users to ``training.target_alert_rate``, the figures measured on the

@@ -1,12 +1,12 @@
-"""One model version as the job serves it: the abuse model, its companions, and the combined decision.
+"""One model version as the job serves it: the LSTM, its companions, and the combined decision.
 
-A model folder always holds the abuse sequence model (``model.onnx`` + ``card.json``). A folder made
+A model folder always holds the LSTM (``model.onnx`` + ``card.json``). A folder made
 by ``shopguard train`` also holds the unsupervised next-event model (``next-event/``), the users'
 pattern store (``patterns.sqlite``, read by the keyed step, see :mod:`shopguard.udfs.pattern_matching`),
 the ``rarity`` detector's tables calibrated on real shoppers (``rarity.json``, :mod:`shopguard.udfs.rarity`;
 a folder without them serves without ``rarity``, whose score is then NaN) and ``combiner.json``, which
 turns every detector's score into one calibrated score and threshold (:mod:`shopguard.udfs.score_combiner`).
-Without a combiner the abuse model's score is the decision, as with the placeholder model. Everything
+Without a combiner the LSTM's score is the decision, as with the placeholder model. Everything
 loads and is checked together, and is swapped together.
 
 Example
@@ -50,7 +50,7 @@ class DetectorScores:
 
 
 class DetectorEnsemble:
-    """The abuse model with its optional next-event model and combiner (see the module docstring)."""
+    """The LSTM with its optional next-event model and combiner (see the module docstring)."""
 
     def __init__(
         self,
@@ -97,7 +97,7 @@ class DetectorEnsemble:
 
     @property
     def detectors(self) -> tuple[str, ...]:
-        """The detectors that decide: the combiner's, or the abuse model (with the rules beside it)."""
+        """The detectors that decide: the combiner's, or the LSTM (with the rules beside it)."""
         return self.combiner.detectors if self.combiner else ("lstm", "velocity_rules")
 
     @property
@@ -105,7 +105,7 @@ class DetectorEnsemble:
         return self.combiner.threshold if self.combiner else self.card.threshold
 
     def score(self, features: np.ndarray) -> np.ndarray:
-        """The abuse model's scores alone (what occlusion explains)."""
+        """The LSTM's scores alone (what occlusion explains)."""
         return self.model.score(features)
 
     def score_batch(

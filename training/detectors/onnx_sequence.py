@@ -1,4 +1,4 @@
-"""An exported sequence model as a detector, scored with onnxruntime exactly as the streaming job scores it."""
+"""The exported LSTM as a detector, scored with onnxruntime exactly as the streaming job scores it."""
 
 from __future__ import annotations
 
