@@ -352,6 +352,13 @@ def cmd_mine_patterns(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.training.real_calibration import calibrate_folder
+
+    calibrate_folder(cfg, Path(args.model), _progress)
+    return 0
+
+
 def cmd_publish(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.training.publishing import publish_model
 
@@ -486,6 +493,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mine.add_argument("--events", required=True, help="history: canonical JSON events, one per line")
     mine.add_argument("--model", required=True, help="the model folder to write patterns.sqlite into")
+    calibrate = add(
+        "calibrate",
+        cmd_calibrate,
+        "fit a model folder's combiner.json to real shoppers (rarity hinge, threshold) without retraining",
+    )
+    calibrate.add_argument("--model", required=True, help="the model folder whose combiner.json is calibrated")
     publish = add("publish", cmd_publish, "register a model folder and make it current, unless it is worse")
     publish.add_argument("model_dir")
     publish.add_argument("--force", action="store_true", help="publish even if it scores worse than the current")

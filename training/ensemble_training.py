@@ -13,6 +13,8 @@ After the abuse LSTM is exported, ``shopguard train``
    history instead: ``shopguard mine-patterns``),
 5. scores the returning shoppers' validation period with every detector exactly as the job will,
    fits the combiner there (:mod:`shopguard.training.combiner_fitting`) and writes ``combiner.json``,
+   then fits its decision to real shoppers (:mod:`shopguard.training.real_calibration`: a fixed rarity
+   hinge and a threshold that alerts at most ``training.target_alert_rate`` of the real Taobao slice),
 6. measures the ablation on the test period (each detector alone and combined, per anomaly type).
 """
 
@@ -30,6 +32,7 @@ from shopguard.training.detectors.rarity import RarityDetector
 from shopguard.training.detectors.user_patterns import UserPatternDetector
 from shopguard.training.detectors.velocity_rules import VelocityRules
 from shopguard.training.rarity_calibration import calibrate_rarity, fit_rarity, real_populations
+from shopguard.training.real_calibration import calibrate_folder
 from shopguard.training.returning_data import ReturningData
 from shopguard.udfs.detector_ensemble import NEXT_EVENT_FOLDER
 from shopguard.udfs.rarity import RARITY_FILE
@@ -65,8 +68,9 @@ def train_ensemble(
     progress("training the next-event model on the returning shoppers' normal history")
     next_event = NextEventDetector(export_dir=folder, progress=progress).fit(returning.history)
     scores = score_periods(job_detectors(cfg, folder, next_event, False, folder), returning, progress)
-    combiner = fit_period_combiner(scores, returning, cfg.training.target_alert_rate)
-    combiner.write(folder)
+    fit_period_combiner(scores, returning, cfg.training.target_alert_rate).write(folder)
+    calibrate_folder(cfg, folder, progress)
+    combiner = ScoreCombiner.read(folder)
     progress(
         f"combiner: {dict(zip(combiner.detectors, (round(w, 3) for w in combiner.weights)))}, "
         f"threshold {combiner.threshold:.4f}"

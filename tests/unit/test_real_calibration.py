@@ -1,0 +1,60 @@
+"""The combiner's decision fitted to real shoppers: a fixed rarity hinge and a threshold they respect."""
+
+import numpy as np
+
+from shopguard.training.real_calibration import (
+    CLEAR_RARITY,
+    RARITY_BUDGET_SHARE,
+    calibrate_combiner,
+    with_rarity_hinge,
+    with_real_threshold,
+)
+from shopguard.udfs.score_combiner import ScoreCombiner
+
+
+def _real(n_users=2000, events=3, seed=0):
+    rng = np.random.default_rng(seed)
+    users = np.repeat(np.arange(n_users), events)
+    scores = {
+        "lstm": rng.beta(1, 20, len(users)),
+        "user_patterns": rng.random(len(users)),
+        "rarity": rng.beta(2, 5, len(users)),
+    }
+    return scores, users
+
+
+def _combiner():
+    fallback = ScoreCombiner(("lstm", "rarity"), ("logit", "logit"), (1.0, 0.1), 3.0, 0.2)
+    return ScoreCombiner(
+        ("lstm", "user_patterns", "rarity"), ("logit", "share", "logit"), (1.0, 4.0, 0.1), -2.0, 0.3, fallback
+    )
+
+
+def test_the_threshold_alerts_at_most_its_share_of_real_users_and_never_drops():
+    scores, users = _real()
+    tuned = with_real_threshold(_combiner(), scores, users, 0.01)
+    best = {u: tuned.combine(scores)[users == u].max() for u in range(2000)}
+    assert np.mean(np.array(list(best.values())) >= tuned.threshold) <= 0.01 * (1 - RARITY_BUDGET_SHARE)
+    assert tuned.threshold > 0.3 and tuned.fallback.threshold > 0.2
+    strict = with_real_threshold(ScoreCombiner(("lstm",), ("logit",), (1.0,), 0.0, 0.999999), scores, users, 0.01)
+    assert strict.threshold == 0.999999
+
+
+def test_a_clear_rarity_alerts_on_its_own_whatever_the_others_say():
+    scores, users = _real()
+    tuned = with_real_threshold(_combiner(), scores, users, 0.01)
+    hinged = with_rarity_hinge(tuned, scores["rarity"], 0.01)
+    quiet = {"lstm": np.array([1e-9]), "user_patterns": np.array([0.0]), "rarity": np.array([CLEAR_RARITY])}
+    assert hinged.combine(quiet)[0] >= hinged.threshold
+    assert hinged.fallback.combine(quiet)[0] >= hinged.fallback.threshold
+    (hinge,) = [h for h in hinged.hinges if h.detector == "rarity"]
+    assert hinge.weight > 0 and hinge.knee < np.log(CLEAR_RARITY / (1 - CLEAR_RARITY))
+    ordinary = {n: v[:5] for n, v in scores.items()}
+    assert np.allclose(hinged.combine(ordinary), tuned.combine(ordinary))  # below the knee nothing changes
+
+
+def test_calibrating_keeps_real_alerts_within_the_target_and_round_trips():
+    scores, users = _real()
+    tuned, summary = calibrate_combiner(_combiner(), scores, users, 0.01)
+    assert summary["users"] == 2000 and summary["alerted_share"] <= 0.01
+    assert ScoreCombiner.from_dict(tuned.to_dict()) == tuned

@@ -1,0 +1,200 @@
+"""Fitting the combiner's decision to real shoppers: a fixed rarity hinge and a threshold they respect.
+
+The logistic weights (:mod:`shopguard.training.combiner_fitting`) are learned from injected abuse and
+the threshold from simulated normal users, so (1) a family the labels never showed gets no weight, and
+(2) real shoppers, who are not the simulator's, are alerted more often than the target. Two steps,
+neither learned from abuse labels, fix this after the fit (:func:`calibrate_combiner`):
+
+- **A fixed rarity hinge.** ``Hinge("rarity", knee, weight)`` with the knee at the logit of the rarity
+  score that only the top ``RARITY_BUDGET_SHARE`` of the alert budget of real shoppers reach (per user,
+  their highest score), and a weight so large that a rarity score of ``CLEAR_RARITY`` crosses the
+  threshold on its own, whatever the other detectors say (their least favourable contribution). It is
+  fixed, not learned: the labels cannot teach a weight for behaviour they never showed, but real
+  shoppers tell how rare is rare, so a family no label showed still alerts when no real shopper
+  behaves like it.
+- **A threshold real shoppers respect.** Each real user's highest combined score (without the rarity
+  hinge) is computed and the threshold raised, if needed, to the score that alerts at most
+  ``(1 - RARITY_BUDGET_SHARE)`` of ``training.target_alert_rate`` of them; the other part of the budget
+  is the hinge's. The fallback combiner (no pattern store) is treated the same way.
+
+``shopguard train`` applies both to every new model; ``shopguard calibrate --model DIR`` applies them to an
+existing folder without retraining anything. What was calibrated on is written into ``combiner.json``
+(``real_shoppers``).
+
+Example
+-------
+>>> base = ScoreCombiner(("velocity_rules", "rarity"), ("log1p", "logit"), (1.0, 0.0), -4.0, 0.5)
+>>> rarity = np.r_[np.full(998, 0.5), 0.9, 0.99]
+>>> tuned = with_real_threshold(base, {"velocity_rules": np.zeros(1000), "rarity": rarity}, np.arange(1000), 0.01)
+>>> hinged = with_rarity_hinge(tuned, rarity, 0.01, bounds={"velocity_rules": (0.0, 3.0)})
+>>> bool(hinged.combine({"velocity_rules": np.zeros(1), "rarity": np.array([CLEAR_RARITY])})[0] >= hinged.threshold)
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from shopguard.udfs.score_combiner import COMBINER_FILE, Hinge, ScoreCombiner, transformed
+
+RARITY = "rarity"
+RARITY_BUDGET_SHARE = 0.5  # of the real-shopper alert budget left to the rarity hinge; the rest to the threshold
+CLEAR_RARITY = 0.99999  # a rarity score this high alerts on its own
+_LOGIT_BOUND = float(np.log((1 - 1e-7) / 1e-7))  # the combiner clips probabilities to [1e-7, 1 - 1e-7]
+
+
+def per_user_max(values: np.ndarray, users: Sequence) -> np.ndarray:
+    """Each user's highest value (users in any order).
+
+    >>> per_user_max(np.array([1.0, 3.0, 2.0]), ["a", "b", "a"]).tolist()
+    [2.0, 3.0]
+    """
+    _, index = np.unique(np.asarray(users), return_inverse=True)
+    best = np.full(index.max() + 1 if len(index) else 0, -np.inf)
+    np.fmax.at(best, index, np.asarray(values, dtype=np.float64))
+    return best
+
+
+def _threshold_for_share(user_maxima: np.ndarray, share: float) -> float:
+    """The lowest threshold at which at most ``share`` of these users score ``>=`` it."""
+    ordered = np.sort(user_maxima)[::-1]
+    allowed = int(np.floor(share * len(ordered)))
+    return float(np.nextafter(ordered[allowed], np.inf)) if allowed < len(ordered) else float(ordered[-1])
+
+
+def _without_rarity_hinge(combiner: ScoreCombiner) -> ScoreCombiner:
+    hinges = tuple(h for h in combiner.hinges if h.detector != RARITY)
+    fallback = _without_rarity_hinge(combiner.fallback) if combiner.fallback else None
+    return dataclasses.replace(combiner, hinges=hinges, fallback=fallback)
+
+
+def with_real_threshold(
+    combiner: ScoreCombiner, scores: Mapping[str, np.ndarray], users: Sequence, alert_rate: float
+) -> ScoreCombiner:
+    """``combiner`` (and its fallback) with the threshold raised so that at most ``(1 - RARITY_BUDGET_SHARE)``
+    of ``alert_rate`` of these real users reach it with their highest score (a rarity hinge left out)."""
+    plain = _without_rarity_hinge(combiner)
+    share = alert_rate * (1 - RARITY_BUDGET_SHARE)
+    real = _threshold_for_share(per_user_max(plain.combine(scores), users), share)
+    fallback = combiner.fallback
+    if fallback is not None:
+        fallback = with_real_threshold(fallback, {n: scores[n] for n in fallback.detectors}, users, alert_rate)
+    return dataclasses.replace(combiner, threshold=max(combiner.threshold, real), fallback=fallback)
+
+
+def _least_favourable_logit(combiner: ScoreCombiner, bounds: Mapping[str, tuple[float, float]]) -> float:
+    """The lowest logit every detector but rarity can give (its scaled score within ``bounds``; logits clipped)."""
+    total = combiner.intercept
+    hinges = {h.detector: h for h in combiner.hinges if h.detector != RARITY}
+    for name, transform, weight in zip(combiner.detectors, combiner.transforms, combiner.weights):
+        if name == RARITY:
+            continue
+        low, high = bounds.get(name, (-_LOGIT_BOUND, _LOGIT_BOUND) if transform == "logit" else (0.0, 1.0))
+        candidates = [
+            weight * v + (hinges[name].term(np.array([v]))[0] if name in hinges else 0.0) for v in (low, high)
+        ]
+        if name in hinges and low < hinges[name].knee < high:
+            candidates.append(weight * hinges[name].knee)
+        total += min(candidates)
+    return float(total)
+
+
+def with_rarity_hinge(
+    combiner: ScoreCombiner,
+    real_rarity: np.ndarray,
+    alert_rate: float,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+) -> ScoreCombiner:
+    """``combiner`` (and its fallback) with the fixed rarity hinge (see the module's docstring).
+
+    ``real_rarity``: each real user's highest rarity score; ``bounds``: the scaled range of a detector whose
+    transform is unbounded (``log1p``), by default 0 to 1."""
+    if RARITY not in combiner.detectors:
+        return combiner
+    bounds = bounds or {}
+    quantile = 1 - alert_rate * RARITY_BUDGET_SHARE
+    knee = float(transformed(np.quantile(np.asarray(real_rarity, dtype=np.float64), quantile), "logit"))
+    clear = float(transformed(np.array(CLEAR_RARITY), "logit"))
+    needed = np.log(combiner.threshold / (1 - combiner.threshold)) - _least_favourable_logit(combiner, bounds)
+    linear = combiner.weights[combiner.detectors.index(RARITY)] * clear
+    weight = max(0.0, (needed - linear) / max(clear - knee, 1e-3)) * 1.01  # a margin for rounding
+    plain = _without_rarity_hinge(combiner)
+    fallback = with_rarity_hinge(combiner.fallback, real_rarity, alert_rate, bounds) if combiner.fallback else None
+    return dataclasses.replace(plain, hinges=plain.hinges + (Hinge(RARITY, knee, float(weight)),), fallback=fallback)
+
+
+def alerted_share(combiner: ScoreCombiner, scores: Mapping[str, np.ndarray], users: Sequence, patterns) -> float:
+    """The share of these users with an event at the job's threshold for it (the fallback's with no pattern score)."""
+    combined = combiner.combine(scores)
+    thresholds = combiner.threshold_for(np.asarray(patterns, dtype=np.float64))
+    return float(np.mean(per_user_max((combined >= thresholds).astype(np.float64), users) > 0))
+
+
+def calibrate_combiner(
+    combiner: ScoreCombiner, scores: Mapping[str, np.ndarray], users: Sequence, alert_rate: float
+) -> tuple[ScoreCombiner, dict]:
+    """Both steps on real shoppers' ``scores`` (per event, every detector), and what they came to."""
+    from shopguard.udfs.score_combiner import PATTERN_DETECTOR
+
+    patterns = scores.get(PATTERN_DETECTOR, np.zeros(len(users)))
+    before = alerted_share(combiner, scores, users, patterns)
+    tuned = with_real_threshold(combiner, scores, users, alert_rate)
+    real_rarity = per_user_max(scores[RARITY], users) if RARITY in scores else np.zeros(0)
+    velocity = transformed(scores.get("velocity_rules", np.zeros(1)), "log1p")
+    tuned = with_rarity_hinge(tuned, real_rarity, alert_rate, {"velocity_rules": (0.0, float(velocity.max()))})
+    summary = {
+        "users": int(len(np.unique(np.asarray(users)))),
+        "events": int(len(users)),
+        "target_alert_rate": alert_rate,
+        "alerted_share_before": before,
+        "alerted_share": alerted_share(tuned, scores, users, patterns),
+        "rarity_budget_share": RARITY_BUDGET_SHARE,
+        "clear_rarity": CLEAR_RARITY,
+    }
+    return tuned, summary
+
+
+def real_shopper_scores(cfg, folder: Path, progress: Callable[[str], None] = print) -> tuple[dict, list]:
+    """Every job detector of ``folder`` (its own pattern store) on the real Taobao slice, and each event's user."""
+    from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
+    from shopguard.training.encoded_traffic import encode_traffic
+    from shopguard.training.ensemble_training import job_detectors
+    from shopguard.training.evaluation_data import real_events
+    from shopguard.training.labelled_traffic import LabelledTraffic
+    from shopguard.udfs.detector_ensemble import NEXT_EVENT_FOLDER
+
+    progress("encoding the real Taobao slice")
+    traffic = encode_traffic(LabelledTraffic(real_events(cfg), []), cfg.job.history_length, cfg.job)
+    next_event = OnnxSequenceDetector(folder / NEXT_EVENT_FOLDER, name="next_event")
+    scores = {}
+    for detector, _ in job_detectors(cfg, folder, next_event, False, folder):
+        progress(f"scoring real shoppers with {detector.name}")
+        scores[detector.name] = np.asarray(detector.score(traffic), dtype=np.float64)
+    return scores, list(traffic.user_ids)
+
+
+def calibrate_folder(cfg, folder: str | Path, progress: Callable[[str], None] = print) -> dict:
+    """Apply both steps to ``folder``'s ``combiner.json`` on the real Taobao slice (nothing is retrained)."""
+    folder = Path(folder)
+    combiner = ScoreCombiner.read(folder)
+    if combiner is None:
+        from shopguard.errors import ShopguardError
+
+        raise ShopguardError(f"{folder}: no {COMBINER_FILE} to calibrate; train the folder with `shopguard train`")
+    combiner = _without_rarity_hinge(combiner)
+    scores, users = real_shopper_scores(cfg, folder, progress)
+    tuned, summary = calibrate_combiner(combiner, scores, users, cfg.training.target_alert_rate)
+    path = tuned.write(folder)
+    body = json.loads(path.read_text())
+    path.write_text(json.dumps(body | {"real_shoppers": summary}, indent=2) + "\n")
+    progress(
+        f"{path}: threshold {tuned.threshold:.6f}, rarity hinge {tuned.hinges[-1] if tuned.hinges else None}; "
+        f"real shoppers alerted {summary['alerted_share_before']:.4%} -> {summary['alerted_share']:.4%} "
+        f"of {summary['users']:,}"
+    )
+    return summary
