@@ -108,7 +108,7 @@ def build_detection_graph(
     )
     scored = (
         t_env.from_data_stream(histories)
-        .add_columns(score(col("codes"), col("pattern_score"), col("session")).alias("result"))
+        .add_columns(score(col("codes"), col("user_patterns_score"), col("session")).alias("result"))
         .select(
             *[col(name) for name in SCORING_ROW.get_field_names()],
             *[col("result").get(name).alias(name) for name in SCORE_RESULT.field_names()],

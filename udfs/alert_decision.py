@@ -94,10 +94,10 @@ class DecideAlert(KeyedProcessFunction):
             detected_at_ms=int(time.time() * 1000),
             anomaly_type=open_alert.anomaly_type,
             detectors={
-                "sequence_model": crossing["lstm_score"],
+                "lstm": crossing["lstm_score"],
                 "next_event": crossing["next_event_score"],
-                "user_patterns": crossing["pattern_score"],
-                "velocity_rules": crossing["rules_score"],
+                "user_patterns": crossing["user_patterns_score"],
+                "velocity_rules": crossing["velocity_rules_score"],
                 "rarity": crossing["rarity_score"],
             },
             rarity_reasons=rarity_reasons(model, crossing["session"], crossing["rarity_score"]),

@@ -99,7 +99,7 @@ def build_alert(
     unless the cool-down passes the id of the alert being updated; ``revision`` counts updates.
     ``session`` (from :class:`~shopguard.udfs.session_features.SessionFeatures`) describes the user's
     current session and adds a reason when the session is unusually fast.
-    ``detectors`` holds each detector's score (``sequence_model`` defaults to ``score``; a detector
+    ``detectors`` holds each detector's score (``lstm`` defaults to ``score``; a detector
     that did not run, NaN, is left out); ``unmatched_patterns`` are the behaviour sequences the user's
     pattern profile lacks (:mod:`shopguard.udfs.pattern_matching`), each becoming a reason;
     ``rarity_reasons`` (from :meth:`~shopguard.udfs.rarity.RarityTables.reasons`) say what about the
@@ -128,7 +128,7 @@ def build_alert(
             }
         )
     # A detector that did not run arrives as NaN, or as None once a NaN has crossed a Flink table (SQL NULL).
-    scores = {"sequence_model": float(score), **{k: float(v) for k, v in (detectors or {}).items() if v is not None}}
+    scores = {"lstm": float(score), **{k: float(v) for k, v in (detectors or {}).items() if v is not None}}
     scores = {name: round(value, 6) for name, value in scores.items() if math.isfinite(value)}
     reasons += [dict(reason) for reason in rarity_reasons]
     reasons += _detector_reasons(scores, unmatched_patterns)

@@ -35,16 +35,16 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "codes": (_BYTES, "the user's last L event codes (udfs/encoding.py)"),
     "recent_event_ids": (_STRING, "JSON list of the user's most recent event ids"),
     "session": (_BYTES, "the session and day profile (udfs/session_features.py)"),
-    "pattern_score": (_DOUBLE, "the pattern detector's score (NaN without a pattern store)"),
+    "user_patterns_score": (_DOUBLE, "the pattern detector's score (NaN without a pattern store)"),
     "pattern_unmatched": (_STRING, "unmatched behaviour sequences of this event, '' if none"),
     # what scoring adds
     "score": (_DOUBLE, "the decision's score"),
     "model_version": (_STRING, "the model version that scored the row"),
     "threshold": (_DOUBLE, "that model's threshold for the row"),
     "anomaly_type": (_STRING, "the type head's most likely abuse type"),
-    "lstm_score": (_DOUBLE, "the sequence model's score"),
+    "lstm_score": (_DOUBLE, "the LSTM's score"),
     "next_event_score": (_DOUBLE, "the next-event model's score (NaN without one)"),
-    "rules_score": (_DOUBLE, "the velocity rules' score"),
+    "velocity_rules_score": (_DOUBLE, "the velocity rules' score"),
     "rarity_score": (_DOUBLE, "the rarity detector's score (NaN without rarity tables)"),
 }
 """Every column that travels between operators: its type and what it holds."""
@@ -58,7 +58,7 @@ SCORING_FIELDS = (
     "codes",
     "recent_event_ids",
     "session",
-    "pattern_score",
+    "user_patterns_score",
     "pattern_unmatched",
 )
 """One row per accepted event, after its user's history advanced: what the scoring step reads."""
@@ -70,7 +70,7 @@ SCORE_FIELDS = (
     "anomaly_type",
     "lstm_score",
     "next_event_score",
-    "rules_score",
+    "velocity_rules_score",
     "rarity_score",
 )
 """What scoring adds to each row: the decision (score against threshold) and each detector's score."""
@@ -89,9 +89,9 @@ CROSSING_FIELDS = (
     "anomaly_type",
     "lstm_score",
     "next_event_score",
-    "pattern_score",
+    "user_patterns_score",
     "pattern_unmatched",
-    "rules_score",
+    "velocity_rules_score",
     "rarity_score",
 )
 """A scored event whose score crossed its model's threshold: what the decision step reads."""

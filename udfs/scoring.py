@@ -5,7 +5,7 @@ model folder (``model.onnx`` + ``card.json``), checks that the model was trained
 feature encoding, and scores a ``[batch, L, features]`` array. :class:`ScoreHistories` is the
 vectorized (pandas/Arrow) Flink function that turns a column of encoded windows, and the users'
 pattern scores, into the decision with one call per model per Arrow batch; what a model version
-serves beside its abuse model is :class:`~shopguard.udfs.detector_ensemble.DetectorEnsemble`.
+serves beside its LSTM is :class:`~shopguard.udfs.detector_ensemble.DetectorEnsemble`.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ class ScoreHistories(ScalarFunction):
                 "anomaly_type": result.anomaly_type,
                 "lstm_score": result.lstm,
                 "next_event_score": result.next_event,
-                "rules_score": result.velocity_rules,
+                "velocity_rules_score": result.velocity_rules,
                 "rarity_score": result.rarity,
             }
         )

@@ -157,7 +157,7 @@ def test_alerts_are_canonical_json(detection):
     assert detection["alerts"]
     for alert in detection["alerts"]:
         assert set(alert) == fields
-        assert alert["detectors"]["sequence_model"] == alert["score"]
+        assert alert["detectors"]["lstm"] == alert["score"]
 
 
 def test_normal_taobao_shoppers_are_not_alerted(detection):
@@ -231,7 +231,7 @@ def test_alerts_explain_themselves_with_the_events_that_drove_the_score(detectio
         assert event_reasons, alert
         assert all(r["event_id"] in alert["event_ids"] and r["value"] > 0 for r in event_reasons)
         # the placeholder serves the rarity tables shipped with the serving code beside its own score
-        assert set(alert["detectors"]) == {"sequence_model", "velocity_rules", "rarity"}
+        assert set(alert["detectors"]) == {"lstm", "velocity_rules", "rarity"}
 
 
 def test_a_replay_of_the_same_events_gives_the_same_scores_and_alerts(detection, tmp_path):

@@ -80,5 +80,5 @@ def test_the_replayed_job_combines_the_pattern_detector_as_training_does(tmp_pat
     assert comparison["max_abs_score_difference"] <= 1e-9
     assert comparison["job"] == pytest.approx(comparison["offline"], abs=1e-9)
     alerts = [json.loads(line) for line in (tmp_path / "replay" / "alerts.jsonl").read_text().splitlines()]
-    assert alerts and all({"sequence_model", "user_patterns", "velocity_rules"} <= set(a["detectors"]) for a in alerts)
+    assert alerts and all({"lstm", "user_patterns", "velocity_rules"} <= set(a["detectors"]) for a in alerts)
     assert any(r["feature"] == "user_patterns" for a in alerts for r in a["reasons"])

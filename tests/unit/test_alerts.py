@@ -47,7 +47,7 @@ def test_an_alert_has_every_canonical_field_and_is_json():
     alert = alert_for(events)
     assert set(alert) == CANONICAL_FIELDS
     assert json.loads(json.dumps(alert)) == alert
-    assert alert["event_ids"] == ["e0", "e1", "e2", "e3"] and alert["detectors"] == {"sequence_model": 0.95}
+    assert alert["event_ids"] == ["e0", "e1", "e2", "e3"] and alert["detectors"] == {"lstm": 0.95}
     assert alert["revision"] == 0
     assert alert["event_ts"] == "2017-11-26T01:00:03.000Z" and alert["detected_at"] == "2017-11-26T01:01:00.000Z"
 
@@ -80,9 +80,9 @@ def test_every_detector_that_ran_is_listed_and_one_that_did_not_is_left_out():
     alert = alert_for(
         events,
         score=0.97,
-        detectors={"sequence_model": 0.6, "next_event": float("nan"), "user_patterns": None, "velocity_rules": 0.25},
+        detectors={"lstm": 0.6, "next_event": float("nan"), "user_patterns": None, "velocity_rules": 0.25},
     )
-    assert alert["detectors"] == {"sequence_model": 0.6, "velocity_rules": 0.25} and alert["score"] == 0.97
+    assert alert["detectors"] == {"lstm": 0.6, "velocity_rules": 0.25} and alert["score"] == 0.97
     assert json.loads(json.dumps(alert, allow_nan=False)) == alert
 
 
