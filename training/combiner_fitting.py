@@ -9,7 +9,7 @@ the same way as the fallback the job uses when no pattern store can be read.
 Why hinges: a purely linear blend weighted towards the pattern detector averaged the LSTM's certainty
 on bots away (bots repeat common sequences, so their pattern score is near 0), and the combination
 fell below the LSTM alone on bots. Three returning-shopper simulations (seeds 7, 11, 12) chose the
-knee at the 99th percentile and hinges on the LSTM and the patterns only (see issue 5's note).
+knee at the 99th percentile and hinges on the LSTM and the patterns only.
 
 Why a refit on one row per user: the job alerts a user at their *most suspicious* event, so what
 matters is how each normal user's highest event compares with each abused user's highest abuse event.
