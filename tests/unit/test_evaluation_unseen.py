@@ -117,3 +117,10 @@ def test_the_report_puts_the_unseen_section_first(unseen, tmp_path):
     text = (tmp_path / "evaluation.md").read_text()
     assert text.index(SECTION_TITLE) < text.index("## Test users")
     assert (tmp_path / "unseen_families.png").stat().st_size > 0 and "| bot |" in (tmp_path / "unseen.md").read_text()
+
+
+def test_evaluate_takes_the_full_size_unseen_flag():
+    from shopguard.cli import build_parser
+
+    args = build_parser().parse_args(["evaluate", "--unseen-full-size"])
+    assert args.unseen_full_size and not args.skip_unseen
