@@ -19,6 +19,7 @@ from shopguard.training.evaluation_unseen import (
 )
 from shopguard.training.evaluation_unseen_report import SECTION_TITLE, write_unseen_report
 from shopguard.training.returning_data import build_returning_data
+from tests.unit.stand_in_taobao import write_stand_in_taobao
 
 T0_S = 1_511_658_000
 FAMILIES = ("bot", "card_testing")
@@ -26,16 +27,7 @@ FAMILIES = ("bot", "card_testing")
 
 @pytest.fixture(scope="module")
 def returning(tmp_path_factory):
-    taobao = tmp_path_factory.mktemp("data") / "slice.csv"
-    rng = np.random.default_rng(0)
-    kinds = ["pv"] * 18 + ["cart", "fav", "buy"]
-    rows = [
-        f"{u},{int(rng.integers(0, 99))},{int(rng.integers(0, 5))},{kinds[int(rng.integers(len(kinds)))]},"
-        f"{T0_S + int(rng.integers(0, 7200))}\n"
-        for u in range(200)
-        for _ in range(int(rng.integers(1, 5)))
-    ]
-    taobao.write_text("".join(rows))
+    taobao = write_stand_in_taobao(tmp_path_factory.mktemp("data") / "slice.csv", users=200)
     cfg = ShopguardConfig().with_overrides(
         [f"data.taobao_csv={taobao}", "training.returning_users=120", "training.returning_abused_share=0.2"]
     )

@@ -2,7 +2,6 @@
 
 from collections import defaultdict
 
-import numpy as np
 import pytest
 
 from shopguard.config import ShopguardConfig
@@ -16,6 +15,7 @@ from shopguard.training.returning_data import (
     validation_abused_users,
 )
 from shopguard.udfs.encoding import encode_user_events
+from tests.unit.stand_in_taobao import write_stand_in_taobao
 
 DAY_MS = 86_400_000
 T0_S = 1_511_658_000
@@ -25,16 +25,7 @@ USERS = 240
 @pytest.fixture(scope="module")
 def cfg(tmp_path_factory):
     """Small data calibrated on a stand-in for the Taobao slice (the real one may not be beside the checkout)."""
-    taobao = tmp_path_factory.mktemp("data") / "slice.csv"
-    rng = np.random.default_rng(0)
-    kinds = ["pv"] * 18 + ["cart", "fav", "buy"]
-    rows = [
-        f"{u},{int(rng.integers(0, 99))},{int(rng.integers(0, 5))},{kinds[int(rng.integers(len(kinds)))]},"
-        f"{T0_S + int(rng.integers(0, 7200))}\n"
-        for u in range(400)
-        for _ in range(int(rng.integers(1, 5)))
-    ]
-    taobao.write_text("".join(rows))
+    taobao = write_stand_in_taobao(tmp_path_factory.mktemp("data") / "slice.csv", users=400)
     return ShopguardConfig().with_overrides([f"data.taobao_csv={taobao}", f"training.returning_users={USERS}"])
 
 
