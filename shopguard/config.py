@@ -92,6 +92,8 @@ class Topics:
     dead_letters: str = "user-events-dlq"
     late: str = "user-events-late"  # events that arrived later than job.allowed_lateness_ms
     scores: str = ""  # every scored event (event_id, user_id, event_ts, score, model_version); empty: not written
+    feedback: str = "alert-feedback"  # analysts' verdicts on alerts (key user_id), read by shopguard retrain
+    rules: str = "detection-rules"  # declarative detection rules (key rule id, compacted), read by the job
     partitions: int = 2  # used when shopguard creates the topics
     replication_factor: int = 1  # likewise; use 3 on a production cluster
 

@@ -39,8 +39,8 @@ def isolated_job_config(
 ) -> tuple[ShopguardConfig, tuple[int, int]]:
     """A configuration for one private job run beside others on the same broker, and its reporter ports.
 
-    Its own topics (2 partitions; a scores topic unless ``with_scores`` is false), consumer group,
-    registry folder, Prometheus ports and job name; parallelism 2 and 2-second checkpoints unless
+    Its own topics (2 partitions; a scores topic unless ``with_scores`` is false; feedback and rules),
+    consumer group, registry folder, Prometheus ports and job name; parallelism 2 and 2-second checkpoints unless
     ``job_changes`` say otherwise. Tests and the benchmark start jobs with it.
     """
     suffix = uuid.uuid4().hex[:8]
@@ -50,6 +50,8 @@ def isolated_job_config(
         dead_letters=f"{name}-dlq-{suffix}",
         late=f"{name}-late-{suffix}",
         scores=f"{name}-scores-{suffix}" if with_scores else "",
+        feedback=f"{name}-feedback-{suffix}",
+        rules=f"{name}-rules-{suffix}",
         partitions=2,
     )
     low, high = free_port_range(4)

@@ -111,12 +111,19 @@ def jaas_credentials(jaas: str) -> dict[str, str]:
 
 
 def configured_topics(cfg: ShopguardConfig) -> list[str]:
-    """The topics ``cfg`` names: events, alerts, dead letters, late events and scores (when set)."""
-    return [
-        name
-        for name in (cfg.topics.events, cfg.topics.alerts, cfg.topics.dead_letters, cfg.topics.late, cfg.topics.scores)
-        if name
-    ]
+    """The topics ``cfg`` names: events, alerts, dead letters, late events, scores (when set), feedback and rules."""
+    t = cfg.topics
+    return [name for name in (t.events, t.alerts, t.dead_letters, t.late, t.scores, t.feedback, t.rules) if name]
+
+
+def topic_settings(cfg: ShopguardConfig, name: str) -> dict[str, str]:
+    """Broker settings a topic is created with: the rules topic is compacted (the newest rule per id stays).
+
+    >>> from shopguard.config import load_config
+    >>> topic_settings(load_config(None, []), "detection-rules")
+    {'cleanup.policy': 'compact'}
+    """
+    return {"cleanup.policy": "compact"} if name == cfg.topics.rules else {}
 
 
 def _admin(cfg: ShopguardConfig) -> KafkaAdminClient:
@@ -143,7 +150,14 @@ def ensure_topics(cfg: ShopguardConfig, names: list[str] | None = None, partitio
         for name in missing:
             try:
                 admin.create_topics(
-                    [NewTopic(name, num_partitions=partitions, replication_factor=cfg.topics.replication_factor)]
+                    [
+                        NewTopic(
+                            name,
+                            num_partitions=partitions,
+                            replication_factor=cfg.topics.replication_factor,
+                            topic_configs=topic_settings(cfg, name),
+                        )
+                    ]
                 )
                 created.append(name)
             except TopicAlreadyExistsError:

@@ -1,0 +1,148 @@
+"""Analysts' verdicts on Kafka: find the alert judged, write the verdict to ``alert-feedback``, read them back.
+
+The one entry point for anything that records a verdict (``shopguard feedback``, the console) is
+:func:`submit_verdict`: it looks the alert up among the *committed* alerts (``read_committed``, so an
+alert of an aborted job attempt cannot be judged), builds the verdict with
+:func:`~shopguard.training.analyst_verdicts.make_verdict` (which refuses an unknown alert, verdict or abuse
+type with the reason) and writes it keyed by user id, waiting for every in-sync replica. A caller that
+already holds the alert as published (the console does) passes it and no lookup is made.
+:func:`read_verdicts` reads the topic back for ``shopguard retrain``; a record that is not a verdict is
+returned beside the good ones with its reason, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import time
+from typing import Any, Mapping
+
+from kafka import KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+
+from shopguard.config import ShopguardConfig
+from shopguard.errors import ShopguardError
+from shopguard.local.alert_feed import open_consumer
+from shopguard.local.topics import kafka_python_options
+from shopguard.training.analyst_verdicts import Verdict, VerdictRefused, make_verdict, parse_verdict
+
+
+class FeedbackError(ShopguardError):
+    """The feedback topic could not be written or read; the message names the topic, the broker and what to do."""
+
+
+def default_analyst() -> str:
+    """Who is judging when no name is given: the operating-system user."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def submit_verdict(
+    cfg: ShopguardConfig,
+    alert_id: str,
+    verdict: str,
+    anomaly_type: str | None = None,
+    *,
+    analyst: str | None = None,
+    note: str = "",
+    alert: Mapping[str, Any] | None = None,
+    lookup_timeout_s: float = 30.0,
+) -> Verdict:
+    """Judge the alert ``alert_id`` and write the verdict to ``cfg.topics.feedback``; return what was written.
+
+    ``verdict`` is ``confirmed`` (with ``anomaly_type``) or ``false_positive``. ``alert`` is the alert as
+    published, when the caller has it; otherwise it is looked up on ``cfg.topics.alerts``. Raises
+    :class:`~shopguard.training.analyst_verdicts.VerdictRefused` with the reason for a verdict that cannot be
+    a label, :class:`FeedbackError` when the broker does not take it.
+    """
+    if alert is not None and alert.get("alert_id") != alert_id:
+        raise VerdictRefused(alert_id, f"the alert given has id {alert.get('alert_id')!r}, not {alert_id!r}")
+    if alert is None:
+        alert = find_alert(cfg, alert_id, lookup_timeout_s)
+    decided = make_verdict(
+        alert, verdict, anomaly_type, analyst=analyst or default_analyst(), note=note, alert_id=alert_id
+    )
+    write_verdict(cfg, decided)
+    return decided
+
+
+def find_alert(cfg: ShopguardConfig, alert_id: str, timeout_s: float = 30.0) -> dict[str, Any] | None:
+    """The newest revision of the committed alert ``alert_id`` on the alerts topic, or None.
+
+    Reads every partition from its start to its last stable offset as of the call (under ``read_committed``
+    the end offsets are those of the committed records), or until ``timeout_s``.
+    """
+    found = None
+    for alert in _committed_values(cfg, cfg.topics.alerts, timeout_s):
+        if isinstance(alert, dict) and alert.get("alert_id") == alert_id:
+            if found is None or alert.get("revision", 0) >= found.get("revision", 0):
+                found = alert
+    return found
+
+
+def write_verdict(cfg: ShopguardConfig, verdict: Verdict) -> None:
+    """Write one verdict to ``cfg.topics.feedback`` keyed by its user id and wait until the broker has it."""
+    try:
+        producer = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap_servers, acks="all", **kafka_python_options(cfg))
+    except KafkaError:
+        raise FeedbackError(
+            f"no Kafka broker answers at {cfg.kafka.bootstrap_servers}: start one with "
+            "'shopguard kafka start' or set kafka.bootstrap_servers"
+        ) from None
+    try:
+        producer.send(
+            cfg.topics.feedback, key=verdict.user_id.encode("utf-8"), value=verdict.to_json().encode("utf-8")
+        ).get(timeout=30)
+    except KafkaError as error:
+        raise FeedbackError(
+            f"writing the verdict on alert {verdict.alert_id} to {cfg.topics.feedback!r} on "
+            f"{cfg.kafka.bootstrap_servers} failed: {error}; create the topic with 'shopguard topics'"
+        ) from None
+    finally:
+        producer.close()
+
+
+def read_verdicts(cfg: ShopguardConfig, timeout_s: float = 60.0) -> tuple[list[Verdict], list[VerdictRefused]]:
+    """Every verdict on ``cfg.topics.feedback`` in the order written, and the records refused as verdicts."""
+    verdicts, refused = [], []
+    for value in _committed_values(cfg, cfg.topics.feedback, timeout_s, parse=False):
+        try:
+            verdicts.append(parse_verdict(value))
+        except VerdictRefused as error:
+            refused.append(error)
+    return verdicts, refused
+
+
+def _committed_values(cfg: ShopguardConfig, topic: str, timeout_s: float, parse: bool = True) -> list[Any]:
+    """Every committed value of ``topic`` up to its end as of now (JSON-parsed when ``parse``)."""
+    try:
+        consumer = open_consumer(cfg, topic, from_start=True)
+    except KafkaError:
+        raise FeedbackError(
+            f"no Kafka broker answers at {cfg.kafka.bootstrap_servers} to read {topic!r}: start one with "
+            "'shopguard kafka start' or set kafka.bootstrap_servers"
+        ) from None
+    try:
+        partitions: list[TopicPartition] = sorted(consumer.assignment())
+        if not partitions:
+            raise FeedbackError(
+                f"topic {topic!r} does not exist on {cfg.kafka.bootstrap_servers}: run 'shopguard topics'"
+            )
+        end = consumer.end_offsets(partitions)
+        deadline = time.monotonic() + timeout_s
+        values: list[Any] = []
+        while any(consumer.position(p) < end[p] for p in partitions) and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                values += [(_json_or_bytes(r.value) if parse else r.value) for r in batch if r.value is not None]
+        return values
+    finally:
+        consumer.close()
+
+
+def _json_or_bytes(value: bytes) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
