@@ -47,6 +47,7 @@ from shopguard.training.detection_metrics import (
 )
 from shopguard.training.encoded_traffic import EncodedTraffic
 from shopguard.training.lstm_model import TYPE_CLASSES, SequenceModelConfig
+from shopguard.training.real_calibration import user_halves
 from shopguard.training.returning_data import ReturningData, validation_abused_users
 from shopguard.training.train_lstm import TrainingRun, predict_scores, train_sequence_model
 from shopguard.udfs.score_combiner import ScoreCombiner
@@ -69,11 +70,8 @@ class RealShoppers:
     scores: Mapping[str, np.ndarray]
 
     def halves(self) -> tuple[np.ndarray, np.ndarray]:
-        """Event masks of the calibration half and the measured half."""
-        users = sorted(set(self.traffic.user_ids))
-        calibration = set(users[::2])
-        mask = np.array([u in calibration for u in self.traffic.user_ids], dtype=bool)
-        return mask, ~mask
+        """Event masks of the calibration half and the measured half (the halves ``shopguard calibrate`` uses)."""
+        return user_halves(self.traffic.user_ids)
 
 
 @dataclass(frozen=True)

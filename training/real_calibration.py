@@ -17,6 +17,10 @@ neither learned from abuse labels, fix this after the fit (:func:`calibrate_comb
   ``(1 - RARITY_BUDGET_SHARE)`` of ``training.target_alert_rate`` of them; the other part of the budget
   is the hinge's. The fallback combiner (no pattern store) is treated the same way.
 
+Both are fitted on one half of the real shoppers (every other user, :func:`user_halves`) and the share
+alerted is reported on the other half, which the fit never saw (``alerted_share_held_out``), beside the
+in-sample share on the half it was fitted on.
+
 ``shopguard train`` applies both to every new model; ``shopguard calibrate --model DIR`` applies them to an
 existing folder without retraining anything. What was calibrated on is written into ``combiner.json``
 (``real_shoppers``).
@@ -135,28 +139,50 @@ def alerted_share(combiner: ScoreCombiner, scores: Mapping[str, np.ndarray], use
     return float(np.mean(per_user_max((combined >= thresholds).astype(np.float64), users) > 0))
 
 
+def user_halves(users: Sequence) -> tuple[np.ndarray, np.ndarray]:
+    """Event masks of two halves of the users: every other user (in sorted order) and the rest.
+
+    >>> [m.tolist() for m in user_halves(["b", "a", "c", "b"])]
+    [[False, True, True, False], [True, False, False, True]]
+    """
+    names, index = np.unique(np.asarray(users), return_inverse=True)
+    first = (np.arange(len(names)) % 2 == 0)[index]
+    return first, ~first
+
+
+def _part(scores: Mapping[str, np.ndarray], users: Sequence, mask: np.ndarray) -> tuple[dict, np.ndarray]:
+    return {n: np.asarray(v)[mask] for n, v in scores.items()}, np.asarray(users)[mask]
+
+
 def calibrate_combiner(
     combiner: ScoreCombiner, scores: Mapping[str, np.ndarray], users: Sequence, alert_rate: float
 ) -> tuple[ScoreCombiner, dict]:
-    """Both steps on real shoppers' ``scores`` (per event, every detector), and what they came to."""
-    from shopguard.udfs.score_combiner import PATTERN_DETECTOR
-
-    patterns = scores.get(PATTERN_DETECTOR, np.zeros(len(users)))
-    before = alerted_share(combiner, scores, users, patterns)
-    tuned = with_real_threshold(combiner, scores, users, alert_rate)
-    real_rarity = per_user_max(scores[RARITY], users) if RARITY in scores else np.zeros(0)
-    velocity = transformed(scores.get("velocity_rules", np.zeros(1)), "log1p")
+    """Both steps fitted on one half of the real shoppers' ``scores`` (per event, every detector), and the
+    share alerted on the other half (held out) and on the fitted half, before and after."""
+    fit_scores, fit_users = _part(scores, users, user_halves(users)[0])
+    held_scores, held_users = _part(scores, users, user_halves(users)[1])
+    tuned = with_real_threshold(combiner, fit_scores, fit_users, alert_rate)
+    real_rarity = per_user_max(fit_scores[RARITY], fit_users) if RARITY in fit_scores else np.zeros(0)
+    velocity = transformed(fit_scores.get("velocity_rules", np.zeros(1)), "log1p")
     tuned = with_rarity_hinge(tuned, real_rarity, alert_rate, {"velocity_rules": (0.0, float(velocity.max()))})
     summary = {
-        "users": int(len(np.unique(np.asarray(users)))),
-        "events": int(len(users)),
+        "users": int(len(np.unique(fit_users))),
+        "events": int(len(fit_users)),
+        "held_out_users": int(len(np.unique(held_users))),
         "target_alert_rate": alert_rate,
-        "alerted_share_before": before,
-        "alerted_share": alerted_share(tuned, scores, users, patterns),
+        "alerted_share_before": _alerted(combiner, held_scores, held_users),
+        "alerted_share_held_out": _alerted(tuned, held_scores, held_users),
+        "alerted_share_fitted_half": _alerted(tuned, fit_scores, fit_users),
         "rarity_budget_share": RARITY_BUDGET_SHARE,
         "clear_rarity": CLEAR_RARITY,
     }
     return tuned, summary
+
+
+def _alerted(combiner: ScoreCombiner, scores: Mapping[str, np.ndarray], users: np.ndarray) -> float:
+    from shopguard.udfs.score_combiner import PATTERN_DETECTOR
+
+    return alerted_share(combiner, scores, users, scores.get(PATTERN_DETECTOR, np.zeros(len(users))))
 
 
 def real_shopper_scores(cfg, folder: Path, progress: Callable[[str], None] = print) -> tuple[dict, list]:
@@ -179,7 +205,8 @@ def real_shopper_scores(cfg, folder: Path, progress: Callable[[str], None] = pri
 
 
 def calibrate_folder(cfg, folder: str | Path, progress: Callable[[str], None] = print) -> dict:
-    """Apply both steps to ``folder``'s ``combiner.json`` on the real Taobao slice (nothing is retrained)."""
+    """Apply both steps to ``folder``'s ``combiner.json`` on half of the real Taobao slice, and report the
+    share alerted on the other half (nothing is retrained)."""
     folder = Path(folder)
     combiner = ScoreCombiner.read(folder)
     if combiner is None:
@@ -194,7 +221,8 @@ def calibrate_folder(cfg, folder: str | Path, progress: Callable[[str], None] = 
     path.write_text(json.dumps(body | {"real_shoppers": summary}, indent=2) + "\n")
     progress(
         f"{path}: threshold {tuned.threshold:.6f}, rarity hinge {tuned.hinges[-1] if tuned.hinges else None}; "
-        f"real shoppers alerted {summary['alerted_share_before']:.4%} -> {summary['alerted_share']:.4%} "
-        f"of {summary['users']:,}"
+        f"fitted on {summary['users']:,} real shoppers; of the other {summary['held_out_users']:,} (held out) "
+        f"alerted {summary['alerted_share_before']:.4%} -> {summary['alerted_share_held_out']:.4%} "
+        f"(the fitted half: {summary['alerted_share_fitted_half']:.4%})"
     )
     return summary

@@ -6,6 +6,7 @@ from shopguard.training.real_calibration import (
     CLEAR_RARITY,
     RARITY_BUDGET_SHARE,
     calibrate_combiner,
+    user_halves,
     with_rarity_hinge,
     with_real_threshold,
 )
@@ -56,5 +57,21 @@ def test_a_clear_rarity_alerts_on_its_own_whatever_the_others_say():
 def test_calibrating_keeps_real_alerts_within_the_target_and_round_trips():
     scores, users = _real()
     tuned, summary = calibrate_combiner(_combiner(), scores, users, 0.01)
-    assert summary["users"] == 2000 and summary["alerted_share"] <= 0.01
+    assert summary["users"] == 1000 and summary["held_out_users"] == 1000
+    assert summary["alerted_share_fitted_half"] <= 0.01 and summary["alerted_share_held_out"] <= 0.02
     assert ScoreCombiner.from_dict(tuned.to_dict()) == tuned
+
+
+def test_the_calibration_is_fitted_on_one_half_and_measured_on_the_other():
+    scores, users = _real()
+    fitted, held = user_halves(users)
+    assert not (fitted & held).any() and (fitted | held).all()
+    assert not set(users[fitted]) & set(users[held]) and len(set(users[fitted])) == 1000
+    outlier = int(users[held][0])  # a held-out user far above everyone: it cannot move the threshold
+    loud = {n: v.copy() for n, v in scores.items()}
+    loud["user_patterns"][users == outlier] = 1.0
+    loud["lstm"][users == outlier] = 1 - 1e-6
+    tuned, summary = calibrate_combiner(_combiner(), scores, users, 0.01)
+    tuned_loud, summary_loud = calibrate_combiner(_combiner(), loud, users, 0.01)
+    assert tuned_loud.threshold == tuned.threshold
+    assert summary_loud["alerted_share_held_out"] >= summary["alerted_share_held_out"]
