@@ -7,8 +7,11 @@ without one family (its blunt and its subtle variant) and judged on that family 
 - the LSTM and its type head, on the one-visit training split minus that family's users (smaller and
   for fewer epochs than ``shopguard train``: :class:`UnseenPlan`),
 - the combiner, on the returning shoppers' validation period minus that family's users, once as the
-  logistic fit ``shopguard train`` ships and once as each label-free combination (``min_tail``,
-  ``fisher_tail``: :func:`~shopguard.training.combiner_fitting.fit_tail_combiner`), and its threshold.
+  decision ``shopguard train`` ships (``shipped``: the logistic fit, then fitted to real shoppers by
+  :func:`~shopguard.training.real_calibration.calibrate_combiner` on the calibration half of the real
+  Taobao users, scored with the fold's own LSTM), once as the bare logistic fit, and once as each
+  label-free combination (``min_tail``, ``fisher_tail``:
+  :func:`~shopguard.training.combiner_fitting.fit_tail_combiner`), and its threshold.
 
 Detectors that learn no labels (the next-event model, the user patterns, the velocity rules, and any
 other detector in ``job_detectors`` such as ``rarity``) are scored once and reused in every fold.
@@ -47,13 +50,14 @@ from shopguard.training.detection_metrics import (
 )
 from shopguard.training.encoded_traffic import EncodedTraffic
 from shopguard.training.lstm_model import TYPE_CLASSES, SequenceModelConfig
-from shopguard.training.real_calibration import user_halves
+from shopguard.training.real_calibration import calibrate_combiner, user_halves
 from shopguard.training.returning_data import ReturningData, validation_abused_users
 from shopguard.training.train_lstm import TrainingRun, predict_scores, train_sequence_model
 from shopguard.udfs.score_combiner import ScoreCombiner
 
 LSTM = "lstm"
-COMBINERS = ("logistic", "min_tail", "fisher_tail")
+COMBINERS = ("shipped", "logistic", "min_tail", "fisher_tail")
+SHIPPED = "shipped"  # the logistic fit, then fitted to real shoppers (training/real_calibration.py)
 TARGETS = {"blunt_recall": 0.80, "subtle_recall": 0.50, "mean_pr_auc": 0.85, "seen_pr_auc": 0.91}
 
 
@@ -61,9 +65,10 @@ TARGETS = {"blunt_recall": 0.80, "subtle_recall": 0.50, "mean_pr_auc": 0.85, "se
 class RealShoppers:
     """Real shoppers (the Taobao slice) and every job detector's scores on them (``lstm``: the model folder's).
 
-    Half of them (every other user) join the normal reference of the label-free combiners' tail tables:
-    simulated returning shoppers all have a history, so a real stranger would look rare to the pattern
-    detector. The other half measures how many real shoppers each combiner of the seen fold alerts.
+    Half of them (every other user) fit the shipped decision to real shoppers and join the normal
+    reference of the label-free combiners' tail tables (simulated returning shoppers all have a history,
+    so a real stranger would look rare to the pattern detector). The other half measures how many real
+    shoppers each combiner of the seen fold alerts.
     """
 
     traffic: EncodedTraffic
@@ -93,7 +98,7 @@ def leave_one_family_out(
     label_free: Mapping[str, PeriodScores],
     alert_rate: float,
     plan: UnseenPlan = UnseenPlan(),
-    chosen: str = "logistic",
+    chosen: str = SHIPPED,
     progress: Callable[[str], None] = print,
     real: RealShoppers | None = None,
 ) -> dict:
@@ -101,9 +106,8 @@ def leave_one_family_out(
 
     ``train``/``validation``: the one-visit splits the LSTM learns from; ``label_free``: the returning
     periods' scores of every detector that learns no labels (reused in every fold); ``chosen``: the
-    combiner whose figures are the headline (the logistic one ``shopguard train`` ships: the label-free ones
-    held better on left-out families only while they alerted far too many real shoppers; docs/detection.md);
-    ``real``: real shoppers (see :class:`RealShoppers`).
+    combiner whose figures are the headline (the decision ``shopguard train`` ships); ``real``: real shoppers
+    (see :class:`RealShoppers`); without them ``shipped`` is the bare logistic fit.
     """
     calibration, measured = real.halves() if real is not None else (None, None)
     extra_normal = {n: np.asarray(v)[calibration] for n, v in real.scores.items() if n != LSTM} if real else None
@@ -115,8 +119,11 @@ def leave_one_family_out(
         started = time.monotonic()
         name = left_out or "none (seen)"
         progress(f"unseen families: fold {n}/{len(plan.families) + 1}, left out: {name}")
-        scores = {**label_free, LSTM: _fold_lstm(train, validation, returning, left_out, plan, progress)}
-        combiners = _fold_combiners(scores, returning.validation, left_out, alert_rate, extra_normal)
+        lstm, real_lstm = _fold_lstm(train, validation, returning, left_out, plan, progress, real)
+        scores = {**label_free, LSTM: lstm}
+        real_scores = {**real.scores, LSTM: real_lstm} if real is not None else None
+        real_fit = (real_scores, real.traffic.user_ids) if real is not None else None
+        combiners = _fold_combiners(scores, returning.validation, left_out, alert_rate, extra_normal, real_fit)
         judged = plan.families if left_out is None else (left_out,)
         folds[name] = {
             "families": {
@@ -124,7 +131,9 @@ def leave_one_family_out(
             },
             "combined_pr_auc": _overall_pr_auc(test, test_keep, scores, combiners) if left_out is None else None,
             "real_alert_share": (
-                _real_alert_share(real, measured, combiners) if left_out is None and real is not None else None
+                _real_alert_share(real, real_scores, measured, combiners)
+                if left_out is None and real is not None
+                else None
             ),
         }
         progress(f"  fold {name}: {time.monotonic() - started:.0f} s")
@@ -166,8 +175,10 @@ def _fold_lstm(
     left_out: str | None,
     plan: UnseenPlan,
     progress: Callable[[str], None],
-) -> PeriodScores:
-    """A small LSTM trained without ``left_out``'s users, scoring the returning validation and test periods."""
+    real: RealShoppers | None = None,
+) -> tuple[PeriodScores, np.ndarray | None]:
+    """A small LSTM trained without ``left_out``'s users, scoring the returning validation and test periods
+    (and the real shoppers, if given)."""
     model = train_sequence_model(
         _without(_known(_thinned(train, plan.normal_share, plan.seed)), left_out),
         _without(_known(validation), left_out),
@@ -175,7 +186,8 @@ def _fold_lstm(
         TrainingRun(epochs=plan.epochs, seed=plan.seed, threads=1),  # two threads crawl on a busy machine
         lambda message: progress(f"  {message}"),
     )
-    return PeriodScores(*(_predict(model, part) for part in (returning.validation, returning.test)))
+    periods = PeriodScores(*(_predict(model, part) for part in (returning.validation, returning.test)))
+    return periods, _predict(model, real.traffic) if real is not None else None
 
 
 def _predict(model, traffic: EncodedTraffic, chunk: int = 20_000) -> np.ndarray:
@@ -209,11 +221,15 @@ def _without(traffic: EncodedTraffic, family: str | None) -> EncodedTraffic:
 
 
 def _real_alert_share(
-    real: RealShoppers, measured: np.ndarray, combiners: Mapping[str, ScoreCombiner]
+    real: RealShoppers,
+    real_scores: Mapping[str, np.ndarray],
+    measured: np.ndarray,
+    combiners: Mapping[str, ScoreCombiner],
 ) -> dict[str, float]:
-    """Per combiner: the share of the measured half of real shoppers whose highest score reaches its threshold."""
+    """Per combiner: the share of the measured half of real shoppers whose highest score reaches its threshold
+    (``real_scores``: every detector's on ``real``, the LSTM the fold's)."""
     traffic = real.traffic.subset(measured)
-    scores = {name: np.asarray(values)[measured] for name, values in real.scores.items()}
+    scores = {name: np.asarray(values)[measured] for name, values in real_scores.items()}
     shares = {}
     for name, combiner in combiners.items():
         per_user = user_scores(traffic, combiner.combine({n: scores[n] for n in combiner.detectors}))
@@ -227,8 +243,10 @@ def _fold_combiners(
     left_out: str | None,
     alert_rate: float,
     extra_normal: Mapping[str, np.ndarray] | None = None,
+    real_fit: tuple[Mapping[str, np.ndarray], list] | None = None,
 ) -> dict[str, ScoreCombiner]:
-    """Each combiner fitted on the validation period without ``left_out``'s users."""
+    """Each combiner fitted on the validation period without ``left_out``'s users (``real_fit``: real shoppers'
+    scores and users, which the shipped decision is fitted to; without them it is the bare logistic fit)."""
     keep = np.array([kind != left_out for kind in validation.user_types], dtype=bool)
     part = validation.subset(keep)
     fitted = {name: s.validation[keep] for name, s in scores.items()}
@@ -241,7 +259,12 @@ def _fold_combiners(
             fitted, part.event_is_abuse, part.user_ids, alert_rate, mode="fisher_tail", extra_normal=extra_normal
         ),
     }
-    return {name: fits[name]() for name in COMBINERS}
+    combiners = {name: fits[name]() for name in COMBINERS if name != SHIPPED}
+    shipped = combiners["logistic"]
+    if real_fit is not None:
+        real_scores, real_users = real_fit
+        shipped, _ = calibrate_combiner(shipped, {n: real_scores[n] for n in shipped.detectors}, real_users, alert_rate)
+    return {SHIPPED: shipped, **combiners}
 
 
 def _family_row(

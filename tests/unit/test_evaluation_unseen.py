@@ -18,6 +18,7 @@ from shopguard.training.evaluation_unseen import (
     leave_one_family_out,
 )
 from shopguard.training.evaluation_unseen_report import SECTION_TITLE, write_unseen_report
+from shopguard.training.real_calibration import calibrate_combiner
 from shopguard.training.returning_data import build_returning_data
 from tests.unit.stand_in_taobao import write_stand_in_taobao
 
@@ -60,6 +61,7 @@ def test_every_family_is_judged_left_out_and_seen_with_every_combiner(unseen):
     assert list(result["families"]) == list(FAMILIES) and result["combiner"] in COMBINERS
     for row in result["families"].values():
         assert row["abused_users"] > 0 and set(row["combiners"]) == set(row["seen"]) == {
+            "shipped",
             "logistic",
             "min_tail",
             "fisher_tail",
@@ -116,3 +118,15 @@ def test_evaluate_takes_the_full_size_unseen_flag():
 
     args = build_parser().parse_args(["evaluate", "--unseen-full-size"])
     assert args.unseen_full_size and not args.skip_unseen
+
+
+def test_the_shipped_decision_is_the_logistic_fit_fitted_to_the_calibration_half_of_real_shoppers(returning):
+    rules = VelocityRules()
+    scores = {"velocity_rules": PeriodScores(rules.score(returning.validation), rules.score(returning.test))}
+    real_scores = {"velocity_rules": rules.score(returning.history)}
+    real_users = returning.history.user_ids
+    bare = _fold_combiners(scores, returning.validation, None, alert_rate=0.01)
+    fitted = _fold_combiners(scores, returning.validation, None, 0.01, real_fit=(real_scores, real_users))
+    assert bare["shipped"] == bare["logistic"] and fitted["logistic"] == bare["logistic"]
+    expected, _ = calibrate_combiner(bare["logistic"], real_scores, real_users, 0.01)
+    assert fitted["shipped"] == expected and fitted["shipped"].threshold >= bare["logistic"].threshold
