@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 from shopguard.config import ValidationSettings
 from shopguard.udfs.identifier_hashing import IdentifierHashing
+from shopguard.udfs.record_json import read_record_json
 
 EVENT_TYPES: tuple[str, ...] = (
     "page_view",
@@ -144,7 +145,7 @@ def parse_event(raw: bytes | str, limits: ValidationSettings, now_ms: int) -> Ev
     except UnicodeDecodeError as exc:
         raise InvalidEvent("not_utf8", f"record is not UTF-8 at byte {exc.start}") from None
     try:
-        body = json.loads(text, parse_constant=_reject_constant)
+        body = read_record_json(raw, text)
     except (ValueError, RecursionError) as exc:
         raise InvalidEvent("malformed_json", f"not valid JSON ({str(exc)[:120]})") from None
     if not isinstance(body, dict):
@@ -180,10 +181,6 @@ def dead_letter_for(
     return DeadLetter(
         reason=error.reason, detail=error.detail, record=record, record_bytes=len(data), user_id=_user_id_of(body)
     )
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed in JSON")
 
 
 def _validate(body: dict[str, Any], limits: ValidationSettings, now_ms: int) -> Event:
