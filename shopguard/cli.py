@@ -178,6 +178,8 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.training.train_pipeline import train_and_export
     from shopguard.udfs.model_registry import open_registry
 
+    if args.dataset:
+        return _evaluate_dataset(cfg, args)
     if args.events or args.labels:
         return _evaluate_labelled(cfg, args)
     data = build_evaluation_data(cfg, _progress)
@@ -297,6 +299,21 @@ def _evaluate_labelled(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     )
     report = write_labelled_report(result, report_dir)
     print(json.dumps(report_body(result)) if args.json else "\n".join(figure_table(result) + [f"report: {report}"]))
+    return 0
+
+
+def _evaluate_dataset(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    """``--dataset fraud-data``: Fraud_Data converted, replayed through the job, the later half judged."""
+    from shopguard.training.fraud_data_check import append_to_report, evaluate_fraud_data, terminal_lines
+    from shopguard.training.labelled_replay_report import report_body, write_labelled_report
+
+    if args.events or args.labels:
+        raise ShopguardError("--dataset replays a known dataset: give it without --events and --labels")
+    report_dir = Path(args.report_dir or cfg.training.report_dir)
+    result = evaluate_fraud_data(cfg, args.model, report_dir, _progress)
+    report = write_labelled_report(result, report_dir)
+    append_to_report(report, result)
+    print(json.dumps(report_body(result)) if args.json else "\n".join(terminal_lines(result) + [f"report: {report}"]))
     return 0
 
 
@@ -471,6 +488,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N,N,...",
         help="also check the ablation's targets on these other simulations of returning "
         "shoppers (training.seed values; about 40 s each)",
+    )
+    evaluate.add_argument(
+        "--dataset",
+        choices=("fraud-data",),
+        help="a known labelled dataset replayed through the job: fraud-data (data.fraud_data_csv; "
+        "the later half by signup time is judged, the earlier half is what may be fitted on)",
     )
     evaluate.add_argument("--events", help="your own events (JSON lines) to replay through the job; needs --labels")
     evaluate.add_argument(

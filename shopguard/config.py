@@ -180,6 +180,7 @@ class DataSettings:
     """Where the real e-commerce data lives (relative paths are relative to the working directory)."""
 
     taobao_csv: str = "../shared/data/taobao_user_behavior_slice.csv"
+    fraud_data_csv: str = "../shared/data/fraud_data_subset.csv"  # shopguard evaluate --dataset fraud-data
 
 
 @dataclass(frozen=True)

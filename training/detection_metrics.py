@@ -124,6 +124,33 @@ def pr_auc_interval(
     return [round(float(low), 9), round(float(high), 9)]
 
 
+def roc_auc_interval(
+    abused: np.ndarray,
+    scores: np.ndarray,
+    level: float = INTERVAL_LEVEL,
+    resamples: int = INTERVAL_RESAMPLES,
+    seed: int = 0,
+) -> list[float] | None:
+    """Where ROC-AUC could lie with another draw of as many users, as :func:`pr_auc_interval` for PR-AUC.
+
+    >>> roc_auc_interval(np.array([False] * 200 + [True] * 20), np.r_[np.linspace(0, 1, 200), np.linspace(2, 3, 20)])
+    [1.0, 1.0]
+    """
+    abused = np.asarray(abused, dtype=bool)
+    normal_rows, abused_rows = np.flatnonzero(~abused), np.flatnonzero(abused)
+    if not len(normal_rows) or not len(abused_rows):
+        return None
+    scores = np.asarray(scores, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    labels = np.r_[np.zeros(len(normal_rows), bool), np.ones(len(abused_rows), bool)]
+    values = np.empty(resamples)
+    for n in range(resamples):
+        rows = np.r_[rng.choice(normal_rows, len(normal_rows)), rng.choice(abused_rows, len(abused_rows))]
+        values[n] = roc_auc_score(labels, scores[rows])
+    low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return [round(float(low), 9), round(float(high), 9)]
+
+
 def pr_auc_difference_interval(
     abused: np.ndarray,
     scores: np.ndarray,

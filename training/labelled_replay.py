@@ -54,6 +54,7 @@ from shopguard.training.detection_metrics import (
     TARGET_FPR,
     calibrate_threshold,
     recall_interval_at_fpr,
+    roc_auc_interval,
 )
 from shopguard.training.job_parity import detect_in_child_process
 from shopguard.training.user_labels import UserLabel, epoch_ms, read_labels
@@ -223,6 +224,7 @@ def user_figures(rows: UserRows) -> dict:
         "pr_auc": _both(rows, average_precision_score),
         "pr_auc_interval": pr_auc_interval(rows.abused, rows.scores),
         "roc_auc": _both(rows, roc_auc_score),
+        "roc_auc_interval": roc_auc_interval(rows.abused, rows.scores),
     }
     for name, fpr in (("recall_at_0.1pct_fpr", TARGET_FPR), ("recall_at_1pct_fpr", WIDER_FPR)):
         both = len(normal) and len(abused)
