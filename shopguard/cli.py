@@ -115,6 +115,12 @@ def cmd_demo(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     return run_demo(cfg, _config_args(args))
 
 
+def cmd_console(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.console.server import run_console
+
+    return run_console(cfg)
+
+
 def cmd_simulate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.training.behaviour_stats import measure_behaviour
     from shopguard.training.calibration_report import write_calibration_report
@@ -461,6 +467,12 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--from-start", action="store_true", help="start from the oldest alert")
     alerts.add_argument("--json", action="store_true", help="print each alert as JSON")
     add("demo", cmd_demo, "broker + topics + job + demo traffic, alerts on screen; Ctrl-C stops everything")
+    add(
+        "console",
+        cmd_console,
+        "the review console: open alerts live in a browser, verdicts to the feedback topic, the rules "
+        "(on console.host:console.port, loopback by default)",
+    )
     simulate = add("simulate", cmd_simulate, "simulate normal shoppers calibrated on the Taobao slice, with a report")
     simulate.add_argument("--users", type=int, default=20000, help="how many shoppers (default 20000)")
     simulate.add_argument("--seed", type=int, default=1)

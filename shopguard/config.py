@@ -222,6 +222,17 @@ class DemoSettings:
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    """The review console of ``shopguard console``: a web page where analysts read alerts and judge them."""
+
+    host: str = "127.0.0.1"  # loopback: only this machine; "0.0.0.0" serves every network (put a login in front)
+    port: int = 8765
+    analyst: str = ""  # the name verdicts are signed with; empty: the operating-system user running the console
+    max_alerts: int = 10000  # alerts held in memory (the newest); older ones leave the console, not the topic
+    refresh_ms: int = 1000  # how often an open page asks for new alerts
+
+
+@dataclass(frozen=True)
 class ClusterSettings:
     """The standalone Flink session cluster that ``shopguard cluster start`` runs on loopback.
 
@@ -294,6 +305,7 @@ class ShopguardConfig:
     demo: DemoSettings = field(default_factory=DemoSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     patterns: PatternSettings = field(default_factory=PatternSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
 
     @property
     def registry_url(self) -> str:

@@ -7,6 +7,7 @@ The layers, from the bottom up; a module may import its own layer and the layers
     jobs        jobs/          the Flink graphs that wire the steps to Kafka
     training    training/      simulation, training, evaluation, publishing models
     local       shopguard/local/   broker, Flink home and cluster, topics, producer, alert feed, demo
+    console     console/       the review console (web pages on the alerts, verdicts and rules topics)
     bench       bench/         the benchmark
     cli         shopguard/cli.py   the command line
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-LAYERS = ("foundation", "udfs", "jobs", "training", "local", "bench", "cli")
+LAYERS = ("foundation", "udfs", "jobs", "training", "local", "console", "bench", "cli")
 """Bottom first: a layer may import itself and anything before it."""
 
 FOLDERS = {
@@ -30,6 +31,7 @@ FOLDERS = {
     "jobs": ("jobs", "shopguard.jobs"),
     "training": ("training", "shopguard.training"),
     "local": ("shopguard/local", "shopguard.local"),
+    "console": ("console", "shopguard.console"),
     "bench": ("bench", "shopguard.bench"),
 }
 """Each folder's layer: where it lies in the repository and the package pyproject.toml installs it as."""
