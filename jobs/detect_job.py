@@ -8,6 +8,7 @@ Graph (every operator has a stable ``uid`` so that state survives upgrades from 
                           │     + patterns; a task of its own, so that it runs beside the scoring worker)
                           │ ──(not a valid event: dead letters)──────────────► user-events-dlq
                           │ ──(later than the allowed lateness)──────────────► user-events-late
+                          │ ──(churn risk: event-time timers on silence, refund climbs)──► user-risk-signals
                           ▼ Table API
                    score histories (pandas UDF: detectors + combiner per Arrow batch; hot-swapped model)
                           │ ──(every score, when topics.scores is set)──────► scores topic
@@ -48,7 +49,7 @@ from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
 from shopguard.udfs.rows import CROSSING_FIELDS, SCORE_RESULT, SCORES_COLUMNS, SCORING_ROW
 from shopguard.udfs.scoring import ScoreHistories
-from shopguard.udfs.user_history import LATE_EVENTS, TrackUserHistory
+from shopguard.udfs.user_history import LATE_EVENTS, RISK_SIGNALS, TrackUserHistory
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class DetectionOutputs:
     dead_letters: DataStream  # (user_id, dead-letter JSON)
     late_events: DataStream  # (user_id, late-event JSON)
     scores: Table  # SCORES_COLUMNS, one row per scored event
+    risk_signals: DataStream | None = None  # (user_id, churn-risk signal JSON); None when churn.enabled is off
 
 
 def model_source(cfg: ShopguardConfig) -> ModelSource:
@@ -93,7 +95,9 @@ def build_detection_graph(
     job = cfg.job
     histories = (
         key_records_by_user(raw, t_env)
-        .process(TrackUserHistory(job, cfg.validation, hashing, cfg.patterns, source), output_type=SCORING_ROW)
+        .process(
+            TrackUserHistory(job, cfg.validation, hashing, cfg.patterns, source, cfg.churn), output_type=SCORING_ROW
+        )
         .uid("track-user-history")
         .name("track user history")
         .disable_chaining()
@@ -130,6 +134,7 @@ def build_detection_graph(
         dead_letters=dead_letters,
         late_events=late_events,
         scores=scored.select(*[col(name) for name in SCORES_COLUMNS]),
+        risk_signals=histories.get_side_output(RISK_SIGNALS) if cfg.churn.enabled else None,
     )
 
 
@@ -142,6 +147,10 @@ def attach_kafka_sinks(t_env: StreamTableEnvironment, cfg: ShopguardConfig, outp
         (cfg.topics.late, outputs.late_events),
     ):
         statements.add_insert(keyed_json_sink(cfg, topic), t_env.from_data_stream(stream))
+    if outputs.risk_signals is not None:
+        statements.add_insert(
+            keyed_json_sink(cfg, cfg.topics.risk_signals), t_env.from_data_stream(outputs.risk_signals)
+        )
     if cfg.topics.scores:
         statements.add_insert(scores_sink(cfg, cfg.topics.scores), outputs.scores)
     return statements

@@ -6,6 +6,9 @@ JSON-lines file and writing JSON-lines files; it exits when the input is consume
 of order within ``job.max_out_of_orderness_ms``. Besides ``--output`` (alerts) and
 ``--scores-output`` (one row per scored event), dead letters and late events are written beside the
 alerts as ``<output>.dead-letters.jsonl`` and ``<output>.late.jsonl``: bad input never vanishes.
+Churn-risk signals go to ``<output>.signals.jsonl``. At the end of the file event time reaches the end,
+so every pending churn timer fires: a signal whose ``at`` lies after the file's last event is what the
+live job would send if the customer stayed away that long.
 
 Example::
 
@@ -52,6 +55,10 @@ class ReplayFiles:
     def late_events(self) -> Path:
         return self.alerts.with_suffix(".late.jsonl")
 
+    @property
+    def risk_signals(self) -> Path:
+        return self.alerts.with_suffix(".signals.jsonl")
+
 
 def replay_config(cfg: ShopguardConfig, model_path: str | None) -> ShopguardConfig:
     """The configuration a replay runs with: checkpoints on (they publish the files), no metrics ports."""
@@ -85,6 +92,8 @@ def run_replay(cfg: ShopguardConfig, files: ReplayFiles, model_path: str | None 
     outputs = build_detection_graph(raw, t_env, cfg, source, hashing)
     staging = Path(tempfile.mkdtemp(prefix="shopguard-replay-", dir=files.alerts.resolve().parent))
     targets = {"alerts": files.alerts, "dead_letters": files.dead_letters, "late_events": files.late_events}
+    if outputs.risk_signals is not None:
+        targets["risk_signals"] = files.risk_signals
     statements = t_env.create_statement_set()
     for name in targets:
         payloads = t_env.from_data_stream(getattr(outputs, name)).select(col("payload"))
@@ -139,7 +148,7 @@ def _order_key(line: str) -> tuple:
     body = json.loads(line)
     event = body.get("event", body)
     return (
-        str(event.get("event_ts", event.get("ts", ""))),
+        str(event.get("event_ts", event.get("ts", event.get("at", "")))),
         str(event.get("user_id", "")),
         str(event.get("event_id", "")),
         body.get("revision", 0),

@@ -92,6 +92,7 @@ class Topics:
     dead_letters: str = "user-events-dlq"
     late: str = "user-events-late"  # events that arrived later than job.allowed_lateness_ms
     scores: str = ""  # every scored event (event_id, user_id, event_ts, score, model_version); empty: not written
+    risk_signals: str = "user-risk-signals"  # churn-risk signals (key user_id), for retention teams, not the fraud desk
     feedback: str = "alert-feedback"  # analysts' verdicts on alerts (key user_id), read by shopguard retrain
     rules: str = "detection-rules"  # declarative detection rules (key rule id, compacted), read by the job
     partitions: int = 2  # used when shopguard creates the topics
@@ -288,6 +289,47 @@ class PatternSettings:
 
 
 @dataclass(frozen=True)
+class ChurnSettings:
+    """The churn watch in the keyed step (:mod:`shopguard.udfs.churn_watch`): silence and refund climbs per user.
+
+    A user's silence threshold is the largest of ``silence_factor`` x their usual time between visits
+    (blended with ``default_visit_gap_days`` while they have few visits), ``longest_gap_factor`` x their
+    longest gap so far, and ``min_silence_days``.
+    """
+
+    enabled: bool = True
+    min_visits: int = 2  # silence timers start at a user's second visit: one visit shows no cadence
+    default_visit_gap_days: float = 3.5  # population default for new users: an assumption (2 visits a week)
+    prior_visits: float = 3.0  # how many gaps the population default weighs in a user's usual gap
+    silence_factor: float = 3.0
+    longest_gap_factor: float = 1.5
+    min_silence_days: float = 7.0
+    timer_tolerance_ms: int = 6 * 3600 * 1000  # a registered deadline this much later than needed is kept
+    refund_window_purchases: int = 5  # "recent" refund requests: since the 5th-newest purchase
+    min_refunds: int = 3  # at least this many recent refund requests ...
+    refund_climb_factor: float = 3.0  # ... at this many times the user's earlier refund rate (at least 5%)
+    state_ttl_s: int = 180 * 24 * 3600  # the churn record outlives job.state_ttl_s: deadlines fall weeks later
+    rule_version: str = "churn-rules-1"
+
+
+@dataclass(frozen=True)
+class EntitySettings:
+    """Entity streams (:mod:`shopguard.udfs.entity_streams`): figures per device and per IP across accounts,
+    and ring alerts (:mod:`shopguard.udfs.entity_rings`)."""
+
+    enabled: bool = True  # off: no entity steps in the job; the entity figures are NaN, the entities detector is off
+    state_ttl_s: int = 31 * 24 * 3600  # an entity's sketch expires this long after its last event (> the 30-day window)
+    ring_alerts: bool = True  # ring alerts (alert_kind "ring") on the alerts topic
+    ring_min_accounts_device: int = 4  # accounts doing one thing together on one device that make a ring
+    ring_min_accounts_ip: int = 6  # the same on one IP (households share an IP more than a device)
+    ring_min_share: float = 0.5  # ... and at least this share of the entity's accounts in the last 24 h
+    ring_crowd_accounts_30d: int = (
+        500  # an entity with more accounts in 30 days is a crowd (NAT, office): no ring alert
+    )
+    ring_max_named_accounts: int = 50  # accounts a ring alert names at most
+
+
+@dataclass(frozen=True)
 class ShopguardConfig:
     """Everything a shopguard command needs, in one object."""
 
@@ -306,6 +348,7 @@ class ShopguardConfig:
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     patterns: PatternSettings = field(default_factory=PatternSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    churn: ChurnSettings = field(default_factory=ChurnSettings)
 
     @property
     def registry_url(self) -> str:

@@ -11,7 +11,15 @@ For each raw record of a user (keyed in Java: :func:`shopguard.jobs.user_keying.
 3. otherwise advances the user's :class:`~shopguard.udfs.user_state.UserState` (one keyed value,
    read and written once), matches the event against the user's normal-behaviour patterns
    (:mod:`shopguard.udfs.pattern_matching`, whose online-learned part lives in that same value) and
-   emits one row to be scored.
+   emits one row to be scored,
+4. watches the user for churn (:mod:`shopguard.udfs.churn_watch`): an event that starts a visit or is a
+   purchase or refund request reads and writes the user's churn record (its own keyed value) and may
+   register an event-time timer; :meth:`TrackUserHistory.on_timer` fires when the user's silence becomes
+   unusual for them. Churn-risk signals go to the ``user-risk-signals`` side output.
+   Why here and not in a keyed function of its own: this step already knows, from the user state it
+   reads anyway, whether an event starts a visit, so events inside a visit cost nothing, and a second
+   keyed Python step would cost every event one more crossing between Java and Python.
+
 
 State expires after ``job.state_ttl_s`` without events from the user, so idle users cost nothing.
 """
@@ -27,8 +35,10 @@ from pyflink.common.typeinfo import Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
-from shopguard.config import ConfigError, JobSettings, PatternSettings, ValidationSettings
+from shopguard.config import ChurnSettings, ConfigError, JobSettings, PatternSettings, ValidationSettings
 from shopguard.udfs.admission import admit_event
+from shopguard.udfs.churn_state import ChurnState
+from shopguard.udfs.churn_watch import ChurnWatch
 from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW, EventIntake
 from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
@@ -37,9 +47,10 @@ from shopguard.udfs.rows import SCORING_ROW
 from shopguard.udfs.served_patterns import ServedPatterns
 from shopguard.udfs.user_state import UserState
 
-__all__ = ["LATE_EVENTS", "SCORING_ROW", "TrackUserHistory", "late_event_message", "state_ttl"]
+__all__ = ["LATE_EVENTS", "RISK_SIGNALS", "SCORING_ROW", "TrackUserHistory", "late_event_message", "state_ttl"]
 
 LATE_EVENTS = OutputTag("late-events", KEYED_JSON_ROW)
+RISK_SIGNALS = OutputTag("user-risk-signals", KEYED_JSON_ROW)
 
 
 def state_ttl(seconds: int) -> StateTtlConfig:
@@ -96,8 +107,10 @@ class TrackUserHistory(KeyedProcessFunction):
         hashing: IdentifierHashing,
         patterns: PatternSettings,
         source: ModelSource,
+        churn: ChurnSettings | None = None,
     ):
         self.settings = settings
+        self.churn_settings = churn if churn is not None and churn.enabled else None
         self.intake = EventIntake(validation, hashing)
         self.hashing = hashing
         self.patterns = patterns
@@ -112,6 +125,13 @@ class TrackUserHistory(KeyedProcessFunction):
         descriptor.enable_time_to_live(state_ttl(self.settings.state_ttl_s))
         self.state = runtime_context.get_state(descriptor)
         metrics = runtime_context.get_metrics_group().add_group("shopguard")
+        self.churn = None
+        if self.churn_settings is not None:
+            self.churn = ChurnWatch(self.churn_settings, self.settings.alert_update_min_gain)
+            churn_descriptor = ValueStateDescriptor("churn_watch", Types.STRING())
+            churn_descriptor.enable_time_to_live(state_ttl(self.churn_settings.state_ttl_s))
+            self.churn_state = runtime_context.get_state(churn_descriptor)
+            self.risk_signals = metrics.counter("risk_signals")
         self.intake.open(metrics)
         self.duplicates = metrics.counter("duplicates")
         self.late_events = metrics.counter("late_events")
@@ -137,6 +157,7 @@ class TrackUserHistory(KeyedProcessFunction):
             return
         stored = self.state.value()
         state = UserState.from_bytes(stored.encode("latin-1") if stored else None)
+        previous_ts = state.history.last_ts_ms
         verdict, watermark = admit_event(state, event, self.settings)
         if verdict == "late":
             self.late_events.inc()
@@ -152,6 +173,8 @@ class TrackUserHistory(KeyedProcessFunction):
         else:
             pattern_score, unmatched = math.nan, ""
         self.state.update(state.to_bytes().decode("latin-1"))
+        if self.churn is not None and self.churn.concerns(event, previous_ts):
+            yield from self._watch_churn(ctx, lambda watch, churn: watch.on_event(churn, event, previous_ts))
         self.scored_events.inc()
         yield Row(
             event.user_id,
@@ -165,3 +188,22 @@ class TrackUserHistory(KeyedProcessFunction):
             pattern_score,
             unmatched,
         )
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
+        """A churn deadline: the user's silence may have become unusual for them."""
+        if self.churn is not None:
+            key = ctx.get_current_key()
+            user_id = key if isinstance(key, str) else key[0]  # the Java keyBy's key is a one-field row
+            yield from self._watch_churn(ctx, lambda watch, churn: watch.on_timer(churn, user_id, timestamp))
+
+    def _watch_churn(self, ctx, step):
+        """Run one churn-watch ``step`` on the user's churn record: store it, register its timer, send its signals."""
+        stored = self.churn_state.value()
+        churn = ChurnState.from_bytes(stored.encode("latin-1") if stored else None)
+        signals, timer_ms = step(self.churn, churn)
+        self.churn_state.update(churn.to_bytes().decode("latin-1"))
+        if timer_ms is not None:
+            ctx.timer_service().register_event_time_timer(timer_ms)
+        for signal in signals:
+            self.risk_signals.inc()
+            yield RISK_SIGNALS, Row(signal["user_id"], json.dumps(signal, separators=(",", ":"), ensure_ascii=False))

@@ -8,7 +8,10 @@ One keyed-state read and one write per event is what makes the job fast (see
 * the ids of the user's most recent events, to name them in an alert,
 * the running features of the user's current session (:class:`SessionFeatures`, 44 bytes),
 * the pattern detector's moving sums and online-learned sequences (:class:`PatternState`, 28 bytes
-  plus 20 per learned sequence, at most ``patterns.learned_capacity`` of them).
+  plus 20 per learned sequence, at most ``patterns.learned_capacity`` of them),
+* when the user's ``signup`` event was seen, its time (``signup_ms``): 10 more bytes before the rest,
+  marked by :data:`SIGNUP_MARK`, which no state written without it starts with (its first two bytes are
+  the history's length, far below 65,535), so states written before this field load as they were.
 
 At the defaults (L=32, N=64, 8 recent ids of ~36 characters, 24 learned sequences) that is at most
 about 1.3 KB per active user;
@@ -25,11 +28,15 @@ False
 >>> restored = UserState.from_bytes(state.to_bytes())
 >>> restored.recent_event_ids, len(restored.history.codes)
 (['e1'], 4)
+>>> state.signup_ms = 2_000  # what a signup event at 2 s sets
+>>> UserState.from_bytes(state.to_bytes()).seconds_since_signup(42_000)
+40.0
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import struct
 from dataclasses import dataclass, field
 
@@ -41,6 +48,9 @@ from shopguard.udfs.session_features import SessionFeatures
 ID_FINGERPRINT_BYTES = 8
 _LENGTHS = struct.Struct("<HHHH")  # bytes of the history, the dedup ring, the session features, the patterns
 _ID_LENGTH = struct.Struct("<H")  # before each recent event id (ids may hold any character)
+SIGNUP = "signup"  # the event type that opens an account
+SIGNUP_MARK = b"\xff\xff"  # a state that knows the user's signup time starts with this, then the time
+_SIGNUP_TIME = struct.Struct("<q")  # epoch ms
 
 
 def event_id_fingerprint(event_id: str) -> bytes:
@@ -57,6 +67,13 @@ class UserState:
     recent_event_ids: list[str] = field(default_factory=list)
     session: SessionFeatures = field(default_factory=SessionFeatures)
     patterns: PatternState = field(default_factory=PatternState)
+    signup_ms: int | None = None  # when the user's account was opened (their earliest signup event), if seen
+
+    def seconds_since_signup(self, ts_ms: int) -> float:
+        """Seconds from the user's signup to ``ts_ms``; NaN when no signup was seen or ``ts_ms`` is before it."""
+        if self.signup_ms is None or ts_ms < self.signup_ms:
+            return math.nan
+        return (ts_ms - self.signup_ms) / 1000.0
 
     def is_duplicate(self, event_id: str) -> bool:
         """Whether ``event_id`` is among the user's last remembered event ids."""
@@ -74,6 +91,8 @@ class UserState:
         self.session.advance(event, previous_ts, bool(code[3] & NEW_DEVICE), bool(code[3] & NEW_IP), session_gap_ms)
         self.seen_ids = (self.seen_ids + fingerprint)[-dedup_window * ID_FINGERPRINT_BYTES :]
         self.recent_event_ids = (self.recent_event_ids + [event.event_id])[-recent_ids:]
+        if event.event_type == SIGNUP and (self.signup_ms is None or event.ts_ms < self.signup_ms):
+            self.signup_ms = event.ts_ms
         return True
 
     def to_bytes(self) -> bytes:
@@ -82,7 +101,7 @@ class UserState:
             _ID_LENGTH.pack(len(raw)) + raw
             for raw in (i.encode("utf-8", "surrogatepass") for i in self.recent_event_ids)
         )
-        return (
+        body = (
             _LENGTHS.pack(len(history), len(self.seen_ids), len(session), len(patterns))
             + history
             + self.seen_ids
@@ -90,11 +109,16 @@ class UserState:
             + patterns
             + recent
         )
+        return body if self.signup_ms is None else SIGNUP_MARK + _SIGNUP_TIME.pack(self.signup_ms) + body
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> "UserState":
         if not data:
             return cls()
+        if data[:2] == SIGNUP_MARK:
+            state = cls.from_bytes(data[len(SIGNUP_MARK) + _SIGNUP_TIME.size :])
+            (state.signup_ms,) = _SIGNUP_TIME.unpack_from(data, len(SIGNUP_MARK))
+            return state
         position = _LENGTHS.size
         parts = []
         for length in _LENGTHS.unpack_from(data):

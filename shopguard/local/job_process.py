@@ -39,7 +39,7 @@ def isolated_job_config(
 ) -> tuple[ShopguardConfig, tuple[int, int]]:
     """A configuration for one private job run beside others on the same broker, and its reporter ports.
 
-    Its own topics (2 partitions; a scores topic unless ``with_scores`` is false; feedback and rules),
+    Its own topics (2 partitions; a scores topic unless ``with_scores`` is false; feedback, rules and risk signals),
     consumer group, registry folder, Prometheus ports and job name; parallelism 2 and 2-second checkpoints unless
     ``job_changes`` say otherwise. Tests and the benchmark start jobs with it.
     """
@@ -51,6 +51,7 @@ def isolated_job_config(
         late=f"{name}-late-{suffix}",
         scores=f"{name}-scores-{suffix}" if with_scores else "",
         feedback=f"{name}-feedback-{suffix}",
+        risk_signals=f"{name}-signals-{suffix}",
         rules=f"{name}-rules-{suffix}",
         partitions=2,
     )

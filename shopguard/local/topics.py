@@ -111,9 +111,11 @@ def jaas_credentials(jaas: str) -> dict[str, str]:
 
 
 def configured_topics(cfg: ShopguardConfig) -> list[str]:
-    """The topics ``cfg`` names: events, alerts, dead letters, late events, scores (when set), feedback and rules."""
+    """The topics ``cfg`` names: events, alerts, dead letters, late events, scores (when set), feedback, rules and
+    risk signals."""
     t = cfg.topics
-    return [name for name in (t.events, t.alerts, t.dead_letters, t.late, t.scores, t.feedback, t.rules) if name]
+    names = (t.events, t.alerts, t.dead_letters, t.late, t.scores, t.feedback, t.rules, t.risk_signals)
+    return [name for name in names if name]
 
 
 def topic_settings(cfg: ShopguardConfig, name: str) -> dict[str, str]:

@@ -1,0 +1,57 @@
+"""What the churn watch keeps per user: a fixed 57-byte record, apart from the keyed step's user state.
+
+It lives in its own keyed value (``churn_watch``) with its own time to live (``churn.state_ttl_s``),
+because a churn deadline falls weeks after the user's last event, long after the user state
+(``job.state_ttl_s``) may have expired. It is read and written only when an event starts a visit or
+is a purchase or a refund request, and when a churn timer fires.
+
+Example
+-------
+>>> state = ChurnState(visit_start_ms=5, visits=3, mean_gap_s=86400.0)
+>>> restored = ChurnState.from_bytes(state.to_bytes())
+>>> restored.visits, restored.mean_gap_s, len(state.to_bytes())
+(3, 86400.0, 57)
+>>> ChurnState.from_bytes(None).visits
+0
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import astuple, dataclass
+
+_LAYOUT = struct.Struct("<qqqqHffHIIHBBB")
+
+
+@dataclass
+class ChurnState:
+    """One user's visit cadence, refund history, pending churn deadline and open signal."""
+
+    visit_start_ms: int = -1  # the start of the user's latest visit: the last activity a silence counts from
+    first_visit_ms: int = -1
+    timer_ms: int = 0  # the event-time timer registered for this user (0: none)
+    open_since_ms: int = 0  # the event time the open signal was raised (0: no open signal)
+    visits: int = 0
+    mean_gap_s: float = 0.0  # mean time between two visit starts
+    longest_gap_s: float = 0.0
+    revision: int = 0  # updates of the open signal
+    purchases: int = 0  # every purchase seen
+    refunds: int = 0  # every refund request seen
+    recent_orders: int = 0  # bits of the latest purchases and refund requests, newest lowest: 1 refund, 0 purchase
+    recent_length: int = 0  # how many of those bits are set
+    open_kinds: int = 0  # what the open signal is about: SILENCE | REFUNDS
+    silence_level: int = 0  # how many multiples of the user's silence threshold the open signal has reported
+
+    def to_bytes(self) -> bytes:
+        return _LAYOUT.pack(*astuple(self))
+
+    @classmethod
+    def from_bytes(cls, data: bytes | None) -> "ChurnState":
+        if not data:
+            return cls()
+        return cls(*_LAYOUT.unpack(data))
+
+
+SILENCE = 1
+REFUNDS = 2
+RECENT_ORDERS_CAPACITY = 16

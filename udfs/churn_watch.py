@@ -1,0 +1,280 @@
+"""The churn watch: a customer's silence against their own visit cadence, and refund requests that climb.
+
+A customer who stops coming sends no events, so the keyed step (:class:`~shopguard.udfs.user_history.
+TrackUserHistory`) registers an event-time timer per user at the moment their silence would become
+unusual for *them*; this module decides everything else, free of Flink, so that the job, the replay
+and the evaluation run the same rule:
+
+* a user's **silence threshold** (:meth:`ChurnWatch.threshold_ms`): ``churn.silence_factor`` x their
+  usual time between visits (blended with the population default while they have few visits),
+  ``churn.longest_gap_factor`` x their longest gap so far, or ``churn.min_silence_days``, the largest;
+* a silence of k thresholds reports score ``1 - 0.5**k``: it opens a signal at k = 1 and updates it
+  at each further multiple while the score still rises by ``job.alert_update_min_gain``;
+* a **refund climb**: at least ``churn.min_refunds`` refund requests since the
+  ``churn.refund_window_purchases``-th newest purchase, at ``churn.refund_climb_factor`` times the
+  user's earlier rate (at least 5%) or more, over at least as many earlier purchases, opens or updates the
+  signal at the refund request;
+* a visit while a silence is reported closes the signal with ``recovered``; a signal about refunds
+  alone closes when they no longer climb.
+
+Timers are registered sparingly: only when none is pending or the deadline moved *earlier* by more than
+``churn.timer_tolerance_ms``. A timer that fires before the user's current deadline re-arms at it, and
+firing is idempotent (:meth:`ChurnWatch.catch_up` reports only levels not yet reported), so a stale or
+restored timer never repeats a signal. An event that arrives after a deadline whose timer has not fired
+(a replay of a file carries no watermark until its end) first reports what the timer would have.
+
+Example
+-------
+>>> from shopguard.config import ChurnSettings
+>>> from shopguard.udfs.events import Event
+>>> watch, state, day = ChurnWatch(ChurnSettings()), ChurnState(), 86_400_000
+>>> for n in range(20):  # a visit every 3 days
+...     signals, timer = watch.on_event(state, Event(f"e{n}", "u", "page_view", 3 * day * n), previous_ts_ms=-1)
+>>> round(watch.threshold_ms(state) / day, 1)  # 3 x the usual gap, a little of the population default in it
+9.2
+>>> watch.on_timer(state, "u", state.timer_ms)  # a timer registered at an earlier visit: too early, re-armed
+([], 5720072727)
+>>> signals, timer = watch.on_timer(state, "u", 5720072727)
+>>> signals[0]["status"], signals[0]["reasons"][0]["text"]
+('open', 'no visit for 9 days; this customer came every 3 days for 8 weeks')
+>>> signals, timer = watch.on_event(state, Event("back", "u", "page_view", 3 * day * 19 + 12 * day), -1)
+>>> [s["status"] for s in signals]
+['recovered']
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from shopguard.config import ChurnSettings
+from shopguard.udfs.churn_state import RECENT_ORDERS_CAPACITY, REFUNDS, SILENCE, ChurnState
+from shopguard.udfs.encoding import VISIT_GAP_MS
+from shopguard.udfs.events import Event
+from shopguard.udfs.risk_signals import (
+    DAY_MS,
+    recovered_reason,
+    refund_reason,
+    risk_signal,
+    silence_reason,
+)
+
+MIN_REFUND_RATE = 0.05  # the earlier refund rate a climb is measured against is at least this
+ORDER_EVENTS = frozenset({"purchase", "refund_request"})
+
+
+def silence_score(level: float) -> float:
+    """The score of a silence ``level`` thresholds long: 0.5 at one, 0.75 at two, ...
+
+    >>> silence_score(1), silence_score(2), silence_score(0)
+    (0.5, 0.75, 0.0)
+    """
+    return 1.0 - 0.5**level
+
+
+def refund_score(recent_refunds: int, min_refunds: int) -> float:
+    """The score of a refund climb: 0.5 at ``min_refunds`` requests, rising with each one more.
+
+    >>> refund_score(3, 3), round(refund_score(6, 3), 2)
+    (0.5, 0.75)
+    """
+    return 1.0 - 0.5 ** (recent_refunds / max(min_refunds, 1))
+
+
+class ChurnWatch:
+    """The churn rule on one user's :class:`ChurnState`; returns the signals to send and the timer to register."""
+
+    def __init__(self, settings: ChurnSettings, min_gain: float = 0.05):
+        self.settings = settings
+        self.min_gain = min_gain
+        self.max_level = _max_level(min_gain)
+
+    def concerns(self, event: Event, previous_ts_ms: int) -> bool:
+        """Whether ``event`` needs the churn record: it may start a visit, or it is a purchase or refund request.
+
+        ``previous_ts_ms`` is the newest event time in the user's state before this event (-1: none kept).
+        Events inside a visit cost nothing.
+        """
+        return previous_ts_ms < 0 or event.ts_ms - previous_ts_ms > VISIT_GAP_MS or event.event_type in ORDER_EVENTS
+
+    def usual_gap_ms(self, state: ChurnState) -> float:
+        """The user's usual time between visit starts, the population default weighing ``prior_visits`` gaps."""
+        s = self.settings
+        gaps = max(state.visits - 1, 0)
+        default_ms = s.default_visit_gap_days * DAY_MS
+        return (gaps * state.mean_gap_s * 1000.0 + s.prior_visits * default_ms) / (gaps + s.prior_visits)
+
+    def threshold_ms(self, state: ChurnState) -> int:
+        """How long a silence is unusual for this user (see the module docstring)."""
+        s = self.settings
+        return int(
+            max(
+                s.silence_factor * self.usual_gap_ms(state),
+                s.longest_gap_factor * state.longest_gap_s * 1000.0,
+                s.min_silence_days * DAY_MS,
+            )
+        )
+
+    def next_deadline(self, state: ChurnState) -> int | None:
+        """When the user's silence reaches its next unreported level (None: nothing left to report)."""
+        if state.visits < self.settings.min_visits or state.visit_start_ms < 0:
+            return None
+        level = state.silence_level if state.open_kinds & SILENCE else 0
+        if level >= self.max_level:
+            return None
+        return state.visit_start_ms + (level + 1) * self.threshold_ms(state)
+
+    def catch_up(self, state: ChurnState, user_id: str, now_ms: int) -> list[dict[str, Any]]:
+        """The silence signals due by event time ``now_ms`` and not yet reported (idempotent)."""
+        if state.visits < self.settings.min_visits or state.visit_start_ms < 0:
+            return []
+        threshold = self.threshold_ms(state)
+        reached = min((now_ms - state.visit_start_ms) // threshold, self.max_level)
+        done = state.silence_level if state.open_kinds & SILENCE else 0
+        signals = []
+        for level in range(done + 1, int(reached) + 1):  # each level the live job's timers would have reported
+            at_ms = state.visit_start_ms + level * threshold
+            status = self._raise(state, at_ms, SILENCE)
+            state.silence_level = level
+            reason = silence_reason(
+                at_ms - state.visit_start_ms,
+                self.usual_gap_ms(state),
+                state.visit_start_ms - state.first_visit_ms,
+                state.visits,
+            )
+            signals.append(self._signal(state, user_id, status, silence_score(level), at_ms, [reason]))
+        return signals
+
+    def on_timer(self, state: ChurnState, user_id: str, timer_ms: int) -> tuple[list[dict[str, Any]], int | None]:
+        """A timer fired at event time ``timer_ms``: the signals due, and the next timer to register (or None)."""
+        if state.timer_ms == timer_ms:
+            state.timer_ms = 0
+        signals = self.catch_up(state, user_id, timer_ms)
+        return signals, self._timer_to_register(state, timer_ms)
+
+    def on_event(self, state: ChurnState, event: Event, previous_ts_ms: int) -> tuple[list[dict[str, Any]], int | None]:
+        """An accepted event the user's churn record :meth:`concerns`: signals to send and the timer to register."""
+        signals: list[dict[str, Any]] = []
+        newest = max(previous_ts_ms, state.visit_start_ms)
+        if newest < 0 or event.ts_ms - newest > VISIT_GAP_MS:
+            signals += self.catch_up(state, event.user_id, event.ts_ms - 1)
+            signals += self._start_visit(state, event)
+        if event.event_type in ORDER_EVENTS:
+            signals += self._count_order(state, event)
+        return signals, self._timer_to_register(state, event.ts_ms)
+
+    def _start_visit(self, state: ChurnState, event: Event) -> list[dict[str, Any]]:
+        signals = []
+        if state.open_kinds & SILENCE:
+            reason = recovered_reason(event.ts_ms - state.visit_start_ms)
+            signals.append(self._close(state, event.user_id, event.ts_ms, reason))
+        if state.visit_start_ms < 0:
+            state.first_visit_ms = event.ts_ms
+        else:
+            gap_s = (event.ts_ms - state.visit_start_ms) / 1000.0
+            gaps = state.visits  # the gaps seen once this one is counted
+            state.mean_gap_s += (gap_s - state.mean_gap_s) / max(gaps, 1)
+            state.longest_gap_s = max(state.longest_gap_s, gap_s)
+        state.visits = min(state.visits + 1, 0xFFFF)
+        state.visit_start_ms = event.ts_ms
+        return signals
+
+    def _close(self, state: ChurnState, user_id: str, at_ms: int, reason: dict[str, Any]) -> dict[str, Any]:
+        """The ``recovered`` update that ends the open episode."""
+        state.revision = min(state.revision + 1, 0xFFFF)
+        signal = self._signal(state, user_id, "recovered", 0.0, at_ms, [reason])
+        state.open_kinds, state.open_since_ms, state.silence_level, state.revision = 0, 0, 0, 0
+        return signal
+
+    def _count_order(self, state: ChurnState, event: Event) -> list[dict[str, Any]]:
+        refund = event.event_type == "refund_request"
+        state.recent_orders = ((state.recent_orders << 1) | int(refund)) & ((1 << RECENT_ORDERS_CAPACITY) - 1)
+        state.recent_length = min(state.recent_length + 1, RECENT_ORDERS_CAPACITY)
+        state.purchases += int(not refund)
+        state.refunds += int(refund)
+        climb = self._refund_climb(state)
+        if not refund:
+            if climb is None and state.open_kinds == REFUNDS:  # a refund-only episode ends when the climb does
+                return [self._close(state, event.user_id, event.ts_ms, _refunds_settled(self.settings))]
+            return []
+        if climb is None or state.open_kinds & REFUNDS:
+            return []
+        recent_refunds, recent_purchases, earlier_refunds, earlier_purchases = climb
+        status = self._raise(state, event.ts_ms, REFUNDS)
+        score = refund_score(recent_refunds, self.settings.min_refunds)
+        reason = refund_reason(*climb)
+        return [self._signal(state, event.user_id, status, score, event.ts_ms, [reason])]
+
+    def _refund_climb(self, state: ChurnState) -> tuple[int, int, int, int] | None:
+        """(recent refunds, recent purchases, earlier refunds, earlier purchases) when refunds climb, else None."""
+        s = self.settings
+        recent_refunds = recent_purchases = 0
+        for position in range(state.recent_length):
+            if (state.recent_orders >> position) & 1:
+                recent_refunds += 1
+            else:
+                recent_purchases += 1
+                if recent_purchases == s.refund_window_purchases:
+                    break
+        if recent_refunds < s.min_refunds:
+            return None
+        earlier_refunds = state.refunds - recent_refunds
+        earlier_purchases = state.purchases - recent_purchases
+        if earlier_purchases < s.refund_window_purchases:  # a climb is against the user's own past: they need one
+            return None
+        earlier_rate = max(earlier_refunds / max(earlier_purchases, 1), MIN_REFUND_RATE)
+        if recent_refunds / max(recent_purchases, 1) < s.refund_climb_factor * earlier_rate:
+            return None
+        return recent_refunds, max(recent_purchases, recent_refunds), earlier_refunds, earlier_purchases
+
+    def _raise(self, state: ChurnState, at_ms: int, kind: int) -> str:
+        """Open the user's signal, or count an update of the open one; its status."""
+        if state.open_kinds:
+            state.open_kinds |= kind
+            state.revision = min(state.revision + 1, 0xFFFF)
+            return "updated"
+        state.open_kinds, state.open_since_ms, state.revision = kind, at_ms, 0
+        return "open"
+
+    def _signal(
+        self, state: ChurnState, user_id: str, status: str, score: float, at_ms: int, reasons: list
+    ) -> dict[str, Any]:
+        return risk_signal(
+            user_id=user_id,
+            status=status,
+            score=score,
+            since_ms=state.visit_start_ms,
+            at_ms=at_ms,
+            reasons=reasons,
+            rule_version=self.settings.rule_version,
+            revision=state.revision,
+            opened_at_ms=state.open_since_ms or at_ms,
+        )
+
+    def _timer_to_register(self, state: ChurnState, now_ms: int) -> int | None:
+        """The deadline to register now, or None when a pending timer is early enough (or nothing is due)."""
+        deadline = self.next_deadline(state)
+        if deadline is None:
+            return None
+        pending = state.timer_ms if state.timer_ms > now_ms else 0
+        if pending and pending <= deadline + self.settings.timer_tolerance_ms:
+            return None
+        state.timer_ms = deadline
+        return deadline
+
+
+def _refunds_settled(settings: ChurnSettings) -> dict[str, Any]:
+    return {
+        "feature": "refund_requests",
+        "value": 0,
+        "text": f"refund requests no longer climb over the last {settings.refund_window_purchases} purchases",
+    }
+
+
+def _max_level(min_gain: float) -> int:
+    """The last silence level whose score still rises by ``min_gain`` over the one before.
+
+    >>> _max_level(0.05), _max_level(0.2)
+    (4, 2)
+    """
+    return max(1, int(math.floor(math.log2(1.0 / max(min_gain, 1e-6)))))
