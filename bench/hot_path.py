@@ -1,0 +1,172 @@
+"""The job's own per-event Python, timed in one process: the keyed step and the scoring step.
+
+:func:`keyed_step_us` feeds raw records to :class:`~shopguard.udfs.user_history.TrackUserHistory`'s
+``process_element`` as the job does (state kept per user as the same latin-1 string, counters that
+count in Python), and :func:`scoring_step_us` gives the rows it emitted to
+:class:`~shopguard.udfs.scoring.ScoreHistories`' ``eval`` in Arrow-sized batches. Neither includes
+PyFlink's share (moving rows across pemja and Arrow, Java counters, RocksDB): the full ``shopguard
+bench`` measures that; this measures the part a change to shopguard's Python can cut. Times are CPU
+seconds of this process (``time.process_time``), medians of repeats: on a shared machine, wall time
+also counts the other processes' turns.
+
+``python -m shopguard.bench.hot_path --model DIR`` prints both, in microseconds per event.
+
+Example
+-------
+>>> state = KeyedValues()
+>>> state.key = "u1"; state.update("x"); state.value()
+'x'
+>>> state.key = "u2"; state.value() is None
+True
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from statistics import median
+from typing import Sequence
+
+import pandas as pd
+
+from shopguard.bench.workload import T0, as_records, bench_events
+from shopguard.config import ShopguardConfig, load_config
+from shopguard.udfs.identifier_hashing import IdentifierHashing
+from shopguard.udfs.model_source import ModelSource
+from shopguard.udfs.rows import SCORING_FIELDS
+from shopguard.udfs.scoring import ScoreHistories
+from shopguard.udfs.user_history import TrackUserHistory
+
+NOW_MS = T0 + 86_400_000
+
+
+class KeyedValues:
+    """One value per key, the key set before each record (what Flink's keyed ValueState does for the step)."""
+
+    def __init__(self):
+        self.key = None
+        self.values: dict = {}
+
+    def value(self):
+        return self.values.get(self.key)
+
+    def update(self, value) -> None:
+        self.values[self.key] = value
+
+
+class _Counter:
+    def __init__(self):
+        self.count = 0
+
+    def inc(self, n: int = 1) -> None:
+        self.count += n
+
+
+class _Metrics:
+    def add_group(self, *names):
+        return self
+
+    def counter(self, name):
+        return _Counter()
+
+    def gauge(self, name, read):
+        return None
+
+
+class _RuntimeContext:
+    def __init__(self, state: KeyedValues):
+        self.state = state
+
+    def get_state(self, descriptor):
+        return self.state
+
+    def get_metrics_group(self):
+        return _Metrics()
+
+    def get_metric_group(self):
+        return _Metrics()
+
+
+def open_keyed_step(cfg: ShopguardConfig, source: ModelSource) -> tuple[TrackUserHistory, KeyedValues]:
+    """The keyed step as the job opens it, with its state in a :class:`KeyedValues`."""
+    hashing = IdentifierHashing.from_settings(cfg.privacy, {})
+    step = TrackUserHistory(cfg.job, cfg.validation, hashing, cfg.patterns, source)
+    state = KeyedValues()
+    step.open(_RuntimeContext(state))
+    return step, state
+
+
+def run_keyed_step(step: TrackUserHistory, state: KeyedValues, records: Sequence[tuple[str, bytes]]) -> list:
+    """Every record through ``process_element``; the rows it emits for scoring (side outputs left out)."""
+    rows = []
+    for key, value in records:
+        state.key = key
+        for out in step.process_element(value, None):
+            if not isinstance(out, tuple):
+                rows.append(out)
+    return rows
+
+
+def scoring_batches(rows: list, batch: int) -> list[tuple[pd.Series, pd.Series, pd.Series]]:
+    """The scoring step's input columns (codes, pattern score, session) in batches of ``batch`` rows."""
+    codes, patterns, sessions = (SCORING_FIELDS.index(name) for name in ("codes", "user_patterns_score", "session"))
+    return [
+        (
+            pd.Series([r[codes] for r in rows[i : i + batch]]),
+            pd.Series([r[patterns] for r in rows[i : i + batch]], dtype="float64"),
+            pd.Series([r[sessions] for r in rows[i : i + batch]]),
+        )
+        for i in range(0, len(rows), batch)
+    ]
+
+
+def measure(cfg: ShopguardConfig, model_dir: str, events: int, users: int, repeats: int, batch: int) -> dict:
+    """Median CPU microseconds per event of each step over ``repeats`` runs, the two steps interleaved.
+
+    Each run starts from users whose state already holds ``events`` earlier events (a warm job), then
+    times ``events`` more.
+    """
+    source = ModelSource(fixed_dir=model_dir)
+    warm = as_records(bench_events(events, users, seed=1))
+    timed = as_records(bench_events(events, users, seed=2, start_ms=T0 + events * 50))
+    scorer = ScoreHistories(source, cfg.job.history_length, cfg.job.onnx_threads, 0)
+    scorer.open(_RuntimeContext(KeyedValues()))
+    keyed, scoring = [], []
+    for _ in range(repeats):
+        step, state = open_keyed_step(cfg, source)
+        run_keyed_step(step, state, warm)
+        started = time.process_time()
+        rows = run_keyed_step(step, state, timed)
+        keyed.append((time.process_time() - started) / len(timed) * 1e6)
+        step.close()
+        batches = scoring_batches(rows, batch)
+        started = time.process_time()
+        for columns in batches:
+            scorer.eval(*columns)
+        scoring.append((time.process_time() - started) / len(rows) * 1e6)
+    scorer.close()
+    return {
+        "keyed_step_us": round(median(keyed), 2),
+        "scoring_step_us": round(median(scoring), 2),
+        "keyed_runs_us": [round(v, 2) for v in keyed],
+        "scoring_runs_us": [round(v, 2) for v in scoring],
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="model folder (e.g. udfs/default-model)")
+    parser.add_argument("--config", help="TOML configuration file")
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--users", type=int, default=1_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=1_000, help="rows per scoring call (an Arrow batch)")
+    args = parser.parse_args(argv)
+    figures = measure(load_config(args.config), args.model, args.events, args.users, args.repeats, args.batch)
+    for name, value in figures.items():
+        print(f"{name}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,30 @@
+"""The hot-path harness feeds the job's own keyed and scoring functions, as the job would."""
+
+from pathlib import Path
+
+from shopguard.bench.hot_path import main, measure, open_keyed_step, run_keyed_step, scoring_batches
+from shopguard.bench.workload import as_records, bench_events
+from shopguard.config import ShopguardConfig
+from shopguard.udfs.model_source import ModelSource
+from shopguard.udfs.rows import SCORING_FIELDS
+
+DEFAULT_MODEL = str(Path(__file__).resolve().parents[2] / "udfs" / "default-model")
+
+
+def test_every_record_gives_one_scoring_row_and_a_duplicate_none():
+    step, state = open_keyed_step(ShopguardConfig(), ModelSource(fixed_dir=DEFAULT_MODEL))
+    records = as_records(bench_events(60, 6))
+    rows = run_keyed_step(step, state, records + records[:5])
+    step.close()
+    assert len(rows) == 60 and len(state.values) == 6
+    assert [row[SCORING_FIELDS.index("event_id")] for row in rows] == [f"b7-{i}" for i in range(60)]
+    batches = scoring_batches(rows, batch=25)
+    assert [len(codes) for codes, _, _ in batches] == [25, 25, 10]
+
+
+def test_measure_reports_both_steps_per_event(capsys):
+    figures = measure(ShopguardConfig(), DEFAULT_MODEL, events=200, users=20, repeats=2, batch=100)
+    assert len(figures["keyed_runs_us"]) == len(figures["scoring_runs_us"]) == 2
+    assert figures["keyed_step_us"] > 0 and figures["scoring_step_us"] > 0
+    assert main(["--model", DEFAULT_MODEL, "--events", "100", "--users", "10", "--repeats", "1"]) == 0
+    assert "keyed_step_us" in capsys.readouterr().out
