@@ -108,43 +108,45 @@ class UserHistory:
 
     def advance(self, event: Event, history_length: int) -> bytes:
         """Append ``event``'s code, forget codes beyond ``history_length`` and return the new code."""
-        code = self._code_for(event)
+        item, category = _fingerprint(event.item_id), _fingerprint(event.category_id)
+        device, ip = _fingerprint(event.device_id), _fingerprint(event.ip)  # each id's fingerprint, once
+        code = self._code_for(event, item, category, device, ip)
         self.codes = (self.codes + code)[-history_length * CODE_BYTES :]
         # An event out of order (within the watermark bound) must not move the clock back: the next
         # event's gap is measured from the newest time seen. On time-sorted input this is event.ts_ms.
         self.last_ts_ms = max(self.last_ts_ms, event.ts_ms)
-        self.last_item = _fingerprint(event.item_id) or self.last_item
-        self.last_category = _fingerprint(event.category_id) or self.last_category
-        self.devices = _remember(self.devices, _fingerprint(event.device_id))
-        self.ips = _remember(self.ips, _fingerprint(event.ip))
+        self.last_item = item or self.last_item
+        self.last_category = category or self.last_category
+        self.devices = _remember(self.devices, device)
+        self.ips = _remember(self.ips, ip)
         return code
 
-    def _code_for(self, event: Event) -> bytes:
+    def _code_for(self, event: Event, item: int, category: int, device: int, ip: int) -> bytes:
+        """``event``'s code; ``item`` .. ``ip`` are the fingerprints of its ids."""
         gap = None if self.last_ts_ms < 0 else event.ts_ms - self.last_ts_ms
         flags = 0
-        for value, known, flag in (
-            (event.item_id, (self.last_item,), NEW_ITEM),
-            (event.category_id, (self.last_category,), NEW_CATEGORY),
-            (event.device_id, self.devices, NEW_DEVICE),
-            (event.ip, self.ips, NEW_IP),
+        for current, known, flag in (
+            (item, (self.last_item,), NEW_ITEM),
+            (category, (self.last_category,), NEW_CATEGORY),
+            (device, self.devices, NEW_DEVICE),
+            (ip, self.ips, NEW_IP),
         ):
-            current = _fingerprint(value)
             if current and any(known) and current not in known:
                 flags |= flag
         gap_bucket = _gap_bucket(gap)
-        if not flags & (NEW_DEVICE | NEW_IP) and self._stays_on_fresh_identity(event, gap_bucket):
+        if not flags & (NEW_DEVICE | NEW_IP) and self._stays_on_fresh_identity(device, ip, gap_bucket):
             flags |= FRESH_IDENTITY
         amounts = (_bucket(event.price, PRICE_EDGES) << 4) | _bucket(event.quantity, QUANTITY_EDGES)
         return bytes((_TYPE_CODES[event.event_type], gap_bucket, amounts, flags))
 
-    def _stays_on_fresh_identity(self, event: Event, gap_bucket: int) -> bool:
-        """Whether ``event`` goes on, in the previous event's visit, on the device and IP that were new in it.
+    def _stays_on_fresh_identity(self, device: int, ip: int, gap_bucket: int) -> bool:
+        """Whether the event on ``device`` and ``ip`` (fingerprints) goes on, in the previous event's visit,
+        on the device and IP that were new in it.
 
         Only the previous code is needed: it carries the flag on from the event that was new.
         """
         if not self.codes or not 0 < gap_bucket <= _LAST_VISIT_GAP_BUCKET or not self.codes[-1] & _NEW_IDENTITY:
             return False
-        device, ip = _fingerprint(event.device_id), _fingerprint(event.ip)
         return device in (0, *self.devices[:1]) and ip in (0, *self.ips[:1])
 
     def to_bytes(self) -> bytes:
@@ -164,8 +166,8 @@ class UserHistory:
         devices, ips = head[3 : 3 + n], head[3 + n : 3 + 2 * n]
         return cls(
             *head[:3],
-            devices=tuple(d for d in devices if d),
-            ips=tuple(i for i in ips if i),
+            devices=tuple(filter(None, devices)),
+            ips=tuple(filter(None, ips)),
             codes=bytes(data[_CONTEXT.size :]),
         )
 

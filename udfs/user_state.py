@@ -97,9 +97,9 @@ class UserState:
 
     def to_bytes(self) -> bytes:
         history, session, patterns = self.history.to_bytes(), self.session.to_bytes(), self.patterns.to_bytes()
+        pack = _ID_LENGTH.pack
         recent = b"".join(
-            _ID_LENGTH.pack(len(raw)) + raw
-            for raw in (i.encode("utf-8", "surrogatepass") for i in self.recent_event_ids)
+            [pack(len(raw)) + raw for raw in [i.encode("utf-8", "surrogatepass") for i in self.recent_event_ids]]
         )
         body = (
             _LENGTHS.pack(len(history), len(self.seen_ids), len(session), len(patterns))
@@ -119,18 +119,18 @@ class UserState:
             state = cls.from_bytes(data[len(SIGNUP_MARK) + _SIGNUP_TIME.size :])
             (state.signup_ms,) = _SIGNUP_TIME.unpack_from(data, len(SIGNUP_MARK))
             return state
-        position = _LENGTHS.size
-        parts = []
-        for length in _LENGTHS.unpack_from(data):
-            parts.append(bytes(data[position : position + length]))
-            position += length
-        history, ring, session, patterns = parts
+        data = bytes(data)
+        history, ring, session, patterns = _LENGTHS.unpack_from(data)
+        ring_at = _LENGTHS.size + history
+        session_at = ring_at + ring
+        patterns_at = session_at + session
+        ids_at = patterns_at + patterns
         return cls(
-            UserHistory.from_bytes(history),
-            ring,
-            _read_ids(bytes(data[position:])),
-            SessionFeatures.from_bytes(session),
-            PatternState.from_bytes(patterns),
+            UserHistory.from_bytes(data[_LENGTHS.size : ring_at]),
+            data[ring_at:session_at],
+            _read_ids(data, ids_at),
+            SessionFeatures.from_bytes(data[session_at:patterns_at]),
+            PatternState.from_bytes(data[patterns_at:ids_at]),
         )
 
 
@@ -152,11 +152,12 @@ def _ring_contains(ring: bytes, fingerprint: bytes) -> bool:
     return False
 
 
-def _read_ids(data: bytes) -> list[str]:
-    ids, position = [], 0
-    while position < len(data):
-        (length,) = _ID_LENGTH.unpack_from(data, position)
-        position += _ID_LENGTH.size
+def _read_ids(data: bytes, position: int = 0) -> list[str]:
+    """The length-prefixed event ids from ``position`` to the end of ``data``."""
+    ids, end, unpack, size = [], len(data), _ID_LENGTH.unpack_from, _ID_LENGTH.size
+    while position < end:
+        (length,) = unpack(data, position)
+        position += size
         ids.append(data[position : position + length].decode("utf-8", "surrogatepass"))
         position += length
     return ids
