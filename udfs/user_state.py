@@ -36,9 +36,12 @@ False
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import struct
 from dataclasses import dataclass, field
+
+import orjson
 
 from shopguard.udfs.encoding import NEW_DEVICE, NEW_IP, VISIT_GAP_MS, UserHistory
 from shopguard.udfs.events import Event
@@ -132,6 +135,33 @@ class UserState:
             SessionFeatures.from_bytes(data[session_at:patterns_at]),
             PatternState.from_bytes(data[patterns_at:ids_at]),
         )
+
+
+def session_part(data: bytes) -> bytes:
+    """The session features' bytes inside a state's :meth:`UserState.to_bytes`, without packing them again.
+
+    >>> state = UserState(signup_ms=0)
+    >>> state.accept(Event("e1", "u1", "page_view", 1_000), history_length=4, dedup_window=8, recent_ids=2)
+    True
+    >>> session_part(state.to_bytes()) == state.session.to_bytes()
+    True
+    """
+    start = len(SIGNUP_MARK) + _SIGNUP_TIME.size if data[:2] == SIGNUP_MARK else 0
+    history, ring, session, _ = _LENGTHS.unpack_from(data, start)
+    start += _LENGTHS.size + history + ring
+    return data[start : start + session]
+
+
+def recent_ids_json(event_ids: list[str]) -> str:
+    """The ids as a JSON list, as the scoring row carries them (``json`` for an id orjson refuses).
+
+    >>> recent_ids_json(["e1", "é2"])
+    '["e1","é2"]'
+    """
+    try:
+        return orjson.dumps(event_ids).decode("utf-8")
+    except orjson.JSONEncodeError:  # an id with a lone surrogate, from state written before ids were checked
+        return json.dumps(event_ids, ensure_ascii=False)
 
 
 def _ring_contains(ring: bytes, fingerprint: bytes) -> bool:
