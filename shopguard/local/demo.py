@@ -120,6 +120,10 @@ def run_demo(cfg: ShopguardConfig, config_args: Sequence[str]) -> int:
     )
     producer.start()
     say(f"streaming demo traffic into {cfg.topics.events!r}; alerts from {cfg.topics.alerts!r} follow (Ctrl-C stops)")
+    say(
+        "to review them in a browser, run '.venv/bin/shopguard console' in another terminal and open "
+        f"http://{cfg.console.host}:{cfg.console.port}/"
+    )
     printer = FeedPrinter()
     try:
         for topic, _, value in records(feed, stop=lambda: job.poll() is not None):

@@ -11,7 +11,7 @@ import pytest
 from shopguard.config import ConfigError, PrivacySettings, load_config
 from shopguard.console.alert_board import AlertBoard, AlertFilter
 from shopguard.console.pseudonyms import console_hashing, display_safe
-from shopguard.console.server import check_port_free
+from shopguard.console.server import check_port_free, console_url
 from shopguard.udfs.identifier_hashing import DEFAULT_SALT, IdentifierHashing
 
 DEV = pathlib.Path(__file__).resolve().parents[2] / "dev"
@@ -112,3 +112,10 @@ def test_dev_installs_chromium_only_when_missing_and_says_what_to_do_when_apt_fa
     (tmp_path / "chromium").chmod(0o755)
     present = _ensure_chromium(tmp_path)
     assert present.returncode == 0 and present.stdout == ""  # already there: apt-get is not run
+
+
+def test_the_console_binds_to_loopback_unless_configured_otherwise():
+    cfg = load_config(None)
+    assert cfg.console.host == "127.0.0.1"
+    assert console_url(cfg) == "http://127.0.0.1:8765/"
+    assert load_config(None, ["console.host=0.0.0.0"]).console.host == "0.0.0.0"
