@@ -316,7 +316,7 @@ def _evaluate_dataset(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     if args.events or args.labels:
         raise ShopguardError("--dataset replays a known dataset: give it without --events and --labels")
     report_dir = Path(args.report_dir or cfg.training.report_dir)
-    result = evaluate_fraud_data(cfg, args.model, report_dir, _progress)
+    result = evaluate_fraud_data(cfg, args.model, report_dir, _progress, half=args.half)
     report = write_labelled_report(result, report_dir)
     append_to_report(report, result)
     print(json.dumps(report_body(result)) if args.json else "\n".join(terminal_lines(result) + [f"report: {report}"]))
@@ -506,6 +506,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("fraud-data",),
         help="a known labelled dataset replayed through the job: fraud-data (data.fraud_data_csv; "
         "the later half by signup time is judged, the earlier half is what may be fitted on)",
+    )
+    evaluate.add_argument(
+        "--half",
+        choices=("later", "earlier"),
+        default="later",
+        help="with --dataset: the half by signup time to judge (default later); earlier refits what is fitted "
+        "on Fraud_Data (new_account.json) on the later half, in a copy of the model folder",
     )
     evaluate.add_argument("--events", help="your own events (JSON lines) to replay through the job; needs --labels")
     evaluate.add_argument(

@@ -6,7 +6,7 @@ What issue 21 measured with two rules over the whole file, here on the later hal
 - ``accounts on the same device``: how many accounts of the whole file used the account's device;
 - ``purchase within 2 minutes of signup``: 1 if the purchase came at most 120 s after the signup, else 0;
 - ``both``: the fast purchases first, then by accounts on the device;
-- ``both, fitted on the earlier half``: the earlier half's share of fraud among accounts alike in these
+- ``both, fitted on the other half``: the fitted half's share of fraud among accounts alike in these
   two signals (fast or not, and 1, 2, ... :data:`DEVICE_CAP` or more accounts on the device): what
   a supervised lookup of the same two signals reaches on the later half.
 
@@ -51,7 +51,7 @@ def fraud_data_baselines(earlier: list[Account], later: list[Account]) -> list[d
         "accounts on the same device": devices,
         "purchase within 2 minutes of signup": fast,
         "both": fast * (devices.max(initial=0) + 1) + devices,
-        "both, fitted on the earlier half": _fitted_lookup(earlier, on_device, later),
+        "both, fitted on the other half": _fitted_lookup(earlier, on_device, later),
     }
     return [{"rule": name} | auc_figures(abused, score) for name, score in scores.items()]
 

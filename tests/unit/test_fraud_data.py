@@ -112,7 +112,7 @@ def test_baselines_rank_fast_purchases_and_shared_devices_with_intervals():
     assert rows["both"]["pr_auc"] == 1.0
     low, high = rows["accounts on the same device"]["roc_auc_interval"]
     assert low <= rows["accounts on the same device"]["roc_auc"] <= high
-    assert rows["both, fitted on the earlier half"]["roc_auc"] == 1.0
+    assert rows["both, fitted on the other half"]["roc_auc"] == 1.0
 
 
 def test_the_fast_purchase_target_names_who_was_not_alerted():
