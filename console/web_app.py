@@ -140,7 +140,10 @@ def create_app(parts: ConsoleParts, settings: ConsoleSettings) -> Starlette:
         return {
             "alert": shown,
             "events": _events_of(shown),
-            "others": {k: v for k, v in shown.items() if k not in SHOWN_APART},
+            "rule_hits": _rule_hits(shown),
+            "others": {
+                k: v for k, v in shown.items() if k not in SHOWN_APART and not (k == "rules" and _rule_hits(shown))
+            },
             "earlier": earlier,
             "verdict": parts.board.verdict(alert["alert_id"]),
             "abuse_types": ABUSE_TYPES,
@@ -201,3 +204,9 @@ def _events_of(alert: Mapping[str, Any]) -> list[dict[str, Any]]:
         if isinstance(reason, dict) and reason.get("event_id"):
             said.setdefault(str(reason["event_id"]), []).append(str(reason.get("text", "")))
     return [{"event_id": str(e), "reasons": said.get(str(e), [])} for e in alert.get("event_ids") or []]
+
+
+def _rule_hits(alert: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The rule versions that touched the alert (its ``rules`` field: id, version, effect, reason)."""
+    hits = alert.get("rules")
+    return [hit for hit in hits if isinstance(hit, dict)] if isinstance(hits, list) else []

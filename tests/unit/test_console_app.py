@@ -97,8 +97,9 @@ def test_the_rows_answer_only_when_the_board_changed(console):
 
 def test_an_alert_page_shows_reasons_detectors_events_and_earlier_alerts(console):
     client, board, _, _ = console
-    earlier = alert("u1", "a", 0.93, at_s=1, rules={"deny-list": 3})
-    later = alert("u1", "b", 0.97, at_s=60, rules={"deny-list": 3})
+    hit = {"id": "cards", "version": 2, "effect": "count", "reason": "3 payment_failed events within 60 s"}
+    earlier = alert("u1", "a", 0.93, at_s=1)
+    later = alert("u1", "b", 0.97, at_s=60, rules=[hit], session={"events": 4, "distinct_items": 1})
     board.add_alert(earlier)
     board.add_alert(later)
     page = client.get(f"/alerts/{later['alert_id']}").text
@@ -108,7 +109,8 @@ def test_an_alert_page_shows_reasons_detectors_events_and_earlier_alerts(console
     assert all(f"<td>b-{i}</td>" in page for i in range(4))
     assert "raised the score by 0.200" in page  # what the reasons say about event b-2
     assert f'href="/alerts/{earlier["alert_id"]}"' in page  # the user's earlier alert
-    assert "deny-list" in page  # fields the page does not lay out itself are still shown
+    assert re.search(r'<td><a href="/rules">cards</a></td><td>2</td><td>count</td>\s*<td>3 payment_failed', page)
+    assert "distinct_items" in page  # fields the page does not lay out itself are still shown
     assert client.get("/alerts/no-such-alert").status_code == 404
 
 
