@@ -38,6 +38,7 @@ from pyflink.table.udf import udf
 
 from shopguard.config import ShopguardConfig, load_config
 from shopguard.errors import ShopguardError
+from shopguard.jobs.entity_keying import track_entities
 from shopguard.jobs.flink_environment import create_environments
 from shopguard.jobs.kafka_io import events_source, keyed_json_sink, scores_sink
 from shopguard.jobs.user_keying import key_records_by_user
@@ -47,7 +48,7 @@ from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW
 from shopguard.udfs.event_time import event_time_watermarks
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
-from shopguard.udfs.rows import CROSSING_FIELDS, SCORE_RESULT, SCORES_COLUMNS, SCORING_ROW
+from shopguard.udfs.rows import CROSSING_FIELDS, ENTITY_FIGURE_FIELDS, SCORE_RESULT, SCORES_COLUMNS, SCORING_ROW
 from shopguard.udfs.scoring import ScoreHistories
 from shopguard.udfs.user_history import LATE_EVENTS, RISK_SIGNALS, TrackUserHistory
 
@@ -100,10 +101,12 @@ def build_detection_graph(
         )
         .uid("track-user-history")
         .name("track user history")
-        .disable_chaining()
-    )  # the scoring step's process-mode worker then scores one bundle while this step reads the next
+    )
+    if not cfg.entities.enabled:  # the scoring step's process-mode worker then scores one bundle while this step
+        histories = histories.disable_chaining()  # reads the next (with entity steps, the IP step is the one before)
     dead_letters = histories.get_side_output(DEAD_LETTERS)
     late_events = histories.get_side_output(LATE_EVENTS)
+    rows, ring_alerts = track_entities(histories, cfg)
 
     score = udf(
         ScoreHistories(source, job.history_length, job.onnx_threads, job.model_poll_interval_s),
@@ -111,8 +114,12 @@ def build_detection_graph(
         func_type="pandas",
     )
     scored = (
-        t_env.from_data_stream(histories)
-        .add_columns(score(col("codes"), col("user_patterns_score"), col("session")).alias("result"))
+        t_env.from_data_stream(rows)
+        .add_columns(
+            score(
+                col("codes"), col("user_patterns_score"), col("session"), *[col(n) for n in ENTITY_FIGURE_FIELDS]
+            ).alias("result")
+        )
         .select(
             *[col(name) for name in SCORING_ROW.get_field_names()],
             *[col("result").get(name).alias(name) for name in SCORE_RESULT.field_names()],
@@ -129,6 +136,8 @@ def build_detection_graph(
         .uid("decide-alert")
         .name("decide alert (cool-down, explanation)")
     )
+    if ring_alerts:
+        alerts = alerts.union(*ring_alerts)
     return DetectionOutputs(
         alerts=alerts,
         dead_letters=dead_letters,

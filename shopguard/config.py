@@ -347,6 +347,7 @@ class ShopguardConfig:
     demo: DemoSettings = field(default_factory=DemoSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     patterns: PatternSettings = field(default_factory=PatternSettings)
+    entities: EntitySettings = field(default_factory=EntitySettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     churn: ChurnSettings = field(default_factory=ChurnSettings)
 

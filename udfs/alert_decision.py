@@ -26,7 +26,7 @@ from shopguard.udfs.cool_down import OpenAlert, decide
 from shopguard.udfs.explanations import occlusion_contributions
 from shopguard.udfs.pattern_matching import read_unmatched_field
 from shopguard.udfs.rarity import RARE_SCORE
-from shopguard.udfs.rows import CROSSING_FIELDS
+from shopguard.udfs.rows import CROSSING_FIELDS, ENTITY_FIGURE_FIELDS
 from shopguard.udfs.scoring import ModelRefused
 from shopguard.udfs.session_features import SessionFeatures
 from shopguard.udfs.user_history import state_ttl
@@ -99,8 +99,10 @@ class DecideAlert(KeyedProcessFunction):
                 "user_patterns": crossing["user_patterns_score"],
                 "velocity_rules": crossing["velocity_rules_score"],
                 "rarity": crossing["rarity_score"],
+                "entities": crossing["entities_score"],
             },
             rarity_reasons=rarity_reasons(model, crossing["session"], crossing["rarity_score"]),
+            entity_reasons=entity_reasons(model, crossing),
             unmatched_patterns=read_unmatched_field(crossing["pattern_unmatched"]),
             contributions=contributions,
             alert_id=open_alert.alert_id,
@@ -119,6 +121,14 @@ class DecideAlert(KeyedProcessFunction):
                 log.error("shopguard: no occlusion explanation for model %s: %s", version, refusal)
                 self.models = {version: None}
         return self.models[version]
+
+
+def entity_reasons(model, crossing: dict) -> list[dict]:
+    """What is unusual about the event's device and IP across accounts, in words, when the model has entity tables."""
+    tables = getattr(model, "entities", None)
+    if tables is None:
+        return []
+    return tables.reasons({name: crossing[name] for name in ENTITY_FIGURE_FIELDS})
 
 
 def rarity_reasons(model, session: bytes | None, rarity_score: float | None) -> list[dict]:

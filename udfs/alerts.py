@@ -90,6 +90,7 @@ def build_alert(
     session: Mapping[str, Any] | None = None,
     unmatched_patterns: Sequence[int] = (),
     rarity_reasons: Sequence[Mapping[str, Any]] = (),
+    entity_reasons: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The canonical alert for one scored event.
 
@@ -103,7 +104,9 @@ def build_alert(
     that did not run, NaN, is left out); ``unmatched_patterns`` are the behaviour sequences the user's
     pattern profile lacks (:mod:`shopguard.udfs.pattern_matching`), each becoming a reason;
     ``rarity_reasons`` (from :meth:`~shopguard.udfs.rarity.RarityTables.reasons`) say what about the
-    user's behaviour is rare among real shoppers.
+    user's behaviour is rare among real shoppers; ``entity_reasons`` (from :meth:`~shopguard.udfs.
+    entities_detector.EntityTables.reasons`) what is unusual about the event's device and IP across accounts.
+    ``alert_kind`` is ``"user"``: ring alerts (:mod:`shopguard.udfs.entity_rings`) share the topic as ``"ring"``.
     """
     guessed_type, reasons = explain_window(codes)
     for contribution in contributions:
@@ -131,9 +134,11 @@ def build_alert(
     scores = {"lstm": float(score), **{k: float(v) for k, v in (detectors or {}).items() if v is not None}}
     scores = {name: round(value, 6) for name, value in scores.items() if math.isfinite(value)}
     reasons += [dict(reason) for reason in rarity_reasons]
+    reasons += [dict(reason) for reason in entity_reasons]
     reasons += _detector_reasons(scores, unmatched_patterns)
     rounded = round(float(score), 6)
     return {
+        "alert_kind": "user",
         "alert_id": alert_id or alert_id_for(model_version, user_id, event_id),
         "user_id": user_id,
         "session_id": session_id,

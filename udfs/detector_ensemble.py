@@ -4,7 +4,9 @@ A model folder always holds the LSTM (``model.onnx`` + ``card.json``). A folder 
 by ``shopguard train`` also holds the unsupervised next-event model (``next-event/``), the users'
 pattern store (``patterns.sqlite``, read by the keyed step, see :mod:`shopguard.udfs.pattern_matching`),
 the ``rarity`` detector's tables calibrated on real shoppers (``rarity.json``, :mod:`shopguard.udfs.rarity`;
-a folder without them serves without ``rarity``, whose score is then NaN) and ``combiner.json``, which
+a folder without them serves without ``rarity``, whose score is then NaN), the ``entities`` detector's
+population tables (``entities.json``, :mod:`shopguard.udfs.entities_detector`; without them its score is
+NaN and it is off) and ``combiner.json``, which
 turns every detector's score into one calibrated score and threshold (:mod:`shopguard.udfs.score_combiner`).
 Without a combiner the LSTM's score is the decision, as with the placeholder model. Everything
 loads and is checked together, and is swapped together.
@@ -26,6 +28,8 @@ from typing import Sequence
 
 import numpy as np
 
+from shopguard.udfs.entities_detector import DETECTOR as ENTITIES
+from shopguard.udfs.entities_detector import EntitiesRefused, EntityTables
 from shopguard.udfs.rarity import DETECTOR as RARITY
 from shopguard.udfs.rarity import RarityRefused, RarityTables
 from shopguard.udfs.score_combiner import PATTERN_DETECTOR, CombinerError, ScoreCombiner
@@ -47,6 +51,7 @@ class DetectorScores:
     user_patterns: np.ndarray  # NaN when the pattern detector is off or has no store
     velocity_rules: np.ndarray
     rarity: np.ndarray  # NaN without rarity tables or profiles
+    entities: np.ndarray  # NaN without entity tables, or for an event with neither a device nor an IP
 
 
 class DetectorEnsemble:
@@ -58,11 +63,13 @@ class DetectorEnsemble:
         next_event: OnnxModel | None,
         combiner: ScoreCombiner | None,
         rarity: RarityTables | None = None,
+        entities: EntityTables | None = None,
     ):
         self.model = model
         self.next_event = next_event
         self.combiner = combiner
         self.rarity = rarity
+        self.entities = entities
 
     @classmethod
     def load(cls, folder: str | Path, threads: int = 1) -> "DetectorEnsemble":
@@ -75,9 +82,10 @@ class DetectorEnsemble:
         try:
             combiner = ScoreCombiner.read(folder)
             rarity = RarityTables.read(folder)
-        except (CombinerError, RarityRefused) as exc:
+            entities = EntityTables.read(folder)
+        except (CombinerError, RarityRefused, EntitiesRefused) as exc:
             raise ModelRefused(str(exc)) from None
-        ensemble = cls(model, next_event, combiner, rarity)
+        ensemble = cls(model, next_event, combiner, rarity, entities)
         unknown = set(combiner.detectors if combiner else ()) - set(ensemble.available)
         if unknown:
             raise ModelRefused(
@@ -93,7 +101,7 @@ class DetectorEnsemble:
     @property
     def available(self) -> tuple[str, ...]:
         optional = (("next_event",) if self.next_event else ()) + (PATTERN_DETECTOR, "velocity_rules")
-        return ("lstm",) + optional + ((RARITY,) if self.rarity else ())
+        return ("lstm",) + optional + ((RARITY,) if self.rarity else ()) + ((ENTITIES,) if self.entities else ())
 
     @property
     def detectors(self) -> tuple[str, ...]:
@@ -109,10 +117,15 @@ class DetectorEnsemble:
         return self.model.score(features)
 
     def score_batch(
-        self, features: np.ndarray, pattern_scores: np.ndarray, profiles: Sequence[bytes] | None = None
+        self,
+        features: np.ndarray,
+        pattern_scores: np.ndarray,
+        profiles: Sequence[bytes] | None = None,
+        entity_figures: np.ndarray | None = None,
     ) -> DetectorScores:
         """Every detector's score and the decision for a batch of windows, their users' pattern scores and
-        behaviour profiles (the keyed step's session bytes; without them ``rarity`` is NaN)."""
+        behaviour profiles (the keyed step's session bytes; without them ``rarity`` is NaN) and the events'
+        entity figures (columns of ``rows.ENTITY_FIGURE_FIELDS``; without them ``entities`` is NaN)."""
         lstm, types = self.model.score_with_types(features)
         lstm = lstm.astype(np.float64)
         next_event = (
@@ -124,6 +137,10 @@ class DetectorEnsemble:
             rarity = self.rarity.score(profiles)
         else:
             rarity = np.full(len(features), np.nan)
+        if self.entities is not None and entity_figures is not None:
+            entities = self.entities.score(entity_figures)
+        else:
+            entities = np.full(len(features), np.nan)
         if self.combiner is None:
             score, threshold = lstm, np.full(len(features), float(self.card.threshold))
         else:
@@ -133,7 +150,8 @@ class DetectorEnsemble:
                 PATTERN_DETECTOR: patterns,
                 "velocity_rules": rules,
                 RARITY: rarity,
+                ENTITIES: entities,
             }
             score = self.combiner.combine({name: by_name[name] for name in self.combiner.detectors})
             threshold = self.combiner.threshold_for(patterns)
-        return DetectorScores(score, threshold, types, lstm, next_event, patterns, rules, rarity)
+        return DetectorScores(score, threshold, types, lstm, next_event, patterns, rules, rarity, entities)

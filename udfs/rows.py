@@ -11,7 +11,7 @@ the rows that carry it, and nowhere else.
 Example
 -------
 >>> SCORING_ROW.get_field_names()[:3], SCORE_FIELDS[-1]
-(['user_id', 'session_id', 'event_id'], 'rarity_score')
+(['user_id', 'session_id', 'event_id'], 'entities_score')
 >>> set(CROSSING_FIELDS) <= set(SCORING_FIELDS + SCORE_FIELDS)
 True
 """
@@ -37,6 +37,24 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "session": (_BYTES, "the session and day profile (udfs/session_features.py)"),
     "user_patterns_score": (_DOUBLE, "the pattern detector's score (NaN without a pattern store)"),
     "pattern_unmatched": (_STRING, "unmatched behaviour sequences of this event, '' if none"),
+    # for the entity steps (udfs/entity_streams.py), and what they add
+    "device_key": (_STRING, "the event's device id as its pseudonym, '' without one"),
+    "ip_key": (_STRING, "the event's IP as its pseudonym, '' without one"),
+    "item_id": (_STRING, "the event's item id, '' without one"),
+    "account_new": (_LONG, "1 when the event is a signup (the account is new), else 0"),
+    **{
+        f"{entity}_{figure}": (_DOUBLE, f"the event's {entity}: {text} (NaN without a {entity})")
+        for entity in ("device", "ip")
+        for figure, text in (
+            ("accounts_1h", "distinct accounts in the last hour"),
+            ("accounts_24h", "distinct accounts in the last 24 h"),
+            ("accounts_30d", "distinct accounts in the last 30 days"),
+            ("new_accounts_24h", "accounts that signed up there in the last 24 h"),
+            ("failed_payments_24h", "failed payments in the last 24 h, all accounts"),
+            ("failed_logins_24h", "failed logins in the last 24 h, all accounts"),
+            ("same_item_accounts_24h", "accounts that bought or carted this event's item there in 24 h"),
+        )
+    },
     # what scoring adds
     "score": (_DOUBLE, "the decision's score"),
     "model_version": (_STRING, "the model version that scored the row"),
@@ -46,6 +64,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "next_event_score": (_DOUBLE, "the next-event model's score (NaN without one)"),
     "velocity_rules_score": (_DOUBLE, "the velocity rules' score"),
     "rarity_score": (_DOUBLE, "the rarity detector's score (NaN without rarity tables)"),
+    "entities_score": (_DOUBLE, "the entities detector's score (NaN without entity tables or figures)"),
 }
 """Every column that travels between operators: its type and what it holds."""
 
@@ -60,6 +79,11 @@ SCORING_FIELDS = (
     "session",
     "user_patterns_score",
     "pattern_unmatched",
+    "device_key",
+    "ip_key",
+    "item_id",
+    "account_new",
+    *(name for name in COLUMNS if name.startswith(("device_", "ip_")) and not name.endswith("_key")),
 )
 """One row per accepted event, after its user's history advanced: what the scoring step reads."""
 
@@ -72,6 +96,7 @@ SCORE_FIELDS = (
     "next_event_score",
     "velocity_rules_score",
     "rarity_score",
+    "entities_score",
 )
 """What scoring adds to each row: the decision (score against threshold) and each detector's score."""
 
@@ -93,11 +118,28 @@ CROSSING_FIELDS = (
     "pattern_unmatched",
     "velocity_rules_score",
     "rarity_score",
+    "entities_score",
+    *(name for name in COLUMNS if name.startswith(("device_", "ip_")) and not name.endswith("_key")),
 )
 """A scored event whose score crossed its model's threshold: what the decision step reads."""
 
 SCORES_COLUMNS = ("event_id", "user_id", "event_ts", "score", "model_version")
 """Columns of the per-event scores output (topic or ``SCORES.jsonl``)."""
+
+
+ENTITY_FIGURE_FIELDS = tuple(
+    name for name in SCORING_FIELDS if name.startswith(("device_", "ip_")) and not name.endswith("_key")
+)
+"""Every entity figure column: the device's, then the IP's (see :mod:`shopguard.udfs.entity_sketch`)."""
+
+
+def entity_figure_fields(entity_type: str) -> tuple[str, ...]:
+    """The figure columns of one entity type (``device`` or ``ip``), in the order of ``EntityFigures``.
+
+    >>> entity_figure_fields("ip")[:2]
+    ('ip_accounts_1h', 'ip_accounts_24h')
+    """
+    return tuple(name for name in ENTITY_FIGURE_FIELDS if name.startswith(entity_type + "_"))
 
 
 def stream_row(fields: tuple[str, ...]):

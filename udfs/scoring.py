@@ -170,13 +170,16 @@ class ScoreHistories(ScalarFunction):
         if self.live is not None:
             self.live.stop_watching()
 
-    def eval(self, windows: pd.Series, pattern_scores: pd.Series, sessions: pd.Series | None = None) -> pd.DataFrame:
+    def eval(
+        self, windows: pd.Series, pattern_scores: pd.Series, sessions: pd.Series | None = None, *figures: pd.Series
+    ) -> pd.DataFrame:
         started = time.perf_counter()
         ensemble = self.live.model  # one model version for the whole batch, even if a swap happens meanwhile
         result = ensemble.score_batch(
             batch_features(list(windows), self.history_length),
             pattern_scores.to_numpy(dtype=np.float64, na_value=np.nan),
             list(sessions) if sessions is not None else None,
+            entity_figures(figures),
         )
         self._count(ensemble.card.model_version, len(windows), time.perf_counter() - started)
         return pd.DataFrame(  # the columns of SCORE_RESULT (udfs/rows.py), in its order
@@ -189,6 +192,7 @@ class ScoreHistories(ScalarFunction):
                 "next_event_score": result.next_event,
                 "velocity_rules_score": result.velocity_rules,
                 "rarity_score": result.rarity,
+                "entities_score": result.entities,
             }
         )
 
@@ -202,3 +206,10 @@ class ScoreHistories(ScalarFunction):
                 "scored_events"
             )
         self._scored_by_version[version].inc(rows)
+
+
+def entity_figures(figures: tuple[pd.Series, ...]) -> np.ndarray | None:
+    """The entity figure columns (``rows.ENTITY_FIGURE_FIELDS``, in order) as one ``[rows, figures]`` array."""
+    if not figures:
+        return None
+    return np.column_stack([f.to_numpy(dtype=np.float64, na_value=np.nan) for f in figures])

@@ -39,6 +39,8 @@ from shopguard.config import ChurnSettings, ConfigError, JobSettings, PatternSet
 from shopguard.udfs.admission import admit_event
 from shopguard.udfs.churn_state import ChurnState
 from shopguard.udfs.churn_watch import ChurnWatch
+from shopguard.udfs.entity_sketch import NO_FIGURES, SIGNUP
+from shopguard.udfs.entity_streams import entity_inputs
 from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW, EventIntake
 from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
@@ -187,6 +189,9 @@ class TrackUserHistory(KeyedProcessFunction):
             state.session.to_bytes(),
             pattern_score,
             unmatched,
+            *entity_inputs(event, self.hashing, account_new=event.event_type == SIGNUP),
+            *NO_FIGURES,
+            *NO_FIGURES,
         )
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):

@@ -8,6 +8,7 @@ from shopguard.udfs.events import Event
 
 T0 = 1_511_658_000_000
 CANONICAL_FIELDS = {
+    "alert_kind",
     "alert_id",
     "user_id",
     "session_id",

@@ -1,0 +1,33 @@
+"""The job's entity steps: rows re-keyed by device, then by IP, each entity's figures written into them.
+
+:func:`track_entities` puts the two :class:`~shopguard.udfs.entity_streams.TrackEntity` operators between
+the user's keyed step and scoring (``entities.enabled``; off, the rows pass with NaN figures). The key
+selector is a Python function: PyFlink runs it chained to the Python step before it (the user's step, or
+the device step), so it adds no crossing of its own. The IP step is not chained to scoring, so that the
+scoring worker scores one bundle while the entity steps prepare the next.
+"""
+
+from __future__ import annotations
+
+from pyflink.common.typeinfo import Types
+from pyflink.datastream import DataStream
+
+from shopguard.config import ShopguardConfig
+from shopguard.udfs.entity_streams import ENTITY_TYPES, RING_ALERTS, TrackEntity, entity_key_of
+from shopguard.udfs.rows import SCORING_ROW
+
+
+def track_entities(rows: DataStream, cfg: ShopguardConfig) -> tuple[DataStream, list[DataStream]]:
+    """``rows`` (:data:`SCORING_ROW`) with their device's and IP's figures, and the ring alerts of each step."""
+    if not cfg.entities.enabled:
+        return rows, []
+    ring_alerts = []
+    for entity_type in ENTITY_TYPES:
+        rows = (
+            rows.key_by(entity_key_of(entity_type), key_type=Types.STRING())
+            .process(TrackEntity(entity_type, cfg.entities, cfg.job), output_type=SCORING_ROW)
+            .uid(f"track-{entity_type}-entities")
+            .name(f"track {entity_type}s (accounts across users)")
+        )
+        ring_alerts.append(rows.get_side_output(RING_ALERTS))
+    return rows.disable_chaining(), ring_alerts

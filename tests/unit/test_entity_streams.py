@@ -1,0 +1,156 @@
+"""The entity steps: figures into the rows, ring alerts with the user alerts' cool-down, hot entities bounded."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+from pyflink.common import Row
+
+from shopguard.config import EntitySettings, JobSettings, PrivacySettings
+from shopguard.udfs.entity_sketch import MAX_STATE_BYTES, NO_FIGURES
+from shopguard.udfs.entity_streams import RING_ALERTS, TrackEntity, entity_inputs, entity_key_of
+from shopguard.udfs.events import Event
+from shopguard.udfs.identifier_hashing import IdentifierHashing
+from shopguard.udfs.rows import SCORING_FIELDS, entity_figure_fields
+from tests.unit.flink_fakes import Metrics
+
+T0 = 1_600_000_000_000
+HASHING = IdentifierHashing.from_settings(PrivacySettings(), {"SHOPGUARD_ID_SALT": "test-salt"})
+DEVICE = "device-0451-raw"
+
+
+class KeyedRuntime:
+    """Keyed value states: one per (current key, state name), as Flink scopes them."""
+
+    def __init__(self):
+        self.metrics, self.states, self.key = Metrics(), {}, None
+
+    def get_metrics_group(self):
+        return self.metrics
+
+    def get_state(self, descriptor):
+        runtime, name = self, descriptor.name
+
+        class State:
+            def value(self):
+                return runtime.states.get((runtime.key, name))
+
+            def update(self, value):
+                runtime.states[(runtime.key, name)] = value
+
+        return State()
+
+
+def scoring_row(event: Event) -> Row:
+    """The row the user's step emits for ``event`` (history columns left empty: the entity steps do not read them)."""
+    base = (event.user_id, "s", event.event_id, event.event_type, event.ts_ms, b"", "[]", b"", math.nan, "")
+    inputs = entity_inputs(event, HASHING, account_new=event.event_type == "signup")
+    return Row(*base, *inputs, *NO_FIGURES, *NO_FIGURES)
+
+
+def run(step: TrackEntity, runtime: KeyedRuntime, events):
+    """Rows out and ring alerts out of ``step`` for ``events``, each under the key the job would give it."""
+    key_of = entity_key_of(step.entity_type)
+    rows, alerts = [], []
+    for event in events:
+        row = scoring_row(event)
+        runtime.key = key_of(row)
+        for output in step.process_element(row, None):
+            if isinstance(output, tuple) and output[0] is RING_ALERTS:
+                alerts.append(json.loads(output[1][1]))
+            else:
+                rows.append(dict(zip(SCORING_FIELDS, output)))
+    return rows, alerts
+
+
+def device_step(**settings) -> tuple[TrackEntity, KeyedRuntime]:
+    step, runtime = TrackEntity("device", EntitySettings(**settings), JobSettings()), KeyedRuntime()
+    step.open(runtime)
+    return step, runtime
+
+
+def ring_events(accounts: int, start_ms: int = T0, prefix: str = ""):
+    """``accounts`` accounts signing up on one device a minute apart, then buying the same item."""
+    signups = [
+        Event(f"{prefix}s{n}", f"ring-{n}", "signup", start_ms + 60_000 * n, device_id=DEVICE) for n in range(accounts)
+    ]
+    return signups + [
+        Event(f"{prefix}p{n}", f"ring-{n}", "purchase", start_ms + 600_000 + 60_000 * n, item_id="i7", device_id=DEVICE)
+        for n in range(accounts)
+    ]
+
+
+def test_each_row_leaves_with_its_devices_figures_and_without_touching_the_ips():
+    step, runtime = device_step(ring_alerts=False)
+    rows, _ = run(step, runtime, ring_events(3))
+    last = rows[-1]
+    assert last["device_accounts_24h"] == 3 and last["device_new_accounts_24h"] == 3
+    assert last["device_same_item_accounts_24h"] == 3
+    assert all(math.isnan(last[name]) for name in entity_figure_fields("ip"))
+
+
+def test_a_row_without_a_device_passes_with_nan_figures_under_its_users_key():
+    step, runtime = device_step()
+    rows, alerts = run(step, runtime, [Event("e1", "u1", "page_view", T0)])
+    assert all(math.isnan(rows[0][name]) for name in entity_figure_fields("device")) and not alerts
+    assert entity_key_of("device")(scoring_row(Event("e1", "u1", "page_view", T0))) == "~u1"
+    assert not runtime.states
+
+
+def test_accounts_acting_together_on_one_device_raise_one_ring_alert_updated_as_the_ring_grows():
+    step, runtime = device_step()
+    _, alerts = run(step, runtime, ring_events(6))
+    assert [a["revision"] for a in alerts] == [0, 1, 2]  # opened at 4 signups, then 5, then 6; the rest suppressed
+    assert len({a["alert_id"] for a in alerts}) == 1
+    last = alerts[-1]
+    assert last["alert_kind"] == "ring" and last["entity_type"] == "device"
+    assert last["entity"] == HASHING.pseudonym(DEVICE)
+    assert set(last["accounts"]) == {f"ring-{n}" for n in range(6)}
+    assert [a["activity"] for a in last["together"]] == ["signed_up"]  # the purchases came after it
+    assert last["since"] == "2020-09-13T12:26:40.000Z"
+    assert last["reasons"][0]["text"] == "this device: 6 accounts in 24 h, 6 of them new"
+    assert DEVICE not in json.dumps(alerts)
+    assert runtime.metrics.counters["ring_alerts_suppressed"].count > 0
+
+
+def test_a_ring_after_a_quiet_gap_longer_than_the_cool_down_is_a_new_alert():
+    step, runtime = device_step()
+    _, first = run(step, runtime, ring_events(4))
+    _, second = run(step, runtime, ring_events(8, start_ms=T0 + 3 * 86_400_000, prefix="later-"))
+    assert second[0]["revision"] == 0 and second[0]["alert_id"] != first[0]["alert_id"]
+
+
+def test_a_family_sharing_a_device_is_no_ring():
+    step, runtime = device_step()
+    family = [
+        Event(f"e{n}", f"member-{n % 3}", "purchase", T0 + 60_000 * n, item_id="i1", device_id=DEVICE)
+        for n in range(30)
+    ]
+    assert run(step, runtime, family)[1] == []
+
+
+def test_an_ip_shared_by_50000_honest_users_raises_no_ring_and_keeps_its_state_bounded():
+    step, runtime = TrackEntity("ip", EntitySettings(), JobSettings()), KeyedRuntime()
+    step.open(runtime)
+    rng = random.Random(7)
+    items = [f"item-{n}" for n in range(2000)]
+    weights = [1.0 / (n + 1) for n in range(len(items))]  # a few popular items, a long tail
+    kinds = (
+        ["page_view"] * 80
+        + ["add_to_cart"] * 8
+        + ["purchase"] * 5
+        + ["login"] * 4
+        + ["login_failed"] * 2
+        + ["payment_failed"]
+    )
+    events = []
+    for n in range(50_000):  # over three days, 2% of them signing up
+        ts = T0 + int(n * 3 * 86_400_000 / 50_000)
+        kind = "signup" if rng.random() < 0.02 else rng.choice(kinds)
+        events.append(Event(f"e{n}", f"user-{n}", kind, ts, item_id=rng.choices(items, weights)[0], ip="100.64.0.1"))
+    rows, alerts = run(step, runtime, events)
+    assert alerts == []
+    assert max(len(value) for value in runtime.states.values()) <= MAX_STATE_BYTES
+    assert rows[-1]["ip_accounts_24h"] > 1000

@@ -1,0 +1,167 @@
+"""Ring alerts: several accounts behind one device or IP doing the same thing together.
+
+:func:`ring_evidence` reads an entity's :class:`~shopguard.udfs.entity_sketch.EntitySketch` after an
+event: among the accounts it saw in the last 24 hours, how many signed up there, bought or carted the
+same item there, failed a payment there, failed a login there. The entity is a ring (:meth:`RingRule.
+holds`) when one of these activities is shared by at least ``min_accounts`` accounts that make at least
+``min_share`` of its recent accounts, and the entity is no crowd: an entity that saw more than
+``crowd_accounts_30d`` accounts in 30 days (a carrier NAT, an office, a shop's shared tablet) is shared
+by design, and its figures reach the users' scoring (the ``entities`` detector) instead of a ring alert.
+
+A ring alert goes through the same cool-down and revision logic as a user's alert
+(:func:`~shopguard.udfs.cool_down.decide`): one open alert per entity, re-sent as a new revision when
+more accounts join it (its score is the number of accounts acting together), a new alert after a quiet
+gap longer than ``job.alert_cooldown_ms``. It is published on the alerts topic with ``alert_kind`` =
+``"ring"`` (user alerts carry ``"user"``), keyed by the entity's pseudonym; it never holds the raw
+device id or IP. docs/detection.md describes the message for consumers.
+
+Example
+-------
+>>> from shopguard.udfs.entity_sketch import EntitySketch
+>>> sketch = EntitySketch()
+>>> for n in range(5):
+...     _ = sketch.observe(f"u{n}", "signup", 1_600_000_000_000 + 60_000 * n, "")
+>>> evidence = ring_evidence(sketch)
+>>> evidence.accounts_24h, evidence.together, RingRule(4, 0.5, 500).holds(evidence, 5.0)
+(5, 5, True)
+>>> evidence.activities[0]["text"]
+'5 accounts signed up here'
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from shopguard.udfs.alerts import rfc3339_ms
+from shopguard.udfs.cool_down import OpenAlert
+from shopguard.udfs.entity_sketch import DAY_S, EntitySketch
+
+RING_ANOMALY = "ring"
+
+
+@dataclass(frozen=True)
+class RingEvidence:
+    """What an entity's recent accounts did together (the accounts seen by it in the last 24 h)."""
+
+    accounts: tuple[str, ...]  # the earliest first
+    accounts_24h: int
+    together: int  # accounts sharing the most shared activity
+    activities: tuple[dict[str, Any], ...]  # each shared activity, the most shared first
+    since_s: int  # when the earliest of them was first seen by the entity
+
+
+def ring_evidence(sketch: EntitySketch) -> RingEvidence:
+    """What the accounts an entity saw in the last 24 h did together there."""
+    recent = sketch.accounts_in(DAY_S)
+    items = Counter(a.item for a in recent if a.item)
+    top_item, same_item = items.most_common(1)[0] if items else (0, 0)
+    counts = (
+        ("signed_up", sum(a.signed_up for a in recent), "{n} accounts signed up here"),
+        ("same_item", same_item, "{n} accounts bought or carted the same item here"),
+        ("failed_payments", sum(a.failed_payments > 0 for a in recent), "{n} accounts failed a payment here"),
+        ("failed_logins", sum(a.failed_logins > 0 for a in recent), "{n} accounts failed a login here"),
+    )
+    activities = tuple(
+        {"activity": name, "accounts": n, "text": text.format(n=n)}
+        for name, n, text in sorted(counts, key=lambda c: -c[1])
+        if n >= 2
+    )
+    return RingEvidence(
+        accounts=tuple(a.account for a in recent),
+        accounts_24h=len(recent),
+        together=max(c[1] for c in counts),
+        activities=activities,
+        since_s=min((a.first_s for a in recent), default=sketch.now_s),
+    )
+
+
+@dataclass(frozen=True)
+class RingRule:
+    """When an entity's accounts make a ring (see the module docstring)."""
+
+    min_accounts: int
+    min_share: float
+    crowd_accounts_30d: int
+
+    def holds(self, evidence: RingEvidence, accounts_30d: float) -> bool:
+        if accounts_30d > self.crowd_accounts_30d or not evidence.accounts_24h:
+            return False
+        return evidence.together >= self.min_accounts and evidence.together / evidence.accounts_24h >= self.min_share
+
+
+@dataclass
+class RingRecord:
+    """An entity's open ring alert and the accounts named in it so far (kept in keyed state, bounded)."""
+
+    alert: OpenAlert | None = None
+    accounts: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        body = {"alert": self.alert.to_json() if self.alert else None, "accounts": list(self.accounts)}
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> "RingRecord":
+        if not text:
+            return cls()
+        body = json.loads(text)
+        return cls(OpenAlert.from_json(body["alert"]), tuple(body["accounts"]))
+
+
+def named_accounts(earlier: tuple[str, ...], evidence: RingEvidence, limit: int) -> tuple[str, ...]:
+    """The accounts an alert names: those named before (if the alert stays open), then the new ones, at most ``limit``.
+
+    >>> named_accounts(("a", "b"), RingEvidence(("b", "c"), 2, 2, (), 0), 3)
+    ('a', 'b', 'c')
+    """
+    seen = dict.fromkeys(earlier)
+    seen.update(dict.fromkeys(evidence.accounts))
+    return tuple(seen)[:limit]
+
+
+def ring_alert(
+    *,
+    entity_type: str,
+    entity: str,
+    evidence: RingEvidence,
+    accounts: tuple[str, ...],
+    accounts_figures: dict[str, float],
+    open_alert: OpenAlert,
+    event_id: str,
+    event_ts: int,
+    detected_at_ms: int,
+) -> dict[str, Any]:
+    """The ring alert message (``alert_kind`` ``"ring"``) for an entity's open ring alert."""
+    words = "this device" if entity_type == "device" else "this IP address"
+    reasons = [
+        {
+            "feature": f"{entity_type}_accounts_24h",
+            "value": accounts_figures["accounts_24h"],
+            "text": f"{words}: {int(accounts_figures['accounts_24h'])} accounts in 24 h, "
+            f"{int(accounts_figures['new_accounts_24h'])} of them new",
+        }
+    ] + [
+        {"feature": f"{entity_type}_{a['activity']}", "value": a["accounts"], "text": f"{words}: {a['text']}"}
+        for a in evidence.activities
+    ]
+    return {
+        "alert_kind": "ring",
+        "alert_id": open_alert.alert_id,
+        "revision": open_alert.revision,
+        "entity_type": entity_type,
+        "entity": entity,
+        "accounts": list(accounts),
+        "account_count": len(accounts),
+        "together": list(evidence.activities),
+        "since": rfc3339_ms(evidence.since_s * 1000),
+        "event_id": event_id,
+        "event_ts": rfc3339_ms(event_ts),
+        "detected_at": rfc3339_ms(detected_at_ms),
+        "score": float(open_alert.score),
+        "anomaly_type": RING_ANOMALY,
+        "figures": {name: value for name, value in accounts_figures.items()},
+        "reasons": reasons,
+    }

@@ -1,0 +1,168 @@
+"""The job's entity streams: every event keyed by its device and by its IP, figures across accounts.
+
+Between the user's keyed step and scoring, the job re-keys each row by its device pseudonym, then by
+its IP pseudonym (HMAC, :mod:`shopguard.udfs.identifier_hashing`), and :class:`TrackEntity` (one class,
+two operators) advances that entity's :class:`~shopguard.udfs.entity_sketch.EntitySketch` and writes its
+figures into the row (``device_*`` / ``ip_*`` columns of :mod:`shopguard.udfs.rows`). The row then
+reaches the user's scoring with both entities' figures. An entity over the ring rule raises a ring alert
+(:mod:`shopguard.udfs.entity_rings`) on the :data:`RING_ALERTS` side output, joined to the user alerts.
+
+Why keyed state and not Flink windows: each event needs its entity's figures *as of that event*, to
+be scored with them. A tumbling window reports once it closes (too late for the event that filled it);
+a sliding window keeps every event of a window per slide pane, which a NAT IP with thousands of users
+makes unbounded. One keyed value per entity, read and written once per event, holds the whole sketch
+in a fixed size; its half-window buckets rotate when the next event arrives, so no timer is needed,
+and an idle entity's state expires after ``entities.state_ttl_s`` (state TTL, no timer per entity).
+Why two operators in a row and not one keyed by a combined key: a ring shares a device *or* a network,
+and each count must be over everything that entity saw; an operator keyed by (device, IP) would split
+a device's accounts across its IPs.
+
+An event without a device id (or IP) is keyed by ``"~"`` and its user id, so such events spread over
+the operator's parallel instances like users do instead of piling onto one hot key; they touch no state
+and carry NaN figures.
+
+Metrics (group ``shopguard``, per operator): ``entity_events`` (rows with the entity), ``ring_alerts_opened``,
+``ring_alerts_updated``, ``ring_alerts_suppressed``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from pyflink.common import Row
+from pyflink.common.typeinfo import Types
+from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
+from pyflink.datastream.state import ValueStateDescriptor
+
+from shopguard.config import EntitySettings, JobSettings
+from shopguard.udfs.cool_down import decide
+from shopguard.udfs.entity_rings import RING_ANOMALY, RingRecord, RingRule, named_accounts, ring_alert, ring_evidence
+from shopguard.udfs.entity_sketch import FIGURE_NAMES, EntitySketch
+from shopguard.udfs.event_intake import KEYED_JSON_ROW
+from shopguard.udfs.events import Event
+from shopguard.udfs.identifier_hashing import IdentifierHashing
+from shopguard.udfs.rows import SCORING_FIELDS, entity_figure_fields
+
+ENTITY_TYPES = ("device", "ip")
+RING_ALERTS = OutputTag("ring-alerts", KEYED_JSON_ROW)
+NO_ENTITY = "~"
+"""Prefix of the key of a row without the entity (followed by the user id)."""
+
+_USER, _EVENT_ID, _TYPE, _TS = (
+    SCORING_FIELDS.index(name) for name in ("user_id", "event_id", "event_type", "event_ts")
+)
+_ITEM, _NEW = SCORING_FIELDS.index("item_id"), SCORING_FIELDS.index("account_new")
+
+
+def entity_inputs(event: Event, hashing: IdentifierHashing, account_new: bool) -> tuple[str, str, str, int]:
+    """What the user's keyed step adds to a row for the entity steps: device and IP pseudonyms ('' when
+    absent), the item id ('' when none) and whether the account is new (1) or not (0)."""
+    return (
+        hashing.pseudonym(event.device_id) if event.device_id else "",
+        hashing.pseudonym(event.ip) if event.ip else "",
+        event.item_id or "",
+        int(account_new),
+    )
+
+
+def entity_key_of(entity_type: str):
+    """The key selector of the ``entity_type`` step: the row's pseudonym, or ``~<user id>`` without one."""
+    index = SCORING_FIELDS.index(f"{entity_type}_key")
+
+    def key(row) -> str:
+        return row[index] or NO_ENTITY + row[_USER]
+
+    return key
+
+
+class TrackEntity(KeyedProcessFunction):
+    """Keyed by one entity type's pseudonym: scoring rows in, the same rows with that entity's figures out."""
+
+    def __init__(self, entity_type: str, settings: EntitySettings, job: JobSettings):
+        if entity_type not in ENTITY_TYPES:
+            raise ValueError(f"entity type {entity_type!r}: use one of {ENTITY_TYPES}")
+        self.entity_type = entity_type
+        self.settings = settings
+        self.cooldown_ms = job.alert_cooldown_ms
+        self.key_index = SCORING_FIELDS.index(f"{entity_type}_key")
+        figures = entity_figure_fields(entity_type)
+        self.first_figure = SCORING_FIELDS.index(figures[0])
+        self.rule = RingRule(
+            settings.ring_min_accounts_device if entity_type == "device" else settings.ring_min_accounts_ip,
+            settings.ring_min_share,
+            settings.ring_crowd_accounts_30d,
+        )
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        from shopguard.udfs.user_history import state_ttl  # the same TTL mechanics as the user's state
+
+        sketch = ValueStateDescriptor("entity_sketch", Types.STRING())
+        sketch.enable_time_to_live(state_ttl(self.settings.state_ttl_s))
+        self.sketch_state = runtime_context.get_state(sketch)
+        ring = ValueStateDescriptor("ring_alert", Types.STRING())
+        ring.enable_time_to_live(state_ttl(self.settings.state_ttl_s))
+        self.ring_state = runtime_context.get_state(ring)
+        metrics = runtime_context.get_metrics_group().add_group("shopguard")
+        self.entity_events = metrics.counter("entity_events")
+        self.ring_counters = {
+            action: metrics.counter(f"ring_alerts_{name}")
+            for action, name in (("open", "opened"), ("update", "updated"), ("suppress", "suppressed"))
+        }
+
+    def process_element(self, row: Row, ctx: KeyedProcessFunction.Context):
+        entity = row[self.key_index]
+        if not entity:
+            yield row
+            return
+        self.entity_events.inc()
+        stored = self.sketch_state.value()
+        sketch = EntitySketch.from_bytes(stored.encode("latin-1") if stored else None)
+        figures = sketch.observe(row[_USER], row[_TYPE], row[_TS], row[_ITEM], row[_NEW] == 1)
+        self.sketch_state.update(sketch.to_bytes().decode("latin-1"))
+        values = list(row)
+        values[self.first_figure : self.first_figure + len(figures)] = figures
+        if self.settings.ring_alerts:
+            alert = self._ring_alert(entity, sketch, dict(zip(FIGURE_NAMES, figures)), row)
+            if alert is not None:
+                yield RING_ALERTS, Row(entity, json.dumps(alert, separators=(",", ":"), ensure_ascii=False))
+        yield Row(*values)
+
+    def _ring_alert(self, entity: str, sketch: EntitySketch, figures: dict, row) -> dict | None:
+        evidence = ring_evidence(sketch)
+        if not self.rule.holds(evidence, figures["accounts_30d"]):
+            return None
+        record = RingRecord.from_json(self.ring_state.value())
+        decision = decide(
+            record.alert,
+            event_ts=row[_TS],
+            score=float(evidence.together),
+            anomaly_type=RING_ANOMALY,
+            new_alert_id=ring_alert_id(self.entity_type, entity, row[_EVENT_ID]),
+            cooldown_ms=self.cooldown_ms,
+            min_gain=1.0,  # a new revision when one more account joins the ring
+        )
+        earlier = record.accounts if decision.action != "open" else ()
+        accounts = named_accounts(earlier, evidence, self.settings.ring_max_named_accounts)
+        self.ring_state.update(RingRecord(decision.alert, accounts).to_json())
+        self.ring_counters[decision.action].inc()
+        if decision.action == "suppress":
+            return None
+        return ring_alert(
+            entity_type=self.entity_type,
+            entity=entity,
+            evidence=evidence,
+            accounts=accounts,
+            accounts_figures=figures,
+            open_alert=decision.alert,
+            event_id=row[_EVENT_ID],
+            event_ts=row[_TS],
+            detected_at_ms=int(time.time() * 1000),
+        )
+
+
+def ring_alert_id(entity_type: str, entity: str, event_id: str) -> str:
+    """The id of the ring alert that ``event_id`` opens: stable for (entity, event), so replays agree."""
+    from shopguard.udfs.alerts import alert_id_for
+
+    return alert_id_for(f"ring-{entity_type}", entity, event_id)
