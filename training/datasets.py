@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from shopguard.errors import ShopguardError
+from shopguard.training.fraud_data import Account, fraud_events
 from shopguard.udfs.events import Event
 
 TAOBAO_BEHAVIOURS = {"pv": "page_view", "cart": "add_to_cart", "fav": "favorite", "buy": "purchase"}
@@ -103,7 +104,8 @@ class ShopperSession:
 
 
 def read_fraud_data(path: str | Path) -> tuple[list[Event], dict[str, int], list[BadRow]]:
-    """Fraud_Data purchases: a ``login`` at sign-up and a ``purchase``, per user; labels ``class`` (1 = fraud).
+    """Fraud_Data purchases: a ``signup`` and a ``purchase`` per user, mapped as
+    :func:`shopguard.training.fraud_data.fraud_events` maps them; labels ``class`` (1 = fraud).
 
     Times are US-style ``m/d/yy H:MM`` and read as UTC. The subset's last row is cut off: it comes back
     as a :class:`BadRow`, not as an event.
@@ -120,12 +122,9 @@ def read_fraud_data(path: str | Path) -> tuple[list[Event], dict[str, int], list
         except ValueError as problem:
             bad.append(BadRow(str(path), line, str(problem)))
             continue
-        user, context = (
-            row["user_id"],
-            dict(device_id=row["device_id"], channel=row["source"], user_agent=row["browser"]),
-        )
-        events.append(Event(f"fraud-{line}-signup", user, "login", signup, **context))
-        events.append(Event(f"fraud-{line}-purchase", user, "purchase", purchase, price=price, quantity=1, **context))
+        user = row["user_id"]
+        account = Account(user, signup, purchase, price, row["device_id"], row["source"], row["browser"], label == 1)
+        events.extend(fraud_events(account))
         labels[user] = label
     return events, labels, bad
 

@@ -52,7 +52,7 @@ def real(name):
     return path
 
 
-def test_fraud_data_gives_a_login_and_a_purchase_per_row_and_reports_the_cut_off_row(tmp_path):
+def test_fraud_data_gives_a_signup_and_a_purchase_per_row_and_reports_the_cut_off_row(tmp_path):
     path = tmp_path / "fraud.csv"
     path.write_text(
         "user_id,signup_time,purchase_time,purchase_value,device_id,source,browser,sex,age,class\n"
@@ -62,7 +62,7 @@ def test_fraud_data_gives_a_login_and_a_purchase_per_row_and_reports_the_cut_off
     )
     events, labels, bad = read_fraud_data(path)
     assert [(e.event_type, e.ts_ms, e.price, e.device_id, e.channel, e.user_agent) for e in events] == [
-        ("login", 1424818500000, None, "DEV", "SEO", "Chrome"),
+        ("signup", 1424818500000, None, "DEV", "SEO", "Chrome"),
         ("purchase", 1429325220000, 34.0, "DEV", "SEO", "Chrome"),
     ]
     assert labels == {"7": 1}
