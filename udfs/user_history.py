@@ -47,7 +47,7 @@ from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import LiveModel, ModelSource
 from shopguard.udfs.rows import SCORING_ROW
 from shopguard.udfs.served_patterns import ServedPatterns
-from shopguard.udfs.user_state import UserState
+from shopguard.udfs.user_state import UserState, recent_ids_json, session_part
 
 __all__ = ["LATE_EVENTS", "RISK_SIGNALS", "SCORING_ROW", "TrackUserHistory", "late_event_message", "state_ttl"]
 
@@ -174,7 +174,8 @@ class TrackUserHistory(KeyedProcessFunction):
             pattern_score, unmatched = match.score, match.unmatched_field()
         else:
             pattern_score, unmatched = math.nan, ""
-        self.state.update(state.to_bytes().decode("latin-1"))
+        packed = state.to_bytes()
+        self.state.update(packed.decode("latin-1"))
         if self.churn is not None and self.churn.concerns(event, previous_ts):
             yield from self._watch_churn(ctx, lambda watch, churn: watch.on_event(churn, event, previous_ts))
         self.scored_events.inc()
@@ -185,8 +186,8 @@ class TrackUserHistory(KeyedProcessFunction):
             event.event_type,
             event.ts_ms,
             state.history.codes,
-            json.dumps(state.recent_event_ids, ensure_ascii=False),
-            state.session.to_bytes(),
+            recent_ids_json(state.recent_event_ids),
+            session_part(packed),
             pattern_score,
             unmatched,
             *entity_inputs(event, self.hashing, account_new=event.event_type == SIGNUP),
