@@ -186,6 +186,8 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 
     if args.dataset:
         return _evaluate_dataset(cfg, args)
+    if args.churn_only:
+        return _evaluate_churn_only(cfg, args)
     if args.events or args.labels:
         return _evaluate_labelled(cfg, args)
     data = build_evaluation_data(cfg, _progress)
@@ -219,12 +221,35 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
         body |= _evaluate_unseen(
             cfg, data, returning, scores, Path(model_dir), report_dir, full_size=args.unseen_full_size
         )
+    body["churn"] = _evaluate_churn(cfg, report_dir)
     (report_dir / "evaluation.json").write_text(json.dumps(body, indent=1) + "\n")
     if args.json:
         print(json.dumps(body))
     else:
         print(summary_table(results))
         print(f"report: {report} and {report_dir / 'ablation.md'}")
+    return 0
+
+
+def _evaluate_churn(cfg: ShopguardConfig, report_dir: Path) -> dict:
+    """The churn section (``churn.md``, key ``churn``): the job's churn rule on simulated drifting customers."""
+    from shopguard.training.churn_report import evaluate_churn, terminal_lines, write_churn_report
+
+    body = evaluate_churn(cfg, _progress)
+    write_churn_report(body, report_dir)
+    for line in terminal_lines(body):
+        _progress(line)
+    return body
+
+
+def _evaluate_churn_only(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    """``shopguard evaluate --churn-only``: only the churn section, written to ``churn.json`` and ``churn.md``."""
+    report_dir = Path(args.report_dir or cfg.training.report_dir)
+    body = _evaluate_churn(cfg, report_dir)
+    (report_dir / "churn.json").write_text(json.dumps({"churn": body}, indent=1) + "\n")
+    if args.json:
+        print(json.dumps({"churn": body}))
+    print(f"report: {report_dir / 'churn.md'}", file=sys.stderr)
     return 0
 
 
@@ -523,6 +548,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=2,
         help="with --events: users with fewer events scored by the job are named, not judged (default 2)",
+    )
+    evaluate.add_argument(
+        "--churn-only",
+        action="store_true",
+        help="only the churn section: the churn rule and a 14-day baseline on simulated drifting customers",
     )
     evaluate.add_argument(
         "--skip-unseen",

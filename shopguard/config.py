@@ -305,6 +305,9 @@ class ChurnSettings:
     longest_gap_factor: float = 1.5
     min_silence_days: float = 7.0
     timer_tolerance_ms: int = 6 * 3600 * 1000  # a registered deadline this much later than needed is kept
+    thinning_gaps: int = 2  # visits thinning out: this many latest gaps between visits (at most 3) ...
+    thinning_factor: float = 2.5  # ... each at least this many times the user's usual gap
+    min_thinning_visits: int = 6  # visits before thinning is judged (a usual gap needs a few)
     refund_window_purchases: int = 5  # "recent" refund requests: since the 5th-newest purchase
     min_refunds: int = 3  # at least this many recent refund requests ...
     refund_climb_factor: float = 3.0  # ... at this many times the user's earlier refund rate (at least 5%)

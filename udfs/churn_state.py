@@ -1,4 +1,4 @@
-"""What the churn watch keeps per user: a fixed 57-byte record, apart from the keyed step's user state.
+"""What the churn watch keeps per user: a fixed 63-byte record, apart from the keyed step's user state.
 
 It lives in its own keyed value (``churn_watch``) with its own time to live (``churn.state_ttl_s``),
 because a churn deadline falls weeks after the user's last event, long after the user state
@@ -10,7 +10,7 @@ Example
 >>> state = ChurnState(visit_start_ms=5, visits=3, mean_gap_s=86400.0)
 >>> restored = ChurnState.from_bytes(state.to_bytes())
 >>> restored.visits, restored.mean_gap_s, len(state.to_bytes())
-(3, 86400.0, 57)
+(3, 86400.0, 63)
 >>> ChurnState.from_bytes(None).visits
 0
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 from dataclasses import astuple, dataclass
 
-_LAYOUT = struct.Struct("<qqqqHffHIIHBBB")
+_LAYOUT = struct.Struct("<qqqqHffHIIHBBBHHH")
 
 
 @dataclass
@@ -41,6 +41,17 @@ class ChurnState:
     recent_length: int = 0  # how many of those bits are set
     open_kinds: int = 0  # what the open signal is about: SILENCE | REFUNDS
     silence_level: int = 0  # how many multiples of the user's silence threshold the open signal has reported
+    gap_1_h: int = 0  # the latest gaps between visit starts, in hours (newest first; 0: none yet)
+    gap_2_h: int = 0
+    gap_3_h: int = 0
+
+    @property
+    def recent_gaps_h(self) -> tuple[int, int, int]:
+        return self.gap_1_h, self.gap_2_h, self.gap_3_h
+
+    def push_gap(self, gap_ms: int) -> None:
+        hours = min(max(int(round(gap_ms / 3_600_000)), 1), 0xFFFF)
+        self.gap_1_h, self.gap_2_h, self.gap_3_h = hours, self.gap_1_h, self.gap_2_h
 
     def to_bytes(self) -> bytes:
         return _LAYOUT.pack(*astuple(self))
@@ -54,4 +65,6 @@ class ChurnState:
 
 SILENCE = 1
 REFUNDS = 2
+THINNING = 4
+RECENT_GAPS = 3
 RECENT_ORDERS_CAPACITY = 16

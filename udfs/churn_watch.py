@@ -14,8 +14,11 @@ and the evaluation run the same rule:
   ``churn.refund_window_purchases``-th newest purchase, at ``churn.refund_climb_factor`` times the
   user's earlier rate (at least 5%) or more, over at least as many earlier purchases, opens or updates the
   signal at the refund request;
-* a visit while a silence is reported closes the signal with ``recovered``; a signal about refunds
-  alone closes when they no longer climb.
+* **thinning visits** (a customer slowing down before leaving): the latest ``churn.thinning_gaps``
+  gaps between visits each ``churn.thinning_factor`` x the user's usual gap or longer open or update
+  the signal at the visit that ends them;
+* a visit while a silence is reported closes the signal with ``recovered``; a signal about thinning
+  alone closes at a visit back in the usual rhythm, one about refunds alone when they no longer climb.
 
 Timers are registered sparingly: only when none is pending or the deadline moved *earlier* by more than
 ``churn.timer_tolerance_ms``. A timer that fires before the user's current deadline re-arms at it, and
@@ -48,15 +51,17 @@ import math
 from typing import Any
 
 from shopguard.config import ChurnSettings
-from shopguard.udfs.churn_state import RECENT_ORDERS_CAPACITY, REFUNDS, SILENCE, ChurnState
+from shopguard.udfs.churn_state import RECENT_GAPS, RECENT_ORDERS_CAPACITY, REFUNDS, SILENCE, THINNING, ChurnState
 from shopguard.udfs.encoding import VISIT_GAP_MS
 from shopguard.udfs.events import Event
 from shopguard.udfs.risk_signals import (
     DAY_MS,
     recovered_reason,
     refund_reason,
+    rhythm_reason,
     risk_signal,
     silence_reason,
+    thinning_reason,
 )
 
 MIN_REFUND_RATE = 0.05  # the earlier refund rate a climb is measured against is at least this
@@ -171,13 +176,35 @@ class ChurnWatch:
         if state.visit_start_ms < 0:
             state.first_visit_ms = event.ts_ms
         else:
-            gap_s = (event.ts_ms - state.visit_start_ms) / 1000.0
+            gap_ms = event.ts_ms - state.visit_start_ms
+            usual_ms = self.usual_gap_ms(state)  # the cadence before this gap counts
             gaps = state.visits  # the gaps seen once this one is counted
-            state.mean_gap_s += (gap_s - state.mean_gap_s) / max(gaps, 1)
-            state.longest_gap_s = max(state.longest_gap_s, gap_s)
+            state.mean_gap_s += (gap_ms / 1000.0 - state.mean_gap_s) / max(gaps, 1)
+            state.longest_gap_s = max(state.longest_gap_s, gap_ms / 1000.0)
+            state.push_gap(gap_ms)
+            signals += self._judge_thinning(state, event, usual_ms)
         state.visits = min(state.visits + 1, 0xFFFF)
         state.visit_start_ms = event.ts_ms
         return signals
+
+    def _judge_thinning(self, state: ChurnState, event: Event, usual_ms: float) -> list[dict[str, Any]]:
+        """Open (or close) a signal when the user's latest gaps between visits all stretch far beyond their usual."""
+        s = self.settings
+        count = min(max(s.thinning_gaps, 1), RECENT_GAPS)
+        gaps_ms = [hours * 3_600_000 for hours in reversed(state.recent_gaps_h[:count])]  # oldest first
+        if state.visits < s.min_thinning_visits or not all(gaps_ms):
+            return []
+        ratio = min(gaps_ms) / usual_ms
+        if ratio >= s.thinning_factor:
+            if state.open_kinds & THINNING:
+                return []
+            status = self._raise(state, event.ts_ms, THINNING)
+            reason = thinning_reason(gaps_ms, usual_ms, event.ts_ms - state.first_visit_ms)
+            score = silence_score(ratio / s.thinning_factor)
+            return [self._signal(state, event.user_id, status, score, event.ts_ms, [reason])]
+        if state.open_kinds == THINNING and gaps_ms[-1] < s.thinning_factor * usual_ms:
+            return [self._close(state, event.user_id, event.ts_ms, rhythm_reason(gaps_ms[-1]))]
+        return []
 
     def _close(self, state: ChurnState, user_id: str, at_ms: int, reason: dict[str, Any]) -> dict[str, Any]:
         """The ``recovered`` update that ends the open episode."""

@@ -108,6 +108,31 @@ def refund_reason(recent_refunds: int, recent_purchases: int, earlier_refunds: i
     }
 
 
+def thinning_reason(gaps_ms: list[float], usual_gap_ms: float, known_for_ms: int) -> dict[str, Any]:
+    """Why the customer seems to be slowing down, in words.
+
+    >>> thinning_reason([9 * DAY_MS, 12 * DAY_MS], 3 * DAY_MS, 60 * DAY_MS)["text"][:71]
+    'visits thinning out: the last 2 gaps between visits were 9 and 12 days;'
+    """
+    spans = [str(max(round(g / DAY_MS), 1)) for g in gaps_ms]  # oldest first
+    listed = " and ".join([", ".join(spans[:-1]), spans[-1]] if len(spans) > 1 else spans)
+    return {
+        "feature": "thinning",
+        "value": round(min(gaps_ms) / usual_gap_ms, 2),
+        "text": f"visits thinning out: the last {len(gaps_ms)} gaps between visits were {listed} days; "
+        f"this customer came every {days_in_words(usual_gap_ms)} for {days_in_words(known_for_ms)}",
+    }
+
+
+def rhythm_reason(gap_ms: int) -> dict[str, Any]:
+    """What closed a thinning episode: a visit soon after the one before."""
+    return {
+        "feature": "returned",
+        "value": round(gap_ms / DAY_MS, 2),
+        "text": f"visits back to their usual rhythm: this one came {days_in_words(gap_ms)} after the one before",
+    }
+
+
 def recovered_reason(silence_ms: int) -> dict[str, Any]:
     """What closed the episode: the customer came back."""
     return {

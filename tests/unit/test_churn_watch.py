@@ -228,3 +228,17 @@ def _iso(ms: int) -> str:
     from shopguard.udfs.alerts import rfc3339_ms
 
     return rfc3339_ms(ms)
+
+
+def test_visits_that_thin_out_open_a_signal_while_the_customer_still_comes_and_one_holiday_does_not():
+    watch = ChurnWatch(ChurnSettings())
+    regular = _visits("u", every_days=2, count=20)
+    start = regular[-1].ts_ms
+    thinning = [Event(f"t{n}", "u", "page_view", start + gap * DAY) for n, gap in enumerate((6, 15, 26))]
+    signals = run_without_watermark(watch, regular + thinning)
+    first = signals[0]
+    assert first["status"] == "open" and first["reasons"][0]["feature"] == "thinning"
+    assert first["at"] == _iso(start + 15 * DAY)  # the visit that ends the second long gap: they still come
+    assert "the last 2 gaps between visits were 6 and 9 days" in first["reasons"][0]["text"]
+    holiday = [Event(f"h{n}", "u", "page_view", start + gap * DAY) for n, gap in enumerate((6, 8, 10, 12))]
+    assert not [s for s in run_without_watermark(watch, regular + holiday) if s["reasons"][0]["feature"] == "thinning"]

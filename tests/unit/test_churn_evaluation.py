@@ -1,0 +1,69 @@
+"""Churn written into returning shoppers, and the figures the churn section reports."""
+
+import numpy as np
+
+from shopguard.config import ChurnSettings
+from shopguard.training.behaviour_stats import by_user, measure_behaviour, sessions
+from shopguard.training.churn_evaluation import FIXED_SILENCE_RULE, CustomerOutcome, figures, outcomes
+from shopguard.training.churn_simulation import ChurnAssumptions, ChurnTruth, simulate_churn
+from shopguard.training.returning_shoppers import DAY_MS, ReturningShopperSimulator
+from shopguard.udfs.events import Event
+
+KINDS = ("page_view", "add_to_cart", "purchase", "page_view")
+REAL = [Event(f"e{i}", f"u{i % 5}", KINDS[i // 5 % 4], 60_000 * i, item_id=str(i), category_id="c") for i in range(80)]
+
+
+def _simulate(users=80, days=84.0, seed=3):
+    simulator = ReturningShopperSimulator(measure_behaviour(REAL))
+    return simulate_churn(simulator, users, 0, days, seed, ChurnAssumptions())
+
+
+def test_churners_leave_for_good_and_everyone_else_is_still_there_at_the_end():
+    events, truth = _simulate()
+    histories = by_user(events)
+    end = 84 * DAY_MS
+    churners = [t for t in truth.values() if t.churned]
+    assert churners and len(churners) < len(truth)
+    for t in truth.values():
+        last = sessions(histories[t.user_id])[-1][0].ts_ms
+        assert last == t.last_visit_ms
+        if t.churned:
+            assert end - last >= 28 * DAY_MS and t.kind in ("stops", "slows_down", "slows_down_with_refunds")
+    pausers = [t for t in truth.values() if t.kind == "pauses"]
+    assert pausers and not any(t.churned for t in pausers)
+    assert _simulate() == (events, truth)  # deterministic for a seed
+
+
+def test_refund_churners_ask_refunds_for_purchases_before_they_go():
+    events, truth = _simulate(users=200)
+    refunding = {t.user_id for t in truth.values() if t.kind == "slows_down_with_refunds"}
+    asked = {e.user_id for e in events if e.event_type == "refund_request" and e.event_id.endswith("-refund")}
+    assert asked and asked <= refunding
+
+
+def test_precision_recall_and_lead_are_counted_per_customer_at_each_score():
+    day = DAY_MS
+    results = [
+        CustomerOutcome(ChurnTruth("a", True, "slows_down", 50 * day), ((40 * day, 0.5), (60 * day, 0.75))),
+        CustomerOutcome(ChurnTruth("b", True, "stops", 50 * day), ((59 * day, 0.5),)),
+        CustomerOutcome(ChurnTruth("c", False, "pauses", 90 * day), ((30 * day, 0.5),)),
+        CustomerOutcome(ChurnTruth("d", False, "stays", 90 * day), ()),
+    ]
+    body = figures(results, lost_after_days=28.0, seed=1)
+    at_open = body["at_open"]
+    assert at_open["flagged"] == 3 and at_open["precision"] == 2 / 3 and at_open["recall"] == 1.0
+    assert at_open["median_lead_days"] == np.median([10.0, -9.0]) and at_open["share_before_last_visit"] == 0.5
+    strict = next(row for row in body["at_score"] if row["min_score"] == 0.75)
+    assert strict["flagged"] == 1 and strict["precision"] == 1.0 and strict["median_lead_days"] == -10.0
+    assert body["at_target_recall"]["min_score"] == 0.75  # the highest score still reaching recall 0.5
+    low, high = body["at_open_intervals"]["precision"]
+    assert 0.0 <= low <= 2 / 3 <= high <= 1.0
+
+
+def test_the_rule_runs_over_simulated_customers_as_the_job_does_and_flags_every_stopped_regular():
+    events, truth = _simulate(users=60)
+    results = outcomes(ChurnSettings(), events, truth, 84 * DAY_MS, min_gain=0.05)
+    stopped = [r for r in results if r.truth.kind == "stops"]
+    assert stopped and all(r.max_score >= 0.5 for r in stopped)
+    baseline = outcomes(FIXED_SILENCE_RULE, events, truth, 84 * DAY_MS, min_gain=0.05)
+    assert all(r.truth.last_visit_ms + 14 * DAY_MS == r.first_at(0.5) for r in baseline if r.truth.kind == "stops")
