@@ -6,13 +6,14 @@ Graph (every operator has a stable ``uid`` so that state survives upgrades from 
                           ▼ key_by(user_id), the id read in Java by Flink SQL's JSON_VALUE (no Python step)
                    parse, validate, track user history (keyed state: dedup ring + last L event codes
                           │     + patterns; a task of its own, so that it runs beside the scoring worker)
+                          │ ◄──(detection-rules, broadcast state: lists, counting rules, per-type thresholds)
                           │ ──(not a valid event: dead letters)──────────────► user-events-dlq
                           │ ──(later than the allowed lateness)──────────────► user-events-late
                           │ ──(churn risk: event-time timers on silence, refund climbs)──► user-risk-signals
                           ▼ Table API
                    score histories (pandas UDF: detectors + combiner per Arrow batch; hot-swapped model)
                           │ ──(every score, when topics.scores is set)──────► scores topic
-                          ▼ score >= the threshold of the model that scored it; key_by(user_id)
+                          ▼ score >= the threshold of the model that scored it, or a rule says so; key_by(user_id)
                    decide alert (cool-down, occlusion explanation, velocity rules)
                           ▼
                    behavior-alerts
@@ -40,17 +41,19 @@ from shopguard.config import ShopguardConfig, load_config
 from shopguard.errors import ShopguardError
 from shopguard.jobs.entity_keying import track_entities
 from shopguard.jobs.flink_environment import create_environments
-from shopguard.jobs.kafka_io import events_source, keyed_json_sink, scores_sink
+from shopguard.jobs.kafka_io import events_source, keyed_json_sink, rule_watermarks, rules_source, scores_sink
 from shopguard.jobs.user_keying import key_records_by_user
 from shopguard.udfs.alert_decision import DecideAlert
 from shopguard.udfs.default_model import fallback_model_dir
+from shopguard.udfs.detection_rules import RuleSet
 from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW
 from shopguard.udfs.event_time import event_time_watermarks
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
 from shopguard.udfs.rows import CROSSING_FIELDS, ENTITY_FIGURE_FIELDS, SCORE_RESULT, SCORES_COLUMNS, SCORING_ROW
+from shopguard.udfs.rule_broadcast import RULES_STATE, RuledUserHistory
 from shopguard.udfs.scoring import ScoreHistories
-from shopguard.udfs.user_history import LATE_EVENTS, RISK_SIGNALS, TrackUserHistory
+from shopguard.udfs.user_history import LATE_EVENTS, RISK_SIGNALS
 
 
 @dataclass(frozen=True)
@@ -87,17 +90,23 @@ def build_detection_graph(
     cfg: ShopguardConfig,
     source: ModelSource,
     hashing: IdentifierHashing,
+    rule_records: DataStream | None = None,
+    initial_rules: RuleSet | None = None,
 ) -> DetectionOutputs:
     """Wire user keying → parse and user history → scoring → decision onto ``raw`` records (bytes or str).
 
     ``hashing`` (from :func:`identifier_hashing`) pseudonymises IPs and device ids in dead letters and
-    late events, the two outputs that carry input records.
+    late events, the two outputs that carry input records. ``rule_records`` (rule JSON, bytes or str) reach
+    the user step as broadcast state (:mod:`shopguard.udfs.rule_broadcast`), which starts from
+    ``initial_rules``; without them the job runs with no rules.
     """
     job = cfg.job
     histories = (
         key_records_by_user(raw, t_env)
+        .connect(_rules_or_none(raw, rule_records).broadcast(RULES_STATE))
         .process(
-            TrackUserHistory(job, cfg.validation, hashing, cfg.patterns, source, cfg.churn), output_type=SCORING_ROW
+            RuledUserHistory(job, cfg.validation, hashing, cfg.patterns, source, cfg.churn, rules=initial_rules),
+            output_type=SCORING_ROW,
         )
         .uid("track-user-history")
         .name("track user history")
@@ -128,7 +137,11 @@ def build_detection_graph(
     # Materialise the scores once: a Table used by two sinks would be planned twice, running the model twice.
     scored = t_env.from_data_stream(t_env.to_data_stream(scored))
     crossings = t_env.to_data_stream(
-        scored.where(col("score") >= col("threshold")).select(*[col(name) for name in CROSSING_FIELDS])
+        scored.where(  # the model's threshold, or what the rules say (NaN: no rule; never true)
+            (col("score") >= col("threshold"))
+            | (col("rules_score") >= col("threshold"))
+            | (col("score") >= col("rules_floor"))
+        ).select(*[col(name) for name in CROSSING_FIELDS])
     )
     alerts = (
         crossings.key_by(lambda row: row[0], key_type=Types.STRING())
@@ -145,6 +158,13 @@ def build_detection_graph(
         scores=scored.select(*[col(name) for name in SCORES_COLUMNS]),
         risk_signals=histories.get_side_output(RISK_SIGNALS) if cfg.churn.enabled else None,
     )
+
+
+def _rules_or_none(raw: DataStream, rule_records: DataStream | None) -> DataStream:
+    """``rule_records``, or a stream of one empty record (skipped by the user step) when there are none."""
+    if rule_records is not None:
+        return rule_records
+    return raw.get_execution_environment().from_collection([""], type_info=Types.STRING())
 
 
 def attach_kafka_sinks(t_env: StreamTableEnvironment, cfg: ShopguardConfig, outputs: DetectionOutputs) -> StatementSet:
@@ -178,7 +198,13 @@ def build_detect_job(
         .uid("source-user-events")
         .name("user-events (Kafka)")
     )
-    return attach_kafka_sinks(t_env, cfg, build_detection_graph(raw, t_env, cfg, source, hashing))
+    rules = (
+        env.from_source(rules_source(cfg), rule_watermarks(), "detection-rules")
+        .uid("source-detection-rules")
+        .name("detection-rules (Kafka)")
+        .set_parallelism(1)
+    )
+    return attach_kafka_sinks(t_env, cfg, build_detection_graph(raw, t_env, cfg, source, hashing, rules))
 
 
 def run_detect_job(cfg: ShopguardConfig) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pyflink.common import Duration, WatermarkStrategy
 from pyflink.common.serialization import ByteArraySchema
 from pyflink.datastream.connectors.kafka import KafkaOffsetResetStrategy, KafkaOffsetsInitializer, KafkaSource
 from pyflink.table import DataTypes, Schema, TableDescriptor
@@ -27,6 +28,29 @@ def events_source(cfg: ShopguardConfig) -> KafkaSource:
         .set_properties(dict(cfg.kafka.client_properties))
         .build()
     )
+
+
+def rules_source(cfg: ShopguardConfig) -> KafkaSource:
+    """The ``detection-rules`` source, always from the topic's start: the compacted topic holds every rule in force.
+
+    A restored job resumes from its checkpointed offsets instead, with the rules in its broadcast state.
+    """
+    return (
+        KafkaSource.builder()
+        .set_bootstrap_servers(cfg.kafka.bootstrap_servers)
+        .set_topics(cfg.topics.rules)
+        .set_group_id(f"{cfg.kafka.consumer_group}-rules")
+        .set_starting_offsets(KafkaOffsetsInitializer.earliest())
+        .set_value_only_deserializer(ByteArraySchema())
+        .set_properties(dict(cfg.kafka.client_properties))
+        .build()
+    )
+
+
+def rule_watermarks() -> WatermarkStrategy:
+    """Watermarks for the rules stream: its record times, and idle after a second without rules, so that the
+    rules stream (quiet most of the time) never holds back the event-time watermark of the user step."""
+    return WatermarkStrategy.for_monotonous_timestamps().with_idleness(Duration.of_seconds(1))
 
 
 def delivery_guarantee(cfg: ShopguardConfig) -> str:

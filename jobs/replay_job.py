@@ -25,8 +25,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from pyflink.common import WatermarkStrategy
+from pyflink.common.typeinfo import Types
 from pyflink.datastream.connectors.file_system import FileSource, StreamFormat
 from pyflink.table import Schema, TableDescriptor
 from pyflink.table.expressions import col
@@ -35,6 +37,7 @@ from shopguard.config import ShopguardConfig
 from shopguard.errors import ShopguardError
 from shopguard.jobs.detect_job import build_detection_graph, identifier_hashing, model_source
 from shopguard.jobs.flink_environment import create_environments
+from shopguard.udfs.rule_broadcast import initial_rule_set
 
 REPLAY_CHECKPOINT_INTERVAL_MS = 1000  # file sinks publish their files on checkpoints, the last one at the end
 
@@ -75,8 +78,11 @@ def replay_config(cfg: ShopguardConfig, model_path: str | None) -> ShopguardConf
     )
 
 
-def run_replay(cfg: ShopguardConfig, files: ReplayFiles, model_path: str | None = None) -> dict[str, int]:
-    """Run the detection graph over ``files.events``; return how many lines each output got."""
+def run_replay(
+    cfg: ShopguardConfig, files: ReplayFiles, model_path: str | None = None, rules: Sequence[str] = ()
+) -> dict[str, int]:
+    """Run the detection graph over ``files.events`` with the detection ``rules`` (rule JSON texts) in force from
+    the first event; return how many lines each output got."""
     if not files.events.is_file():
         raise ShopguardError(f"{files.events}: no such events file (one canonical JSON event per line)")
     cfg = replay_config(cfg, model_path)
@@ -89,7 +95,9 @@ def run_replay(cfg: ShopguardConfig, files: ReplayFiles, model_path: str | None 
         WatermarkStrategy.no_watermarks(),
         "events file",
     ).uid("source-events-file")
-    outputs = build_detection_graph(raw, t_env, cfg, source, hashing)
+    rule_set = initial_rule_set(rules)  # a malformed rule stops the replay here, with the reason
+    rule_records = env.from_collection(list(rules) or [""], type_info=Types.STRING())
+    outputs = build_detection_graph(raw, t_env, cfg, source, hashing, rule_records, rule_set)
     staging = Path(tempfile.mkdtemp(prefix="shopguard-replay-", dir=files.alerts.resolve().parent))
     targets = {"alerts": files.alerts, "dead_letters": files.dead_letters, "late_events": files.late_events}
     if outputs.risk_signals is not None:

@@ -75,7 +75,13 @@ def cmd_detect(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.jobs.replay_job import ReplayFiles, run_replay
 
     files = ReplayFiles(Path(args.input), Path(args.output), Path(args.scores_output) if args.scores_output else None)
-    run_replay(cfg, files, model_path=args.model)
+    rules = []
+    if args.rules:
+        from shopguard.local.rule_topic import read_rule_file, with_versions
+        from shopguard.udfs.detection_rules import RuleSet
+
+        rules = [rule.to_json() for rule in with_versions(read_rule_file(args.rules), RuleSet())]
+    run_replay(cfg, files, model_path=args.model, rules=rules)
     return 0
 
 
@@ -433,6 +439,71 @@ def cmd_retrain(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feedback(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.local.alert_feedback import submit_verdict
+
+    verdict = submit_verdict(
+        cfg,
+        args.alert_id,
+        args.verdict.replace("-", "_"),
+        args.type,
+        analyst=args.analyst,
+        note=args.note,
+        lookup_timeout_s=args.lookup_timeout,
+    )
+    kind = f"confirmed as {verdict.anomaly_type}" if verdict.anomaly_type else "a false positive"
+    print(
+        f"alert {verdict.alert_id} (user {verdict.user_id}) {kind} by {verdict.analyst}: "
+        f"written to {cfg.topics.feedback!r}"
+    )
+    return 0
+
+
+def cmd_rules(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.local import rule_topic
+
+    if args.action in ("put", "delete", "test") and not args.target:
+        raise ShopguardError(f"shopguard rules {args.action} needs {'an ID' if args.action == 'delete' else 'a FILE'}")
+    if args.action == "list":
+        rules, refused = rule_topic.rules_in_force(cfg)
+        for rule in sorted(rules.rules.values(), key=lambda r: r.id):
+            print(rule_topic.describe_rule(rule))
+        print(
+            f"{len(rules)} rules in force on {cfg.topics.rules!r}"
+            + (f"; {len(refused)} records refused" if refused else "")
+        )
+        for refusal in refused:
+            print(f"  refused: {refusal}", file=sys.stderr)
+        return 0
+    if args.action == "put":
+        for rule in rule_topic.put_rules(cfg, rule_topic.read_rule_file(args.target)):
+            print(f"put {rule.id} v{rule.version} ({rule.kind}) on {cfg.topics.rules!r}")
+        return 0
+    if args.action == "delete":
+        deletion = rule_topic.delete_rule(cfg, args.target)
+        print(f"deleted {deletion.id} (v{deletion.version}) on {cfg.topics.rules!r}")
+        return 0
+    return _rules_test(cfg, args)
+
+
+def _rules_test(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.local import rule_backtest, rule_topic
+    from shopguard.udfs.detection_rules import RuleSet, parse_rule
+
+    if not args.input:
+        raise ShopguardError("shopguard rules test FILE needs --input EVENTS.jsonl (the events to replay)")
+    if args.current:
+        current = RuleSet.of(parse_rule(body) for body in rule_topic.read_rule_file(args.current))
+    else:
+        current, _ = rule_topic.rules_in_force(cfg)
+    candidates = rule_topic.with_versions(rule_topic.read_rule_file(args.target), RuleSet())
+    changed = rule_backtest.changed_rules(current, candidates)
+    result = rule_backtest.backtest(cfg, Path(args.input), current, changed, Path(args.out), args.model)
+    print("\n".join(result.lines()))
+    print(f"alerts written to {args.out}/ALERTS.current.jsonl and ALERTS.changed.jsonl")
+    return 0
+
+
 def cmd_config(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     print(to_toml(cfg), end="")
     return 0
@@ -487,6 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scores-output", help="one row per scored event: event_id, user_id, event_ts, score, model_version"
     )
     detect.add_argument("--model", help="model folder (default: the registry's current model)")
+    detect.add_argument("--rules", help="detection rules to apply (a rule file: JSON object, list or lines)")
     add("produce", cmd_produce, "stream the Taobao slice plus demo abnormal users into the events topic")
     alerts = add("alerts", cmd_alerts, "follow the alerts topic")
     alerts.add_argument("--from-start", action="store_true", help="start from the oldest alert")
@@ -617,6 +689,33 @@ def build_parser() -> argparse.ArgumentParser:
         default=40_000,
         help="with --sweep: the backlog the job drains first, to warm up (default 40000)",
     )
+    feedback = add(
+        "feedback",
+        cmd_feedback,
+        "record an analyst's verdict on an alert in the feedback topic (refused for an unknown alert or type)",
+    )
+    feedback.add_argument("alert_id", metavar="ALERT_ID")
+    feedback.add_argument("verdict", choices=["confirmed", "false-positive"])
+    feedback.add_argument("--type", help="with confirmed: the abuse type the analyst saw (e.g. card_testing)")
+    feedback.add_argument("--note", default="", help="the analyst's note")
+    feedback.add_argument("--analyst", help="who decided (default: the operating-system user)")
+    feedback.add_argument(
+        "--lookup-timeout",
+        type=float,
+        default=30.0,
+        help="seconds to search the alerts topic for ALERT_ID (default 30)",
+    )
+    rules = add(
+        "rules",
+        cmd_rules,
+        "put, list or delete the detection rules the running job applies, or test a rule file on past events",
+    )
+    rules.add_argument("action", choices=["put", "list", "delete", "test"])
+    rules.add_argument("target", nargs="?", metavar="FILE|ID", help="the rule file (put, test) or the rule id (delete)")
+    rules.add_argument("--input", help="with test: the events to replay (JSON lines)")
+    rules.add_argument("--out", default="reports/rules-test", help="with test: where both runs' alerts go")
+    rules.add_argument("--model", help="with test: model folder (default: the registry's current model)")
+    rules.add_argument("--current", help="with test: the rules in force from this file instead of the topic")
     add("config", cmd_config, "print the effective configuration")
     return parser
 

@@ -5,8 +5,11 @@ rarely. It applies the cool-down (:mod:`shopguard.udfs.cool_down`: one open aler
 rather than repeated), and for each alert it opens or updates it explains the score by occlusion
 with the very model version that produced it, lists every detector's score and what each one saw
 (the sequences the user's pattern profile lacks, the rules' counts, what is rare among real shoppers), and writes
-the canonical alert JSON. Metrics (group ``shopguard``): ``alerts_opened``,
-``alerts_updated``, ``alerts_suppressed``.
+the canonical alert JSON. The detection rules have their say first
+(:func:`~shopguard.udfs.detection_rules.rule_decision`: allow lists, per-type thresholds, deny lists and
+counting rules), and every alert names the rule versions that touched it (``rules``). Metrics (group
+``shopguard``): ``alerts_opened``, ``alerts_updated``, ``alerts_suppressed``, ``alerts_ruled_out`` (held back
+by an allow list or a per-type threshold).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pyflink.datastream.state import ValueStateDescriptor
 from shopguard.config import JobSettings
 from shopguard.udfs.alerts import alert_id_for, build_alert
 from shopguard.udfs.cool_down import OpenAlert, decide
+from shopguard.udfs.detection_rules import rule_decision, rule_reasons
 from shopguard.udfs.explanations import occlusion_contributions
 from shopguard.udfs.pattern_matching import read_unmatched_field
 from shopguard.udfs.rarity import RARE_SCORE
@@ -54,10 +58,21 @@ class DecideAlert(KeyedProcessFunction):
             action: metrics.counter(f"alerts_{name}")
             for action, name in (("open", "opened"), ("update", "updated"), ("suppress", "suppressed"))
         }
+        self.ruled_out = metrics.counter("alerts_ruled_out")
         self.models: dict = {}
 
     def process_element(self, row: Row, ctx: KeyedProcessFunction.Context):
         crossing = dict(zip(CROSSING_FIELDS, row))
+        ruling = rule_decision(
+            crossing["score"],
+            crossing["threshold"],
+            crossing["anomaly_type"],
+            crossing.get("rules_score"),
+            crossing.get("rules") or "",
+        )
+        if not ruling.alert:
+            self.ruled_out.inc()
+            return
         decision = decide(
             OpenAlert.from_json(self.open_alert.value()),
             event_ts=crossing["event_ts"],
@@ -72,6 +87,10 @@ class DecideAlert(KeyedProcessFunction):
         if decision.action == "suppress":
             return
         alert = self._explained_alert(crossing, decision.alert)
+        alert["rules"] = ruling.touches
+        alert["reasons"] += rule_reasons(ruling.touches, crossing.get("rules_score"))
+        if ruling.threshold != crossing["threshold"]:
+            alert["threshold"] = ruling.threshold
         yield Row(crossing["user_id"], json.dumps(alert, separators=(",", ":"), ensure_ascii=False))
 
     def _explained_alert(self, crossing: dict, open_alert: OpenAlert) -> dict:
@@ -100,6 +119,7 @@ class DecideAlert(KeyedProcessFunction):
                 "velocity_rules": crossing["velocity_rules_score"],
                 "rarity": crossing["rarity_score"],
                 "entities": crossing["entities_score"],
+                "rules": crossing.get("rules_score"),
             },
             rarity_reasons=rarity_reasons(model, crossing["session"], crossing["rarity_score"]),
             entity_reasons=entity_reasons(model, crossing),

@@ -55,6 +55,10 @@ COLUMNS: dict[str, tuple[str, str]] = {
             ("same_item_accounts_24h", "accounts that bought or carted this event's item there in 24 h"),
         )
     },
+    # what the detection rules add in the user step (udfs/rule_broadcast.py)
+    "rules_score": (_DOUBLE, "the highest score of a deny list or counting rule that fired (NaN: none)"),
+    "rules_floor": (_DOUBLE, "the lowest per-type threshold the rules set (NaN: none)"),
+    "rules": (_STRING, "JSON of the rules that touched the event and the per-type thresholds, '' if none"),
     # what scoring adds
     "score": (_DOUBLE, "the decision's score"),
     "model_version": (_STRING, "the model version that scored the row"),
@@ -67,6 +71,9 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "entities_score": (_DOUBLE, "the entities detector's score (NaN without entity tables or figures)"),
 }
 """Every column that travels between operators: its type and what it holds."""
+
+RULE_FIELDS = ("rules_score", "rules_floor", "rules")
+"""What the detection rules add in the user step (:mod:`shopguard.udfs.rule_broadcast`), last in its row."""
 
 SCORING_FIELDS = (
     "user_id",
@@ -84,6 +91,7 @@ SCORING_FIELDS = (
     "item_id",
     "account_new",
     *(name for name in COLUMNS if name.startswith(("device_", "ip_")) and not name.endswith("_key")),
+    *RULE_FIELDS,
 )
 """One row per accepted event, after its user's history advanced: what the scoring step reads."""
 
@@ -120,6 +128,8 @@ CROSSING_FIELDS = (
     "rarity_score",
     "entities_score",
     *(name for name in COLUMNS if name.startswith(("device_", "ip_")) and not name.endswith("_key")),
+    "rules_score",
+    "rules",
 )
 """A scored event whose score crossed its model's threshold: what the decision step reads."""
 

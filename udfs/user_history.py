@@ -39,6 +39,7 @@ from shopguard.config import ChurnSettings, ConfigError, JobSettings, PatternSet
 from shopguard.udfs.admission import admit_event
 from shopguard.udfs.churn_state import ChurnState
 from shopguard.udfs.churn_watch import ChurnWatch
+from shopguard.udfs.detection_rules import NOTHING as NO_RULES
 from shopguard.udfs.entity_sketch import NO_FIGURES, SIGNUP
 from shopguard.udfs.entity_streams import entity_inputs
 from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW, EventIntake
@@ -193,6 +194,7 @@ class TrackUserHistory(KeyedProcessFunction):
             *entity_inputs(event, self.hashing, account_new=event.event_type == SIGNUP),
             *NO_FIGURES,
             *NO_FIGURES,
+            *NO_RULES,  # the rules' columns, filled by udfs/rule_broadcast.py when the job runs with rules
         )
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):

@@ -11,9 +11,10 @@ import time
 from typing import Any, Callable, Iterator
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from shopguard.config import ShopguardConfig
-from shopguard.local.topics import kafka_python_options
+from shopguard.local.topics import TopicError, kafka_python_options
 
 
 def open_consumer(cfg: ShopguardConfig, *topics: str, from_start: bool) -> KafkaConsumer:
@@ -84,3 +85,36 @@ def _json_or_text(value: bytes | None) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def committed_values(cfg: ShopguardConfig, topic: str, timeout_s: float, parse: bool = True) -> list[Any]:
+    """Every committed value of ``topic`` up to its end as of now (JSON-parsed when ``parse``), or as far as
+    ``timeout_s`` allows. Under ``read_committed`` the end offsets are the last stable ones: records of an
+    open transaction are not waited for."""
+    try:
+        consumer = open_consumer(cfg, topic, from_start=True)
+    except KafkaError:
+        raise TopicError(
+            f"no Kafka broker answers at {cfg.kafka.bootstrap_servers} to read {topic!r}: start one with "
+            "'shopguard kafka start' or set kafka.bootstrap_servers"
+        ) from None
+    try:
+        partitions: list[TopicPartition] = sorted(consumer.assignment())
+        if not partitions:
+            raise TopicError(f"topic {topic!r} does not exist on {cfg.kafka.bootstrap_servers}: run 'shopguard topics'")
+        end = consumer.end_offsets(partitions)
+        deadline = time.monotonic() + timeout_s
+        values: list[Any] = []
+        while any(consumer.position(p) < end[p] for p in partitions) and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                values += [(_json_or_bytes(r.value) if parse else r.value) for r in batch if r.value is not None]
+        return values
+    finally:
+        consumer.close()
+
+
+def _json_or_bytes(value: bytes) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value

@@ -13,16 +13,14 @@ returned beside the good ones with its reason, never dropped silently.
 from __future__ import annotations
 
 import getpass
-import json
-import time
 from typing import Any, Mapping
 
-from kafka import KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from shopguard.config import ShopguardConfig
 from shopguard.errors import ShopguardError
-from shopguard.local.alert_feed import open_consumer
+from shopguard.local.alert_feed import committed_values
 from shopguard.local.topics import kafka_python_options
 from shopguard.training.analyst_verdicts import Verdict, VerdictRefused, make_verdict, parse_verdict
 
@@ -75,7 +73,7 @@ def find_alert(cfg: ShopguardConfig, alert_id: str, timeout_s: float = 30.0) -> 
     the end offsets are those of the committed records), or until ``timeout_s``.
     """
     found = None
-    for alert in _committed_values(cfg, cfg.topics.alerts, timeout_s):
+    for alert in committed_values(cfg, cfg.topics.alerts, timeout_s):
         if isinstance(alert, dict) and alert.get("alert_id") == alert_id:
             if found is None or alert.get("revision", 0) >= found.get("revision", 0):
                 found = alert
@@ -107,42 +105,9 @@ def write_verdict(cfg: ShopguardConfig, verdict: Verdict) -> None:
 def read_verdicts(cfg: ShopguardConfig, timeout_s: float = 60.0) -> tuple[list[Verdict], list[VerdictRefused]]:
     """Every verdict on ``cfg.topics.feedback`` in the order written, and the records refused as verdicts."""
     verdicts, refused = [], []
-    for value in _committed_values(cfg, cfg.topics.feedback, timeout_s, parse=False):
+    for value in committed_values(cfg, cfg.topics.feedback, timeout_s, parse=False):
         try:
             verdicts.append(parse_verdict(value))
         except VerdictRefused as error:
             refused.append(error)
     return verdicts, refused
-
-
-def _committed_values(cfg: ShopguardConfig, topic: str, timeout_s: float, parse: bool = True) -> list[Any]:
-    """Every committed value of ``topic`` up to its end as of now (JSON-parsed when ``parse``)."""
-    try:
-        consumer = open_consumer(cfg, topic, from_start=True)
-    except KafkaError:
-        raise FeedbackError(
-            f"no Kafka broker answers at {cfg.kafka.bootstrap_servers} to read {topic!r}: start one with "
-            "'shopguard kafka start' or set kafka.bootstrap_servers"
-        ) from None
-    try:
-        partitions: list[TopicPartition] = sorted(consumer.assignment())
-        if not partitions:
-            raise FeedbackError(
-                f"topic {topic!r} does not exist on {cfg.kafka.bootstrap_servers}: run 'shopguard topics'"
-            )
-        end = consumer.end_offsets(partitions)
-        deadline = time.monotonic() + timeout_s
-        values: list[Any] = []
-        while any(consumer.position(p) < end[p] for p in partitions) and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=500).values():
-                values += [(_json_or_bytes(r.value) if parse else r.value) for r in batch if r.value is not None]
-        return values
-    finally:
-        consumer.close()
-
-
-def _json_or_bytes(value: bytes) -> Any:
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
