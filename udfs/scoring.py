@@ -22,7 +22,8 @@ import pandas as pd
 from pyflink.table.udf import FunctionContext, ScalarFunction
 
 from shopguard.errors import ShopguardError
-from shopguard.udfs.encoding import FEATURE_NAMES, FEATURE_SPEC_VERSION, batch_features
+from shopguard.udfs.encoding import FEATURE_NAMES, FEATURE_SPEC_VERSION
+from shopguard.udfs.model_input import model_input
 
 TYPE_OUTPUT = "anomaly_type_probs"
 
@@ -176,7 +177,7 @@ class ScoreHistories(ScalarFunction):
         started = time.perf_counter()
         ensemble = self.live.model  # one model version for the whole batch, even if a swap happens meanwhile
         result = ensemble.score_batch(
-            batch_features(list(windows), self.history_length),
+            model_input(list(windows), self.history_length),
             pattern_scores.to_numpy(dtype=np.float64, na_value=np.nan),
             list(sessions) if sessions is not None else None,
             entity_figures(figures),
