@@ -36,8 +36,22 @@ _REASON_RULES: tuple[tuple[str, str, str], ...] = (
     ("fast_gaps", "bot", "{n} of the last {events} events came less than 2 s after the previous one"),
     ("new_device", "account_takeover", "the device changed {n} times in the last {events} events"),
     ("new_ip", "account_takeover", "the IP address changed {n} times in the last {events} events"),
+    ("review", "review_abuse", "{n} reviews among the last {events} events"),
+    ("refund_request", "refund_abuse", "{n} refund requests among the last {events} events"),
 )
-_MIN_COUNT = {"payment_failed": 2, "login_failed": 2, "fast_gaps": 5, "new_device": 1, "new_ip": 1}
+_MIN_COUNT = {
+    "payment_failed": 2,
+    "login_failed": 2,
+    "fast_gaps": 5,
+    "new_device": 1,
+    "new_ip": 1,
+    "review": 3,
+    "refund_request": 2,
+}
+_WITHOUT_PURCHASE = {  # an order event with no purchase in the window says more: nothing was bought to review
+    "review": "{n} reviews and not one purchase among the last {events} events",
+    "refund_request": "{n} refund requests and not one purchase among the last {events} events",
+}
 
 
 def rfc3339_ms(epoch_ms: int) -> str:
@@ -53,6 +67,8 @@ def explain_window(codes: bytes) -> tuple[str, list[dict[str, Any]]]:
     for feature, anomaly_type, text in _REASON_RULES:
         n = counts.get(feature, 0)
         if n >= _MIN_COUNT[feature]:
+            if feature in _WITHOUT_PURCHASE and not counts.get("purchase"):
+                text = _WITHOUT_PURCHASE[feature]
             reasons.append(
                 {
                     "feature": feature,
