@@ -50,7 +50,7 @@ from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW
 from shopguard.udfs.event_time import event_time_watermarks
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
-from shopguard.udfs.rows import CROSSING_FIELDS, ENTITY_FIGURE_FIELDS, SCORE_RESULT, SCORES_COLUMNS, SCORING_ROW
+from shopguard.udfs.rows import CROSSING_FIELDS, SCORE_RESULT, SCORES_COLUMNS, SCORING_INPUT_FIELDS, SCORING_ROW
 from shopguard.udfs.rule_broadcast import RULES_STATE, RuledUserHistory
 from shopguard.udfs.scoring import ScoreHistories
 from shopguard.udfs.user_history import LATE_EVENTS, RISK_SIGNALS
@@ -124,11 +124,7 @@ def build_detection_graph(
     )
     scored = (
         t_env.from_data_stream(rows)
-        .add_columns(
-            score(
-                col("codes"), col("user_patterns_score"), col("session"), *[col(n) for n in ENTITY_FIGURE_FIELDS]
-            ).alias("result")
-        )
+        .add_columns(score(*[col(name) for name in SCORING_INPUT_FIELDS]).alias("result"))
         .select(
             *[col(name) for name in SCORING_ROW.get_field_names()],
             *[col("result").get(name).alias(name) for name in SCORE_RESULT.field_names()],

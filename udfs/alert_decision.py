@@ -28,6 +28,7 @@ from shopguard.udfs.alerts import alert_id_for, build_alert
 from shopguard.udfs.cool_down import OpenAlert, decide
 from shopguard.udfs.detection_rules import rule_decision, rule_reasons
 from shopguard.udfs.explanations import occlusion_contributions
+from shopguard.udfs.new_account import DEVICE_NEW_ACCOUNTS
 from shopguard.udfs.pattern_matching import read_unmatched_field
 from shopguard.udfs.rarity import RARE_SCORE
 from shopguard.udfs.rows import CROSSING_FIELDS, ENTITY_FIGURE_FIELDS
@@ -119,10 +120,12 @@ class DecideAlert(KeyedProcessFunction):
                 "velocity_rules": crossing["velocity_rules_score"],
                 "rarity": crossing["rarity_score"],
                 "entities": crossing["entities_score"],
+                "new_account": crossing["new_account_score"],
                 "rules": crossing.get("rules_score"),
             },
             rarity_reasons=rarity_reasons(model, crossing["session"], crossing["rarity_score"]),
             entity_reasons=entity_reasons(model, crossing),
+            new_account_reasons=new_account_reasons(model, crossing),
             unmatched_patterns=read_unmatched_field(crossing["pattern_unmatched"]),
             contributions=contributions,
             alert_id=open_alert.alert_id,
@@ -149,6 +152,21 @@ def entity_reasons(model, crossing: dict) -> list[dict]:
     if tables is None:
         return []
     return tables.reasons({name: crossing[name] for name in ENTITY_FIGURE_FIELDS})
+
+
+def new_account_reasons(model, crossing: dict) -> list[dict]:
+    """How soon after opening the account the event spent, and on how shared a device, in words (when rare)."""
+    tables = getattr(model, "new_account", None)
+    if tables is None or crossing.get("seconds_since_signup") is None:
+        return []
+    return tables.reasons(
+        crossing["event_type"], crossing["seconds_since_signup"], _or_nan(crossing.get(DEVICE_NEW_ACCOUNTS))
+    )
+
+
+def _or_nan(value) -> float:
+    """A figure that crossed a Flink table as SQL NULL (a NaN) comes back as None."""
+    return float("nan") if value is None else float(value)
 
 
 def rarity_reasons(model, session: bytes | None, rarity_score: float | None) -> list[dict]:

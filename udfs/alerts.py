@@ -107,6 +107,7 @@ def build_alert(
     unmatched_patterns: Sequence[int] = (),
     rarity_reasons: Sequence[Mapping[str, Any]] = (),
     entity_reasons: Sequence[Mapping[str, Any]] = (),
+    new_account_reasons: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The canonical alert for one scored event.
 
@@ -149,6 +150,7 @@ def build_alert(
     # A detector that did not run arrives as NaN, or as None once a NaN has crossed a Flink table (SQL NULL).
     scores = {"lstm": float(score), **{k: float(v) for k, v in (detectors or {}).items() if v is not None}}
     scores = {name: round(value, 6) for name, value in scores.items() if math.isfinite(value)}
+    reasons += [dict(reason) for reason in new_account_reasons]
     reasons += [dict(reason) for reason in rarity_reasons]
     reasons += [dict(reason) for reason in entity_reasons]
     reasons += _detector_reasons(scores, unmatched_patterns)

@@ -30,8 +30,11 @@ import numpy as np
 
 from shopguard.udfs.entities_detector import DETECTOR as ENTITIES
 from shopguard.udfs.entities_detector import EntitiesRefused, EntityTables
+from shopguard.udfs.new_account import DETECTOR as NEW_ACCOUNT
+from shopguard.udfs.new_account import DEVICE_NEW_ACCOUNTS, NewAccountRefused, NewAccountTables, tables_for
 from shopguard.udfs.rarity import DETECTOR as RARITY
 from shopguard.udfs.rarity import RarityRefused, RarityTables
+from shopguard.udfs.rows import ENTITY_FIGURE_FIELDS
 from shopguard.udfs.score_combiner import PATTERN_DETECTOR, CombinerError, ScoreCombiner
 from shopguard.udfs.scoring import ModelCard, ModelRefused, OnnxModel
 from shopguard.udfs.velocity_rules import velocity_rule_scores
@@ -52,6 +55,7 @@ class DetectorScores:
     velocity_rules: np.ndarray
     rarity: np.ndarray  # NaN without rarity tables or profiles
     entities: np.ndarray  # NaN without entity tables, or for an event with neither a device nor an IP
+    new_account: np.ndarray  # NaN without the events' types and seconds since signup
 
 
 class DetectorEnsemble:
@@ -64,12 +68,14 @@ class DetectorEnsemble:
         combiner: ScoreCombiner | None,
         rarity: RarityTables | None = None,
         entities: EntityTables | None = None,
+        new_account: NewAccountTables | None = None,
     ):
         self.model = model
         self.next_event = next_event
         self.combiner = combiner
         self.rarity = rarity
         self.entities = entities
+        self.new_account = new_account if new_account is not None else tables_for(None)
 
     @classmethod
     def load(cls, folder: str | Path, threads: int = 1) -> "DetectorEnsemble":
@@ -83,9 +89,10 @@ class DetectorEnsemble:
             combiner = ScoreCombiner.read(folder)
             rarity = RarityTables.read(folder)
             entities = EntityTables.read(folder)
-        except (CombinerError, RarityRefused, EntitiesRefused) as exc:
+            new_account = tables_for(folder)
+        except (CombinerError, RarityRefused, EntitiesRefused, NewAccountRefused) as exc:
             raise ModelRefused(str(exc)) from None
-        ensemble = cls(model, next_event, combiner, rarity, entities)
+        ensemble = cls(model, next_event, combiner, rarity, entities, new_account)
         unknown = set(combiner.detectors if combiner else ()) - set(ensemble.available)
         if unknown:
             raise ModelRefused(
@@ -101,7 +108,13 @@ class DetectorEnsemble:
     @property
     def available(self) -> tuple[str, ...]:
         optional = (("next_event",) if self.next_event else ()) + (PATTERN_DETECTOR, "velocity_rules")
-        return ("lstm",) + optional + ((RARITY,) if self.rarity else ()) + ((ENTITIES,) if self.entities else ())
+        return (
+            ("lstm",)
+            + optional
+            + ((RARITY,) if self.rarity else ())
+            + ((ENTITIES,) if self.entities else ())
+            + (NEW_ACCOUNT,)
+        )
 
     @property
     def detectors(self) -> tuple[str, ...]:
@@ -122,10 +135,12 @@ class DetectorEnsemble:
         pattern_scores: np.ndarray,
         profiles: Sequence[bytes] | None = None,
         entity_figures: np.ndarray | None = None,
+        new_account_inputs: tuple[Sequence[str], np.ndarray] | None = None,
     ) -> DetectorScores:
         """Every detector's score and the decision for a batch of windows, their users' pattern scores and
         behaviour profiles (the keyed step's session bytes; without them ``rarity`` is NaN) and the events'
-        entity figures (columns of ``rows.ENTITY_FIGURE_FIELDS``; without them ``entities`` is NaN)."""
+        entity figures (columns of ``rows.ENTITY_FIGURE_FIELDS``; without them ``entities`` is NaN), and the
+        events' types and seconds since signup (without them ``new_account`` is NaN)."""
         lstm, types = self.model.score_with_types(features)
         lstm = lstm.astype(np.float64)
         next_event = (
@@ -141,6 +156,7 @@ class DetectorEnsemble:
             entities = self.entities.score(entity_figures)
         else:
             entities = np.full(len(features), np.nan)
+        new_account = self._new_account(len(features), entity_figures, new_account_inputs)
         if self.combiner is None:
             score, threshold = lstm, np.full(len(features), float(self.card.threshold))
         else:
@@ -151,7 +167,19 @@ class DetectorEnsemble:
                 "velocity_rules": rules,
                 RARITY: rarity,
                 ENTITIES: entities,
+                NEW_ACCOUNT: new_account,
             }
             score = self.combiner.combine({name: by_name[name] for name in self.combiner.detectors})
             threshold = self.combiner.threshold_for(patterns)
-        return DetectorScores(score, threshold, types, lstm, next_event, patterns, rules, rarity, entities)
+        return DetectorScores(score, threshold, types, lstm, next_event, patterns, rules, rarity, entities, new_account)
+
+    def _new_account(self, rows: int, entity_figures: np.ndarray | None, inputs) -> np.ndarray:
+        """The ``new_account`` scores (NaN without the events' types and seconds since signup)."""
+        if inputs is None:
+            return np.full(rows, np.nan)
+        event_types, seconds = inputs
+        if entity_figures is None:
+            device_new = np.full(rows, np.nan)
+        else:
+            device_new = entity_figures[:, ENTITY_FIGURE_FIELDS.index(DEVICE_NEW_ACCOUNTS)]
+        return self.new_account.score(event_types, seconds, device_new)

@@ -57,6 +57,8 @@ NEW_DECADES = 1.0
 REASON_DECADES = 2.0
 """A reason is written when the evidence is rarer than one normal account in 10^REASON_DECADES."""
 DAY_S = 86400.0
+DEVICE_NEW_ACCOUNTS = "device_new_accounts_24h"
+"""The entity figure the detector reads: accounts that signed up on the event's device in 24 h (udfs/rows.py)."""
 
 
 class NewAccountRefused(ShopguardError):

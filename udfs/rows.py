@@ -11,7 +11,7 @@ the rows that carry it, and nowhere else.
 Example
 -------
 >>> SCORING_ROW.get_field_names()[:3], SCORE_FIELDS[-1]
-(['user_id', 'session_id', 'event_id'], 'entities_score')
+(['user_id', 'session_id', 'event_id'], 'new_account_score')
 >>> set(CROSSING_FIELDS) <= set(SCORING_FIELDS + SCORE_FIELDS)
 True
 """
@@ -37,6 +37,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "session": (_BYTES, "the session and day profile (udfs/session_features.py)"),
     "user_patterns_score": (_DOUBLE, "the pattern detector's score (NaN without a pattern store)"),
     "pattern_unmatched": (_STRING, "unmatched behaviour sequences of this event, '' if none"),
+    "seconds_since_signup": (_DOUBLE, "seconds from the user's signup to this event (NaN: no signup seen)"),
     # for the entity steps (udfs/entity_streams.py), and what they add
     "device_key": (_STRING, "the event's device id as its pseudonym, '' without one"),
     "ip_key": (_STRING, "the event's IP as its pseudonym, '' without one"),
@@ -69,6 +70,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "velocity_rules_score": (_DOUBLE, "the velocity rules' score"),
     "rarity_score": (_DOUBLE, "the rarity detector's score (NaN without rarity tables)"),
     "entities_score": (_DOUBLE, "the entities detector's score (NaN without entity tables or figures)"),
+    "new_account_score": (_DOUBLE, "the new_account detector's score (0 unless a new account spends)"),
 }
 """Every column that travels between operators: its type and what it holds."""
 
@@ -86,6 +88,7 @@ SCORING_FIELDS = (
     "session",
     "user_patterns_score",
     "pattern_unmatched",
+    "seconds_since_signup",
     "device_key",
     "ip_key",
     "item_id",
@@ -105,6 +108,7 @@ SCORE_FIELDS = (
     "velocity_rules_score",
     "rarity_score",
     "entities_score",
+    "new_account_score",
 )
 """What scoring adds to each row: the decision (score against threshold) and each detector's score."""
 
@@ -127,6 +131,9 @@ CROSSING_FIELDS = (
     "velocity_rules_score",
     "rarity_score",
     "entities_score",
+    "new_account_score",
+    "event_type",
+    "seconds_since_signup",
     *(name for name in COLUMNS if name.startswith(("device_", "ip_")) and not name.endswith("_key")),
     "rules_score",
     "rules",
@@ -141,6 +148,12 @@ ENTITY_FIGURE_FIELDS = tuple(
     name for name in SCORING_FIELDS if name.startswith(("device_", "ip_")) and not name.endswith("_key")
 )
 """Every entity figure column: the device's, then the IP's (see :mod:`shopguard.udfs.entity_sketch`)."""
+
+NEW_ACCOUNT_INPUT_FIELDS = ("event_type", "seconds_since_signup")
+"""What the ``new_account`` detector reads besides the entity figures (:mod:`shopguard.udfs.new_account`)."""
+
+SCORING_INPUT_FIELDS = ("codes", "user_patterns_score", "session", *ENTITY_FIGURE_FIELDS, *NEW_ACCOUNT_INPUT_FIELDS)
+"""The scoring step's inputs, in the order :meth:`shopguard.udfs.scoring.ScoreHistories.eval` takes them."""
 
 
 def entity_figure_fields(entity_type: str) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ from pyflink.table.udf import FunctionContext, ScalarFunction
 from shopguard.errors import ShopguardError
 from shopguard.udfs.encoding import FEATURE_NAMES, FEATURE_SPEC_VERSION
 from shopguard.udfs.model_input import model_input
+from shopguard.udfs.rows import ENTITY_FIGURE_FIELDS
 
 TYPE_OUTPUT = "anomaly_type_probs"
 
@@ -180,7 +181,8 @@ class ScoreHistories(ScalarFunction):
             model_input(list(windows), self.history_length),
             pattern_scores.to_numpy(dtype=np.float64, na_value=np.nan),
             list(sessions) if sessions is not None else None,
-            entity_figures(figures),
+            entity_figures(figures[: len(ENTITY_FIGURE_FIELDS)]),
+            new_account_inputs(figures[len(ENTITY_FIGURE_FIELDS) :]),
         )
         self._count(ensemble.card.model_version, len(windows), time.perf_counter() - started)
         return pd.DataFrame(  # the columns of SCORE_RESULT (udfs/rows.py), in its order
@@ -194,6 +196,7 @@ class ScoreHistories(ScalarFunction):
                 "velocity_rules_score": result.velocity_rules,
                 "rarity_score": result.rarity,
                 "entities_score": result.entities,
+                "new_account_score": result.new_account,
             }
         )
 
@@ -207,6 +210,13 @@ class ScoreHistories(ScalarFunction):
                 "scored_events"
             )
         self._scored_by_version[version].inc(rows)
+
+
+def new_account_inputs(columns: tuple[pd.Series, ...]) -> tuple[list[str], np.ndarray] | None:
+    """The events' types and seconds since signup (``rows.NEW_ACCOUNT_INPUT_FIELDS``), or None without them."""
+    if len(columns) < 2:
+        return None
+    return list(columns[0]), columns[1].to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def entity_figures(figures: tuple[pd.Series, ...]) -> np.ndarray | None:

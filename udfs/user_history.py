@@ -191,6 +191,7 @@ class TrackUserHistory(KeyedProcessFunction):
             session_part(packed),
             pattern_score,
             unmatched,
+            state.seconds_since_signup(event.ts_ms),
             *entity_inputs(event, self.hashing, account_new=event.event_type == SIGNUP),
             *NO_FIGURES,
             *NO_FIGURES,

@@ -45,7 +45,7 @@ class KeyedRuntime:
 
 def scoring_row(event: Event) -> Row:
     """The row the user's step emits for ``event`` (history columns left empty: the entity steps do not read them)."""
-    base = (event.user_id, "s", event.event_id, event.event_type, event.ts_ms, b"", "[]", b"", math.nan, "")
+    base = (event.user_id, "s", event.event_id, event.event_type, event.ts_ms, b"", "[]", b"", math.nan, "", math.nan)
     inputs = entity_inputs(event, HASHING, account_new=event.event_type == "signup")
     return Row(*base, *inputs, *NO_FIGURES, *NO_FIGURES)
 
