@@ -206,6 +206,8 @@ def _validate(body: dict[str, Any], limits: ValidationSettings, now_ms: int) -> 
 
 
 def _string(name: str, value: Any, limits: ValidationSettings) -> str:
+    if type(value) is str and value.isascii() and len(value) <= limits.max_field_chars:
+        return value  # the usual field: every check below passes
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise InvalidEvent("wrong_type", f"{name!r} must be a string, got {type(value).__name__}")
     text = str(value)
