@@ -11,8 +11,8 @@ Example
 >>> restored = ChurnState.from_bytes(state.to_bytes())
 >>> restored.visits, restored.mean_gap_s, len(state.to_bytes())
 (3, 86400.0, 63)
->>> ChurnState.from_bytes(None).visits
-0
+>>> ChurnState.from_bytes(None).visits, ChurnState.from_bytes(b"older layout").visits
+(0, 0)
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ class ChurnState:
     @classmethod
     def from_bytes(cls, data: bytes | None) -> "ChurnState":
         if not data:
+            return cls()
+        if len(data) != _LAYOUT.size:  # a record of another layout (an older rule version): start afresh
             return cls()
         return cls(*_LAYOUT.unpack(data))
 

@@ -178,7 +178,8 @@ class TrackUserHistory(KeyedProcessFunction):
         packed = state.to_bytes()
         self.state.update(packed.decode("latin-1"))
         if self.churn is not None and self.churn.concerns(event, previous_ts):
-            yield from self._watch_churn(ctx, lambda watch, churn: watch.on_event(churn, event, previous_ts))
+            on_event = lambda watch, churn: watch.on_event(churn, event, previous_ts)  # noqa: E731
+            yield from self._watch_churn(ctx, on_event, event.ts_ms)
         self.scored_events.inc()
         yield Row(
             event.user_id,
@@ -205,14 +206,21 @@ class TrackUserHistory(KeyedProcessFunction):
             user_id = key if isinstance(key, str) else key[0]  # the Java keyBy's key is a one-field row
             yield from self._watch_churn(ctx, lambda watch, churn: watch.on_timer(churn, user_id, timestamp))
 
-    def _watch_churn(self, ctx, step):
-        """Run one churn-watch ``step`` on the user's churn record: store it, register its timer, send its signals."""
+    def _watch_churn(self, ctx, step, event_ts_ms: int | None = None):
+        """Run one churn-watch ``step`` on the user's churn record: store it, register its timer, send its signals.
+
+        No timer for an event far older than the stream watermark (``churn.max_clock_skew_ms``): the records'
+        Kafka timestamps are then not event time (old events sent now), and every deadline would fire at once.
+        The user's next event still reports what such a timer would have.
+        """
         stored = self.churn_state.value()
         churn = ChurnState.from_bytes(stored.encode("latin-1") if stored else None)
         signals, timer_ms = step(self.churn, churn)
         self.churn_state.update(churn.to_bytes().decode("latin-1"))
         if timer_ms is not None:
-            ctx.timer_service().register_event_time_timer(timer_ms)
+            watermark = ctx.timer_service().current_watermark()
+            if event_ts_ms is None or watermark <= event_ts_ms + self.churn_settings.max_clock_skew_ms:
+                ctx.timer_service().register_event_time_timer(timer_ms)
         for signal in signals:
             self.risk_signals.inc()
             yield RISK_SIGNALS, Row(signal["user_id"], json.dumps(signal, separators=(",", ":"), ensure_ascii=False))

@@ -184,7 +184,7 @@ class _Runtime:
 
 class _Context:
     def __init__(self, key: str):
-        self.key, self.timers = key, []
+        self.key, self.timers, self.watermark = key, [], -(2**63)
 
     def timer_service(self):
         return self
@@ -194,6 +194,9 @@ class _Context:
 
     def get_current_key(self):
         return self.key
+
+    def current_watermark(self) -> int:
+        return self.watermark
 
 
 @pytest.fixture
@@ -242,3 +245,12 @@ def test_visits_that_thin_out_open_a_signal_while_the_customer_still_comes_and_o
     assert "the last 2 gaps between visits were 6 and 9 days" in first["reasons"][0]["text"]
     holiday = [Event(f"h{n}", "u", "page_view", start + gap * DAY) for n, gap in enumerate((6, 8, 10, 12))]
     assert not [s for s in run_without_watermark(watch, regular + holiday) if s["reasons"][0]["feature"] == "thinning"]
+
+
+def test_no_timer_when_the_stream_watermark_is_far_ahead_of_the_events(keyed_step):
+    step, _ = keyed_step
+    ctx = _Context("u")
+    ctx.watermark = T0 + 400 * DAY  # old events sent now: the records' Kafka timestamps are not event time
+    for event in _visits("u", every_days=3, count=6):
+        list(step.process_element(event.to_json().encode(), ctx))
+    assert ctx.timers == []
