@@ -415,9 +415,11 @@ def cmd_mine_patterns(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    from shopguard.training.new_account_calibration import add_new_account
     from shopguard.training.real_calibration import calibrate_folder
 
     calibrate_folder(cfg, Path(args.model), _progress)
+    _progress(f"new_account: {add_new_account(Path(args.model))}")  # its hinge follows the threshold
     return 0
 
 

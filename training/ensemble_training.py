@@ -14,7 +14,9 @@ After the abuse LSTM is exported, ``shopguard train``
 5. scores the returning shoppers' validation period with every detector exactly as the job will,
    fits the combiner there (:mod:`shopguard.training.combiner_fitting`) and writes ``combiner.json``,
    then fits its decision to real shoppers (:mod:`shopguard.training.real_calibration`: a fixed rarity
-   hinge and a threshold that alerts at most ``training.target_alert_rate`` of the real Taobao slice),
+   hinge and a threshold that alerts at most ``training.target_alert_rate`` of the real Taobao slice)
+   and gives the ``new_account`` detector its fixed hinge with its tables (fitted on Fraud_Data's normal
+   accounts, :mod:`shopguard.training.new_account_calibration`), learned from no injected label,
 6. measures the ablation on the test period (each detector alone and combined, per anomaly type).
 """
 
@@ -31,6 +33,7 @@ from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
 from shopguard.training.detectors.rarity import RarityDetector
 from shopguard.training.detectors.user_patterns import UserPatternDetector
 from shopguard.training.detectors.velocity_rules import VelocityRules
+from shopguard.training.new_account_calibration import add_new_account
 from shopguard.training.rarity_calibration import calibrate_rarity, fit_rarity, real_populations
 from shopguard.training.real_calibration import calibrate_folder
 from shopguard.training.returning_data import ReturningData
@@ -70,6 +73,7 @@ def train_ensemble(
     scores = score_periods(job_detectors(cfg, folder, next_event, False, folder), returning, progress)
     fit_period_combiner(scores, returning, cfg.training.target_alert_rate).write(folder)
     calibrate_folder(cfg, folder, progress)
+    progress(f"new_account: {add_new_account(folder)}")
     combiner = ScoreCombiner.read(folder)
     progress(
         f"combiner: {dict(zip(combiner.detectors, (round(w, 3) for w in combiner.weights)))}, "

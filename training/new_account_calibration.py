@@ -12,8 +12,15 @@ for the report) and learns nothing from fraud or from this project's injectors:
 Shares are smoothed as ``(count + 1) / (accounts + 1)``, so a value no normal account showed is rare
 in proportion to how many were seen, not infinitely rare.
 
+:func:`with_new_account_hinge` gives the detector its place in a model's combiner as a fixed rule, not a
+learned weight (the labelled data the combiner is fitted on is this project's own injectors): weight 0
+and a hinge whose knee is at :data:`KNEE_DECADES` of rarity and whose weight makes :data:`CLEAR_DECADES`
+cross the threshold whatever the other detectors say (their least favourable contribution), as the
+rarity hinge of :mod:`shopguard.training.real_calibration` does. :func:`add_new_account` writes both into
+a model folder; ``shopguard train`` and ``shopguard calibrate`` apply it.
+
     python -m shopguard.training.new_account_calibration --defaults   # rewrite udfs/new_account_defaults.py
-    python -m shopguard.training.new_account_calibration --model DIR  # write DIR/new_account.json
+    python -m shopguard.training.new_account_calibration --model DIR  # DIR/new_account.json and its hinge
 
 Example
 -------
@@ -28,19 +35,26 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import dataclasses
+import json
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from shopguard.training.fraud_data import Account, read_fraud_data, split_by_signup
-from shopguard.udfs.new_account import DAY_S, NewAccountTables
+from shopguard.udfs.new_account import DAY_S, DETECTOR, NewAccountTables
+from shopguard.udfs.score_combiner import COMBINER_FILE, Hinge, ScoreCombiner, transformed
 
 SECONDS_KNOTS = (0, 60, 120, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600) + tuple(
     int(DAY_S) * d for d in (1, 2, 3, 7, 14, 30, 60, 90, 120, 180, 365)
 )
 OTHERS_KNOTS = (0, 1, 2, 3, 5, 10, 20)
 DEFAULTS_MODULE = Path(__file__).resolve().parents[1] / "udfs" / "new_account_defaults.py"
+KNEE_DECADES = 2.0  # rarer than one normal account's purchase in 100: the hinge starts to count
+CLEAR_DECADES = 4.0  # rarer than one in 10,000 (buying within minutes of signup): alerts on its own
+_LOGIT_BOUND = float(np.log((1 - 1e-7) / 1e-7))  # the combiner clips probabilities to [1e-7, 1 - 1e-7]
+_LOG1P_BOUND = float(np.log1p(20.0))  # a count-like score (velocity rules) up to 20 over its level
 
 
 def fit_new_account(accounts: list[Account], source: str = "") -> NewAccountTables:
@@ -76,6 +90,80 @@ def _other_new_accounts(accounts: list[Account], purchases: list[Account]) -> li
     return counts
 
 
+def _decades_logit(decades: float) -> float:
+    """The combiner's scale (logit) of the score ``d / (1 + d)``: ``ln d``."""
+    return float(transformed(np.array(decades / (1.0 + decades)), "logit"))
+
+
+def _least_favourable_logit(combiner: ScoreCombiner) -> float:
+    """The lowest logit every detector but new_account can give (scaled scores within their bounds)."""
+    total = combiner.intercept
+    hinges = {h.detector: h for h in combiner.hinges}
+    for name, transform, weight in zip(combiner.detectors, combiner.transforms, combiner.weights):
+        if name == DETECTOR:
+            continue
+        low, high = {"logit": (-_LOGIT_BOUND, _LOGIT_BOUND), "log1p": (0.0, _LOG1P_BOUND)}.get(transform, (0.0, 1.0))
+        values = [low, high] + ([hinges[name].knee] if name in hinges and low < hinges[name].knee < high else [])
+        total += min(weight * v + (hinges[name].term(np.array([v]))[0] if name in hinges else 0.0) for v in values)
+    return float(total)
+
+
+def with_new_account_hinge(combiner: ScoreCombiner) -> ScoreCombiner:
+    """``combiner`` (and its fallback) with new_account as a fixed hinge (see the module docstring).
+
+    >>> base = ScoreCombiner(("lstm",), ("logit",), (0.5,), -2.0, 0.9)
+    >>> hinged = with_new_account_hinge(base)
+    >>> at_clear = hinged.combine({"lstm": np.array([1e-9]), DETECTOR: np.array([CLEAR_DECADES / (1 + CLEAR_DECADES)])})
+    >>> bool(at_clear[0] >= hinged.threshold), hinged.combine({"lstm": np.array([0.5])}).round(3).tolist()
+    (True, [0.119])
+    """
+    plain = _without_new_account(combiner)
+    knee, clear = _decades_logit(KNEE_DECADES), _decades_logit(CLEAR_DECADES)
+    needed = float(np.log(plain.threshold / (1 - plain.threshold))) - _least_favourable_logit(plain)
+    weight = max(needed, 0.0) / (clear - knee) * 1.01  # a margin for rounding
+    fallback = with_new_account_hinge(plain.fallback) if plain.fallback is not None else None
+    return dataclasses.replace(
+        plain,
+        detectors=plain.detectors + (DETECTOR,),
+        transforms=plain.transforms + ("logit",),
+        weights=plain.weights + (0.0,),
+        hinges=plain.hinges + (Hinge(DETECTOR, knee, float(weight)),),
+        fallback=fallback,
+    )
+
+
+def _without_new_account(combiner: ScoreCombiner) -> ScoreCombiner:
+    if DETECTOR not in combiner.detectors:
+        return combiner
+    keep = [i for i, name in enumerate(combiner.detectors) if name != DETECTOR]
+    return dataclasses.replace(
+        combiner,
+        detectors=tuple(combiner.detectors[i] for i in keep),
+        transforms=tuple(combiner.transforms[i] for i in keep),
+        weights=tuple(combiner.weights[i] for i in keep),
+        hinges=tuple(h for h in combiner.hinges if h.detector != DETECTOR),
+    )
+
+
+def add_new_account(folder: str | Path, tables: NewAccountTables | None = None) -> dict:
+    """Write ``new_account.json`` (``tables``; None: the shipped ones) into ``folder`` and the fixed hinge into
+    its ``combiner.json`` (kept as it is otherwise); what was done, for the progress line."""
+    from shopguard.udfs.new_account import tables_for
+
+    folder = Path(folder)
+    (tables or tables_for(None)).write(folder)
+    combiner = ScoreCombiner.read(folder)
+    if combiner is None or combiner.mode != "logistic":
+        return {"new_account_json": True, "hinge": None}
+    path = folder / COMBINER_FILE
+    extra = {k: v for k, v in json.loads(path.read_text()).items() if k not in combiner.to_dict()}
+    hinged = with_new_account_hinge(combiner)
+    hinged.write(folder)
+    path.write_text(json.dumps(json.loads(path.read_text()) | extra, indent=2) + "\n")
+    hinge = next(h for h in hinged.hinges if h.detector == DETECTOR)
+    return {"new_account_json": True, "hinge": {"knee": hinge.knee, "weight": hinge.weight}}
+
+
 def fraud_data_tables(csv_path: str | Path) -> NewAccountTables:
     """Tables fitted on the normal accounts of Fraud_Data's earlier half by signup time."""
     earlier, _ = split_by_signup(read_fraud_data(csv_path).rows)
@@ -99,14 +187,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="calibrate the new_account detector on Fraud_Data's earlier half")
     parser.add_argument("--csv", default="../shared/data/fraud_data_subset.csv", help="the Fraud_Data file")
     parser.add_argument("--defaults", action="store_true", help="rewrite udfs/new_account_defaults.py")
-    parser.add_argument("--model", help="write new_account.json into this model folder")
+    parser.add_argument("--model", help="write new_account.json and the combiner's hinge into this model folder")
     args = parser.parse_args(argv)
     tables = fraud_data_tables(args.csv)
     if args.defaults:
         DEFAULTS_MODULE.write_text(defaults_module(tables))
         print(f"wrote {DEFAULTS_MODULE} ({tables.source})")
     if args.model:
-        print(f"wrote {tables.write(args.model)} ({tables.source})")
+        print(f"{args.model}: {add_new_account(args.model, tables)} ({tables.source})")
     return 0
 
 

@@ -145,9 +145,13 @@ class ScoreCombiner:
 
     def combine(self, scores: Mapping[str, np.ndarray]) -> np.ndarray:
         """Probability of abuse per row, from each detector's scores (NaN pattern scores use the fallback)."""
-        missing = [name for name in self.detectors if name not in scores]
+        absent = [name for name in self.detectors if name not in scores]
+        missing = [name for name in absent if not self.hinge_only(name)]
         if missing:
             raise CombinerError(f"the combiner needs scores from {missing}; it was given {sorted(scores)}")
+        if absent:  # a hinge-only detector that was not computed (offline) adds nothing, as a NaN score does
+            rows = len(next(iter(scores.values())))
+            scores = {**scores, **{name: np.full(rows, np.nan) for name in absent}}
         if self.mode in ("min_tail", "fisher_tail"):
             return self._tail_mode(scores)
         logit = np.full(len(next(iter(scores.values()))), self.intercept)
@@ -165,6 +169,17 @@ class ScoreCombiner:
                     {name: np.asarray(values)[unavailable] for name, values in scores.items()}
                 )
         return combined
+
+    def hinge_only(self, name: str) -> bool:
+        """Whether ``name`` has no weight of its own and only a hinge (a fixed rule: its score, when missing or
+        NaN, adds nothing).
+
+        >>> fixed = ScoreCombiner(("lstm", "x"), ("logit", "logit"), (1, 0), 0, 0.5, hinges=(Hinge("x", 1, 9),))
+        >>> fixed.hinge_only("x"), fixed.combine({"lstm": np.full(1, 0.5)}).tolist()  # x not computed: it adds nothing
+        (True, [0.5])
+        """
+        weight = self.weights[self.detectors.index(name)] if name in self.detectors else None
+        return weight == 0.0 and any(hinge.detector == name for hinge in self.hinges)
 
     def _tail_mode(self, scores: Mapping[str, np.ndarray]) -> np.ndarray:
         """Decades of rarity ``d`` of the combined tail share (rarest, Bonferroni; or Fisher's), as ``d / (1 + d)``."""

@@ -77,3 +77,24 @@ def test_calibration_reads_normal_accounts_only():
     assert tables.time_decades([0.0])[0] == pytest.approx(3.0)  # no normal account bought at once: 1 in 1,000
     assert tables.shared_decades([1.0])[0] == pytest.approx(3.0)  # nor shared a device with a new account
     assert tables.source == "999 normal accounts"
+
+
+def test_the_combiner_hinge_is_fixed_idempotent_and_lets_a_clear_new_account_alert_alone(tmp_path):
+    from shopguard.training.new_account_calibration import CLEAR_DECADES, add_new_account
+    from shopguard.udfs.score_combiner import ScoreCombiner
+
+    base = ScoreCombiner(("lstm", "velocity_rules"), ("logit", "log1p"), (0.8, 1.0), -3.0, 0.95)
+    base.write(tmp_path)
+    path = tmp_path / "combiner.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"real_shoppers": {"users": 5}}))
+    first = add_new_account(tmp_path)
+    second = add_new_account(tmp_path)  # again, e.g. after shopguard calibrate moved the threshold
+    assert first == second and json.loads(path.read_text())["real_shoppers"] == {"users": 5}
+    combiner = ScoreCombiner.read(tmp_path)
+    assert combiner.detectors.count("new_account") == 1 and [h.detector for h in combiner.hinges] == ["new_account"]
+    clear = CLEAR_DECADES / (1 + CLEAR_DECADES)
+    worst = {"lstm": np.array([1e-9]), "velocity_rules": np.array([0.0]), "new_account": np.array([clear])}
+    assert combiner.combine(worst)[0] >= combiner.threshold
+    ordinary = {"lstm": np.array([0.5]), "velocity_rules": np.array([0.0])}  # offline: new_account not computed
+    assert combiner.combine(ordinary)[0] == base.combine(ordinary)[0]
+    assert NewAccountTables.read(tmp_path) == TABLES
