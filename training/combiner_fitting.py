@@ -84,7 +84,7 @@ def fit_combiner(
     for _ in range(user_rounds):
         rows = deciding_events(combiner.combine(scores), users, event_is_abuse)
         combiner = _fitted(names, transforms, knees, features[rows], event_is_abuse[rows])
-    threshold = calibrate_threshold(_normal_user_maxima(combiner.combine(scores), users, event_is_abuse), alert_rate)
+    threshold = calibrate_threshold(normal_user_maxima(combiner.combine(scores), users, event_is_abuse), alert_rate)
     fallback = None
     if with_fallback and PATTERN_DETECTOR in names and len(names) > 1:
         fallback = fit_combiner(
@@ -133,7 +133,7 @@ def deciding_events(combined: np.ndarray, users: Sequence[str], event_is_abuse: 
     return np.array(sorted(best.values()), dtype=np.int64)
 
 
-def _normal_user_maxima(combined: np.ndarray, users: Sequence[str], event_is_abuse: np.ndarray) -> np.ndarray:
+def normal_user_maxima(combined: np.ndarray, users: Sequence[str], event_is_abuse: np.ndarray) -> np.ndarray:
     """Each user's highest combined score, for users none of whose events is abuse: their deciding events."""
     rows = deciding_events(combined, users, event_is_abuse)
     return combined[rows[~event_is_abuse[rows]]]
@@ -179,5 +179,5 @@ def fit_tail_combiner(
         for n, t in zip(names, transforms)
     )
     combiner = ScoreCombiner(names, transforms, (1.0,) * len(names), 0.0, 0.5, mode=mode, tails=tails)
-    threshold = calibrate_threshold(_normal_user_maxima(combiner.combine(scores), users, event_is_abuse), alert_rate)
+    threshold = calibrate_threshold(normal_user_maxima(combiner.combine(scores), users, event_is_abuse), alert_rate)
     return dataclasses.replace(combiner, threshold=threshold)

@@ -26,6 +26,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from shopguard.config import ShopguardConfig
 from shopguard.training.ablation import PeriodScores, ablation, fit_period_combiner, score_periods
 from shopguard.training.detectors.next_event import NextEventDetector
@@ -33,6 +35,7 @@ from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
 from shopguard.training.detectors.rarity import RarityDetector
 from shopguard.training.detectors.user_patterns import UserPatternDetector
 from shopguard.training.detectors.velocity_rules import VelocityRules
+from shopguard.training.encoded_traffic import EncodedTraffic
 from shopguard.training.new_account_calibration import add_new_account
 from shopguard.training.rarity_calibration import calibrate_rarity, fit_rarity, real_populations
 from shopguard.training.real_calibration import calibrate_folder
@@ -43,16 +46,37 @@ from shopguard.udfs.score_combiner import ScoreCombiner
 
 
 def job_detectors(
-    cfg: ShopguardConfig, folder: Path, next_event, next_event_needs_fit: bool, pattern_store_dir: str | Path
+    cfg: ShopguardConfig,
+    folder: Path,
+    next_event,
+    next_event_needs_fit: bool,
+    pattern_store_dir: str | Path,
+    pattern_reference: tuple[EncodedTraffic, EncodedTraffic] | None = None,
 ) -> list:
-    """``(detector, fit_on_history)`` for each detector the job combines, as the combiner sees them."""
+    """``(detector, fit_on_history)`` for each detector the job combines, as the combiner sees them
+    (``pattern_reference``: see :func:`strangers_reference`)."""
     return [
         (OnnxSequenceDetector(folder), False),
         (next_event, next_event_needs_fit),
-        (UserPatternDetector(cfg.patterns, store_dir=pattern_store_dir), True),
+        (UserPatternDetector(cfg.patterns, store_dir=pattern_store_dir, reference=pattern_reference), True),
         (VelocityRules(), False),
         (rarity_detector(cfg, folder), False),
     ]
+
+
+def strangers_reference(
+    cfg: ShopguardConfig, returning: ReturningData, real: EncodedTraffic | None = None
+) -> tuple[EncodedTraffic, EncodedTraffic]:
+    """What the pattern detector's strangers' scale is fitted on: the real Taobao slice (``real``, or encoded
+    now) and the returning shoppers' normal users in the validation period."""
+    if real is None:
+        from shopguard.training.encoded_traffic import encode_traffic
+        from shopguard.training.evaluation_data import real_events
+        from shopguard.training.labelled_traffic import LabelledTraffic
+
+        real = encode_traffic(LabelledTraffic(real_events(cfg), []), cfg.job.history_length, cfg.job)
+    validation = returning.validation
+    return real, validation.subset(np.array([not kind for kind in validation.user_types], dtype=bool))
 
 
 def rarity_detector(cfg: ShopguardConfig, folder: Path) -> RarityDetector:
@@ -70,7 +94,8 @@ def train_ensemble(
     calibrate_rarity(cfg, folder, progress)
     progress("training the next-event model on the returning shoppers' normal history")
     next_event = NextEventDetector(export_dir=folder, progress=progress).fit(returning.history)
-    scores = score_periods(job_detectors(cfg, folder, next_event, False, folder), returning, progress)
+    reference = strangers_reference(cfg, returning)
+    scores = score_periods(job_detectors(cfg, folder, next_event, False, folder, reference), returning, progress)
     fit_period_combiner(scores, returning, cfg.training.target_alert_rate).write(folder)
     calibrate_folder(cfg, folder, progress)
     progress(f"new_account: {add_new_account(folder)}")
@@ -112,4 +137,5 @@ def score_with_folder(
     else:
         next_event, needs_fit = NextEventDetector(progress=progress), True
     with tempfile.TemporaryDirectory(prefix="shopguard-patterns-") as store_dir:
-        return score_periods(job_detectors(cfg, folder, next_event, needs_fit, store_dir), returning, progress)
+        detectors = job_detectors(cfg, folder, next_event, needs_fit, store_dir, strangers_reference(cfg, returning))
+        return score_periods(detectors, returning, progress)

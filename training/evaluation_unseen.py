@@ -39,7 +39,7 @@ import torch
 
 from shopguard.training.ablation import PeriodScores
 from shopguard.training.anomalies import ANOMALY_TYPES, NOT_MEASURABLE
-from shopguard.training.combiner_fitting import fit_combiner, fit_tail_combiner
+from shopguard.training.combiner_fitting import fit_combiner, fit_tail_combiner, normal_user_maxima
 from shopguard.training.detection_metrics import (
     INTERVAL_RESAMPLES,
     TARGET_FPR,
@@ -135,6 +135,11 @@ def leave_one_family_out(
                 if left_out is None and real is not None
                 else None
             ),
+            "real_alert_share_alone": (
+                _real_alert_share_alone(real, real_scores, measured, scores, returning.validation, alert_rate)
+                if left_out is None and real is not None
+                else None
+            ),
         }
         progress(f"  fold {name}: {time.monotonic() - started:.0f} s")
     return _summary(folds, plan, chosen)
@@ -150,7 +155,7 @@ def score_real_shoppers(
 
     from shopguard.training.detectors.next_event import NextEventDetector
     from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
-    from shopguard.training.ensemble_training import job_detectors
+    from shopguard.training.ensemble_training import job_detectors, strangers_reference
     from shopguard.udfs.detector_ensemble import NEXT_EVENT_FOLDER
 
     folder = Path(folder)
@@ -160,7 +165,8 @@ def score_real_shoppers(
         next_event, needs_fit = NextEventDetector(progress=progress), True
     scores = {}
     with tempfile.TemporaryDirectory(prefix="shopguard-patterns-") as store_dir:
-        for detector, fit_on_history in job_detectors(cfg, folder, next_event, needs_fit, store_dir):
+        reference = strangers_reference(cfg, returning, real_traffic)
+        for detector, fit_on_history in job_detectors(cfg, folder, next_event, needs_fit, store_dir, reference):
             progress(f"scoring real shoppers with {detector.name}")
             if fit_on_history:
                 detector.fit(returning.history)
@@ -234,6 +240,27 @@ def _real_alert_share(
     for name, combiner in combiners.items():
         per_user = user_scores(traffic, combiner.combine({n: scores[n] for n in combiner.detectors}))
         shares[name] = float(np.mean(per_user.scores >= combiner.threshold))
+    return shares
+
+
+def _real_alert_share_alone(
+    real: RealShoppers,
+    real_scores: Mapping[str, np.ndarray],
+    measured: np.ndarray,
+    scores: Mapping[str, PeriodScores],
+    validation: EncodedTraffic,
+    alert_rate: float,
+) -> dict[str, float]:
+    """Per detector alone: the share of the measured half of real shoppers at or above the detector's own
+    threshold (set at ``alert_rate`` of the validation period's normal users, as a combiner's is)."""
+    traffic = real.traffic.subset(measured)
+    shares = {}
+    for name, period in scores.items():
+        threshold = calibrate_threshold(
+            normal_user_maxima(period.validation, validation.user_ids, validation.event_is_abuse), alert_rate
+        )
+        per_user = user_scores(traffic, np.asarray(real_scores[name])[measured])
+        shares[name] = float(np.mean(per_user.scores >= threshold))
     return shares
 
 
@@ -378,6 +405,7 @@ def _summary(folds: Mapping[str, dict], plan: UnseenPlan, chosen: str) -> dict:
     }
     seen_overall = folds["none (seen)"]["combined_pr_auc"]
     real_alerts = folds["none (seen)"]["real_alert_share"] or {}
+    real_alerts_alone = folds["none (seen)"]["real_alert_share_alone"]
     for name in COMBINERS:
         by_combiner[name]["seen_pr_auc"] = seen_overall[name]
         by_combiner[name]["real_alert_share"] = real_alerts.get(name)
@@ -385,6 +413,7 @@ def _summary(folds: Mapping[str, dict], plan: UnseenPlan, chosen: str) -> dict:
         "families": families,
         "seen_pr_auc": seen_overall[chosen],
         "real_alert_share": real_alerts.get(chosen),
+        "real_alert_share_alone": real_alerts_alone,
         "unseen_min_recall": min(recalls) if recalls else None,
         "unseen_mean_pr_auc": float(np.mean(pr_aucs)) if pr_aucs else None,
         "combiner": chosen,

@@ -54,6 +54,15 @@ def unseen_lines(unseen: dict) -> list[str]:
             f"real Taobao shoppers alerted {_pct(row.get('real_alert_share'))}"
             for name, row in unseen["by_combiner"].items()
         ],
+        *(
+            [
+                "- each detector alone, real Taobao shoppers (the measured half) at or above its own threshold "
+                "(the alert rate of the validation period's normal users): "
+                + ", ".join(f"`{name}` {_pct(share)}" for name, share in unseen["real_alert_share_alone"].items())
+            ]
+            if unseen.get("real_alert_share_alone")
+            else []
+        ),
         "",
         f"| family left out | users | recall at 0.1% FPR | PR-AUC | blunt (≥ {TARGETS['blunt_recall']}) | "
         f"subtle (≥ {TARGETS['subtle_recall']}) | seen: recall / PR-AUC | "

@@ -21,6 +21,13 @@ been seen in ``patterns.learn_min_sessions`` sessions, with a half-life, so prof
 while an attack confined to one session cannot teach itself to the detector. The learned part lives in
 the user's keyed state (:class:`PatternState`, at most ``28 + 20 * patterns.learned_capacity`` bytes).
 
+A user the store has no profile for (a stranger) is compared with the population only, and the store's
+population is whoever it was mined from; real strangers can do what none of them did. If the store holds a
+:class:`StrangerScale` (meta key ``stranger_scale``, fitted on real shoppers by
+:mod:`shopguard.training.stranger_scale`), a stranger's score is mapped through it to the score a known
+user reaches as rarely, so that a score means the same for strangers and for known users. The state and
+what is learned keep the unmapped score.
+
 Example
 -------
 >>> import tempfile, pathlib
@@ -42,6 +49,8 @@ Example
 
 from __future__ import annotations
 
+import bisect
+import json
 import math
 import struct
 from dataclasses import dataclass, field
@@ -59,6 +68,42 @@ DAY_MS = 86_400_000
 def idf_threshold(settings: PatternSettings, sequence: int) -> float:
     """The IDF a sequence of its length needs to say anything about who the user is (``patterns.min_idf``)."""
     return settings.min_idf[min(sequence_length(sequence) - settings.min_length, len(settings.min_idf) - 1)]
+
+
+STRANGER_SCALE_KEY = "stranger_scale"
+
+
+@dataclass(frozen=True)
+class StrangerScale:
+    """A monotone map from a stranger's pattern score to the known users' score that is as rare
+    (piecewise linear between knots; below the first knot unchanged, beyond the last the last value).
+
+    >>> scale = StrangerScale((0.0, 0.5, 1.0), (0.0, 0.2, 0.6))
+    >>> [scale.apply(v) for v in (0.0, 0.25, 1.0)], StrangerScale.from_json(scale.to_json()) == scale
+    ([0.0, 0.1, 0.6], True)
+    """
+
+    raw: tuple[float, ...]
+    scaled: tuple[float, ...]
+
+    def apply(self, score: float) -> float:
+        i = bisect.bisect_right(self.raw, score)
+        if i == 0:
+            return score
+        if i == len(self.raw):
+            return self.scaled[-1]
+        r0, r1, s0, s1 = self.raw[i - 1], self.raw[i], self.scaled[i - 1], self.scaled[i]
+        return s0 + (s1 - s0) * (score - r0) / (r1 - r0)
+
+    def to_json(self) -> str:
+        return json.dumps({"raw": list(self.raw), "scaled": list(self.scaled)})
+
+    @classmethod
+    def from_json(cls, text: str | None) -> "StrangerScale | None":
+        if not text:
+            return None
+        body = json.loads(text)
+        return cls(tuple(float(v) for v in body["raw"]), tuple(float(v) for v in body["scaled"]))
 
 
 @dataclass
@@ -122,6 +167,7 @@ class PatternMatcher:
         self.settings = settings
         self._alpha = 2.0 / (settings.recent_events + 1)
         self._decay_per_ms = math.log(2) / (settings.learn_half_life_days * DAY_MS)
+        self.stranger_scale = StrangerScale.from_json(store.meta.get(STRANGER_SCALE_KEY))
 
     @classmethod
     def open(cls, path: str | Path, settings: PatternSettings) -> "PatternMatcher":
@@ -150,8 +196,11 @@ class PatternMatcher:
                 unmatched.append((idf, sequence))
         state.unmatched += self._alpha * (unmatched_mass - state.unmatched)
         state.weighed += self._alpha * (len(sequences) * self.store.unseen_idf - state.weighed)
-        match = PatternMatch(state.score, tuple(seq for _, seq in sorted(unmatched, reverse=True)), profile is not None)
-        if match.score < s.learn_max_score:
+        score = state.score
+        if profile is None and self.stranger_scale is not None:
+            score = self.stranger_scale.apply(score)
+        match = PatternMatch(score, tuple(seq for _, seq in sorted(unmatched, reverse=True)), profile is not None)
+        if state.score < s.learn_max_score:
             self._learn(state, match.unmatched)
         return match
 
