@@ -25,7 +25,7 @@ from shopguard.config import ShopguardConfig
 from shopguard.training.detection_metrics import interval_text
 from shopguard.training.fraud_data import Account, write_fraud_data
 from shopguard.training.fraud_data_baselines import fast_purchase, fraud_data_baselines
-from shopguard.training.labelled_replay import replay_labelled
+from shopguard.training.labelled_replay import RING, replay_labelled
 from shopguard.training.labelled_replay_report import figure_table
 
 TARGET_ROC_AUC = 0.85
@@ -67,6 +67,7 @@ def evaluate_fraud_data(
     }
     result["baselines"] = fraud_data_baselines(fitted, reported)
     result["targets"] = targets(result, files.earlier + files.later, reported, _alerted(result))
+    result["rings"] = ring_figures(result, reported)
     return result
 
 
@@ -93,10 +94,34 @@ def _half(accounts: list[Account]) -> dict:
     }
 
 
+def _alerts(result: dict) -> list[dict]:
+    with Path(result["context"]["alerts"]).open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
 def _alerted(result: dict) -> set[str]:
-    path = Path(result["context"]["alerts"])
-    with path.open(encoding="utf-8") as lines:
-        return {str(json.loads(line)["user_id"]) for line in lines if line.strip()}
+    """Users with an alert of their own (ring alerts, about a device or IP, are counted apart)."""
+    return {str(a["user_id"]) for a in _alerts(result) if a.get("alert_kind") != RING}
+
+
+def ring_figures(result: dict, reported: list[Account]) -> dict:
+    """The ring alerts of the replay: how many, the reported accounts they name and how many of those are fraud.
+
+    >>> from shopguard.training.fraud_data import Account
+    >>> rows = [Account("a", 0, 0, 1.0, "D", "", "", True), Account("b", 0, 0, 1.0, "D", "", "", False)]
+    >>> alerts = [{"alert_kind": "ring", "entity_type": "device", "accounts": ["a", "b", "z"]}, {"user_id": "a"}]
+    >>> ring_figures({"alerts_list": alerts}, rows)
+    {'ring_alerts': 1, 'reported_accounts_named': 2, 'fraud_among_them': 1}
+    """
+    alerts = result["alerts_list"] if "alerts_list" in result else _alerts(result)
+    rings = [a for a in alerts if a.get("alert_kind") == RING]
+    fraud = {a.user_id: a.fraud for a in reported}
+    named = {str(user) for ring in rings for user in ring.get("accounts", ()) if str(user) in fraud}
+    return {
+        "ring_alerts": len(rings),
+        "reported_accounts_named": len(named),
+        "fraud_among_them": sum(fraud[user] for user in named),
+    }
 
 
 def targets(result: dict, every: list[Account], reported: list[Account], alerted: set[str]) -> dict:
@@ -160,6 +185,10 @@ def fraud_data_lines(result: dict) -> list[str]:
         f"- PR-AUC >= {TARGET_PR_AUC}: {_verdict(t['pr_auc']['met'])}",
         f"- every purchase within 2 minutes of signup on a shared device alerted: {fast['alerted']:,} of "
         f"{fast['accounts']:,} ({_verdict(fast['met'])})",
+        "",
+        f"Ring alerts (about a device or IP, not counted above): {result['rings']['ring_alerts']:,}, naming "
+        f"{result['rings']['reported_accounts_named']:,} reported accounts, "
+        f"{result['rings']['fraud_among_them']:,} of them fraud.",
     ]
 
 

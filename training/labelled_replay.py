@@ -60,6 +60,7 @@ from shopguard.training.job_parity import detect_in_child_process
 from shopguard.training.user_labels import UserLabel, epoch_ms, read_labels
 
 DEFAULT_MIN_EVENTS = 2
+RING = "ring"  # the alert_kind of ring alerts (udfs/entity_rings.py), beside the users' own alerts
 """Users with fewer events scored by the job are not judged (and are named in the report)."""
 WIDER_FPR = 0.01  # the second operating point: 1% of normal users flagged
 
@@ -89,6 +90,8 @@ def read_replay_output(events_path: Path, scores_path: Path, alerts_path: Path) 
         versions.add(str(row["model_version"]))
     alert_times: dict[str, list[int]] = defaultdict(list)
     for alert in _json_lines(alerts_path):
+        if alert.get("alert_kind") == RING:  # about a device or IP, naming accounts: not one user's alert
+            continue
         alert_times[str(alert["user_id"])].append(epoch_ms(alert["event_ts"], f"{alerts_path}: event_ts"))
     return ReplayOutput(
         dict(events_per_user),

@@ -121,3 +121,29 @@ def test_the_fast_purchase_target_names_who_was_not_alerted():
     found = targets(result, reported, reported, alerted={"a"})
     assert found["fast_on_shared_device_alerted"] == {"accounts": 2, "alerted": 1, "missed": ["b"], "met": False}
     assert found["roc_auc"]["met"] and found["pr_auc"]["met"]
+
+
+def test_ring_alerts_are_counted_apart_from_users_alerts(tmp_path):
+    from shopguard.training.fraud_data_check import fraud_data_lines, ring_figures
+    from shopguard.training.labelled_replay import read_replay_output
+
+    events, scores, alerts = tmp_path / "e.jsonl", tmp_path / "s.jsonl", tmp_path / "a.jsonl"
+    events.write_text('{"user_id": "a"}\n{"user_id": "b"}\n')
+    scores.write_text('{"user_id": "a", "event_ts": 1000, "score": 0.9, "model_version": "m"}\n')
+    ring = {"alert_kind": "ring", "entity_type": "device", "accounts": ["a", "b"], "event_ts": 2000}
+    alerts.write_text(json.dumps({"user_id": "a", "event_ts": 1000}) + "\n" + json.dumps(ring) + "\n")
+    assert read_replay_output(events, scores, alerts).alert_times == {"a": [1000]}
+    reported = [account("a", "D", 30, True), account("b", "D", 9000, False)]
+    rings = ring_figures({"context": {"alerts": str(alerts)}}, reported)
+    assert rings == {"ring_alerts": 1, "reported_accounts_named": 2, "fraud_among_them": 1}
+    half = {"accounts": 2, "fraud": 1, "fast_purchases": 1}
+    result = {
+        "overall": {"roc_auc": 0.9, "pr_auc": 0.8, "roc_auc_interval": [0.85, 0.95]},
+        "dataset": {"fitted_half": half, "reported": half, "reported_half": "later", "skipped_rows": {}},
+        "baselines": [{"rule": "both", "roc_auc": 0.7, "pr_auc": 0.5}],
+        "targets": targets({"overall": {"roc_auc": 0.9, "pr_auc": 0.8}}, reported, reported, {"a"}),
+        "rings": rings,
+    }
+    text = "\n".join(fraud_data_lines(result))
+    assert "| the job (highest score per user) | 0.900 [0.85–0.95] | 0.800 |" in text
+    assert "1 of 1 (met)" in text and "Ring alerts (about a device or IP, not counted above): 1" in text
