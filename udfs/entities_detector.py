@@ -109,6 +109,13 @@ class EntityTables:
             return False
         return float(table.log_tail(np.array([math.log1p(value)]))[0]) <= RARE_LOG_TAIL
 
+    @classmethod
+    def default(cls) -> "EntityTables":
+        """The tables shipped with the serving code (:mod:`shopguard.udfs.entity_defaults`)."""
+        from shopguard.udfs.entity_defaults import DEFAULT_TABLES
+
+        return cls.from_dict(DEFAULT_TABLES)
+
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "tails": [t.to_dict() for t in self.tails]}
 

@@ -33,10 +33,10 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
-from shopguard.udfs.alerts import rfc3339_ms
-from shopguard.udfs.cool_down import OpenAlert
+from shopguard.udfs.alerts import alert_id_for, rfc3339_ms
+from shopguard.udfs.cool_down import OpenAlert, decide
 from shopguard.udfs.entity_sketch import DAY_S, EntitySketch
 
 RING_ANOMALY = "ring"
@@ -165,3 +165,70 @@ def ring_alert(
         "figures": {name: value for name, value in accounts_figures.items()},
         "reasons": reasons,
     }
+
+
+class RingOutcome(NamedTuple):
+    """What one event did to its entity's ring watch: the record to store (None: unchanged), the cool-down's
+    action (None when the entity is no ring), and the alert to publish (None unless opened or updated)."""
+
+    record: RingRecord | None
+    action: str | None
+    alert: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class RingWatch:
+    """The ring rule and the cool-down for one entity type: the job's entity step and the offline evaluation
+    both call :meth:`observe` after each event, so they raise the same ring alerts."""
+
+    entity_type: str
+    rule: RingRule
+    cooldown_ms: int
+    max_named_accounts: int
+
+    def observe(
+        self,
+        entity: str,
+        sketch: EntitySketch,
+        figures: dict[str, float],
+        read_record: Callable[[], RingRecord],
+        event_id: str,
+        event_ts: int,
+        detected_at_ms: int,
+    ) -> RingOutcome:
+        """``read_record`` is only called when the entity is a ring (a keyed-state read in the job)."""
+        evidence = ring_evidence(sketch)
+        if not self.rule.holds(evidence, figures["accounts_30d"]):
+            return RingOutcome(None, None, None)
+        record = read_record()
+        decision = decide(
+            record.alert,
+            event_ts=event_ts,
+            score=float(evidence.together),
+            anomaly_type=RING_ANOMALY,
+            new_alert_id=ring_alert_id(self.entity_type, entity, event_id),
+            cooldown_ms=self.cooldown_ms,
+            min_gain=1.0,  # a new revision when one more account joins the ring
+        )
+        earlier = record.accounts if decision.action != "open" else ()
+        accounts = named_accounts(earlier, evidence, self.max_named_accounts)
+        stored = RingRecord(decision.alert, accounts)
+        if decision.action == "suppress":
+            return RingOutcome(stored, decision.action, None)
+        alert = ring_alert(
+            entity_type=self.entity_type,
+            entity=entity,
+            evidence=evidence,
+            accounts=accounts,
+            accounts_figures=figures,
+            open_alert=decision.alert,
+            event_id=event_id,
+            event_ts=event_ts,
+            detected_at_ms=detected_at_ms,
+        )
+        return RingOutcome(stored, decision.action, alert)
+
+
+def ring_alert_id(entity_type: str, entity: str, event_id: str) -> str:
+    """The id of the ring alert that ``event_id`` opens: stable for (entity, event), so replays agree."""
+    return alert_id_for(f"ring-{entity_type}", entity, event_id)

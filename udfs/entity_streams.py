@@ -36,9 +36,8 @@ from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
 from shopguard.config import EntitySettings, JobSettings
-from shopguard.udfs.cool_down import decide
-from shopguard.udfs.entity_rings import RING_ANOMALY, RingRecord, RingRule, named_accounts, ring_alert, ring_evidence
-from shopguard.udfs.entity_sketch import FIGURE_NAMES, EntitySketch
+from shopguard.udfs.entity_rings import RingRecord, RingRule, RingWatch
+from shopguard.udfs.entity_sketch import FIGURE_NAMES, SIGNUP, EntitySketch
 from shopguard.udfs.event_intake import KEYED_JSON_ROW
 from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
@@ -66,6 +65,20 @@ def entity_inputs(event: Event, hashing: IdentifierHashing, account_new: bool) -
     )
 
 
+def sketch_arguments(event: Event) -> tuple[str, str, int, str, bool]:
+    """What an entity's sketch observes of an event (:meth:`EntitySketch.observe`'s arguments), offline.
+
+    The job passes the same values from the row's columns (``user_id``, ``event_type``, ``event_ts``,
+    ``item_id``, ``account_new``), which :func:`entity_inputs` filled from the event.
+    """
+    return event.user_id, event.event_type, event.ts_ms, event.item_id or "", is_new_account(event)
+
+
+def is_new_account(event: Event) -> bool:
+    """Whether the event shows a new account: its signup."""
+    return event.event_type == SIGNUP
+
+
 def entity_key_of(entity_type: str):
     """The key selector of the ``entity_type`` step: the row's pseudonym, or ``~<user id>`` without one."""
     index = SCORING_FIELDS.index(f"{entity_type}_key")
@@ -84,15 +97,10 @@ class TrackEntity(KeyedProcessFunction):
             raise ValueError(f"entity type {entity_type!r}: use one of {ENTITY_TYPES}")
         self.entity_type = entity_type
         self.settings = settings
-        self.cooldown_ms = job.alert_cooldown_ms
         self.key_index = SCORING_FIELDS.index(f"{entity_type}_key")
         figures = entity_figure_fields(entity_type)
         self.first_figure = SCORING_FIELDS.index(figures[0])
-        self.rule = RingRule(
-            settings.ring_min_accounts_device if entity_type == "device" else settings.ring_min_accounts_ip,
-            settings.ring_min_share,
-            settings.ring_crowd_accounts_30d,
-        )
+        self.watch = ring_watch(entity_type, settings, job) if settings.ring_alerts else None
 
     def open(self, runtime_context: RuntimeContext) -> None:
         from shopguard.udfs.user_history import state_ttl  # the same TTL mechanics as the user's state
@@ -122,47 +130,31 @@ class TrackEntity(KeyedProcessFunction):
         self.sketch_state.update(sketch.to_bytes().decode("latin-1"))
         values = list(row)
         values[self.first_figure : self.first_figure + len(figures)] = figures
-        if self.settings.ring_alerts:
-            alert = self._ring_alert(entity, sketch, dict(zip(FIGURE_NAMES, figures)), row)
-            if alert is not None:
-                yield RING_ALERTS, Row(entity, json.dumps(alert, separators=(",", ":"), ensure_ascii=False))
+        if self.watch is not None:
+            outcome = self.watch.observe(
+                entity,
+                sketch,
+                dict(zip(FIGURE_NAMES, figures)),
+                lambda: RingRecord.from_json(self.ring_state.value()),
+                row[_EVENT_ID],
+                row[_TS],
+                int(time.time() * 1000),
+            )
+            if outcome.record is not None:
+                self.ring_state.update(outcome.record.to_json())
+                self.ring_counters[outcome.action].inc()
+            if outcome.alert is not None:
+                payload = json.dumps(outcome.alert, separators=(",", ":"), ensure_ascii=False)
+                yield RING_ALERTS, Row(entity, payload)
         yield Row(*values)
 
-    def _ring_alert(self, entity: str, sketch: EntitySketch, figures: dict, row) -> dict | None:
-        evidence = ring_evidence(sketch)
-        if not self.rule.holds(evidence, figures["accounts_30d"]):
-            return None
-        record = RingRecord.from_json(self.ring_state.value())
-        decision = decide(
-            record.alert,
-            event_ts=row[_TS],
-            score=float(evidence.together),
-            anomaly_type=RING_ANOMALY,
-            new_alert_id=ring_alert_id(self.entity_type, entity, row[_EVENT_ID]),
-            cooldown_ms=self.cooldown_ms,
-            min_gain=1.0,  # a new revision when one more account joins the ring
-        )
-        earlier = record.accounts if decision.action != "open" else ()
-        accounts = named_accounts(earlier, evidence, self.settings.ring_max_named_accounts)
-        self.ring_state.update(RingRecord(decision.alert, accounts).to_json())
-        self.ring_counters[decision.action].inc()
-        if decision.action == "suppress":
-            return None
-        return ring_alert(
-            entity_type=self.entity_type,
-            entity=entity,
-            evidence=evidence,
-            accounts=accounts,
-            accounts_figures=figures,
-            open_alert=decision.alert,
-            event_id=row[_EVENT_ID],
-            event_ts=row[_TS],
-            detected_at_ms=int(time.time() * 1000),
-        )
 
-
-def ring_alert_id(entity_type: str, entity: str, event_id: str) -> str:
-    """The id of the ring alert that ``event_id`` opens: stable for (entity, event), so replays agree."""
-    from shopguard.udfs.alerts import alert_id_for
-
-    return alert_id_for(f"ring-{entity_type}", entity, event_id)
+def ring_watch(entity_type: str, settings: EntitySettings, job: JobSettings) -> RingWatch:
+    """The ring rule and cool-down of ``entity_type`` as the settings give them."""
+    minimum = settings.ring_min_accounts_device if entity_type == "device" else settings.ring_min_accounts_ip
+    return RingWatch(
+        entity_type,
+        RingRule(minimum, settings.ring_min_share, settings.ring_crowd_accounts_30d),
+        job.alert_cooldown_ms,
+        settings.ring_max_named_accounts,
+    )

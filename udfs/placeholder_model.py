@@ -29,6 +29,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from shopguard.udfs.encoding import FEATURE_NAMES, FEATURE_SPEC_VERSION
+from shopguard.udfs.entities_detector import EntityTables
 from shopguard.udfs.rarity import RarityTables
 
 PLACEHOLDER_VERSION = "placeholder-1"
@@ -98,11 +99,13 @@ def write_placeholder_model(
     version: str = PLACEHOLDER_VERSION,
     threshold: float = PLACEHOLDER_THRESHOLD,
     rarity: bool = True,
+    entities: bool = True,
 ) -> Path:
     """Write ``model.onnx`` and ``card.json`` into ``directory/<version>`` and return that folder.
 
     With ``rarity``, also the rarity tables shipped with the serving code (``rarity.json``), so the
-    placeholder's alerts carry the ``rarity`` score and its reasons (it decides on its own score alone).
+    placeholder's alerts carry the ``rarity`` score and its reasons (it decides on its own score alone); with
+    ``entities``, the entity population tables shipped with it (``entities.json``), likewise.
     Other versions and thresholds than the default are for tests of model swaps and refusals.
     """
     model_dir = Path(directory) / version
@@ -122,4 +125,6 @@ def write_placeholder_model(
     (model_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     if rarity:
         RarityTables.default().write(model_dir)
+    if entities:
+        EntityTables.default().write(model_dir)
     return model_dir

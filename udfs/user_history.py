@@ -40,8 +40,8 @@ from shopguard.udfs.admission import admit_event
 from shopguard.udfs.churn_state import ChurnState
 from shopguard.udfs.churn_watch import ChurnWatch
 from shopguard.udfs.detection_rules import NOTHING as NO_RULES
-from shopguard.udfs.entity_sketch import NO_FIGURES, SIGNUP
-from shopguard.udfs.entity_streams import entity_inputs
+from shopguard.udfs.entity_sketch import NO_FIGURES
+from shopguard.udfs.entity_streams import entity_inputs, is_new_account
 from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW, EventIntake
 from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
@@ -193,7 +193,7 @@ class TrackUserHistory(KeyedProcessFunction):
             pattern_score,
             unmatched,
             state.seconds_since_signup(event.ts_ms),
-            *entity_inputs(event, self.hashing, account_new=event.event_type == SIGNUP),
+            *entity_inputs(event, self.hashing, account_new=is_new_account(event)),
             *NO_FIGURES,
             *NO_FIGURES,
             *NO_RULES,  # the rules' columns, filled by udfs/rule_broadcast.py when the job runs with rules
