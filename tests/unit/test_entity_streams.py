@@ -6,14 +6,18 @@ import json
 import math
 import random
 
+import numpy as np
 from pyflink.common import Row
 
 from shopguard.config import EntitySettings, JobSettings, PrivacySettings
+from shopguard.training.entity_figures import entity_figures
+from shopguard.udfs.entities_detector import EntityTables
 from shopguard.udfs.entity_sketch import MAX_STATE_BYTES, NO_FIGURES
 from shopguard.udfs.entity_streams import RING_ALERTS, TrackEntity, entity_inputs, entity_key_of
 from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
-from shopguard.udfs.rows import SCORING_FIELDS, entity_figure_fields
+from shopguard.udfs.placeholder_model import write_placeholder_model
+from shopguard.udfs.rows import ENTITY_FIGURE_FIELDS, SCORING_FIELDS, entity_figure_fields
 from tests.unit.flink_fakes import Metrics
 
 T0 = 1_600_000_000_000
@@ -154,3 +158,35 @@ def test_an_ip_shared_by_50000_honest_users_raises_no_ring_and_keeps_its_state_b
     assert alerts == []
     assert max(len(value) for value in runtime.states.values()) <= MAX_STATE_BYTES
     assert rows[-1]["ip_accounts_24h"] > 1000
+
+
+def test_the_offline_figures_are_the_jobs_figures():
+    rng = random.Random(3)
+    events = [
+        Event(
+            f"e{n}",
+            f"user-{rng.randrange(40)}",
+            rng.choice(["page_view", "purchase", "payment_failed", "login_failed", "add_to_cart"]),
+            T0 + 30_000 * n,
+            item_id=f"item-{rng.randrange(5)}",
+            device_id=rng.choice([None, "d1", "d2", "d3"]),
+            ip=rng.choice([None, "10.0.0.1", "10.0.0.2"]),
+        )
+        for n in range(400)
+    ]
+    job_rows = []
+    for entity_type in ("device", "ip"):
+        step, runtime = TrackEntity(entity_type, EntitySettings(), JobSettings()), KeyedRuntime()
+        step.open(runtime)
+        job_rows.append(run(step, runtime, events)[0])
+    offline = entity_figures(events)
+    for entity_type, rows in zip(("device", "ip"), job_rows):
+        columns = [ENTITY_FIGURE_FIELDS.index(name) for name in entity_figure_fields(entity_type)]
+        job = np.array([[row[name] for name in entity_figure_fields(entity_type)] for row in rows])
+        np.testing.assert_array_equal(job, offline[:, columns])
+
+
+def test_the_placeholder_ships_the_default_population_tables(tmp_path):
+    folder = write_placeholder_model(tmp_path)
+    assert EntityTables.read(folder) == EntityTables.default()
+    assert {t.detector for t in EntityTables.default().tails} >= {"device_accounts_24h", "device_new_accounts_24h"}
