@@ -10,6 +10,12 @@ Graph (every operator has a stable ``uid`` so that state survives upgrades from 
                           │ ──(not a valid event: dead letters)──────────────► user-events-dlq
                           │ ──(later than the allowed lateness)──────────────► user-events-late
                           │ ──(churn risk: event-time timers on silence, refund climbs)──► user-risk-signals
+                          ▼ key_by(device pseudonym; ~user without one)          (entities.enabled)
+                   track devices (keyed sketch: accounts across users; figures into the row)
+                          │ ──(ring alert: accounts acting together on the device)──► behavior-alerts
+                          ▼ key_by(IP pseudonym; ~user without one)
+                   track IPs (the same; a task of its own, beside the scoring worker)
+                          │ ──(ring alert: accounts acting together on the IP)──────► behavior-alerts
                           ▼ Table API
                    score histories (pandas UDF: detectors + combiner per Arrow batch; hot-swapped model)
                           │ ──(every score, when topics.scores is set)──────► scores topic

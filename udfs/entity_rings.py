@@ -150,6 +150,7 @@ def ring_alert(
     return {
         "alert_kind": "ring",
         "alert_id": open_alert.alert_id,
+        "user_id": None,  # a ring is no one user: its accounts are listed in "accounts"
         "revision": open_alert.revision,
         "entity_type": entity_type,
         "entity": entity,

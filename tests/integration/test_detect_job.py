@@ -139,6 +139,7 @@ def test_every_abnormal_user_is_alerted_with_its_type_and_reasons(detection):
 
 def test_alerts_are_canonical_json(detection):
     fields = {
+        "alert_kind",
         "alert_id",
         "user_id",
         "session_id",
