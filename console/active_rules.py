@@ -1,19 +1,22 @@
-"""The detection rules as they stand on the compacted ``detection-rules`` topic: the newest value per rule id.
+"""The detection rules in force, as the job holds them: every record of the rules topic applied in order.
 
-A record with no value (a tombstone) deletes its rule. A value that is not a JSON object is kept and
-shown as such, so that an analyst sees it is there (the job refuses it and keeps its last good set).
+Each record goes through the job's own checks (:func:`~shopguard.udfs.detection_rules.parse_rule` and
+:meth:`~shopguard.udfs.detection_rules.RuleSet.with_rule`): a new version replaces the rule, a deletion
+marker (``{"id", "version", "deleted": true}``) ends it, and a record the job refuses (malformed, or older
+than the version in force) leaves the rule in force as it was and is listed apart with the reason. An empty
+record changes nothing, as in the job.
 
 Example
 -------
 >>> rules = ActiveRules()
->>> rules.put("r1", {"id": "r1", "version": 1, "owner": "risk", "description": "deny a device"})
->>> rules.put("r1", {"id": "r1", "version": 2, "owner": "risk", "description": "deny two devices"})
->>> rules.put("r2", "{not json")
->>> [(r.rule_id, r.version, r.problem) for r in rules.listing()]
-[('r1', 2, None), ('r2', None, 'not a JSON object')]
->>> rules.put("r1", None)
->>> [r.rule_id for r in rules.listing()]
-['r2']
+>>> rules.apply('{"id": "r1", "version": 1, "owner": "risk", "description": "one device", "kind": "deny",'
+...             ' "device_keys": ["h:0011223344556677"]}')
+>>> rules.apply('{"id": "r1", "version": 2, "owner": "risk", "description": "no kind"}')
+>>> [(r.rule_id, r.version) for r in rules.listing()], [(r.rule_id, r.problem) for r in rules.refused()]
+([('r1', 1)], [('r1', 'unknown kind None; known: allow, deny, type_threshold, count')])
+>>> rules.apply('{"id": "r1", "version": 3, "deleted": true}')
+>>> rules.listing()
+[]
 """
 
 from __future__ import annotations
@@ -23,50 +26,80 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from shopguard.udfs.detection_rules import RuleRefused, RuleSet, parse_rule
+
 
 @dataclass(frozen=True)
 class ShownRule:
-    """One rule as the rules page lists it."""
+    """One rule (or one refused record) as the rules page lists it."""
 
     rule_id: str
     version: Any
+    kind: str
     owner: str
     description: str
-    body: str  # the whole rule, as indented JSON (or the raw text when it is not JSON)
-    problem: str | None  # why it cannot be a rule, when it cannot
+    body: str  # the rule as written, indented JSON (or the record's text when it is not JSON)
+    problem: str | None = None  # why the job refused it, for a refused record
 
 
 class ActiveRules:
-    """Rules by id, newest value wins; safe to share between threads."""
+    """The rule set in force and the latest refused record per rule id; safe to share between threads."""
 
     def __init__(self) -> None:
-        self._rules: dict[str, Any] = {}
+        self._rules = RuleSet()
+        self._refused: dict[str, tuple[str, Any]] = {}
         self._lock = threading.Lock()
 
-    def put(self, rule_id: str, value: Any) -> None:
-        """Record the newest value of ``rule_id`` (parsed JSON, raw text, or None to delete)."""
+    def apply(self, value: str | bytes | None) -> None:
+        """Apply one record of the rules topic, as the job does."""
+        if not value:
+            return
         with self._lock:
-            if value is None:
-                self._rules.pop(rule_id, None)
-            else:
-                self._rules[rule_id] = value
+            try:
+                rule = parse_rule(value)
+                self._rules = self._rules.with_rule(rule)
+            except RuleRefused as refused:
+                self._refused[refused.rule_id] = (refused.reason, _body(value))
+                return
+            self._refused.pop(rule.id, None)
 
     def listing(self, shown_as: Callable[[Any], Any] = lambda value: value) -> list[ShownRule]:
-        """Every rule by id; ``shown_as`` makes each value fit to show (the console hides identifiers in it)."""
+        """The rules in force by id; ``shown_as`` makes each rule fit to show (the console hides identifiers)."""
         with self._lock:
-            held = sorted(self._rules.items())
-        return [_shown(rule_id, shown_as(value)) for rule_id, value in held]
+            rules = sorted(self._rules.rules.values(), key=lambda rule: rule.id)
+        return [
+            ShownRule(r.id, r.version, r.kind, r.owner, r.description, _pretty(shown_as(dict(r.body)))) for r in rules
+        ]
+
+    def refused(self, shown_as: Callable[[Any], Any] = lambda value: value) -> list[ShownRule]:
+        """The newest refused record of each rule id since its last good change, with the reason."""
+        with self._lock:
+            refused = sorted(self._refused.items())
+        return [
+            ShownRule(
+                rule_id,
+                _field(body, "version"),
+                str(_field(body, "kind") or ""),
+                str(_field(body, "owner") or ""),
+                str(_field(body, "description") or ""),
+                _pretty(shown_as(body)),
+                reason,
+            )
+            for rule_id, (reason, body) in refused
+        ]
 
 
-def _shown(rule_id: str, value: Any) -> ShownRule:
-    if not isinstance(value, dict):
-        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-        return ShownRule(rule_id, None, "", "", text, "not a JSON object")
-    return ShownRule(
-        rule_id=rule_id,
-        version=value.get("version"),
-        owner=str(value.get("owner") or ""),
-        description=str(value.get("description") or ""),
-        body=json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True),
-        problem=None,
-    )
+def _body(value: str | bytes) -> Any:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _field(body: Any, name: str) -> Any:
+    return body.get(name) if isinstance(body, dict) else None
+
+
+def _pretty(body: Any) -> str:
+    return json.dumps(body, indent=2, ensure_ascii=False, sort_keys=True) if isinstance(body, dict) else str(body)

@@ -28,8 +28,9 @@ from typing import Any, Mapping
 from shopguard.config import PrivacySettings
 from shopguard.udfs.identifier_hashing import DEFAULT_SALT, HASHED_FIELDS, PREFIX, IdentifierHashing
 
-IDENTIFIER_KEYS = frozenset((*HASHED_FIELDS, "device", "ip_address"))
-"""Keys whose values are a network address or a device id wherever they appear."""
+IDENTIFIER_KEYS = frozenset((*HASHED_FIELDS, "device", "ip_address", "device_key", "ip_key", "device_keys", "ip_keys"))
+"""Keys whose values (or lists of values) are network addresses or device ids wherever they appear: events'
+fields, the job's pseudonym columns, the lists of allow and deny rules."""
 
 ENTITY_TYPES = frozenset(("device", "device_id", "ip"))
 """An ``entity_type`` whose ``entity_id`` (or ``entity``) is one of those identifiers."""
@@ -63,7 +64,9 @@ def display_safe(value: Any, hashing: IdentifierHashing) -> Any:
 
 
 def _pseudonym(value: Any, hashing: IdentifierHashing) -> Any:
-    if value is None or value == "" or isinstance(value, (dict, list)):
+    if isinstance(value, list):
+        return [_pseudonym(item, hashing) for item in value]
+    if value is None or value == "" or isinstance(value, dict):
         return display_safe(value, hashing)
     text = str(value)
     return text if _PSEUDONYM.fullmatch(text) else hashing.pseudonym(text)

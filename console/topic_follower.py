@@ -121,12 +121,11 @@ class TopicFollower:
         self.board.add_verdict(dataclasses.asdict(verdict))
 
     def _rule(self, key: str | None, value: bytes | None) -> None:
-        if key is not None:
-            self.rules.put(key, _parsed(value))
+        self.rules.apply(value)
 
 
 def _parsed(value: bytes | None) -> Any:
-    """The record's JSON value; its text when it is not JSON; None for a tombstone."""
+    """The record's JSON value; its text when it is not JSON; None for a record without a value."""
     if value is None:
         return None
     text = value.decode("utf-8", "replace")

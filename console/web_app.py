@@ -178,8 +178,11 @@ def create_app(parts: ConsoleParts, settings: ConsoleSettings) -> Starlette:
         return RedirectResponse(f"/alerts/{alert_id}", status_code=303, headers=SECURITY_HEADERS)
 
     async def rules_page(request: Request) -> Response:
-        rules = parts.rules.listing(shown_as=lambda value: display_safe(value, parts.hashing))
-        return page(request, "rules.html", {"rules": rules})
+        def shown_as(value: Any) -> Any:
+            return display_safe(value, parts.hashing)
+
+        context = {"rules": parts.rules.listing(shown_as), "refused": parts.rules.refused(shown_as)}
+        return page(request, "rules.html", context)
 
     routes = [
         Route("/", open_alerts),

@@ -7,6 +7,7 @@ broker from the real browser).
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -27,6 +28,14 @@ ORIGIN = "http://127.0.0.1:8765"
 SALT = "console-test-salt-never-shown"
 HASHING = IdentifierHashing(key=SALT.encode())
 T0 = 1_764_990_000_000
+DENY = {
+    "id": "deny-devices",
+    "version": 3,
+    "owner": "risk",
+    "description": "one device",
+    "kind": "deny",
+    "device_keys": ["h:0011223344556677"],
+}
 
 
 def alert(user: str, event: str, score: float, at_s: int, model: str = "m1", **extra) -> dict:
@@ -214,7 +223,8 @@ def test_pages_show_identifiers_only_as_pseudonyms_and_no_secret(console):
         reasons=[{"feature": "new_ip", "value": 1, "text": f"first seen from {raw_ip}"}],
     )
     board.add_alert(leaky)
-    rules.put("r1", {"id": "r1", "version": 1, "deny": {"ips": [raw_ip]}})
+    rules.apply(json.dumps(dict(DENY, ip_keys=[raw_ip])))
+    rules.apply(json.dumps(dict(DENY, version=9, kind="allow", device_keys=[raw_device], colour="red")))
     pages = [client.get(path).text for path in ("/", "/alerts/rows", f"/alerts/{leaky['alert_id']}", "/rules")]
     everything = "\n".join(pages)
     for secret in (raw_ip, raw_device, SALT):
@@ -222,10 +232,26 @@ def test_pages_show_identifiers_only_as_pseudonyms_and_no_secret(console):
     assert HASHING.pseudonym(raw_ip) in pages[2] and HASHING.pseudonym(raw_device) in pages[2]
 
 
-def test_the_rules_page_lists_each_rule_with_its_version(console):
+def test_the_rules_page_lists_the_rules_in_force_and_the_records_refused(console):
     client, _, rules, _ = console
-    rules.put("deny-devices", {"id": "deny-devices", "version": 3, "owner": "risk", "description": "two devices"})
-    rules.put("broken", "{not json")
+    rules.apply(json.dumps(DENY))
+    rules.apply(json.dumps(dict(DENY, version=4, description="two devices", kind="deny")))
+    rules.apply(json.dumps(dict(DENY, version=5, kind="teleport")))  # refused: version 4 stays in force
+    rules.apply(
+        json.dumps(
+            {"id": "gone", "version": 1, "owner": "risk", "description": "x", "kind": "deny", "user_ids": ["u1"]}
+        )
+    )
+    rules.apply(json.dumps({"id": "gone", "version": 2, "deleted": True}))
     page = client.get("/rules").text
-    assert re.search(r'data-rule-id="deny-devices"><td>deny-devices</td><td>3</td>\s*<td>risk</td>', page)
-    assert "not a JSON object" in page
+    assert re.search(
+        r'data-rule-id="deny-devices"><td>deny-devices</td><td>4</td><td>deny</td><td>risk</td>\s*'
+        r"<td>two devices</td>",
+        page,
+    )
+    assert re.search(
+        r'data-refused-rule-id="deny-devices"><td>deny-devices</td><td>5</td>\s*'
+        r'<td class="error">unknown kind &#39;teleport&#39;',
+        page,
+    )
+    assert 'data-rule-id="gone"' not in page
