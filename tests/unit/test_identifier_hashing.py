@@ -1,5 +1,8 @@
 """Keyed pseudonyms for IPs and device ids: stable, salted, configured in one place, never the raw value."""
 
+import hashlib
+import hmac
+import random
 import re
 import subprocess
 import sys
@@ -128,3 +131,12 @@ def test_scrub_text_replaces_identifier_pairs_in_text_that_is_not_json(text, exp
     for placeholder, pseudonym in names.items():
         expected = expected.replace(f'"{placeholder}"', f'"{pseudonym}"')
     assert SALTED.scrub_text(text) == expected
+
+
+def test_the_pseudonym_is_hmac_sha256_of_the_value_under_the_salt_for_any_salt_and_value():
+    rng = random.Random(5)
+    for _ in range(300):
+        key = rng.randbytes(rng.randrange(1, 100))
+        value = "".join(chr(rng.randrange(1, 0x3000)) for _ in range(rng.randrange(0, 30)))
+        expected = hmac.new(key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:16]
+        assert IdentifierHashing(key=key).pseudonym(value) == "h:" + expected
