@@ -9,7 +9,8 @@ bench`` measures that; this measures the part a change to shopguard's Python can
 seconds of this process (``time.process_time``), medians of repeats: on a shared machine, wall time
 also counts the other processes' turns.
 
-``python -m shopguard.bench.hot_path --model DIR`` prints both, in microseconds per event.
+``python -m shopguard.bench.hot_path --model DIR`` prints both, in microseconds per event; with
+``--profile``, a cProfile of each step (the functions that take the most time of their own).
 
 Example
 -------
@@ -23,6 +24,9 @@ True
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
+import pstats
 import time
 from statistics import median
 from typing import Sequence
@@ -153,6 +157,27 @@ def measure(cfg: ShopguardConfig, model_dir: str, events: int, users: int, repea
     }
 
 
+def profile(cfg: ShopguardConfig, model_dir: str, events: int, users: int, batch: int, top: int = 25) -> str:
+    """cProfile of one warm run of each step, the ``top`` functions by their own time (where to look next)."""
+    source = ModelSource(fixed_dir=model_dir)
+    step, state = open_keyed_step(cfg, source)
+    run_keyed_step(step, state, as_records(bench_events(events, users, seed=1)))
+    timed = as_records(bench_events(events, users, seed=2, start_ms=T0 + events * 50))
+    scorer = ScoreHistories(source, cfg.job.history_length, cfg.job.onnx_threads, 0)
+    scorer.open(_RuntimeContext(KeyedValues()))
+    text = io.StringIO()
+    keyed = cProfile.Profile()
+    rows = keyed.runcall(run_keyed_step, step, state, timed)
+    pstats.Stats(keyed, stream=text).sort_stats("tottime").print_stats(top)
+    scoring = cProfile.Profile()
+    for columns in scoring_batches(rows, batch):
+        scoring.runcall(scorer.eval, *columns)
+    pstats.Stats(scoring, stream=text).sort_stats("tottime").print_stats(top)
+    step.close()
+    scorer.close()
+    return text.getvalue()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="model folder (e.g. udfs/default-model)")
@@ -161,7 +186,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=1_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=1_000, help="rows per scoring call (an Arrow batch)")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of each step instead")
     args = parser.parse_args(argv)
+    if args.profile:
+        print(profile(load_config(args.config), args.model, args.events, args.users, args.batch))
+        return 0
     figures = measure(load_config(args.config), args.model, args.events, args.users, args.repeats, args.batch)
     for name, value in figures.items():
         print(f"{name}: {value}")

@@ -28,3 +28,9 @@ def test_measure_reports_both_steps_per_event(capsys):
     assert figures["keyed_step_us"] > 0 and figures["scoring_step_us"] > 0
     assert main(["--model", DEFAULT_MODEL, "--events", "100", "--users", "10", "--repeats", "1"]) == 0
     assert "keyed_step_us" in capsys.readouterr().out
+
+
+def test_the_profile_names_the_keyed_and_the_scoring_functions(capsys):
+    assert main(["--model", DEFAULT_MODEL, "--events", "200", "--users", "20", "--profile"]) == 0
+    out = capsys.readouterr().out
+    assert "process_element" in out and "eval" in out
