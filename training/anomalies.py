@@ -32,6 +32,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from shopguard.training.behaviour_stats import sessions
+from shopguard.training.simulator import ContextAssumptions
 from shopguard.udfs.events import Event
 
 ANOMALY_TYPES = (
@@ -129,6 +130,14 @@ def _price(rng: np.random.Generator, low: float = 5.0, high: float = 500.0) -> f
     return round(_log_uniform(rng, low, high), 2)
 
 
+_NORMAL_RATING_SHARES = np.array(ContextAssumptions().review_rating_shares)
+
+
+def _ordinary_rating(rng: np.random.Generator) -> int:
+    """Stars drawn as normal shoppers give them (the simulator's assumed shares)."""
+    return int(rng.choice(5, p=_NORMAL_RATING_SHARES / _NORMAL_RATING_SHARES.sum())) + 1
+
+
 class Bot:
     """Worthless clicks: page views at a machine's pace over a range of categories.
 
@@ -201,7 +210,7 @@ class ClickFarming:
             w.add(step(), "checkout", **common)
             w.add(step(), "purchase", price=price, quantity=1, **common)
             if not subtle:
-                w.add(rng.uniform(60, 600), "review", **common)
+                w.add(rng.uniform(60, 600), "review", rating=5 if rng.random() < 0.85 else 4, **common)
         return w.events
 
 
@@ -403,8 +412,8 @@ class InventoryHoarding:
 class NewAccountAbuse:
     """A fresh account that buys within minutes (promotion or sign-up bonus abuse, fake buyers).
 
-    The platform has no sign-up event, so the account's first ever events are the abuse: a sign-in on a
-    new device, then purchases. :func:`inject` writes it into a new account beside the chosen user
+    The account's first ever events are the abuse: its sign-up on a new device (now and then a sign-in
+    after it), then purchases. :func:`inject` writes it into a new account beside the chosen user
     (``fresh_account``). Blunt: 1-4 purchases within a few minutes, steps 2-20 s. Subtle: a few views
     first, one purchase within about a quarter of an hour.
     """
@@ -416,7 +425,9 @@ class NewAccountAbuse:
         w = _Writer(user_id, self.name, onset_ms)
         device, ip = f"{user_id}-device", f"198.18.{int(rng.integers(0, 256))}.{int(rng.integers(1, 255))}"
         step = (lambda: _log_uniform(rng, 10.0, 120.0)) if subtle else (lambda: _log_uniform(rng, 2.0, 20.0))
-        w.add(_log_uniform(rng, 1.0, 30.0), "login", device_id=device, ip=ip)
+        w.add(_log_uniform(rng, 1.0, 30.0), "signup", device_id=device, ip=ip)
+        if rng.random() < 0.3:
+            w.add(_log_uniform(rng, 2.0, 60.0), "login", device_id=device, ip=ip)
         for _ in range(int(rng.integers(2, 7)) if subtle else int(rng.integers(0, 3))):
             category = f"cat-{int(rng.integers(0, 5000))}"
             w.add(
@@ -445,7 +456,9 @@ class ReviewAbuse:
     """Reviews written for what was not bought: a paid reviewer or a competitor.
 
     Blunt: 5-30 reviews, 3-60 s apart, no purchase. Subtle: 2-5 reviews, each after a look at the item,
-    30 s to 10 minutes apart.
+    30 s to 10 minutes apart. Ratings: one extreme (5 to push an item, 1 to sink a rival's) on a share of
+    the reviews drawn per abuser (blunt 70-100%, subtle 40-90%), the rest rated as normal shoppers rate
+    or, now and then, not rated.
     """
 
     name = "review_abuse"
@@ -454,6 +467,9 @@ class ReviewAbuse:
         w = _Writer(user_id, self.name, onset_ms)
         period = _log_uniform(rng, 30.0, 600.0) if subtle else _log_uniform(rng, 3.0, 60.0)
         shop = f"cat-{int(rng.integers(0, 5000))}"
+        extreme = 5 if rng.random() < 0.6 else 1
+        p_extreme = rng.uniform(0.4, 0.9) if subtle else rng.uniform(0.7, 1.0)
+        p_unrated = rng.uniform(0.0, 0.15)
         for _ in range(int(rng.integers(2, 6) if subtle else rng.integers(5, 31))):
             category = shop if rng.random() < 0.7 else f"cat-{int(rng.integers(0, 5000))}"
             common = dict(
@@ -464,7 +480,9 @@ class ReviewAbuse:
             )
             if subtle or rng.random() < 0.2:
                 w.add(period * rng.lognormal(0, 0.5), "page_view", **common)
-            w.add(period * rng.lognormal(0, 0.5), "review", **common)
+            draw = rng.random()
+            rating = extreme if draw < p_extreme else None if draw < p_extreme + p_unrated else _ordinary_rating(rng)
+            w.add(period * rng.lognormal(0, 0.5), "review", rating=rating, **common)
         return w.events
 
 

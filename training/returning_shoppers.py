@@ -12,8 +12,8 @@ Within a visit the figures reuse the calibration on the real Taobao slice
 within-visit gap (under the 30-minute session gap) times the shopper's reading speed; the next event
 type follows the real transitions, re-weighted by the shopper's funnel style with weights that average
 about one over the population; a new item stays in its category at the real rate on average. Catalogue,
-prices, checkout, failed payments and mistyped passwords come from
-:class:`~shopguard.training.simulator.ContextAssumptions`.
+prices, checkout, failed payments, mistyped passwords, review ratings and sign-ups (the share of shoppers whose
+first visit opens their account) come from :class:`~shopguard.training.simulator.ContextAssumptions`.
 
 What cannot be calibrated: how one person's visits resemble each other and how people differ. The
 Taobao slice is a two-hour window (about one short visit per user) and the Diginetica sample has no
@@ -47,7 +47,7 @@ from statistics import NormalDist
 import numpy as np
 
 from shopguard.training.behaviour_stats import QUANTILES, BehaviourStats
-from shopguard.training.simulator import ContextAssumptions
+from shopguard.training.simulator import ContextAssumptions, review_rating, signs_up
 from shopguard.udfs.encoding import VISIT_GAP_MS, VISIT_GAP_S
 from shopguard.udfs.events import Event
 
@@ -205,7 +205,8 @@ class ReturningShopperSimulator:
         for start in self._visit_starts(habits, start_ms, span_ms, rng):
             if events:
                 start = max(start, events[-1].ts_ms + VISIT_GAP_MS + 60_000)
-            events += self._visit(habits, chain, start, len(events), bought, rng)
+            opens_account = not events and signs_up(habits.user_id, self.context)
+            events += self._visit(habits, chain, start, len(events), bought, rng, opens_account)
         return events
 
     def _visit_starts(self, h: ShopperHabits, start_ms: int, span_ms: int, rng: np.random.Generator) -> list[int]:
@@ -259,8 +260,10 @@ class ReturningShopperSimulator:
         first_n: int,
         bought: list[tuple[str, str, float]],
         rng: np.random.Generator,
+        opens_account: bool = False,
     ) -> list[Event]:
-        """One visit from ``start_ms``: sign-in, reviews of earlier purchases, searches, browsing steps."""
+        """One visit from ``start_ms``: its sign-up if it ``opens_account``, sign-in, reviews of earlier
+        purchases, searches, browsing steps."""
         c = self.context
         device, ip = h.devices[0]
         if len(h.devices) > 1 and rng.random() >= h.p_primary_device:
@@ -277,6 +280,7 @@ class ReturningShopperSimulator:
             category: str | None = None,
             price: float | None = None,
             quantity: int | None = None,
+            rating: int | None = None,
         ) -> None:
             if out:
                 clock[0] += max(int(gap_s * 1000), 1)
@@ -293,16 +297,19 @@ class ReturningShopperSimulator:
                     device_id=device,
                     ip=ip,
                     channel="sim",
+                    rating=rating,
                 )
             )
 
+        if opens_account:
+            emit("signup", 0)
         if rng.random() < h.p_login:
             if rng.random() < c.p_login_failed_before_login:
                 emit("login_failed", 0)
             emit("login", rng.uniform(5, 20))
         for item, category, price in bought:
             if rng.random() < h.p_review:
-                emit("review", self._gap_s(h, rng), item, category)
+                emit("review", self._gap_s(h, rng), item, category, rating=review_rating(h.user_id, item, c))
             elif rng.random() < self.assume.p_refund_request:
                 emit("refund_request", self._gap_s(h, rng), item, category, price)
         bought.clear()

@@ -3,8 +3,9 @@
 :class:`ShopperSimulator` draws users whose figures match :class:`~shopguard.training.behaviour_stats.BehaviourStats`
 measured on real events (the Taobao slice): how many events a user has, which event type follows which,
 the time between events, how often the next event stays on the same item or category. The real data has
-no devices, IPs, prices, logins, checkouts, reviews or payment failures; :class:`ContextAssumptions` adds
-them with stated rates, so that the anomaly injectors have a normal background to stand out from (and to hide in).
+no devices, IPs, prices, logins, checkouts, reviews, ratings, sign-ups or payment failures;
+:class:`ContextAssumptions` adds them with stated rates, so that the anomaly injectors have a normal
+background to stand out from (and to hide in).
 
 Example
 -------
@@ -46,6 +47,36 @@ class ContextAssumptions:
     p_quantity_two_or_more: float = 0.12
     p_checkout_before_purchase: float = 0.9  # the real funnel has a checkout step the slice does not log
     p_review_after_purchase: float = 0.05
+    review_rating_shares: tuple[float, float, float, float, float] = (0.07, 0.04, 0.08, 0.21, 0.60)
+    # 1..5 stars: the J shape of shop reviews (mostly 5, then 4, a bump at 1); no data we hold shows ratings
+    p_review_unrated: float = 0.1  # a review with text and no stars (a follow-up, a question)
+    p_signup: float = 0.05  # a user seen in the window who opened the account in it (sign-up at the first visit)
+
+
+def review_rating(user_id: str, item: str | None, assume: ContextAssumptions) -> int | None:
+    """The stars a normal shopper gives an item (None: unrated), drawn from the assumed shares.
+
+    Drawn from the user and item (not from the simulation's random stream), so that adding ratings left
+    every other simulated event as it was.
+
+    >>> review_rating("u1", "i1", ContextAssumptions()) == review_rating("u1", "i1", ContextAssumptions())
+    True
+    """
+    u = _stable_uniform(f"{user_id}/{item}/rating")
+    if u < assume.p_review_unrated:
+        return None
+    position = (u - assume.p_review_unrated) / (1 - assume.p_review_unrated)
+    return min(int(np.searchsorted(np.cumsum(assume.review_rating_shares), position, side="right")) + 1, 5)
+
+
+def signs_up(user_id: str, assume: ContextAssumptions) -> bool:
+    """Whether a normal user opens the account at their first visit (a share :attr:`ContextAssumptions.p_signup`)."""
+    return _stable_uniform(f"{user_id}/signup") < assume.p_signup
+
+
+def _stable_uniform(key: str) -> float:
+    """A number in [0, 1) fixed by ``key``."""
+    return (zlib.crc32(key.encode("utf-8", "surrogatepass")) + 0.5) / 2**32
 
 
 class ShopperSimulator:
@@ -109,6 +140,8 @@ class ShopperSimulator:
         price = self._price(item) if kind in ("add_to_cart", "purchase") else None
         quantity = (2 if rng.random() < a.p_quantity_two_or_more else 1) if price is not None else None
         before: list[tuple[str, int]] = []
+        if n == 0 and signs_up(user_id, a):
+            before.append(("signup", -int(60_000 + _stable_uniform(f"{user_id}/signup-gap") * 540_000)))
         if n == 0 and rng.random() < a.p_login_at_session_start:
             if rng.random() < a.p_login_failed_before_login:
                 before.append(("login_failed", -40_000))
@@ -131,7 +164,7 @@ class ShopperSimulator:
                 device_id=device,
                 ip=ip,
                 channel="sim",
-                item_id=item if extra != "login" and extra != "login_failed" else None,
+                item_id=item if extra not in ("login", "login_failed", "signup") else None,
                 price=price if extra == "payment_failed" else None,
             )
             for i, (extra, offset) in enumerate(before)
@@ -161,6 +194,7 @@ class ShopperSimulator:
                 device_id=device,
                 ip=ip,
                 channel="sim",
+                rating=review_rating(user_id, item, a),
             )
             for extra, offset in after
         ]

@@ -4,7 +4,8 @@ A *behaviour token* is one event in coarse words: its type, how long the user dw
 under 2 s, under a minute, under 30 minutes, a new visit), whether it moved to a new item, a new category, or
 a device or IP the user has not used lately (set for the rest of the visit that such a device or IP opened, so
 that a stranger's whole visit reads so), and its price tier (none, under 50, under 300, 300 or more: what a
-user usually spends is part of who they are). Tokens are derived from the 4-byte event codes of
+user usually spends is part of who they are); a review has its rating class there instead (none, 1-2, 3,
+4-5 stars), as reviews carry no price worth telling apart. Tokens are derived from the 4-byte event codes of
 :mod:`shopguard.udfs.encoding`, so training and the job see the very same tokens, and the job needs no extra
 state to know a user's last few tokens: they are in the window of codes it already keeps.
 
@@ -38,12 +39,18 @@ from __future__ import annotations
 
 from typing import Iterator, Sequence
 
-from shopguard.udfs.encoding import CODE_BYTES, FRESH_IDENTITY, NEW_CATEGORY, NEW_DEVICE, NEW_IP, NEW_ITEM
+from shopguard.udfs.encoding import (
+    CODE_BYTES,
+    FRESH_IDENTITY,
+    NEW_CATEGORY,
+    NEW_DEVICE,
+    NEW_IP,
+    NEW_ITEM,
+    RATING_SHIFT,
+)
 from shopguard.udfs.events import EVENT_TYPES
 
-TOKEN_SPEC_VERSION = (
-    "behaviour-tokens-v3"  # v3: the device bit stays set for the rest of a visit a new device or IP opened
-)
+TOKEN_SPEC_VERSION = "behaviour-tokens-v4"  # v4: the signup type, and a review's rating class in the tier bits
 TOKEN_BITS = 12
 MAX_SEQUENCE_LENGTH = 5  # five 12-bit tokens and a 3-bit length fit in a non-negative int64
 _LENGTH_SHIFT = TOKEN_BITS * MAX_SEQUENCE_LENGTH
@@ -61,17 +68,16 @@ _TOKEN_OF_FLAGS = bytes(sum(bit for mask, bit, _ in _TOKEN_FLAGS if flags & mask
 PRICE_TIERS = ("", "price under 50", "price under 300", "price 300 or more")
 # price buckets of the event code (see encoding.PRICE_EDGES): 1..3 under 50, 4..5 under 300, 6..7 from 300
 _TIER_OF_PRICE_BUCKET = bytes([0, 1, 1, 1, 2, 2, 3, 3] + [3] * 8)
+RATING_TIERS = ("", "rated 1-2", "rated 3", "rated 4-5")
+_TIER_OF_RATING = bytes([0, 1, 1, 2, 3, 3, 3, 3])  # rating 0 (none), 1..5 (and the unused 6, 7)
+_REVIEW = EVENT_TYPES.index("review") + 1  # its event code (0 marks padding)
 
 
 def code_token(code: bytes | Sequence[int]) -> int:
-    """The token of one 4-byte event code (12 bits: type, dwell, changes, price tier)."""
+    """The token of one 4-byte event code (12 bits: type, dwell, changes, price tier or a review's rating class)."""
     kind, gap, amounts, flags = code[0], code[1], code[2], code[3]
-    return (
-        kind
-        | (_DWELL_OF_GAP[min(gap, 15)] << 4)
-        | (_TOKEN_OF_FLAGS[flags & _FLAG_MASK] << 7)
-        | (_TIER_OF_PRICE_BUCKET[amounts >> 4] << 10)
-    )
+    tier = _TIER_OF_RATING[flags >> RATING_SHIFT] if kind == _REVIEW else _TIER_OF_PRICE_BUCKET[amounts >> 4]
+    return kind | (_DWELL_OF_GAP[min(gap, 15)] << 4) | (_TOKEN_OF_FLAGS[flags & _FLAG_MASK] << 7) | (tier << 10)
 
 
 def window_tokens(window: bytes, last: int | None = None) -> list[int]:
@@ -125,7 +131,7 @@ def describe_token(token: int) -> str:
     return ", ".join(
         [f"{name} {DWELL_NAMES[min(dwell, len(DWELL_NAMES) - 1)]}"]
         + [words for _, bit, words in _TOKEN_FLAGS if flags & bit]
-        + ([PRICE_TIERS[tier]] if tier else [])
+        + ([(RATING_TIERS if kind == _REVIEW else PRICE_TIERS)[tier]] if tier else [])
     )
 
 

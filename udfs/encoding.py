@@ -3,9 +3,10 @@
 Each event becomes a 4-byte *event code* relative to the user's previous events (what kind of event, how long
 after the previous one, price and quantity buckets, whether the item or category changed, whether the device
 or IP is one the user has not used among their last few, or the new one that opened this visit:
-:data:`FRESH_IDENTITY`). A user's recent behaviour is the concatenation of the last L codes: a few hundred
-bytes that live in Flink keyed state and travel between operators as ``bytes``. Only the scoring step expands
-codes into the float tensor ``[batch, L, len(FEATURE_NAMES)]`` that the model reads.
+:data:`FRESH_IDENTITY`; and a review's rating, 1 to 5, in the flag byte's top bits: :data:`RATING_SHIFT`).
+A user's recent behaviour is the concatenation of the last L codes: a few hundred bytes that live in Flink
+keyed state and travel between operators as ``bytes``. Only the scoring step expands codes into the float
+tensor ``[batch, L, len(FEATURE_NAMES)]`` that the model reads.
 
 Training imports :func:`encode_user_events` and :func:`batch_features` from here and must never
 re-implement them; :data:`FEATURE_SPEC_VERSION` goes into every model card so that the job refuses a
@@ -20,7 +21,7 @@ Example
 [4, 8]
 >>> x = batch_features(windows, history_length=4)
 >>> x.shape
-(2, 4, 22)
+(2, 4, 24)
 >>> float(x[1, -1, FEATURE_NAMES.index("type=payment_failed")]), float(x[1, -1, FEATURE_NAMES.index("fast_gap")])
 (1.0, 1.0)
 """
@@ -37,7 +38,7 @@ import numpy as np
 
 from shopguard.udfs.events import EVENT_TYPES, Event
 
-FEATURE_SPEC_VERSION = "event-codes-v2"  # v2: a device or IP is "new" unless among the user's last 4
+FEATURE_SPEC_VERSION = "event-codes-v3"  # v3: the signup event type, and a review's rating in the code
 CODE_BYTES = 4
 
 GAP_EDGES_S: tuple[float, ...] = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 21600, 86400)
@@ -56,11 +57,13 @@ VISIT_GAP_S = 1800.0
 the reports' visits, and the default of ``job.session_gap_ms``. Fixed by the gap buckets (30 min is one of
 their edges), so it is a constant and not a setting."""
 VISIT_GAP_MS = int(VISIT_GAP_S * 1000)
+RATING_SHIFT = 5
+"""A review's rating (1-5; 0: none) is kept in the flag byte's top three bits: ``flags >> RATING_SHIFT``."""
 _FLAG_NAMES = (("new_item", NEW_ITEM), ("new_category", NEW_CATEGORY), ("new_device", NEW_DEVICE), ("new_ip", NEW_IP))
 
 FEATURE_NAMES: tuple[str, ...] = (
     tuple(f"type={t}" for t in EVENT_TYPES)
-    + ("gap_bucket", "first_event", "fast_gap", "price_bucket", "quantity_bucket")
+    + ("gap_bucket", "first_event", "fast_gap", "price_bucket", "quantity_bucket", "rating")
     + tuple(name for name, _ in _FLAG_NAMES)
     + ("present",)
 )
@@ -137,6 +140,7 @@ class UserHistory:
         if not flags & (NEW_DEVICE | NEW_IP) and self._stays_on_fresh_identity(device, ip, gap_bucket):
             flags |= FRESH_IDENTITY
         amounts = (_bucket(event.price, PRICE_EDGES) << 4) | _bucket(event.quantity, QUANTITY_EDGES)
+        flags |= (event.rating or 0) << RATING_SHIFT
         return bytes((_TYPE_CODES[event.event_type], gap_bucket, amounts, flags))
 
     def _stays_on_fresh_identity(self, device: int, ip: int, gap_bucket: int) -> bool:
@@ -218,6 +222,7 @@ def batch_features(windows: Sequence[bytes], history_length: int) -> np.ndarray:
         ((gap > 0) & (gap < _FAST_GAP_BUCKET))[..., None],
         ((amounts >> 4) / 7.0)[..., None],
         ((amounts & 0x0F) / 6.0)[..., None],
+        ((flags >> RATING_SHIFT) / 5.0)[..., None],
         *[((flags & bit) > 0)[..., None] for _, bit in _FLAG_NAMES],
         present[..., None],
     ]
@@ -245,6 +250,8 @@ def describe_event_code(code: bytes) -> str:
     'payment_failed 0.5 s or less after the previous event, price under 5, quantity 1, new device'
     >>> describe_event_code(bytes((_TYPE_CODES["purchase"], 6, 7 << 4, FRESH_IDENTITY)))
     'purchase 30 s or less after the previous event, price 1000 or more, still on the new device or IP of this visit'
+    >>> describe_event_code(bytes((_TYPE_CODES["review"], 15, 0, 1 << RATING_SHIFT)))
+    'review more than 24 h after the previous event, rating 1 of 5'
     """
     kind, gap, amounts, flags = code[:CODE_BYTES]
     parts = [EVENT_TYPES[min(kind, len(EVENT_TYPES)) - 1] if kind else "padding"]
@@ -272,6 +279,8 @@ def describe_event_code(code: bytes) -> str:
     parts += [name.replace("_", " ") for name, bit in _FLAG_NAMES if flags & bit]
     if flags & FRESH_IDENTITY:
         parts.append("still on the new device or IP of this visit")
+    if flags >> RATING_SHIFT:
+        parts.append(f"rating {flags >> RATING_SHIFT} of 5")
     return ", ".join(parts)
 
 

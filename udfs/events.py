@@ -44,8 +44,12 @@ EVENT_TYPES: tuple[str, ...] = (
     "login_failed",
     "review",
     "refund_request",
+    "signup",
 )
-"""Every event type the platform emits; the order is part of the feature spec (see ``encoding``)."""
+"""Every event type the platform emits; the order is part of the feature spec (see ``encoding``).
+
+``signup`` is an account being created (its channel and device, no item); a ``review`` may carry a
+``rating`` (an integer from 1 to 5), no other event may."""
 
 _EVENT_TYPE_SET = frozenset(EVENT_TYPES)
 _REQUIRED_STRINGS = ("event_id", "user_id", "event_type")
@@ -65,6 +69,7 @@ DEAD_LETTER_REASONS: tuple[str, ...] = (
     "timestamp_in_future",
     "bad_price",
     "bad_quantity",
+    "bad_rating",
 )
 """Reason codes a dead letter can carry; each has a metric counter in the job."""
 
@@ -98,6 +103,7 @@ class Event(NamedTuple):
     device_id: str | None = None
     user_agent: str | None = None
     channel: str | None = None
+    rating: int | None = None
 
     def to_json(self) -> str:
         """The event as canonical JSON (``ts`` as epoch milliseconds), as producers send it."""
@@ -202,6 +208,7 @@ def _validate(body: dict[str, Any], limits: ValidationSettings, now_ms: int) -> 
     fields["ts_ms"] = _timestamp_ms(body["ts"], limits, now_ms)
     fields["price"] = _price(body.get("price"))
     fields["quantity"] = _quantity(body.get("quantity"))
+    fields["rating"] = _rating(body.get("rating"), fields["event_type"])
     return Event(**fields)
 
 
@@ -298,6 +305,24 @@ def _quantity(value: Any) -> int | None:
         raise InvalidEvent("wrong_type", f"'quantity' must be an integer, got {type(value).__name__}")
     if value < 0 or value > 1_000_000:
         raise InvalidEvent("bad_quantity", f"'quantity' {value} must be between 0 and 1000000")
+    return value
+
+
+MIN_RATING, MAX_RATING = 1, 5
+
+
+def _rating(value: Any, event_type: str) -> int | None:
+    """A review's stars: an integer from 1 to 5 (``4.0`` reads as 4); absent or null on every other event."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidEvent("wrong_type", f"'rating' must be an integer from 1 to 5, got {type(value).__name__}")
+    if event_type != "review":
+        raise InvalidEvent("bad_rating", f"'rating' is only allowed on review events, this one is {event_type!r}")
+    if not MIN_RATING <= value <= MAX_RATING:
+        raise InvalidEvent("bad_rating", f"'rating' {str(value)[:24]} must be between {MIN_RATING} and {MAX_RATING}")
     return value
 
 

@@ -8,7 +8,7 @@ Example
 >>> import random
 >>> tester = card_tester("demo-card-tester-1", start_ms=1511658000000, rng=random.Random(1))
 >>> sorted({e.event_type for e in tester})
-['payment_failed', 'purchase']
+['payment_failed', 'purchase', 'signup']
 """
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ def click_bot(user_id: str, start_ms: int, rng: random.Random) -> list[Event]:
 
 
 def card_tester(user_id: str, start_ms: int, rng: random.Random) -> list[Event]:
-    """Eight failed payments of a few yuan, seconds apart, then one small purchase that went through."""
-    ts, events = start_ms, []
+    """An account opened for it, then eight failed payments of a few yuan, seconds apart, then one small purchase."""
+    device = f"{user_id}-device"
+    ts, events = start_ms, [Event(f"{user_id}-signup", user_id, "signup", start_ms, device_id=device, channel="demo")]
     for i in range(8):
         ts += rng.randint(1000, 4000)
         events.append(
@@ -56,12 +57,21 @@ def card_tester(user_id: str, start_ms: int, rng: random.Random) -> list[Event]:
                 item_id="gift-card-5",
                 price=round(rng.uniform(0.5, 3.0), 2),
                 quantity=1,
+                device_id=device,
                 channel="demo",
             )
         )
     events.append(
         Event(
-            f"{user_id}-8", user_id, "purchase", ts + 2000, item_id="gift-card-5", price=1.0, quantity=1, channel="demo"
+            f"{user_id}-8",
+            user_id,
+            "purchase",
+            ts + 2000,
+            item_id="gift-card-5",
+            price=1.0,
+            quantity=1,
+            device_id=device,
+            channel="demo",
         )
     )
     return events

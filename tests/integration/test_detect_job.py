@@ -61,6 +61,7 @@ BAD_RECORDS: dict[str, bytes] = {
     "field_too_long": event(device_id="d" * 1000),
     "bad_price": event(price=-5),
     "bad_quantity": event(quantity=-1),
+    "bad_rating": event(rating=5),  # a page_view carries no stars
 }
 
 

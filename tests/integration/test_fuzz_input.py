@@ -67,6 +67,8 @@ class Fuzz:
         ):
             if rng.random() < 0.5:
                 body[name] = value
+        if body["event_type"] == "review" and rng.random() < 0.7:
+            body["rating"] = rng.randrange(1, 6)
         if rng.random() < 0.2:  # the other timestamp spellings
             moment = datetime.fromtimestamp(body["ts"] / 1000, tz=timezone(timedelta(hours=rng.choice([0, 8, -5]))))
             body["ts"] = rng.choice([moment.isoformat(timespec="milliseconds"), str(body["ts"])])
@@ -162,9 +164,14 @@ class Fuzz:
                 ("user_id", ""),
                 ("event_id", None),
                 ("quantity", 3.0),
+                ("rating", 9),
+                ("rating", "five"),
+                ("rating", 4.5),
             ]
         )
         body[field] = value
+        if field == "rating" and self.rng.random() < 0.5:
+            body["event_type"] = "review"  # else it is also on an event that may carry none
         return self.text(body).encode()
 
     def oversized(self) -> bytes:
@@ -260,6 +267,7 @@ def test_the_fuzz_covers_every_kind_of_input(fuzzed):
         "timestamp_in_future",
         "bad_price",
         "bad_quantity",
+        "bad_rating",
     }, f"seed {SEED}: {reasons}"
 
 

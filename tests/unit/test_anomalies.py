@@ -1,5 +1,7 @@
 """Anomaly injectors: valid canonical events, exact labels, blunt and subtle strengths, reproducible."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
@@ -137,14 +139,15 @@ def test_hoarders_cart_and_never_buy(subtle):
 
 
 @pytest.mark.parametrize("subtle", [False, True])
-def test_new_account_abuse_is_a_fresh_account_that_signs_in_and_buys_within_minutes(subtle):
+def test_new_account_abuse_is_a_fresh_account_that_signs_up_and_buys_within_minutes(subtle):
     history = normal_history()
     events, label = inject(INJECTORS["new_account_abuse"], history, T0 + 600_000, subtle, np.random.default_rng(2))
     account = [e for e in events if e.user_id == label.user_id]
     assert [e for e in events if e.user_id == "u1"] == history and [e.event_id for e in account] == list(
         label.event_ids
     )
-    assert account[0].event_type == "login" and account[0].device_id not in {e.device_id for e in history}
+    assert account[0].event_type == "signup" and account[0].device_id not in {e.device_id for e in history}
+    assert account[0].item_id is None and "signup" not in [e.event_type for e in account[1:]]
     first_purchase = next(e for e in account if e.event_type == "purchase")
     assert first_purchase.ts_ms - account[0].ts_ms < 20 * 60_000
 
@@ -157,3 +160,22 @@ def test_review_and_refund_abuse_write_reviews_without_purchases_and_refunds_in_
     subtle = abuse_of("refund_abuse", True, 5)
     bought = {e.item_id for e in subtle if e.event_type == "purchase"}
     assert bought and bought == {e.item_id for e in subtle if e.event_type == "refund_request"}
+
+
+def test_review_abusers_give_one_extreme_rating_to_most_of_their_reviews():
+    directions = set()
+    for subtle in (False, True):
+        for seed in range(12):
+            ratings = [e.rating for e in abuse_of("review_abuse", subtle, seed) if e.event_type == "review"]
+            assert set(ratings) <= {None, 1, 2, 3, 4, 5}
+            top, count = Counter(ratings).most_common(1)[0]
+            if not subtle:
+                assert top in (1, 5) and count >= len(ratings) / 2, ratings
+                directions.add(top)
+    assert directions == {1, 5}, "some push an item up, some sink one"
+
+
+def test_only_reviews_carry_ratings_in_every_injector():
+    for kind in INJECTORS:
+        for subtle in (False, True):
+            assert all(e.rating is None for e in abuse_of(kind, subtle, 4) if e.event_type != "review"), kind

@@ -143,3 +143,31 @@ def test_the_models_read_the_same_features_with_or_without_the_fresh_identity_fl
     code = bytes((1, 5, 0x21, 0))
     flagged = bytes((1, 5, 0x21, FRESH_IDENTITY))
     assert np.array_equal(batch_features([code], 4), batch_features([flagged], 4))
+
+
+def test_a_review_s_rating_is_in_its_code_and_read_as_stars_over_five():
+    from shopguard.udfs.encoding import RATING_SHIFT, describe_event_code
+
+    events = events_of(
+        ("purchase", 0, {"item_id": "a", "price": 30.0, "quantity": 1}),
+        ("review", 60_000, {"item_id": "a", "rating": 1}),
+        ("review", 120_000, {"item_id": "a", "rating": 5}),
+        ("review", 180_000, {"item_id": "a"}),
+    )
+    window = encode_user_events(events, 4)[-1]
+    assert [window[i + 3] >> RATING_SHIFT for i in range(0, 16, 4)] == [0, 1, 5, 0]
+    x = batch_features([window], 4)[0]
+    assert x[:, FEATURE_NAMES.index("rating")].tolist() == [0, np.float32(1 / 5), 1, 0]
+    assert x[:, FEATURE_NAMES.index("new_item")].tolist() == [0, 0, 0, 0], "the rating bits are no flag"
+    assert describe_event_code(window[4:8]).endswith("rating 1 of 5")
+
+
+def test_a_signup_has_its_own_type_column_and_the_other_types_keep_theirs():
+    from shopguard.udfs.encoding import CODE_BYTES as WIDTH
+
+    events = events_of(("signup", 0, {"device_id": "d1", "channel": "app"}), ("page_view", 30_000, {"item_id": "i"}))
+    window = encode_user_events(events, 4)[-1]
+    assert len(window) == 2 * WIDTH and window[0] == len(EVENT_TYPES) and window[WIDTH] == 1
+    x = batch_features([window], 4)[0]
+    assert x[2, FEATURE_NAMES.index("type=signup")] == 1 and x[2, FEATURE_NAMES.index("first_event")] == 1
+    assert x[3, FEATURE_NAMES.index("type=page_view")] == 1

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shopguard.config import ValidationSettings
-from shopguard.udfs.events import DEAD_LETTER_REASONS, Event, InvalidEvent, dead_letter_for, parse_event
+from shopguard.udfs.events import DEAD_LETTER_REASONS, EVENT_TYPES, Event, InvalidEvent, dead_letter_for, parse_event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 
 NOW_MS = 1_511_658_000_000  # 2017-11-26T01:00:00Z
@@ -73,6 +73,51 @@ def test_the_event_round_trips_through_its_canonical_json():
     assert parse_event(event.to_json().encode(), LIMITS, NOW_MS) == event
 
 
+def test_a_signup_is_an_account_created_with_its_channel_and_device_and_no_item():
+    event = parse_event(
+        good(event_type="signup", item_id=..., category_id=..., price=..., quantity=...), LIMITS, NOW_MS
+    )
+    assert (event.event_type, event.channel, event.device_id, event.item_id) == ("signup", "app", "d1", None)
+    assert EVENT_TYPES[-1] == "signup", "appended: the codes of the other types stay as they were"
+
+
+def review(rating):
+    return good(event_type="review", price=..., quantity=..., rating=rating)
+
+
+@pytest.mark.parametrize("rating, stars", [(1, 1), (5, 5), (4.0, 4), (None, None), (..., None)])
+def test_a_review_may_carry_a_rating_from_one_to_five(rating, stars):
+    event = parse_event(review(rating), LIMITS, NOW_MS)
+    assert event.rating == stars
+    assert parse_event(event.to_json().encode(), LIMITS, NOW_MS) == event
+
+
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        (review(0), "bad_rating"),
+        (review(6), "bad_rating"),
+        (review(-1), "bad_rating"),
+        (review(1e300), "bad_rating"),
+        (review("5"), "wrong_type"),
+        (review(4.5), "wrong_type"),
+        (review(True), "wrong_type"),
+        (review([5]), "wrong_type"),
+        (good(rating=5), "bad_rating"),  # an add_to_cart has no stars
+        (good(event_type="purchase", rating=1), "bad_rating"),
+    ],
+)
+def test_a_rating_out_of_range_of_the_wrong_type_or_not_on_a_review_is_rejected(raw, reason):
+    assert reason_for(raw) == reason
+
+
+def test_a_huge_rating_is_rejected_with_a_short_detail():
+    raw = review(...)[:-1] + (', "rating": 1' + "0" * 400 + "}").encode()
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(raw, LIMITS, NOW_MS)
+    assert caught.value.reason == "bad_rating" and len(caught.value.detail) < 100
+
+
 @pytest.mark.parametrize(
     "raw, reason",
     [
@@ -97,6 +142,7 @@ def test_the_event_round_trips_through_its_canonical_json():
         (good(ts="9" * 30), "bad_timestamp"),
         (good(price=-1), "bad_price"),
         (good(quantity=-3), "bad_quantity"),
+        (review(9), "bad_rating"),
         (good(user_agent="x" * 300), "field_too_long"),
     ],
 )

@@ -192,3 +192,15 @@ def test_account_sharing_needs_someone_else(shoppers):
     normal = [e for history in list(shoppers.values())[:6] for e in history]
     with pytest.raises(ValueError, match="other people"):
         mix_in_anomalies(normal, abused_share=1.0, seed=2, types=("account_sharing",))
+
+
+def test_new_customers_open_their_account_at_their_first_visit_and_reviews_are_rated(shoppers):
+    from shopguard.training.simulator import ContextAssumptions, signs_up
+
+    for user, history in shoppers.items():
+        opened = [e for e in history if e.event_type == "signup"]
+        assert len(opened) == signs_up(user, ContextAssumptions())
+        assert not opened or (history[0] == opened[0] and opened[0].item_id is None)
+    assert any(e.event_type == "signup" for h in shoppers.values() for e in h)
+    reviews = [e for h in shoppers.values() for e in h if e.event_type == "review"]
+    assert reviews and {e.rating for e in reviews} <= {None, 1, 2, 3, 4, 5} and len({e.rating for e in reviews}) >= 4

@@ -7,7 +7,7 @@ import pytest
 from shopguard.training.behaviour_stats import measure_behaviour
 from shopguard.training.calibration_report import comparison_rows, write_calibration_report
 from shopguard.training.datasets import read_taobao
-from shopguard.training.simulator import ContextAssumptions, ShopperSimulator
+from shopguard.training.simulator import ContextAssumptions, ShopperSimulator, review_rating, signs_up
 from shopguard.udfs.events import EVENT_TYPES
 
 TAOBAO = Path(__file__).resolve().parents[2] / "../shared/data/taobao_user_behavior_slice.csv"
@@ -77,3 +77,28 @@ def test_the_report_puts_real_and_simulated_side_by_side_with_plots(real_events,
     for plot in ("gaps.png", "events_per_user.png", "behaviour_mix.png"):
         assert (tmp_path / plot).read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / "calibration.json").is_file()
+
+
+def test_a_share_of_users_sign_up_at_their_first_visit_with_no_item(simulated):
+    first = {}
+    for e in simulated:
+        first.setdefault(e.user_id, e)
+    signed = [e for e in simulated if e.event_type == "signup"]
+    assert {e.user_id for e in signed} == {u for u in first if signs_up(u, ContextAssumptions())}
+    assert len(signed) == len({e.user_id for e in signed}) and all(first[e.user_id] == e for e in signed)
+    assert all(e.item_id is None and e.device_id for e in signed)
+    assert len(signed) / len(first) == pytest.approx(ContextAssumptions().p_signup, abs=0.01)
+
+
+def test_normal_review_ratings_follow_the_assumed_shares():
+    assume = ContextAssumptions()
+    ratings = [review_rating(f"u{n % 97}", f"item-{n}", assume) for n in range(20_000)]
+    assert ratings.count(None) / len(ratings) == pytest.approx(assume.p_review_unrated, abs=0.01)
+    rated = [r for r in ratings if r is not None]
+    for stars, share in enumerate(assume.review_rating_shares, start=1):
+        assert rated.count(stars) / len(rated) == pytest.approx(share, abs=0.015), stars
+
+
+def test_simulated_reviews_carry_ratings_and_nothing_else_does(simulated):
+    assert all(e.rating is None for e in simulated if e.event_type != "review")
+    assert all(e.rating in (None, 1, 2, 3, 4, 5) for e in simulated if e.event_type == "review")
