@@ -194,6 +194,8 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
         return _evaluate_dataset(cfg, args)
     if args.churn_only:
         return _evaluate_churn_only(cfg, args)
+    if args.rings_only:
+        return _evaluate_rings_only(cfg, args)
     if args.events or args.labels:
         return _evaluate_labelled(cfg, args)
     data = build_evaluation_data(cfg, _progress)
@@ -228,6 +230,7 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
             cfg, data, returning, scores, Path(model_dir), report_dir, full_size=args.unseen_full_size
         )
     body["churn"] = _evaluate_churn(cfg, report_dir)
+    body["rings"] = _evaluate_rings(cfg, str(model_dir), report_dir)
     (report_dir / "evaluation.json").write_text(json.dumps(body, indent=1) + "\n")
     if args.json:
         print(json.dumps(body))
@@ -246,6 +249,27 @@ def _evaluate_churn(cfg: ShopguardConfig, report_dir: Path) -> dict:
     for line in terminal_lines(body):
         _progress(line)
     return body
+
+
+def _evaluate_rings(cfg: ShopguardConfig, model_dir: str | None, report_dir: Path) -> dict:
+    """The rings section (``rings.md``, key ``rings``): ring families among simulated shoppers who share networks."""
+    from shopguard.training.evaluation_rings import evaluate_and_report, report_lines
+
+    body = evaluate_and_report(cfg, model_dir, report_dir, _progress)
+    for line in report_lines(body)[4:]:
+        _progress(line)
+    return body
+
+
+def _evaluate_rings_only(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
+    """``shopguard evaluate --rings-only``: only the rings section, written to ``rings.json`` and ``rings.md``."""
+    report_dir = Path(args.report_dir or cfg.training.report_dir)
+    body = _evaluate_rings(cfg, args.model, report_dir)
+    (report_dir / "rings.json").write_text(json.dumps({"rings": body}, indent=1) + "\n")
+    if args.json:
+        print(json.dumps({"rings": body}))
+    print(f"report: {report_dir / 'rings.md'}", file=sys.stderr)
+    return 0
 
 
 def _evaluate_churn_only(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
@@ -661,6 +685,11 @@ def build_parser() -> argparse.ArgumentParser:
     publish = add("publish", cmd_publish, "register a model folder and make it current, unless it is worse")
     publish.add_argument("model_dir")
     publish.add_argument("--force", action="store_true", help="publish even if it scores worse than the current")
+    evaluate.add_argument(
+        "--rings-only",
+        action="store_true",
+        help="only the rings section (ring families among simulated shoppers sharing networks): rings.md, rings.json",
+    )
     retrain = add("retrain", cmd_retrain, "train and publish (for a schedule: see deploy/retrain.cron)")
     retrain.add_argument("--force", action="store_true")
     bench = add(

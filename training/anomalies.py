@@ -33,7 +33,7 @@ import numpy as np
 
 from shopguard.training.behaviour_stats import sessions
 from shopguard.training.simulator import ContextAssumptions
-from shopguard.udfs.events import Event
+from shopguard.udfs.events import EVENT_TYPES, Event
 
 ANOMALY_TYPES = (
     "bot",
@@ -623,3 +623,65 @@ def inject_account_sharing(
     abuse = [e._replace(event_id=f"{user_id}-account_sharing-{n}") for n, e in enumerate(abuse)]
     label = AnomalyLabel(user_id, "account_sharing", subtle, onset_ms, tuple(e.event_id for e in abuse))
     return sorted([*history, *abuse], key=lambda e: e.ts_ms), label
+
+
+RING_FAMILIES = ("fake_order_ring", "card_testing_ring", "click_farm_ring")
+"""Several accounts acting together from shared devices and networks (judged per family by
+:mod:`shopguard.training.evaluation_rings`): fake orders of the same items, stolen cards spread over
+accounts, clicks and carts pushed onto a few items."""
+
+
+def inject_ring_family(
+    family: str, onset_ms: int, rng: np.random.Generator, prefix: str = "ring"
+) -> tuple[list[Event], list[AnomalyLabel]]:
+    """One ring of ``family``: fresh accounts on shared devices and IPs, and their labels.
+
+    Wide ranges, so that detection cannot lean on one ring's habit: 3 to 40 accounts (log-uniform), on
+    1 to a third as many devices and 1 to 3 IPs, up to half of the accounts on a device of their own (sharing
+    only the network); a signup first (when the format has the event) or not; the accounts starting within
+    5 minutes to a day of each other; each account's own pace from the family's injector, blunt or subtle.
+    """
+    size = int(round(_log_uniform(rng, 3.0, 40.0)))
+    ring = f"{prefix}-{int(rng.integers(0, 10**9))}"
+    devices = [f"{ring}-device-{d}" for d in range(int(rng.integers(1, max(1, size // 3) + 1)))]
+    ips = [f"203.0.{int(rng.integers(0, 256))}.{int(rng.integers(1, 255))}" for _ in range(int(rng.integers(1, 4)))]
+    own_device_share = float(rng.uniform(0.0, 0.5))
+    signs_up = "signup" in EVENT_TYPES and rng.random() < 0.5
+    spread_ms = int(_log_uniform(rng, 300.0, 86_400.0) * 1000)
+    targets = tuple(f"{ring}-item-{i}" for i in range(int(rng.integers(1, 4))))
+    events: list[Event] = []
+    labels: list[AnomalyLabel] = []
+    for k in range(size):
+        account = f"{ring}-{k}"
+        device = f"{account}-phone" if rng.random() < own_device_share else devices[int(rng.integers(0, len(devices)))]
+        ip = ips[int(rng.integers(0, len(ips)))]
+        start = onset_ms + int(rng.integers(0, spread_ms + 1))
+        subtle = bool(rng.random() < 0.5)
+        abuse = _ring_account_events(family, account, start, subtle, targets, rng)
+        if signs_up:
+            abuse.insert(
+                0, Event(f"{account}-signup", account, "signup", start - int(_log_uniform(rng, 5.0, 3600.0) * 1000))
+            )
+        abuse = [e._replace(device_id=device, ip=ip) for e in abuse]
+        events += abuse
+        labels.append(AnomalyLabel(account, family, subtle, abuse[0].ts_ms, tuple(e.event_id for e in abuse)))
+    return sorted(events, key=lambda e: e.ts_ms), labels
+
+
+def _ring_account_events(
+    family: str, account: str, start: int, subtle: bool, targets: tuple[str, ...], rng: np.random.Generator
+) -> list[Event]:
+    """One ring account's abuse, before the ring's device and IP are put on it."""
+    if family == "fake_order_ring":
+        return ClickFarming(target_items=targets).events(account, None, start, subtle, rng)
+    if family == "card_testing_ring":
+        return CardTesting().events(account, UserContext(None, None, ()), start, subtle, rng)
+    if family == "click_farm_ring":
+        w = _Writer(account, family, start)
+        step = (lambda: _log_uniform(rng, 10.0, 300.0)) if subtle else (lambda: _log_uniform(rng, 1.0, 20.0))
+        for _ in range(int(rng.integers(3, 31))):
+            item = targets[int(rng.integers(0, len(targets)))]
+            kind = ("page_view", "favorite", "add_to_cart")[int(rng.integers(0, 3))]
+            w.add(step(), kind, item_id=item, category_id="ring-shop")
+        return w.events
+    raise ValueError(f"unknown ring family {family!r}: one of {RING_FAMILIES}")

@@ -19,34 +19,64 @@ Example
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 import numpy as np
 
+from shopguard.udfs.entity_rings import RingRecord, RingWatch
 from shopguard.udfs.entity_sketch import FIGURE_NAMES, EntitySketch
 from shopguard.udfs.entity_streams import sketch_arguments
 from shopguard.udfs.events import Event
 from shopguard.udfs.rows import ENTITY_FIGURE_FIELDS
 
-__all__ = ["ENTITY_FIGURE_FIELDS", "entity_figures", "entity_sketches"]
+__all__ = ["ENTITY_FIGURE_FIELDS", "EntityReplay", "entity_figures", "replay_entities"]
+
+
+@dataclass
+class EntityReplay:
+    """What the entity steps made of a list of events: each event's figures, every entity's final sketch, and
+    the ring alerts in the order raised."""
+
+    figures: np.ndarray
+    sketches: dict[tuple[str, str], EntitySketch] = field(default_factory=dict)
+    ring_alerts: list[dict] = field(default_factory=list)
 
 
 def entity_figures(events: Sequence[Event]) -> np.ndarray:
     """``[len(events), len(ENTITY_FIGURE_FIELDS)]`` figures (NaN where the event has no such entity)."""
-    return entity_sketches(events)[0]
+    return replay_entities(events).figures
 
 
-def entity_sketches(events: Sequence[Event]) -> tuple[np.ndarray, dict[tuple[str, str], EntitySketch]]:
-    """The figures, and every entity's sketch after the last event (keyed by ``(entity type, identifier)``)."""
+def replay_entities(events: Sequence[Event], watches: Mapping[str, RingWatch] | None = None) -> EntityReplay:
+    """The figures and sketches, and with ``watches`` (per entity type) the ring alerts the job would raise."""
     width = len(FIGURE_NAMES)
-    figures = np.full((len(events), 2 * width), np.nan)
-    sketches: dict[tuple[str, str], EntitySketch] = {}
+    replay = EntityReplay(np.full((len(events), 2 * width), np.nan))
+    records: dict[tuple[str, str], RingRecord] = {}
     order = sorted(range(len(events)), key=lambda i: events[i].ts_ms)
     for i in order:
         event = events[i]
         for column, (entity_type, identifier) in enumerate((("device", event.device_id), ("ip", event.ip))):
             if not identifier:
                 continue
-            sketch = sketches.setdefault((entity_type, identifier), EntitySketch())
-            figures[i, column * width : (column + 1) * width] = sketch.observe(*sketch_arguments(event))
-    return figures, sketches
+            key = (entity_type, identifier)
+            sketch = replay.sketches.setdefault(key, EntitySketch())
+            figures = sketch.observe(*sketch_arguments(event))
+            replay.figures[i, column * width : (column + 1) * width] = figures
+            watch = (watches or {}).get(entity_type)
+            if watch is None:
+                continue
+            outcome = watch.observe(
+                identifier,
+                sketch,
+                dict(zip(FIGURE_NAMES, figures)),
+                lambda key=key: records.get(key, RingRecord()),
+                event.event_id,
+                event.ts_ms,
+                event.ts_ms,
+            )
+            if outcome.record is not None:
+                records[key] = outcome.record
+            if outcome.alert is not None:
+                replay.ring_alerts.append(outcome.alert)
+    return replay

@@ -50,7 +50,7 @@ _FIGURE_TEXT = {
     "accounts_1h": "{n} accounts in the last hour",
     "failed_payments_24h": "{n} failed payments in 24 h across its accounts",
     "failed_logins_24h": "{n} failed logins in 24 h across its accounts",
-    "same_item_accounts_24h": "{n} accounts bought or carted this item in 24 h",
+    "same_item_accounts_24h": "{n} accounts bought, carted or favorited this item in 24 h",
     "accounts_30d": "{n} accounts in 30 days",
 }
 

@@ -1,7 +1,7 @@
 """Ring alerts: several accounts behind one device or IP doing the same thing together.
 
 :func:`ring_evidence` reads an entity's :class:`~shopguard.udfs.entity_sketch.EntitySketch` after an
-event: among the accounts it saw in the last 24 hours, how many signed up there, bought or carted the
+event: among the accounts it saw in the last 24 hours, how many signed up there, bought, carted or favorited the
 same item there, failed a payment there, failed a login there. The entity is a ring (:meth:`RingRule.
 holds`) when one of these activities is shared by at least ``min_accounts`` accounts that make at least
 ``min_share`` of its recent accounts, and the entity is no crowd: an entity that saw more than
@@ -10,7 +10,7 @@ by design, and its figures reach the users' scoring (the ``entities`` detector) 
 
 A ring alert goes through the same cool-down and revision logic as a user's alert
 (:func:`~shopguard.udfs.cool_down.decide`): one open alert per entity, re-sent as a new revision when
-more accounts join it (its score is the number of accounts acting together), a new alert after a quiet
+more accounts join it (its score is the number of accounts it names), a new alert after a quiet
 gap longer than ``job.alert_cooldown_ms``. It is published on the alerts topic with ``alert_kind`` =
 ``"ring"`` (user alerts carry ``"user"``), keyed by the entity's pseudonym; it never holds the raw
 device id or IP. docs/detection.md describes the message for consumers.
@@ -60,7 +60,7 @@ def ring_evidence(sketch: EntitySketch) -> RingEvidence:
     top_item, same_item = items.most_common(1)[0] if items else (0, 0)
     counts = (
         ("signed_up", sum(a.signed_up for a in recent), "{n} accounts signed up here"),
-        ("same_item", same_item, "{n} accounts bought or carted the same item here"),
+        ("same_item", same_item, "{n} accounts bought, carted or favorited the same item here"),
         ("failed_payments", sum(a.failed_payments > 0 for a in recent), "{n} accounts failed a payment here"),
         ("failed_logins", sum(a.failed_logins > 0 for a in recent), "{n} accounts failed a login here"),
     )
@@ -202,17 +202,19 @@ class RingWatch:
         if not self.rule.holds(evidence, figures["accounts_30d"]):
             return RingOutcome(None, None, None)
         record = read_record()
+        open_alert = record.alert
+        if open_alert is not None and event_ts - open_alert.last_crossing_ts > self.cooldown_ms:
+            open_alert, record = None, RingRecord()  # a quiet gap: a new episode names only its own accounts
+        accounts = named_accounts(record.accounts, evidence, self.max_named_accounts)
         decision = decide(
-            record.alert,
+            open_alert,
             event_ts=event_ts,
-            score=float(evidence.together),
+            score=float(len(accounts)),  # the accounts named so far: a new revision when one joins
             anomaly_type=RING_ANOMALY,
             new_alert_id=ring_alert_id(self.entity_type, entity, event_id),
             cooldown_ms=self.cooldown_ms,
-            min_gain=1.0,  # a new revision when one more account joins the ring
+            min_gain=1.0,
         )
-        earlier = record.accounts if decision.action != "open" else ()
-        accounts = named_accounts(earlier, evidence, self.max_named_accounts)
         stored = RingRecord(decision.alert, accounts)
         if decision.action == "suppress":
             return RingOutcome(stored, decision.action, None)

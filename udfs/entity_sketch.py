@@ -5,7 +5,7 @@ a carrier NAT or an office IP is what honest crowds look like. Per entity (a dev
 :class:`EntitySketch` keeps, in one byte string of bounded size whatever the traffic:
 
 * the :data:`RECENT_ACCOUNTS` most recently seen accounts (id, first and last time here, whether they
-  signed up here, their failures, a 16-bit hash of the item they last bought or carted), least
+  signed up here, their failures, a 16-bit hash of the item they last bought, carted or favorited), least
   recently seen evicted first, and the newest time an evicted account was seen;
 * for each window of :data:`WINDOWS` (1 h, 24 h, 30 days), three HyperLogLog sketches of
   :data:`REGISTERS` registers over consecutive half-windows, so their union covers between one and
@@ -62,8 +62,9 @@ TYPICAL_ID_BYTES = 36
 bound for the longest ids)."""
 
 FAILED_PAYMENT, FAILED_LOGIN, SIGNUP = "payment_failed", "login_failed", "signup"
-ITEM_EVENTS = frozenset({"purchase", "add_to_cart", "checkout"})
-"""Events whose item counts as bought or carted together (``same_item_accounts_24h``)."""
+ITEM_EVENTS = frozenset({"purchase", "add_to_cart", "checkout", "favorite"})
+"""Events whose item counts as pushed together (``same_item_accounts_24h``): bought, carted or favorited, what
+fake orders and click farms do to an item; a view is not counted (everyone views popular items)."""
 
 _HEADER = struct.Struct("<IIIB")  # newest event time (s), entity first seen (s), newest evicted account's time, count
 _WINDOW = struct.Struct(f"<If{BUCKETS * REGISTERS}s")  # the current half-window's index, the estimate, the sketches
@@ -104,7 +105,7 @@ class RecentAccount(NamedTuple):
     signed_up: bool
     failed_payments: int
     failed_logins: int
-    item: int  # 16-bit hash of the item it last bought or carted here, 0 if none
+    item: int  # 16-bit hash of the item it last bought, carted or favorited here, 0 if none
 
 
 @dataclass

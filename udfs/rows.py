@@ -53,7 +53,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
             ("new_accounts_24h", "accounts that signed up there in the last 24 h"),
             ("failed_payments_24h", "failed payments in the last 24 h, all accounts"),
             ("failed_logins_24h", "failed logins in the last 24 h, all accounts"),
-            ("same_item_accounts_24h", "accounts that bought or carted this event's item there in 24 h"),
+            ("same_item_accounts_24h", "accounts that bought, carted or favorited this event's item there in 24 h"),
         )
     },
     # what the detection rules add in the user step (udfs/rule_broadcast.py)
