@@ -458,11 +458,44 @@ def cmd_retrain(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.training.evaluation_data import build_evaluation_data
     from shopguard.training.publishing import publish_model
     from shopguard.training.train_pipeline import train_and_export
+    from shopguard.training.verdict_refit import apply_verdicts, copy_for_verdicts, figures_markdown
 
-    data = build_evaluation_data(cfg, _progress)
-    folder = train_and_export(cfg, data, Path(cfg.cache_dir) / "trained", progress=_progress)
+    judged, left_out = _judged_alerts(cfg)
+    data = None
+    if args.from_model:
+        folder = copy_for_verdicts(args.from_model, Path(cfg.cache_dir) / "trained")
+    else:
+        data = build_evaluation_data(cfg, _progress)
+        folder = train_and_export(cfg, data, Path(cfg.cache_dir) / "trained", progress=_progress, judged=judged)
+    figures = apply_verdicts(folder, judged, left_out)
+    report = Path(cfg.training.report_dir) / "verdicts.md"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(figures_markdown(figures["by_type"], left_out))
+    _progress(
+        f"{len(judged)} analysts' verdicts used; type thresholds {figures['type_thresholds'] or 'unchanged'}; "
+        f"report: {report}"
+    )
     publish_model(cfg, folder, force=args.force, data=data, progress=_progress)
     return 0
+
+
+def _judged_alerts(cfg: ShopguardConfig):
+    """The alerts analysts judged (the verdicts on topics.feedback with their alerts), and how many were left out."""
+    from shopguard.local.alert_feed import committed_values
+    from shopguard.local.alert_feedback import read_verdicts
+    from shopguard.local.topics import TopicError
+    from shopguard.training.verdict_refit import judged_alerts
+
+    try:
+        verdicts, refused = read_verdicts(cfg)
+        alerts = committed_values(cfg, cfg.topics.alerts, 120.0) if verdicts else []
+    except TopicError as error:
+        _progress(f"no analysts' verdicts used: {error}")
+        return [], 0
+    for refusal in refused:
+        _progress(f"skipped on {cfg.topics.feedback!r}: {refusal}")
+    judged, left_out = judged_alerts(verdicts, alerts)
+    return judged, left_out
 
 
 def cmd_feedback(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
@@ -690,8 +723,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only the rings section (ring families among simulated shoppers sharing networks): rings.md, rings.json",
     )
-    retrain = add("retrain", cmd_retrain, "train and publish (for a schedule: see deploy/retrain.cron)")
+    retrain = add(
+        "retrain",
+        cmd_retrain,
+        "train with the analysts' verdicts on topics.feedback as labels and publish (for a schedule: see "
+        "deploy/retrain.cron)",
+    )
     retrain.add_argument("--force", action="store_true")
+    retrain.add_argument(
+        "--from",
+        dest="from_model",
+        metavar="MODEL_DIR",
+        help="refit only this model's per-type thresholds with the verdicts (no training; a new version)",
+    )
     bench = add(
         "bench",
         cmd_bench,

@@ -14,7 +14,7 @@ fitted or given combiner, into the figures the evaluation report shows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from shopguard.training.detection_metrics import (
     user_scores,
 )
 from shopguard.training.returning_data import ReturningData, validation_abused_users
+from shopguard.training.verdict_refit import verdict_rows
 from shopguard.udfs.score_combiner import ScoreCombiner
 
 COMBINED = "combined"
@@ -53,12 +54,22 @@ def score_periods(detectors, data: ReturningData, progress: Callable[[str], None
     return scores
 
 
-def fit_period_combiner(scores: Mapping[str, PeriodScores], data: ReturningData, alert_rate: float) -> ScoreCombiner:
-    """The combiner fitted on the validation period's events (as ``shopguard train`` does)."""
+def fit_period_combiner(
+    scores: Mapping[str, PeriodScores], data: ReturningData, alert_rate: float, judged: Sequence = ()
+) -> ScoreCombiner:
+    """The combiner fitted on the validation period's events (as ``shopguard train`` does), and on the alerts
+    analysts judged (``judged``: :class:`~shopguard.training.verdict_refit.JudgedAlert`), when there are any."""
     validation = data.validation
-    return fit_combiner(
-        {name: s.validation for name, s in scores.items()}, validation.event_is_abuse, validation.user_ids, alert_rate
-    )
+    columns = {name: s.validation for name, s in scores.items()}
+    is_abuse, users = validation.event_is_abuse, list(validation.user_ids)
+    if judged:  # real labels win: a judged user's own simulated rows, if any, give way to the verdict
+        judged_users = {j.user_id for j in judged}
+        keep = np.array([user not in judged_users for user in users], dtype=bool)
+        extra, extra_abuse, extra_users = verdict_rows(judged, tuple(columns))
+        columns = {name: np.concatenate([np.asarray(values)[keep], extra[name]]) for name, values in columns.items()}
+        is_abuse = np.concatenate([np.asarray(is_abuse)[keep], extra_abuse])
+        users = [u for u, k in zip(users, keep) if k] + extra_users
+    return fit_combiner(columns, is_abuse, users, alert_rate)
 
 
 def ablation(

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -87,16 +87,22 @@ def rarity_detector(cfg: ShopguardConfig, folder: Path) -> RarityDetector:
 
 
 def train_ensemble(
-    cfg: ShopguardConfig, returning: ReturningData, folder: str | Path, progress: Callable[[str], None] = print
+    cfg: ShopguardConfig,
+    returning: ReturningData,
+    folder: str | Path,
+    progress: Callable[[str], None] = print,
+    judged: Sequence = (),
 ) -> dict:
-    """Add ``rarity.json``, ``next-event/``, ``patterns.sqlite``, ``combiner.json`` to ``folder``; the ablation."""
+    """Add ``rarity.json``, ``next-event/``, ``patterns.sqlite``, ``combiner.json`` to ``folder``; the ablation.
+
+    ``judged`` (analysts' verdicts on alerts, :mod:`shopguard.training.verdict_refit`) join the combiner's fit."""
     folder = Path(folder)
     calibrate_rarity(cfg, folder, progress)
     progress("training the next-event model on the returning shoppers' normal history")
     next_event = NextEventDetector(export_dir=folder, progress=progress).fit(returning.history)
     reference = strangers_reference(cfg, returning)
     scores = score_periods(job_detectors(cfg, folder, next_event, False, folder, reference), returning, progress)
-    fit_period_combiner(scores, returning, cfg.training.target_alert_rate).write(folder)
+    fit_period_combiner(scores, returning, cfg.training.target_alert_rate, judged).write(folder)
     calibrate_folder(cfg, folder, progress)
     progress(f"new_account: {add_new_account(folder)}")
     combiner = ScoreCombiner.read(folder)

@@ -13,7 +13,7 @@ import hashlib
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from shopguard.config import ShopguardConfig
 from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
@@ -50,8 +50,11 @@ def train_and_export(
     model_config: SequenceModelConfig | None = None,
     run: TrainingRun | None = None,
     progress: Callable[[str], None] = print,
+    judged: Sequence = (),
 ) -> Path:
-    """Train on ``data``, export to ``out_dir/<version>``, measure the export, write the card; return the folder."""
+    """Train on ``data``, export to ``out_dir/<version>``, measure the export, write the card; return the folder.
+
+    ``judged`` (analysts' verdicts on alerts, :mod:`shopguard.training.verdict_refit`) join the combiner's fit."""
     model_config, run = model_config or SequenceModelConfig(), run or TrainingRun()
     started = time.monotonic()
     model = train_sequence_model(data.train, data.validation, model_config, run, progress)
@@ -82,7 +85,7 @@ def train_and_export(
         },
     )
     returning = build_returning_data(cfg, progress)
-    result = train_ensemble(cfg, returning, folder, progress)
+    result = train_ensemble(cfg, returning, folder, progress, judged)
     _update_card(
         folder,
         ensemble={

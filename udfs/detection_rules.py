@@ -5,12 +5,12 @@ A rule is one JSON object with an ``id``, a ``version`` (an integer that grows w
 
 ``allow``           the listed users, device or IP pseudonyms never alert (``user_ids``, ``device_keys``,
                     ``ip_keys``; pseudonyms as alerts and dead letters show them, ``h:`` and 16 hex digits)
-``deny``            the listed ones always alert (a ``rules`` score of 1)
+``deny``            the listed ones always alert (a ``rules`` detector score of 1)
 ``type_threshold``  alerts of ``anomaly_type`` need a score of at least ``threshold`` (instead of the model's)
 ``count``           at least ``at_least`` events of ``event_type`` within ``within_s`` seconds of event time,
                     optionally only events whose ``where`` condition holds (``{"field": "price", "op": "<=",
-                    "value": 2}``; fields: price, quantity, item_id, category_id, channel), add a ``rules``
-                    detector score (``score``, default 1) and a reason in words
+                    "value": 2}``; fields: price, quantity, item_id, category_id, channel), alert with a
+                    ``rules`` detector score (``score``, default 1) and a reason in words
 
 A deletion is ``{"id": ..., "version": ..., "deleted": true}``. :func:`parse_rule` checks everything and
 refuses a malformed rule with the reason (:class:`RuleRefused`); the job then keeps its last good set.
@@ -345,7 +345,7 @@ def _count_reason(rule: Rule, seen: int) -> str:
 class RuleDecision(NamedTuple):
     """The decision step's reading of the rules for one scored event."""
 
-    alert: bool  # alert (score over the threshold in force, or a deny or counting rule fired)
+    alert: bool  # alert: the score reached the threshold in force, or a deny list or counting rule fired
     allowed: bool  # an allow list holds this event: no alert whatever the score
     threshold: float  # the threshold in force for the event's type
     touches: list[dict[str, Any]]  # every rule that touched the decision, for the alert's ``rules``
@@ -367,7 +367,7 @@ def rule_decision(score: float, threshold: float, anomaly_type: str, rules_score
     if typed is not None:
         threshold = float(typed[0])
         touches.append({"id": typed[1], "version": typed[2], "effect": "type_threshold", "threshold": threshold})
-    fired = rules_score is not None and not math.isnan(rules_score) and rules_score >= threshold
+    fired = rules_score is not None and not math.isnan(rules_score)  # a deny list or counting rule alerts itself
     return RuleDecision(score >= threshold or fired, False, threshold, touches)
 
 

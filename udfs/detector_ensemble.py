@@ -170,7 +170,7 @@ class DetectorEnsemble:
                 NEW_ACCOUNT: new_account,
             }
             score = self.combiner.combine({name: by_name[name] for name in self.combiner.detectors})
-            threshold = self.combiner.threshold_for(patterns)
+            threshold = self.combiner.threshold_for(patterns, types)
         return DetectorScores(score, threshold, types, lstm, next_event, patterns, rules, rarity, entities, new_account)
 
     def _new_account(self, rows: int, entity_figures: np.ndarray | None, inputs) -> np.ndarray:

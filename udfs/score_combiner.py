@@ -43,11 +43,12 @@ Example
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -142,6 +143,7 @@ class ScoreCombiner:
     hinges: tuple[Hinge, ...] = ()
     mode: str = "logistic"  # or "min_tail" (label-free: see the module's docstring); weights unused there
     tails: tuple[TailTable, ...] = ()  # min_tail: one per detector
+    type_thresholds: tuple[tuple[str, float], ...] = ()  # (alert type, threshold) raised from analysts' verdicts
 
     def combine(self, scores: Mapping[str, np.ndarray]) -> np.ndarray:
         """Probability of abuse per row, from each detector's scores (NaN pattern scores use the fallback)."""
@@ -194,23 +196,41 @@ class ScoreCombiner:
         decades = np.maximum(decades, 0.0)
         return decades / (1.0 + decades)
 
-    def threshold_for(self, pattern_scores: np.ndarray) -> np.ndarray:
-        """The operating threshold per row: the fallback's where the pattern score is missing."""
+    def threshold_for(self, pattern_scores: np.ndarray, types: Sequence[str] | None = None) -> np.ndarray:
+        """The operating threshold per row: the fallback's where the pattern score is missing, raised to the
+        row's alert type's threshold where analysts' verdicts set one (``types``: each row's alert type).
+
+        >>> typed = ScoreCombiner(("lstm",), ("logit",), (1.0,), 0.0, 0.9, type_thresholds=(("bot", 0.99),))
+        >>> typed.threshold_for(np.zeros(2), ["bot", "scalping"]).tolist()
+        [0.99, 0.9]
+        """
         thresholds = np.full(len(pattern_scores), self.threshold)
         if self.fallback is not None:
             thresholds[np.isnan(np.asarray(pattern_scores, dtype=np.float64))] = self.fallback.threshold
+        if self.type_thresholds and types is not None:
+            raised = dict(self.type_thresholds)
+            typed = np.array([raised.get(kind, -np.inf) for kind in types], dtype=np.float64)
+            thresholds = np.maximum(thresholds, typed)
         return thresholds
 
+    def with_type_thresholds(self, thresholds: Mapping[str, float]) -> "ScoreCombiner":
+        """This combiner with these per-type thresholds (sorted by type)."""
+        return dataclasses.replace(self, type_thresholds=tuple(sorted((k, float(v)) for k, v in thresholds.items())))
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "detectors": list(self.detectors),
-            "transforms": list(self.transforms),
-            "weights": list(self.weights),
-            "intercept": self.intercept,
-            "threshold": self.threshold,
-            "fallback": self.fallback.to_dict() if self.fallback else None,
-            "hinges": [{"detector": h.detector, "knee": h.knee, "weight": h.weight} for h in self.hinges],
-        } | ({"mode": self.mode, "tails": [t.to_dict() for t in self.tails]} if self.mode != "logistic" else {})
+        return (
+            {
+                "detectors": list(self.detectors),
+                "transforms": list(self.transforms),
+                "weights": list(self.weights),
+                "intercept": self.intercept,
+                "threshold": self.threshold,
+                "fallback": self.fallback.to_dict() if self.fallback else None,
+                "hinges": [{"detector": h.detector, "knee": h.knee, "weight": h.weight} for h in self.hinges],
+            }
+            | ({"mode": self.mode, "tails": [t.to_dict() for t in self.tails]} if self.mode != "logistic" else {})
+            | ({"type_thresholds": dict(self.type_thresholds)} if self.type_thresholds else {})
+        )
 
     @classmethod
     def from_dict(cls, body: Mapping[str, Any]) -> "ScoreCombiner":
@@ -228,6 +248,7 @@ class ScoreCombiner:
                 TailTable(str(t["detector"]), tuple(map(float, t["scores"])), tuple(map(float, t["log_tails"])))
                 for t in body.get("tails", ())
             ),
+            tuple(sorted((str(k), float(v)) for k, v in body.get("type_thresholds", {}).items())),
         )
         if combiner.mode not in MODES:
             raise CombinerError(f"unknown combination mode {combiner.mode!r} (known: {', '.join(MODES)})")
