@@ -140,9 +140,7 @@ def build_detection_graph(
     scored = t_env.from_data_stream(t_env.to_data_stream(scored))
     crossings = t_env.to_data_stream(
         scored.where(  # the model's threshold, or what the rules say (NaN: no rule; never true)
-            (col("score") >= col("threshold"))
-            | (col("rules_score") >= 0.0)
-            | (col("score") >= col("rules_floor"))
+            (col("score") >= col("threshold")) | (col("rules_score") >= 0.0) | (col("score") >= col("rules_floor"))
         ).select(*[col(name) for name in CROSSING_FIELDS])
     )
     alerts = (
