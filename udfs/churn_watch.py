@@ -15,8 +15,8 @@ and the evaluation run the same rule:
   user's earlier rate (at least 5%) or more, over at least as many earlier purchases, opens or updates the
   signal at the refund request;
 * **thinning visits** (a customer slowing down before leaving): the latest ``churn.thinning_gaps``
-  gaps between visits each ``churn.thinning_factor`` x the user's usual gap or longer open or update
-  the signal at the visit that ends them;
+  gaps between visits each ``churn.thinning_factor`` x the user's usual gap or longer, and at least half
+  of ``churn.min_silence_days``, open or update the signal at the visit that ends them;
 * a visit while a silence is reported closes the signal with ``recovered``; a signal about thinning
   alone closes at a visit back in the usual rhythm, one about refunds alone when they no longer climb.
 
@@ -195,7 +195,8 @@ class ChurnWatch:
         if state.visits < s.min_thinning_visits or not all(gaps_ms):
             return []
         ratio = min(gaps_ms) / usual_ms
-        if ratio >= s.thinning_factor:
+        long_enough = min(gaps_ms) >= s.min_silence_days * DAY_MS / 2  # days apart, not hours: a frequent visitor
+        if ratio >= s.thinning_factor and long_enough:
             if state.open_kinds & THINNING:
                 return []
             status = self._raise(state, event.ts_ms, THINNING)
