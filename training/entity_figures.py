@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from shopguard.udfs.entity_rings import RingRecord, RingWatch
-from shopguard.udfs.entity_sketch import FIGURE_NAMES, EntitySketch
+from shopguard.udfs.entity_sketch import FIGURE_NAMES, SIGNUP, EntitySketch
 from shopguard.udfs.entity_streams import sketch_arguments
 from shopguard.udfs.events import Event
 from shopguard.udfs.rows import ENTITY_FIGURE_FIELDS
@@ -53,15 +53,18 @@ def replay_entities(events: Sequence[Event], watches: Mapping[str, RingWatch] | 
     width = len(FIGURE_NAMES)
     replay = EntityReplay(np.full((len(events), 2 * width), np.nan))
     records: dict[tuple[str, str], RingRecord] = {}
+    signups: dict[str, int] = {}  # each user's earliest signup so far, as the user's keyed state holds it
     order = sorted(range(len(events)), key=lambda i: events[i].ts_ms)
     for i in order:
         event = events[i]
+        if event.event_type == SIGNUP and event.ts_ms < signups.get(event.user_id, event.ts_ms + 1):
+            signups[event.user_id] = event.ts_ms
         for column, (entity_type, identifier) in enumerate((("device", event.device_id), ("ip", event.ip))):
             if not identifier:
                 continue
             key = (entity_type, identifier)
             sketch = replay.sketches.setdefault(key, EntitySketch())
-            figures = sketch.observe(*sketch_arguments(event))
+            figures = sketch.observe(*sketch_arguments(event, signups.get(event.user_id)))
             replay.figures[i, column * width : (column + 1) * width] = figures
             watch = (watches or {}).get(entity_type)
             if watch is None:

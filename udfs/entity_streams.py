@@ -65,18 +65,31 @@ def entity_inputs(event: Event, hashing: IdentifierHashing, account_new: bool) -
     )
 
 
-def sketch_arguments(event: Event) -> tuple[str, str, int, str, bool]:
+def sketch_arguments(event: Event, signup_ms: int | None = None) -> tuple[str, str, int, str, bool]:
     """What an entity's sketch observes of an event (:meth:`EntitySketch.observe`'s arguments), offline.
 
     The job passes the same values from the row's columns (``user_id``, ``event_type``, ``event_ts``,
-    ``item_id``, ``account_new``), which :func:`entity_inputs` filled from the event.
+    ``item_id``, ``account_new``), which :func:`entity_inputs` filled from the event and the user's signup time.
     """
-    return event.user_id, event.event_type, event.ts_ms, event.item_id or "", is_new_account(event)
+    return event.user_id, event.event_type, event.ts_ms, event.item_id or "", is_new_account(event, signup_ms)
 
 
-def is_new_account(event: Event) -> bool:
-    """Whether the event shows a new account: its signup."""
-    return event.event_type == SIGNUP
+NEW_ACCOUNT_MS = 86_400_000
+"""An account is new for a day after its signup."""
+
+
+def is_new_account(event: Event, signup_ms: int | None = None) -> bool:
+    """Whether the event comes from a new account: it is the signup, or the signup (``signup_ms``, the user's
+    earliest signup the job saw, whatever the device) was less than a day before.
+
+    >>> from shopguard.udfs.events import Event
+    >>> purchase = Event("e", "u", "purchase", 5_000)
+    >>> is_new_account(purchase, signup_ms=1_000), is_new_account(purchase)
+    (True, False)
+    """
+    if event.event_type == SIGNUP:
+        return True
+    return signup_ms is not None and 0 <= event.ts_ms - signup_ms < NEW_ACCOUNT_MS
 
 
 def entity_key_of(entity_type: str):

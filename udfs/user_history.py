@@ -193,7 +193,7 @@ class TrackUserHistory(KeyedProcessFunction):
             pattern_score,
             unmatched,
             state.seconds_since_signup(event.ts_ms),
-            *entity_inputs(event, self.hashing, account_new=is_new_account(event)),
+            *entity_inputs(event, self.hashing, account_new=is_new_account(event, state.signup_ms)),
             *NO_FIGURES,
             *NO_FIGURES,
             *NO_RULES,  # the rules' columns, filled by udfs/rule_broadcast.py when the job runs with rules

@@ -190,3 +190,15 @@ def test_the_placeholder_ships_the_default_population_tables(tmp_path):
     folder = write_placeholder_model(tmp_path)
     assert EntityTables.read(folder) == EntityTables.default()
     assert {t.detector for t in EntityTables.default().tails} >= {"device_accounts_24h", "device_new_accounts_24h"}
+
+
+def test_an_account_is_new_for_a_day_after_its_signup_wherever_it_signed_up():
+    events = [
+        Event("s", "fresh", "signup", T0, device_id="home-phone"),
+        Event("p", "fresh", "purchase", T0 + 3_600_000, item_id="i", device_id="shared-phone"),
+        Event("q", "old", "purchase", T0 + 3_700_000, item_id="i", device_id="shared-phone"),
+        Event("r", "fresh", "purchase", T0 + 2 * 86_400_000, item_id="i", device_id="other-phone"),
+    ]
+    figures = entity_figures(events)
+    new = ENTITY_FIGURE_FIELDS.index("device_new_accounts_24h")
+    assert figures[2, new] == 1 and figures[3, new] == 0
