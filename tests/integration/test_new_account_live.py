@@ -19,12 +19,8 @@ from shopguard.local.topics import ensure_topics
 from shopguard.training.fraud_data import events_in_time_order, read_fraud_data
 from shopguard.training.new_account_calibration import add_new_account
 from shopguard.udfs.default_model import DEFAULT_MODEL_DIR
-from shopguard.udfs.events import EVENT_TYPES
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif("signup" not in EVENT_TYPES, reason="the signup event type is not in the canonical format yet"),
-]
+pytestmark = pytest.mark.integration
 
 HEADER = "user_id,signup_time,purchase_time,purchase_value,device_id,source,browser,sex,age,class\n"
 RING = [f"9{n:02d},3/2/17 10:{n:02d},3/2/17 10:{n:02d},{40 + n},RINGDEVICE01,Direct,Chrome,M,30,1" for n in range(4)]
