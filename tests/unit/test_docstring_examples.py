@@ -23,6 +23,7 @@ PACKAGES = (
     "shopguard.training",
     "shopguard.training.detectors",
     "shopguard.bench",
+    "shopguard.console",
 )
 
 
