@@ -155,9 +155,18 @@ def test_an_alert_appears_live_is_confirmed_and_the_verdict_reaches_the_feedback
         bootstrap_servers=cfg.kafka.bootstrap_servers, transactional_id=f"console-e2e-{uuid.uuid4().hex[:8]}"
     )
     producer.init_transactions()
-    rule = {"id": "e2e-deny", "version": 4, "owner": "risk-team", "description": "deny one device pseudonym"}
+    rule = {
+        "id": "e2e-deny",
+        "version": 4,
+        "owner": "risk-team",
+        "description": "deny one device pseudonym",
+        "kind": "deny",
+        "device_keys": ["h:0011223344556677"],
+    }
     producer.begin_transaction()
     producer.send(cfg.topics.rules, key=b"e2e-deny", value=json.dumps(rule).encode())
+    older = dict(rule, version=3, description="an older version, refused by the job")
+    producer.send(cfg.topics.rules, key=b"e2e-deny", value=json.dumps(older).encode())
     producer.commit_transaction()
 
     page.goto(running_console)
@@ -201,7 +210,8 @@ def test_an_alert_appears_live_is_confirmed_and_the_verdict_reaches_the_feedback
     page.goto(running_console)
     assert page.locator(row).count() == 0  # judged: no longer open
     page.goto(running_console + "rules")
-    assert "risk-team" in page.inner_text('tr[data-rule-id="e2e-deny"]')
+    assert "deny one device pseudonym" in page.inner_text('tr[data-rule-id="e2e-deny"]')
+    assert "older than version 4 in force" in page.inner_text('tr[data-refused-rule-id="e2e-deny"]')
     producer.close()
 
     written_ms = records[0].timestamp - clicked_wall_ms
