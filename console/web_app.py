@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
@@ -167,8 +168,12 @@ def create_app(parts: ConsoleParts, settings: ConsoleSettings) -> Starlette:
         if alert is None:
             return page(request, "error.html", {"message": f"no alert {alert_id} in this console"}, 404)
         try:
-            verdict = parts.record_verdict(
-                alert, _text(form.get("verdict")), _text(form.get("anomaly_type")) or None, _text(form.get("note"))
+            verdict = await run_in_threadpool(  # the write waits for the broker: not on the event loop
+                parts.record_verdict,
+                alert,
+                _text(form.get("verdict")),
+                _text(form.get("anomaly_type")) or None,
+                _text(form.get("note")),
             )
         except VerdictRefused as error:
             return page(request, "error.html", {"message": str(error)}, status_code=400)
