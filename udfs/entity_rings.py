@@ -86,6 +86,12 @@ class RingRule:
     min_share: float
     crowd_accounts_30d: int
 
+    def may_hold(self, sketch: EntitySketch, figures: dict[str, float]) -> bool:
+        """False when the entity cannot be a ring: too few accounts, a crowd, or too few that did anything together."""
+        if figures["accounts_24h"] < self.min_accounts or figures["accounts_30d"] > self.crowd_accounts_30d:
+            return False
+        return sketch.acting_accounts(DAY_S) >= self.min_accounts
+
     def holds(self, evidence: RingEvidence, accounts_30d: float) -> bool:
         if accounts_30d > self.crowd_accounts_30d or not evidence.accounts_24h:
             return False
@@ -198,6 +204,8 @@ class RingWatch:
         detected_at_ms: int,
     ) -> RingOutcome:
         """``read_record`` is only called when the entity is a ring (a keyed-state read in the job)."""
+        if not self.rule.may_hold(sketch, figures):  # most entities, cheaply
+            return RingOutcome(None, None, None)
         evidence = ring_evidence(sketch)
         if not self.rule.holds(evidence, figures["accounts_30d"]):
             return RingOutcome(None, None, None)

@@ -72,6 +72,7 @@ _FAILS = struct.Struct(f"<{2 * BUCKETS}H")  # failed payments, failed logins per
 _NEW, _CARTED = 1, 2
 _ALPHA = 0.673  # HyperLogLog's bias correction for 16 registers
 _DAY_WINDOW = 1
+_STALE = -1.0  # an estimate to compute again (its sketches changed)
 _ENTRY_BYTES = 4 + 4 + 1 + 1 + 2 + 1  # first seen, last seen, flags, failures, item hash, the id's separator
 MAX_STATE_BYTES = (
     _HEADER.size + len(WINDOWS) * _WINDOW.size + _FAILS.size + RECENT_ACCOUNTS * (_ENTRY_BYTES + MAX_ID_BYTES)
@@ -176,7 +177,14 @@ class EntitySketch:
         listed = sum(map(since.__lt__, self.last))
         if self.evicted_s <= since:  # no account of the window was evicted: the list is exact
             return float(listed)
+        if self.estimates[window] == _STALE:
+            self.estimates[window] = _estimate(self.registers[window])
         return float(max(listed, round(self.estimates[window])))
+
+    def acting_accounts(self, seconds: int) -> int:
+        """Remembered accounts seen within ``seconds`` that signed up, bought or carted, or failed something here."""
+        since = self.now_s - seconds
+        return sum(1 for t, f, x in zip(self.last, self.flags, self.fails) if t > since and (f or x))
 
     def accounts_in(self, seconds: int) -> list[RecentAccount]:
         """The remembered accounts seen within ``seconds`` of the newest event, the earliest first."""
@@ -204,7 +212,7 @@ class EntitySketch:
                 self.window_index[w] = index
                 kept = bytes(self.registers[w][: (BUCKETS - shift) * REGISTERS])
                 self.registers[w] = bytearray(shift * REGISTERS) + kept
-                self.estimates[w] = _estimate(self.registers[w])
+                self.estimates[w] = _STALE
                 if w == _DAY_WINDOW:
                     payments, logins = self.failures[:BUCKETS], self.failures[BUCKETS:]
                     self.failures = ([0] * shift + payments)[:BUCKETS] + ([0] * shift + logins)[:BUCKETS]
@@ -215,7 +223,7 @@ class EntitySketch:
         for w, registers in enumerate(self.registers):  # the current half-window of every window
             if registers[register] < rank:
                 registers[register] = rank
-                self.estimates[w] = _estimate(registers)  # registers rarely change once an entity is busy
+                self.estimates[w] = _STALE  # computed when a figure needs it: never while the list is exact
 
     def _remember(self, account: str, ts_s: int, event_type: str, item: int, signed_up: bool) -> None:
         try:
