@@ -21,8 +21,8 @@ Example
 ...           JudgedAlert("a2", "u2", "bot", "bot", {"lstm": 0.99}),
 ...           JudgedAlert("a3", "u3", "normal", "bot", {"lstm": 0.97})]
 >>> thresholds = fit_type_thresholds(combiner, judged)
->>> round(thresholds["bot"], 4)
-0.97
+>>> round(thresholds["bot"], 4)  # halfway (in log-odds) between the false positive at 0.97 and 0.99
+0.9826
 >>> verdict_figures(combiner, judged, thresholds)["bot"]["after"]
 {'precision': 1.0, 'recall': 1.0, 'alerts': 1}
 """
@@ -113,7 +113,12 @@ def _thresholds(combiner: ScoreCombiner, judged: Sequence[JudgedAlert]) -> np.nd
 
 def fit_type_thresholds(combiner: ScoreCombiner, judged: Sequence[JudgedAlert]) -> dict[str, float]:
     """Per alert type with a false positive: the threshold above the model's that keeps the most confirmed
-    alerts minus false ones (ties: the lowest); types where no raise helps are left out."""
+    alerts minus false ones (ties: the lowest); types where no raise helps are left out.
+
+    A raised threshold lies halfway (in log-odds) between the false positive it clears and the next judged
+    score above it, or :data:`MARGIN_LOGIT` above it when none is: the same behaviour scores a little
+    differently the next time (a longer history), and a threshold a hair above one score would not hold it.
+    """
     if not judged:
         return {}
     score, base = rescored(combiner, judged), _thresholds(combiner, judged)
@@ -122,12 +127,29 @@ def fit_type_thresholds(combiner: ScoreCombiner, judged: Sequence[JudgedAlert]) 
         rows = [i for i, j in enumerate(judged) if j.alert_type == alert_type]
         abuse = np.array([judged[i].abuse for i in rows])
         s, floor = score[rows], float(base[rows].max())
-        candidates = sorted({floor} | {float(np.nextafter(v, 2.0)) for v, a in zip(s, abuse) if not a and v >= floor})
+        candidates = sorted({floor} | {_above(v, s) for v, a in zip(s, abuse) if not a and v >= floor})
         gains = [int(((s >= c) & abuse).sum()) - int(((s >= c) & ~abuse).sum()) for c in candidates]
         best = candidates[int(np.argmax(gains))]
         if best > floor:
             fitted[alert_type] = best
     return fitted
+
+
+MARGIN_LOGIT = 1.0
+"""How far above the highest false positive a raised threshold lies when no judged score is above it."""
+
+
+def _above(value: float, scores: np.ndarray) -> float:
+    """A threshold just clear of ``value``: halfway in log-odds to the next higher score, or a margin above."""
+    logit = _logit(value)
+    higher = scores[scores > value]
+    target = (logit + _logit(float(higher.min()))) / 2 if len(higher) else logit + MARGIN_LOGIT
+    return float(max(1.0 / (1.0 + math.exp(-target)), np.nextafter(value, 2.0)))
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-7), 1 - 1e-7)
+    return math.log(p / (1 - p))
 
 
 def verdict_figures(
