@@ -230,6 +230,7 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
             cfg, data, returning, scores, Path(model_dir), report_dir, full_size=args.unseen_full_size
         )
     body["churn"] = _evaluate_churn(cfg, report_dir)
+    body["verdicts"] = _evaluate_verdicts(Path(model_dir), report_dir)
     body["rings"] = _evaluate_rings(cfg, str(model_dir), report_dir)
     (report_dir / "evaluation.json").write_text(json.dumps(body, indent=1) + "\n")
     if args.json:
@@ -238,6 +239,20 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
         print(summary_table(results))
         print(f"report: {report} and {report_dir / 'ablation.md'}")
     return 0
+
+
+def _evaluate_verdicts(model_dir: Path, report_dir: Path) -> dict:
+    """The verdicts section (``verdicts.md``, key ``verdicts``): precision and recall by type from the analysts'
+    verdicts the model was refitted with (its ``verdicts.json``; empty for a model trained without any)."""
+    from shopguard.training.verdict_refit import VERDICTS_FILE, figures_markdown
+
+    path = model_dir / VERDICTS_FILE
+    if not path.is_file():
+        return {}
+    body = json.loads(path.read_text())
+    (report_dir / "verdicts.md").write_text(figures_markdown(body["by_type"], body.get("left_out", 0)))
+    _progress(f"{body['verdicts']} analysts' verdicts: {report_dir / 'verdicts.md'}")
+    return body
 
 
 def _evaluate_churn(cfg: ShopguardConfig, report_dir: Path) -> dict:
