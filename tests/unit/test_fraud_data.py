@@ -147,3 +147,17 @@ def test_ring_alerts_are_counted_apart_from_users_alerts(tmp_path):
     text = "\n".join(fraud_data_lines(result))
     assert "| the job (highest score per user) | 0.900 [0.85–0.95] | 0.800 |" in text
     assert "1 of 1 (met)" in text and "Ring alerts (about a device or IP, not counted above): 1" in text
+
+
+def test_judging_the_earlier_half_serves_a_copy_of_the_model_refitted_on_the_later_half(tmp_path):
+    from shopguard.training.fraud_data_check import _refitted_copy
+    from shopguard.udfs.new_account import NewAccountTables
+    from shopguard.udfs.placeholder_model import write_placeholder_model
+
+    model = write_placeholder_model(tmp_path / "model", "m1")
+    later = [account(f"n{i}", f"D{i}", 600 + i, False) for i in range(9)] + [account("f", "R", 0, True)]
+    copy = _refitted_copy(model, later, tmp_path / "copy")
+    tables = NewAccountTables.read(copy)
+    assert tables.source == "Fraud_Data, later half by signup time: 9 normal accounts"
+    assert tables.time_decades([0.0])[0] == pytest.approx(1.0)  # none of the 9 normal accounts bought at once
+    assert NewAccountTables.read(model) is None and (copy / "card.json").is_file()  # the original is untouched
