@@ -53,7 +53,7 @@ from shopguard.training.lstm_model import TYPE_CLASSES, SequenceModelConfig
 from shopguard.training.real_calibration import calibrate_combiner, user_halves
 from shopguard.training.returning_data import ReturningData, validation_abused_users
 from shopguard.training.train_lstm import TrainingRun, predict_scores, train_sequence_model
-from shopguard.udfs.score_combiner import ScoreCombiner
+from shopguard.udfs.score_combiner import ScoreCombiner, transformed
 
 LSTM = "lstm"
 COMBINERS = ("shipped", "logistic", "min_tail", "fisher_tail")
@@ -140,6 +140,9 @@ def leave_one_family_out(
                 if left_out is None and real is not None
                 else None
             ),
+            "past_rarity_knee": _past_rarity_knee(test, test_keep, scores, combiners[SHIPPED])
+            if left_out is None
+            else None,
         }
         progress(f"  fold {name}: {time.monotonic() - started:.0f} s")
     return _summary(folds, plan, chosen)
@@ -241,6 +244,19 @@ def _real_alert_share(
         per_user = user_scores(traffic, combiner.combine({n: scores[n] for n in combiner.detectors}))
         shares[name] = float(np.mean(per_user.scores >= combiner.threshold))
     return shares
+
+
+def _past_rarity_knee(
+    test: EncodedTraffic, test_keep: np.ndarray, scores: Mapping[str, PeriodScores], shipped: ScoreCombiner
+) -> float | None:
+    """The share of normal test users whose highest rarity passes the shipped rarity hinge's knee (that
+    hinge lifts them above everyone else; it was placed where few real shoppers reach)."""
+    knees = [h.knee for h in shipped.hinges if h.detector == "rarity"]
+    if not knees or "rarity" not in scores:
+        return None
+    per_user = user_scores(test, transformed(scores["rarity"].test[test_keep], "logit"))
+    normal = np.array([not kind for kind in per_user.types], dtype=bool)
+    return _share(per_user.scores[normal] >= knees[0])
 
 
 def _real_alert_share_alone(
@@ -406,6 +422,7 @@ def _summary(folds: Mapping[str, dict], plan: UnseenPlan, chosen: str) -> dict:
     seen_overall = folds["none (seen)"]["combined_pr_auc"]
     real_alerts = folds["none (seen)"]["real_alert_share"] or {}
     real_alerts_alone = folds["none (seen)"]["real_alert_share_alone"]
+    past_knee = folds["none (seen)"]["past_rarity_knee"]
     for name in COMBINERS:
         by_combiner[name]["seen_pr_auc"] = seen_overall[name]
         by_combiner[name]["real_alert_share"] = real_alerts.get(name)
@@ -414,6 +431,7 @@ def _summary(folds: Mapping[str, dict], plan: UnseenPlan, chosen: str) -> dict:
         "seen_pr_auc": seen_overall[chosen],
         "real_alert_share": real_alerts.get(chosen),
         "real_alert_share_alone": real_alerts_alone,
+        "normal_users_past_rarity_knee": past_knee,
         "unseen_min_recall": min(recalls) if recalls else None,
         "unseen_mean_pr_auc": float(np.mean(pr_aucs)) if pr_aucs else None,
         "combiner": chosen,

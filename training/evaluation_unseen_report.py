@@ -63,6 +63,14 @@ def unseen_lines(unseen: dict) -> list[str]:
             if unseen.get("real_alert_share_alone")
             else []
         ),
+        *(
+            [
+                f"- normal test users whose highest rarity passes the shipped rarity hinge's knee (lifted above "
+                f"everyone else): {_pct(unseen['normal_users_past_rarity_knee'])}"
+            ]
+            if unseen.get("normal_users_past_rarity_knee") is not None
+            else []
+        ),
         "",
         f"| family left out | users | recall at 0.1% FPR | PR-AUC | blunt (≥ {TARGETS['blunt_recall']}) | "
         f"subtle (≥ {TARGETS['subtle_recall']}) | seen: recall / PR-AUC | "

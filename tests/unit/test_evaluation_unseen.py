@@ -75,6 +75,7 @@ def test_every_family_is_judged_left_out_and_seen_with_every_combiner(unseen):
         "unseen families: fold 3/3, left out: card_testing",
     ]
     assert "account_sharing" in result["not_measurable"]
+    assert result["normal_users_past_rarity_knee"] is None  # no rarity detector in this test
     shares = [row["real_alert_share"] for row in result["by_combiner"].values()]
     assert all(0.0 <= share <= 1.0 for share in shares) and result["real_alert_share"] is not None
     json.dumps(result)
@@ -130,3 +131,17 @@ def test_the_shipped_decision_is_the_logistic_fit_fitted_to_the_calibration_half
     assert bare["shipped"] == bare["logistic"] and fitted["logistic"] == bare["logistic"]
     expected, _ = calibrate_combiner(bare["logistic"], real_scores, real_users, 0.01)
     assert fitted["shipped"] == expected and fitted["shipped"].threshold >= bare["logistic"].threshold
+
+
+def test_the_share_of_normal_users_past_the_rarity_knee_counts_users_not_events(returning):
+    from shopguard.training.evaluation_unseen import _past_rarity_knee
+    from shopguard.udfs.score_combiner import Hinge, ScoreCombiner
+
+    test = returning.test
+    keep = np.ones(len(test), dtype=bool)
+    normal_users = sorted({u for u, k in zip(test.user_ids, test.user_types) if not k})
+    loud = set(normal_users[: len(normal_users) // 4])
+    rarity = np.array([0.9999 if u in loud else 0.5 for u in test.user_ids])
+    shipped = ScoreCombiner(("rarity",), ("logit",), (0.0,), 0.0, 0.5, hinges=(Hinge("rarity", 5.0, 1.0),))
+    share = _past_rarity_knee(test, keep, {"rarity": PeriodScores(rarity, rarity)}, shipped)
+    assert share == len(loud) / len(normal_users)
