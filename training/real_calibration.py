@@ -198,10 +198,18 @@ def real_shopper_scores(cfg, folder: Path, progress: Callable[[str], None] = pri
     traffic = encode_traffic(LabelledTraffic(real_events(cfg), []), cfg.job.history_length, cfg.job)
     next_event = OnnxSequenceDetector(folder / NEXT_EVENT_FOLDER, name="next_event")
     scores = {}
-    for detector, _ in job_detectors(cfg, folder, next_event, False, folder):
+    for detector, _ in job_detectors(cfg, folder, next_event, False, folder) + _more_detectors(folder):
         progress(f"scoring real shoppers with {detector.name}")
         scores[detector.name] = np.asarray(detector.score(traffic), dtype=np.float64)
     return scores, list(traffic.user_ids)
+
+
+def _more_detectors(folder: Path) -> list:
+    """Detectors a combiner may hold beyond ``job_detectors``: ``new_account`` when the folder's combiner has it."""
+    from shopguard.training.detectors.new_account import NewAccountDetector
+
+    combiner = ScoreCombiner.read(folder)
+    return [(NewAccountDetector.for_folder(folder), False)] if combiner and "new_account" in combiner.detectors else []
 
 
 def calibrate_folder(cfg, folder: str | Path, progress: Callable[[str], None] = print) -> dict:

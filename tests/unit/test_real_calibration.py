@@ -75,3 +75,13 @@ def test_the_calibration_is_fitted_on_one_half_and_measured_on_the_other():
     tuned_loud, summary_loud = calibrate_combiner(_combiner(), loud, users, 0.01)
     assert tuned_loud.threshold == tuned.threshold
     assert summary_loud["alerted_share_held_out"] >= summary["alerted_share_held_out"]
+
+
+def test_a_folder_whose_combiner_has_new_account_gets_it_scored_on_real_shoppers_too(tmp_path):
+    from shopguard.training.real_calibration import _more_detectors
+
+    assert _more_detectors(tmp_path) == []
+    ScoreCombiner(("lstm",), ("logit",), (1.0,), 0.0, 0.5).write(tmp_path)
+    assert _more_detectors(tmp_path) == []
+    ScoreCombiner(("lstm", "new_account"), ("logit", "logit"), (1.0, 1.0), 0.0, 0.5).write(tmp_path)
+    assert [detector.name for detector, _ in _more_detectors(tmp_path)] == ["new_account"]
