@@ -98,13 +98,15 @@ def build_detection_graph(
     hashing: IdentifierHashing,
     rule_records: DataStream | None = None,
     initial_rules: RuleSet | None = None,
+    with_scores: bool = True,
 ) -> DetectionOutputs:
     """Wire user keying → parse and user history → scoring → decision onto ``raw`` records (bytes or str).
 
     ``hashing`` (from :func:`identifier_hashing`) pseudonymises IPs and device ids in dead letters and
     late events, the two outputs that carry input records. ``rule_records`` (rule JSON, bytes or str) reach
     the user step as broadcast state (:mod:`shopguard.udfs.rule_broadcast`), which starts from
-    ``initial_rules``; without them the job runs with no rules.
+    ``initial_rules``; without them the job runs with no rules. ``with_scores=False`` says that nothing will
+    read ``scores`` (no scores topic), so the scored rows skip the conversion that lets two sinks share them.
     """
     job = cfg.job
     histories = (
@@ -136,8 +138,8 @@ def build_detection_graph(
             *[col("result").get(name).alias(name) for name in SCORE_RESULT.field_names()],
         )
     )
-    # Materialise the scores once: a Table used by two sinks would be planned twice, running the model twice.
-    scored = t_env.from_data_stream(t_env.to_data_stream(scored))
+    if with_scores:  # materialise them once: a Table used by two sinks would be planned twice (the model run twice)
+        scored = t_env.from_data_stream(t_env.to_data_stream(scored))
     crossings = t_env.to_data_stream(
         scored.where(  # the model's threshold, or what the rules say (NaN: no rule; never true)
             (col("score") >= col("threshold")) | (col("rules_score") >= 0.0) | (col("score") >= col("rules_floor"))
@@ -204,7 +206,8 @@ def build_detect_job(
         .name("detection-rules (Kafka)")
         .set_parallelism(1)
     )
-    return attach_kafka_sinks(t_env, cfg, build_detection_graph(raw, t_env, cfg, source, hashing, rules))
+    outputs = build_detection_graph(raw, t_env, cfg, source, hashing, rules, with_scores=bool(cfg.topics.scores))
+    return attach_kafka_sinks(t_env, cfg, outputs)
 
 
 def run_detect_job(cfg: ShopguardConfig) -> None:
