@@ -145,9 +145,13 @@ def judge_replay(labels: dict[str, UserLabel], output: ReplayOutput, min_events:
     judged = [user for user in labelled if scored[user] >= min_events]
     rows = _user_rows(judged, labels, output)
     kinds = sorted({labels[user].anomaly_type for user in judged if labels[user].abused})
+    overall = user_figures(rows)
     return {
-        "overall": user_figures(rows),
-        "per_type": {kind: user_figures(rows.subset(~rows.abused | (rows.types == kind))) for kind in kinds},
+        "overall": overall,
+        "per_type": {  # with one type, its rows are every row: the same figures, not bootstrapped twice
+            kind: overall if len(kinds) == 1 else user_figures(rows.subset(~rows.abused | (rows.types == kind)))
+            for kind in kinds
+        },
         "population": {
             "labelled_users": len(labels),
             "judged_users": len(judged),
