@@ -99,6 +99,7 @@ def build_detection_graph(
     rule_records: DataStream | None = None,
     initial_rules: RuleSet | None = None,
     with_scores: bool = True,
+    event_time: bool = False,
 ) -> DetectionOutputs:
     """Wire user keying → parse and user history → scoring → decision onto ``raw`` records (bytes or str).
 
@@ -107,10 +108,11 @@ def build_detection_graph(
     the user step as broadcast state (:mod:`shopguard.udfs.rule_broadcast`), which starts from
     ``initial_rules``; without them the job runs with no rules. ``with_scores=False`` says that nothing will
     read ``scores`` (no scores topic), so the scored rows skip the conversion that lets two sinks share them.
+    ``event_time``: ``raw`` carries Kafka timestamps and the stream watermark reaches the user step (churn timers).
     """
     job = cfg.job
     histories = (
-        key_records_by_user(raw, t_env)
+        key_records_by_user(raw, t_env, event_time)
         .connect(_rules_or_none(raw, rule_records).broadcast(RULES_STATE))
         .process(
             RuledUserHistory(job, cfg.validation, hashing, cfg.patterns, source, cfg.churn, rules=initial_rules),
@@ -206,7 +208,16 @@ def build_detect_job(
         .name("detection-rules (Kafka)")
         .set_parallelism(1)
     )
-    outputs = build_detection_graph(raw, t_env, cfg, source, hashing, rules, with_scores=bool(cfg.topics.scores))
+    outputs = build_detection_graph(
+        raw,
+        t_env,
+        cfg,
+        source,
+        hashing,
+        rules,
+        with_scores=bool(cfg.topics.scores),
+        event_time=cfg.job.event_time_timers,
+    )
     return attach_kafka_sinks(t_env, cfg, outputs)
 
 

@@ -27,8 +27,16 @@ from pyflink.common.typeinfo import Types
 from pyflink.datastream import DataStream
 from pyflink.datastream.data_stream import KeyedStream
 from pyflink.java_gateway import get_gateway
-from pyflink.table import StreamTableEnvironment
+from pyflink.table import DataTypes, Schema, StreamTableEnvironment
 from pyflink.table.expressions import call_sql, col
+
+_SOURCE_WATERMARK = (
+    Schema.new_builder()
+    .column_by_metadata("rowtime", DataTypes.TIMESTAMP_LTZ(3))
+    .watermark("rowtime", "SOURCE_WATERMARK()")
+    .build()
+)
+"""The records' own timestamps and the source's watermark, declared so that the watermark passes the table."""
 
 USER_ID_OF_RECORD = (
     r"COALESCE(REGEXP_REPLACE(JSON_VALUE(CAST(f0 AS STRING), '$.user_id'), '[\x{D800}-\x{DFFF}]', '?'), '')"
@@ -40,14 +48,19 @@ Half of a UTF-16 surrogate pair, which a JSON escape such as ``\ud800`` can put 
 found it). The keyed step rejects such a record anyway (``not_utf8``)."""
 
 
-def key_records_by_user(records: DataStream, t_env: StreamTableEnvironment) -> KeyedStream:
+def key_records_by_user(records: DataStream, t_env: StreamTableEnvironment, event_time: bool = False) -> KeyedStream:
     """``records`` (raw JSON, bytes or text) keyed by their ``user_id``; keyed functions get the record as it came.
 
-    ``t_env`` is the table environment of ``records``' execution environment.
+    ``t_env`` is the table environment of ``records``' execution environment. With ``event_time`` the records
+    must carry timestamps (a Kafka source's), and the stream watermark reaches the keyed step, whose churn
+    timers need it: Flink's conversion of a DataStream into a table drops every watermark but the last one
+    of a bounded input unless the table declares ``SOURCE_WATERMARK()``, and that declaration fails on a
+    record without a timestamp (a file replay's).
     """
     record_type = records.get_type()
+    table = t_env.from_data_stream(records, _SOURCE_WATERMARK) if event_time else t_env.from_data_stream(records)
     keyed_rows = t_env.to_append_stream(
-        t_env.from_data_stream(records).select(call_sql(USER_ID_OF_RECORD).alias("user_id"), col("f0")),
+        table.select(call_sql(USER_ID_OF_RECORD).alias("user_id"), col("f0")),
         Types.ROW([Types.STRING(), record_type]),
     )
     j_keyed = keyed_rows._j_data_stream.keyBy(
