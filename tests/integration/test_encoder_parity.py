@@ -39,6 +39,7 @@ def test_the_job_emits_the_windows_training_computes():
     ]
     normal = ShopperSimulator(measure_behaviour(seed_events)).simulate(60, 1_511_658_000_000, 3_600_000, seed=2)
     traffic = mix_in_anomalies(normal, abused_share=0.2, seed=2)
+    assert any(e.event_type == "signup" for e in traffic.events) and any((e.rating or 0) >= 4 for e in traffic.events)
     expected = {}
     for history in by_user(traffic.events).values():
         for event, window in zip(history, encode_user_events(history, cfg.job.history_length)):
@@ -53,7 +54,8 @@ def test_the_job_emits_the_windows_training_computes():
         TrackUserHistory(cfg.job, cfg.validation, hashing, cfg.patterns, model_source(job_cfg)), output_type=SCORING_ROW
     )
     with windows.execute_and_collect() as rows:
-        produced = {row[2]: bytes(row[5]) for row in rows}
+        # collected rows hand Java's byte[] back as signed bytes (-128..127): a rating sets the top bit
+        produced = {row[2]: bytes(b & 0xFF for b in row[5]) for row in rows}
 
     assert len(produced) == len(traffic.events) > 200
     assert produced == expected
