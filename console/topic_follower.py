@@ -103,7 +103,7 @@ class TopicFollower:
         if new:
             self._consumer.assign(sorted(self._assigned | new))
             self._consumer.seek_to_beginning(*sorted(new))
-            self._assigned |= new
+            self._assigned = self._assigned | new  # a new set: status() reads it from another thread
 
     def _alert(self, key: str | None, value: bytes | None) -> None:
         alert = _parsed(value)
