@@ -32,7 +32,7 @@ import time
 
 from pyflink.common import Row, Time
 from pyflink.common.typeinfo import Types
-from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
+from pyflink.datastream import KeyedBroadcastProcessFunction, KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
 from shopguard.config import ChurnSettings, ConfigError, JobSettings, PatternSettings, ValidationSettings
@@ -206,6 +206,15 @@ class TrackUserHistory(KeyedProcessFunction):
             user_id = key if isinstance(key, str) else key[0]  # the Java keyBy's key is a one-field row
             yield from self._watch_churn(ctx, lambda watch, churn: watch.on_timer(churn, user_id, timestamp))
 
+    def _timers_can_signal(self) -> bool:
+        """Whether a signal yielded from :meth:`on_timer` reaches its side output.
+
+        Not in a keyed *broadcast* function in thread mode (the user step with rules): PyFlink's embedded
+        operation passes what ``on_timer`` yields to the main output unsorted, and a side-output pair there
+        fails the job. Without timers the user's next event still reports the silence (late).
+        """
+        return not (self.settings.python_execution_mode == "thread" and isinstance(self, KeyedBroadcastProcessFunction))
+
     def _watch_churn(self, ctx, step, event_ts_ms: int | None = None):
         """Run one churn-watch ``step`` on the user's churn record: store it, register its timer, send its signals.
 
@@ -217,7 +226,7 @@ class TrackUserHistory(KeyedProcessFunction):
         churn = ChurnState.from_bytes(stored.encode("latin-1") if stored else None)
         signals, timer_ms = step(self.churn, churn)
         self.churn_state.update(churn.to_bytes().decode("latin-1"))
-        if timer_ms is not None:
+        if timer_ms is not None and self._timers_can_signal():
             watermark = ctx.timer_service().current_watermark()
             if event_ts_ms is None or watermark <= event_ts_ms + self.churn_settings.max_clock_skew_ms:
                 ctx.timer_service().register_event_time_timer(timer_ms)

@@ -254,3 +254,25 @@ def test_no_timer_when_the_stream_watermark_is_far_ahead_of_the_events(keyed_ste
     for event in _visits("u", every_days=3, count=6):
         list(step.process_element(event.to_json().encode(), ctx))
     assert ctx.timers == []
+
+
+def test_a_broadcast_user_step_in_thread_mode_registers_no_timer_and_still_reports_on_return(tmp_path):
+    from pyflink.datastream import KeyedBroadcastProcessFunction
+
+    class BroadcastStep(TrackUserHistory, KeyedBroadcastProcessFunction):  # as the user step with rules is
+        def process_broadcast_element(self, value, ctx):
+            return []
+
+    cfg = ShopguardConfig()
+    source = ModelSource(fixed_dir=str(write_placeholder_model(tmp_path)))
+    step = BroadcastStep(
+        cfg.job, cfg.validation, IdentifierHashing.from_settings(cfg.privacy, {}), cfg.patterns, source, cfg.churn
+    )
+    step.open(_Runtime())
+    ctx = _Context("u")
+    events = _visits("u", every_days=3, count=6) + [Event("back", "u", "page_view", T0 + 40 * DAY)]
+    out = [o for e in events for o in step.process_element(e.to_json().encode(), ctx)]
+    step.close()
+    assert cfg.job.python_execution_mode == "thread" and ctx.timers == []
+    signals = [json.loads(row[1]) for o in out if isinstance(o, tuple) and o[0] is RISK_SIGNALS for row in [o[1]]]
+    assert [s["status"] for s in signals][:1] == ["open"] and signals[-1]["status"] == "recovered"
