@@ -6,9 +6,8 @@ JSON-lines file and writing JSON-lines files; it exits when the input is consume
 of order within ``job.max_out_of_orderness_ms``. Besides ``--output`` (alerts) and
 ``--scores-output`` (one row per scored event), dead letters and late events are written beside the
 alerts as ``<output>.dead-letters.jsonl`` and ``<output>.late.jsonl``: bad input never vanishes.
-Churn-risk signals go to ``<output>.signals.jsonl``. At the end of the file event time reaches the end,
-so every pending churn timer fires: a signal whose ``at`` lies after the file's last event is what the
-live job would send if the customer stayed away that long.
+Churn-risk signals go to ``<output>.signals.jsonl`` (reported when a silent customer comes back; churn
+timers are off in the user step in thread mode, see docs/architecture.md).
 
 Example::
 
