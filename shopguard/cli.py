@@ -312,7 +312,7 @@ def _evaluate_ablation(cfg: ShopguardConfig, model_dir: Path, report_dir: Path, 
     returning = build_returning_data(cfg, _progress)
     scores = score_with_folder(cfg, returning, model_dir, _progress)
     combiner = ScoreCombiner.read(model_dir)
-    if combiner is not None and not set(combiner.detectors) <= set(scores):
+    if combiner is not None and not set(combiner.required) <= set(scores):
         combiner = None
     _progress("combining with the model's combiner" if combiner else "fitting a combiner on the validation period")
     result = ablation(scores, returning, cfg.training.target_alert_rate, combiner)

@@ -79,7 +79,7 @@ def ablation(
     combiner = combiner or fit_period_combiner(scores, data, alert_rate)
     combined = PeriodScores(
         *(
-            combiner.combine({n: getattr(scores[n], part) for n in combiner.detectors})
+            combiner.combine({n: getattr(scores[n], part) for n in combiner.detectors if n in scores})
             for part in ("validation", "test")
         )
     )

@@ -124,7 +124,7 @@ def evaluate_ensemble(
     folder = Path(folder)
     scores = score_with_folder(cfg, returning, folder, progress)
     combiner = ScoreCombiner.read(folder)
-    if combiner is not None and not set(combiner.detectors) <= set(scores):
+    if combiner is not None and not set(combiner.required) <= set(scores):
         combiner = None
     progress("combining with the model's combiner" if combiner else "fitting a combiner on the validation period")
     return ablation(scores, returning, cfg.training.target_alert_rate, combiner)

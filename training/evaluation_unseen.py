@@ -241,7 +241,7 @@ def _real_alert_share(
     scores = {name: np.asarray(values)[measured] for name, values in real_scores.items()}
     shares = {}
     for name, combiner in combiners.items():
-        per_user = user_scores(traffic, combiner.combine({n: scores[n] for n in combiner.detectors}))
+        per_user = user_scores(traffic, combiner.combine({n: scores[n] for n in combiner.detectors if n in scores}))
         shares[name] = float(np.mean(per_user.scores >= combiner.threshold))
     return shares
 

@@ -172,6 +172,11 @@ class ScoreCombiner:
                 )
         return combined
 
+    @property
+    def required(self) -> tuple[str, ...]:
+        """The detectors whose scores :meth:`combine` needs (every one but the hinge-only ones)."""
+        return tuple(name for name in self.detectors if not self.hinge_only(name))
+
     def hinge_only(self, name: str) -> bool:
         """Whether ``name`` has no weight of its own and only a hinge (a fixed rule: its score, when missing or
         NaN, adds nothing).
