@@ -30,13 +30,20 @@ from pyflink.java_gateway import get_gateway
 from pyflink.table import DataTypes, Schema, StreamTableEnvironment
 from pyflink.table.expressions import call_sql, col
 
-_SOURCE_WATERMARK = (
-    Schema.new_builder()
-    .column_by_metadata("rowtime", DataTypes.TIMESTAMP_LTZ(3))
-    .watermark("rowtime", "SOURCE_WATERMARK()")
-    .build()
-)
-"""The records' own timestamps and the source's watermark, declared so that the watermark passes the table."""
+
+def _source_watermark() -> Schema:
+    """The records' own timestamps and the source's watermark, declared so that the watermark passes the table.
+
+    Built when called, never at import: building a schema starts PyFlink's Java gateway, and a gateway started
+    before the job's environment sets ``FLINK_HOME`` lacks the Kafka connector's jars.
+    """
+    return (
+        Schema.new_builder()
+        .column_by_metadata("rowtime", DataTypes.TIMESTAMP_LTZ(3))
+        .watermark("rowtime", "SOURCE_WATERMARK()")
+        .build()
+    )
+
 
 USER_ID_OF_RECORD = (
     r"COALESCE(REGEXP_REPLACE(JSON_VALUE(CAST(f0 AS STRING), '$.user_id'), '[\x{D800}-\x{DFFF}]', '?'), '')"
@@ -58,7 +65,7 @@ def key_records_by_user(records: DataStream, t_env: StreamTableEnvironment, even
     record without a timestamp (a file replay's).
     """
     record_type = records.get_type()
-    table = t_env.from_data_stream(records, _SOURCE_WATERMARK) if event_time else t_env.from_data_stream(records)
+    table = t_env.from_data_stream(records, _source_watermark()) if event_time else t_env.from_data_stream(records)
     keyed_rows = t_env.to_append_stream(
         table.select(call_sql(USER_ID_OF_RECORD).alias("user_id"), col("f0")),
         Types.ROW([Types.STRING(), record_type]),
