@@ -701,6 +701,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="only the churn section: the churn rule and a 14-day baseline on simulated drifting customers",
     )
     evaluate.add_argument(
+        "--rings-only",
+        action="store_true",
+        help="only the rings section (ring families among simulated shoppers sharing networks): rings.md, rings.json",
+    )
+    evaluate.add_argument(
         "--skip-unseen",
         action="store_true",
         help="leave out the unseen-family evaluation (each abuse family left out of training in turn)",
@@ -733,11 +738,6 @@ def build_parser() -> argparse.ArgumentParser:
     publish = add("publish", cmd_publish, "register a model folder and make it current, unless it is worse")
     publish.add_argument("model_dir")
     publish.add_argument("--force", action="store_true", help="publish even if it scores worse than the current")
-    evaluate.add_argument(
-        "--rings-only",
-        action="store_true",
-        help="only the rings section (ring families among simulated shoppers sharing networks): rings.md, rings.json",
-    )
     retrain = add(
         "retrain",
         cmd_retrain,

@@ -355,8 +355,8 @@ class ShopguardConfig:
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     patterns: PatternSettings = field(default_factory=PatternSettings)
     entities: EntitySettings = field(default_factory=EntitySettings)
-    console: ConsoleSettings = field(default_factory=ConsoleSettings)
     churn: ChurnSettings = field(default_factory=ChurnSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
 
     @property
     def registry_url(self) -> str:

@@ -20,7 +20,6 @@ For each raw record of a user (keyed in Java: :func:`shopguard.jobs.user_keying.
    reads anyway, whether an event starts a visit, so events inside a visit cost nothing, and a second
    keyed Python step would cost every event one more crossing between Java and Python.
 
-
 State expires after ``job.state_ttl_s`` without events from the user, so idle users cost nothing.
 """
 
