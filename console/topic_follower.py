@@ -10,10 +10,8 @@ every few seconds, so the console may start before the job or ``shopguard topics
 from __future__ import annotations
 
 import dataclasses
-import json
 import threading
 import time
-from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
@@ -22,6 +20,7 @@ from shopguard.config import ShopguardConfig
 from shopguard.console.active_rules import ActiveRules
 from shopguard.console.alert_board import AlertBoard
 from shopguard.errors import ShopguardError
+from shopguard.local.alert_feed import json_or_text
 from shopguard.local.topics import kafka_python_options
 from shopguard.training.analyst_verdicts import VerdictRefused, parse_verdict
 
@@ -106,7 +105,7 @@ class TopicFollower:
             self._assigned = self._assigned | new  # a new set: status() reads it from another thread
 
     def _alert(self, key: str | None, value: bytes | None) -> None:
-        alert = _parsed(value)
+        alert = json_or_text(value)
         if isinstance(alert, dict):
             self.board.add_alert(alert)
 
@@ -122,14 +121,3 @@ class TopicFollower:
 
     def _rule(self, key: str | None, value: bytes | None) -> None:
         self.rules.apply(value)
-
-
-def _parsed(value: bytes | None) -> Any:
-    """The record's JSON value; its text when it is not JSON; None for a record without a value."""
-    if value is None:
-        return None
-    text = value.decode("utf-8", "replace")
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text

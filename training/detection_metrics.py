@@ -109,6 +109,11 @@ def pr_auc_interval(
     >>> pr_auc_interval(abused, np.r_[np.linspace(0, 1, 200), np.linspace(2, 3, 20)])
     [1.0, 1.0]
     """
+    return _bootstrap_interval(average_precision_score, abused, scores, level, resamples, seed)
+
+
+def _bootstrap_interval(metric, abused, scores, level: float, resamples: int, seed: int) -> list[float] | None:
+    """``metric(labels, scores)`` over resamples of the users, normal and abused apart; None without either kind."""
     abused = np.asarray(abused, dtype=bool)
     normal_rows, abused_rows = np.flatnonzero(~abused), np.flatnonzero(abused)
     if not len(normal_rows) or not len(abused_rows):
@@ -119,7 +124,7 @@ def pr_auc_interval(
     values = np.empty(resamples)
     for n in range(resamples):
         rows = np.r_[rng.choice(normal_rows, len(normal_rows)), rng.choice(abused_rows, len(abused_rows))]
-        values[n] = average_precision_score(labels, scores[rows])
+        values[n] = metric(labels, scores[rows])
     low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
     return [round(float(low), 9), round(float(high), 9)]
 
@@ -136,19 +141,7 @@ def roc_auc_interval(
     >>> roc_auc_interval(np.array([False] * 200 + [True] * 20), np.r_[np.linspace(0, 1, 200), np.linspace(2, 3, 20)])
     [1.0, 1.0]
     """
-    abused = np.asarray(abused, dtype=bool)
-    normal_rows, abused_rows = np.flatnonzero(~abused), np.flatnonzero(abused)
-    if not len(normal_rows) or not len(abused_rows):
-        return None
-    scores = np.asarray(scores, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    labels = np.r_[np.zeros(len(normal_rows), bool), np.ones(len(abused_rows), bool)]
-    values = np.empty(resamples)
-    for n in range(resamples):
-        rows = np.r_[rng.choice(normal_rows, len(normal_rows)), rng.choice(abused_rows, len(abused_rows))]
-        values[n] = roc_auc_score(labels, scores[rows])
-    low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
-    return [round(float(low), 9), round(float(high), 9)]
+    return _bootstrap_interval(roc_auc_score, abused, scores, level, resamples, seed)
 
 
 def pr_auc_difference_interval(

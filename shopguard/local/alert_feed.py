@@ -47,7 +47,7 @@ def records(
         for batch in consumer.poll(timeout_ms=poll_ms).values():
             for record in batch:
                 key = record.key.decode("utf-8", "replace") if record.key is not None else None
-                yield record.topic, key, _json_or_text(record.value)
+                yield record.topic, key, json_or_text(record.value)
 
 
 def collect(cfg: ShopguardConfig, topic: str, until: Callable[[list[Any]], bool], timeout_s: float) -> list[Any]:
@@ -77,7 +77,8 @@ def describe_dead_letter(letter: dict[str, Any]) -> str:
     return f"DEAD LETTER {letter.get('reason')}: {letter.get('detail')} | {record[:80]}"
 
 
-def _json_or_text(value: bytes | None) -> Any:
+def json_or_text(value: bytes | None) -> Any:
+    """The record's JSON value; its text when it is not JSON; None for a record without a value."""
     if value is None:
         return None
     text = value.decode("utf-8", "replace")
