@@ -1,5 +1,6 @@
 """The pattern detector's online matching: IDF skipping, population fallback, learning and its bounds."""
 
+import dataclasses
 import sqlite3
 
 import pytest
@@ -42,15 +43,7 @@ SETTINGS = PatternSettings(
     learn_min_sessions=2.0,
     learn_max_score=0.6,
 )
-EAGER = PatternSettings(
-    min_length=2,
-    max_length=2,
-    min_idf=(1.0,),
-    recent_events=1,
-    min_profile_events=30,
-    learn_min_sessions=2.0,
-    learn_max_score=1.1,
-)  # learns whatever it sees
+EAGER = dataclasses.replace(SETTINGS, learn_max_score=1.1)  # learns whatever it sees
 
 USUAL, USUAL_TS = window_of(("page_view", 0), ("page_view", 20))
 ODD, ODD_TS = window_of(("page_view", 0), ("login_failed", 1))
