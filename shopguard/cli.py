@@ -328,10 +328,15 @@ def _evaluate_unseen(
 
     ``full_size``: each fold's LSTM as large as the shipped one (64 hidden units, 5 epochs, every normal
     one-visit user) instead of the quick default, which ranks worse and takes a fraction of the time."""
-    from shopguard.training.evaluation_unseen import UnseenPlan, leave_one_family_out, score_real_shoppers
+    from shopguard.training.evaluation_unseen import (
+        UnseenPlan,
+        leave_one_family_out,
+        score_real_shoppers,
+        with_new_account,
+    )
     from shopguard.training.evaluation_unseen_report import write_unseen_report
 
-    label_free = {name: period for name, period in scores.items() if name != "lstm"}
+    label_free = with_new_account({name: p for name, p in scores.items() if name != "lstm"}, model_dir, returning)
     real = score_real_shoppers(cfg, model_dir, returning, data.real_normal, _progress)
     unseen = leave_one_family_out(
         data.train,

@@ -14,7 +14,11 @@ without one family (its blunt and its subtle variant) and judged on that family 
   :func:`~shopguard.training.combiner_fitting.fit_tail_combiner`), and its threshold.
 
 Detectors that learn no labels (the next-event model, the user patterns, the velocity rules, and any
-other detector in ``job_detectors`` such as ``rarity``) are scored once and reused in every fold.
+other detector in ``job_detectors`` such as ``rarity``, and ``new_account``: :func:`with_new_account`) are
+scored once and reused in every fold. ``new_account`` enters every combiner as ``shopguard train`` gives it
+to the shipped one, learned from no label: a fixed hinge on the logistic fits
+(:func:`~shopguard.training.new_account_calibration.with_new_account_hinge`), one more tail table in the
+label-free ones. ``entities`` is not scored here: encoded traffic keeps no device or IP.
 The test is the returning shoppers' test period: every normal user (those abused in validation left
 out, as in the ablation) and the left-out family's users. The *seen* figures come from the same
 set-up with every family in training (fold ``None``), so that the two columns differ only by what
@@ -48,14 +52,17 @@ from shopguard.training.detection_metrics import (
     recall_interval_at_fpr,
     user_scores,
 )
+from shopguard.training.detectors.new_account import NewAccountDetector
 from shopguard.training.encoded_traffic import EncodedTraffic
 from shopguard.training.lstm_model import TYPE_CLASSES, SequenceModelConfig
+from shopguard.training.new_account_calibration import with_new_account_hinge
 from shopguard.training.real_calibration import calibrate_combiner, user_halves
 from shopguard.training.returning_data import ReturningData, validation_abused_users
 from shopguard.training.train_lstm import TrainingRun, predict_scores, train_sequence_model
 from shopguard.udfs.score_combiner import ScoreCombiner, transformed
 
 LSTM = "lstm"
+NEW_ACCOUNT = "new_account"  # a fixed hinge in the logistic combiners, as shopguard train ships it
 COMBINERS = ("shipped", "logistic", "min_tail", "fisher_tail")
 SHIPPED = "shipped"  # the logistic fit, then fitted to real shoppers (training/real_calibration.py)
 TARGETS = {"blunt_recall": 0.80, "subtle_recall": 0.50, "mean_pr_auc": 0.85, "seen_pr_auc": 0.91}
@@ -174,7 +181,18 @@ def score_real_shoppers(
             if fit_on_history:
                 detector.fit(returning.history)
             scores[detector.name] = detector.score(real_traffic)
+    scores[NEW_ACCOUNT] = NewAccountDetector.for_folder(folder).score(real_traffic)
     return RealShoppers(real_traffic, scores)
+
+
+def with_new_account(label_free: Mapping[str, PeriodScores], folder, returning: ReturningData) -> dict:
+    """``label_free`` and the ``new_account`` detector of the model ``folder`` (its ``new_account.json`` or the
+    shipped tables, as the job serves it) on the returning periods: it learns no label, so it is scored once."""
+    detector = NewAccountDetector.for_folder(folder)
+    return {
+        **label_free,
+        NEW_ACCOUNT: PeriodScores(detector.score(returning.validation), detector.score(returning.test)),
+    }
 
 
 def _fold_lstm(
@@ -293,8 +311,9 @@ def _fold_combiners(
     keep = np.array([kind != left_out for kind in validation.user_types], dtype=bool)
     part = validation.subset(keep)
     fitted = {name: s.validation[keep] for name, s in scores.items()}
+    learned = {name: values for name, values in fitted.items() if name != NEW_ACCOUNT}
     fits = {
-        "logistic": lambda: fit_combiner(fitted, part.event_is_abuse, part.user_ids, alert_rate),
+        "logistic": lambda: fit_combiner(learned, part.event_is_abuse, part.user_ids, alert_rate),
         "min_tail": lambda: fit_tail_combiner(
             fitted, part.event_is_abuse, part.user_ids, alert_rate, extra_normal=extra_normal
         ),
@@ -307,6 +326,8 @@ def _fold_combiners(
     if real_fit is not None:
         real_scores, real_users = real_fit
         shipped, _ = calibrate_combiner(shipped, {n: real_scores[n] for n in shipped.detectors}, real_users, alert_rate)
+    if NEW_ACCOUNT in fitted:  # as shopguard train adds it: after the fit and the real-shopper step
+        shipped, combiners["logistic"] = with_new_account_hinge(shipped), with_new_account_hinge(combiners["logistic"])
     return {SHIPPED: shipped, **combiners}
 
 

@@ -145,3 +145,19 @@ def test_the_share_of_normal_users_past_the_rarity_knee_counts_users_not_events(
     shipped = ScoreCombiner(("rarity",), ("logit",), (0.0,), 0.0, 0.5, hinges=(Hinge("rarity", 5.0, 1.0),))
     share = _past_rarity_knee(test, keep, {"rarity": PeriodScores(rarity, rarity)}, shipped)
     assert share == len(loud) / len(normal_users)
+
+
+def test_new_account_joins_every_fold_as_train_ships_it_learned_from_no_label(returning):
+    from shopguard.training.evaluation_unseen import NEW_ACCOUNT, with_new_account
+    from shopguard.training.new_account_calibration import with_new_account_hinge
+
+    rules = VelocityRules()
+    plain = {"velocity_rules": PeriodScores(rules.score(returning.validation), rules.score(returning.test))}
+    scores = with_new_account(plain, "/nonexistent-folder-serves-the-shipped-tables", returning)
+    assert set(scores) == {"velocity_rules", NEW_ACCOUNT}
+    assert len(scores[NEW_ACCOUNT].test) == len(returning.test)
+    combiners = _fold_combiners(scores, returning.validation, "bot", alert_rate=0.01)
+    without = _fold_combiners(plain, returning.validation, "bot", alert_rate=0.01)
+    assert combiners["logistic"] == with_new_account_hinge(without["logistic"])  # a fixed hinge, no learned weight
+    assert combiners["shipped"].hinge_only(NEW_ACCOUNT)
+    assert NEW_ACCOUNT in {table.detector for table in combiners["min_tail"].tails}
