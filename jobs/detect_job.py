@@ -57,6 +57,7 @@ from shopguard.udfs.event_time import event_time_watermarks
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
 from shopguard.udfs.rows import CROSSING_FIELDS, SCORE_RESULT, SCORES_COLUMNS, SCORING_INPUT_FIELDS, SCORING_ROW
+from shopguard.udfs.rule_branches import DecideBranchAlert, RuleBranches
 from shopguard.udfs.rule_broadcast import RULES_STATE, RuledUserHistory
 from shopguard.udfs.scoring import ScoreHistories
 from shopguard.udfs.user_history import LATE_EVENTS, RISK_SIGNALS
@@ -71,6 +72,7 @@ class DetectionOutputs:
     late_events: DataStream  # (user_id, late-event JSON)
     scores: Table  # SCORES_COLUMNS, one row per scored event
     risk_signals: DataStream | None = None  # (user_id, churn-risk signal JSON); None when churn.enabled is off
+    branch_alerts: dict[str, DataStream] | None = None  # rule set name -> its alerts, when the rules are RuleBranches
 
 
 def model_source(cfg: ShopguardConfig) -> ModelSource:
@@ -97,7 +99,7 @@ def build_detection_graph(
     source: ModelSource,
     hashing: IdentifierHashing,
     rule_records: DataStream | None = None,
-    initial_rules: RuleSet | None = None,
+    initial_rules: RuleSet | RuleBranches | None = None,
     with_scores: bool = True,
     event_time: bool = False,
 ) -> DetectionOutputs:
@@ -106,7 +108,9 @@ def build_detection_graph(
     ``hashing`` (from :func:`identifier_hashing`) pseudonymises IPs and device ids in dead letters and
     late events, the two outputs that carry input records. ``rule_records`` (rule JSON, bytes or str) reach
     the user step as broadcast state (:mod:`shopguard.udfs.rule_broadcast`), which starts from
-    ``initial_rules``; without them the job runs with no rules. ``with_scores=False`` says that nothing will
+    ``initial_rules``; without them the job runs with no rules. With
+    :class:`~shopguard.udfs.rule_branches.RuleBranches` (a backtest) each rule set gets a decision step of its own
+    over the same scores (``branch_alerts``). ``with_scores=False`` says that nothing will
     read ``scores`` (no scores topic), so the scored rows skip the conversion that lets two sinks share them.
     ``event_time``: ``raw`` carries Kafka timestamps and the stream watermark reaches the user step (churn timers).
     """
@@ -147,21 +151,33 @@ def build_detection_graph(
             (col("score") >= col("threshold")) | (col("rules_score") >= 0.0) | (col("score") >= col("rules_floor"))
         ).select(*[col(name) for name in CROSSING_FIELDS])
     )
-    alerts = (
-        crossings.key_by(lambda row: row[0], key_type=Types.STRING())
-        .process(DecideAlert(job, source), output_type=KEYED_JSON_ROW)
-        .uid("decide-alert")
-        .name("decide alert (cool-down, explanation)")
-    )
-    if ring_alerts:
-        alerts = alerts.union(*ring_alerts)
+    if isinstance(initial_rules, RuleBranches):
+        branch_alerts = {
+            name: _decide(crossings, DecideBranchAlert(job, source, i), f"-{name}", ring_alerts)
+            for i, name in enumerate(initial_rules.names)
+        }
+        alerts = next(iter(branch_alerts.values()))
+    else:
+        branch_alerts, alerts = None, _decide(crossings, DecideAlert(job, source), "", ring_alerts)
     return DetectionOutputs(
         alerts=alerts,
         dead_letters=dead_letters,
         late_events=late_events,
         scores=scored.select(*[col(name) for name in SCORES_COLUMNS]),
         risk_signals=histories.get_side_output(RISK_SIGNALS) if cfg.churn.enabled else None,
+        branch_alerts=branch_alerts,
     )
+
+
+def _decide(crossings: DataStream, step: DecideAlert, suffix: str, ring_alerts) -> DataStream:
+    """The decision step over the crossings, keyed by user, with the ring alerts beside its alerts."""
+    alerts = (
+        crossings.key_by(lambda row: row[0], key_type=Types.STRING())
+        .process(step, output_type=KEYED_JSON_ROW)
+        .uid(f"decide-alert{suffix}")
+        .name(f"decide alert{suffix} (cool-down, explanation)")
+    )
+    return alerts.union(*ring_alerts) if ring_alerts else alerts
 
 
 def _rules_or_none(raw: DataStream, rule_records: DataStream | None) -> DataStream:

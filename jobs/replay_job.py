@@ -24,7 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from pyflink.common import WatermarkStrategy
 from pyflink.common.typeinfo import Types
@@ -36,6 +36,7 @@ from shopguard.config import ShopguardConfig
 from shopguard.errors import ShopguardError
 from shopguard.jobs.detect_job import build_detection_graph, identifier_hashing, model_source
 from shopguard.jobs.flink_environment import create_environments
+from shopguard.udfs.rule_branches import RuleBranches
 from shopguard.udfs.rule_broadcast import initial_rule_set
 
 REPLAY_CHECKPOINT_INTERVAL_MS = 1000  # file sinks publish their files on checkpoints, the last one at the end
@@ -61,6 +62,10 @@ class ReplayFiles:
     def risk_signals(self) -> Path:
         return self.alerts.with_suffix(".signals.jsonl")
 
+    def branch_alerts(self, name: str) -> Path:
+        """The alerts of one rule set of a backtest (``ALERTS.jsonl`` → ``ALERTS.<name>.jsonl``)."""
+        return self.alerts.with_suffix(f".{name}.jsonl")
+
 
 def replay_config(cfg: ShopguardConfig, model_path: str | None) -> ShopguardConfig:
     """The configuration a replay runs with: checkpoints on (they publish the files), no metrics ports."""
@@ -78,10 +83,19 @@ def replay_config(cfg: ShopguardConfig, model_path: str | None) -> ShopguardConf
 
 
 def run_replay(
-    cfg: ShopguardConfig, files: ReplayFiles, model_path: str | None = None, rules: Sequence[str] = ()
+    cfg: ShopguardConfig,
+    files: ReplayFiles,
+    model_path: str | None = None,
+    rules: Sequence[str] = (),
+    branches: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, int]:
     """Run the detection graph over ``files.events`` with the detection ``rules`` (rule JSON texts) in force from
-    the first event; return how many lines each output got."""
+    the first event; return how many lines each output got.
+
+    ``branches`` (a backtest, instead of ``rules``): rule set name → its rule texts; the events are scored once
+    and each set decides its own alerts (:mod:`shopguard.udfs.rule_branches`), written to
+    :meth:`ReplayFiles.branch_alerts` (output ``alerts_<name>``) instead of ``files.alerts``.
+    """
     if not files.events.is_file():
         raise ShopguardError(f"{files.events}: no such events file (one canonical JSON event per line)")
     cfg = replay_config(cfg, model_path)
@@ -94,16 +108,26 @@ def run_replay(
         WatermarkStrategy.no_watermarks(),
         "events file",
     ).uid("source-events-file")
-    rule_set = initial_rule_set(rules)  # a malformed rule stops the replay here, with the reason
-    rule_records = env.from_collection(list(rules) or [""], type_info=Types.STRING())
+    if branches:  # a malformed rule stops the replay here, with the reason
+        rule_set = RuleBranches({name: initial_rule_set(texts) for name, texts in branches.items()})
+        rule_records = env.from_collection([""], type_info=Types.STRING())
+    else:
+        rule_set = initial_rule_set(rules)
+        rule_records = env.from_collection(list(rules) or [""], type_info=Types.STRING())
     outputs = build_detection_graph(raw, t_env, cfg, source, hashing, rule_records, rule_set)
     staging = Path(tempfile.mkdtemp(prefix="shopguard-replay-", dir=files.alerts.resolve().parent))
-    targets = {"alerts": files.alerts, "dead_letters": files.dead_letters, "late_events": files.late_events}
+    streams = {"dead_letters": outputs.dead_letters, "late_events": outputs.late_events}
+    targets = {"dead_letters": files.dead_letters, "late_events": files.late_events}
+    if outputs.branch_alerts:
+        for name, alerts in outputs.branch_alerts.items():
+            streams[f"alerts_{name}"], targets[f"alerts_{name}"] = alerts, files.branch_alerts(name)
+    else:
+        streams["alerts"], targets["alerts"] = outputs.alerts, files.alerts
     if outputs.risk_signals is not None:
-        targets["risk_signals"] = files.risk_signals
+        streams["risk_signals"], targets["risk_signals"] = outputs.risk_signals, files.risk_signals
     statements = t_env.create_statement_set()
-    for name in targets:
-        payloads = t_env.from_data_stream(getattr(outputs, name)).select(col("payload"))
+    for name, stream in streams.items():
+        payloads = t_env.from_data_stream(stream).select(col("payload"))
         statements.add_insert(_lines_sink(staging / name, "raw", payloads.get_schema()), payloads)
     if files.scores is not None:
         targets["scores"] = files.scores

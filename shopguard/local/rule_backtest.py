@@ -1,9 +1,10 @@
 """``shopguard rules test``: what a rule change would have alerted on past events, before it goes live.
 
-The events are replayed twice through the job's own graph (:func:`~shopguard.jobs.replay_job.run_replay`,
-the same rule evaluation as the live job): once with the rules in force, once with the rule file applied
-on top of them. Alerts are matched by ``alert_id`` (stable for model, user and the event that opened the
-alert), so the comparison says which alerts the change adds, which it removes and which it touches.
+The events are replayed once through the job's own graph (:func:`~shopguard.jobs.replay_job.run_replay`,
+the same rule evaluation as the live job) with both rule sets side by side: the rules in force and the rule
+file applied on top of them (:mod:`shopguard.udfs.rule_branches`: scored once, each set decides its own
+alerts). Alerts are matched by ``alert_id`` (stable for model, user and the event that opened the alert),
+so the comparison says which alerts the change adds, which it removes and which it touches.
 """
 
 from __future__ import annotations
@@ -66,16 +67,18 @@ def changed_rules(current: RuleSet, candidates: Iterable[Rule]) -> RuleSet:
 def backtest(
     cfg: ShopguardConfig, events: Path, current: RuleSet, changed: RuleSet, out_dir: Path, model: str | None = None
 ) -> Backtest:
-    """Replay ``events`` under both rule sets; the alerts go to ``out_dir`` (ALERTS.current/changed.jsonl)."""
+    """Replay ``events`` once under both rule sets; the alerts go to ``out_dir`` (ALERTS.current/changed.jsonl)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = {}
-    for name, rules in (("current", current), ("changed", changed)):
-        alerts = out_dir / f"ALERTS.{name}.jsonl"
-        run_replay(
-            cfg, ReplayFiles(events, alerts), model_path=model, rules=[r.to_json() for r in rules.rules.values()]
-        )
-        results[name] = [json.loads(line) for line in alerts.read_text(encoding="utf-8").splitlines() if line]
+    files = ReplayFiles(events, out_dir / "ALERTS.jsonl")
+    sets = {"current": current, "changed": changed}
+    branches = {name: [rule.to_json() for rule in rules.rules.values()] for name, rules in sets.items()}
+    run_replay(cfg, files, model_path=model, branches=branches)
+    results = {name: _read_lines(files.branch_alerts(name)) for name in sets}
     return Backtest(results["current"], results["changed"])
+
+
+def _read_lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def _newest(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
