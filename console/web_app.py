@@ -54,7 +54,8 @@ SHOWN_APART = (
     "revision",
     "_arrival",
 )
-"""Alert fields the alert page lays out itself; any other field is listed as it is."""
+"""Alert fields (:data:`~shopguard.udfs.alerts.ALERT_FIELDS`) the alert page lays out itself; any other field
+is listed as it is."""
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",

@@ -13,8 +13,8 @@ Example
 >>> alert = build_alert(user_id="u9", session_id=None, event_id="e3", event_ts=1511658001500,
 ...                     codes=encode_user_events(events, 32)[-1], recent_event_ids=["e0", "e1", "e2", "e3"],
 ...                     score=0.97, threshold=0.9, model_version="placeholder-1", detected_at_ms=1511658002000)
->>> alert["anomaly_type"], alert["event_ts"], alert["reasons"][0]["feature"]
-('card_testing', '2017-11-26T01:00:01.500Z', 'payment_failed')
+>>> alert["anomaly_type"], alert["event_ts"], alert["reasons"][0]["feature"], tuple(alert) == ALERT_FIELDS
+('card_testing', '2017-11-26T01:00:01.500Z', 'payment_failed', True)
 """
 
 from __future__ import annotations
@@ -52,6 +52,28 @@ _WITHOUT_PURCHASE = {  # an order event with no purchase in the window says more
     "review": "{n} reviews and not one purchase among the last {events} events",
     "refund_request": "{n} refund requests and not one purchase among the last {events} events",
 }
+
+
+ALERT_FIELDS = (
+    "alert_kind",
+    "alert_id",
+    "user_id",
+    "session_id",
+    "event_ts",
+    "detected_at",
+    "score",
+    "threshold",
+    "model_version",
+    "detectors",
+    "anomaly_type",
+    "reasons",
+    "event_ids",
+    "revision",
+    "session",
+    "rules",
+)
+"""Every field of a user alert on the alerts topic, in the order :func:`build_alert` writes them: the one list
+tests, the console and the docs hold alerts to (a ring alert, :mod:`shopguard.udfs.entity_rings`, has its own)."""
 
 
 def rfc3339_ms(epoch_ms: int) -> str:
@@ -123,7 +145,9 @@ def build_alert(
     ``rarity_reasons`` (from :meth:`~shopguard.udfs.rarity.RarityTables.reasons`) say what about the
     user's behaviour is rare among real shoppers; ``entity_reasons`` (from :meth:`~shopguard.udfs.
     entities_detector.EntityTables.reasons`) what is unusual about the event's device and IP across accounts.
-    ``alert_kind`` is ``"user"``: ring alerts (:mod:`shopguard.udfs.entity_rings`) share the topic as ``"ring"``.
+    ``rules`` is empty: the decision step (:mod:`shopguard.udfs.alert_decision`) names the rule versions that
+    touched the alert. ``alert_kind`` is ``"user"``: ring alerts (:mod:`shopguard.udfs.entity_rings`)
+    share the topic as ``"ring"``. The alert's fields are :data:`ALERT_FIELDS`, in that order.
     """
     guessed_type, reasons = explain_window(codes)
     for contribution in contributions:
@@ -171,6 +195,7 @@ def build_alert(
         "event_ids": list(recent_event_ids),
         "revision": revision,
         "session": dict(session or {}),
+        "rules": [],  # the decision step names the rule versions that touched the alert
     }
 
 

@@ -1,29 +1,14 @@
 """Alerts: canonical fields, stable ids, reasons that name what drove them."""
 
 import json
+import re
+from pathlib import Path
 
-from shopguard.udfs.alerts import build_alert, explain_window
+from shopguard.udfs.alerts import ALERT_FIELDS, build_alert, explain_window
 from shopguard.udfs.encoding import encode_user_events
 from shopguard.udfs.events import Event
 
 T0 = 1_511_658_000_000
-CANONICAL_FIELDS = {
-    "alert_kind",
-    "alert_id",
-    "user_id",
-    "session_id",
-    "event_ts",
-    "detected_at",
-    "score",
-    "threshold",
-    "model_version",
-    "detectors",
-    "anomaly_type",
-    "reasons",
-    "event_ids",
-    "revision",
-    "session",
-}
 
 
 def alert_for(events, **changes):
@@ -46,7 +31,7 @@ def alert_for(events, **changes):
 def test_an_alert_has_every_canonical_field_and_is_json():
     events = [Event(f"e{i}", "u1", "login_failed", T0 + 1000 * i, device_id=f"d{i}") for i in range(4)]
     alert = alert_for(events)
-    assert set(alert) == CANONICAL_FIELDS
+    assert tuple(alert) == ALERT_FIELDS
     assert json.loads(json.dumps(alert)) == alert
     assert alert["event_ids"] == ["e0", "e1", "e2", "e3"] and alert["detectors"] == {"lstm": 0.95}
     assert alert["revision"] == 0
@@ -101,3 +86,9 @@ def test_what_the_pattern_and_next_event_detectors_saw_becomes_reasons():
         "not in this user's normal behaviour: page_view (first event) → login_failed after < 2 s, on a new device or IP"
     )
     assert "surprise 0.95" in texts["next_event"]
+
+
+def test_the_docs_list_the_alert_fields_in_order():
+    architecture = (Path(__file__).parents[2] / "docs" / "architecture.md").read_text()
+    listed = architecture.split("A user alert's fields, in order", 1)[1].split("A ring alert's", 1)[0]
+    assert tuple(re.findall(r"`(\w+)`", listed.split(": ", 1)[1])) == ALERT_FIELDS

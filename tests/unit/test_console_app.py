@@ -17,9 +17,9 @@ from shopguard.config import ConsoleSettings
 from shopguard.console import cross_site
 from shopguard.console.active_rules import ActiveRules
 from shopguard.console.alert_board import AlertBoard
-from shopguard.console.web_app import ConsoleParts, create_app
+from shopguard.console.web_app import SHOWN_APART, ConsoleParts, create_app
 from shopguard.training.analyst_verdicts import make_verdict
-from shopguard.udfs.alerts import build_alert
+from shopguard.udfs.alerts import ALERT_FIELDS, build_alert
 from shopguard.udfs.encoding import encode_user_events
 from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
@@ -255,3 +255,7 @@ def test_the_rules_page_lists_the_rules_in_force_and_the_records_refused(console
         page,
     )
     assert 'data-rule-id="gone"' not in page
+
+
+def test_the_alert_page_lays_out_fields_that_alerts_have():
+    assert set(SHOWN_APART) - {"_arrival"} <= set(ALERT_FIELDS)  # "_arrival" is the board's own mark
