@@ -28,6 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
+from shopguard.udfs.alert_types import new_account_evidence
 from shopguard.udfs.entities_detector import DETECTOR as ENTITIES
 from shopguard.udfs.entities_detector import EntitiesRefused, EntityTables
 from shopguard.udfs.new_account import DETECTOR as NEW_ACCOUNT
@@ -40,6 +41,7 @@ from shopguard.udfs.scoring import ModelCard, ModelRefused, OnnxModel
 from shopguard.udfs.velocity_rules import velocity_rule_scores
 
 NEXT_EVENT_FOLDER = "next-event"
+IP_NEW_ACCOUNTS = "ip_new_accounts_24h"
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,9 @@ class DetectorEnsemble:
         behaviour profiles (the keyed step's session bytes; without them ``rarity`` is NaN) and the events'
         entity figures (columns of ``rows.ENTITY_FIGURE_FIELDS``; without them ``entities`` is NaN), and the
         events' types and seconds since signup (without them ``new_account`` is NaN)."""
-        lstm, types = self.model.score_with_types(features)
+        lstm, types = self.model.score_with_types(
+            features, _new_account_seen(len(features), entity_figures, new_account_inputs)
+        )
         lstm = lstm.astype(np.float64)
         next_event = (
             self.next_event.score(features).astype(np.float64) if self.next_event else np.full(len(features), np.nan)
@@ -183,3 +187,15 @@ class DetectorEnsemble:
         else:
             device_new = entity_figures[:, ENTITY_FIGURE_FIELDS.index(DEVICE_NEW_ACCOUNTS)]
         return self.new_account.score(event_types, seconds, device_new)
+
+
+def _new_account_seen(rows: int, entity_figures: np.ndarray | None, inputs) -> np.ndarray:
+    """Per row, whether the job has evidence that the account is new (a signup in state, new accounts on the
+    event's device or IP); without these inputs, none (the alert then names no ``new_account_abuse``)."""
+    seconds = inputs[1] if inputs is not None else np.full(rows, np.nan)
+    if entity_figures is None:
+        device_new = ip_new = np.full(rows, np.nan)
+    else:
+        device_new = entity_figures[:, ENTITY_FIGURE_FIELDS.index(DEVICE_NEW_ACCOUNTS)]
+        ip_new = entity_figures[:, ENTITY_FIGURE_FIELDS.index(IP_NEW_ACCOUNTS)]
+    return new_account_evidence(seconds, device_new, ip_new)

@@ -22,6 +22,7 @@ import pandas as pd
 from pyflink.table.udf import FunctionContext, ScalarFunction
 
 from shopguard.errors import ShopguardError
+from shopguard.udfs.alert_types import choose_types
 from shopguard.udfs.encoding import FEATURE_NAMES, FEATURE_SPEC_VERSION
 from shopguard.udfs.model_input import model_input
 from shopguard.udfs.rows import ENTITY_FIGURE_FIELDS
@@ -101,20 +102,21 @@ class OnnxModel:
         (scores,) = self.session.run([self._score_output], {self._input: features})
         return scores.reshape(len(features), -1)[:, 0]
 
-    def score_with_types(self, features: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    def score_with_types(
+        self, features: np.ndarray, new_account_seen: np.ndarray | None = None
+    ) -> tuple[np.ndarray, list[str]]:
         """Scores and, per row, the most likely anomaly type from the model's type head.
 
         The type is the most probable class other than ``normal`` (the score already says *whether*;
-        the head says *which*), or ``unknown`` for a model without a type head.
+        the head says *which*), or ``unknown`` for a model without a type head; ``new_account_abuse`` only
+        for rows with ``new_account_seen`` when it is given (:func:`~shopguard.udfs.alert_types.choose_types`).
         """
         outputs = self.session.run(self._outputs, {self._input: features})
         scores = outputs[0].reshape(len(features), -1)[:, 0]
         if len(outputs) == 1:
             return scores, ["unknown"] * len(features)
         probabilities = outputs[1].reshape(len(features), -1)
-        abnormal = [i for i, name in enumerate(self.card.type_classes) if name != "normal"]
-        best = np.asarray(abnormal)[probabilities[:, abnormal].argmax(axis=1)]
-        return scores, [self.card.type_classes[i] for i in best]
+        return scores, choose_types(self.card.type_classes, probabilities, new_account_seen)
 
     def _smoke_test(self) -> None:
         probe = np.zeros((2, 4, len(FEATURE_NAMES)), dtype=np.float32)
