@@ -26,6 +26,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from shopguard.udfs.detection_rules import made_by_rules
+
 
 class FilterError(ValueError):
     """A filter in the page's address cannot be read; the message names it."""
@@ -68,8 +70,10 @@ class AlertFilter:
 
 
 def _score(alert: Mapping[str, Any]) -> float:
+    """The score that made the alert: the model's, or for an alert made by rules alone the highest of theirs."""
     score = alert.get("score")
-    return float(score) if isinstance(score, (int, float)) else float("-inf")
+    model = float(score) if isinstance(score, (int, float)) else float("-inf")
+    return max([model, *(float(rule.get("score", 1.0)) for rule in made_by_rules(alert))])
 
 
 def _newest_first(alert: Mapping[str, Any]) -> tuple[str, int]:

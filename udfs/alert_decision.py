@@ -26,7 +26,7 @@ from pyflink.datastream.state import ValueStateDescriptor
 from shopguard.config import JobSettings
 from shopguard.udfs.alerts import alert_id_for, build_alert
 from shopguard.udfs.cool_down import OpenAlert, decide
-from shopguard.udfs.detection_rules import rule_decision, rule_reasons
+from shopguard.udfs.detection_rules import rule_decision, with_rule_reasons
 from shopguard.udfs.explanations import occlusion_contributions
 from shopguard.udfs.new_account import DEVICE_NEW_ACCOUNTS
 from shopguard.udfs.pattern_matching import read_unmatched_field
@@ -89,7 +89,7 @@ class DecideAlert(KeyedProcessFunction):
             return
         alert = self._explained_alert(crossing, decision.alert)
         alert["rules"] = ruling.touches
-        alert["reasons"] += rule_reasons(ruling.touches, crossing.get("rules_score"))
+        alert["reasons"] = with_rule_reasons(alert["reasons"], ruling.touches, crossing.get("rules_score"))
         if ruling.threshold != crossing["threshold"]:
             alert["threshold"] = ruling.threshold
         yield Row(crossing["user_id"], json.dumps(alert, separators=(",", ":"), ensure_ascii=False))

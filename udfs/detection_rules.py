@@ -368,11 +368,38 @@ def rule_decision(score: float, threshold: float, anomaly_type: str, rules_score
         threshold = float(typed[0])
         touches.append({"id": typed[1], "version": typed[2], "effect": "type_threshold", "threshold": threshold})
     fired = rules_score is not None and not math.isnan(rules_score)  # a deny list or counting rule alerts itself
+    if fired and not score >= threshold:  # the rules alone made this alert: say so on the rules that fired
+        touches = [dict(t, made_alert=True) if t["effect"] in FIRING_EFFECTS else t for t in touches]
     return RuleDecision(score >= threshold or fired, False, threshold, touches)
 
 
+FIRING_EFFECTS = ("deny", "count")
+"""The effects of rules that alert by themselves (a deny list, a counting rule), whatever the model's score."""
+
+
+def made_by_rules(alert: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The rules that made ``alert`` on their own (its model ``score`` is below its ``threshold``); [] when the model
+    made it.
+
+    >>> made_by_rules({"score": 0.2, "threshold": 0.9, "rules": [{"id": "r1", "version": 2, "effect": "count",
+    ...                                                             "made_alert": True}]})[0]["id"]
+    'r1'
+    """
+    return [touch for touch in alert.get("rules") or () if touch.get("made_alert")]
+
+
+def with_rule_reasons(
+    reasons: list[dict[str, Any]], touches: Iterable[Mapping[str, Any]], rules_score: float | None
+) -> list[dict[str, Any]]:
+    """The alert's reasons with the fired rules' own: first when the rules alone made the alert (the reason an
+    analyst reads first is why it exists), after the model's otherwise."""
+    touches = list(touches)
+    ruled = rule_reasons(touches, rules_score)
+    return ruled + reasons if any(touch.get("made_alert") for touch in touches) else reasons + ruled
+
+
 def rule_reasons(touches: Iterable[Mapping[str, Any]], rules_score: float | None) -> list[dict[str, Any]]:
-    """Reasons an analyst reads for the rules that made an alert (deny lists, counting rules)."""
+    """Reasons an analyst reads for the rules that fired on an alert's event (deny lists, counting rules)."""
     return [
         {
             "feature": "rules",
@@ -384,7 +411,7 @@ def rule_reasons(touches: Iterable[Mapping[str, Any]], rules_score: float | None
             else f"{touch['reason']} (rule {touch['id']} v{touch['version']})",
         }
         for touch in touches
-        if touch["effect"] in ("deny", "count")
+        if touch["effect"] in FIRING_EFFECTS
     ]
 
 

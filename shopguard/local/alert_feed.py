@@ -15,6 +15,7 @@ from kafka.errors import KafkaError
 
 from shopguard.config import ShopguardConfig
 from shopguard.local.topics import TopicError, kafka_python_options
+from shopguard.udfs.detection_rules import made_by_rules
 
 
 def open_consumer(cfg: ShopguardConfig, *topics: str, from_start: bool) -> KafkaConsumer:
@@ -66,9 +67,11 @@ def collect(cfg: ShopguardConfig, topic: str, until: Callable[[list[Any]], bool]
 def describe_alert(alert: dict[str, Any]) -> str:
     """One line an analyst reads: who, what, how sure, and the strongest reason."""
     reason = alert["reasons"][0]["text"] if alert.get("reasons") else "score above threshold"
+    made = ", ".join(f"{rule['id']} v{rule['version']}" for rule in made_by_rules(alert))
+    decided = f"< {alert['threshold']}, made by rule {made}" if made else f">= {alert['threshold']}"
     return (
         f"ALERT {alert['anomaly_type']:<16} user={alert['user_id']:<24} score={alert['score']:.3f} "
-        f"(>= {alert['threshold']}) model={alert['model_version']}: {reason}"
+        f"({decided}) model={alert['model_version']}: {reason}"
     )
 
 
