@@ -39,6 +39,11 @@ def flink_settings(cfg: ShopguardConfig) -> dict[str, str]:
         raise ShopguardError(
             f"job.buffer_timeout_ms = {job.buffer_timeout_ms}: use 0 (send every record at once) or more milliseconds"
         )
+    if job.alert_hold_ms < -1:
+        raise ShopguardError(
+            f"job.alert_hold_ms = {job.alert_hold_ms}: use 0 (decide at once), more milliseconds, or -1 (at the end "
+            "of the input, for replays)"
+        )
     settings = {
         "pipeline.name": job.job_name,
         "parallelism.default": str(job.parallelism),

@@ -36,6 +36,7 @@ from shopguard.config import ShopguardConfig
 from shopguard.errors import ShopguardError
 from shopguard.jobs.detect_job import build_detection_graph, identifier_hashing, model_source
 from shopguard.jobs.flink_environment import create_environments
+from shopguard.udfs.alert_decision import DECIDE_AT_END_OF_INPUT
 from shopguard.udfs.rule_branches import RuleBranches
 from shopguard.udfs.rule_broadcast import initial_rule_set
 
@@ -68,7 +69,8 @@ class ReplayFiles:
 
 
 def replay_config(cfg: ShopguardConfig, model_path: str | None) -> ShopguardConfig:
-    """The configuration a replay runs with: checkpoints on (they publish the files), no metrics ports."""
+    """The configuration a replay runs with: checkpoints on (they publish the files), no metrics ports, and
+    crossings decided when the input ends (in event-time order, whatever order they reached the decision in)."""
     interval = cfg.job.checkpoint_interval_ms or REPLAY_CHECKPOINT_INTERVAL_MS
     return dataclasses.replace(
         cfg,
@@ -78,6 +80,7 @@ def replay_config(cfg: ShopguardConfig, model_path: str | None) -> ShopguardConf
             prometheus_ports="",
             model_path=model_path or cfg.job.model_path,
             job_name=f"{cfg.job.job_name}-replay",
+            alert_hold_ms=DECIDE_AT_END_OF_INPUT,
         ),
     )
 

@@ -158,6 +158,10 @@ class JobSettings:
     state_ttl_s: int = 7 * 24 * 3600
     alert_cooldown_ms: int = 30 * 60 * 1000  # event time; one open alert per user, updated within this gap
     alert_update_min_gain: float = 0.05  # an open alert is re-sent when its score rises by this much
+    # At parallelism > 1 a crossing waits this long (processing time) before its cool-down is decided, so that a
+    # user's crossings that overtook each other in the entity steps are decided in event-time order: alert latency
+    # against replays that agree with the stream. -1: decide when the input ends (what `shopguard detect` uses).
+    alert_hold_ms: int = 2000
     arrow_batch_size: int = 1000  # rows per vectorized scoring call
     bundle_size: int = 1000
     # Rows reach the pandas scoring worker only when a bundle ends (PyFlink leaves Beam's outbound buffer

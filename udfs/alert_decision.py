@@ -10,6 +10,13 @@ the canonical alert JSON. The detection rules have their say first
 counting rules), and every alert names the rule versions that touched it (``rules``). Metrics (group
 ``shopguard``): ``alerts_opened``, ``alerts_updated``, ``alerts_suppressed``, ``alerts_ruled_out`` (held back
 by an allow list or a per-type threshold).
+
+Order. The cool-down is decided in event-time order, so that a replay gives the alerts the live stream gave.
+The entity steps re-key each row by device and then by IP, so at parallelism above 1 two crossings of one
+user may reach this step in either order. Each crossing therefore waits ``job.alert_hold_ms`` of processing
+time (:func:`hold_ms`) and the waiting ones are decided sorted by event time and event id
+(:func:`decision_order`); a replay (bounded input, :data:`DECIDE_AT_END_OF_INPUT`) decides them all when
+its input ends, so its alerts do not depend on the order rows crossed the entity steps.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import time
 
 from pyflink.common import Row
 from pyflink.common.typeinfo import Types
-from pyflink.datastream import KeyedProcessFunction, RuntimeContext
+from pyflink.datastream import KeyedProcessFunction, RuntimeContext, TimeDomain
 from pyflink.datastream.state import ValueStateDescriptor
 
 from shopguard.config import JobSettings
@@ -38,6 +45,53 @@ from shopguard.udfs.user_history import state_ttl
 
 log = logging.getLogger("shopguard.alerts")
 
+DECIDE_AT_END_OF_INPUT = -1  # job.alert_hold_ms of a replay: crossings wait for the end of the input (exact)
+
+
+def hold_ms(settings: JobSettings) -> int:
+    """How long a crossing waits before it is decided: none at parallelism 1, where rows keep their order.
+
+    >>> from shopguard.config import JobSettings
+    >>> hold_ms(JobSettings(parallelism=1)), hold_ms(JobSettings(parallelism=2, alert_hold_ms=2000))
+    (0, 2000)
+    >>> hold_ms(JobSettings(parallelism=1, alert_hold_ms=DECIDE_AT_END_OF_INPUT))
+    -1
+    """
+    if settings.alert_hold_ms == DECIDE_AT_END_OF_INPUT:
+        return DECIDE_AT_END_OF_INPUT
+    return settings.alert_hold_ms if settings.parallelism > 1 else 0
+
+
+def decision_order(crossing: dict) -> tuple[int, str]:
+    """The order held crossings are decided in: event time, then event id (ties in event time).
+
+    >>> held = [{"event_ts": 7, "event_id": "b"}, {"event_ts": 5, "event_id": "z"}, {"event_ts": 7, "event_id": "a"}]
+    >>> [c["event_id"] for c in sorted(held, key=decision_order)]
+    ['z', 'a', 'b']
+    """
+    return crossing["event_ts"], crossing["event_id"]
+
+
+def due(held: list[tuple[int, dict]], now_ms: int, hold: int) -> tuple[list[dict], list[tuple[int, dict]]]:
+    """What to decide at ``now_ms`` among the held ``(arrived_ms, crossing)`` pairs, in decision order, and the rest.
+
+    Due are the crossings that waited ``hold`` ms, and with them every held crossing that comes before one of
+    them in event time (it was overtaken on its way here, and is decided in its place).
+
+    >>> held = [(0, {"event_ts": 9, "event_id": "a"}), (900, {"event_ts": 1, "event_id": "b"}),
+    ...         (950, {"event_ts": 12, "event_id": "c"})]
+    >>> ready, rest = due(held, 1000, 500)
+    >>> [c["event_id"] for c in ready], [c["event_id"] for _, c in rest]
+    (['b', 'a'], ['c'])
+    """
+    waited = [decision_order(crossing) for arrived, crossing in held if arrived + hold <= now_ms]
+    if not waited:
+        return [], held
+    cutoff = max(waited)
+    ready = [crossing for _, crossing in held if decision_order(crossing) <= cutoff]
+    rest = [(arrived, crossing) for arrived, crossing in held if decision_order(crossing) > cutoff]
+    return sorted(ready, key=decision_order), rest
+
 
 class DecideAlert(KeyedProcessFunction):
     """Keyed by ``user_id``: threshold crossings in, ``(user_id, alert JSON)`` rows out."""
@@ -48,6 +102,7 @@ class DecideAlert(KeyedProcessFunction):
         self.history_length = settings.history_length
         self.state_ttl_s = settings.state_ttl_s
         self.onnx_threads = settings.onnx_threads
+        self.hold = hold_ms(settings)
         self.source = source
 
     def open(self, runtime_context: RuntimeContext) -> None:
@@ -61,9 +116,34 @@ class DecideAlert(KeyedProcessFunction):
         }
         self.ruled_out = metrics.counter("alerts_ruled_out")
         self.models: dict = {}
+        held = ValueStateDescriptor("held_crossings", Types.PICKLED_BYTE_ARRAY())
+        held.enable_time_to_live(state_ttl(self.state_ttl_s))
+        self.held = runtime_context.get_state(held)
 
     def process_element(self, row: Row, ctx: KeyedProcessFunction.Context):
         crossing = dict(zip(CROSSING_FIELDS, row))
+        if self.hold == 0:
+            yield from self._decide(crossing)
+            return
+        timers = ctx.timer_service()
+        now = timers.current_processing_time()
+        self.held.update((self.held.value() or []) + [(now, crossing)])
+        if self.hold == DECIDE_AT_END_OF_INPUT:
+            timers.register_event_time_timer(crossing["event_ts"])  # fires on the end-of-input watermark
+        else:
+            timers.register_processing_time_timer(now + self.hold)
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
+        held = self.held.value() or []
+        if ctx.time_domain() == TimeDomain.EVENT_TIME:  # the end of a replay's input, or a drain
+            ready, rest = sorted((crossing for _, crossing in held), key=decision_order), []
+        else:
+            ready, rest = due(held, timestamp, self.hold)
+        self.held.update(rest) if rest else self.held.clear()
+        for crossing in ready:
+            yield from self._decide(crossing)
+
+    def _decide(self, crossing: dict):
         ruling = rule_decision(
             crossing["score"],
             crossing["threshold"],

@@ -62,6 +62,16 @@ def _keyed_mac(key: bytes) -> hmac.HMAC:
     return hmac.new(key, digestmod=hashlib.sha256)
 
 
+KNOWN_PSEUDONYMS = 32_768
+"""Pseudonyms a process remembers per key (about 5 MB): a user's device and IP come back with every event."""
+
+
+@functools.lru_cache(maxsize=8)
+def _known_pseudonyms(key: bytes) -> dict[str, str]:
+    """The pseudonyms computed under ``key`` so far, by value (emptied when it reaches :data:`KNOWN_PSEUDONYMS`)."""
+    return {}
+
+
 @dataclass(frozen=True)
 class IdentifierHashing:
     """How identifiers are pseudonymised on their way out; ``key=None`` lets them pass unchanged.
@@ -109,9 +119,15 @@ class IdentifierHashing:
         """``"h:"`` and 16 hex digits of HMAC-SHA256(key, value); ``value`` itself when hashing is off."""
         if self.key is None:
             return value
-        mac = _keyed_mac(self.key).copy()  # the key's HMAC state, prepared once per process
-        mac.update(value.encode("utf-8", "surrogatepass"))
-        return PREFIX + mac.hexdigest()[:16]
+        known = _known_pseudonyms(self.key)
+        found = known.get(value)
+        if found is None:
+            mac = _keyed_mac(self.key).copy()  # the key's HMAC state, prepared once per process
+            mac.update(value.encode("utf-8", "surrogatepass"))
+            if len(known) >= KNOWN_PSEUDONYMS:
+                known.clear()
+            found = known[value] = PREFIX + mac.hexdigest()[:16]
+        return found
 
     def scrub(self, body: Any) -> Any:
         """A copy of a parsed JSON value with every ``ip``/``device_id`` value, at any depth, pseudonymised.

@@ -140,3 +140,18 @@ def test_the_pseudonym_is_hmac_sha256_of_the_value_under_the_salt_for_any_salt_a
         value = "".join(chr(rng.randrange(1, 0x3000)) for _ in range(rng.randrange(0, 30)))
         expected = hmac.new(key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:16]
         assert IdentifierHashing(key=key).pseudonym(value) == "h:" + expected
+
+
+def test_a_remembered_pseudonym_is_the_one_computed_and_the_memory_stays_bounded(monkeypatch):
+    import shopguard.udfs.identifier_hashing as module
+
+    monkeypatch.setattr(module, "KNOWN_PSEUDONYMS", 50)
+    rng = random.Random(7)
+    key = rng.randbytes(16)
+    hashing, known = IdentifierHashing(key=key), module._known_pseudonyms(key)
+    values = [f"device-{rng.randrange(80)}" for _ in range(1_000)]  # repeats, more distinct values than remembered
+    for value in values:
+        expected = hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+        assert hashing.pseudonym(value) == "h:" + expected
+        assert len(known) <= 50
+    assert IdentifierHashing(key=rng.randbytes(16)).pseudonym(values[0]) != hashing.pseudonym(values[0])
