@@ -331,7 +331,7 @@ class EntitySettings:
     enabled: bool = True  # off: no entity steps in the job; the entity figures are NaN, the entities detector is off
     state_ttl_s: int = 31 * 24 * 3600  # an entity's sketch expires this long after its last event (> the 30-day window)
     ring_alerts: bool = True  # ring alerts (alert_kind "ring") on the alerts topic
-    ring_min_accounts_device: int = 4  # accounts doing one thing together on one device that make a ring
+    ring_min_accounts_device: int = 3  # accounts acting together on one device that make a ring (docs/detection.md)
     ring_min_accounts_ip: int = 6  # the same on one IP (households share an IP more than a device)
     ring_min_share: float = 0.5  # ... and at least this share of the entity's accounts in the last 24 h
     ring_crowd_accounts_30d: int = (

@@ -2,9 +2,11 @@
 
 :func:`ring_evidence` reads an entity's :class:`~shopguard.udfs.entity_sketch.EntitySketch` after an
 event: among the accounts it saw in the last 24 hours, how many signed up there, bought, carted or favorited the
-same item there, failed a payment there, failed a login there. The entity is a ring (:meth:`RingRule.
-holds`) when one of these activities is shared by at least ``min_accounts`` accounts that make at least
-``min_share`` of its recent accounts, and the entity is no crowd: an entity that saw more than
+same item there, failed a payment there, failed a login there, and how many did one of the ring's things
+(:data:`ACTED_TOGETHER`: signed up, failed a payment, or pushed an item another of them pushed), so that a
+ring splitting its work over several items or activities, in any order, still adds up. The entity is a ring
+(:meth:`RingRule.holds`) when one of these is shared by at least ``min_accounts`` accounts that make at
+least ``min_share`` of its recent accounts, and the entity is no crowd: an entity that saw more than
 ``crowd_accounts_30d`` accounts in 30 days (a carrier NAT, an office, a shop's shared tablet) is shared
 by design, and its figures reach the users' scoring (the ``entities`` detector) instead of a ring alert.
 
@@ -40,6 +42,11 @@ from shopguard.udfs.cool_down import OpenAlert, decide
 from shopguard.udfs.entity_sketch import DAY_S, EntitySketch
 
 RING_ANOMALY = "ring"
+ACTED_TOGETHER = "acted_together"
+"""The activity of accounts that each did one of the ring's things (signed up, failed a payment, pushed an item
+another of the entity's accounts pushed), counted when it joins more accounts than any one thing does: a ring
+that splits its work (some accounts sign up, others push one of several items) is still one ring."""
+ACTED_TOGETHER_TEXT = "{n} accounts signed up, failed a payment or pushed an item another of them pushed here"
 
 
 @dataclass(frozen=True)
@@ -58,12 +65,14 @@ def ring_evidence(sketch: EntitySketch) -> RingEvidence:
     recent = sketch.accounts_in(DAY_S)
     items = Counter(a.item for a in recent if a.item)
     top_item, same_item = items.most_common(1)[0] if items else (0, 0)
-    counts = (
+    single = (
         ("signed_up", sum(a.signed_up for a in recent), "{n} accounts signed up here"),
         ("same_item", same_item, "{n} accounts bought, carted or favorited the same item here"),
         ("failed_payments", sum(a.failed_payments > 0 for a in recent), "{n} accounts failed a payment here"),
         ("failed_logins", sum(a.failed_logins > 0 for a in recent), "{n} accounts failed a login here"),
     )
+    mixed = sum(1 for a in recent if a.signed_up or a.failed_payments or (a.item and items[a.item] >= 2))
+    counts = single + ((ACTED_TOGETHER, mixed, ACTED_TOGETHER_TEXT),) if mixed > max(c[1] for c in single) else single
     activities = tuple(
         {"activity": name, "accounts": n, "text": text.format(n=n)}
         for name, n, text in sorted(counts, key=lambda c: -c[1])

@@ -106,7 +106,7 @@ def test_a_row_without_a_device_passes_with_nan_figures_under_its_users_key():
 def test_accounts_acting_together_on_one_device_raise_one_ring_alert_updated_as_the_ring_grows():
     step, runtime = device_step()
     _, alerts = run(step, runtime, ring_events(6))
-    assert [a["revision"] for a in alerts] == [0, 1, 2]  # opened at 4 signups, then 5, then 6; the rest suppressed
+    assert [a["revision"] for a in alerts] == [0, 1, 2, 3]  # opened at 3 signups, then 4, 5, 6; the rest suppressed
     assert len({a["alert_id"] for a in alerts}) == 1
     last = alerts[-1]
     assert last["alert_kind"] == "ring" and last["entity_type"] == "device"
@@ -128,11 +128,40 @@ def test_a_ring_after_a_quiet_gap_longer_than_the_cool_down_is_a_new_alert():
 
 def test_a_family_sharing_a_device_is_no_ring():
     step, runtime = device_step()
-    family = [
-        Event(f"e{n}", f"member-{n % 3}", "purchase", T0 + 60_000 * n, item_id="i1", device_id=DEVICE)
+    family = [  # three members on one tablet, viewing the same items, each buying their own
+        Event(
+            f"e{n}",
+            f"member-{n % 3}",
+            "purchase" if n % 5 == 0 else "page_view",
+            T0 + 60_000 * n,
+            item_id=f"i{n % 4}" if n % 5 else f"own-{n}",
+            device_id=DEVICE,
+        )
         for n in range(30)
     ]
     assert run(step, runtime, family)[1] == []
+
+
+def test_three_accounts_buying_one_item_on_one_device_within_a_day_are_a_ring():
+    step, runtime = device_step()
+    buyers = [
+        Event(f"e{n}", f"buyer-{n % 3}", "purchase", T0 + 600_000 * n, item_id="i1", device_id=DEVICE) for n in range(6)
+    ]
+    alerts = run(step, runtime, buyers)[1]
+    assert len(alerts) == 1 and set(alerts[0]["accounts"]) == {"buyer-0", "buyer-1", "buyer-2"}
+
+
+def test_a_ring_splitting_its_work_over_items_and_signups_still_adds_up():
+    split = [  # four accounts: two sign up, two push one of two items that another of them pushed too
+        Event("s0", "a0", "signup", T0, device_id=DEVICE),
+        Event("s1", "a1", "signup", T0 + 60_000, device_id=DEVICE),
+        Event("c2", "a2", "add_to_cart", T0 + 120_000, item_id="i1", device_id=DEVICE),
+        Event("c3", "a3", "add_to_cart", T0 + 180_000, item_id="i2", device_id=DEVICE),
+        Event("c4", "a2", "favorite", T0 + 240_000, item_id="i2", device_id=DEVICE),
+    ]
+    with_split = run(*device_step(), split)[1]
+    assert with_split and with_split[-1]["together"][0]["activity"] == "acted_together"
+    assert set(with_split[-1]["accounts"]) == {"a0", "a1", "a2", "a3"}
 
 
 def test_an_ip_shared_by_50000_honest_users_raises_no_ring_and_keeps_its_state_bounded():
