@@ -33,11 +33,12 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Iterable, Mapping
 
-from shopguard.errors import ShopguardError
+from shopguard.errors import RecordRefused
 from shopguard.training.anomalies import PER_USER_ANOMALY_TYPES
+from shopguard.udfs.alerts import rfc3339_ms
 
 CONFIRMED = "confirmed"
 FALSE_POSITIVE = "false_positive"
@@ -49,13 +50,14 @@ NORMAL = "normal"
 """The label a false positive gives its user."""
 
 
-class VerdictRefused(ShopguardError):
-    """A verdict that cannot become a label; the message names the alert and the reason."""
+class VerdictRefused(RecordRefused):
+    """A verdict that cannot become a label; the message names the alert and the reason (``alert_id``, ``reason``)."""
 
-    def __init__(self, alert_id: str, reason: str):
-        super().__init__(f"verdict on alert {alert_id or '(no id)'} refused: {reason}")
-        self.alert_id = alert_id
-        self.reason = reason
+    record = "verdict on alert"
+
+    @property
+    def alert_id(self) -> str:
+        return self.key
 
 
 @dataclass(frozen=True)
@@ -107,18 +109,13 @@ def make_verdict(
         anomaly_type=anomaly_type or None,
         analyst=analyst,
         note=note,
-        decided_at=_rfc3339_ms(int(time.time() * 1000) if decided_at_ms is None else decided_at_ms),
+        decided_at=rfc3339_ms(int(time.time() * 1000) if decided_at_ms is None else decided_at_ms),
     )
 
 
 def parse_verdict(text: str | bytes) -> Verdict:
     """A verdict read back from ``alert-feedback``; refused like :func:`make_verdict` when it is not one."""
-    try:
-        fields = json.loads(text)
-    except ValueError as error:
-        raise VerdictRefused("", f"not JSON ({error})") from None
-    if not isinstance(fields, dict):
-        raise VerdictRefused("", "not a JSON object")
+    fields = VerdictRefused.json_object(text)
     alert_id = fields.get("alert_id")
     missing = [
         name for name in ("alert_id", "user_id", "verdict", "decided_at") if not isinstance(fields.get(name), str)
@@ -135,7 +132,7 @@ def parse_verdict(text: str | bytes) -> Verdict:
         anomaly_type=fields.get("anomaly_type") or None,
         analyst=str(fields.get("analyst") or ""),
         note=str(fields.get("note") or ""),
-        decided_at=_rfc3339_ms(decided_at_ms),
+        decided_at=rfc3339_ms(decided_at_ms),
     )
 
 
@@ -147,12 +144,17 @@ def labels_from_verdicts(verdicts: Iterable[Verdict]) -> dict[str, str]:
     >>> labels_from_verdicts([b, a])
     {'u1': 'normal'}
     """
+    return {user: verdict.label for user, verdict in newest_per_user(verdicts).items()}
+
+
+def newest_per_user(verdicts: Iterable[Verdict]) -> dict[str, Verdict]:
+    """Each judged user's newest verdict (by ``decided_at``; of two at the same time, the later given)."""
     newest: dict[str, Verdict] = {}
     for verdict in verdicts:
         seen = newest.get(verdict.user_id)
         if seen is None or verdict.decided_at >= seen.decided_at:
             newest[verdict.user_id] = verdict
-    return {user: verdict.label for user, verdict in newest.items()}
+    return newest
 
 
 def _checked(**fields: Any) -> Verdict:
@@ -170,11 +172,6 @@ def _checked(**fields: Any) -> Verdict:
     if verdict.verdict == FALSE_POSITIVE and verdict.anomaly_type is not None:
         raise VerdictRefused(verdict.alert_id, "a false positive names no abuse type")
     return verdict
-
-
-def _rfc3339_ms(epoch_ms: int) -> str:
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
 
 
 def _epoch_ms(text: str) -> int | None:

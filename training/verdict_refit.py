@@ -36,11 +36,12 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from shopguard.training.analyst_verdicts import NORMAL, Verdict
+from shopguard.training.analyst_verdicts import NORMAL, Verdict, newest_per_user
+from shopguard.udfs.alerts import newest_revisions
 from shopguard.udfs.score_combiner import ScoreCombiner
 
 VERDICTS_FILE = "verdicts.json"
@@ -64,19 +65,9 @@ class JudgedAlert:
 def judged_alerts(verdicts: Iterable[Verdict], alerts: Iterable[Mapping[str, Any]]) -> tuple[list[JudgedAlert], int]:
     """Each judged user's newest verdict with the alert it judged (its newest revision); and how many verdicts
     were left out because their alert is no longer on the alerts topic."""
-    newest: dict[str, Verdict] = {}
-    for verdict in verdicts:
-        seen = newest.get(verdict.user_id)
-        if seen is None or verdict.decided_at >= seen.decided_at:
-            newest[verdict.user_id] = verdict
-    by_id: dict[str, Mapping[str, Any]] = {}
-    for alert in alerts:
-        if isinstance(alert, Mapping) and isinstance(alert.get("alert_id"), str):
-            held = by_id.get(alert["alert_id"])
-            if held is None or alert.get("revision", 0) >= held.get("revision", 0):
-                by_id[alert["alert_id"]] = alert
+    by_id = newest_revisions(alerts)
     judged, missing = [], 0
-    for verdict in newest.values():
+    for verdict in newest_per_user(verdicts).values():
         alert = by_id.get(verdict.alert_id)
         if alert is None or not isinstance(alert.get("detectors"), Mapping):
             missing += 1
@@ -97,18 +88,19 @@ def verdict_rows(
     return scores, np.array([j.abuse for j in judged], dtype=bool), [f"verdict:{j.user_id}" for j in judged]
 
 
-def rescored(combiner: ScoreCombiner, judged: Sequence[JudgedAlert]) -> np.ndarray:
-    """Each judged alert's score under ``combiner``, from the detector scores the alert carries."""
+def _by_type(
+    combiner: ScoreCombiner, judged: Sequence[JudgedAlert]
+) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per alert type (sorted): its judged alerts' scores under ``combiner``, the model's threshold for each, and
+    which were confirmed abuse; the one loop the threshold fit and the figures share."""
     if not judged:
-        return np.zeros(0)
+        return
     scores, _, _ = verdict_rows(judged, combiner.detectors)
-    return combiner.combine(scores)
-
-
-def _thresholds(combiner: ScoreCombiner, judged: Sequence[JudgedAlert]) -> np.ndarray:
-    scores, _, _ = verdict_rows(judged, combiner.detectors)
-    pattern = scores.get("user_patterns", np.full(len(judged), math.nan))
-    return combiner.threshold_for(pattern)
+    score = combiner.combine(scores)
+    base = combiner.threshold_for(scores.get("user_patterns", np.full(len(judged), math.nan)))
+    for alert_type in sorted({j.alert_type for j in judged}):
+        rows = [i for i, j in enumerate(judged) if j.alert_type == alert_type]
+        yield alert_type, score[rows], base[rows], np.array([judged[i].abuse for i in rows])
 
 
 def fit_type_thresholds(combiner: ScoreCombiner, judged: Sequence[JudgedAlert]) -> dict[str, float]:
@@ -119,14 +111,9 @@ def fit_type_thresholds(combiner: ScoreCombiner, judged: Sequence[JudgedAlert]) 
     score above it, or :data:`MARGIN_LOGIT` above it when none is: the same behaviour scores a little
     differently the next time (a longer history), and a threshold a hair above one score would not hold it.
     """
-    if not judged:
-        return {}
-    score, base = rescored(combiner, judged), _thresholds(combiner, judged)
     fitted = {}
-    for alert_type in sorted({j.alert_type for j in judged}):
-        rows = [i for i, j in enumerate(judged) if j.alert_type == alert_type]
-        abuse = np.array([judged[i].abuse for i in rows])
-        s, floor = score[rows], float(base[rows].max())
+    for alert_type, s, base, abuse in _by_type(combiner, judged):
+        floor = float(base.max())
         candidates = sorted({floor} | {_above(v, s) for v, a in zip(s, abuse) if not a and v >= floor})
         gains = [int(((s >= c) & abuse).sum()) - int(((s >= c) & ~abuse).sum()) for c in candidates]
         best = candidates[int(np.argmax(gains))]
@@ -157,21 +144,15 @@ def verdict_figures(
 ) -> dict[str, dict[str, Any]]:
     """Per alert type: verdicts, precision before (every judged alert was raised), and precision and recall
     among the confirmed alerts after (``after``, default ``before``, with ``type_thresholds``)."""
-    after = after or before
-    if not judged:
-        return {}
-    score, base = rescored(after, judged), _thresholds(after, judged)
     figures = {}
-    for alert_type in sorted({j.alert_type for j in judged}):
-        rows = [i for i, j in enumerate(judged) if j.alert_type == alert_type]
-        abuse = np.array([judged[i].abuse for i in rows])
-        raised = score[rows] >= np.maximum(base[rows], type_thresholds.get(alert_type, 0.0))
+    for alert_type, score, base, abuse in _by_type(after or before, judged):
+        raised = score >= np.maximum(base, type_thresholds.get(alert_type, 0.0))
         kept = int((raised & abuse).sum())
         figures[alert_type] = {
-            "verdicts": len(rows),
+            "verdicts": len(abuse),
             "confirmed": int(abuse.sum()),
             "false_positives": int((~abuse).sum()),
-            "before": {"precision": round(float(abuse.mean()), 4), "recall": 1.0, "alerts": len(rows)},
+            "before": {"precision": round(float(abuse.mean()), 4), "recall": 1.0, "alerts": len(abuse)},
             "after": {
                 "precision": round(kept / int(raised.sum()), 4) if raised.any() else None,
                 "recall": round(kept / int(abuse.sum()), 4) if abuse.any() else None,

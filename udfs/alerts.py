@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from shopguard.udfs.behaviour_tokens import describe_sequence
 from shopguard.udfs.encoding import describe_codes
@@ -74,6 +74,23 @@ ALERT_FIELDS = (
 )
 """Every field of a user alert on the alerts topic, in the order :func:`build_alert` writes them: the one list
 tests, the console and the docs hold alerts to (a ring alert, :mod:`shopguard.udfs.entity_rings`, has its own)."""
+
+
+def newest_revisions(alerts: Iterable[Any]) -> dict[str, dict[str, Any]]:
+    """Each alert once, at its newest ``revision`` (of two equal, the later read), by ``alert_id``, in the order
+    first seen; records that are not alerts with an id are skipped.
+
+    >>> [a.get("revision") for a in newest_revisions([{"alert_id": "a", "revision": 0}, {"alert_id": "b"},
+    ...                                            {"alert_id": "a", "revision": 1}, "not an alert"]).values()]
+    [1, None]
+    """
+    newest: dict[str, dict[str, Any]] = {}
+    for alert in alerts:
+        if isinstance(alert, Mapping) and isinstance(alert.get("alert_id"), str):
+            held = newest.get(alert["alert_id"])
+            if held is None or (alert.get("revision") or 0) >= (held.get("revision") or 0):
+                newest[alert["alert_id"]] = alert
+    return newest
 
 
 def rfc3339_ms(epoch_ms: int) -> str:

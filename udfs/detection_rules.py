@@ -52,7 +52,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
-from shopguard.errors import ShopguardError
+from shopguard.errors import RecordRefused
 from shopguard.udfs.events import Event
 
 KINDS = ("allow", "deny", "type_threshold", "count")
@@ -77,13 +77,14 @@ _FIELDS = {
 }
 
 
-class RuleRefused(ShopguardError):
-    """A rule that cannot be applied; the message names the rule and the reason."""
+class RuleRefused(RecordRefused):
+    """A rule that cannot be applied; the message names the rule and the reason (``rule_id``, ``reason``)."""
 
-    def __init__(self, rule_id: str, reason: str):
-        super().__init__(f"rule {rule_id or '(no id)'} refused: {reason}")
-        self.rule_id = rule_id
-        self.reason = reason
+    record = "rule"
+
+    @property
+    def rule_id(self) -> str:
+        return self.key
 
 
 @dataclass(frozen=True)
@@ -416,15 +417,7 @@ def rule_reasons(touches: Iterable[Mapping[str, Any]], rules_score: float | None
 
 
 def _json_object(text: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(text, Mapping):
-        return dict(text)
-    try:
-        body = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise RuleRefused("", f"not JSON ({error})") from None
-    if not isinstance(body, dict):
-        raise RuleRefused("", "not a JSON object")
-    return body
+    return dict(text) if isinstance(text, Mapping) else RuleRefused.json_object(text)
 
 
 def _number(value: Any) -> bool:

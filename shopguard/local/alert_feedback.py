@@ -15,14 +15,12 @@ from __future__ import annotations
 import getpass
 from typing import Any, Mapping
 
-from kafka import KafkaProducer
-from kafka.errors import KafkaError
-
 from shopguard.config import ShopguardConfig
 from shopguard.errors import ShopguardError
 from shopguard.local.alert_feed import committed_values
-from shopguard.local.topics import kafka_python_options
+from shopguard.local.producer import deliver
 from shopguard.training.analyst_verdicts import Verdict, VerdictRefused, make_verdict, parse_verdict
+from shopguard.udfs.alerts import newest_revisions
 
 
 class FeedbackError(ShopguardError):
@@ -72,34 +70,13 @@ def find_alert(cfg: ShopguardConfig, alert_id: str, timeout_s: float = 30.0) -> 
     Reads every partition from its start to its last stable offset as of the call (under ``read_committed``
     the end offsets are those of the committed records), or until ``timeout_s``.
     """
-    found = None
-    for alert in committed_values(cfg, cfg.topics.alerts, timeout_s):
-        if isinstance(alert, dict) and alert.get("alert_id") == alert_id:
-            if found is None or alert.get("revision", 0) >= found.get("revision", 0):
-                found = alert
-    return found
+    return newest_revisions(committed_values(cfg, cfg.topics.alerts, timeout_s)).get(alert_id)
 
 
 def write_verdict(cfg: ShopguardConfig, verdict: Verdict) -> None:
     """Write one verdict to ``cfg.topics.feedback`` keyed by its user id and wait until the broker has it."""
-    try:
-        producer = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap_servers, acks="all", **kafka_python_options(cfg))
-    except KafkaError:
-        raise FeedbackError(
-            f"no Kafka broker answers at {cfg.kafka.bootstrap_servers}: start one with "
-            "'shopguard kafka start' or set kafka.bootstrap_servers"
-        ) from None
-    try:
-        producer.send(
-            cfg.topics.feedback, key=verdict.user_id.encode("utf-8"), value=verdict.to_json().encode("utf-8")
-        ).get(timeout=30)
-    except KafkaError as error:
-        raise FeedbackError(
-            f"writing the verdict on alert {verdict.alert_id} to {cfg.topics.feedback!r} on "
-            f"{cfg.kafka.bootstrap_servers} failed: {error}; create the topic with 'shopguard topics'"
-        ) from None
-    finally:
-        producer.close()
+    record = (verdict.user_id, verdict.to_json())
+    deliver(cfg, cfg.topics.feedback, [record], f"the verdict on alert {verdict.alert_id}", FeedbackError)
 
 
 def read_verdicts(cfg: ShopguardConfig, timeout_s: float = 60.0) -> tuple[list[Verdict], list[VerdictRefused]]:

@@ -1,7 +1,8 @@
-"""Replaying events into Kafka at a chosen speed-up of their own event time.
+"""Writing to Kafka: events replayed at a chosen speed-up of their own event time, and records that must land.
 
-``shopguard produce`` uses this to stream the Taobao slice (with demo abnormal users) into
-``user-events``; tests use :func:`send_records` to put exact bytes, good or bad, on a topic.
+``shopguard produce`` uses :func:`replay_events` to stream the Taobao slice (with demo abnormal users) into
+``user-events``; tests use :func:`send_records` to put exact bytes, good or bad, on a topic; an analyst's
+verdict and a rule change go through :func:`deliver`, which waits until every in-sync replica has each record.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import time
 from typing import Callable, Iterable, Sequence
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 
 from shopguard.config import ShopguardConfig
+from shopguard.errors import ShopguardError
 from shopguard.local.topics import kafka_python_options
 from shopguard.udfs.events import Event
 
@@ -38,6 +41,35 @@ def send_records(cfg: ShopguardConfig, topic: str, records: Iterable[tuple[str |
             count += 1
         producer.flush()
         return count
+    finally:
+        producer.close()
+
+
+def deliver(
+    cfg: ShopguardConfig,
+    topic: str,
+    records: Iterable[tuple[str, str]],
+    what: str,
+    error: type[ShopguardError] = ShopguardError,
+) -> None:
+    """Write ``(key, value)`` text records to ``topic`` in order, each acknowledged by every in-sync replica
+    (``acks=all``) before the next; raise ``error`` naming ``what``, the topic and the broker when the broker does
+    not answer or refuses one (the records before it are written)."""
+    try:
+        producer = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap_servers, acks="all", **kafka_python_options(cfg))
+    except KafkaError:
+        raise error(
+            f"no Kafka broker answers at {cfg.kafka.bootstrap_servers}: start one with "
+            "'shopguard kafka start' or set kafka.bootstrap_servers"
+        ) from None
+    try:
+        for key, value in records:
+            producer.send(topic, key=key.encode("utf-8"), value=value.encode("utf-8")).get(timeout=30)
+    except KafkaError as failure:
+        raise error(
+            f"writing {what} to {topic!r} on {cfg.kafka.bootstrap_servers} failed: {failure}; "
+            "create the topic with 'shopguard topics'"
+        ) from None
     finally:
         producer.close()
 

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 from shopguard.config import ShopguardConfig
 from shopguard.jobs.replay_job import ReplayFiles, run_replay
+from shopguard.udfs.alerts import newest_revisions
 from shopguard.udfs.detection_rules import Rule, RuleSet
 
 
@@ -83,9 +84,4 @@ def _read_lines(path: Path) -> list[dict[str, Any]]:
 
 def _newest(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each alert once, at its newest revision, in the order first seen."""
-    newest: dict[str, dict[str, Any]] = {}
-    for alert in alerts:
-        seen = newest.get(alert["alert_id"])
-        if seen is None or alert.get("revision", 0) >= seen.get("revision", 0):
-            newest[alert["alert_id"]] = alert
-    return list(newest.values())
+    return list(newest_revisions(alerts).values())

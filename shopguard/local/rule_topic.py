@@ -14,13 +14,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaProducer
-from kafka.errors import KafkaError
-
 from shopguard.config import ShopguardConfig
 from shopguard.errors import ShopguardError
 from shopguard.local.alert_feed import committed_values
-from shopguard.local.topics import kafka_python_options
+from shopguard.local.producer import deliver
 from shopguard.udfs.detection_rules import Deletion, Rule, RuleRefused, RuleSet, parse_rule
 
 
@@ -111,20 +108,4 @@ def describe_rule(rule: Rule) -> str:
 
 
 def _write(cfg: ShopguardConfig, records: list[tuple[str, str]]) -> None:
-    try:
-        producer = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap_servers, acks="all", **kafka_python_options(cfg))
-    except KafkaError:
-        raise RuleTopicError(
-            f"no Kafka broker answers at {cfg.kafka.bootstrap_servers}: start one with "
-            "'shopguard kafka start' or set kafka.bootstrap_servers"
-        ) from None
-    try:
-        for key, value in records:
-            producer.send(cfg.topics.rules, key=key.encode("utf-8"), value=value.encode("utf-8")).get(timeout=30)
-    except KafkaError as error:
-        raise RuleTopicError(
-            f"writing rules to {cfg.topics.rules!r} on {cfg.kafka.bootstrap_servers} failed: {error}; "
-            "create the topic with 'shopguard topics'"
-        ) from None
-    finally:
-        producer.close()
+    deliver(cfg, cfg.topics.rules, records, "rules", RuleTopicError)
