@@ -157,6 +157,11 @@ def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def _report_dir(cfg: ShopguardConfig, args: argparse.Namespace) -> Path:
+    """Where ``shopguard evaluate`` writes its reports: ``--report-dir``, else ``training.report_dir``."""
+    return Path(args.report_dir or cfg.training.report_dir)
+
+
 def cmd_train(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.training.evaluation_data import build_evaluation_data
     from shopguard.training.train_lstm import TrainingRun
@@ -193,9 +198,11 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     if args.dataset:
         return _evaluate_dataset(cfg, args)
     if args.churn_only:
-        return _evaluate_churn_only(cfg, args)
+        return _evaluate_section_only(cfg, args, "churn", lambda report_dir: _evaluate_churn(cfg, report_dir))
     if args.rings_only:
-        return _evaluate_rings_only(cfg, args)
+        return _evaluate_section_only(
+            cfg, args, "rings", lambda report_dir: _evaluate_rings(cfg, args.model, report_dir)
+        )
     if args.events or args.labels:
         return _evaluate_labelled(cfg, args)
     data = build_evaluation_data(cfg, _progress)
@@ -208,7 +215,7 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
             _progress("no --model and nothing published yet: training one first")
             model_dir = train_and_export(cfg, data, Path(cfg.cache_dir) / "trained", progress=_progress)
     if args.via_job:
-        return _evaluate_via_job(cfg, model_dir, data, Path(args.report_dir or cfg.training.report_dir))
+        return _evaluate_via_job(cfg, model_dir, data, _report_dir(cfg, args))
     detectors = [
         (OnnxSequenceDetector(model_dir), False),
         (NextEventDetector(progress=_progress), True),
@@ -221,7 +228,7 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
         "training_data": data.fingerprint,
         "target_alert_rate": cfg.training.target_alert_rate,
     }
-    report_dir = Path(args.report_dir or cfg.training.report_dir)
+    report_dir = _report_dir(cfg, args)
     report = write_evaluation_report(results, "lstm", data.test, report_dir, context)
     ablation, returning, scores = _evaluate_ablation(cfg, Path(model_dir), report_dir, args.seeds)
     body = report_json(results, "lstm", context) | {"ablation": ablation}
@@ -276,25 +283,17 @@ def _evaluate_rings(cfg: ShopguardConfig, model_dir: str | None, report_dir: Pat
     return body
 
 
-def _evaluate_rings_only(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
-    """``shopguard evaluate --rings-only``: only the rings section, written to ``rings.json`` and ``rings.md``."""
-    report_dir = Path(args.report_dir or cfg.training.report_dir)
-    body = _evaluate_rings(cfg, args.model, report_dir)
-    (report_dir / "rings.json").write_text(json.dumps({"rings": body}, indent=1) + "\n")
+def _evaluate_section_only(
+    cfg: ShopguardConfig, args: argparse.Namespace, section: str, evaluate_section: Callable[[Path], dict]
+) -> int:
+    """``shopguard evaluate --churn-only`` or ``--rings-only``: one section of the evaluation, written to
+    ``SECTION.json`` (key ``SECTION``, as in ``evaluation.json``) beside the section's ``SECTION.md``."""
+    report_dir = _report_dir(cfg, args)
+    body = {section: evaluate_section(report_dir)}
+    (report_dir / f"{section}.json").write_text(json.dumps(body, indent=1) + "\n")
     if args.json:
-        print(json.dumps({"rings": body}))
-    print(f"report: {report_dir / 'rings.md'}", file=sys.stderr)
-    return 0
-
-
-def _evaluate_churn_only(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
-    """``shopguard evaluate --churn-only``: only the churn section, written to ``churn.json`` and ``churn.md``."""
-    report_dir = Path(args.report_dir or cfg.training.report_dir)
-    body = _evaluate_churn(cfg, report_dir)
-    (report_dir / "churn.json").write_text(json.dumps({"churn": body}, indent=1) + "\n")
-    if args.json:
-        print(json.dumps({"churn": body}))
-    print(f"report: {report_dir / 'churn.md'}", file=sys.stderr)
+        print(json.dumps(body))
+    print(f"report: {report_dir / f'{section}.md'}", file=sys.stderr)
     return 0
 
 
@@ -374,7 +373,7 @@ def _evaluate_labelled(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 
     if not (args.events and args.labels):
         raise ShopguardError("--events and --labels go together: the events to replay and who in them was abused")
-    report_dir = Path(args.report_dir or cfg.training.report_dir)
+    report_dir = _report_dir(cfg, args)
     result = replay_labelled(
         cfg, args.events, args.labels, args.model, report_dir / "labelled-replay", args.min_events, _progress
     )
@@ -390,7 +389,7 @@ def _evaluate_dataset(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 
     if args.events or args.labels:
         raise ShopguardError("--dataset replays a known dataset: give it without --events and --labels")
-    report_dir = Path(args.report_dir or cfg.training.report_dir)
+    report_dir = _report_dir(cfg, args)
     result = evaluate_fraud_data(cfg, args.model, report_dir, _progress, half=args.half)
     report = write_labelled_report(result, report_dir)
     append_to_report(report, result)
@@ -612,6 +611,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
+    def model_option(sub: argparse.ArgumentParser, when: str = "") -> None:
+        sub.add_argument("--model", help=f"{when}model folder (default: the registry's current model)")
+
+    def json_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+
     kafka = add("kafka", cmd_kafka, "start, stop or show the embedded single-node KRaft Kafka broker")
     kafka.add_argument("action", choices=["start", "stop", "status"])
     cluster = add(
@@ -636,7 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument(
         "--scores-output", help="one row per scored event: event_id, user_id, event_ts, score, model_version"
     )
-    detect.add_argument("--model", help="model folder (default: the registry's current model)")
+    model_option(detect)
     detect.add_argument("--rules", help="detection rules to apply (a rule file: JSON object, list or lines)")
     add("produce", cmd_produce, "stream the Taobao slice plus demo abnormal users into the events topic")
     alerts = add("alerts", cmd_alerts, "follow the alerts topic")
@@ -666,8 +671,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="where the model folder goes (default <cache_dir>/trained)")
     train.add_argument("--epochs", type=int, default=6)
     evaluate = add("evaluate", cmd_evaluate, "evaluate a model and the baselines on the time-split test set")
-    evaluate.add_argument("--model", help="model folder (default: the registry's current model)")
-    evaluate.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    model_option(evaluate)
+    json_option(evaluate)
     evaluate.add_argument("--report-dir", help="where the report goes (default training.report_dir)")
     evaluate.add_argument(
         "--seeds",
@@ -763,9 +768,9 @@ def build_parser() -> argparse.ArgumentParser:
         "and onnxruntime alone (writes bench.md, bench.png, bench.json)",
     )
     bench.add_argument("--quick", action="store_true", help="the small version (under two minutes)")
-    bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    json_option(bench)
     bench.add_argument("--out", default="reports/bench", help="where the report goes (default reports/bench)")
-    bench.add_argument("--model", help="model folder (default: the registry's current model)")
+    model_option(bench)
     bench.add_argument(
         "--repeats", type=int, help="runs of each throughput figure, the median is reported (default 3, 1 with --quick)"
     )
@@ -809,7 +814,7 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument("target", nargs="?", metavar="FILE|ID", help="the rule file (put, test) or the rule id (delete)")
     rules.add_argument("--input", help="with test: the events to replay (JSON lines)")
     rules.add_argument("--out", default="reports/rules-test", help="with test: where both runs' alerts go")
-    rules.add_argument("--model", help="with test: model folder (default: the registry's current model)")
+    model_option(rules, when="with test: ")
     rules.add_argument("--current", help="with test: the rules in force from this file instead of the topic")
     add("config", cmd_config, "print the effective configuration")
     return parser
