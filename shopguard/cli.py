@@ -680,7 +680,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=(),
         metavar="N,N,...",
         help="also check the ablation's targets on these other simulations of returning "
-        "shoppers (training.seed values; about 40 s each)",
+        "shoppers (training.seed values; each adds one simulation and ablation)",
     )
     evaluate.add_argument(
         "--dataset",
@@ -767,7 +767,11 @@ def build_parser() -> argparse.ArgumentParser:
         "measure the real job's throughput and latency against a plain consumer "
         "and onnxruntime alone (writes bench.md, bench.png, bench.json)",
     )
-    bench.add_argument("--quick", action="store_true", help="the small version (under two minutes)")
+    bench.add_argument(
+        "--quick",
+        action="store_true",
+        help="the small version: fewer, cold runs, no floor or profile (docs/benchmarks.md)",
+    )
     json_option(bench)
     bench.add_argument("--out", default="reports/bench", help="where the report goes (default reports/bench)")
     model_option(bench)
