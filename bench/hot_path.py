@@ -1,15 +1,16 @@
-"""The job's own per-event Python, timed in one process: the keyed step and the scoring step.
+"""The job's own per-event Python, timed in one process: the keyed step, the entity steps and the scoring step.
 
-:func:`keyed_step_us` feeds raw records to :class:`~shopguard.udfs.user_history.TrackUserHistory`'s
+:func:`measure` feeds raw records to :class:`~shopguard.udfs.user_history.TrackUserHistory`'s
 ``process_element`` as the job does (state kept per user as the same latin-1 string, counters that
-count in Python), and :func:`scoring_step_us` gives the rows it emitted to
-:class:`~shopguard.udfs.scoring.ScoreHistories`' ``eval`` in Arrow-sized batches. Neither includes
+count in Python), the rows it emitted through the device and the IP step
+(:class:`~shopguard.udfs.entity_streams.TrackEntity`, each row keyed as the job keys it), and those rows to
+:class:`~shopguard.udfs.scoring.ScoreHistories`' ``eval`` in Arrow-sized batches. None includes
 PyFlink's share (moving rows across pemja and Arrow, Java counters, RocksDB): the full ``shopguard
 bench`` measures that; this measures the part a change to shopguard's Python can cut. Times are CPU
 seconds of this process (``time.process_time``), medians of repeats: on a shared machine, wall time
 also counts the other processes' turns.
 
-``python -m shopguard.bench.hot_path --model DIR`` prints both, in microseconds per event; with
+``python -m shopguard.bench.hot_path --model DIR`` prints the three, in microseconds per event; with
 ``--profile``, a cProfile of each step (the functions that take the most time of their own).
 
 Example
@@ -35,6 +36,7 @@ import pandas as pd
 
 from shopguard.bench.workload import T0, as_records, bench_events
 from shopguard.config import ShopguardConfig, load_config
+from shopguard.udfs.entity_streams import ENTITY_TYPES, TrackEntity, entity_key_of
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
 from shopguard.udfs.rows import SCORING_FIELDS
@@ -111,6 +113,27 @@ def run_keyed_step(step: TrackUserHistory, state: KeyedValues, records: Sequence
     return rows
 
 
+def open_entity_steps(cfg: ShopguardConfig) -> list[tuple[TrackEntity, KeyedValues, object]]:
+    """The device and IP steps as the job opens them, each with its state and the job's key selector."""
+    steps = []
+    for entity_type in ENTITY_TYPES:
+        step, state = TrackEntity(entity_type, cfg.entities, cfg.job), KeyedValues()
+        step.open(_RuntimeContext(state))
+        steps.append((step, state, entity_key_of(entity_type)))
+    return steps
+
+
+def run_entity_steps(steps: list[tuple[TrackEntity, KeyedValues, object]], rows: list) -> list:
+    """``rows`` through each entity step in turn, as the job chains them (ring alerts left out)."""
+    for step, state, key_of in steps:
+        passed = []
+        for row in rows:
+            state.key = key_of(row)
+            passed += [out for out in step.process_element(row, None) if not isinstance(out, tuple)]
+        rows = passed
+    return rows
+
+
 def scoring_batches(rows: list, batch: int) -> list[tuple[pd.Series, pd.Series, pd.Series]]:
     """The scoring step's input columns (codes, pattern score, session) in batches of ``batch`` rows."""
     codes, patterns, sessions = (SCORING_FIELDS.index(name) for name in ("codes", "user_patterns_score", "session"))
@@ -125,24 +148,28 @@ def scoring_batches(rows: list, batch: int) -> list[tuple[pd.Series, pd.Series, 
 
 
 def measure(cfg: ShopguardConfig, model_dir: str, events: int, users: int, repeats: int, batch: int) -> dict:
-    """Median CPU microseconds per event of each step over ``repeats`` runs, the two steps interleaved.
+    """Median CPU microseconds per event of each step over ``repeats`` runs, the steps interleaved.
 
-    Each run starts from users whose state already holds ``events`` earlier events (a warm job), then
-    times ``events`` more.
+    Each run starts from users (and devices, IPs) whose state already holds ``events`` earlier events (a
+    warm job), then times ``events`` more.
     """
     source = ModelSource(fixed_dir=model_dir)
     warm = as_records(bench_events(events, users, seed=1))
     timed = as_records(bench_events(events, users, seed=2, start_ms=T0 + events * 50))
     scorer = ScoreHistories(source, cfg.job.history_length, cfg.job.onnx_threads, 0)
     scorer.open(_RuntimeContext(KeyedValues()))
-    keyed, scoring = [], []
+    keyed, entities, scoring = [], [], []
     for _ in range(repeats):
         step, state = open_keyed_step(cfg, source)
-        run_keyed_step(step, state, warm)
+        entity_steps = open_entity_steps(cfg)
+        run_entity_steps(entity_steps, run_keyed_step(step, state, warm))
         started = time.process_time()
         rows = run_keyed_step(step, state, timed)
         keyed.append((time.process_time() - started) / len(timed) * 1e6)
         step.close()
+        started = time.process_time()
+        rows = run_entity_steps(entity_steps, rows)
+        entities.append((time.process_time() - started) / len(rows) * 1e6)
         batches = scoring_batches(rows, batch)
         started = time.process_time()
         for columns in batches:
@@ -151,8 +178,10 @@ def measure(cfg: ShopguardConfig, model_dir: str, events: int, users: int, repea
     scorer.close()
     return {
         "keyed_step_us": round(median(keyed), 2),
+        "entity_steps_us": round(median(entities), 2),
         "scoring_step_us": round(median(scoring), 2),
         "keyed_runs_us": [round(v, 2) for v in keyed],
+        "entity_runs_us": [round(v, 2) for v in entities],
         "scoring_runs_us": [round(v, 2) for v in scoring],
     }
 
@@ -161,7 +190,8 @@ def profile(cfg: ShopguardConfig, model_dir: str, events: int, users: int, batch
     """cProfile of one warm run of each step, the ``top`` functions by their own time (where to look next)."""
     source = ModelSource(fixed_dir=model_dir)
     step, state = open_keyed_step(cfg, source)
-    run_keyed_step(step, state, as_records(bench_events(events, users, seed=1)))
+    entity_steps = open_entity_steps(cfg)
+    run_entity_steps(entity_steps, run_keyed_step(step, state, as_records(bench_events(events, users, seed=1))))
     timed = as_records(bench_events(events, users, seed=2, start_ms=T0 + events * 50))
     scorer = ScoreHistories(source, cfg.job.history_length, cfg.job.onnx_threads, 0)
     scorer.open(_RuntimeContext(KeyedValues()))
@@ -169,6 +199,9 @@ def profile(cfg: ShopguardConfig, model_dir: str, events: int, users: int, batch
     keyed = cProfile.Profile()
     rows = keyed.runcall(run_keyed_step, step, state, timed)
     pstats.Stats(keyed, stream=text).sort_stats("tottime").print_stats(top)
+    entities = cProfile.Profile()
+    rows = entities.runcall(run_entity_steps, entity_steps, rows)
+    pstats.Stats(entities, stream=text).sort_stats("tottime").print_stats(top)
     scoring = cProfile.Profile()
     for columns in scoring_batches(rows, batch):
         scoring.runcall(scorer.eval, *columns)

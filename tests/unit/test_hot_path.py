@@ -2,7 +2,15 @@
 
 from pathlib import Path
 
-from shopguard.bench.hot_path import main, measure, open_keyed_step, run_keyed_step, scoring_batches
+from shopguard.bench.hot_path import (
+    main,
+    measure,
+    open_entity_steps,
+    open_keyed_step,
+    run_entity_steps,
+    run_keyed_step,
+    scoring_batches,
+)
 from shopguard.bench.workload import as_records, bench_events
 from shopguard.config import ShopguardConfig
 from shopguard.udfs.model_source import ModelSource
@@ -22,10 +30,10 @@ def test_every_record_gives_one_scoring_row_and_a_duplicate_none():
     assert [len(codes) for codes, _, _ in batches] == [25, 25, 10]
 
 
-def test_measure_reports_both_steps_per_event(capsys):
+def test_measure_reports_every_step_per_event(capsys):
     figures = measure(ShopguardConfig(), DEFAULT_MODEL, events=200, users=20, repeats=2, batch=100)
-    assert len(figures["keyed_runs_us"]) == len(figures["scoring_runs_us"]) == 2
-    assert figures["keyed_step_us"] > 0 and figures["scoring_step_us"] > 0
+    assert len(figures["keyed_runs_us"]) == len(figures["entity_runs_us"]) == len(figures["scoring_runs_us"]) == 2
+    assert figures["keyed_step_us"] > 0 and figures["entity_steps_us"] > 0 and figures["scoring_step_us"] > 0
     assert main(["--model", DEFAULT_MODEL, "--events", "100", "--users", "10", "--repeats", "1"]) == 0
     assert "keyed_step_us" in capsys.readouterr().out
 
@@ -33,4 +41,13 @@ def test_measure_reports_both_steps_per_event(capsys):
 def test_the_profile_names_the_keyed_and_the_scoring_functions(capsys):
     assert main(["--model", DEFAULT_MODEL, "--events", "200", "--users", "20", "--profile"]) == 0
     out = capsys.readouterr().out
-    assert "process_element" in out and "eval" in out
+    assert "process_element" in out and "eval" in out and "entity_streams.py" in out
+
+
+def test_the_entity_steps_pass_every_row_with_its_device_and_ip_figures():
+    cfg = ShopguardConfig()
+    step, state = open_keyed_step(cfg, ModelSource(fixed_dir=DEFAULT_MODEL))
+    rows = run_keyed_step(step, state, as_records(bench_events(60, 6)))
+    passed = run_entity_steps(open_entity_steps(cfg), rows)
+    figures = [SCORING_FIELDS.index(name) for name in ("device_accounts_1h", "ip_accounts_1h")]
+    assert len(passed) == 60 and all(row[i] >= 1 for row in passed for i in figures)
