@@ -9,7 +9,8 @@ Graph (every operator has a stable ``uid`` so that state survives upgrades from 
                           │ ◄──(detection-rules, broadcast state: lists, counting rules, per-type thresholds)
                           │ ──(not a valid event: dead letters)──────────────► user-events-dlq
                           │ ──(later than the allowed lateness)──────────────► user-events-late
-                          │ ──(churn risk: event-time timers on silence, refund climbs)──► user-risk-signals
+                          │ ──(churn facts: visit starts, orders)──► watch churn (keyed by user: event-time
+                          │        timers on silence, refund climbs; watermark from the facts) ──► user-risk-signals
                           ▼ key_by(device pseudonym; ~user without one)          (entities.enabled)
                    track devices (keyed sketch: accounts across users; figures into the row)
                           │ ──(ring alert: accounts acting together on the device)──► behavior-alerts
@@ -50,6 +51,7 @@ from shopguard.jobs.flink_environment import create_environments
 from shopguard.jobs.kafka_io import events_source, keyed_json_sink, rule_watermarks, rules_source, scores_sink
 from shopguard.jobs.user_keying import key_records_by_user
 from shopguard.udfs.alert_decision import DecideAlert
+from shopguard.udfs.churn_step import watch_churn
 from shopguard.udfs.default_model import fallback_model_dir
 from shopguard.udfs.detection_rules import RuleSet
 from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW
@@ -60,7 +62,7 @@ from shopguard.udfs.rows import CROSSING_FIELDS, SCORE_RESULT, SCORES_COLUMNS, S
 from shopguard.udfs.rule_branches import DecideBranchAlert, RuleBranches
 from shopguard.udfs.rule_broadcast import RULES_STATE, RuledUserHistory
 from shopguard.udfs.scoring import ScoreHistories
-from shopguard.udfs.user_history import LATE_EVENTS, RISK_SIGNALS
+from shopguard.udfs.user_history import CHURN_FACTS, LATE_EVENTS
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ def build_detection_graph(
         dead_letters=dead_letters,
         late_events=late_events,
         scores=scored.select(*[col(name) for name in SCORES_COLUMNS]),
-        risk_signals=histories.get_side_output(RISK_SIGNALS) if cfg.churn.enabled else None,
+        risk_signals=watch_churn(histories.get_side_output(CHURN_FACTS), job, cfg.churn) if cfg.churn.enabled else None,
         branch_alerts=branch_alerts,
     )
 

@@ -1,7 +1,7 @@
 """The churn watch: a customer's silence against their own visit cadence, and refund requests that climb.
 
-A customer who stops coming sends no events, so the keyed step (:class:`~shopguard.udfs.user_history.
-TrackUserHistory`) registers an event-time timer per user at the moment their silence would become
+A customer who stops coming sends no events, so the churn step (:class:`~shopguard.udfs.churn_step.
+WatchChurn`) registers an event-time timer per user at the moment their silence would become
 unusual for *them*; this module decides everything else, free of Flink, so that the job, the replay
 and the evaluation run the same rule:
 
@@ -24,7 +24,9 @@ Timers are registered sparingly: only when none is pending or the deadline moved
 ``churn.timer_tolerance_ms``. A timer that fires before the user's current deadline re-arms at it, and
 firing is idempotent (:meth:`ChurnWatch.catch_up` reports only levels not yet reported), so a stale or
 restored timer never repeats a signal. An event that arrives after a deadline whose timer has not fired
-(a replay of a file carries no watermark until its end) first reports what the timer would have.
+(the watermark lags the events by the allowed out-of-orderness) first reports what the timer would have.
+A timer that the end of a bounded input fires (:data:`END_OF_INPUT`) reports only if the events reached its
+deadline: :func:`observed_by`.
 
 Example
 -------
@@ -66,6 +68,41 @@ from shopguard.udfs.risk_signals import (
 
 MIN_REFUND_RATE = 0.05  # the earlier refund rate a climb is measured against is at least this
 ORDER_EVENTS = frozenset({"purchase", "refund_request"})
+END_OF_INPUT = 2**63 - 1  # the watermark at the end of a bounded input (Flink's Long.MAX_VALUE)
+
+
+def is_churn_fact(event: Event, previous_ts_ms: int) -> bool:
+    """Whether ``event`` concerns the churn watch: it may start a visit, or it is a purchase or refund request.
+
+    ``previous_ts_ms`` is the newest event time in the user's state before this event (-1: none kept).
+    Events inside a visit cost nothing.
+
+    >>> is_churn_fact(Event("e", "u", "page_view", 10_000), previous_ts_ms=5_000)  # inside a visit
+    False
+    >>> is_churn_fact(Event("e", "u", "refund_request", 10_000), 5_000), is_churn_fact(Event("e", "u", "cart", 0), -1)
+    (True, True)
+    """
+    return previous_ts_ms < 0 or event.ts_ms - previous_ts_ms > VISIT_GAP_MS or event.event_type in ORDER_EVENTS
+
+
+def observed_by(timer_ms: int, watermark_ms: int, data_watermark_ms: int) -> bool:
+    """Whether a timer due at ``timer_ms``, firing at stream watermark ``watermark_ms``, speaks for a silence the
+    data showed.
+
+    At the end of a bounded input (a replay's file, a drained job) the watermark jumps to :data:`END_OF_INPUT`
+    and fires every pending timer at once. Only those the events' own watermark had reached
+    (``data_watermark_ms``: the newest event time seen minus the allowed out-of-orderness, the watermark the
+    live job would have had) report: a deadline beyond it is a silence never observed, and reports nothing,
+    so a replay's end sends no flood of signals, and a replay reports what the live job would have, however
+    seldom the periodic watermark was emitted while it ran.
+
+    >>> day = 86_400_000
+    >>> observed_by(10 * day, watermark_ms=11 * day, data_watermark_ms=11 * day)
+    True
+    >>> observed_by(10 * day, END_OF_INPUT, data_watermark_ms=12 * day), observed_by(10 * day, END_OF_INPUT, 9 * day)
+    (True, False)
+    """
+    return watermark_ms < END_OF_INPUT or timer_ms <= data_watermark_ms
 
 
 def silence_score(level: float) -> float:
@@ -95,12 +132,8 @@ class ChurnWatch:
         self.max_level = _max_level(min_gain)
 
     def concerns(self, event: Event, previous_ts_ms: int) -> bool:
-        """Whether ``event`` needs the churn record: it may start a visit, or it is a purchase or refund request.
-
-        ``previous_ts_ms`` is the newest event time in the user's state before this event (-1: none kept).
-        Events inside a visit cost nothing.
-        """
-        return previous_ts_ms < 0 or event.ts_ms - previous_ts_ms > VISIT_GAP_MS or event.event_type in ORDER_EVENTS
+        """Whether ``event`` needs the churn record (:func:`is_churn_fact`)."""
+        return is_churn_fact(event, previous_ts_ms)
 
     def usual_gap_ms(self, state: ChurnState) -> float:
         """The user's usual time between visit starts, the population default weighing ``prior_visits`` gaps."""

@@ -12,13 +12,10 @@ For each raw record of a user (keyed in Java: :func:`shopguard.jobs.user_keying.
    read and written once), matches the event against the user's normal-behaviour patterns
    (:mod:`shopguard.udfs.pattern_matching`, whose online-learned part lives in that same value) and
    emits one row to be scored,
-4. watches the user for churn (:mod:`shopguard.udfs.churn_watch`): an event that starts a visit or is a
-   purchase or refund request reads and writes the user's churn record (its own keyed value) and may
-   register an event-time timer; :meth:`TrackUserHistory.on_timer` fires when the user's silence becomes
-   unusual for them. Churn-risk signals go to the ``user-risk-signals`` side output.
-   Why here and not in a keyed function of its own: this step already knows, from the user state it
-   reads anyway, whether an event starts a visit, so events inside a visit cost nothing, and a second
-   keyed Python step would cost every event one more crossing between Java and Python.
+4. sends a churn fact to the ``churn-facts`` side output for an event that may start a visit or is a
+   purchase or refund request (this step knows it from the user state it reads anyway, so events inside a
+   visit send nothing), and a tick now and then; the churn step (:mod:`shopguard.udfs.churn_step`, a keyed
+   function of its own with event-time timers) turns them into churn-risk signals.
 
 State expires after ``job.state_ttl_s`` without events from the user, so idle users cost nothing.
 """
@@ -31,13 +28,13 @@ import time
 
 from pyflink.common import Row, Time
 from pyflink.common.typeinfo import Types
-from pyflink.datastream import KeyedBroadcastProcessFunction, KeyedProcessFunction, OutputTag, RuntimeContext
+from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
 from shopguard.config import ChurnSettings, ConfigError, JobSettings, PatternSettings, ValidationSettings
 from shopguard.udfs.admission import admit_event
-from shopguard.udfs.churn_state import ChurnState
-from shopguard.udfs.churn_watch import ChurnWatch
+from shopguard.udfs.churn_step import CHURN_FACTS, TICK_MS, churn_fact, tick
+from shopguard.udfs.churn_watch import is_churn_fact
 from shopguard.udfs.detection_rules import NOTHING as NO_RULES
 from shopguard.udfs.entity_sketch import NO_FIGURES
 from shopguard.udfs.entity_streams import entity_inputs, is_new_account
@@ -49,10 +46,9 @@ from shopguard.udfs.rows import SCORING_ROW
 from shopguard.udfs.served_patterns import ServedPatterns
 from shopguard.udfs.user_state import UserState, recent_ids_json, session_part
 
-__all__ = ["LATE_EVENTS", "RISK_SIGNALS", "SCORING_ROW", "TrackUserHistory", "late_event_message", "state_ttl"]
+__all__ = ["CHURN_FACTS", "LATE_EVENTS", "SCORING_ROW", "TrackUserHistory", "late_event_message", "state_ttl"]
 
 LATE_EVENTS = OutputTag("late-events", KEYED_JSON_ROW)
-RISK_SIGNALS = OutputTag("user-risk-signals", KEYED_JSON_ROW)
 
 
 def state_ttl(seconds: int) -> StateTtlConfig:
@@ -112,7 +108,8 @@ class TrackUserHistory(KeyedProcessFunction):
         churn: ChurnSettings | None = None,
     ):
         self.settings = settings
-        self.churn_settings = churn if churn is not None and churn.enabled else None
+        self.churn_facts = churn is not None and churn.enabled  # send churn facts to the churn step
+        self.fact_clock_ms = -1  # this instance's newest fact or tick time (not state: a tick is only a clock)
         self.intake = EventIntake(validation, hashing)
         self.hashing = hashing
         self.patterns = patterns
@@ -127,13 +124,6 @@ class TrackUserHistory(KeyedProcessFunction):
         descriptor.enable_time_to_live(state_ttl(self.settings.state_ttl_s))
         self.state = runtime_context.get_state(descriptor)
         metrics = runtime_context.get_metrics_group().add_group("shopguard")
-        self.churn = None
-        if self.churn_settings is not None:
-            self.churn = ChurnWatch(self.churn_settings, self.settings.alert_update_min_gain)
-            churn_descriptor = ValueStateDescriptor("churn_watch", Types.STRING())
-            churn_descriptor.enable_time_to_live(state_ttl(self.churn_settings.state_ttl_s))
-            self.churn_state = runtime_context.get_state(churn_descriptor)
-            self.risk_signals = metrics.counter("risk_signals")
         self.intake.open(metrics)
         self.duplicates = metrics.counter("duplicates")
         self.late_events = metrics.counter("late_events")
@@ -176,9 +166,13 @@ class TrackUserHistory(KeyedProcessFunction):
             pattern_score, unmatched = math.nan, ""
         packed = state.to_bytes()
         self.state.update(packed.decode("latin-1"))
-        if self.churn is not None and self.churn.concerns(event, previous_ts):
-            on_event = lambda watch, churn: watch.on_event(churn, event, previous_ts)  # noqa: E731
-            yield from self._watch_churn(ctx, on_event, event.ts_ms)
+        if self.churn_facts:
+            if is_churn_fact(event, previous_ts):
+                self.fact_clock_ms = max(self.fact_clock_ms, event.ts_ms)
+                yield CHURN_FACTS, churn_fact(event, previous_ts)
+            elif event.ts_ms >= self.fact_clock_ms + TICK_MS:
+                self.fact_clock_ms = event.ts_ms
+                yield CHURN_FACTS, tick(event.ts_ms)
         self.scored_events.inc()
         yield Row(
             event.user_id,
@@ -197,38 +191,3 @@ class TrackUserHistory(KeyedProcessFunction):
             *NO_FIGURES,
             *NO_RULES,  # the rules' columns, filled by udfs/rule_broadcast.py when the job runs with rules
         )
-
-    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
-        """A churn deadline: the user's silence may have become unusual for them."""
-        if self.churn is not None:
-            key = ctx.get_current_key()
-            user_id = key if isinstance(key, str) else key[0]  # the Java keyBy's key is a one-field row
-            yield from self._watch_churn(ctx, lambda watch, churn: watch.on_timer(churn, user_id, timestamp))
-
-    def _timers_can_signal(self) -> bool:
-        """Whether a signal yielded from :meth:`on_timer` reaches its side output.
-
-        Not in a keyed *broadcast* function in thread mode (the user step with rules): PyFlink's embedded
-        operation passes what ``on_timer`` yields to the main output unsorted, and a side-output pair there
-        fails the job. Without timers the user's next event still reports the silence (late).
-        """
-        return not (self.settings.python_execution_mode == "thread" and isinstance(self, KeyedBroadcastProcessFunction))
-
-    def _watch_churn(self, ctx, step, event_ts_ms: int | None = None):
-        """Run one churn-watch ``step`` on the user's churn record: store it, register its timer, send its signals.
-
-        No timer for an event far older than the stream watermark (``churn.max_clock_skew_ms``): the records'
-        Kafka timestamps are then not event time (old events sent now), and every deadline would fire at once.
-        The user's next event still reports what such a timer would have.
-        """
-        stored = self.churn_state.value()
-        churn = ChurnState.from_bytes(stored.encode("latin-1") if stored else None)
-        signals, timer_ms = step(self.churn, churn)
-        self.churn_state.update(churn.to_bytes().decode("latin-1"))
-        if timer_ms is not None and self._timers_can_signal():
-            watermark = ctx.timer_service().current_watermark()
-            if event_ts_ms is None or watermark <= event_ts_ms + self.churn_settings.max_clock_skew_ms:
-                ctx.timer_service().register_event_time_timer(timer_ms)
-        for signal in signals:
-            self.risk_signals.inc()
-            yield RISK_SIGNALS, Row(signal["user_id"], json.dumps(signal, separators=(",", ":"), ensure_ascii=False))

@@ -1,19 +1,11 @@
 """The churn watch: silence against a user's own cadence, refund climbs, sparse and idempotent timers."""
 
 import heapq
-import json
 
-import pytest
-
-from shopguard.config import ChurnSettings, ShopguardConfig
+from shopguard.config import ChurnSettings
 from shopguard.udfs.churn_state import ChurnState
 from shopguard.udfs.churn_watch import ChurnWatch
 from shopguard.udfs.events import Event
-from shopguard.udfs.identifier_hashing import IdentifierHashing
-from shopguard.udfs.model_source import ModelSource
-from shopguard.udfs.placeholder_model import write_placeholder_model
-from shopguard.udfs.user_history import RISK_SIGNALS, TrackUserHistory
-from tests.unit.flink_fakes import Metrics, ValueState
 
 DAY = 86_400_000
 T0 = 1_700_000_000_000
@@ -169,64 +161,6 @@ def test_the_churn_record_stays_far_inside_the_per_user_budget():
     assert len(full.to_bytes()) <= 64 and ChurnState.from_bytes(full.to_bytes()) == full
 
 
-class _Runtime:
-    """One value state per descriptor name (the keyed step keeps the user state and the churn record apart)."""
-
-    def __init__(self):
-        self.metrics, self.states = Metrics(), {}
-
-    def get_metrics_group(self):
-        return self.metrics
-
-    def get_state(self, descriptor):
-        return self.states.setdefault(descriptor.name, ValueState())
-
-
-class _Context:
-    def __init__(self, key: str):
-        self.key, self.timers, self.watermark = key, [], -(2**63)
-
-    def timer_service(self):
-        return self
-
-    def register_event_time_timer(self, ts_ms: int) -> None:
-        self.timers.append(ts_ms)
-
-    def get_current_key(self):
-        return self.key
-
-    def current_watermark(self) -> int:
-        return self.watermark
-
-
-@pytest.fixture
-def keyed_step(tmp_path):
-    cfg = ShopguardConfig()
-    source = ModelSource(fixed_dir=str(write_placeholder_model(tmp_path)))
-    hashing = IdentifierHashing.from_settings(cfg.privacy, {})
-    step = TrackUserHistory(cfg.job, cfg.validation, hashing, cfg.patterns, source, cfg.churn)
-    runtime = _Runtime()
-    step.open(runtime)
-    yield step, runtime
-    step.close()
-
-
-def test_the_keyed_step_registers_the_deadline_and_its_timer_sends_the_signal_to_the_side_output(keyed_step):
-    step, runtime = keyed_step
-    ctx = _Context("u")
-    for event in _visits("u", every_days=3, count=6):
-        list(step.process_element(event.to_json().encode(), ctx))
-    assert ctx.timers and "churn_watch" in runtime.states
-    out = []
-    for timer in list(ctx.timers):
-        out += list(step.on_timer(timer, ctx))
-    for timer in ctx.timers[len(out) :]:
-        out += list(step.on_timer(timer, ctx))
-    signals = [json.loads(row[1]) for tag, row in out if tag is RISK_SIGNALS]
-    assert signals and signals[0]["status"] == "open" and signals[0]["user_id"] == "u"
-    assert runtime.metrics.counters["risk_signals"].count == len(signals)
-
-
 def _iso(ms: int) -> str:
     from shopguard.udfs.alerts import rfc3339_ms
 
@@ -245,34 +179,3 @@ def test_visits_that_thin_out_open_a_signal_while_the_customer_still_comes_and_o
     assert "the last 2 gaps between visits were 6 and 9 days" in first["reasons"][0]["text"]
     holiday = [Event(f"h{n}", "u", "page_view", start + gap * DAY) for n, gap in enumerate((6, 8, 10, 12))]
     assert not [s for s in run_without_watermark(watch, regular + holiday) if s["reasons"][0]["feature"] == "thinning"]
-
-
-def test_no_timer_when_the_stream_watermark_is_far_ahead_of_the_events(keyed_step):
-    step, _ = keyed_step
-    ctx = _Context("u")
-    ctx.watermark = T0 + 400 * DAY  # old events sent now: the records' Kafka timestamps are not event time
-    for event in _visits("u", every_days=3, count=6):
-        list(step.process_element(event.to_json().encode(), ctx))
-    assert ctx.timers == []
-
-
-def test_a_broadcast_user_step_in_thread_mode_registers_no_timer_and_still_reports_on_return(tmp_path):
-    from pyflink.datastream import KeyedBroadcastProcessFunction
-
-    class BroadcastStep(TrackUserHistory, KeyedBroadcastProcessFunction):  # as the user step with rules is
-        def process_broadcast_element(self, value, ctx):
-            return []
-
-    cfg = ShopguardConfig()
-    source = ModelSource(fixed_dir=str(write_placeholder_model(tmp_path)))
-    step = BroadcastStep(
-        cfg.job, cfg.validation, IdentifierHashing.from_settings(cfg.privacy, {}), cfg.patterns, source, cfg.churn
-    )
-    step.open(_Runtime())
-    ctx = _Context("u")
-    events = _visits("u", every_days=3, count=6) + [Event("back", "u", "page_view", T0 + 40 * DAY)]
-    out = [o for e in events for o in step.process_element(e.to_json().encode(), ctx)]
-    step.close()
-    assert cfg.job.python_execution_mode == "thread" and ctx.timers == []
-    signals = [json.loads(row[1]) for o in out if isinstance(o, tuple) and o[0] is RISK_SIGNALS for row in [o[1]]]
-    assert [s["status"] for s in signals][:1] == ["open"] and signals[-1]["status"] == "recovered"
