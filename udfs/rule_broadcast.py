@@ -96,7 +96,7 @@ class RuledUserHistory(TrackUserHistory, KeyedBroadcastProcessFunction):
         if not self.rules_restored:
             self._restore(ctx)
         for out in super().process_element(raw, ctx):
-            if isinstance(out, Row):
+            if isinstance(out, Row) and len(self.rules):  # with no rule the row already says so (NOTHING)
                 values = list(out)
                 values[_RULES_AT:] = self._outcome(self.intake.event, values)
                 yield Row(*values)
