@@ -26,7 +26,7 @@ import numpy as np
 
 from shopguard.udfs.entity_rings import RingRecord, RingWatch
 from shopguard.udfs.entity_sketch import FIGURE_NAMES, SIGNUP, EntitySketch
-from shopguard.udfs.entity_streams import sketch_arguments
+from shopguard.udfs.entity_streams import LINKING_ENTITY, sketch_arguments
 from shopguard.udfs.events import Event
 from shopguard.udfs.rows import ENTITY_FIGURE_FIELDS
 
@@ -59,12 +59,15 @@ def replay_entities(events: Sequence[Event], watches: Mapping[str, RingWatch] | 
         event = events[i]
         if event.event_type == SIGNUP and event.ts_ms < signups.get(event.user_id, event.ts_ms + 1):
             signups[event.user_id] = event.ts_ms
+        linked = False  # the event's device is a ring at this event: the IP step links the account
         for column, (entity_type, identifier) in enumerate((("device", event.device_id), ("ip", event.ip))):
             if not identifier:
                 continue
             key = (entity_type, identifier)
             sketch = replay.sketches.setdefault(key, EntitySketch())
-            figures = sketch.observe(*sketch_arguments(event, signups.get(event.user_id)))
+            figures = sketch.observe(
+                *sketch_arguments(event, signups.get(event.user_id)), linked and entity_type != LINKING_ENTITY
+            )
             replay.figures[i, column * width : (column + 1) * width] = figures
             watch = (watches or {}).get(entity_type)
             if watch is None:
@@ -80,6 +83,7 @@ def replay_entities(events: Sequence[Event], watches: Mapping[str, RingWatch] | 
             )
             if outcome.record is not None:
                 records[key] = outcome.record
+            linked = linked or (outcome.action is not None and entity_type == LINKING_ENTITY)
             if outcome.alert is not None:
                 replay.ring_alerts.append(outcome.alert)
     return replay

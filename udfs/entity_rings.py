@@ -9,6 +9,9 @@ ring splitting its work over several items or activities, in any order, still ad
 least ``min_share`` of its recent accounts, and the entity is no crowd: an entity that saw more than
 ``crowd_accounts_30d`` accounts in 30 days (a carrier NAT, an office, a shop's shared tablet) is shared
 by design, and its figures reach the users' scoring (the ``entities`` detector) instead of a ring alert.
+An IP also raises one for the accounts a device ring links there (:data:`WITH_A_DEVICE_RING`, :func:`
+linked_evidence`): the device step marks the row (``ring_linked``) when the event's device is a ring, and
+the IP names those accounts with the ones on its network that did what they did, whatever their device.
 
 A ring alert goes through the same cool-down and revision logic as a user's alert
 (:func:`~shopguard.udfs.cool_down.decide`): one open alert per entity, re-sent as a new revision when
@@ -47,6 +50,11 @@ ACTED_TOGETHER = "acted_together"
 another of the entity's accounts pushed), counted when it joins more accounts than any one thing does: a ring
 that splits its work (some accounts sign up, others push one of several items) is still one ring."""
 ACTED_TOGETHER_TEXT = "{n} accounts signed up, failed a payment or pushed an item another of them pushed here"
+WITH_A_DEVICE_RING = "with_a_device_ring"
+"""The activity of an IP's accounts that a device ring links: accounts whose device was a ring at one of their
+events here, and the accounts here that did what they did (pushed an item one of them pushed, or signed up, or
+failed a payment, when one of them did). A ring that puts some accounts on a device of their own still shares
+the network with the rest; naming it needs no minimum count, since the device ring already met its own."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,41 @@ def ring_evidence(sketch: EntitySketch) -> RingEvidence:
         together=max(c[1] for c in counts),
         activities=activities,
         since_s=min((a.first_s for a in recent), default=sketch.now_s),
+    )
+
+
+def linked_evidence(sketch: EntitySketch) -> RingEvidence | None:
+    """The accounts a device ring links at this entity (:data:`WITH_A_DEVICE_RING`), or None when no account
+    here acted like the linked ones. Only these accounts are named (not every account of the entity).
+
+    >>> from shopguard.udfs.entity_sketch import EntitySketch
+    >>> ip = EntitySketch()
+    >>> _ = ip.observe("r1", "purchase", 1_600_000_000_000, "i1", linked=True)
+    >>> _ = ip.observe("solo", "purchase", 1_600_000_060_000, "i1")
+    >>> _ = ip.observe("neighbour", "purchase", 1_600_000_120_000, "i2")
+    >>> linked_evidence(ip).accounts
+    ('r1', 'solo')
+    """
+    recent = sketch.accounts_in(DAY_S)
+    linked = [a for a in recent if a.linked]
+    items = {a.item for a in linked if a.item}
+    signed_up, failed = any(a.signed_up for a in linked), any(a.failed_payments for a in linked)
+    alike = [
+        a
+        for a in recent
+        if not a.linked
+        and ((a.item and a.item in items) or (signed_up and a.signed_up) or (failed and a.failed_payments > 0))
+    ]
+    if not linked or not alike:
+        return None
+    group = sorted(linked + alike, key=lambda a: a.first_s)
+    text = f"{len(group)} accounts acted like the accounts of a device ring here ({len(linked)} of them from it)"
+    return RingEvidence(
+        accounts=tuple(a.account for a in group),
+        accounts_24h=len(recent),
+        together=len(group),
+        activities=({"activity": WITH_A_DEVICE_RING, "accounts": len(group), "text": text},),
+        since_s=group[0].first_s,
     )
 
 
@@ -213,10 +256,8 @@ class RingWatch:
         detected_at_ms: int,
     ) -> RingOutcome:
         """``read_record`` is only called when the entity is a ring (a keyed-state read in the job)."""
-        if not self.rule.may_hold(sketch, figures):  # most entities, cheaply
-            return RingOutcome(None, None, None)
-        evidence = ring_evidence(sketch)
-        if not self.rule.holds(evidence, figures["accounts_30d"]):
+        evidence = _watch_evidence(self.rule, sketch, figures)
+        if evidence is None:
             return RingOutcome(None, None, None)
         record = read_record()
         open_alert = record.alert
@@ -247,6 +288,17 @@ class RingWatch:
             detected_at_ms=detected_at_ms,
         )
         return RingOutcome(stored, decision.action, alert)
+
+
+def _watch_evidence(rule: RingRule, sketch: EntitySketch, figures: dict[str, float]) -> RingEvidence | None:
+    """The entity's own ring evidence when its rule holds, else the accounts a device ring links here (no crowd)."""
+    if rule.may_hold(sketch, figures):  # most entities fail this cheaply
+        evidence = ring_evidence(sketch)
+        if rule.holds(evidence, figures["accounts_30d"]):
+            return evidence
+    if figures["accounts_30d"] > rule.crowd_accounts_30d or not sketch.linked_accounts(DAY_S):
+        return None
+    return linked_evidence(sketch)
 
 
 def ring_alert_id(entity_type: str, entity: str, event_id: str) -> str:

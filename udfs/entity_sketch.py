@@ -69,7 +69,7 @@ fake orders and click farms do to an item; a view is not counted (everyone views
 _HEADER = struct.Struct("<IIIB")  # newest event time (s), entity first seen (s), newest evicted account's time, count
 _WINDOW = struct.Struct(f"<If{BUCKETS * REGISTERS}s")  # the current half-window's index, the estimate, the sketches
 _FAILS = struct.Struct(f"<{2 * BUCKETS}H")  # failed payments, failed logins per 12 h bucket (newest first)
-_NEW, _CARTED = 1, 2
+_NEW, _CARTED, _LINKED = 1, 2, 4
 _ALPHA = 0.673  # HyperLogLog's bias correction for 16 registers
 _DAY_WINDOW = 1
 _STALE = -1.0  # an estimate to compute again (its sketches changed)
@@ -107,6 +107,7 @@ class RecentAccount(NamedTuple):
     failed_payments: int
     failed_logins: int
     item: int  # 16-bit hash of the item it last bought, carted or favorited here, 0 if none
+    linked: bool = False  # its device was a ring at one of its events here (the IP step learns it from the row)
 
 
 @dataclass
@@ -132,9 +133,10 @@ class EntitySketch:
     items: list[int] = field(default_factory=list)
 
     def observe(
-        self, account: str, event_type: str, ts_ms: int, item_id: str, signed_up: bool = False
+        self, account: str, event_type: str, ts_ms: int, item_id: str, signed_up: bool = False, linked: bool = False
     ) -> EntityFigures:
-        """Count one event of ``account`` (``signed_up``: it is, or follows, its signup) and return the figures."""
+        """Count one event of ``account`` (``signed_up``: it is, or follows, its signup; ``linked``: its device is a
+        ring at this event) and return the figures."""
         ts_s = ts_ms // 1000
         if not self.first_seen_s:
             self.first_seen_s = ts_s
@@ -144,7 +146,7 @@ class EntitySketch:
         account = _stored_id(account)
         self._count_distinct(account)
         item = _item_hash(item_id) if item_id and event_type in ITEM_EVENTS else 0
-        self._remember(account, ts_s, event_type, item, signed_up or event_type == SIGNUP)
+        self._remember(account, ts_s, event_type, item, signed_up or event_type == SIGNUP, linked)
         if event_type == FAILED_PAYMENT:
             self.failures[0] = min(self.failures[0] + 1, 0xFFFF)
         elif event_type == FAILED_LOGIN:
@@ -186,6 +188,11 @@ class EntitySketch:
         since = self.now_s - seconds
         return sum(1 for t, f, x in zip(self.last, self.flags, self.fails) if t > since and (f or x))
 
+    def linked_accounts(self, seconds: int) -> int:
+        """Remembered accounts seen within ``seconds`` whose device was a ring at one of their events here."""
+        since = self.now_s - seconds
+        return sum(1 for t, f in zip(self.last, self.flags) if t > since and f & _LINKED)
+
     def accounts_in(self, seconds: int) -> list[RecentAccount]:
         """The remembered accounts seen within ``seconds`` of the newest event, the earliest first."""
         since = self.now_s - seconds
@@ -198,6 +205,7 @@ class EntitySketch:
                 self.fails[i] & 15,
                 self.fails[i] >> 4,
                 self.items[i],
+                bool(self.flags[i] & _LINKED),
             )
             for i, a in enumerate(self.accounts)
             if self.last[i] > since
@@ -225,7 +233,7 @@ class EntitySketch:
                 registers[register] = rank
                 self.estimates[w] = _STALE  # computed when a figure needs it: never while the list is exact
 
-    def _remember(self, account: str, ts_s: int, event_type: str, item: int, signed_up: bool) -> None:
+    def _remember(self, account: str, ts_s: int, event_type: str, item: int, signed_up: bool, linked: bool) -> None:
         try:
             i = self.accounts.index(account)
         except ValueError:
@@ -246,6 +254,8 @@ class EntitySketch:
             self.last[i] = ts_s
         if signed_up:
             self.flags[i] |= _NEW
+        if linked:
+            self.flags[i] |= _LINKED
         if item:
             self.flags[i] |= _CARTED
             self.items[i] = item

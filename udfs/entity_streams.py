@@ -52,16 +52,21 @@ _USER, _EVENT_ID, _TYPE, _TS = (
     SCORING_FIELDS.index(name) for name in ("user_id", "event_id", "event_type", "event_ts")
 )
 _ITEM, _NEW = SCORING_FIELDS.index("item_id"), SCORING_FIELDS.index("account_new")
+_LINKED = SCORING_FIELDS.index("ring_linked")
+LINKING_ENTITY = "device"
+"""The entity step that tells the next one (by the row's ``ring_linked``) that the event's device is a ring."""
 
 
-def entity_inputs(event: Event, hashing: IdentifierHashing, account_new: bool) -> tuple[str, str, str, int]:
+def entity_inputs(event: Event, hashing: IdentifierHashing, account_new: bool) -> tuple[str, str, str, int, int]:
     """What the user's keyed step adds to a row for the entity steps: device and IP pseudonyms ('' when
-    absent), the item id ('' when none) and whether the account is new (1) or not (0)."""
+    absent), the item id ('' when none), whether the account is new (1) or not (0), and ``ring_linked`` 0
+    (the device step sets it)."""
     return (
         hashing.pseudonym(event.device_id) if event.device_id else "",
         hashing.pseudonym(event.ip) if event.ip else "",
         event.item_id or "",
         int(account_new),
+        0,
     )
 
 
@@ -139,7 +144,8 @@ class TrackEntity(KeyedProcessFunction):
         self.entity_events.inc()
         stored = self.sketch_state.value()
         sketch = EntitySketch.from_bytes(stored.encode("latin-1") if stored else None)
-        figures = sketch.observe(row[_USER], row[_TYPE], row[_TS], row[_ITEM], row[_NEW] == 1)
+        linked = self.entity_type != LINKING_ENTITY and row[_LINKED] == 1
+        figures = sketch.observe(row[_USER], row[_TYPE], row[_TS], row[_ITEM], row[_NEW] == 1, linked)
         self.sketch_state.update(sketch.to_bytes().decode("latin-1"))
         values = list(row)
         values[self.first_figure : self.first_figure + len(figures)] = figures
@@ -156,6 +162,8 @@ class TrackEntity(KeyedProcessFunction):
             if outcome.record is not None:
                 self.ring_state.update(outcome.record.to_json())
                 self.ring_counters[outcome.action].inc()
+            if outcome.action is not None and self.entity_type == LINKING_ENTITY:
+                values[_LINKED] = 1
             if outcome.alert is not None:
                 payload = json.dumps(outcome.alert, separators=(",", ":"), ensure_ascii=False)
                 yield RING_ALERTS, Row(entity, payload)

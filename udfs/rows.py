@@ -43,6 +43,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "ip_key": (_STRING, "the event's IP as its pseudonym, '' without one"),
     "item_id": (_STRING, "the event's item id, '' without one"),
     "account_new": (_LONG, "1 when the event is a signup (the account is new), else 0"),
+    "ring_linked": (_LONG, "1 when the event's device is a ring at this event (the device step sets it), else 0"),
     **{
         f"{entity}_{figure}": (_DOUBLE, f"the event's {entity}: {text} (NaN without a {entity})")
         for entity in ("device", "ip")
@@ -93,6 +94,7 @@ SCORING_FIELDS = (
     "ip_key",
     "item_id",
     "account_new",
+    "ring_linked",
     *(name for name in COLUMNS if name.startswith(("device_", "ip_")) and not name.endswith("_key")),
     *RULE_FIELDS,
 )

@@ -231,3 +231,59 @@ def test_an_account_is_new_for_a_day_after_its_signup_wherever_it_signed_up():
     figures = entity_figures(events)
     new = ENTITY_FIGURE_FIELDS.index("device_new_accounts_24h")
     assert figures[2, new] == 1 and figures[3, new] == 0
+
+
+def run_both_steps(events):
+    """The device step, then the IP step on the rows it let through, as the job chains them; their ring alerts."""
+    steps = {t: TrackEntity(t, EntitySettings(), JobSettings()) for t in ("device", "ip")}
+    runtimes = {t: KeyedRuntime() for t in steps}
+    for t, step in steps.items():
+        step.open(runtimes[t])
+    alerts = []
+    for event in events:
+        rows = [scoring_row(event)]
+        for t, step in steps.items():
+            out = []
+            for row in rows:
+                runtimes[t].key = entity_key_of(t)(row)
+                for output in step.process_element(row, None):
+                    if isinstance(output, tuple) and output[0] is RING_ALERTS:
+                        alerts.append(json.loads(output[1][1]))
+                    else:
+                        out.append(Row(*output))
+            rows = out
+    return alerts
+
+
+def linked_ring():
+    """Three accounts pushing item i7 on one phone, a fourth on a phone of its own pushing it too, and a neighbour
+    buying something else, all behind one household-sized IP."""
+    ip = "198.51.100.7"
+    events = [
+        Event(f"r{n}", f"ring-{n}", "add_to_cart", T0 + 60_000 * n, item_id="i7", device_id=DEVICE, ip=ip)
+        for n in range(3)
+    ]
+    events.append(Event("solo", "ring-solo", "purchase", T0 + 300_000, item_id="i7", device_id="own-phone", ip=ip))
+    events.append(Event("n1", "neighbour", "purchase", T0 + 360_000, item_id="i3", device_id="their-phone", ip=ip))
+    return events
+
+
+def test_a_device_ring_links_the_accounts_that_act_like_it_on_its_network():
+    alerts = run_both_steps(linked_ring())
+    ip_alerts = [a for a in alerts if a["entity_type"] == "ip"]
+    assert {a["entity_type"] for a in alerts} == {"device", "ip"}
+    assert set(ip_alerts[-1]["accounts"]) == {"ring-0", "ring-1", "ring-2", "ring-solo"}  # not the neighbour
+    assert ip_alerts[-1]["together"][0]["activity"] == "with_a_device_ring"
+
+
+def test_the_offline_replay_raises_the_jobs_ring_alerts_linked_ones_included():
+    from shopguard.training.entity_figures import replay_entities
+    from shopguard.udfs.entity_streams import ring_watch
+
+    events = linked_ring()
+    job = run_both_steps(events)
+    watches = {t: ring_watch(t, EntitySettings(), JobSettings()) for t in ("device", "ip")}
+    offline = replay_entities(events, watches).ring_alerts
+    assert [(a["entity_type"], a["accounts"], a["revision"]) for a in offline] == [
+        (a["entity_type"], a["accounts"], a["revision"]) for a in job
+    ]
