@@ -45,6 +45,7 @@ from shopguard.udfs.cool_down import OpenAlert, decide
 from shopguard.udfs.entity_sketch import DAY_S, EntitySketch
 
 RING_ANOMALY = "ring"
+_SAME_ITEM_TEXT = "{n} accounts bought, carted or favorited the same item here"
 ACTED_TOGETHER = "acted_together"
 """The activity of accounts that each did one of the ring's things (signed up, failed a payment, pushed an item
 another of the entity's accounts pushed), counted when it joins more accounts than any one thing does: a ring
@@ -69,29 +70,33 @@ class RingEvidence:
 
 
 def ring_evidence(sketch: EntitySketch) -> RingEvidence:
-    """What the accounts an entity saw in the last 24 h did together there."""
+    """What the accounts an entity saw in the last 24 h did together there; the accounts it names are those
+    of the most shared activity (bystanders on the same device or network are not named)."""
     recent = sketch.accounts_in(DAY_S)
     items = Counter(a.item for a in recent if a.item)
-    top_item, same_item = items.most_common(1)[0] if items else (0, 0)
-    single = (
-        ("signed_up", sum(a.signed_up for a in recent), "{n} accounts signed up here"),
-        ("same_item", same_item, "{n} accounts bought, carted or favorited the same item here"),
-        ("failed_payments", sum(a.failed_payments > 0 for a in recent), "{n} accounts failed a payment here"),
-        ("failed_logins", sum(a.failed_logins > 0 for a in recent), "{n} accounts failed a login here"),
+    top_item = items.most_common(1)[0][0] if items else 0
+    groups = (
+        ("signed_up", [a for a in recent if a.signed_up], "{n} accounts signed up here"),
+        ("same_item", [a for a in recent if top_item and a.item == top_item], _SAME_ITEM_TEXT),
+        ("failed_payments", [a for a in recent if a.failed_payments > 0], "{n} accounts failed a payment here"),
+        ("failed_logins", [a for a in recent if a.failed_logins > 0], "{n} accounts failed a login here"),
     )
-    mixed = sum(1 for a in recent if a.signed_up or a.failed_payments or (a.item and items[a.item] >= 2))
-    counts = single + ((ACTED_TOGETHER, mixed, ACTED_TOGETHER_TEXT),) if mixed > max(c[1] for c in single) else single
+    mixed = [a for a in recent if a.signed_up or a.failed_payments or (a.item and items[a.item] >= 2)]
+    if len(mixed) > max(len(g[1]) for g in groups):
+        groups += ((ACTED_TOGETHER, mixed, ACTED_TOGETHER_TEXT),)
+    ranked = sorted(groups, key=lambda g: -len(g[1]))
     activities = tuple(
-        {"activity": name, "accounts": n, "text": text.format(n=n)}
-        for name, n, text in sorted(counts, key=lambda c: -c[1])
-        if n >= 2
+        {"activity": name, "accounts": len(group), "text": text.format(n=len(group))}
+        for name, group, text in ranked
+        if len(group) >= 2
     )
+    named = ranked[0][1] if ranked[0][1] else recent
     return RingEvidence(
-        accounts=tuple(a.account for a in recent),
+        accounts=tuple(a.account for a in named),
         accounts_24h=len(recent),
-        together=max(c[1] for c in counts),
+        together=len(ranked[0][1]),
         activities=activities,
-        since_s=min((a.first_s for a in recent), default=sketch.now_s),
+        since_s=min((a.first_s for a in named), default=sketch.now_s),
     )
 
 

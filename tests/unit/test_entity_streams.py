@@ -287,3 +287,11 @@ def test_the_offline_replay_raises_the_jobs_ring_alerts_linked_ones_included():
     assert [(a["entity_type"], a["accounts"], a["revision"]) for a in offline] == [
         (a["entity_type"], a["accounts"], a["revision"]) for a in job
     ]
+
+
+def test_a_ring_alert_names_the_accounts_that_acted_together_not_the_bystanders():
+    step, runtime = device_step()
+    bystander = [Event("b0", "household", "page_view", T0 - 60_000, item_id="i2", device_id=DEVICE)]
+    alerts = run(step, runtime, bystander + ring_events(4))[1]
+    assert alerts and all("household" not in a["accounts"] for a in alerts)
+    assert set(alerts[-1]["accounts"]) == {f"ring-{n}" for n in range(4)}
