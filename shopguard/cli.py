@@ -419,7 +419,7 @@ def cmd_bench(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     model_dir = Path(args.model) if args.model else source.folder_for(source.current_version())
     if args.sweep is not None:
         return _latency_sweep(cfg, args, model_dir)
-    plan = BenchPlan.quick() if args.quick else BenchPlan.full()
+    plan = BenchPlan.quick() if args.quick else BenchPlan.targets() if args.targets else BenchPlan.full()
     if args.repeats is not None:
         if args.repeats < 1:
             raise ShopguardError(f"--repeats {args.repeats}: give 1 or more runs per throughput figure")
@@ -771,6 +771,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick",
         action="store_true",
         help="the small version: fewer, cold runs, no floor or profile (docs/benchmarks.md)",
+    )
+    bench.add_argument(
+        "--targets",
+        action="store_true",
+        help="the full plan without its user-scaling and session-cluster runs (the figures issue 24 sets targets on)",
     )
     json_option(bench)
     bench.add_argument("--out", default="reports/bench", help="where the report goes (default reports/bench)")

@@ -33,3 +33,22 @@ def test_repeats_sets_the_runs_per_throughput_figure(tmp_path, monkeypatch, caps
 def test_repeats_below_one_is_refused_with_the_flag_named(tmp_path, capsys):
     assert main(["bench", "--quick", "--repeats", "0", "--model", str(tmp_path)]) != 0
     assert "--repeats 0" in capsys.readouterr().err
+
+
+def test_targets_runs_the_full_plan_without_user_scaling_and_session_clusters(tmp_path, monkeypatch, capsys):
+    seen = []
+    monkeypatch.setattr(benchmark, "run_benchmark", lambda cfg, model_dir, plan, out_dir, progress: seen.append(plan))
+    assert main(["bench", "--targets", "--json", "--model", str(tmp_path)]) == 0
+    (plan,) = seen
+    full = benchmark.BenchPlan.full()
+    assert plan.scaling_users == () and plan.cluster_layouts == () and plan.caveat
+    assert (plan.throughput_events, plan.floor_events, plan.repeats) == (
+        full.throughput_events,
+        full.floor_events,
+        full.repeats,
+    )
+    assert (plan.latency_offered_eps, plan.profile_seconds, plan.diagnostics) == (
+        full.latency_offered_eps,
+        full.profile_seconds,
+        full.diagnostics,
+    )
