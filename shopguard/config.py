@@ -333,7 +333,7 @@ class EntitySettings:
     ring_alerts: bool = True  # ring alerts (alert_kind "ring") on the alerts topic
     ring_min_accounts_device: int = 3  # accounts acting together on one device that make a ring (docs/detection.md)
     ring_min_accounts_ip: int = 6  # the same on one IP (households share an IP more than a device)
-    ring_min_share: float = 0.5  # ... and at least this share of the entity's accounts in the last 24 h
+    ring_min_share: float = 0.5  # ... and at least this share of the entity's accounts in the last 3 days
     ring_crowd_accounts_30d: int = (
         500  # an entity with more accounts in 30 days is a crowd (NAT, office): no ring alert
     )

@@ -1,11 +1,11 @@
 """Ring alerts: several accounts behind one device or IP doing the same thing together.
 
-:func:`ring_evidence` reads an entity's :class:`~shopguard.udfs.entity_sketch.EntitySketch` after an
-event: among the accounts it saw in the last 24 hours, how many signed up there, bought, carted or favorited the
-same item there, failed a payment there, failed a login there, and how many did one of the ring's things
-(:data:`ACTED_TOGETHER`: signed up, failed a payment, or pushed an item another of them pushed), so that a
-ring splitting its work over several items or activities, in any order, still adds up. The entity is a ring
-(:meth:`RingRule.holds`) when one of these is shared by at least ``min_accounts`` accounts that make at
+:func:`ring_evidence` reads an entity's :class:`~shopguard.udfs.entity_sketch.EntitySketch` after an event:
+among the accounts it saw within :data:`RING_WINDOW_S` (3 days), how many signed up there, bought, carted or
+favorited the same item there, failed a payment there, failed a login there, and how many did one of the
+ring's things (:data:`ACTED_TOGETHER`: signed up, failed a payment, or pushed an item another of them pushed),
+so that a ring splitting its work over several items or activities, in any order, still adds up. The entity is
+a ring (:meth:`RingRule.holds`) when one of these is shared by at least ``min_accounts`` accounts that make at
 least ``min_share`` of its recent accounts, and the entity is no crowd: an entity that saw more than
 ``crowd_accounts_30d`` accounts in 30 days (a carrier NAT, an office, a shop's shared tablet) is shared
 by design, and its figures reach the users' scoring (the ``entities`` detector) instead of a ring alert.
@@ -27,7 +27,7 @@ Example
 >>> for n in range(5):
 ...     _ = sketch.observe(f"u{n}", "signup", 1_600_000_000_000 + 60_000 * n, "")
 >>> evidence = ring_evidence(sketch)
->>> evidence.accounts_24h, evidence.together, RingRule(4, 0.5, 500).holds(evidence, 5.0)
+>>> evidence.accounts_seen, evidence.together, RingRule(4, 0.5, 500).holds(evidence, 5.0)
 (5, 5, True)
 >>> evidence.activities[0]["text"]
 '5 accounts signed up here'
@@ -43,6 +43,11 @@ from typing import Any, Callable, NamedTuple
 from shopguard.udfs.alerts import alert_id_for, rfc3339_ms
 from shopguard.udfs.cool_down import OpenAlert, decide
 from shopguard.udfs.entity_sketch import DAY_S, EntitySketch
+
+RING_WINDOW_S = 3 * DAY_S
+"""How far back a ring's accounts are gathered: a ring that opens its accounts hours or days apart is still one
+ring (a day missed rings whose accounts started one to three days apart); the entity's remembered accounts
+(16) bound it, whatever the window."""
 
 RING_ANOMALY = "ring"
 _SAME_ITEM_TEXT = "{n} accounts bought, carted or favorited the same item here"
@@ -60,19 +65,19 @@ the network with the rest; naming it needs no minimum count, since the device ri
 
 @dataclass(frozen=True)
 class RingEvidence:
-    """What an entity's recent accounts did together (the accounts seen by it in the last 24 h)."""
+    """What an entity's recent accounts did together (the accounts seen by it within :data:`RING_WINDOW_S`)."""
 
     accounts: tuple[str, ...]  # the earliest first
-    accounts_24h: int
+    accounts_seen: int  # remembered accounts seen within RING_WINDOW_S
     together: int  # accounts sharing the most shared activity
     activities: tuple[dict[str, Any], ...]  # each shared activity, the most shared first
     since_s: int  # when the earliest of them was first seen by the entity
 
 
 def ring_evidence(sketch: EntitySketch) -> RingEvidence:
-    """What the accounts an entity saw in the last 24 h did together there; the accounts it names are those
+    """What the accounts an entity saw within :data:`RING_WINDOW_S` did together there; the accounts it names are those
     of the most shared activity (bystanders on the same device or network are not named)."""
-    recent = sketch.accounts_in(DAY_S)
+    recent = sketch.accounts_in(RING_WINDOW_S)
     items = Counter(a.item for a in recent if a.item)
     top_item = items.most_common(1)[0][0] if items else 0
     groups = (
@@ -93,7 +98,7 @@ def ring_evidence(sketch: EntitySketch) -> RingEvidence:
     named = ranked[0][1] if ranked[0][1] else recent
     return RingEvidence(
         accounts=tuple(a.account for a in named),
-        accounts_24h=len(recent),
+        accounts_seen=len(recent),
         together=len(ranked[0][1]),
         activities=activities,
         since_s=min((a.first_s for a in named), default=sketch.now_s),
@@ -112,7 +117,7 @@ def linked_evidence(sketch: EntitySketch) -> RingEvidence | None:
     >>> linked_evidence(ip).accounts
     ('r1', 'solo')
     """
-    recent = sketch.accounts_in(DAY_S)
+    recent = sketch.accounts_in(RING_WINDOW_S)
     linked = [a for a in recent if a.linked]
     items = {a.item for a in linked if a.item}
     signed_up, failed = any(a.signed_up for a in linked), any(a.failed_payments for a in linked)
@@ -128,7 +133,7 @@ def linked_evidence(sketch: EntitySketch) -> RingEvidence | None:
     text = f"{len(group)} accounts acted like the accounts of a device ring here ({len(linked)} of them from it)"
     return RingEvidence(
         accounts=tuple(a.account for a in group),
-        accounts_24h=len(recent),
+        accounts_seen=len(recent),
         together=len(group),
         activities=({"activity": WITH_A_DEVICE_RING, "accounts": len(group), "text": text},),
         since_s=group[0].first_s,
@@ -145,14 +150,14 @@ class RingRule:
 
     def may_hold(self, sketch: EntitySketch, figures: dict[str, float]) -> bool:
         """False when the entity cannot be a ring: too few accounts, a crowd, or too few that did anything together."""
-        if figures["accounts_24h"] < self.min_accounts or figures["accounts_30d"] > self.crowd_accounts_30d:
+        if figures["accounts_30d"] > self.crowd_accounts_30d:
             return False
-        return sketch.acting_accounts(DAY_S) >= self.min_accounts
+        return sketch.acting_accounts(RING_WINDOW_S) >= self.min_accounts
 
     def holds(self, evidence: RingEvidence, accounts_30d: float) -> bool:
-        if accounts_30d > self.crowd_accounts_30d or not evidence.accounts_24h:
+        if accounts_30d > self.crowd_accounts_30d or not evidence.accounts_seen:
             return False
-        return evidence.together >= self.min_accounts and evidence.together / evidence.accounts_24h >= self.min_share
+        return evidence.together >= self.min_accounts and evidence.together / evidence.accounts_seen >= self.min_share
 
 
 @dataclass
@@ -301,7 +306,7 @@ def _watch_evidence(rule: RingRule, sketch: EntitySketch, figures: dict[str, flo
         evidence = ring_evidence(sketch)
         if rule.holds(evidence, figures["accounts_30d"]):
             return evidence
-    if figures["accounts_30d"] > rule.crowd_accounts_30d or not sketch.linked_accounts(DAY_S):
+    if figures["accounts_30d"] > rule.crowd_accounts_30d or not sketch.linked_accounts(RING_WINDOW_S):
         return None
     return linked_evidence(sketch)
 

@@ -295,3 +295,12 @@ def test_a_ring_alert_names_the_accounts_that_acted_together_not_the_bystanders(
     alerts = run(step, runtime, bystander + ring_events(4))[1]
     assert alerts and all("household" not in a["accounts"] for a in alerts)
     assert set(alerts[-1]["accounts"]) == {f"ring-{n}" for n in range(4)}
+
+
+def test_a_ring_opening_its_accounts_a_day_apart_is_still_one_ring():
+    step, runtime = device_step()
+    slow = [
+        Event(f"s{n}", f"slow-{n}", "signup", T0 + 20 * 3_600_000 * n, device_id=DEVICE) for n in range(3)
+    ]  # 20 h apart: never three of them within 24 h
+    alerts = run(step, runtime, slow)[1]
+    assert alerts and set(alerts[-1]["accounts"]) == {"slow-0", "slow-1", "slow-2"}
