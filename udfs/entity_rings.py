@@ -150,8 +150,8 @@ class RingRule:
 
     def may_hold(self, sketch: EntitySketch, figures: dict[str, float]) -> bool:
         """False when the entity cannot be a ring: too few accounts, a crowd, or too few that did anything together."""
-        if figures["accounts_30d"] > self.crowd_accounts_30d:
-            return False
+        if not self.min_accounts <= figures["accounts_30d"] <= self.crowd_accounts_30d:
+            return False  # too few accounts even in 30 days (most entities), or a crowd
         return sketch.acting_accounts(RING_WINDOW_S) >= self.min_accounts
 
     def holds(self, evidence: RingEvidence, accounts_30d: float) -> bool:
