@@ -20,21 +20,11 @@ from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
 from shopguard.training.ensemble_training import train_ensemble
 from shopguard.training.evaluation import evaluate_detector
 from shopguard.training.evaluation_data import EvaluationData
+from shopguard.training.evaluation_report import TABLE_FIGURES
 from shopguard.training.lstm_model import SequenceModelConfig
 from shopguard.training.onnx_export import export_model
 from shopguard.training.returning_data import build_returning_data
 from shopguard.training.train_lstm import TrainingRun, checkpoint, train_sequence_model
-
-HEADLINE = (
-    "pr_auc",
-    "roc_auc",
-    "recall_at_0.1pct_fpr",
-    "recall",
-    "precision",
-    "fpr",
-    "median_delay_events",
-    "real_normal_fpr",
-)
 
 
 def model_version(fingerprint: str) -> str:
@@ -76,7 +66,7 @@ def train_and_export(
     _update_card(
         folder,
         threshold=figures["threshold"],
-        metrics={k: figures[k] for k in HEADLINE}
+        metrics={k: figures[k] for k in TABLE_FIGURES}  # the evaluation table's figures
         | {
             "per_type": {
                 kind: {k: row[k] for k in ("pr_auc", "recall", "recall_subtle", "median_delay_events")}
