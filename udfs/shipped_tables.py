@@ -1,11 +1,12 @@
 """The tables shipped with the serving code, as JSON package data: ``udfs/shipped-tables/NAME.json``.
 
-A model folder without its own ``rarity.json`` is served with these (:mod:`shopguard.udfs.rarity_defaults`
-holds them as ``DEFAULT_TABLES``). The training command that fits each
+A model folder without its own ``rarity.json``, ``new_account.json`` or ``entities.json`` is served with
+these (``DEFAULT_TABLES`` of :mod:`shopguard.udfs.rarity_defaults`, :mod:`shopguard.udfs.new_account_defaults`
+and :mod:`shopguard.udfs.entity_defaults`). The training command that fits each
 one writes it with :func:`write_shipped_tables`; nobody edits them by hand.
 
 >>> sorted(SHIPPED_TABLES)
-['rarity']
+['entities', 'new_account', 'rarity']
 >>> shipped_tables_path("rarity").name
 'rarity.json'
 """
@@ -22,6 +23,8 @@ FOLDER = Path(__file__).resolve().parent / "shipped-tables"
 
 SHIPPED_TABLES = {
     "rarity": "python -m shopguard.training.rarity_calibration",
+    "new_account": "python -m shopguard.training.new_account_calibration --defaults",
+    "entities": "python -m shopguard.training.entity_population",
 }
 """Each shipped table's name and the command that regenerates it."""
 
@@ -32,7 +35,7 @@ def shipped_tables_path(name: str) -> Path:
     >>> shipped_tables_path("nothing")
     Traceback (most recent call last):
     ...
-    shopguard.errors.ShopguardError: no shipped tables called 'nothing' (known: rarity)
+    shopguard.errors.ShopguardError: no shipped tables called 'nothing' (known: rarity, new_account, entities)
     """
     if name not in SHIPPED_TABLES:
         raise ShopguardError(f"no shipped tables called {name!r} (known: {', '.join(SHIPPED_TABLES)})")

@@ -7,6 +7,8 @@ import pytest
 
 from shopguard.errors import ShopguardError
 from shopguard.udfs import shipped_tables
+from shopguard.udfs.entities_detector import EntityTables
+from shopguard.udfs.new_account import tables_for
 from shopguard.udfs.rarity import RarityTables
 from shopguard.udfs.shipped_tables import SHIPPED_TABLES, read_shipped_tables, shipped_tables_path, write_shipped_tables
 
@@ -22,8 +24,10 @@ def test_every_shipped_table_is_a_json_object_the_package_installs():
     assert set(shipped_tables.FOLDER.iterdir()) == {shipped_tables_path(name) for name in SHIPPED_TABLES}
 
 
-def test_the_detectors_serve_the_shipped_tables_when_a_folder_has_none():
+def test_the_detectors_serve_the_shipped_tables_when_a_folder_has_none(tmp_path):
     assert RarityTables.default().tables
+    assert EntityTables.default().tails
+    assert tables_for(tmp_path).source == read_shipped_tables("new_account")["source"]
 
 
 def test_written_tables_read_back_the_same(tmp_path, monkeypatch):
@@ -39,6 +43,6 @@ def test_an_unreadable_table_names_its_file_and_the_command_that_makes_it(tmp_pa
     monkeypatch.setattr(shipped_tables, "FOLDER", tmp_path)
     with pytest.raises(ShopguardError, match=r"rarity\.json: .*python -m shopguard.training.rarity_calibration"):
         read_shipped_tables("rarity")
-    (tmp_path / "rarity.json").write_text("[1, 2]")
-    with pytest.raises(ShopguardError, match=r"rarity\.json: not a JSON object"):
-        read_shipped_tables("rarity")
+    (tmp_path / "entities.json").write_text("[1, 2]")
+    with pytest.raises(ShopguardError, match=r"entities\.json: not a JSON object"):
+        read_shipped_tables("entities")
