@@ -9,14 +9,15 @@ without one family (its blunt and its subtle variant) and judged on that family 
 - the combiner, on the returning shoppers' validation period minus that family's users, once as the
   decision ``shopguard train`` ships (``shipped``: the logistic fit, then fitted to real shoppers by
   :func:`~shopguard.training.real_calibration.calibrate_combiner` on the calibration half of the real
-  Taobao users, scored with the fold's own LSTM), once as the bare logistic fit, and once as each
+  Taobao users, scored with the fold's own LSTM), once as the bare logistic fit, once as each
   label-free combination (``min_tail``, ``fisher_tail``:
-  :func:`~shopguard.training.combiner_fitting.fit_tail_combiner`), and its threshold.
+  :func:`~shopguard.training.combiner_fitting.fit_tail_combiner`), and once as the label-free candidate at
+  its real-shopper threshold (``min_tail_real``: :func:`~shopguard.training.label_free_decision.fit_decision`),
+  and its threshold.
 
 Detectors that learn no labels (the next-event model, the user patterns, the velocity rules, and any
 other detector in ``job_detectors`` such as ``rarity``, and ``new_account``: :func:`with_new_account`) are
-scored once and reused in every fold. ``new_account`` enters every combiner as ``shopguard train`` gives it
-to the shipped one, learned from no label: a fixed hinge on the logistic fits
+scored once and reused in every fold. ``new_account`` learns no weight: a fixed hinge on the logistic fits
 (:func:`~shopguard.training.new_account_calibration.with_new_account_hinge`), one more tail table in the
 label-free ones. ``entities`` is not scored here: encoded traffic keeps no device or IP.
 The test is the returning shoppers' test period: every normal user (those abused in validation left
@@ -54,6 +55,7 @@ from shopguard.training.detection_metrics import (
 )
 from shopguard.training.detectors.new_account import NewAccountDetector
 from shopguard.training.encoded_traffic import EncodedTraffic
+from shopguard.training.label_free_decision import fit_decision
 from shopguard.training.lstm_model import TYPE_CLASSES, SequenceModelConfig
 from shopguard.training.new_account_calibration import with_new_account_hinge
 from shopguard.training.real_calibration import calibrate_combiner, user_halves
@@ -63,8 +65,9 @@ from shopguard.udfs.score_combiner import ScoreCombiner, transformed
 
 LSTM = "lstm"
 NEW_ACCOUNT = "new_account"  # a fixed hinge in the logistic combiners, as shopguard train ships it
-COMBINERS = ("shipped", "logistic", "min_tail", "fisher_tail")
+COMBINERS = ("shipped", "logistic", "min_tail", "min_tail_real", "fisher_tail")
 SHIPPED = "shipped"  # the logistic fit, then fitted to real shoppers (training/real_calibration.py)
+MIN_TAIL_REAL = "min_tail_real"  # the label-free candidate at its real-shopper threshold (label_free_decision.py)
 TARGETS = {"blunt_recall": 0.80, "subtle_recall": 0.50, "mean_pr_auc": 0.85, "seen_pr_auc": 0.91}
 
 
@@ -189,10 +192,8 @@ def with_new_account(label_free: Mapping[str, PeriodScores], folder, returning: 
     """``label_free`` and the ``new_account`` detector of the model ``folder`` (its ``new_account.json`` or the
     shipped tables, as the job serves it) on the returning periods: it learns no label, so it is scored once."""
     detector = NewAccountDetector.for_folder(folder)
-    return {
-        **label_free,
-        NEW_ACCOUNT: PeriodScores(detector.score(returning.validation), detector.score(returning.test)),
-    }
+    periods = PeriodScores(detector.score(returning.validation), detector.score(returning.test))
+    return {**label_free, NEW_ACCOUNT: periods}
 
 
 def _fold_lstm(
@@ -321,14 +322,15 @@ def _fold_combiners(
             fitted, part.event_is_abuse, part.user_ids, alert_rate, mode="fisher_tail", extra_normal=extra_normal
         ),
     }
-    combiners = {name: fits[name]() for name in COMBINERS if name != SHIPPED}
+    combiners = {name: fits[name]() for name in COMBINERS if name not in (SHIPPED, MIN_TAIL_REAL)}
     shipped = combiners["logistic"]
     if real_fit is not None:
         real_scores, real_users = real_fit
         shipped, _ = calibrate_combiner(shipped, {n: real_scores[n] for n in shipped.detectors}, real_users, alert_rate)
     if NEW_ACCOUNT in fitted:  # as shopguard train adds it: after the fit and the real-shopper step
         shipped, combiners["logistic"] = with_new_account_hinge(shipped), with_new_account_hinge(combiners["logistic"])
-    return {SHIPPED: shipped, **combiners}
+    candidate, _ = fit_decision(fitted, part.event_is_abuse, part.user_ids, alert_rate, real_fit)
+    return {SHIPPED: shipped, **combiners, MIN_TAIL_REAL: candidate}
 
 
 def _family_row(

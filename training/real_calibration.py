@@ -64,7 +64,7 @@ def per_user_max(values: np.ndarray, users: Sequence) -> np.ndarray:
     return best
 
 
-def _threshold_for_share(user_maxima: np.ndarray, share: float) -> float:
+def threshold_for_share(user_maxima: np.ndarray, share: float) -> float:
     """The lowest threshold at which at most ``share`` of these users score ``>=`` it."""
     ordered = np.sort(user_maxima)[::-1]
     allowed = int(np.floor(share * len(ordered)))
@@ -84,7 +84,7 @@ def with_real_threshold(
     of ``alert_rate`` of these real users reach it with their highest score (a rarity hinge left out)."""
     plain = _without_rarity_hinge(combiner)
     share = alert_rate * (1 - RARITY_BUDGET_SHARE)
-    real = _threshold_for_share(per_user_max(plain.combine(scores), users), share)
+    real = threshold_for_share(per_user_max(plain.combine(scores), users), share)
     fallback = combiner.fallback
     if fallback is not None:
         fallback = with_real_threshold(fallback, {n: scores[n] for n in fallback.detectors}, users, alert_rate)

@@ -60,12 +60,7 @@ def test_every_family_is_judged_left_out_and_seen_with_every_combiner(unseen):
     result, messages = unseen
     assert list(result["families"]) == list(FAMILIES) and result["combiner"] in COMBINERS
     for row in result["families"].values():
-        assert row["abused_users"] > 0 and set(row["combiners"]) == set(row["seen"]) == {
-            "shipped",
-            "logistic",
-            "min_tail",
-            "fisher_tail",
-        }
+        assert row["abused_users"] > 0 and set(row["combiners"]) == set(row["seen"]) == set(COMBINERS)
         assert 0.0 <= row["recall_at_0.1pct_fpr"] <= 1.0 and row["pr_auc"] is not None
         assert set(row["detectors"]) == {"lstm", "velocity_rules"}
     assert result["unseen_min_recall"] == min(r["recall_at_0.1pct_fpr"] for r in result["families"].values())
@@ -133,6 +128,24 @@ def test_the_shipped_decision_is_the_logistic_fit_fitted_to_the_calibration_half
     assert fitted["shipped"] == expected and fitted["shipped"].threshold >= bare["logistic"].threshold
 
 
+def test_the_label_free_candidate_is_fitted_with_its_real_shopper_threshold(returning):
+    from shopguard.training.label_free_decision import MODE, fit_decision
+
+    rules = VelocityRules()
+    scores = {"velocity_rules": PeriodScores(rules.score(returning.validation), rules.score(returning.test))}
+    real = ({"velocity_rules": rules.score(returning.history)}, returning.history.user_ids)
+    fitted = _fold_combiners(scores, returning.validation, None, 0.01, real_fit=real)
+    validation = returning.validation
+    expected, _ = fit_decision(
+        {"velocity_rules": scores["velocity_rules"].validation},
+        validation.event_is_abuse,
+        validation.user_ids,
+        0.01,
+        real,
+    )
+    assert fitted["min_tail_real"] == expected and expected.mode == MODE
+
+
 def test_the_share_of_normal_users_past_the_rarity_knee_counts_users_not_events(returning):
     from shopguard.training.evaluation_unseen import _past_rarity_knee
     from shopguard.udfs.score_combiner import Hinge, ScoreCombiner
@@ -147,7 +160,7 @@ def test_the_share_of_normal_users_past_the_rarity_knee_counts_users_not_events(
     assert share == len(loud) / len(normal_users)
 
 
-def test_new_account_joins_every_fold_as_train_ships_it_learned_from_no_label(returning):
+def test_new_account_joins_every_fold_s_combiners_learned_from_no_label(returning):
     from shopguard.training.evaluation_unseen import NEW_ACCOUNT, with_new_account
     from shopguard.training.new_account_calibration import with_new_account_hinge
 
@@ -160,4 +173,5 @@ def test_new_account_joins_every_fold_as_train_ships_it_learned_from_no_label(re
     without = _fold_combiners(plain, returning.validation, "bot", alert_rate=0.01)
     assert combiners["logistic"] == with_new_account_hinge(without["logistic"])  # a fixed hinge, no learned weight
     assert combiners["shipped"].hinge_only(NEW_ACCOUNT)
-    assert NEW_ACCOUNT in {table.detector for table in combiners["min_tail"].tails}
+    for name in ("min_tail", "min_tail_real", "fisher_tail"):
+        assert NEW_ACCOUNT in {table.detector for table in combiners[name].tails}
