@@ -19,6 +19,8 @@ from pathlib import Path
 PACKAGE = "shopguard"
 TOP_PACKAGES = (PACKAGE, f"{PACKAGE}.jobs", f"{PACKAGE}.udfs", f"{PACKAGE}.training", f"{PACKAGE}.bench")
 """The packages pyproject.toml maps from the repository's top folders (they are not nested on disk)."""
+DATA_FOLDER = "shipped-tables"
+"""Package data the serving code reads (udfs/shipped_tables.py): shipped in the zip beside the modules."""
 
 
 def site_packages() -> str:
@@ -27,7 +29,8 @@ def site_packages() -> str:
 
 
 def package_sources() -> dict[str, bytes]:
-    """Every module of the ``shopguard`` package by its path inside a zip, e.g. ``shopguard/udfs/events.py``."""
+    """Every module of the ``shopguard`` package, and the tables it ships, by path inside a zip, e.g.
+    ``shopguard/udfs/events.py``, ``shopguard/udfs/shipped-tables/rarity.json``."""
     sources: dict[str, bytes] = {}
     packages = list(TOP_PACKAGES)
     for top in TOP_PACKAGES[1:]:
@@ -38,8 +41,8 @@ def package_sources() -> dict[str, bytes]:
         ]
     for name in packages:
         folder = Path(importlib.import_module(name).__path__[0])
-        for source in sorted(folder.glob("*.py")):
-            sources[f"{name.replace('.', '/')}/{source.name}"] = source.read_bytes()
+        for source in sorted(folder.glob("*.py")) + sorted(folder.glob(f"{DATA_FOLDER}/*.json")):
+            sources[f"{name.replace('.', '/')}/{source.relative_to(folder)}"] = source.read_bytes()
     return sources
 
 

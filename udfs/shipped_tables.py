@@ -14,12 +14,14 @@ one writes it with :func:`write_shipped_tables`; nobody edits them by hand.
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from shopguard.errors import ShopguardError
 
-FOLDER = Path(__file__).resolve().parent / "shipped-tables"
+PACKAGE_FOLDER = "shipped-tables"  # inside the package (on a Flink worker, inside a zip: see _read_text)
+FOLDER = Path(__file__).resolve().parent / PACKAGE_FOLDER
 
 SHIPPED_TABLES = {
     "rarity": "python -m shopguard.training.rarity_calibration",
@@ -46,7 +48,7 @@ def read_shipped_tables(name: str) -> dict[str, Any]:
     """The tables called ``name``, as the JSON object they were written as."""
     path = shipped_tables_path(name)
     try:
-        body = json.loads(path.read_text())
+        body = json.loads(_read_text(path))
     except (OSError, ValueError) as exc:
         raise ShopguardError(
             f"{path}: the shipped {name} tables cannot be read ({exc}); reinstall shopguard, "
@@ -55,6 +57,13 @@ def read_shipped_tables(name: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ShopguardError(f"{path}: not a JSON object; regenerate it with `{SHIPPED_TABLES[name]}`")
     return body
+
+
+def _read_text(path: Path) -> str:
+    """The file's text; inside the zip Flink ships to its workers (no folder there), through the package's resources."""
+    if FOLDER.is_dir():
+        return path.read_text()
+    return resources.files(__package__).joinpath(PACKAGE_FOLDER, path.name).read_text()
 
 
 def write_shipped_tables(name: str, body: dict[str, Any]) -> Path:
