@@ -6,9 +6,9 @@ JSON-lines file and writing JSON-lines files; it exits when the input is consume
 of order within ``job.max_out_of_orderness_ms``. Besides ``--output`` (alerts) and
 ``--scores-output`` (one row per scored event), dead letters and late events are written beside the
 alerts as ``<output>.dead-letters.jsonl`` and ``<output>.late.jsonl``: bad input never vanishes.
-Churn-risk signals go to ``<output>.signals.jsonl``: the churn step's timers fire as the events' own
-times pass their deadlines, as in the live job; the end of the file reports no silence beyond its last
-events (docs/architecture.md#time).
+Churn-risk signals go to ``<output>.signals.jsonl``: a file has no watermark until its end, so a user's
+next event reports a silence a timer would have, and the end of the file fires the rest, but no silence
+beyond its last events (docs/architecture.md#time).
 
 Example::
 

@@ -178,9 +178,9 @@ class JobSettings:
     # Tests only: the keyed step sleeps this long before it reads each record, so the job drains at most
     # 1,000,000 / N events/s on any machine (the backpressure fault test overloads it on purpose). 0: off.
     debug_throttle_us: int = 0
-    # The stream watermark reaches the keyed step, so churn timers fire in the live job (records need Kafka
-    # timestamps; without it they fire only at the end of a bounded input)
-    event_time_timers: bool = False
+    # The source's stream watermark passes the keying step to the user and churn steps, so churn timers fire in
+    # the live job (Kafka records have timestamps; off, they fire only at the end of a bounded input)
+    event_time_timers: bool = True
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """How well churn-risk signals find customers who leave, and how early: precision, recall and lead time.
 
 The job's own rule (:class:`~shopguard.udfs.churn_watch.ChurnWatch`) runs over each customer's events
-as the keyed step runs it, its timers firing in event-time order up to the end of the observed span
+as the churn step runs it, its timers firing in event-time order up to the end of the observed span
 (:func:`watch_customer`). A customer is *flagged* at score s when a signal of score >= s was sent by then.
 
 * **lead time**: the customer's last visit minus the first signal's ``at``, in days, for flagged
@@ -56,7 +56,7 @@ BOOTSTRAP_ROUNDS = 1000
 
 
 def watch_customer(watch: ChurnWatch, events: Sequence[Event], until_ms: int) -> list[dict[str, Any]]:
-    """Every signal the keyed step sends for one customer's ``events`` (time order), timers fired up to ``until_ms``."""
+    """Every signal the churn step sends for one customer's ``events`` (time order), timers fired up to ``until_ms``."""
     state, timers, signals, previous = ChurnState(), [], [], -1
     user = events[0].user_id if events else ""
     for event in [*events, None]:

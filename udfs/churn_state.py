@@ -1,7 +1,7 @@
-"""What the churn watch keeps per user: a fixed 63-byte record, apart from the keyed step's user state.
+"""What the churn watch keeps per user: a fixed 63-byte record, in the churn step (:mod:`shopguard.udfs.churn_step`).
 
-It lives in its own keyed value (``churn_watch``) with its own time to live (``churn.state_ttl_s``),
-because a churn deadline falls weeks after the user's last event, long after the user state
+It is that step's keyed value (``churn_watch``) with its own time to live (``churn.state_ttl_s``),
+because a churn deadline falls weeks after the user's last event, long after the user step's state
 (``job.state_ttl_s``) may have expired. It is read and written only when an event starts a visit or
 is a purchase or a refund request, and when a churn timer fires.
 

@@ -4,14 +4,16 @@ As in Flink's fraud-detection demo, one operator per concern: the user step (:cl
 user_history.TrackUserHistory`) sends a *churn fact* to its ``churn-facts`` side output for every accepted
 event that may start a visit or is a purchase or refund request (:func:`~shopguard.udfs.churn_watch.
 is_churn_fact`; events inside a visit send nothing), plus a *tick* (user id ``""``) at most once per
-:data:`TICK_MS` of event time. :func:`watch_churn` stamps each fact with its event time, derives the stream
-watermark from those times (bounded out-of-orderness, the job's own settings), keys the facts by user and
-runs :class:`WatchChurn`, whose main output is the risk signals (``user-risk-signals``).
+:data:`TICK_MS` of event time. :func:`watch_churn` keys the facts by user and runs :class:`WatchChurn`,
+whose main output is the risk signals (``user-risk-signals``): a plain keyed function, so ``on_timer``
+needs no side output (in thread mode a keyed *broadcast* function, as the user step is, sends what its
+``on_timer`` yields to the main output unsorted).
 
-Why the watermark is made here, from the facts: the job's keying step converts the Kafka records into a
-table and back, which drops the source's watermark; and Kafka timestamps are send times when old events are
-replayed, while a churn deadline is about the events' own time. Ticks keep the watermark moving while the
-traffic is mostly inside visits (they advance the watermark; the churn step skips them).
+Time: the stream watermark the step sees is the Kafka source's (from the records' Kafka timestamps, aligned
+across partitions), carried past the keying step's table conversion by ``job.event_time_timers`` and through
+the user step; producers that set each record's timestamp to the event's ``ts`` make it event time. A file
+replay has no watermark until its end: there each user's next fact reports what a timer would have
+(:meth:`~shopguard.udfs.churn_watch.ChurnWatch.catch_up`), and the end fires the rest.
 
 State per user: the churn record (:class:`~shopguard.udfs.churn_state.ChurnState`, 63 bytes, its own time to
 live ``churn.state_ttl_s``) and at most one pending event-time timer; both are checkpointed, and firing is
@@ -19,11 +21,10 @@ idempotent, so a timer restored after a restart neither disappears nor repeats a
 
 **The end of a bounded input** (a replay's file, or a drained job) moves the watermark to the largest time
 there is, which fires every pending timer at once. A timer whose deadline lies beyond the events' own
-watermark (the newest fact time this instance saw, minus ``job.max_out_of_orderness_ms``) speaks for a silence
-the data never showed: it sends nothing (:func:`~shopguard.udfs.churn_watch.observed_by`). One before it is
-reported, as the live job would have: so a replay reports exactly the silences its events show, however
-seldom the periodic watermark was emitted while it ran (a fast replay may end before the first one). With
-parallelism > 1 each instance judges by the facts it saw (its users' and, for one instance, the ticks).
+watermark (the newest fact or tick time this instance saw, minus ``job.max_out_of_orderness_ms``) speaks for
+a silence the data never showed: it sends nothing (:func:`~shopguard.udfs.churn_watch.observed_by`). One
+before it is reported, as the live job would have: so a replay reports exactly the silences its events
+show. With parallelism > 1 each instance judges by the facts it saw (its users' and, for one, the ticks).
 
 Metrics (group ``shopguard``): ``risk_signals``, ``churn_timers_at_end`` (timers the end of input fired and
 that sent nothing).
@@ -35,7 +36,6 @@ import json
 
 from pyflink.common import Row
 from pyflink.common.typeinfo import Types
-from pyflink.common.watermark_strategy import TimestampAssigner
 from pyflink.datastream import DataStream, KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
@@ -43,10 +43,9 @@ from shopguard.config import ChurnSettings, JobSettings
 from shopguard.udfs.churn_state import ChurnState
 from shopguard.udfs.churn_watch import ChurnWatch, observed_by
 from shopguard.udfs.event_intake import KEYED_JSON_ROW
-from shopguard.udfs.event_time import event_time_watermarks
 from shopguard.udfs.events import Event
 
-__all__ = ["CHURN_FACTS", "CHURN_FACT_ROW", "TICK_MS", "FactTime", "WatchChurn", "churn_fact", "tick", "watch_churn"]
+__all__ = ["CHURN_FACTS", "CHURN_FACT_ROW", "TICK_MS", "WatchChurn", "churn_fact", "tick", "watch_churn"]
 
 CHURN_FACT_ROW = Types.ROW_NAMED(
     ["user_id", "ts_ms", "event_type", "previous_ts_ms"], [Types.STRING(), Types.LONG(), Types.STRING(), Types.LONG()]
@@ -61,22 +60,14 @@ def churn_fact(event: Event, previous_ts_ms: int) -> Row:
 
 
 def tick(ts_ms: int) -> Row:
-    """A fact about no user: it moves the churn step's watermark on and is skipped there."""
+    """A fact about no user: it moves the events' clock the end of input is judged by, and is skipped there."""
     return Row("", ts_ms, "", -1)
-
-
-class FactTime(TimestampAssigner):
-    """A churn fact's event time: its ``ts_ms``."""
-
-    def extract_timestamp(self, value, record_timestamp: int) -> int:
-        return value[1]
 
 
 def watch_churn(facts: DataStream, job: JobSettings, churn: ChurnSettings) -> DataStream:
     """The churn step on the user step's ``facts``: (user_id, risk-signal JSON) rows."""
     return (
-        facts.assign_timestamps_and_watermarks(event_time_watermarks(job).with_timestamp_assigner(FactTime()))
-        .key_by(lambda fact: fact[0], key_type=Types.STRING())
+        facts.key_by(lambda fact: fact[0], key_type=Types.STRING())
         .process(WatchChurn(churn, job.alert_update_min_gain, job.max_out_of_orderness_ms), output_type=KEYED_JSON_ROW)
         .uid("watch-churn")
         .name("watch churn (event-time timers)")
@@ -118,14 +109,16 @@ class WatchChurn(KeyedProcessFunction):
         if not observed_by(timestamp, ctx.timer_service().current_watermark(), data_watermark):
             self.timers_at_end.inc()  # the end of the input fired it: a silence the data never showed
             return
-        user_id = ctx.get_current_key()
+        key = ctx.get_current_key()
+        user_id = key if isinstance(key, str) else key[0]  # a key from a Java key selector is a one-field row
         yield from self._step(ctx, lambda watch, churn: watch.on_timer(churn, user_id, timestamp))
 
     def _step(self, ctx, step, event_ts_ms: int | None = None):
         """Run one churn-watch ``step`` on the user's churn record: store it, register its timer, send its signals.
 
-        No timer for an event far older than the stream watermark (``churn.max_clock_skew_ms``): a straggler
-        whose deadlines have all passed would fire them at once. Its user's next event still reports them.
+        No timer for an event far older than the stream watermark (``churn.max_clock_skew_ms``): the records'
+        Kafka timestamps are then not event time (old events sent now), and every deadline would fire at once.
+        The user's next event still reports what such a timer would have.
         """
         stored = self.churn_state.value()
         churn = ChurnState.from_bytes(stored.encode("latin-1") if stored else None)

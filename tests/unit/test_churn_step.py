@@ -7,7 +7,7 @@ import pytest
 from shopguard.config import ShopguardConfig
 from shopguard.udfs.alerts import rfc3339_ms
 from shopguard.udfs.churn_state import ChurnState
-from shopguard.udfs.churn_step import CHURN_FACTS, TICK_MS, FactTime, WatchChurn, churn_fact, tick
+from shopguard.udfs.churn_step import CHURN_FACTS, TICK_MS, WatchChurn, churn_fact, tick
 from shopguard.udfs.churn_watch import END_OF_INPUT
 from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
@@ -147,10 +147,6 @@ def test_ticks_move_only_the_clock_and_a_straggler_far_behind_the_watermark_regi
     for fact in _visit_facts("u", every_days=3, count=6):
         list(step.process_element(fact, ctx))
     assert ctx.timers == []
-
-
-def test_fact_time_is_the_events_own_time():
-    assert FactTime().extract_timestamp(churn_fact(Event("e", "u", "cart", T0), -1), 5) == T0
 
 
 def test_the_user_step_sends_a_fact_per_visit_start_and_order_and_a_tick_now_and_then(tmp_path):
