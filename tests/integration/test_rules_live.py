@@ -152,6 +152,8 @@ def test_a_ruled_alert_says_why_in_words_and_names_the_rule_version(rules_run):
     assert reason["rule"] == RULE["id"] and reason["version"] == 1
     assert "payment_failed events with price <= 5 within 60 s" in reason["text"]
     assert alert["detectors"]["rules"] == 1.0 and alert["score"] < alert["threshold"]
+    assert alert["reasons"][0]["feature"] == "rules"  # the rule alone made it: its reason comes first
+    assert [r.get("made_alert") for r in alert["rules"]] == [True]
 
 
 def test_a_malformed_rule_is_refused_and_the_rule_in_force_keeps_alerting(rules_run):
