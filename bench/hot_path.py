@@ -60,6 +60,17 @@ class KeyedValues:
         self.values[self.key] = value
 
 
+class _KeyedSibling(KeyedValues):
+    """Another keyed value of the same step (its own values), at the step's current key."""
+
+    def __init__(self, main: KeyedValues):
+        self.main, self.values = main, {}
+
+    @property
+    def key(self):
+        return self.main.key
+
+
 class _Counter:
     def __init__(self):
         self.count = 0
@@ -81,10 +92,13 @@ class _Metrics:
 
 class _RuntimeContext:
     def __init__(self, state: KeyedValues):
-        self.state = state
+        self.state, self.first, self.siblings = state, None, {}
 
     def get_state(self, descriptor):
-        return self.state
+        """The first state the step asks for is ``state``; any other name gets a value of its own at the same key."""
+        name = descriptor.get_name()
+        self.first = self.first or name
+        return self.state if name == self.first else self.siblings.setdefault(name, _KeyedSibling(self.state))
 
     def get_metrics_group(self):
         return _Metrics()

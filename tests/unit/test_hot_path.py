@@ -51,3 +51,13 @@ def test_the_entity_steps_pass_every_row_with_its_device_and_ip_figures():
     passed = run_entity_steps(open_entity_steps(cfg), rows)
     figures = [SCORING_FIELDS.index(name) for name in ("device_accounts_1h", "ip_accounts_1h")]
     assert len(passed) == 60 and all(row[i] >= 1 for row in passed for i in figures)
+
+
+def test_an_entity_step_keeps_its_sketch_and_its_ring_record_apart():
+    from shopguard.udfs.entity_streams import ENTITY_TYPES
+
+    cfg = ShopguardConfig()
+    step, state = open_keyed_step(cfg, ModelSource(fixed_dir=DEFAULT_MODEL))
+    events = [e._replace(device_id="shared-device") for e in bench_events(300, 30)]  # a ring of 30 accounts
+    rows = run_keyed_step(step, state, as_records(events))
+    assert len(run_entity_steps(open_entity_steps(cfg), rows)) == 300 and ENTITY_TYPES
