@@ -65,7 +65,7 @@ class BenchPlan:
     repeats: int = 1  # runs of each throughput figure (jobs, clusters, plain consumer); the report quotes the median
     floor_events: int = 0  # backlog of the pipeline-floor runs (they drain faster than the job); 0: the job's
     # The runs that explain the job's figures rather than make them: the pipeline floors, p=1 without the
-    # pattern detector, and the profiled run (each a job start of ~25 s on the 2-core machine).
+    # pattern detector, and the profiled run (each a job start of its own).
     diagnostics: bool = True
     # True: the p=1 figure is the latency job's warm-up drain (at-least-once sinks, per-event scores
     # written too) instead of drains of its own with exactly-once sinks; one job start less.

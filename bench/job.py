@@ -260,8 +260,8 @@ def cluster_throughput(
 def repeated_throughput(measure: Callable[[], dict], times: int, progress=print) -> dict:
     """``times`` runs of ``measure`` (a throughput run): the median events/s, with every run's under ``runs_eps``.
 
-    The other figures (memory, profile) are the median run's. On a shared machine one run can be
-    30% off the next, so the report quotes medians and the spread.
+    The other figures (memory, profile) are the median run's. On a shared machine one run can be far
+    off the next (docs/benchmarks.md lists every run), so the report quotes medians and the spread.
 
     >>> rates = iter([900.0, 1200.0, 1000.0])
     >>> run = repeated_throughput(lambda: {"eps": next(rates), "peak_memory_mb": 1.0}, 3, progress=lambda line: None)
