@@ -51,42 +51,42 @@ def crosses(score: float, threshold: float, rules_score: float, floor: float) ->
     return score >= threshold or rules_score >= 0.0 or score >= floor
 
 
-def test_each_unpacked_set_says_what_it_says_alone_with_its_own_counting_state():
+def packed_beside_alone():
+    """For each event and each set: the set's index and name, the event, the packed outcome of all the sets,
+    and the set's outcome alone (every evaluation with its own counting state, as in the job)."""
     branches = RuleBranches(SETS)
     packed_counts: dict = {}
     alone_counts = {name: {} for name in SETS}
     for event in events():
         packed = branches.evaluate_event(event, packed_counts)
         for i, (name, rules) in enumerate(SETS.items()):
-            alone = rules.evaluate_event(event, alone_counts[name])
-            score, column = branch_outcome(packed.column, i)
-            assert column == alone.column
-            assert score == alone.score or (math.isnan(score) and math.isnan(alone.score))
-            assert packed.score >= alone.score or math.isnan(alone.score)
-            assert packed.floor <= alone.floor or math.isnan(alone.floor)
+            yield i, name, event, packed, rules.evaluate_event(event, alone_counts[name])
+
+
+def test_each_unpacked_set_says_what_it_says_alone_with_its_own_counting_state():
+    for i, _, _, packed, alone in packed_beside_alone():
+        score, column = branch_outcome(packed.column, i)
+        assert column == alone.column
+        assert score == alone.score or (math.isnan(score) and math.isnan(alone.score))
+        assert packed.score >= alone.score or math.isnan(alone.score)
+        assert packed.floor <= alone.floor or math.isnan(alone.floor)
 
 
 @pytest.mark.parametrize(
     "score, threshold, anomaly_type", list(itertools.product([0.3, 0.6, 0.95], [0.9], ["bot", "scalping"]))
 )
 def test_a_row_let_through_for_one_set_only_is_ruled_out_by_the_other(score, threshold, anomaly_type):
-    branches = RuleBranches(SETS)
-    packed_counts: dict = {}
-    alone_counts = {name: {} for name in SETS}
-    for event in events():
-        packed = branches.evaluate_event(event, packed_counts)
-        for i, (name, rules) in enumerate(SETS.items()):
-            alone = rules.evaluate_event(event, alone_counts[name])
-            if not crosses(score, threshold, packed.score, packed.floor):
-                assert not crosses(score, threshold, alone.score, alone.floor)
-                continue
-            own_score, own_column = branch_outcome(packed.column, i)
-            decided = rule_decision(score, threshold, anomaly_type, own_score, own_column)
-            expected = (
-                crosses(score, threshold, alone.score, alone.floor)
-                and rule_decision(score, threshold, anomaly_type, alone.score, alone.column).alert
-            )
-            assert decided.alert == expected, (name, event.event_id)
+    for i, name, event, packed, alone in packed_beside_alone():
+        if not crosses(score, threshold, packed.score, packed.floor):
+            assert not crosses(score, threshold, alone.score, alone.floor)
+            continue
+        own_score, own_column = branch_outcome(packed.column, i)
+        decided = rule_decision(score, threshold, anomaly_type, own_score, own_column)
+        expected = (
+            crosses(score, threshold, alone.score, alone.floor)
+            and rule_decision(score, threshold, anomaly_type, alone.score, alone.column).alert
+        )
+        assert decided.alert == expected, (name, event.event_id)
 
 
 def test_without_any_rule_nothing_is_packed():
