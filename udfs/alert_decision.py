@@ -139,7 +139,10 @@ class DecideAlert(KeyedProcessFunction):
             ready, rest = sorted((crossing for _, crossing in held), key=decision_order), []
         else:
             ready, rest = due(held, timestamp, self.hold)
-        self.held.update(rest) if rest else self.held.clear()
+        if rest:
+            self.held.update(rest)
+        else:
+            self.held.clear()
         for crossing in ready:
             yield from self._decide(crossing)
 
