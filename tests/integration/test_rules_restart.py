@@ -24,23 +24,13 @@ from shopguard.local.topics import ensure_topics
 from shopguard.udfs.placeholder_model import write_placeholder_model
 from tests.integration.fault_traffic import Waves
 from tests.integration.test_fault_taskmanager import diagnostics, wait_for
+from tests.integration.test_rules_live import RULE  # the same counting rule: 3 small failed payments a minute
 
 pytestmark = pytest.mark.integration
 
 FIRST_ALERT_TIMEOUT_S = 90
 RECOVERY_TIMEOUT_S = 90
 ALERTS_TIMEOUT_S = 60
-RULE = {
-    "id": "small-failed-payments",
-    "version": 1,
-    "owner": "risk-team",
-    "description": "card testing: 3 small failed payments within a minute",
-    "kind": "count",
-    "event_type": "payment_failed",
-    "at_least": 3,
-    "within_s": 60,
-    "where": {"field": "price", "op": "<=", "value": 5},
-}
 
 
 def naming_the_rule(alerts: list[dict]) -> list[dict]:
