@@ -57,6 +57,7 @@ from shopguard.udfs.detection_rules import RuleSet
 from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW
 from shopguard.udfs.event_time import event_time_watermarks
 from shopguard.udfs.identifier_hashing import IdentifierHashing
+from shopguard.udfs.item_step import item_alerts_on
 from shopguard.udfs.model_source import ModelSource
 from shopguard.udfs.rows import CROSSING_FIELDS, SCORE_RESULT, SCORES_COLUMNS, SCORING_INPUT_FIELDS, SCORING_ROW
 from shopguard.udfs.rule_branches import DecideBranchAlert, RuleBranches
@@ -121,7 +122,16 @@ def build_detection_graph(
         key_records_by_user(raw, t_env, event_time)
         .connect(_rules_or_none(raw, rule_records).broadcast(RULES_STATE))
         .process(
-            RuledUserHistory(job, cfg.validation, hashing, cfg.patterns, source, cfg.churn, rules=initial_rules),
+            RuledUserHistory(
+                job,
+                cfg.validation,
+                hashing,
+                cfg.patterns,
+                source,
+                cfg.churn,
+                rules=initial_rules,
+                item_facts=item_alerts_on(cfg.entities),
+            ),
             output_type=SCORING_ROW,
         )
         .uid("track-user-history")

@@ -4,7 +4,8 @@
 the user's keyed step and scoring (``entities.enabled``; off, the rows pass with NaN figures). The key
 selector is a Python function: PyFlink runs it chained to the Python step before it (the user's step, or
 the device step), so it adds no crossing of its own. The IP step is not chained to scoring, so that the
-scoring worker scores one bundle while the entity steps prepare the next.
+scoring worker scores one bundle while the entity steps prepare the next. The item step
+(:mod:`shopguard.udfs.item_step`) is fed by the user step's item facts only, so other events never reach it.
 """
 
 from __future__ import annotations
@@ -14,14 +15,20 @@ from pyflink.datastream import DataStream
 
 from shopguard.config import ShopguardConfig
 from shopguard.udfs.entity_streams import ENTITY_TYPES, RING_ALERTS, TrackEntity, entity_key_of
+from shopguard.udfs.item_step import ITEM_FACTS, item_alerts_on, track_items
 from shopguard.udfs.rows import SCORING_ROW
 
 
 def track_entities(rows: DataStream, cfg: ShopguardConfig) -> tuple[DataStream, list[DataStream]]:
-    """``rows`` (:data:`SCORING_ROW`) with their device's and IP's figures, and the ring alerts of each step."""
+    """``rows`` (:data:`SCORING_ROW`) with their device's and IP's figures, and the ring alerts of each step.
+
+    ``rows`` is the user step's output: with ``entities.item_alerts`` its item facts (reviews and purchases of
+    items, the user step's ``item-facts`` side output) feed the item step, whose alerts join the ring alerts."""
     if not cfg.entities.enabled:
         return rows, []
     ring_alerts = []
+    if item_alerts_on(cfg.entities):
+        ring_alerts.append(track_items(rows.get_side_output(ITEM_FACTS), cfg.entities, cfg.job))
     for entity_type in ENTITY_TYPES:
         rows = (
             rows.key_by(entity_key_of(entity_type), key_type=Types.STRING())

@@ -28,9 +28,11 @@ from shopguard.udfs.entity_rings import RingRecord, RingWatch
 from shopguard.udfs.entity_sketch import FIGURE_NAMES, SIGNUP, EntitySketch
 from shopguard.udfs.entity_streams import LINKING_ENTITY, sketch_arguments
 from shopguard.udfs.events import Event
+from shopguard.udfs.item_reviews import ItemSketch, ItemWatch
+from shopguard.udfs.item_step import is_item_fact
 from shopguard.udfs.rows import ENTITY_FIGURE_FIELDS
 
-__all__ = ["ENTITY_FIGURE_FIELDS", "EntityReplay", "entity_figures", "replay_entities"]
+__all__ = ["ENTITY_FIGURE_FIELDS", "EntityReplay", "entity_figures", "replay_entities", "replay_items"]
 
 
 @dataclass
@@ -87,3 +89,24 @@ def replay_entities(events: Sequence[Event], watches: Mapping[str, RingWatch] | 
             if outcome.alert is not None:
                 replay.ring_alerts.append(outcome.alert)
     return replay
+
+
+def replay_items(events: Sequence[Event], watch: ItemWatch) -> list[dict]:
+    """The rating-manipulation alerts the job's item step would raise for ``events`` (in event-time order), by its
+    own sketch and watch (:mod:`shopguard.udfs.item_reviews`), fed the facts the user step sends it."""
+    sketches: dict[str, ItemSketch] = {}
+    records: dict[str, RingRecord] = {}
+    alerts = []
+    for event in sorted((e for e in events if is_item_fact(e)), key=lambda e: e.ts_ms):
+        item = event.item_id
+        sketch = sketches.setdefault(item, ItemSketch())
+        if not sketch.observe(event.user_id, event.event_type, event.ts_ms, event.rating or 0):
+            continue
+        outcome = watch.observe(
+            item, sketch, lambda item=item: records.get(item, RingRecord()), event.event_id, event.ts_ms, event.ts_ms
+        )
+        if outcome.record is not None:
+            records[item] = outcome.record
+        if outcome.alert is not None:
+            alerts.append(outcome.alert)
+    return alerts

@@ -15,7 +15,9 @@ For each raw record of a user (keyed in Java: :func:`shopguard.jobs.user_keying.
 4. sends a churn fact to the ``churn-facts`` side output for an event that may start a visit or is a
    purchase or refund request (this step knows it from the user state it reads anyway, so events inside a
    visit send nothing), and a tick now and then; the churn step (:mod:`shopguard.udfs.churn_step`, a keyed
-   function of its own with event-time timers) turns them into churn-risk signals.
+   function of its own with event-time timers) turns them into churn-risk signals,
+5. sends an item fact to the ``item-facts`` side output for a review or purchase of an item (with
+   ``item_facts``); the item step (:mod:`shopguard.udfs.item_step`, keyed by item) watches ratings across accounts.
 
 State expires after ``job.state_ttl_s`` without events from the user, so idle users cost nothing.
 """
@@ -41,6 +43,7 @@ from shopguard.udfs.entity_streams import entity_inputs, is_new_account
 from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW, EventIntake
 from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
+from shopguard.udfs.item_step import ITEM_FACTS, is_item_fact, item_fact
 from shopguard.udfs.model_source import LiveModel, ModelSource
 from shopguard.udfs.rows import SCORING_ROW
 from shopguard.udfs.served_patterns import ServedPatterns
@@ -106,8 +109,10 @@ class TrackUserHistory(KeyedProcessFunction):
         patterns: PatternSettings,
         source: ModelSource,
         churn: ChurnSettings | None = None,
+        item_facts: bool = False,
     ):
         self.settings = settings
+        self.item_facts = item_facts  # send reviews and purchases of items to the item step (udfs/item_step.py)
         self.churn_facts = churn is not None and churn.enabled  # send churn facts to the churn step
         self.fact_clock_ms = -1  # this instance's newest fact or tick time (not state: a tick is only a clock)
         self.intake = EventIntake(validation, hashing)
@@ -173,6 +178,8 @@ class TrackUserHistory(KeyedProcessFunction):
             elif event.ts_ms >= self.fact_clock_ms + TICK_MS:
                 self.fact_clock_ms = event.ts_ms
                 yield CHURN_FACTS, tick(event.ts_ms)
+        if self.item_facts and is_item_fact(event):
+            yield ITEM_FACTS, item_fact(event)
         self.scored_events.inc()
         yield Row(
             event.user_id,

@@ -1,0 +1,111 @@
+"""The job's item step: an item's reviews and purchases, keyed by the item, and rating-manipulation alerts.
+
+The user's keyed step already reads every event; it sends an item fact (:func:`item_fact`: item, account,
+event id, type, time, stars) to the ``item-facts`` side output for a review or a purchase of an item, and
+nothing for the other events. So this step is a keyed function that sees only those events (no Python step
+is added in front of it, and the events that are neither cross into no new step). :class:`TrackItem`
+keeps the item's :class:`~shopguard.udfs.item_reviews.ItemSketch` (bounded, whatever the item's traffic)
+and, after a rated review, asks :class:`~shopguard.udfs.item_reviews.ItemWatch` whether a group of accounts gave
+the item the same extreme rating; its main output is the alerts (``alert_kind`` ``"ring"``, ``entity_type``
+``"item"``, ``anomaly_type`` ``"review_abuse"``), joined to the other alerts. Item ids are the shop's own
+public ids, so the key is the item id itself (no pseudonym).
+
+State: the sketch and the open alert's record, each a keyed value that expires ``entities.state_ttl_s`` after
+the item's last fact. Metrics (group ``shopguard``): ``item_facts``, ``item_alerts_opened``,
+``item_alerts_updated``, ``item_alerts_suppressed``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from pyflink.common import Row
+from pyflink.common.typeinfo import Types
+from pyflink.datastream import DataStream, KeyedProcessFunction, OutputTag, RuntimeContext
+from pyflink.datastream.state import ValueStateDescriptor
+
+from shopguard.config import EntitySettings, JobSettings
+from shopguard.udfs.entity_rings import RingRecord
+from shopguard.udfs.event_intake import KEYED_JSON_ROW
+from shopguard.udfs.events import Event
+from shopguard.udfs.item_reviews import ITEM_FACT_TYPES, ItemSketch, item_watch
+
+ITEM_FACT_FIELDS = ("item_id", "user_id", "event_id", "event_type", "event_ts", "rating")
+ITEM_FACT_ROW = Types.ROW_NAMED(
+    list(ITEM_FACT_FIELDS),
+    [Types.STRING(), Types.STRING(), Types.STRING(), Types.STRING(), Types.LONG(), Types.LONG()],
+)
+ITEM_FACTS = OutputTag("item-facts", ITEM_FACT_ROW)
+
+
+def is_item_fact(event: Event) -> bool:
+    """Whether the item step needs ``event``: a review or a purchase of an item."""
+    return event.event_type in ITEM_FACT_TYPES and bool(event.item_id)
+
+
+def item_fact(event: Event) -> Row:
+    """The item fact of ``event`` (stars 0 when the review has none)."""
+    return Row(event.item_id, event.user_id, event.event_id, event.event_type, event.ts_ms, event.rating or 0)
+
+
+def item_alerts_on(entities: EntitySettings) -> bool:
+    """Whether the job runs the item step (``entities.enabled`` and ``entities.item_alerts``)."""
+    return entities.enabled and entities.item_alerts
+
+
+class TrackItem(KeyedProcessFunction):
+    """Keyed by item id: item facts in, rating-manipulation alerts (keyed JSON rows) out."""
+
+    def __init__(self, settings: EntitySettings, job: JobSettings):
+        self.settings = settings
+        self.watch = item_watch(settings, job)
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        from shopguard.udfs.user_history import state_ttl
+
+        sketch = ValueStateDescriptor("item_sketch", Types.STRING())
+        sketch.enable_time_to_live(state_ttl(self.settings.state_ttl_s))
+        self.sketch_state = runtime_context.get_state(sketch)
+        record = ValueStateDescriptor("item_alert", Types.STRING())
+        record.enable_time_to_live(state_ttl(self.settings.state_ttl_s))
+        self.record_state = runtime_context.get_state(record)
+        metrics = runtime_context.get_metrics_group().add_group("shopguard")
+        self.facts = metrics.counter("item_facts")
+        self.alert_counters = {
+            action: metrics.counter(f"item_alerts_{name}")
+            for action, name in (("open", "opened"), ("update", "updated"), ("suppress", "suppressed"))
+        }
+
+    def process_element(self, fact: Row, ctx: KeyedProcessFunction.Context):
+        item, user, event_id, event_type, ts_ms, rating = fact
+        self.facts.inc()
+        stored = self.sketch_state.value()
+        sketch = ItemSketch.from_bytes(stored.encode("latin-1") if stored else None)
+        rated = sketch.observe(user, event_type, ts_ms, rating)
+        self.sketch_state.update(sketch.to_bytes().decode("latin-1"))
+        if not rated:
+            return
+        outcome = self.watch.observe(
+            item,
+            sketch,
+            lambda: RingRecord.from_json(self.record_state.value()),
+            event_id,
+            ts_ms,
+            int(time.time() * 1000),
+        )
+        if outcome.record is not None:
+            self.record_state.update(outcome.record.to_json())
+            self.alert_counters[outcome.action].inc()
+        if outcome.alert is not None:
+            yield Row(item, json.dumps(outcome.alert, separators=(",", ":"), ensure_ascii=False))
+
+
+def track_items(facts: DataStream, entities: EntitySettings, job: JobSettings) -> DataStream:
+    """The item step over the user step's item facts: its alerts (:data:`KEYED_JSON_ROW`)."""
+    return (
+        facts.key_by(lambda fact: fact[0], key_type=Types.STRING())
+        .process(TrackItem(entities, job), output_type=KEYED_JSON_ROW)
+        .uid("track-items")
+        .name("track items (ratings across accounts)")
+    )
