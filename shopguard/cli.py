@@ -459,8 +459,10 @@ def cmd_mine_patterns(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 
 def cmd_calibrate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.training.new_account_calibration import add_new_account
+    from shopguard.training.rarity_calibration import calibrate_rarity
     from shopguard.training.real_calibration import calibrate_folder
 
+    calibrate_rarity(cfg, Path(args.model), _progress)  # the tables the decision below is fitted with
     calibrate_folder(cfg, Path(args.model), _progress)
     _progress(f"new_account: {add_new_account(Path(args.model))}")  # its hinge follows the threshold
     return 0
@@ -742,7 +744,8 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate = add(
         "calibrate",
         cmd_calibrate,
-        "fit a model folder's combiner.json to real shoppers (rarity hinge, threshold) without retraining",
+        "fit a model folder's rarity.json and combiner.json to real shoppers (rarity hinge, threshold) without "
+        "retraining",
     )
     calibrate.add_argument("--model", required=True, help="the model folder whose combiner.json is calibrated")
     publish = add("publish", cmd_publish, "register a model folder and make it current, unless it is worse")

@@ -5,9 +5,13 @@ Every real user's events run, in time order, through the job's own keyed state
 would send to scoring. Each feature of :mod:`shopguard.udfs.rarity` is read after every event, and
 each user contributes the most extreme value they ever reached (the largest for a feature whose high
 values are rare, the smallest for a low one): the tables then say what share of *shoppers* ever got
-that far, which is what a per-user alert rate needs. The real data is the Taobao slice (users) and
-the Diginetica sessions (``data.taobao_csv`` and, when it is there, ``diginetica_item_views_sample.csv``
-in the same folder); nothing here sees injected abuse.
+that far, which is what a per-user alert rate needs. The tables record how long the data followed its
+shoppers (``window_minutes``: the shortest span of the populations, so the Taobao slice's for the shipped
+tables); features that grow with how long a shopper is watched get no table from data shorter than a day,
+and a visit's counts are read per window (:func:`shopguard.udfs.rarity.calibrated`).
+
+The real data is the Taobao slice (users) and the Diginetica sessions (``data.taobao_csv`` and, when it
+is there, ``diginetica_item_views_sample.csv`` in the same folder); nothing here sees injected abuse.
 
 Example
 -------
@@ -17,6 +21,8 @@ Example
 >>> tables = fit_rarity([events], source="toy")
 >>> tables.tables["session_events"].values.tolist(), round(float(tables.score([b""])[0]), 3)
 ([1.0, 2.0, 3.0, 4.0], 0.0)
+>>> tables.window_minutes, "session_minutes" in tables.tables  # three minutes of data: no visit minutes
+(3.0, False)
 """
 
 from __future__ import annotations
@@ -39,8 +45,11 @@ from shopguard.udfs.shipped_tables import write_shipped_tables
 DIGINETICA_FILE = "diginetica_item_views_sample.csv"
 
 
-def user_extremes(events: Iterable[Event], settings: JobSettings | None = None) -> np.ndarray:
-    """``[users, features]``: each user's most extreme value of every feature over their events (NaN: never defined)."""
+def user_extremes(
+    events: Iterable[Event], settings: JobSettings | None = None, window_minutes: float | None = None
+) -> np.ndarray:
+    """``[users, features]``: each user's most extreme value of every feature over their events (NaN: never
+    defined), a visit's counts read per ``window_minutes`` as the job reads them."""
     settings = settings or JobSettings()
     profiles: list[bytes] = []
     owners: list[int] = []
@@ -50,7 +59,7 @@ def user_extremes(events: Iterable[Event], settings: JobSettings | None = None) 
     if not profiles:
         return np.zeros((0, len(FEATURES)))
     signs = np.array([1.0 if f.tail == "high" else -1.0 for f in FEATURES])
-    oriented = profile_features(profiles) * signs
+    oriented = profile_features(profiles, window_minutes) * signs
     extremes = np.full((owners[-1] + 1, len(FEATURES)), np.nan)
     np.fmax.at(extremes, np.array(owners), oriented)  # fmax: NaN only where a user never had the feature
     return extremes * signs
@@ -59,19 +68,35 @@ def user_extremes(events: Iterable[Event], settings: JobSettings | None = None) 
 def fit_rarity(
     populations: Sequence[Iterable[Event]], source: str = "", settings: JobSettings | None = None
 ) -> RarityTables:
-    """Tables from the users of every population (each a stream of real events)."""
-    extremes = np.vstack([user_extremes(events, settings) for events in populations])
+    """Tables from the users of every population (each a stream of real events), for as long as the shortest
+    population followed its shoppers."""
+    populations = [list(events) for events in populations]
+    window = watched_minutes(populations)
+    extremes = np.vstack([user_extremes(events, settings, window) for events in populations])
     if len(extremes) == 0:
         raise ShopguardError("no real users to calibrate the rarity detector on")
     return RarityTables.fit(
-        {f.name: extremes[:, i] for i, f in enumerate(FEATURES) if np.isfinite(extremes[:, i]).any()}, source
+        {f.name: extremes[:, i] for i, f in enumerate(FEATURES) if np.isfinite(extremes[:, i]).any()}, source, window
     )
 
 
+def watched_minutes(populations: Sequence[Sequence[Event]]) -> float | None:
+    """How long the real data followed its shoppers: the shortest span, first to last event, of the populations
+    (a minute at least; None without events).
+
+    >>> hour = [Event("a", "u", "page_view", 0), Event("b", "v", "page_view", 3_600_000)]
+    >>> watched_minutes([hour, hour + [Event("c", "w", "page_view", 86_400_000)]])
+    60.0
+    """
+    spans = [max(e.ts_ms for e in events) - min(e.ts_ms for e in events) for events in populations if events]
+    return max(min(spans) / 60_000, 1.0) if spans else None
+
+
 def real_populations(cfg: ShopguardConfig) -> dict[str, list[Event]]:
-    """The real shoppers the detector is calibrated on, by name (Taobao slice users, Diginetica sessions)."""
+    """The real shoppers the detector is calibrated on, by name (Taobao slice users, Diginetica sessions); events
+    with an implausible time (``validation.min_event_time_ms``) are left out, as they would stretch the window."""
     taobao, _ = read_taobao(cfg.data.taobao_csv)
-    populations = {"taobao": taobao}
+    populations = {"taobao": [e for e in taobao if e.ts_ms >= cfg.validation.min_event_time_ms]}  # no ts=15 row
     diginetica_csv = Path(cfg.data.taobao_csv).parent / DIGINETICA_FILE
     if diginetica_csv.is_file():
         diginetica, _ = read_diginetica(diginetica_csv)

@@ -6,10 +6,20 @@ is turned into a one-sided tail probability, the share of real shoppers whose pr
 value as extreme, read from an empirical survival function fitted on real traffic
 (:mod:`shopguard.training.rarity_calibration`) and saved as ``rarity.json`` in the model folder.
 Beyond the most extreme shopper seen, the tail is extended exponentially, so 40 categories in a visit
-is rarer than 25 even if no shopper had either. The score combines the features by the smallest
-probability with a Bonferroni correction: ``1 - min(1, K * min p)`` over the K features the row has,
-so a threshold at ``1 - a`` flags at most about a share ``a`` of real shoppers. Everything is
-vectorized over a batch of profile bytes; :meth:`RarityTables.reasons` says in words what is rare.
+is rarer than 25 even if no shopper had either.
+
+Real data calibrates only what it watched. ``window_minutes`` (in ``rarity.json``) is how long the
+calibration data followed its shoppers (the Taobao slice: under two hours). A *window-bound* feature,
+one that grows with how long a shopper is watched (visit minutes, 24-hour totals), gets a table only
+from data that followed shoppers for a day (:data:`DAY_MINUTES`): a two-hour slice cannot say how rare
+a long visit or a busy day is, and would call any of them extremely rare. The counts of a visit longer
+than the window (events, page views, items, categories, page views per cart) are judged per window
+minutes of it, at the visit's average pace, since no calibration visit could be longer.
+
+The score combines the features by the smallest probability with a Bonferroni correction:
+``1 - min(1, K * min p)`` over the K features the row has, so a threshold at ``1 - a`` flags at most
+about a share ``a`` of real shoppers. Everything is vectorized over a batch of profile bytes;
+:meth:`RarityTables.reasons` says in words what is rare.
 
 Example
 -------
@@ -80,6 +90,7 @@ _PROFILE_DTYPE = np.dtype(
 )
 assert _PROFILE_DTYPE.itemsize == STATE_BYTES
 
+DAY_MINUTES = 24 * 60  # a window-bound feature needs calibration data that followed shoppers this long
 RARE_SCORE = 0.99  # from this score on an alert says in words what is rare (at most ~1% of shoppers get there)
 MIN_EVENTS_FOR_RATES = 5  # pace and regularity of a session are read from this many events on
 MIN_VIEWS_FOR_BREADTH = 8  # categories per page view, from this many page views on
@@ -90,6 +101,7 @@ class Feature:
     name: str
     tail: str  # "high": large values are rare; "low": small values are rare
     words: str  # what it is, for reasons
+    window_bound: bool = False  # grows with how long a shopper is watched: needs DAY_MINUTES of calibration
 
 
 FEATURES: tuple[Feature, ...] = (
@@ -99,15 +111,27 @@ FEATURES: tuple[Feature, ...] = (
     Feature("session_categories", "high", "categories in the visit"),
     Feature("session_categories_per_view", "high", "categories per page view in the visit"),
     Feature("session_views_per_commitment", "high", "page views per cart or purchase in the visit"),
-    Feature("session_minutes", "high", "minutes in the visit"),
+    Feature("session_minutes", "high", "minutes in the visit", window_bound=True),
     Feature("session_events_per_minute", "high", "events per minute in the visit"),
     Feature("session_gap_spread", "low", "spread of the gaps between events (log seconds)"),
-    Feature("day_events", "high", "events in 24 hours"),
-    Feature("day_categories", "high", "categories in 24 hours"),
-    Feature("day_views_per_commitment", "high", "page views per cart or purchase in 24 hours"),
-    Feature("day_sessions", "high", "visits in 24 hours"),
+    Feature("day_events", "high", "events in 24 hours", window_bound=True),
+    Feature("day_categories", "high", "categories in 24 hours", window_bound=True),
+    Feature("day_views_per_commitment", "high", "page views per cart or purchase in 24 hours", window_bound=True),
+    Feature("day_sessions", "high", "visits in 24 hours", window_bound=True),
 )
 FEATURE_NAMES = tuple(f.name for f in FEATURES)
+VISIT_COUNTS = ("session_events", "session_page_views", "session_items", "session_categories")
+"""Counts that grow with the visit's length: judged per calibration window (with page views per cart)."""
+
+
+def calibrated(window_minutes: float | None) -> tuple[str, ...]:
+    """The features real data that followed its shoppers for ``window_minutes`` can calibrate (None: every one).
+
+    >>> len(calibrated(None)), len(calibrated(DAY_MINUTES)), calibrated(115.0)[-1]
+    (13, 13, 'session_gap_spread')
+    """
+    short = window_minutes is not None and window_minutes < DAY_MINUTES
+    return tuple(f.name for f in FEATURES if not (short and f.window_bound))
 
 
 class RarityRefused(ShopguardError):
@@ -129,16 +153,20 @@ def distinct(sketches: np.ndarray) -> np.ndarray:
     return estimate
 
 
-def profile_features(profiles: Sequence[bytes]) -> np.ndarray:
-    """``[rows, len(FEATURES)]`` feature values (NaN where a feature says nothing about the row)."""
+def profile_features(profiles: Sequence[bytes], window_minutes: float | None = None) -> np.ndarray:
+    """``[rows, len(FEATURES)]`` feature values (NaN where a feature says nothing about the row); with
+    ``window_minutes``, a longer visit's counts per that many minutes of it (see the module docstring)."""
     p = decode_profiles(profiles)
     nan = np.nan
+    minutes = p["duration_s"] / 60.0
+    per_window = (
+        np.ones(len(p)) if window_minutes is None else np.minimum(1.0, window_minutes / np.maximum(minutes, 1e-9))
+    )
     events = p["events"].astype(np.float64)
     views = p["page_views"].astype(np.float64)
     commitments = (p["carts"] + p["checkouts"].astype(np.int64) + p["purchases"]).astype(np.float64)
     categories = np.where(p["categories"] != 0, distinct(p["categories"]), nan)
     items = np.where(p["items"] != 0, distinct(p["items"]), nan)
-    minutes = p["duration_s"] / 60.0
     gaps = p["gaps"].astype(np.float64)
     enough = events >= MIN_EVENTS_FOR_RATES
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -148,12 +176,12 @@ def profile_features(profiles: Sequence[bytes]) -> np.ndarray:
     day_events = p["day_events"].astype(np.float64)
     day_categories = np.where(p["day_categories"] != 0, distinct(p["day_categories"]), nan)
     columns = [
-        events,
-        views,
-        items,
-        categories,
+        events * per_window,
+        views * per_window,
+        items * per_window,
+        categories * per_window,
         per_view,
-        views / (1 + commitments),
+        views * per_window / (1 + commitments * per_window),
         minutes,
         np.where(enough, events / np.maximum(minutes, 1.0), nan),
         np.where(enough & (gaps >= MIN_EVENTS_FOR_RATES - 1), spread, nan),
@@ -217,30 +245,45 @@ class TailTable:
 class RarityTables:
     """Tail tables per feature (see the module docstring); ``score`` and ``reasons`` read a batch of profiles."""
 
-    def __init__(self, tables: Mapping[str, TailTable], source: str = ""):
+    def __init__(self, tables: Mapping[str, TailTable], source: str = "", window_minutes: float | None = None):
         unknown = set(tables) - set(FEATURE_NAMES)
         if unknown:
             raise RarityRefused(f"unknown rarity features {sorted(unknown)} (known: {list(FEATURE_NAMES)})")
+        uncalibrated = set(tables) - set(calibrated(window_minutes))
+        if uncalibrated:
+            raise RarityRefused(
+                f"features {sorted(uncalibrated)} grow with how long a shopper is watched; data that followed "
+                f"shoppers for {window_minutes:g} minutes cannot calibrate them (it needs {DAY_MINUTES})"
+            )
+        if window_minutes is not None and not window_minutes > 0:
+            raise RarityRefused(f"window_minutes must be positive, not {window_minutes!r}")
         self.tables = dict(tables)
         self.source = source
+        self.window_minutes = window_minutes
         self._columns = [i for i, name in enumerate(FEATURE_NAMES) if name in self.tables]
         self._signs = np.array([1.0 if FEATURES[i].tail == "high" else -1.0 for i in self._columns])
 
     @classmethod
-    def fit(cls, samples: Mapping[str, np.ndarray], source: str = "") -> "RarityTables":
-        """Tables from each feature's per-shopper extreme (max for a high tail, min for a low one)."""
+    def fit(
+        cls, samples: Mapping[str, np.ndarray], source: str = "", window_minutes: float | None = None
+    ) -> "RarityTables":
+        """Tables from each feature's per-shopper extreme (max for a high tail, min for a low one), for the
+        features data that followed its shoppers for ``window_minutes`` can calibrate (the others are left out)."""
         tails = {f.name: f.tail for f in FEATURES}
+        keep = calibrated(window_minutes)
         return cls(
             {
                 name: TailTable.fit(np.asarray(values, dtype=np.float64) * (1.0 if tails[name] == "high" else -1.0))
                 for name, values in samples.items()
+                if name in keep
             },
             source,
+            window_minutes,
         )
 
     def log_p(self, profiles: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
         """Feature values ``[rows, features]`` and their log tail probabilities (NaN where undefined)."""
-        values = profile_features(profiles)[:, self._columns]
+        values = profile_features(profiles, self.window_minutes)[:, self._columns]
         oriented = values * self._signs
         logs = np.stack(
             [self.tables[FEATURE_NAMES[c]].log_p(oriented[:, j]) for j, c in enumerate(self._columns)], axis=1
@@ -264,26 +307,32 @@ class RarityTables:
         order = [j for j in np.argsort(np.where(np.isfinite(logs), logs, 0.0)) if logs[j] <= math.log(0.01)][:top]
         if not order:
             return []
-        summary = describe_visit(decode_profiles([profile])[0])
+        decoded = decode_profiles([profile])[0]
+        summary = describe_visit(decoded)
+        longer = self.window_minutes is not None and decoded["duration_s"] / 60 > self.window_minutes
         reasons = []
         for j in order:
             feature = FEATURES[self._columns[j]]
             share = 1 - math.exp(logs[j])
+            words = feature.words
+            if longer and (feature.name in VISIT_COUNTS or feature.name == "session_views_per_commitment"):
+                words += f" per {_number(self.window_minutes)} minutes"
             reasons.append(
                 {
                     "feature": f"rarity:{feature.name}",
                     "value": round(float(values[j]), 3),
                     "suggests": "unknown",
-                    "text": f"{summary}: rarer than {_percent(share)} of shoppers ({feature.words}: "
-                    f"{_number(values[j])})",
+                    "text": f"{summary}: rarer than {_percent(share)} of shoppers ({words}: {_number(values[j])})",
                 }
             )
         return reasons
 
     def to_dict(self) -> dict[str, Any]:
+        window = {} if self.window_minutes is None else {"window_minutes": self.window_minutes}
         return {
             "version": RARITY_VERSION,
             "source": self.source,
+            **window,
             "features": {name: table.to_dict() for name, table in self.tables.items()},
         }
 
@@ -309,7 +358,8 @@ class RarityTables:
             tables[name] = TailTable(values, logs)
         if not tables:
             raise RarityRefused("no features")
-        return cls(tables, str(body.get("source", "")))
+        window = body.get("window_minutes")
+        return cls(tables, str(body.get("source", "")), None if window is None else float(window))
 
     @classmethod
     def default(cls) -> "RarityTables":

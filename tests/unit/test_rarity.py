@@ -14,11 +14,14 @@ from shopguard.training.rarity_calibration import fit_rarity, user_extremes
 from shopguard.udfs.admission import session_profiles
 from shopguard.udfs.events import Event
 from shopguard.udfs.rarity import (
+    DAY_MINUTES,
     FEATURE_NAMES,
+    FEATURES,
     RARITY_FILE,
     RarityRefused,
     RarityTables,
     TailTable,
+    calibrated,
     decode_profiles,
     distinct,
     profile_features,
@@ -147,7 +150,9 @@ def test_ordinary_shoppers_score_low_and_a_slow_broad_crawler_scores_high(tables
     real_max = max(max(tables.score(profiles_of(history))) for history in users.values())
     crawl = tables.score(profiles_of(crawler("x", 30, gap_s=120)))
     assert crawl[-1] > real_max and crawl[-1] > 0.999
-    assert np.all(np.diff(crawl[5:]) >= 0)  # rarer with every new category
+    within = 1 + int(tables.window_minutes // 2)  # the crawler's views inside the calibration window
+    assert 5 < within < 30 and np.all(np.diff(crawl[5:within]) >= 0)  # rarer with every new category
+    assert np.all(crawl[within:] > 0.999)  # beyond it, as rare per window as at the window's end
     assert tables.score([]).shape == (0,)
 
 
@@ -206,3 +211,104 @@ def test_offline_detector_scores_exactly_what_the_job_scores_for_each_event(tabl
         by_user.setdefault(event.user_id, []).append(event)
     job = np.concatenate([tables.score(session_profiles(h, JobSettings(history_length=8))) for h in by_user.values()])
     assert np.array_equal(offline, job)
+
+
+WINDOW_BOUND = {f.name for f in FEATURES if f.window_bound}
+
+
+def test_window_bound_features_get_no_table_from_data_that_followed_shoppers_for_less_than_a_day(tables, tmp_path):
+    assert WINDOW_BOUND == {
+        "session_minutes",
+        "day_events",
+        "day_categories",
+        "day_views_per_commitment",
+        "day_sessions",
+    }
+    assert set(calibrated(115.0)) == set(FEATURE_NAMES) - WINDOW_BOUND
+    assert set(calibrated(DAY_MINUTES)) == set(calibrated(None)) == set(FEATURE_NAMES)
+    assert tables.window_minutes < 60 and not WINDOW_BOUND & set(tables.tables)  # the population spans minutes
+    assert RarityTables.read(tables.write(tmp_path).parent).window_minutes == tables.window_minutes
+    day = TailTable.fit(np.array([1.0, 2.0, 3.0]))
+    with pytest.raises(RarityRefused, match=r"day_sessions.*115 minutes"):
+        RarityTables({"day_sessions": day}, window_minutes=115.0)
+    assert "day_sessions" in RarityTables({"day_sessions": day}, window_minutes=2 * DAY_MINUTES).tables
+
+
+def test_a_feature_the_slice_censors_cannot_decide_the_score():
+    """Busy days and long dawdling visits look extremely rare to tables fitted without the window (as before), since
+    the real data never followed anyone that long; with it, visit minutes and 24-hour totals have no say."""
+    real = real_population(400, seed=3)
+    rng = np.random.default_rng(4)
+    busy_day = [
+        Event(f"b{v}-{i}", "b", "page_view", T0 + v * 3 * 3_600_000 + 60_000 * i, item_id=f"i{v}{i}", category_id="c1")
+        for v in range(6)
+        for i in range(3)
+    ]
+    gaps_ms = 720_000 * np.exp(rng.normal(0, 0.8, 8))  # about 12 minutes apart, for an hour and a half
+    dawdling = [
+        Event(f"d{i}", "d", "page_view", T0 + int(gaps_ms[:i].sum()), item_id=f"i{i % 3}", category_id=f"c{i % 2}")
+        for i in range(8)
+    ]
+    extremes = user_extremes(real)
+    finite = [i for i in range(len(FEATURES)) if np.isfinite(extremes[:, i]).any()]
+    unwindowed = RarityTables.fit({FEATURES[i].name: extremes[:, i] for i in finite})
+    windowed = fit_rarity([real])
+    for shopper_events in (busy_day, dawdling):
+        profiles = profiles_of(shopper_events)
+        assert unwindowed.score(profiles).max() > 0.999
+        assert windowed.score(profiles).max() < 0.99
+
+
+def _crawl(views, gap_s, per_category=1, cart_every=0, seed=0):
+    """A crawler whose gaps vary (log-normal around ``gap_s``), each ``per_category`` views in a new category."""
+    rng = np.random.default_rng(seed)
+    events, ts = [], T0
+    for i in range(views):
+        events.append(Event(f"x{i}", "x", "page_view", int(ts), item_id=f"x{i}", category_id=f"k{i // per_category}"))
+        ts += 1000 * gap_s * np.exp(rng.normal())
+        if cart_every and (i + 1) % cart_every == 0:
+            events.append(Event(f"x{i}-cart", "x", "add_to_cart", int(ts), item_id=f"x{i}"))
+            ts += 1000 * gap_s * np.exp(rng.normal())
+    return events
+
+
+@pytest.mark.parametrize(
+    "crawler_events",
+    [
+        _crawl(40, 600),  # slower than the injector's slowest pace (4 min), hours longer than any slice visit
+        _crawl(40, 1),  # faster than its fastest
+        _crawl(40, 600, cart_every=5),  # a cart now and then
+        _crawl(60, 180, per_category=2),  # narrower: two views per category
+    ],
+    ids=["10-min pace", "1-s pace", "carts", "two views per category"],
+)
+def test_the_shipped_tables_find_broad_crawlers_the_injector_never_makes(crawler_events):
+    """Past the rarity hinge's knee (about 0.997 on the shipped model) with the features the slice calibrates."""
+    shipped = RarityTables.default()
+    assert not WINDOW_BOUND & set(shipped.tables)
+    assert shipped.score(profiles_of(crawler_events)).max() > 0.998
+
+
+def test_the_shipped_tables_leave_long_and_busy_ordinary_days_alone():
+    shipped = RarityTables.default()
+    rng = np.random.default_rng(6)
+    long_visit = [  # 15 views over about five hours in two categories, a cart
+        Event(
+            f"n{i}",
+            "n",
+            "page_view",
+            T0 + int(1_200_000 * np.exp(rng.normal(0, 1, i)).sum()),
+            item_id=f"i{i % 7}",
+            category_id=f"c{i % 2}",
+        )
+        for i in range(15)
+    ]
+    busy_day = [
+        Event(
+            f"b{v}-{i}", "b", "page_view", T0 + v * 3 * 3_600_000 + 90_000 * i, item_id=f"i{v}{i}", category_id=f"c{i}"
+        )
+        for v in range(6)
+        for i in range(4)
+    ]
+    for events in (sorted(long_visit, key=lambda e: e.ts_ms), busy_day):
+        assert shipped.score(profiles_of(events)).max() < 0.99

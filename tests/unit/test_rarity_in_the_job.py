@@ -31,9 +31,10 @@ T0 = 1_511_658_000_000
 
 
 def _real(users=200):
+    """Real shoppers arriving a minute apart, so the data follows them for over three hours."""
     rng = np.random.default_rng(0)
     return [
-        Event(f"u{u}-{i}", f"u{u}", "page_view", T0 + 60_000 * i, item_id=f"i{i}", category_id=f"c{u % 3}")
+        Event(f"u{u}-{i}", f"u{u}", "page_view", T0 + 60_000 * (u + i), item_id=f"i{i}", category_id=f"c{u % 3}")
         for u in range(users)
         for i in range(int(rng.integers(1, 6)))
     ]
