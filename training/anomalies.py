@@ -625,14 +625,69 @@ def inject_account_sharing(
     return sorted([*history, *abuse], key=lambda e: e.ts_ms), label
 
 
-RING_FAMILIES = ("fake_order_ring", "card_testing_ring", "click_farm_ring")
-"""Several accounts acting together from shared devices and networks (judged per family by
-:mod:`shopguard.training.evaluation_rings`): fake orders of the same items, stolen cards spread over
-accounts, clicks and carts pushed onto a few items."""
+RATING_RING = "rating_ring"
+RING_FAMILIES = ("fake_order_ring", "card_testing_ring", "click_farm_ring", RATING_RING)
+"""Several accounts acting together (judged per family by :mod:`shopguard.training.evaluation_rings`): from shared
+devices and networks, fake orders of the same items, stolen cards spread over accounts, clicks and carts pushed onto
+a few items; and a group of accounts giving one item the same extreme rating (:func:`inject_rating_ring`)."""
+
+
+def inject_rating_ring(
+    onset_ms: int, rng: np.random.Generator, prefix: str = "ring", items: Sequence[str] = ()
+) -> tuple[list[Event], list[AnomalyLabel]]:
+    """A group of accounts giving one item the same extreme rating: 5 stars to push it (60%) or 1 to sink it.
+
+    Wide ranges, so that detection cannot lean on one group's habit: 3 to 40 accounts (log-uniform); the item a
+    fresh one or, when ``items`` are given, half the time one of them (an item with ordinary reviews of its own);
+    the ratings spread over 5 minutes to a day; each account on a device of its own, behind 1 to as many IPs as
+    accounts (proxies); a signup first in half the groups, a look at the item before the review in some. Blunt:
+    nobody buys the item. Subtle: each account buys it 1 minute to 12 hours before its review.
+    """
+    size = int(round(_log_uniform(rng, 3.0, 40.0)))
+    ring = f"{prefix}-{int(rng.integers(0, 10**9))}"
+    item = items[int(rng.integers(0, len(items)))] if len(items) and rng.random() < 0.5 else f"{ring}-item"
+    stars = 5 if rng.random() < 0.6 else 1
+    subtle = bool(rng.random() < 0.5)
+    signs_up = "signup" in EVENT_TYPES and rng.random() < 0.5
+    spread_ms = int(_log_uniform(rng, 300.0, 86_400.0) * 1000)
+    ips = [
+        f"198.18.{int(rng.integers(0, 256))}.{int(rng.integers(1, 255))}" for _ in range(int(rng.integers(1, size + 1)))
+    ]
+    events: list[Event] = []
+    labels: list[AnomalyLabel] = []
+    for k in range(size):
+        account = f"{ring}-{k}"
+        review_ts = onset_ms + int(rng.integers(0, spread_ms + 1))
+        steps = [("review", review_ts)]
+        if subtle:
+            steps.insert(0, ("purchase", review_ts - int(_log_uniform(rng, 60.0, 43_200.0) * 1000)))
+        if rng.random() < 0.5:
+            steps.insert(0, ("page_view", steps[0][1] - int(rng.uniform(10.0, 120.0) * 1000)))
+        if signs_up:
+            steps.insert(0, ("signup", steps[0][1] - int(_log_uniform(rng, 5.0, 3600.0) * 1000)))
+        abuse = [
+            Event(
+                f"{account}-{RATING_RING}-{n}",
+                account,
+                kind,
+                ts,
+                item_id=None if kind == "signup" else item,
+                channel="sim",
+                rating=stars if kind == "review" else None,
+                price=_price(rng) if kind == "purchase" else None,
+                quantity=1 if kind == "purchase" else None,
+            )
+            for n, (kind, ts) in enumerate(steps)
+        ]
+        ip = ips[int(rng.integers(0, len(ips)))]
+        abuse = [e._replace(device_id=f"{account}-phone", ip=ip) for e in abuse]
+        events += abuse
+        labels.append(AnomalyLabel(account, RATING_RING, subtle, abuse[0].ts_ms, tuple(e.event_id for e in abuse)))
+    return sorted(events, key=lambda e: e.ts_ms), labels
 
 
 def inject_ring_family(
-    family: str, onset_ms: int, rng: np.random.Generator, prefix: str = "ring"
+    family: str, onset_ms: int, rng: np.random.Generator, prefix: str = "ring", items: Sequence[str] = ()
 ) -> tuple[list[Event], list[AnomalyLabel]]:
     """One ring of ``family``: fresh accounts on shared devices and IPs, and their labels.
 
@@ -640,7 +695,10 @@ def inject_ring_family(
     1 to a third as many devices and 1 to 3 IPs, up to half of the accounts on a device of their own (sharing
     only the network); a signup first (when the format has the event) or not; the accounts starting within
     5 minutes to a day of each other; each account's own pace from the family's injector, blunt or subtle.
+    A rating ring is :func:`inject_rating_ring`'s (``items``: existing items it may target).
     """
+    if family == RATING_RING:
+        return inject_rating_ring(onset_ms, rng, prefix, items)
     size = int(round(_log_uniform(rng, 3.0, 40.0)))
     ring = f"{prefix}-{int(rng.integers(0, 10**9))}"
     devices = [f"{ring}-device-{d}" for d in range(int(rng.integers(1, max(1, size // 3) + 1)))]

@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from shopguard.config import ShopguardConfig
-from shopguard.training.anomalies import RING_FAMILIES, AnomalyLabel, inject_ring_family
+from shopguard.training.anomalies import RATING_RING, RING_FAMILIES, AnomalyLabel, inject_ring_family
 from shopguard.training.detection_metrics import (
     INTERVAL_LEVEL,
     INTERVAL_RESAMPLES,
@@ -37,10 +37,11 @@ from shopguard.training.detection_metrics import (
     calibrate_threshold,
     recall_interval_at_fpr,
 )
-from shopguard.training.entity_figures import ENTITY_FIGURE_FIELDS, replay_entities
+from shopguard.training.entity_figures import ENTITY_FIGURE_FIELDS, replay_entities, replay_items
 from shopguard.udfs.entities_detector import EntityTables
 from shopguard.udfs.entity_streams import ring_watch
 from shopguard.udfs.events import Event
+from shopguard.udfs.item_reviews import item_watch
 
 DAY_MS = 86_400_000
 
@@ -88,10 +89,11 @@ def ring_traffic(
     rng = np.random.default_rng(seed)
     start, end = min(e.ts_ms for e in normal), max(e.ts_ms for e in normal)
     events, labels, rings = list(normal), [], defaultdict(list)
+    bought = sorted({e.item_id for e in normal if e.event_type == "purchase" and e.item_id})  # a rating ring's targets
     for family in RING_FAMILIES:
         for r in range(rings_per_family):
             onset = int(rng.integers(start, max(start + 1, end - DAY_MS)))
-            ring_events, ring_labels = inject_ring_family(family, onset, rng, prefix=f"{family}-{r}")
+            ring_events, ring_labels = inject_ring_family(family, onset, rng, prefix=f"{family}-{r}", items=bought)
             events += ring_events
             labels += ring_labels
             rings[family].append([label.user_id for label in ring_labels])
@@ -112,12 +114,14 @@ def evaluate_rings(
     events, labels, rings = ring_traffic(shared, rings_per_family, seed + 1)
     watches = {t: ring_watch(t, cfg.entities, cfg.job) for t in ("device", "ip")}
     replay = replay_entities(events, watches)
+    item_alerts = replay_items(events, item_watch(cfg.entities, cfg.job)) if cfg.entities.item_alerts else []
     scores = tables.score(replay.figures)
     device_accounts = replay.figures[:, ENTITY_FIGURE_FIELDS.index("device_accounts_24h")]
     family_of = {label.user_id: label.anomaly_type for label in labels}
     best_score, best_accounts = _user_max(events, scores), _user_max(events, device_accounts)
     normal_users = sorted({e.user_id for e in normal})
-    named = {account for alert in replay.ring_alerts for account in alert["accounts"]}
+    by_items = {account for alert in item_alerts for account in alert["accounts"]}
+    named = {account for alert in replay.ring_alerts for account in alert["accounts"]} | by_items
     false_alerts = [a for a in replay.ring_alerts if not set(a["accounts"]) & set(family_of)]
     result = {
         "normal_users": len(normal_users),
@@ -129,6 +133,9 @@ def evaluate_rings(
         "ring_alerts": len(replay.ring_alerts),
         "ring_alerts_naming_only_normal_users": len(false_alerts),
         "normal_users_named_in_ring_alerts": len(named & set(normal_users)),
+        "item_alerts": len(item_alerts),
+        "item_alerts_naming_only_normal_users": sum(1 for a in item_alerts if not set(a["accounts"]) & set(family_of)),
+        "normal_users_named_in_item_alerts": len(by_items & set(normal_users)),
         "families": {},
     }
     normal_scores = np.array([best_score.get(u, 0.0) for u in normal_users])
@@ -153,6 +160,15 @@ def evaluate_rings(
             "rings_named_90pct": float(np.mean([c >= 0.9 for c in coverage])),
             "rings_named_90pct_interval": ring_interval([float(c >= 0.9) for c in coverage], seed),
         }
+    normal_by_items = np.array([float(u in by_items) for u in normal_users])
+    for family, f in result["families"].items():
+        if family != RATING_RING:
+            continue
+        variants = {"blunt": [], "subtle": []}
+        for label in labels:
+            if label.anomaly_type == family:
+                variants["subtle" if label.subtle else "blunt"].append(float(label.user_id in by_items))
+        f["item_alert"] = {v: _recall(normal_by_items, np.array(named_v)) for v, named_v in variants.items()}
     return result
 
 
@@ -212,6 +228,30 @@ def report_lines(result: dict) -> list[str]:
             f"{_interval(f.get('ring_alert_coverage_interval'))} | {f['rings_named_90pct']:.3f} "
             f"{_interval(f.get('rings_named_90pct_interval'))} |"
         )
+    lines += [
+        "",
+        "Named by an item alert (rating manipulation: a group giving one item the same extreme rating), recall at "
+        "0.1% FPR per account [interval], blunt (no purchase) / subtle (bought first):",
+        "",
+        "| family | blunt | subtle |",
+        "|---|---|---|",
+    ]
+    for family, f in result["families"].items():
+        if "item_alert" not in f:
+            continue
+        cells = [
+            f"{r['recall_at_0.1pct_fpr']:.3f} {_interval(r['interval'])}"
+            if r["recall_at_0.1pct_fpr"] is not None
+            else "-"
+            for r in (f["item_alert"]["blunt"], f["item_alert"]["subtle"])
+        ]
+        lines.append(f"| {family} | {cells[0]} | {cells[1]} |")
+    lines += [
+        "",
+        f"Item alerts: {result['item_alerts']}; naming only normal shoppers: "
+        f"{result['item_alerts_naming_only_normal_users']}; normal shoppers named in an item alert: "
+        f"{result['normal_users_named_in_item_alerts']}.",
+    ]
     lines += [
         "",
         f"Ring alerts: {result['ring_alerts']}; naming only normal shoppers: "

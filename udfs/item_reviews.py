@@ -5,8 +5,8 @@ per item, :class:`ItemSketch`, one byte string of bounded size whatever the item
 
 * the :data:`RECENT_REVIEWERS` most recent reviewers (id, time, stars, whether the job saw them buy the
   item before their review), least recent evicted first, and the newest time an evicted one reviewed;
-* the reviews of the last day per star, and per star those of accounts that never bought the item, in
-  three half-day buckets (so the window covers one to one and a half days back);
+* the reviews of the last day per star, per star those of accounts that never bought the item, and the
+  purchases, in three half-day buckets (so the window covers one to one and a half days back);
 * the item's own past, the reviews that left that window, per star, decayed with :data:`PAST_TAU_S` (a month);
 * the recent buyers: a Bloom filter per half-month (two halves, 512 bits each): an account the filter holds
   bought the item in the last two to four weeks. A hot item saturates it, so its reviewers all look like
@@ -19,12 +19,13 @@ item's past (blended with the population's figures, which weigh as one day of pa
 rating and that count is both improbable (a Poisson tail below ``max_tail_probability``) and at least
 ``burst_ratio`` times what was expected, and the group makes :data:`GROUP_MIN_SHARE` of the window's rated reviews.
 A popular item's ordinary stream (mostly 5 stars, then 4, a bump at 1) is mixed and is what its own past expects, so
-it raises nothing, even on its first busy day; the same test runs on the accounts that never bought the item alone
-(the blunt form: their burst stands out even on a busy item whose reviewers bought it), and on all who gave the
-rating (the subtle form, a ring that buys before it rates). An item that sells but that the job watched for less than a
-day (every item when the job starts) is also asked that the group be improbable among its window's reviews as the
-population rates (:data:`YOUNG_ITEM_MAX_TAIL`). A hot item's buyers fill its filter, so there only
-the second test can speak, and a group is lost in a stream it does not dominate.
+it raises nothing; the same test runs on the accounts that never bought the item alone (the blunt form: their burst
+stands out even on a busy item whose reviewers bought it), and on all who gave the rating (the subtle form, a ring
+that buys before it rates). An item that the job watched for less than a day (every item when the job starts) and
+that sold at least as often as the group counts accounts is also asked that the group be improbable among its
+window's reviews as the population rates (:data:`YOUNG_ITEM_MAX_TAIL`), so a popular item's first busy hour is no
+burst. A hot item's buyers fill its filter, so there only the second test can speak, and a group is lost in a stream
+it does not dominate.
 
 :class:`ItemWatch` raises a ring-style alert (``alert_kind`` ``"ring"``, ``entity_type`` ``"item"``,
 ``anomaly_type`` ``"review_abuse"``) through the same cool-down as the device and IP rings, naming the group's
@@ -75,9 +76,10 @@ BUYERS_HALF_S = 15 * DAY_S
 _BUYER_BITS, _BUYER_HASHES = 512, 3
 YOUNG_ITEM_S = DAY_S
 YOUNG_ITEM_MAX_TAIL = 1e-3
-"""An item that sells but whose past in the job covers less than :data:`YOUNG_ITEM_S` (every item when the job
-starts) has no past to expect from: a group there must also be improbable among the window's rated reviews as the
-population rates (a binomial tail below this), or a popular item's first busy hour would look like a burst."""
+"""An item whose past in the job covers less than :data:`YOUNG_ITEM_S` (every item when the job starts) and that sold
+at least as many times in the window as the group counts accounts (a popular item: its buyers outnumber its
+reviewers) has no past to expect from: a group there must also be improbable among the window's rated reviews as
+the population rates (a binomial tail below this), or a popular item's first busy hour would look like a burst."""
 GROUP_MIN_SHARE = 0.9
 """A group must make at least this share of its window's rated reviews (of those by accounts that never bought the
 item, for that group): a popular item's ordinary stream is mixed (about 60% 5 stars), a manipulation is not."""
@@ -91,7 +93,8 @@ _PRIOR_S = DAY_S
 
 _HEADER = struct.Struct("<IIIIIB")  # newest review time, first seen, window index, buyers index, evicted time, n
 _PAST = struct.Struct("<10f")  # decayed past reviews per star, then those of accounts that never bought
-_RECENT = struct.Struct(f"<{BUCKETS * 10}H")  # per bucket (newest first): reviews per star, then never bought
+_SLOTS = 11  # per bucket: rated reviews per star, the same by accounts that never bought it, purchases
+_RECENT = struct.Struct(f"<{BUCKETS * _SLOTS}H")  # the buckets, newest first
 _BUYERS = struct.Struct(f"<{2 * _BUYER_BITS // 8}s")
 _ENTRY_BYTES = 4 + 1 + 1 + 1  # time, stars, bought, the id's separator
 MAX_STATE_BYTES = _HEADER.size + _PAST.size + _RECENT.size + _BUYERS.size + RECENT_REVIEWERS * (_ENTRY_BYTES + 64)
@@ -108,7 +111,7 @@ class ItemSketch:
     buyers_index: int = 0
     evicted_s: int = 0
     past: list[float] = field(default_factory=lambda: [0.0] * 10)
-    recent: list[int] = field(default_factory=lambda: [0] * (BUCKETS * 10))
+    recent: list[int] = field(default_factory=lambda: [0] * (BUCKETS * _SLOTS))
     buyers: bytearray = field(default_factory=lambda: bytearray(2 * _BUYER_BITS // 8))
     accounts: list[str] = field(default_factory=list)
     times: list[int] = field(default_factory=list)
@@ -127,6 +130,7 @@ class ItemSketch:
         account = _stored_id(account)
         if event_type == PURCHASE:
             self._add_buyer(account)
+            self.recent[10] = min(self.recent[10] + 1, 0xFFFF)
             return False
         if event_type != REVIEW or not 1 <= rating <= 5:
             return False
@@ -156,7 +160,7 @@ class ItemSketch:
         if self.evicted_s < self.window_start_s():
             return listed
         offset = 4 + stars if never_bought else stars - 1
-        return max(listed, sum(self.recent[b * 10 + offset] for b in range(BUCKETS)))
+        return max(listed, sum(self.recent[b * _SLOTS + offset] for b in range(BUCKETS)))
 
     def group(self, stars: int, never_bought: bool = False) -> list[int]:
         """Positions of the remembered reviewers who gave ``stars`` within the window (that never bought it)."""
@@ -170,7 +174,11 @@ class ItemSketch:
     def rated_in_window(self, never_bought: bool = False) -> int:
         """Rated reviews counted within the window, any stars (by accounts that never bought the item)."""
         offset = 5 if never_bought else 0
-        return sum(self.recent[b * 10 + offset + s] for b in range(BUCKETS) for s in range(5))
+        return sum(self.recent[b * _SLOTS + offset + s] for b in range(BUCKETS) for s in range(5))
+
+    def purchases_in_window(self) -> int:
+        """Purchases of the item counted within the window."""
+        return sum(self.recent[b * _SLOTS + 10] for b in range(BUCKETS))
 
     def expected(self, stars: int, never_bought: bool = False) -> float:
         """Reviews of ``stars`` (by accounts that never bought it) the window would hold were it like the item's past,
@@ -191,11 +199,11 @@ class ItemSketch:
         index = self.now_s // _HALF_S
         shift = index - self.window_index
         if shift > 0:
-            leaving = self.recent[max(0, BUCKETS - shift) * 10 :]
+            leaving = self.recent[max(0, BUCKETS - shift) * _SLOTS :]
             decay = math.exp(-shift * _HALF_S / PAST_TAU_S)
-            self.past = [p * decay + sum(leaving[k::10]) for k, p in enumerate(self.past)]
-            kept = self.recent[: max(0, BUCKETS - shift) * 10]
-            self.recent = [0] * (min(shift, BUCKETS) * 10) + kept
+            self.past = [p * decay + sum(leaving[k::_SLOTS]) for k, p in enumerate(self.past)]
+            kept = self.recent[: max(0, BUCKETS - shift) * _SLOTS]
+            self.recent = [0] * (min(shift, BUCKETS) * _SLOTS) + kept
             self.window_index = index
         buyers_index = self.now_s // BUYERS_HALF_S
         shift = buyers_index - self.buyers_index
@@ -377,7 +385,7 @@ class ItemRule:
     def judge(self, group: RatingGroup, sketch: ItemSketch) -> str | None:
         """``"never_bought"`` when the accounts that never bought it are the manipulation, ``"given"`` when all who
         gave the rating are, or None."""
-        if sketch.watched_s() < YOUNG_ITEM_S and any(sketch.buyers):
+        if sketch.watched_s() < YOUNG_ITEM_S and sketch.purchases_in_window() >= group.accounts_given:
             share = POPULATION_STAR_SHARES[group.stars - 1]
             if binomial_tail(group.accounts_given, sketch.rated_in_window(), share) > YOUNG_ITEM_MAX_TAIL:
                 return None

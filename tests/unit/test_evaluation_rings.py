@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from shopguard.config import ShopguardConfig
-from shopguard.training.anomalies import RING_FAMILIES, inject_ring_family
+from shopguard.training.anomalies import RATING_RING, RING_FAMILIES, inject_ring_family
 from shopguard.training.evaluation_rings import SharingAssumptions, evaluate_rings, report_lines, share_like_people
 from shopguard.udfs.events import Event
 
@@ -30,7 +30,7 @@ def shoppers(users: int) -> list[Event]:
 
 def test_every_ring_family_puts_several_fresh_accounts_on_shared_devices_and_ips():
     rng = np.random.default_rng(4)
-    for family in RING_FAMILIES:
+    for family in set(RING_FAMILIES) - {RATING_RING}:
         for _ in range(5):
             events, labels = inject_ring_family(family, T0, rng)
             accounts = {label.user_id for label in labels}
@@ -40,6 +40,21 @@ def test_every_ring_family_puts_several_fresh_accounts_on_shared_devices_and_ips
                 by_device.setdefault(event.device_id, set()).add(event.user_id)
             assert len({e.ip for e in events}) <= 3
             assert {e.event_id for e in events} == {i for label in labels for i in label.event_ids}
+
+
+def test_a_rating_ring_gives_one_item_the_same_extreme_rating_buying_it_first_only_when_subtle():
+    rng = np.random.default_rng(5)
+    seen = set()
+    for _ in range(40):
+        events, labels = inject_ring_family(RATING_RING, T0, rng, items=["old-item"])
+        reviews = [e for e in events if e.event_type == "review"]
+        assert len(reviews) == len(labels) >= 3 and len({e.item_id for e in reviews}) == 1
+        assert len({e.rating for e in reviews}) == 1 and reviews[0].rating in (1, 5)
+        subtle = {label.subtle for label in labels}
+        assert len(subtle) == 1 and any(e.event_type == "purchase" for e in events) == subtle.pop()
+        assert len({e.device_id for e in events}) == len(labels)  # a device each: the item is what they share
+        seen.add((reviews[0].rating, reviews[0].item_id == "old-item", labels[0].subtle))
+    assert len(seen) == 8  # both ratings, fresh and existing items, with and without purchases
 
 
 def test_sharing_like_people_moves_some_shoppers_onto_common_ips_and_devices():
@@ -60,3 +75,5 @@ def test_the_evaluation_reports_every_family_with_intervals_and_the_baseline():
         assert figures["entities"]["interval"] is not None
         assert "recall_at_0.1pct_fpr" in figures["baseline_device_accounts_24h"]
     assert any(line.startswith("| fake_order_ring |") for line in report_lines(result))
+    assert set(result["families"][RATING_RING]["item_alert"]) == {"blunt", "subtle"}
+    assert result["normal_users_named_in_item_alerts"] == 0
