@@ -338,6 +338,8 @@ class EntitySettings:
         500  # an entity with more accounts in 30 days is a crowd (NAT, office): no ring alert
     )
     ring_max_named_accounts: int = 50  # accounts a ring alert names at most
+    ring_min_failing_device: int = 2  # accounts each failing >= 2 payments on one device that make a ring
+    ring_min_failing_ip: int = 3  # the same on one IP
     item_alerts: bool = True  # the item step: accounts giving one item the same extreme rating (udfs/item_reviews.py)
     item_min_accounts: int = 5  # accounts that gave an item the same extreme rating within a day, at least
     item_max_tail_probability: float = 1e-6  # ... a count this improbable given the item's past (Poisson tail)

@@ -50,6 +50,10 @@ ring (a day missed rings whose accounts started one to three days apart); the en
 (16) bound it, whatever the window."""
 
 RING_ANOMALY = "ring"
+REPEATED_FAILURES = 2
+"""Failed payments of one account on one entity that make it an account failing repeatedly: card testers try card
+after card; an honest shopper whose card is declined may retry, but few share a device (or network) with
+others doing the same within days (``entities.ring_min_failing_device`` / ``_ip``)."""
 _SAME_ITEM_TEXT = "{n} accounts bought, carted or favorited the same item here"
 ACTED_TOGETHER = "acted_together"
 """The activity of accounts that each did one of the ring's things (signed up, failed a payment, pushed an item
@@ -72,6 +76,7 @@ class RingEvidence:
     together: int  # accounts sharing the most shared activity
     activities: tuple[dict[str, Any], ...]  # each shared activity, the most shared first
     since_s: int  # when the earliest of them was first seen by the entity
+    failing_repeatedly: int = 0  # accounts that failed more than one payment here
 
 
 def ring_evidence(sketch: EntitySketch) -> RingEvidence:
@@ -102,6 +107,7 @@ def ring_evidence(sketch: EntitySketch) -> RingEvidence:
         together=len(ranked[0][1]),
         activities=activities,
         since_s=min((a.first_s for a in named), default=sketch.now_s),
+        failing_repeatedly=sum(1 for a in recent if a.failed_payments >= REPEATED_FAILURES),
     )
 
 
@@ -142,22 +148,35 @@ def linked_evidence(sketch: EntitySketch) -> RingEvidence | None:
 
 @dataclass(frozen=True)
 class RingRule:
-    """When an entity's accounts make a ring (see the module docstring)."""
+    """When an entity's accounts make a ring (see the module docstring): ``min_accounts`` acting together, or
+    ``min_failing`` failing payments repeatedly (:data:`REPEATED_FAILURES` each), a stronger sign that needs fewer."""
 
     min_accounts: int
     min_share: float
     crowd_accounts_30d: int
+    min_failing: int | None = None
+
+    def fewest(self) -> int:
+        """The fewest accounts that can make a ring here."""
+        return min(self.min_accounts, self.min_failing or self.min_accounts)
 
     def may_hold(self, sketch: EntitySketch, figures: dict[str, float]) -> bool:
         """False when the entity cannot be a ring: too few accounts, a crowd, or too few that did anything together."""
-        if not self.min_accounts <= figures["accounts_30d"] <= self.crowd_accounts_30d:
+        if not self.fewest() <= figures["accounts_30d"] <= self.crowd_accounts_30d:
             return False  # too few accounts even in 30 days (most entities), or a crowd
-        return sketch.acting_accounts(RING_WINDOW_S) >= self.min_accounts
+        return sketch.acting_accounts(RING_WINDOW_S) >= self.fewest()
 
     def holds(self, evidence: RingEvidence, accounts_30d: float) -> bool:
         if accounts_30d > self.crowd_accounts_30d or not evidence.accounts_seen:
             return False
-        return evidence.together >= self.min_accounts and evidence.together / evidence.accounts_seen >= self.min_share
+        if evidence.together >= self.min_accounts and evidence.together / evidence.accounts_seen >= self.min_share:
+            return True
+        failing = evidence.failing_repeatedly
+        return (
+            self.min_failing is not None
+            and failing >= self.min_failing
+            and failing / evidence.accounts_seen >= self.min_share
+        )
 
 
 @dataclass

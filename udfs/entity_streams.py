@@ -172,10 +172,12 @@ class TrackEntity(KeyedProcessFunction):
 
 def ring_watch(entity_type: str, settings: EntitySettings, job: JobSettings) -> RingWatch:
     """The ring rule and cool-down of ``entity_type`` as the settings give them."""
-    minimum = settings.ring_min_accounts_device if entity_type == "device" else settings.ring_min_accounts_ip
+    device = entity_type == "device"
+    minimum = settings.ring_min_accounts_device if device else settings.ring_min_accounts_ip
+    failing = settings.ring_min_failing_device if device else settings.ring_min_failing_ip
     return RingWatch(
         entity_type,
-        RingRule(minimum, settings.ring_min_share, settings.ring_crowd_accounts_30d),
+        RingRule(minimum, settings.ring_min_share, settings.ring_crowd_accounts_30d, failing),
         job.alert_cooldown_ms,
         settings.ring_max_named_accounts,
     )

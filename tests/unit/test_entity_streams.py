@@ -151,6 +151,26 @@ def test_three_accounts_buying_one_item_on_one_device_within_a_day_are_a_ring():
     assert len(alerts) == 1 and set(alerts[0]["accounts"]) == {"buyer-0", "buyer-1", "buyer-2"}
 
 
+def test_two_accounts_each_failing_payments_repeatedly_on_one_device_are_a_ring_one_failure_each_is_not():
+    def failures(per_account: int, accounts: int = 2, device: str = DEVICE):
+        return [
+            Event(f"f{a}-{k}", f"tester-{a}", "payment_failed", T0 + 3_600_000 * a + 20_000 * k, device_id=device)
+            for a in range(accounts)
+            for k in range(per_account)
+        ]
+
+    repeated = run(*device_step(), failures(2))[1]
+    assert len(repeated) == 1 and set(repeated[0]["accounts"]) == {"tester-0", "tester-1"}
+    assert repeated[0]["together"][0]["activity"] == "failed_payments"
+    assert run(*device_step(), failures(1))[1] == []  # a declined card each: no ring below 3 accounts
+    assert run(*device_step(ring_min_failing_device=3), failures(2))[1] == []
+    ip_step, ip_runtime = TrackEntity("ip", EntitySettings(), JobSettings()), KeyedRuntime()
+    ip_step.open(ip_runtime)
+    on_ip = [e._replace(device_id=f"{e.user_id}-phone", ip="198.51.100.9") for e in failures(3, accounts=3)]
+    assert run(ip_step, ip_runtime, on_ip[:6])[1] == []  # two on a network: a household may
+    assert run(ip_step, ip_runtime, on_ip[6:])[1]  # three: a ring
+
+
 def test_a_ring_splitting_its_work_over_items_and_signups_still_adds_up():
     split = [  # four accounts: two sign up, two push one of two items that another of them pushed too
         Event("s0", "a0", "signup", T0, device_id=DEVICE),
