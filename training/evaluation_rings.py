@@ -44,6 +44,10 @@ from shopguard.udfs.events import Event
 from shopguard.udfs.item_reviews import item_watch
 
 DAY_MS = 86_400_000
+RATING_RINGS_FACTOR = 3
+"""Rating rings are blunt or subtle as a whole (the other families per account), and their target is on the blunt
+ones: three times as many rings give each variant about as many accounts as another family has. They come last, so
+the other families' rings are the same with or without them."""
 
 
 @dataclass(frozen=True)
@@ -85,13 +89,14 @@ def share_like_people(events: Sequence[Event], rng: np.random.Generator, assume:
 def ring_traffic(
     normal: Sequence[Event], rings_per_family: int, seed: int
 ) -> tuple[list[Event], list[AnomalyLabel], dict[str, list[list[str]]]]:
-    """``normal`` with ``rings_per_family`` rings of each family woven in; their labels and each ring's accounts."""
+    """``normal`` with ``rings_per_family`` rings of each family woven in (:data:`RATING_RINGS_FACTOR` times as many
+    rating rings); their labels and each ring's accounts."""
     rng = np.random.default_rng(seed)
     start, end = min(e.ts_ms for e in normal), max(e.ts_ms for e in normal)
     events, labels, rings = list(normal), [], defaultdict(list)
     bought = sorted({e.item_id for e in normal if e.event_type == "purchase" and e.item_id})  # a rating ring's targets
     for family in RING_FAMILIES:
-        for r in range(rings_per_family):
+        for r in range(rings_per_family * (RATING_RINGS_FACTOR if family == RATING_RING else 1)):
             onset = int(rng.integers(start, max(start + 1, end - DAY_MS)))
             ring_events, ring_labels = inject_ring_family(family, onset, rng, prefix=f"{family}-{r}", items=bought)
             events += ring_events
@@ -210,7 +215,8 @@ def report_lines(result: dict) -> list[str]:
         "## Rings (entity streams)",
         "",
         f"{result['normal_users']:,} simulated shoppers sharing IPs and devices as assumed "
-        f"({result['assumptions']}), {result['rings_per_family']} rings per family; tables: {result['tables']}. "
+        f"({result['assumptions']}), {result['rings_per_family']} rings per family "
+        f"({RATING_RINGS_FACTOR * result['rings_per_family']} rating rings); tables: {result['tables']}. "
         "Simulator figures: an upper bound.",
         "",
         "| family | rings (accounts) | entities recall @0.1% FPR [interval] | entities or named by a ring alert "

@@ -182,14 +182,16 @@ class ItemSketch:
 
     def expected(self, stars: int, never_bought: bool = False) -> float:
         """Reviews of ``stars`` (by accounts that never bought it) the window would hold were it like the item's past,
-        blended with the population's figures, which weigh as one day of past."""
+        blended with the population's figures, which weigh as one day of past; over the part of the window since the
+        item appeared (at least an hour)."""
         exposure = PAST_TAU_S * (1.0 - math.exp(-self.watched_s() / PAST_TAU_S))
         prior = POPULATION_REVIEWS_PER_DAY * POPULATION_STAR_SHARES[stars - 1] * _PRIOR_S / DAY_S
         if never_bought:
             prior *= POPULATION_NEVER_BOUGHT_SHARE
         past = self.past[4 + stars if never_bought else stars - 1]
         rate = (past + prior) / (exposure + _PRIOR_S)
-        return rate * max(1, self.now_s - self.window_start_s())
+        observed = self.now_s - max(self.window_start_s(), self.first_seen_s)  # a new item: only since it appeared
+        return rate * max(HOUR_S, observed)
 
     def watched_s(self) -> int:
         """How long the job watched the item before its window: the past its expectations come from."""
