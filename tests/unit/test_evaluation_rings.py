@@ -6,7 +6,13 @@ import numpy as np
 
 from shopguard.config import ShopguardConfig
 from shopguard.training.anomalies import RATING_RING, RING_FAMILIES, inject_ring_family
-from shopguard.training.evaluation_rings import SharingAssumptions, evaluate_rings, report_lines, share_like_people
+from shopguard.training.evaluation_rings import (
+    RATING_RINGS_FACTOR,
+    SharingAssumptions,
+    evaluate_rings,
+    report_lines,
+    share_like_people,
+)
 from shopguard.udfs.events import Event
 
 T0 = 1_600_000_000_000
@@ -70,8 +76,9 @@ def test_sharing_like_people_moves_some_shoppers_onto_common_ips_and_devices():
 def test_the_evaluation_reports_every_family_with_intervals_and_the_baseline():
     result = evaluate_rings(ShopguardConfig(), shoppers(600), rings_per_family=3, seed=1)
     assert set(result["families"]) == set(RING_FAMILIES)
-    for figures in result["families"].values():
-        assert figures["rings"] == 3 and 0.0 <= figures["ring_alert_coverage_mean"] <= 1.0
+    for family, figures in result["families"].items():
+        assert figures["rings"] == 3 * (RATING_RINGS_FACTOR if family == RATING_RING else 1)
+        assert 0.0 <= figures["ring_alert_coverage_mean"] <= 1.0
         assert figures["entities"]["interval"] is not None
         assert "recall_at_0.1pct_fpr" in figures["baseline_device_accounts_24h"]
     assert any(line.startswith("| fake_order_ring |") for line in report_lines(result))
