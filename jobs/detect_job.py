@@ -20,7 +20,7 @@ Graph (every operator has a stable ``uid`` so that state survives upgrades from 
                           ▼ Table API
                    score histories (pandas UDF: detectors + combiner per Arrow batch; hot-swapped model)
                           │ ──(every score, when topics.scores is set)──────► scores topic
-                          ▼ score >= the threshold of the model that scored it, or a rule says so; key_by(user_id)
+                          ▼ score >= the threshold of the model that scored it, or a rule says so; key_by(user_id), Java
                    decide alert (cool-down, occlusion explanation, velocity rules)
                           ▼
                    behavior-alerts
@@ -40,6 +40,7 @@ from typing import Sequence
 
 from pyflink.common.typeinfo import Types
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
+from pyflink.datastream.data_stream import KeyedStream
 from pyflink.table import StatementSet, StreamTableEnvironment, Table
 from pyflink.table.expressions import col
 from pyflink.table.udf import udf
@@ -49,7 +50,7 @@ from shopguard.errors import ShopguardError
 from shopguard.jobs.entity_keying import track_entities
 from shopguard.jobs.flink_environment import create_environments
 from shopguard.jobs.kafka_io import events_source, keyed_json_sink, rule_watermarks, rules_source, scores_sink
-from shopguard.jobs.user_keying import key_records_by_user
+from shopguard.jobs.user_keying import key_records_by_user, key_table_by_user
 from shopguard.udfs.alert_decision import DecideAlert
 from shopguard.udfs.churn_step import watch_churn
 from shopguard.udfs.default_model import fallback_model_dir
@@ -59,7 +60,7 @@ from shopguard.udfs.event_time import event_time_watermarks
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.item_step import item_alerts_on
 from shopguard.udfs.model_source import ModelSource
-from shopguard.udfs.rows import CROSSING_FIELDS, SCORE_RESULT, SCORES_COLUMNS, SCORING_INPUT_FIELDS, SCORING_ROW
+from shopguard.udfs.rows import CROSSING_ROW, SCORE_RESULT, SCORES_COLUMNS, SCORING_INPUT_FIELDS, SCORING_ROW
 from shopguard.udfs.rule_branches import DecideBranchAlert, RuleBranches
 from shopguard.udfs.rule_broadcast import RULES_STATE, RuledUserHistory
 from shopguard.udfs.scoring import ScoreHistories
@@ -158,10 +159,12 @@ def build_detection_graph(
     )
     if with_scores:  # materialise them once: a Table used by two sinks would be planned twice (the model run twice)
         scored = t_env.from_data_stream(t_env.to_data_stream(scored))
-    crossings = t_env.to_data_stream(
+    crossings = key_table_by_user(  # one conversion, keyed in Java; every rule set's decision step reads it
         scored.where(  # the model's threshold, or what the rules say (NaN: no rule; never true)
             (col("score") >= col("threshold")) | (col("rules_score") >= 0.0) | (col("score") >= col("rules_floor"))
-        ).select(*[col(name) for name in CROSSING_FIELDS])
+        ),
+        t_env,
+        CROSSING_ROW,
     )
     if isinstance(initial_rules, RuleBranches):
         branch_alerts = {
@@ -181,11 +184,10 @@ def build_detection_graph(
     )
 
 
-def _decide(crossings: DataStream, step: DecideAlert, suffix: str, ring_alerts) -> DataStream:
-    """The decision step over the crossings, keyed by user, with the ring alerts beside its alerts."""
+def _decide(crossings: KeyedStream, step: DecideAlert, suffix: str, ring_alerts) -> DataStream:
+    """The decision step over the crossings (keyed by user), with the ring alerts beside its alerts."""
     alerts = (
-        crossings.key_by(lambda row: row[0], key_type=Types.STRING())
-        .process(step, output_type=KEYED_JSON_ROW)
+        crossings.process(step, output_type=KEYED_JSON_ROW)
         .uid(f"decide-alert{suffix}")
         .name(f"decide alert{suffix} (cool-down, explanation)")
     )

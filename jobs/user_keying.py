@@ -15,6 +15,10 @@ the empty string; its keyed step rejects it as a dead letter, as it would under 
 given as a JSON number is keyed by its digits, as the parser reads it (``"user_id": 7`` is user
 ``"7"``).
 
+The decision step's crossings are keyed the same way (:func:`key_table_by_user`): PyFlink's ``key_by`` would put
+a Python step of its own (the key selector) between the Table conversion and the keyed step, so every crossing
+would cross into Python and back once more before it is decided.
+
 It uses two things PyFlink does not publish as API, both what ``DataStream.key_by`` of the pinned
 PyFlink does after its own Python map (``pyflink/datastream/data_stream.py``): the ``KeyedStream``
 constructor and the Java ``KeyByKeySelector``. The job, replay and encoder-parity tests run through
@@ -27,8 +31,8 @@ from pyflink.common.typeinfo import Types
 from pyflink.datastream import DataStream
 from pyflink.datastream.data_stream import KeyedStream
 from pyflink.java_gateway import get_gateway
-from pyflink.table import DataTypes, Schema, StreamTableEnvironment
-from pyflink.table.expressions import call_sql, col
+from pyflink.table import DataTypes, Schema, StreamTableEnvironment, Table
+from pyflink.table.expressions import call_sql, col, row
 
 
 def _source_watermark() -> Schema:
@@ -74,3 +78,19 @@ def key_records_by_user(records: DataStream, t_env: StreamTableEnvironment, even
         get_gateway().jvm.KeyByKeySelector(), Types.ROW([Types.STRING()]).get_java_type_info()
     )
     return KeyedStream(j_keyed, record_type, keyed_rows)
+
+
+def key_table_by_user(table: Table, t_env: StreamTableEnvironment, row_type) -> KeyedStream:
+    """The rows of ``table`` (a ``user_id`` column, and the fields of ``row_type`` in its order) keyed by user in Java.
+
+    Keyed functions get each row as a ``row_type`` row, as after ``DataStream.key_by``, with no Python step before.
+    """
+    fields = row_type.get_field_names()
+    keyed_rows = t_env.to_append_stream(
+        table.select(col("user_id"), row(*[col(name) for name in fields])),
+        Types.ROW([Types.STRING(), row_type]),
+    )
+    j_keyed = keyed_rows._j_data_stream.keyBy(
+        get_gateway().jvm.KeyByKeySelector(), Types.ROW([Types.STRING()]).get_java_type_info()
+    )
+    return KeyedStream(j_keyed, row_type, keyed_rows)
