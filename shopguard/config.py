@@ -320,7 +320,7 @@ class ChurnSettings:
     refund_climb_factor: float = 3.0  # ... at this many times the user's earlier refund rate (at least 5%)
     state_ttl_s: int = 180 * 24 * 3600  # the churn record outlives job.state_ttl_s: deadlines fall weeks later
     max_clock_skew_ms: int = 86_400_000  # no timer for an event older than the stream watermark by more than this
-    rule_version: str = "churn-rules-1"
+    rule_version: str = "churn-rules-2"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ as the churn step runs it, its timers firing in event-time order up to the end o
   ``lost_after_days`` (when the usual inactivity rule would call them lost) minus that signal.
 * ``at_open``: every customer with a signal (the job's operating point: score 0.5 at the first
   threshold); ``at_target_recall``: the highest score still reaching recall 0.5 (later signals, so
-  shorter leads);
+  shorter leads); ``at_target``: the lowest score meeting both precision 0.6 and recall 0.5 (the issue's
+  target, with the earliest signals that meet it; None when no score does);
 * **baseline**: the common retention rule, "no visit for 14 days", run by the same machinery
   (:data:`FIXED_SILENCE_RULE`), beside every figure.
 
@@ -52,6 +53,7 @@ OPEN_SCORE = 0.5
 SCORE_LEVELS = (0.9375, 0.875, 0.75, 0.6, OPEN_SCORE)
 """The minimum scores figures are given at: the silence levels (1 - 0.5**k) and one between the first two."""
 TARGET_RECALL = 0.5
+TARGET_PRECISION = 0.6
 BOOTSTRAP_ROUNDS = 1000
 
 
@@ -119,6 +121,7 @@ def figures(results: Sequence[CustomerOutcome], lost_after_days: float, seed: in
     ]
     reaching = [row for row in at_levels if (row["recall"] or 0) >= TARGET_RECALL]
     chosen = reaching[0] if reaching else (at_levels[-1] if at_levels else None)
+    meeting = [row for row in reaching if (row["precision"] or 0) >= TARGET_PRECISION]
     rng = np.random.default_rng(seed)
     body: dict[str, Any] = {
         "customers": len(results),
@@ -127,8 +130,9 @@ def figures(results: Sequence[CustomerOutcome], lost_after_days: float, seed: in
         "at_score": at_levels,
         "at_open": next((row for row in at_levels if row["min_score"] == OPEN_SCORE), None),
         "at_target_recall": chosen,
+        "at_target": meeting[-1] if meeting else None,
     }
-    for point in ("at_open", "at_target_recall"):
+    for point in ("at_open", "at_target_recall", "at_target"):
         if body[point] is not None:
             level = body[point]["min_score"]
             body[f"{point}_intervals"] = _intervals(churned, scores, leads[level], level, lost_after_days, rng)

@@ -5,9 +5,11 @@ WatchChurn`) registers an event-time timer per user at the moment their silence 
 unusual for *them*; this module decides everything else, free of Flink, so that the job, the replay
 and the evaluation run the same rule:
 
-* a user's **silence threshold** (:meth:`ChurnWatch.threshold_ms`): ``churn.silence_factor`` x their
-  usual time between visits (blended with the population default while they have few visits),
-  ``churn.longest_gap_factor`` x their longest gap so far, or ``churn.min_silence_days``, the largest;
+* a user's **silence threshold** (:meth:`ChurnWatch.threshold_ms`): the silence their own gaps make as
+  unlikely as ``exp(-churn.silence_factor)`` (:func:`silence_quantile_ms`: a survival view of their visits,
+  shrunk towards a population default while they have few, and longer the less their pace is known),
+  ``churn.longest_gap_factor`` x their longest gap so far, or ``churn.min_silence_days``,
+  the largest;
 * a silence of k thresholds reports score ``1 - 0.5**k``: it opens a signal at k = 1 and updates it
   at each further multiple while the score still rises by ``job.alert_update_min_gain``;
 * a **refund climb**: at least ``churn.min_refunds`` refund requests since the
@@ -35,13 +37,13 @@ Example
 >>> watch, state, day = ChurnWatch(ChurnSettings()), ChurnState(), 86_400_000
 >>> for n in range(20):  # a visit every 3 days
 ...     signals, timer = watch.on_event(state, Event(f"e{n}", "u", "page_view", 3 * day * n), previous_ts_ms=-1)
->>> round(watch.threshold_ms(state) / day, 1)  # 3 x the usual gap, a little of the population default in it
-9.2
->>> watch.on_timer(state, "u", state.timer_ms)  # a timer registered at an earlier visit: too early, re-armed
-([], 5720072727)
->>> signals, timer = watch.on_timer(state, "u", 5720072727)
+>>> round(watch.threshold_ms(state) / day, 1)  # about 3 x the usual gap, 19 gaps and the prior's 3
+9.9
+>>> watch.on_timer(state, "u", state.visit_start_ms + day)  # a stale timer (an earlier visit's): nothing due yet
+([], None)
+>>> signals, timer = watch.on_timer(state, "u", state.timer_ms)
 >>> signals[0]["status"], signals[0]["reasons"][0]["text"]
-('open', 'no visit for 9 days; this customer came every 3 days for 8 weeks')
+('open', 'no visit for 10 days; this customer came every 3 days for 8 weeks')
 >>> signals, timer = watch.on_event(state, Event("back", "u", "page_view", 3 * day * 19 + 12 * day), -1)
 >>> [s["status"] for s in signals]
 ['recovered']
@@ -105,6 +107,31 @@ def observed_by(timer_ms: int, watermark_ms: int, data_watermark_ms: int) -> boo
     return watermark_ms < END_OF_INPUT or timer_ms <= data_watermark_ms
 
 
+def silence_quantile_ms(gaps: int, gaps_ms: float, settings: ChurnSettings) -> float:
+    """How long a silence must last before a user's own ``gaps`` gaps between visits (``gaps_ms`` in all) make it
+    as unlikely as ``exp(-settings.silence_factor)``.
+
+    Gaps are taken as exponential at the user's own visit rate, with a Gamma prior on that rate worth
+    ``settings.prior_visits`` gaps of ``settings.default_visit_gap_days`` (the population default). The chance
+    of no visit for ``t`` given the gaps seen is then ``(1 + t / (b + gaps_ms)) ** -(a + gaps)`` (a Lomax
+    survival, with ``a``, ``b`` the prior's), and the threshold is where it falls to ``exp(-silence_factor)``.
+    With many gaps it tends to ``silence_factor`` x the user's mean gap. It is always longer than
+    ``silence_factor`` x the blended usual gap (:meth:`ChurnWatch.usual_gap_ms`), the more so the fewer gaps:
+    the uncertainty about a new customer's pace makes a long silence less surprising (a point blend with a
+    short default would warn a slow new customer early).
+
+    >>> from shopguard.config import ChurnSettings
+    >>> day, settings = 86_400_000, ChurnSettings()
+    >>> round(silence_quantile_ms(99, 99 * 3 * day, settings) / day, 1)  # near 3 x a 3-day pace
+    9.2
+    >>> [round(silence_quantile_ms(1, gap * day, settings) / day, 1) for gap in (1, 12)]  # blend x 3: 8.6, 16.9
+    [12.8, 25.1]
+    """
+    a = settings.prior_visits + gaps
+    b = settings.prior_visits * settings.default_visit_gap_days * DAY_MS + gaps_ms
+    return b * math.expm1(settings.silence_factor / a)
+
+
 def silence_score(level: float) -> float:
     """The score of a silence ``level`` thresholds long: 0.5 at one, 0.75 at two, ...
 
@@ -145,9 +172,10 @@ class ChurnWatch:
     def threshold_ms(self, state: ChurnState) -> int:
         """How long a silence is unusual for this user (see the module docstring)."""
         s = self.settings
+        gaps = max(state.visits - 1, 0)
         return int(
             max(
-                s.silence_factor * self.usual_gap_ms(state),
+                silence_quantile_ms(gaps, gaps * state.mean_gap_s * 1000.0, s),
                 s.longest_gap_factor * state.longest_gap_s * 1000.0,
                 s.min_silence_days * DAY_MS,
             )

@@ -56,6 +56,10 @@ def test_precision_recall_and_lead_are_counted_per_customer_at_each_score():
     strict = next(row for row in body["at_score"] if row["min_score"] == 0.75)
     assert strict["flagged"] == 1 and strict["precision"] == 1.0 and strict["median_lead_days"] == -10.0
     assert body["at_target_recall"]["min_score"] == 0.75  # the highest score still reaching recall 0.5
+    assert body["at_target"]["min_score"] == 0.5  # the lowest score with precision >= 0.6 and recall >= 0.5
+    another_pause = CustomerOutcome(ChurnTruth("e", False, "pauses", 90 * day), ((30 * day, 0.5),))
+    assert figures([*results, another_pause], lost_after_days=28.0, seed=1)["at_target"]["min_score"] == 0.6  # a alone
+    assert figures(results[2:], lost_after_days=28.0, seed=1)["at_target"] is None  # no churner at all
     low, high = body["at_open_intervals"]["precision"]
     assert 0.0 <= low <= 2 / 3 <= high <= 1.0
 

@@ -65,7 +65,7 @@ def test_a_regular_customer_who_goes_silent_gets_a_signal_once_the_silence_is_un
     threshold = watch.threshold_ms(ChurnState(visits=20, mean_gap_s=3 * 86_400.0))
     assert first["status"] == "open" and first["signal"] == "churn_risk" and first["score"] == 0.5
     assert first["at"] == _iso(last_visit + threshold) and first["since"] == _iso(last_visit)
-    assert first["reasons"][0]["text"].startswith("no visit for 9 days; this customer came every 3 days for 8 weeks")
+    assert first["reasons"][0]["text"].startswith("no visit for 10 days; this customer came every 3 days for 8 weeks")
     assert [s["status"] for s in signals] == ["open", "updated", "updated", "updated"]
     assert [s["revision"] for s in signals] == [0, 1, 2, 3]
     assert len({s["signal_id"] for s in signals}) == 1
@@ -179,3 +179,16 @@ def test_visits_that_thin_out_open_a_signal_while_the_customer_still_comes_and_o
     assert "the last 2 gaps between visits were 6 and 9 days" in first["reasons"][0]["text"]
     holiday = [Event(f"h{n}", "u", "page_view", start + gap * DAY) for n, gap in enumerate((6, 8, 10, 12))]
     assert not [s for s in run_without_watermark(watch, regular + holiday) if s["reasons"][0]["feature"] == "thinning"]
+
+
+def test_the_silence_threshold_is_a_survival_quantile_longer_while_the_pace_is_uncertain():
+    """Longer than silence_factor x the blended usual gap, the more so the fewer gaps, and tending to it."""
+    settings = ChurnSettings(min_silence_days=0.0, longest_gap_factor=0.0)
+    watch = ChurnWatch(settings)
+    for every_days in (1.0, 3.5, 12.0):  # faster than the population default, at it, slower
+        ratios = []
+        for visits in (2, 4, 10, 40, 400):
+            state = ChurnState(visits=visits, mean_gap_s=every_days * 86_400.0)
+            ratios.append(watch.threshold_ms(state) / (settings.silence_factor * watch.usual_gap_ms(state)))
+        assert all(r > 1.0 for r in ratios) and ratios == sorted(ratios, reverse=True)
+        assert ratios[0] > 1.3 and ratios[-1] < 1.01
