@@ -341,7 +341,7 @@ class EntitySettings:
     ring_min_failing_device: int = 2  # accounts each failing >= 2 payments on one device that make a ring
     ring_min_failing_ip: int = 3  # the same on one IP
     item_alerts: bool = True  # the item step: accounts giving one item the same extreme rating (udfs/item_reviews.py)
-    item_min_accounts: int = 5  # accounts that gave an item the same extreme rating within a day, at least
+    item_min_accounts: int = 5  # accounts that gave an item the same extreme rating within 3 days, at least
     item_max_tail_probability: float = 1e-6  # ... a count this improbable given the item's past (Poisson tail)
     item_burst_ratio: float = 10.0  # ... and at least this many times what the item's past expects
 

@@ -5,8 +5,9 @@ per item, :class:`ItemSketch`, one byte string of bounded size whatever the item
 
 * the :data:`RECENT_REVIEWERS` most recent reviewers (id, time, stars, whether the job saw them buy the
   item before their review), least recent evicted first, and the newest time an evicted one reviewed;
-* the reviews of the last day per star, per star those of accounts that never bought the item, and the
-  purchases, in three half-day buckets (so the window covers one to one and a half days back);
+* the reviews of the last three days per star, per star those of accounts that never bought the item, and the
+  purchases, in three buckets of a day and a half (so the window covers three to four and a half days back: a
+  group that spreads its ratings over days is still one group);
 * the item's own past, the reviews that left that window, per star, decayed with :data:`PAST_TAU_S` (a month);
 * the recent buyers: a Bloom filter per half-month (two halves, 512 bits each): an account the filter holds
   bought the item in the last two to four weeks. A hot item saturates it, so its reviewers all look like
@@ -66,8 +67,8 @@ EXTREMES = (5, 1)
 """The ratings a manipulation gives: 5 stars to push an item, 1 to sink a rival's."""
 RECENT_REVIEWERS = 16
 """Reviewers remembered by id per item: a group up to this size is counted and named exactly."""
-WINDOW_S = DAY_S
-"""How far back a group's ratings are counted (whole half-day buckets: one to one and a half days)."""
+WINDOW_S = 3 * DAY_S
+"""How far back a group's ratings are counted (whole half-window buckets: three to four and a half days)."""
 BUCKETS = 3
 _HALF_S = WINDOW_S // 2
 PAST_TAU_S = 30 * DAY_S
