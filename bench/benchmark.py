@@ -162,7 +162,7 @@ def run_benchmark(
     stages = stage_costs(cfg, events, ensemble, matcher)
     progress("2/6 onnxruntime alone and state size")
     onnx_eps = onnx_only_eps(model, windows, cfg.job.history_length)
-    state = state_bytes_per_user(cfg, bench_events(100 * 200, 200, seed=3))  # 100 events each: full windows
+    state = state_bytes_per_user(cfg, bench_events(300 * 200, 200, seed=3))  # 300 events each: full windows
     with LocalKafkaBroker(cfg).running():
         progress("3/6 plain single-process consumer (kafka-python + the same parser, state and model)")
         plain_runs = repeated_throughput(
@@ -336,6 +336,9 @@ def _figures(
             else "drains of its own (exactly-once sinks)"
         ),
         "job_eps_p1_without_patterns": without["eps"] if without else None,
+        # the decision load: decided rows (crossings of a threshold or a rule's) per event, in the median drain
+        "crossing_share_p1": runs[1].get("crossing_share"),
+        "crossing_share_p2": runs[2].get("crossing_share"),
         "job_peak_memory_mb_p1": runs[1]["peak_memory_mb"],
         "job_peak_memory_mb_p2": runs[2]["peak_memory_mb"],
         "offered_eps": latency["offered_eps"],
@@ -389,6 +392,18 @@ def _plain_consumer(cfg: ShopguardConfig, events, ensemble: DetectorEnsemble, ma
         return plain_consumer_eps(topic_cfg, topic_cfg.topics.events, len(events), ensemble, matcher)
 
 
+def crossing_lines(figures: dict) -> list[str]:
+    """The decision load of the drains, in words (absent when no drain measured it).
+
+    >>> crossing_lines({"crossing_share_p1": 0.0083, "crossing_share_p2": None})
+    ['Events that crossed a threshold and reached the decision step: 0.83% at p=1.', '']
+    """
+    shares = [f"{figures[f'crossing_share_p{p}']:.2%} at p={p}" for p in (1, 2) if figures.get(f"crossing_share_p{p}")]
+    return (
+        [f"Events that crossed a threshold and reached the decision step: {', '.join(shares)}.", ""] if shares else []
+    )
+
+
 def _write_report(figures: dict, profile: str, out_dir: Path) -> None:
     (out_dir / "bench.json").write_text(json.dumps(figures, indent=1) + "\n")
     _plot(figures, out_dir / "bench.png")
@@ -404,6 +419,7 @@ def _write_report(figures: dict, profile: str, out_dir: Path) -> None:
         *throughput_table(figures),
         *floor_paragraph(figures),
         *latency_lines(figures),
+        *crossing_lines(figures),
         f"State per active user: {figures['state_bytes_per_user']:.0f} bytes on average "
         f"(max {figures['state_bytes_per_user_max']}).",
         "",

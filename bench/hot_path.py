@@ -34,7 +34,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from shopguard.bench.workload import T0, as_records, bench_events
+from shopguard.bench.workload import EVENT_GAP_MS, T0, as_records, bench_events
 from shopguard.config import ShopguardConfig, load_config
 from shopguard.udfs.entity_streams import ENTITY_TYPES, TrackEntity, entity_key_of
 from shopguard.udfs.identifier_hashing import IdentifierHashing
@@ -161,6 +161,12 @@ def scoring_batches(rows: list, batch: int) -> list[tuple[pd.Series, pd.Series, 
     ]
 
 
+def warm_and_timed(events: int, users: int) -> tuple[list, list]:
+    """``events`` events that warm the users up, then ``events`` more, all later than the first ones."""
+    warm = bench_events(events, users, seed=1)
+    return warm, bench_events(events, users, seed=2, start_ms=max(e.ts_ms for e in warm) + EVENT_GAP_MS)
+
+
 def measure(cfg: ShopguardConfig, model_dir: str, events: int, users: int, repeats: int, batch: int) -> dict:
     """Median CPU microseconds per event of each step over ``repeats`` runs, the steps interleaved.
 
@@ -168,8 +174,7 @@ def measure(cfg: ShopguardConfig, model_dir: str, events: int, users: int, repea
     warm job), then times ``events`` more.
     """
     source = ModelSource(fixed_dir=model_dir)
-    warm = as_records(bench_events(events, users, seed=1))
-    timed = as_records(bench_events(events, users, seed=2, start_ms=T0 + events * 50))
+    warm, timed = (as_records(part) for part in warm_and_timed(events, users))
     scorer = ScoreHistories(source, cfg.job.history_length, cfg.job.onnx_threads, 0)
     scorer.open(_RuntimeContext(KeyedValues()))
     keyed, entities, scoring = [], [], []
@@ -205,8 +210,8 @@ def profile(cfg: ShopguardConfig, model_dir: str, events: int, users: int, batch
     source = ModelSource(fixed_dir=model_dir)
     step, state = open_keyed_step(cfg, source)
     entity_steps = open_entity_steps(cfg)
-    run_entity_steps(entity_steps, run_keyed_step(step, state, as_records(bench_events(events, users, seed=1))))
-    timed = as_records(bench_events(events, users, seed=2, start_ms=T0 + events * 50))
+    warm, timed = (as_records(part) for part in warm_and_timed(events, users))
+    run_entity_steps(entity_steps, run_keyed_step(step, state, warm))
     scorer = ScoreHistories(source, cfg.job.history_length, cfg.job.onnx_threads, 0)
     scorer.open(_RuntimeContext(KeyedValues()))
     text = io.StringIO()

@@ -188,10 +188,12 @@ def job_throughput(
                 events, lambda: job.metrics().get("events_to_score"), timeout_s, 0.25, job.log_path, watch
             )
             profile = profiler.finish() if profiler else None
+            crossings = _settled_crossings(job) if module == DETECT_JOB_MODULE else None
         finally:
             job.stop()
         return {
             "eps": _steady_rate(samples, events),
+            "crossing_share": crossings / events if crossings is not None else None,
             "peak_memory_mb": round(peak_memory, 1),
             "events": events,
             "users": users,
@@ -255,6 +257,32 @@ def cluster_throughput(
             "taskmanagers": taskmanagers,
             "slots_per_taskmanager": slots,
         }
+
+
+CROSSING_COUNTERS = ("alerts_opened", "alerts_updated", "alerts_suppressed", "alerts_ruled_out")
+"""The decision step's counters: every row that crossed a threshold (or a rule's) ends in exactly one."""
+
+
+def crossings_of(metrics: dict[str, float]) -> float:
+    """Rows the decision step has decided, from the job's counters.
+
+    >>> crossings_of({"alerts_opened": 3.0, "alerts_suppressed": 10.0, "events_to_score": 900.0})
+    13.0
+    """
+    return sum(metrics.get(name, 0.0) for name in CROSSING_COUNTERS)
+
+
+def _settled_crossings(job: RunningJob, interval_s: float = 3.0, tries: int = 5) -> float:
+    """The decided rows once the count stops growing: the last crossings are decided after the backlog drained
+    (scoring bundles, and at parallelism above 1 ``job.alert_hold_ms``, shorter than ``interval_s`` by default)."""
+    last = crossings_of(job.metrics())
+    for _ in range(tries):
+        time.sleep(interval_s)
+        now = crossings_of(job.metrics())
+        if now == last:
+            break
+        last = now
+    return last
 
 
 def repeated_throughput(measure: Callable[[], dict], times: int, progress=print) -> dict:
