@@ -12,8 +12,8 @@ Example
 >>> from shopguard.training.labelled_traffic import LabelledTraffic
 >>> from shopguard.training.rarity_calibration import fit_rarity
 >>> from shopguard.udfs.events import Event
->>> real = [Event(f"e{u}-{i}", f"u{u}", "page_view", 60_000 * i, category_id=f"c{u % 3}") for u in range(50)
-...         for i in range(1 + u % 3)]
+>>> real = [Event(f"e{u}-{i}", f"u{u}", "page_view", 60_000 * (u + i), category_id=f"c{u % 3}") for u in range(50)
+...         for i in range(1 + u % 3)]  # shoppers arriving a minute apart: the data follows them for 51 minutes
 >>> crawler = [Event(f"x{i}", "x", "page_view", 90_000 * i, category_id=f"k{i}") for i in range(20)]
 >>> detector = RarityDetector(fit_rarity([real]))
 >>> scores = detector.score(encode_traffic(LabelledTraffic(real + crawler, []), 8))
