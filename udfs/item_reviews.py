@@ -522,7 +522,7 @@ class ItemWatch:
         open_alert = record.alert
         if open_alert is not None and event_ts - open_alert.last_crossing_ts > self.cooldown_ms:
             open_alert, record = None, RingRecord()
-        accounts = named_accounts(record.accounts, _as_evidence(group), self.max_named_accounts)
+        accounts = named_accounts(record.accounts, group, self.max_named_accounts)
         decision = decide(
             open_alert,
             event_ts=event_ts,
@@ -551,14 +551,6 @@ class ItemWatch:
 
 def _bought(sketch: ItemSketch, account: str) -> bool:
     return bool(sketch.bought[sketch.accounts.index(account)])
-
-
-class _Named(NamedTuple):
-    accounts: tuple[str, ...]
-
-
-def _as_evidence(group: RatingGroup) -> _Named:
-    return _Named(group.accounts)
 
 
 def item_watch(settings, job) -> ItemWatch:
