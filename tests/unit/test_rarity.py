@@ -312,3 +312,17 @@ def test_the_shipped_tables_leave_long_and_busy_ordinary_days_alone():
     ]
     for events in (sorted(long_visit, key=lambda e: e.ts_ms), busy_day):
         assert shipped.score(profiles_of(events)).max() < 0.99
+
+
+def test_a_visit_longer_than_the_window_is_judged_and_explained_per_window():
+    shipped = RarityTables.default()
+    profile = profiles_of(_crawl(60, 180, per_category=2))[-1]  # one visit of about 4.7 hours
+    assert SessionFeatures.from_bytes(profile).duration_s / 60 > shipped.window_minutes
+    values = profile_features([profile], shipped.window_minutes)[0]
+    raw = profile_features([profile])[0]
+    views = FEATURE_NAMES.index("session_page_views")
+    assert values[views] == pytest.approx(
+        raw[views] * shipped.window_minutes / (raw[FEATURE_NAMES.index("session_minutes")])
+    )
+    reasons = shipped.reasons(profile)
+    assert any("in the visit per 115.2 minutes" in r["text"] for r in reasons)
