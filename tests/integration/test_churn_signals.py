@@ -12,6 +12,11 @@ Part one: every customer's visits, then clock users' events up to just after ``e
 TaskManagers are killed and fresh ones started; the job restores from that checkpoint. Part two moves
 event time on: ``silent``'s restored timer must fire at the right event time, ``returning`` comes back
 and gets ``recovered``, and no signal revision is delivered twice.
+
+Part two is sent in two steps: event time up to ``returning``'s comeback, and only once its ``recovered`` is
+committed, the rest. Sent at once, a source reader could run the watermark past ``returning``'s next
+deadline before another had read the comeback (partitions idle since the restart stop holding the
+watermark, ``job.idle_source_timeout_ms``): an update before ``recovered`` that the rule never makes.
 """
 
 from __future__ import annotations
@@ -109,7 +114,8 @@ def churn_run(kafka_config, tmp_path_factory):
     part_one = visits("silent", T0) + visits("returning", T0) + visits("early", T0, VISITS - 2)
     part_one += clock(until=early_deadline + 15 * MINUTE)
     comeback = Event("returning-back", "returning", "page_view", deadline + 30 * MINUTE)
-    part_two = [comeback, *clock(since=early_deadline + 15 * MINUTE, until=deadline + threshold_ms() + 20 * MINUTE)]
+    up_to_comeback = [*clock(since=early_deadline + 15 * MINUTE, until=comeback.ts_ms), comeback]
+    after_comeback = clock(since=comeback.ts_ms, until=deadline + threshold_ms() + 20 * MINUTE)
     try:
         cluster.start()
         job_id = cluster.submit()
@@ -129,7 +135,15 @@ def churn_run(kafka_config, tmp_path_factory):
             return again and state == "RUNNING" and bool(tasks) and set(tasks) == {"RUNNING"}
 
         wait_for(restarted, RECOVERY_TIMEOUT_S, "the job to restart from its checkpoint", cluster, job_id)
-        send_in_event_time(cfg, part_two)
+        send_in_event_time(cfg, up_to_comeback)
+        came_back = collect(
+            cfg,
+            cfg.topics.risk_signals,
+            until=lambda got: ("returning", "recovered") in {(s["user_id"], s["status"]) for s in got},
+            timeout_s=SIGNAL_TIMEOUT_S,
+        )
+        assert came_back, f"no signal at all after the comeback\n{diagnostics(cluster, job_id)}"
+        send_in_event_time(cfg, after_comeback)
 
         def complete(got) -> bool:
             statuses = {(s["user_id"], s["status"]) for s in got}
@@ -172,13 +186,10 @@ def test_a_silent_customer_gets_a_churn_signal_at_the_event_time_their_silence_b
 
 def test_a_customer_who_comes_back_gets_recovered(churn_run):
     returning = _of(churn_run, "returning")
-    statuses = [s["status"] for s in returning]
-    # An "updated" may come between: after the restart the partitions were idle (job.idle_source_timeout_ms)
-    # and stopped holding the watermark, so the comeback's partition may be read after the others moved it
-    # past the next deadline (Flink's idleness, not the churn rule).
-    assert statuses[0] == "open" and statuses[-1] == "recovered", churn_run["signals"]
-    assert set(statuses[1:-1]) <= {"updated"}
-    assert returning[-1]["at"] == rfc3339_ms(churn_run["comeback"].ts_ms)
+    assert [s["status"] for s in returning] == ["open", "recovered"], churn_run["signals"]
+    assert returning[0]["at"] == rfc3339_ms(churn_run["deadline"])  # the same cadence and last visit as silent's
+    assert returning[1]["at"] == rfc3339_ms(churn_run["comeback"].ts_ms) and returning[1]["score"] == 0.0
+    assert returning[1]["reasons"][0]["text"].startswith("the customer came back after")
     assert len({s["signal_id"] for s in returning}) == 1
 
 
