@@ -8,7 +8,13 @@ of order within ``job.max_out_of_orderness_ms``. Besides ``--output`` (alerts) a
 alerts as ``<output>.dead-letters.jsonl`` and ``<output>.late.jsonl``: bad input never vanishes.
 Churn-risk signals go to ``<output>.signals.jsonl``: a file has no watermark until its end, so a user's
 next event reports a silence a timer would have, and the end of the file fires the rest, but no silence
-beyond its last events (docs/architecture.md#time).
+beyond its last events (docs/architecture.md#time). A replay that reads only alerts (``shopguard rules
+test``) leaves the churn step out (:attr:`ReplayFiles.with_risk_signals`): it decides no alert.
+
+A replay takes no checkpoints: its file sinks publish their files when the input ends (the sink's own
+end-of-input commit), so a checkpoint would only stop every Python step to flush its bundle and copy the
+state it just built. Nor does it restart: with nothing to restore, a restart would read the file again into
+sinks that may have published already; a failed replay stops with its error, to be run again.
 
 Example::
 
@@ -29,6 +35,7 @@ from typing import Mapping, Sequence
 
 from pyflink.common import WatermarkStrategy
 from pyflink.common.typeinfo import Types
+from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.datastream.connectors.file_system import FileSource, StreamFormat
 from pyflink.table import Schema, TableDescriptor
 from pyflink.table.expressions import col
@@ -41,8 +48,6 @@ from shopguard.udfs.alert_decision import DECIDE_AT_END_OF_INPUT
 from shopguard.udfs.rule_branches import RuleBranches
 from shopguard.udfs.rule_broadcast import initial_rule_set
 
-REPLAY_CHECKPOINT_INTERVAL_MS = 1000  # file sinks publish their files on checkpoints, the last one at the end
-
 
 @dataclass(frozen=True)
 class ReplayFiles:
@@ -51,6 +56,7 @@ class ReplayFiles:
     events: Path
     alerts: Path
     scores: Path | None = None
+    with_risk_signals: bool = True  # False: no churn step and no signals file (a backtest reads only alerts)
 
     @property
     def dead_letters(self) -> Path:
@@ -69,40 +75,55 @@ class ReplayFiles:
         return self.alerts.with_suffix(f".{name}.jsonl")
 
 
-def replay_config(cfg: ShopguardConfig, model_path: str | None) -> ShopguardConfig:
-    """The configuration a replay runs with: checkpoints on (they publish the files), no metrics ports, and
-    crossings decided when the input ends (in event-time order, whatever order they reached the decision in)."""
-    interval = cfg.job.checkpoint_interval_ms or REPLAY_CHECKPOINT_INTERVAL_MS
+def replay_config(cfg: ShopguardConfig, model_path: str | None, with_risk_signals: bool = True) -> ShopguardConfig:
+    """The configuration a replay runs with: no checkpoints (the file sinks publish their files when the input
+    ends) and no restarts, no metrics ports, crossings decided when the input ends (in event-time order,
+    whatever order they reached the decision in), and the churn step only when its signals are wanted.
+
+    >>> cfg = replay_config(ShopguardConfig(), None, with_risk_signals=False)
+    >>> cfg.job.checkpoint_interval_ms, cfg.job.restart_attempts, cfg.job.alert_hold_ms, cfg.churn.enabled
+    (0, 0, -1, False)
+    """
     return dataclasses.replace(
         cfg,
         job=dataclasses.replace(
             cfg.job,
-            checkpoint_interval_ms=min(interval, REPLAY_CHECKPOINT_INTERVAL_MS),
+            checkpoint_interval_ms=0,
+            restart_strategy="fixed-delay",
+            restart_attempts=0,
             prometheus_ports="",
             model_path=model_path or cfg.job.model_path,
             job_name=f"{cfg.job.job_name}-replay",
             alert_hold_ms=DECIDE_AT_END_OF_INPUT,
         ),
+        churn=dataclasses.replace(cfg.churn, enabled=cfg.churn.enabled and with_risk_signals),
     )
 
 
-def run_replay(
+@dataclass(frozen=True)
+class Replay:
+    """A replay's job, built and not yet run: its environment, the model it serves, and where each output goes
+    (the sinks write part files under ``staging``; :func:`run_replay` merges them into ``targets``)."""
+
+    env: StreamExecutionEnvironment
+    job_name: str
+    model_version: str
+    staging: Path
+    targets: dict[str, Path]
+
+
+def build_replay(
     cfg: ShopguardConfig,
     files: ReplayFiles,
     model_path: str | None = None,
     rules: Sequence[str] = (),
     branches: Mapping[str, Sequence[str]] | None = None,
-) -> dict[str, int]:
-    """Run the detection graph over ``files.events`` with the detection ``rules`` (rule JSON texts) in force from
-    the first event; return how many lines each output got.
-
-    ``branches`` (a backtest, instead of ``rules``): rule set name → its rule texts; the events are scored once
-    and each set decides its own alerts (:mod:`shopguard.udfs.rule_branches`), written to
-    :meth:`ReplayFiles.branch_alerts` (output ``alerts_<name>``) instead of ``files.alerts``.
-    """
+) -> Replay:
+    """The detection graph over ``files.events`` with the detection ``rules`` (rule JSON texts) in force from the
+    first event, and its file sinks (see :func:`run_replay`)."""
     if not files.events.is_file():
         raise ShopguardError(f"{files.events}: no such events file (one canonical JSON event per line)")
-    cfg = replay_config(cfg, model_path)
+    cfg = replay_config(cfg, model_path, files.with_risk_signals)
     source = model_source(cfg)
     card = source.load_current(cfg.job.onnx_threads).card
     hashing = identifier_hashing(cfg)
@@ -118,7 +139,9 @@ def run_replay(
     else:
         rule_set = initial_rule_set(rules)
         rule_records = env.from_collection(list(rules) or [""], type_info=Types.STRING())
-    outputs = build_detection_graph(raw, t_env, cfg, source, hashing, rule_records, rule_set)
+    outputs = build_detection_graph(
+        raw, t_env, cfg, source, hashing, rule_records, rule_set, with_scores=files.scores is not None
+    )
     staging = Path(tempfile.mkdtemp(prefix="shopguard-replay-", dir=files.alerts.resolve().parent))
     streams = {"dead_letters": outputs.dead_letters, "late_events": outputs.late_events}
     targets = {"dead_letters": files.dead_letters, "late_events": files.late_events}
@@ -137,11 +160,30 @@ def run_replay(
         targets["scores"] = files.scores
         statements.add_insert(_lines_sink(staging / "scores", "json", outputs.scores.get_schema()), outputs.scores)
     statements.attach_as_datastream()
+    return Replay(env, cfg.job.job_name, card.model_version, staging, targets)
+
+
+def run_replay(
+    cfg: ShopguardConfig,
+    files: ReplayFiles,
+    model_path: str | None = None,
+    rules: Sequence[str] = (),
+    branches: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, int]:
+    """Run the detection graph over ``files.events`` with the detection ``rules`` (rule JSON texts) in force from
+    the first event; return how many lines each output got.
+
+    ``branches`` (a backtest, instead of ``rules``): rule set name → its rule texts; the events are scored once
+    and each set decides its own alerts (:mod:`shopguard.udfs.rule_branches`), written to
+    :meth:`ReplayFiles.branch_alerts` (output ``alerts_<name>``) instead of ``files.alerts``.
+    """
+    replay = build_replay(cfg, files, model_path, rules, branches)
     started = time.monotonic()
-    print(f"shopguard: replaying {files.events} with model {card.model_version}", flush=True)
-    env.execute(cfg.job.job_name)
-    counts = {name: _merge_parts(staging / name, target) for name, target in targets.items()}
-    shutil.rmtree(staging, ignore_errors=True)
+    print(f"shopguard: replaying {files.events} with model {replay.model_version}", flush=True)
+    replay.env.execute(replay.job_name)
+    targets = replay.targets
+    counts = {name: _merge_parts(replay.staging / name, target) for name, target in targets.items()}
+    shutil.rmtree(replay.staging, ignore_errors=True)
     print(
         f"shopguard: replay done in {time.monotonic() - started:.1f} s: "
         + ", ".join(f"{counts[name]} {name.replace('_', ' ')} → {targets[name]}" for name in targets),

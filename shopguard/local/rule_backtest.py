@@ -70,7 +70,7 @@ def backtest(
 ) -> Backtest:
     """Replay ``events`` once under both rule sets; the alerts go to ``out_dir`` (ALERTS.current/changed.jsonl)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = ReplayFiles(events, out_dir / "ALERTS.jsonl")
+    files = ReplayFiles(events, out_dir / "ALERTS.jsonl", with_risk_signals=False)  # it compares alerts only
     sets = {"current": current, "changed": changed}
     branches = {name: [rule.to_json() for rule in rules.rules.values()] for name, rules in sets.items()}
     run_replay(cfg, files, model_path=model, branches=branches)
