@@ -299,8 +299,9 @@ class PatternSettings:
 class ChurnSettings:
     """The churn watch in the keyed step (:mod:`shopguard.udfs.churn_watch`): silence and refund climbs per user.
 
-    A user's silence threshold is the largest of ``silence_factor`` x their usual time between visits
-    (blended with ``default_visit_gap_days`` while they have few visits), ``longest_gap_factor`` x their
+    A user's silence threshold is the largest of the silence their own gaps make as unlikely as
+    ``exp(-silence_factor)`` (a prior worth ``prior_visits`` gaps of ``default_visit_gap_days`` while they have
+    few visits; :func:`~shopguard.udfs.churn_watch.silence_quantile_ms`), ``longest_gap_factor`` x their
     longest gap so far, and ``min_silence_days``.
     """
 
