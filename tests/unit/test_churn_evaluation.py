@@ -5,6 +5,7 @@ import numpy as np
 from shopguard.config import ChurnSettings
 from shopguard.training.behaviour_stats import by_user, measure_behaviour, sessions
 from shopguard.training.churn_evaluation import FIXED_SILENCE_RULE, CustomerOutcome, figures, outcomes
+from shopguard.training.churn_report import terminal_lines, write_churn_report
 from shopguard.training.churn_simulation import ChurnAssumptions, ChurnTruth, simulate_churn
 from shopguard.training.returning_shoppers import DAY_MS, ReturningShopperSimulator
 from shopguard.udfs.events import Event
@@ -71,3 +72,27 @@ def test_the_rule_runs_over_simulated_customers_as_the_job_does_and_flags_every_
     assert stopped and all(r.max_score >= 0.5 for r in stopped)
     baseline = outcomes(FIXED_SILENCE_RULE, events, truth, 84 * DAY_MS, min_gain=0.05)
     assert all(r.truth.last_visit_ms + 14 * DAY_MS == r.first_at(0.5) for r in baseline if r.truth.kind == "stops")
+
+
+def test_the_report_names_the_target_point_and_the_other_paces(tmp_path):
+    day = DAY_MS
+    results = [
+        CustomerOutcome(ChurnTruth("a", True, "slows_down", 50 * day), ((40 * day, 0.5), (60 * day, 0.75))),
+        CustomerOutcome(ChurnTruth("b", True, "stops", 50 * day), ((59 * day, 0.5),)),
+        CustomerOutcome(ChurnTruth("c", False, "stays", 90 * day), ((30 * day, 0.5), (31 * day, 0.5))),
+        CustomerOutcome(ChurnTruth("d", False, "pauses", 90 * day), ((30 * day, 0.5),)),
+    ]
+    rule = figures(results, lost_after_days=28.0, seed=1)
+    points = {point: rule[point] for point in ("at_open", "at_target")}
+    body = {
+        "data": "four customers",
+        "target_recall": 0.5,
+        "target_precision": 0.6,
+        "rule": rule,
+        "baseline_fixed_14_days": rule,
+        "pace": {"slower": {"habits": "slow", "rule": points, "baseline_fixed_14_days": points}},
+    }
+    text = write_churn_report(body, tmp_path).read_text()
+    assert "- rule at_target (score >= 0.6): precision 1.000" in text  # a alone: 0.5 flags a pause and a stayer
+    assert "| slower | rule | 1.000 | 0.500 | 1.000 |" in text  # the one customer who stays is flagged at open
+    assert any(line.startswith("churn rule at_target (score >= 0.600)") for line in terminal_lines(body))
