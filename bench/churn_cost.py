@@ -13,9 +13,9 @@ passes them, ``job.max_out_of_orderness_ms`` behind the newest fact). Times are 
 Not in these figures: PyFlink's share (the facts crossing to Java and back to the churn step, Flink's timer
 service and state backend); the full ``shopguard bench`` measures the job as a whole.
 
-The workload is returning shoppers, not the benchmark's (whose users make one visit in it, so nearly no
-event is a churn fact): ``users`` shoppers who each come every few days for a visit of ``per_visit`` events,
-so one event in ``per_visit`` starts a visit (:func:`visit_events`).
+The workload is returning shoppers (:func:`visit_events`): ``users`` shoppers who each come every few days
+for a visit of ``per_visit`` events, so one event in ``per_visit`` starts a visit. In the benchmark's own
+traffic (``--workload bench``) a user's events are seconds to minutes apart, so nearly none is a churn fact.
 ``python -m shopguard.bench.churn_cost --model DIR`` prints the figures; ``user_step_churn_extra_us`` is the
 median over rounds of (with - without), the two runs of a round back to back.
 
@@ -37,7 +37,7 @@ from statistics import median
 from typing import Sequence
 
 from shopguard.bench.hot_path import KeyedValues, _RuntimeContext
-from shopguard.bench.workload import T0, as_records
+from shopguard.bench.workload import T0, as_records, bench_events
 from shopguard.config import ShopguardConfig, load_config
 from shopguard.udfs.churn_step import CHURN_FACTS, WatchChurn
 from shopguard.udfs.events import Event
@@ -130,10 +130,23 @@ def run_churn_step(cfg: ShopguardConfig, facts: list) -> tuple[int, int]:
     return signals, fired
 
 
-def measure(cfg: ShopguardConfig, model_dir: str, events: int, users: int, per_visit: int, repeats: int) -> dict:
-    """Median CPU microseconds per input event: the user step without and with churn facts, and the churn step."""
+def measure(
+    cfg: ShopguardConfig,
+    model_dir: str,
+    events: int,
+    users: int,
+    per_visit: int,
+    repeats: int,
+    workload: str = "visits",
+) -> dict:
+    """Median CPU microseconds per input event: the user step without and with churn facts, and the churn step.
+
+    ``workload`` ``"visits"``: :func:`visit_events`; ``"bench"``: the benchmark's own traffic
+    (:func:`~shopguard.bench.workload.bench_events`).
+    """
     source = ModelSource(fixed_dir=model_dir)
-    records = as_records(visit_events(events, users, per_visit))
+    chosen = visit_events(events, users, per_visit) if workload == "visits" else bench_events(events, users)
+    records = as_records(chosen)
     off, on, churn = [], [], []
     facts: list = []
     signals = fired = 0
@@ -172,8 +185,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=400)
     parser.add_argument("--per-visit", type=int, default=5, help="events per visit (one visit a day per shopper)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--workload", choices=("visits", "bench"), default="visits", help="returning shoppers, or the benchmark's own"
+    )
     args = parser.parse_args(argv)
-    figures = measure(load_config(args.config), args.model, args.events, args.users, args.per_visit, args.repeats)
+    cfg = load_config(args.config)
+    figures = measure(cfg, args.model, args.events, args.users, args.per_visit, args.repeats, args.workload)
     for name, value in figures.items():
         print(f"{name}: {value}")
     return 0

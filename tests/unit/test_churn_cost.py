@@ -28,3 +28,5 @@ def test_measure_reports_both_runs_and_the_churn_step(capsys):
     assert figures["churn_facts_per_event"] > 0.2 and figures["churn_step_us"] > 0
     assert main(["--model", DEFAULT_MODEL, "--events", "100", "--users", "5", "--repeats", "1"]) == 0
     assert "churn_watch_us" in capsys.readouterr().out
+    bench = measure(ShopguardConfig(), DEFAULT_MODEL, events=300, users=6, per_visit=5, repeats=1, workload="bench")
+    assert bench["events"] == 300 and bench["churn_facts_per_event"] < figures["churn_facts_per_event"]
