@@ -12,8 +12,8 @@ beyond its last events (docs/architecture.md#time). A replay that reads only ale
 test``) leaves the churn step out (:attr:`ReplayFiles.with_risk_signals`): it decides no alert.
 
 A replay takes no checkpoints: its file sinks publish their files when the input ends (the sink's own
-end-of-input commit), so a checkpoint would only stop every Python step to flush its bundle and copy the
-state it just built. Nor does it restart: with nothing to restore, a restart would read the file again into
+end-of-input commit), so a checkpoint would only make the scoring step drain its Python worker and copy
+the state just built. Nor does it restart: with nothing to restore, a restart would read the file again into
 sinks that may have published already; a failed replay stops with its error, to be run again.
 
 Example::
