@@ -36,12 +36,11 @@ import time
 from statistics import median
 from typing import Sequence
 
-from shopguard.bench.hot_path import KeyedValues, _RuntimeContext
+from shopguard.bench.hot_path import KeyedValues, _RuntimeContext, open_keyed_step
 from shopguard.bench.workload import T0, as_records, bench_events
 from shopguard.config import ShopguardConfig, load_config
 from shopguard.udfs.churn_step import CHURN_FACTS, WatchChurn
 from shopguard.udfs.events import Event
-from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
 from shopguard.udfs.user_history import TrackUserHistory
 
@@ -96,11 +95,7 @@ class _TimerContext:
 
 def user_step(cfg: ShopguardConfig, source: ModelSource, churn_on: bool) -> tuple[TrackUserHistory, KeyedValues]:
     """The user step as the job opens it, sending churn facts or not."""
-    hashing = IdentifierHashing.from_settings(cfg.privacy, {})
-    step = TrackUserHistory(cfg.job, cfg.validation, hashing, cfg.patterns, source, cfg.churn if churn_on else None)
-    state = KeyedValues()
-    step.open(_RuntimeContext(state))
-    return step, state
+    return open_keyed_step(cfg, source, cfg.churn if churn_on else None)
 
 
 def run_user_step(step: TrackUserHistory, state: KeyedValues, records: Sequence[tuple[str, bytes]]) -> list:

@@ -35,7 +35,7 @@ from typing import Sequence
 import pandas as pd
 
 from shopguard.bench.workload import EVENT_GAP_MS, T0, as_records, bench_events
-from shopguard.config import ShopguardConfig, load_config
+from shopguard.config import ChurnSettings, ShopguardConfig, load_config
 from shopguard.udfs.entity_streams import ENTITY_TYPES, TrackEntity, entity_key_of
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
@@ -107,10 +107,12 @@ class _RuntimeContext:
         return _Metrics()
 
 
-def open_keyed_step(cfg: ShopguardConfig, source: ModelSource) -> tuple[TrackUserHistory, KeyedValues]:
-    """The keyed step as the job opens it, with its state in a :class:`KeyedValues`."""
+def open_keyed_step(
+    cfg: ShopguardConfig, source: ModelSource, churn: ChurnSettings | None = None
+) -> tuple[TrackUserHistory, KeyedValues]:
+    """The keyed step as the job opens it, its state in a :class:`KeyedValues`; with ``churn`` it sends churn facts."""
     hashing = IdentifierHashing.from_settings(cfg.privacy, {})
-    step = TrackUserHistory(cfg.job, cfg.validation, hashing, cfg.patterns, source)
+    step = TrackUserHistory(cfg.job, cfg.validation, hashing, cfg.patterns, source, churn)
     state = KeyedValues()
     step.open(_RuntimeContext(state))
     return step, state
