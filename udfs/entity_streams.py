@@ -107,6 +107,23 @@ def entity_key_of(entity_type: str):
     return key
 
 
+def expiring_text_state(runtime_context: RuntimeContext, name: str, ttl_s: int):
+    """A keyed string value that expires ``ttl_s`` after its last write (the user state's TTL mechanics)."""
+    from shopguard.udfs.user_history import state_ttl
+
+    descriptor = ValueStateDescriptor(name, Types.STRING())
+    descriptor.enable_time_to_live(state_ttl(ttl_s))
+    return runtime_context.get_state(descriptor)
+
+
+def alert_counters(metrics, prefix: str) -> dict:
+    """One counter per cool-down action (``open``, ``update``, ``suppress``): ``<prefix>_opened`` and so on."""
+    return {
+        action: metrics.counter(f"{prefix}_{name}")
+        for action, name in (("open", "opened"), ("update", "updated"), ("suppress", "suppressed"))
+    }
+
+
 class TrackEntity(KeyedProcessFunction):
     """Keyed by one entity type's pseudonym: scoring rows in, the same rows with that entity's figures out."""
 
@@ -121,20 +138,11 @@ class TrackEntity(KeyedProcessFunction):
         self.watch = ring_watch(entity_type, settings, job) if settings.ring_alerts else None
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        from shopguard.udfs.user_history import state_ttl  # the same TTL mechanics as the user's state
-
-        sketch = ValueStateDescriptor("entity_sketch", Types.STRING())
-        sketch.enable_time_to_live(state_ttl(self.settings.state_ttl_s))
-        self.sketch_state = runtime_context.get_state(sketch)
-        ring = ValueStateDescriptor("ring_alert", Types.STRING())
-        ring.enable_time_to_live(state_ttl(self.settings.state_ttl_s))
-        self.ring_state = runtime_context.get_state(ring)
+        self.sketch_state = expiring_text_state(runtime_context, "entity_sketch", self.settings.state_ttl_s)
+        self.ring_state = expiring_text_state(runtime_context, "ring_alert", self.settings.state_ttl_s)
         metrics = runtime_context.get_metrics_group().add_group("shopguard")
         self.entity_events = metrics.counter("entity_events")
-        self.ring_counters = {
-            action: metrics.counter(f"ring_alerts_{name}")
-            for action, name in (("open", "opened"), ("update", "updated"), ("suppress", "suppressed"))
-        }
+        self.ring_counters = alert_counters(metrics, "ring_alerts")
 
     def process_element(self, row: Row, ctx: KeyedProcessFunction.Context):
         entity = row[self.key_index]

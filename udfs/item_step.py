@@ -23,10 +23,10 @@ import time
 from pyflink.common import Row
 from pyflink.common.typeinfo import Types
 from pyflink.datastream import DataStream, KeyedProcessFunction, OutputTag, RuntimeContext
-from pyflink.datastream.state import ValueStateDescriptor
 
 from shopguard.config import EntitySettings, JobSettings
 from shopguard.udfs.entity_rings import RingRecord
+from shopguard.udfs.entity_streams import alert_counters, expiring_text_state
 from shopguard.udfs.event_intake import KEYED_JSON_ROW
 from shopguard.udfs.events import Event
 from shopguard.udfs.item_reviews import ITEM_FACT_TYPES, ItemSketch, item_watch
@@ -62,20 +62,11 @@ class TrackItem(KeyedProcessFunction):
         self.watch = item_watch(settings, job)
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        from shopguard.udfs.user_history import state_ttl
-
-        sketch = ValueStateDescriptor("item_sketch", Types.STRING())
-        sketch.enable_time_to_live(state_ttl(self.settings.state_ttl_s))
-        self.sketch_state = runtime_context.get_state(sketch)
-        record = ValueStateDescriptor("item_alert", Types.STRING())
-        record.enable_time_to_live(state_ttl(self.settings.state_ttl_s))
-        self.record_state = runtime_context.get_state(record)
+        self.sketch_state = expiring_text_state(runtime_context, "item_sketch", self.settings.state_ttl_s)
+        self.record_state = expiring_text_state(runtime_context, "item_alert", self.settings.state_ttl_s)
         metrics = runtime_context.get_metrics_group().add_group("shopguard")
         self.facts = metrics.counter("item_facts")
-        self.alert_counters = {
-            action: metrics.counter(f"item_alerts_{name}")
-            for action, name in (("open", "opened"), ("update", "updated"), ("suppress", "suppressed"))
-        }
+        self.alert_counters = alert_counters(metrics, "item_alerts")
 
     def process_element(self, fact: Row, ctx: KeyedProcessFunction.Context):
         item, user, event_id, event_type, ts_ms, rating = fact
