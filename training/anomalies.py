@@ -238,27 +238,10 @@ class CardTesting:
                     ip=context.ip,
                 )
             amount = round(float(rng.uniform(0.5, 5.0)), 2)
-            w.add(
-                pace * rng.uniform(0.5, 1.5),
-                "payment_failed",
-                item_id="gift-card",
-                category_id="gift-cards",
-                price=amount,
-                quantity=1,
-                device_id=context.device_id,
-                ip=context.ip,
-            )
-            if rng.random() < 0.25:
-                w.add(
-                    rng.uniform(1, 5),
-                    "purchase",
-                    item_id="gift-card",
-                    category_id="gift-cards",
-                    price=amount,
-                    quantity=1,
-                    device_id=context.device_id,
-                    ip=context.ip,
-                )
+            card = dict(item_id="gift-card", category_id="gift-cards", price=amount, quantity=1)
+            w.add(pace * rng.uniform(0.5, 1.5), "payment_failed", device_id=context.device_id, ip=context.ip, **card)
+            if rng.random() < 0.25:  # the card worked: a small purchase of the same gift card
+                w.add(rng.uniform(1, 5), "purchase", device_id=context.device_id, ip=context.ip, **card)
         return w.events
 
 
