@@ -2,14 +2,14 @@
 
 :func:`ring_evidence` reads an entity's :class:`~shopguard.udfs.entity_sketch.EntitySketch` after an event:
 among the accounts it saw within :data:`RING_WINDOW_S` (3 days), how many signed up there, bought, carted or
-favorited the same item there, failed a payment there, failed a login there, and how many did one of the
-ring's things (:data:`ACTED_TOGETHER`: signed up, failed a payment, or pushed an item another of them pushed),
-so that a ring splitting its work over several items or activities, in any order, still adds up. The entity is
-a ring (:meth:`RingRule.holds`) when one of these is shared by at least ``min_accounts`` accounts that make at
-least ``min_share`` of its recent accounts, and the entity is no crowd: an entity that saw more than
-``crowd_accounts_30d`` accounts in 30 days (a carrier NAT, an office, a shop's shared tablet) is shared
-by design, and its figures reach the users' scoring (the ``entities`` detector) instead of a ring alert.
-An IP also raises one for the accounts a device ring links there (:data:`WITH_A_DEVICE_RING`, :func:`
+favorited the same item there (either of the last two items each pushed), failed a payment there, failed a login
+there, and how many did one of the ring's things (:data:`ACTED_TOGETHER`: signed up, failed a payment, or pushed
+an item another of them pushed), so that a ring splitting its work over several items or activities, in any
+order, still adds up. The entity is a ring (:meth:`RingRule.holds`) when one of these is shared by at least
+``min_accounts`` accounts that make at least ``min_share`` of its recent accounts, and the entity is no crowd: an
+entity that saw more than ``crowd_accounts_30d`` accounts in 30 days (a carrier NAT, an office, a shop's shared
+tablet) is shared by design, and its figures reach the users' scoring (the ``entities`` detector) instead of
+a ring alert. An IP also raises one for the accounts a device ring links there (:data:`WITH_A_DEVICE_RING`, :func:`
 linked_evidence`): the device step marks the row (``ring_linked``) when the event's device is a ring, and
 the IP names those accounts with the ones on its network that did what they did, whatever their device.
 
@@ -83,15 +83,15 @@ def ring_evidence(sketch: EntitySketch) -> RingEvidence:
     """What the accounts an entity saw within :data:`RING_WINDOW_S` did together there; the accounts it names are those
     of the most shared activity (bystanders on the same device or network are not named)."""
     recent = sketch.accounts_in(RING_WINDOW_S)
-    items = Counter(a.item for a in recent if a.item)
+    items = Counter(item for a in recent for item in a.pushed())
     top_item = items.most_common(1)[0][0] if items else 0
     groups = (
         ("signed_up", [a for a in recent if a.signed_up], "{n} accounts signed up here"),
-        ("same_item", [a for a in recent if top_item and a.item == top_item], _SAME_ITEM_TEXT),
+        ("same_item", [a for a in recent if top_item and top_item in a.pushed()], _SAME_ITEM_TEXT),
         ("failed_payments", [a for a in recent if a.failed_payments > 0], "{n} accounts failed a payment here"),
         ("failed_logins", [a for a in recent if a.failed_logins > 0], "{n} accounts failed a login here"),
     )
-    mixed = [a for a in recent if a.signed_up or a.failed_payments or (a.item and items[a.item] >= 2)]
+    mixed = [a for a in recent if a.signed_up or a.failed_payments or any(items[i] >= 2 for i in a.pushed())]
     if len(mixed) > max(len(g[1]) for g in groups):
         groups += ((ACTED_TOGETHER, mixed, ACTED_TOGETHER_TEXT),)
     ranked = sorted(groups, key=lambda g: -len(g[1]))
@@ -125,13 +125,13 @@ def linked_evidence(sketch: EntitySketch) -> RingEvidence | None:
     """
     recent = sketch.accounts_in(RING_WINDOW_S)
     linked = [a for a in recent if a.linked]
-    items = {a.item for a in linked if a.item}
+    items = {item for a in linked for item in a.pushed()}
     signed_up, failed = any(a.signed_up for a in linked), any(a.failed_payments for a in linked)
     alike = [
         a
         for a in recent
         if not a.linked
-        and ((a.item and a.item in items) or (signed_up and a.signed_up) or (failed and a.failed_payments > 0))
+        and (items.intersection(a.pushed()) or (signed_up and a.signed_up) or (failed and a.failed_payments > 0))
     ]
     if not linked or not alike:
         return None

@@ -5,8 +5,8 @@ a carrier NAT or an office IP is what honest crowds look like. Per entity (a dev
 :class:`EntitySketch` keeps, in one byte string of bounded size whatever the traffic:
 
 * the :data:`RECENT_ACCOUNTS` most recently seen accounts (id, first and last time here, whether they
-  signed up here, their failures, a 16-bit hash of the item they last bought, carted or favorited), least
-  recently seen evicted first, and the newest time an evicted account was seen;
+  signed up here, their failures, 16-bit hashes of the last two distinct items they bought, carted or favorited),
+  least recently seen evicted first, and the newest time an evicted account was seen;
 * for each window of :data:`WINDOWS` (1 h, 24 h, 30 days), three HyperLogLog sketches of
   :data:`REGISTERS` registers over consecutive half-windows, so their union covers between one and
   one and a half windows back;
@@ -66,14 +66,14 @@ ITEM_EVENTS = frozenset({"purchase", "add_to_cart", "checkout", "favorite"})
 """Events whose item counts as pushed together (``same_item_accounts_24h``): bought, carted or favorited, what
 fake orders and click farms do to an item; a view is not counted (everyone views popular items)."""
 
-_HEADER = struct.Struct("<IIIB")  # newest event time (s), entity first seen (s), newest evicted account's time, count
-_WINDOW = struct.Struct(f"<If{BUCKETS * REGISTERS}s")  # the current half-window's index, the estimate, the sketches
+_HEADER = struct.Struct("<IIB")  # newest event time (s), newest evicted account's time, count
+_WINDOW = struct.Struct(f"<f{BUCKETS * REGISTERS}s")  # the estimate, the sketches (the half-window follows from now_s)
 _FAILS = struct.Struct(f"<{2 * BUCKETS}H")  # failed payments, failed logins per 12 h bucket (newest first)
 _NEW, _CARTED, _LINKED = 1, 2, 4
 _ALPHA = 0.673  # HyperLogLog's bias correction for 16 registers
 _DAY_WINDOW = 1
 _STALE = -1.0  # an estimate to compute again (its sketches changed)
-_ENTRY_BYTES = 4 + 4 + 1 + 1 + 2 + 1  # first seen, last seen, flags, failures, item hash, the id's separator
+_ENTRY_BYTES = 4 + 4 + 1 + 1 + 2 + 2 + 1  # first and last seen, flags, failures, two item hashes, the id's separator
 MAX_STATE_BYTES = (
     _HEADER.size + len(WINDOWS) * _WINDOW.size + _FAILS.size + RECENT_ACCOUNTS * (_ENTRY_BYTES + MAX_ID_BYTES)
 )
@@ -108,6 +108,11 @@ class RecentAccount(NamedTuple):
     failed_logins: int
     item: int  # 16-bit hash of the item it last bought, carted or favorited here, 0 if none
     linked: bool = False  # its device was a ring at one of its events here (the IP step learns it from the row)
+    earlier_item: int = 0  # the item it pushed here before ``item`` (another one), 0 if none
+
+    def pushed(self) -> tuple[int, ...]:
+        """The items it pushed here that the sketch remembers (the last two distinct ones)."""
+        return tuple(i for i in (self.item, self.earlier_item) if i)
 
 
 @dataclass
@@ -115,11 +120,10 @@ class EntitySketch:
     """One entity's bounded state (see the module docstring); :meth:`observe` advances it by one event.
 
     The recent accounts are kept as parallel columns (``accounts``, ``first``, ``last``, ``flags``,
-    ``fails``, ``items``) so that lookups and counts run over plain lists.
+    ``fails``, ``items``, ``earlier_items``) so that lookups and counts run over plain lists.
     """
 
     now_s: int = 0
-    first_seen_s: int = 0
     evicted_s: int = 0
     window_index: list[int] = field(default_factory=lambda: [0] * len(WINDOWS))
     estimates: list[float] = field(default_factory=lambda: [0.0] * len(WINDOWS))
@@ -131,6 +135,7 @@ class EntitySketch:
     flags: list[int] = field(default_factory=list)
     fails: list[int] = field(default_factory=list)  # failed payments in the low 4 bits, logins in the high 4
     items: list[int] = field(default_factory=list)
+    earlier_items: list[int] = field(default_factory=list)  # the distinct item pushed before the last one
 
     def observe(
         self, account: str, event_type: str, ts_ms: int, item_id: str, signed_up: bool = False, linked: bool = False
@@ -138,8 +143,6 @@ class EntitySketch:
         """Count one event of ``account`` (``signed_up``: it is, or follows, its signup; ``linked``: its device is a
         ring at this event) and return the figures."""
         ts_s = ts_ms // 1000
-        if not self.first_seen_s:
-            self.first_seen_s = ts_s
         if ts_s > self.now_s:
             self.now_s = ts_s
             self._rotate()
@@ -206,6 +209,7 @@ class EntitySketch:
                 self.fails[i] >> 4,
                 self.items[i],
                 bool(self.flags[i] & _LINKED),
+                self.earlier_items[i],
             )
             for i, a in enumerate(self.accounts)
             if self.last[i] > since
@@ -240,12 +244,9 @@ class EntitySketch:
             if len(self.accounts) >= RECENT_ACCOUNTS:
                 oldest = self.last.index(min(self.last))
                 self.evicted_s = max(self.evicted_s, self.last[oldest])
-                for column in (self.accounts, self.first, self.last, self.flags, self.fails, self.items):
+                for column in self._columns():
                     del column[oldest]
-            for column, value in zip(
-                (self.accounts, self.first, self.last, self.flags, self.fails, self.items),
-                (account, ts_s, ts_s, 0, 0, 0),
-            ):
+            for column, value in zip(self._columns(), (account, ts_s, ts_s, 0, 0, 0, 0)):
                 column.append(value)
             i = len(self.accounts) - 1
         if ts_s < self.first[i]:
@@ -258,7 +259,9 @@ class EntitySketch:
             self.flags[i] |= _LINKED
         if item:
             self.flags[i] |= _CARTED
-            self.items[i] = item
+            if item != self.items[i]:
+                self.earlier_items[i] = self.items[i]
+                self.items[i] = item
         if event_type == FAILED_PAYMENT:
             fails = self.fails[i]
             self.fails[i] = (fails & 0xF0) | min((fails & 0x0F) + 1, 15)
@@ -266,13 +269,17 @@ class EntitySketch:
             fails = self.fails[i]
             self.fails[i] = (fails & 0x0F) | (min((fails >> 4) + 1, 15) << 4)
 
+    def _columns(self) -> tuple[list, ...]:
+        return (self.accounts, self.first, self.last, self.flags, self.fails, self.items, self.earlier_items)
+
     def to_bytes(self) -> bytes:
         n = len(self.accounts)
-        parts = [_HEADER.pack(self.now_s, self.first_seen_s, self.evicted_s, n)]
-        for index, estimate, registers in zip(self.window_index, self.estimates, self.registers):
-            parts.append(_WINDOW.pack(index, estimate, bytes(registers)))
+        parts = [_HEADER.pack(self.now_s, self.evicted_s, n)]
+        for estimate, registers in zip(self.estimates, self.registers):
+            parts.append(_WINDOW.pack(estimate, bytes(registers)))
         parts.append(_FAILS.pack(*self.failures))
-        parts.append(_columns(n).pack(*self.first, *self.last, *self.flags, *self.fails, *self.items))
+        columns = (*self.first, *self.last, *self.flags, *self.fails, *self.items, *self.earlier_items)
+        parts.append(_columns(n).pack(*columns))
         parts.append("\x00".join(self.accounts).encode("utf-8", "surrogatepass"))
         return b"".join(parts)
 
@@ -280,11 +287,11 @@ class EntitySketch:
     def from_bytes(cls, data: bytes | None) -> "EntitySketch":
         if not data:
             return cls()
-        now_s, first_seen_s, evicted_s, n = _HEADER.unpack_from(data)
-        position, indexes, estimates, registers = _HEADER.size, [], [], []
+        now_s, evicted_s, n = _HEADER.unpack_from(data)
+        indexes = [now_s // (seconds // 2) for seconds in WINDOWS]  # every observe rotates the windows to now_s
+        position, estimates, registers = _HEADER.size, [], []
         for _ in WINDOWS:
-            index, estimate, raw = _WINDOW.unpack_from(data, position)
-            indexes.append(index)
+            estimate, raw = _WINDOW.unpack_from(data, position)
             estimates.append(estimate)
             registers.append(bytearray(raw))
             position += _WINDOW.size
@@ -296,7 +303,6 @@ class EntitySketch:
         accounts = bytes(data[position:]).decode("utf-8", "surrogatepass").split("\x00") if n else []
         return cls(
             now_s,
-            first_seen_s,
             evicted_s,
             indexes,
             estimates,
@@ -307,11 +313,12 @@ class EntitySketch:
             list(values[n : 2 * n]),
             list(values[2 * n : 3 * n]),
             list(values[3 * n : 4 * n]),
-            list(values[4 * n :]),
+            list(values[4 * n : 5 * n]),
+            list(values[5 * n :]),
         )
 
 
-_COLUMNS = [struct.Struct(f"<{n}I{n}I{n}B{n}B{n}H") for n in range(RECENT_ACCOUNTS + 1)]
+_COLUMNS = [struct.Struct(f"<{n}I{n}I{n}B{n}B{n}H{n}H") for n in range(RECENT_ACCOUNTS + 1)]
 
 
 def _columns(n: int) -> struct.Struct:

@@ -89,3 +89,22 @@ def test_an_event_before_the_newest_one_still_counts():
 
 def test_no_figures_are_nan():
     assert all(math.isnan(value) for value in NO_FIGURES)
+
+
+def test_accounts_taking_turns_over_a_rings_items_are_matched_on_either_of_their_last_two_items():
+    from shopguard.udfs.entity_rings import RingRule, ring_evidence
+
+    turns = [  # each account's last item differs from the others', but all three pushed item A
+        ("u1", "add_to_cart", T0, "A"),
+        ("u1", "favorite", T0 + 60_000, "B"),
+        ("u2", "add_to_cart", T0 + 120_000, "B"),
+        ("u2", "favorite", T0 + 180_000, "A"),
+        ("u3", "favorite", T0 + 240_000, "A"),
+        ("u3", "add_to_cart", T0 + 300_000, "C"),
+        ("u3", "add_to_cart", T0 + 360_000, "C"),  # the same item again keeps A as the one before
+    ]
+    sketch, figures, _ = replay(turns)
+    evidence = ring_evidence(sketch)
+    assert evidence.together == 3 and set(evidence.accounts) == {"u1", "u2", "u3"}
+    assert RingRule(3, 0.5, 500).holds(evidence, figures.accounts_30d)
+    assert figures.same_item_accounts_24h == 1  # the figure still counts the item each account pushed last
