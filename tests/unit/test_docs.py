@@ -1,8 +1,8 @@
 """Everything a user can type is documented: each ``shopguard`` command and option, each setting.
 
 The docs are README.md and docs/*.md. A new command, option or setting fails here until it has its line
-(commands in the table of docs/operations.md, settings in its configuration reference and a comment in
-shopguard.example.toml).
+(commands in the table of docs/operations.md, settings in its configuration reference, one row each, and a
+comment in shopguard.example.toml).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from shopguard.config import ShopguardConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "shopguard.example.toml"
+OPERATIONS = ROOT / "docs" / "operations.md"
 COMMON_OPTIONS = {"--config", "--set", "--help", "-h"}
 
 
@@ -69,14 +70,25 @@ def test_every_option_of_every_command_is_documented():
     )
 
 
+def reference_rows() -> list[str]:
+    """The settings the configuration reference of docs/operations.md has a row for (its first column)."""
+    return re.findall(r"^\| `([a-z_][a-z_0-9.]*)` \|", OPERATIONS.read_text(), re.MULTILINE)
+
+
 def test_every_setting_is_documented():
-    text = docs_text()
-    missing = {key: owner for key, owner in settings().items() if f"`{key}`" not in text}
+    rows = set(reference_rows())
+    missing = {key: owner for key, owner in settings().items() if key not in rows}
     assert not missing, "\n".join(
-        f"setting `{key}` ({owner} in shopguard/config.py) is in none of README.md, docs/*.md: add its row "
-        "(setting, default, meaning and trade-off) to the configuration reference in docs/operations.md"
+        f"setting `{key}` ({owner} in shopguard/config.py) has no row in the configuration reference of "
+        "docs/operations.md: add it (setting, default, meaning and trade-off)"
         for key, owner in missing.items()
     )
+
+
+def test_the_configuration_reference_names_only_settings_once_each():
+    rows, known = reference_rows(), settings()
+    assert not [row for row in rows if row not in known], "a row of docs/operations.md names no setting of config.py"
+    assert len(rows) == len(set(rows)), "a setting has two rows in docs/operations.md"
 
 
 def test_every_setting_in_the_example_file_has_its_comment():
