@@ -21,59 +21,30 @@ from shopguard.udfs.events import Event
 AbnormalUser = Callable[[str, int, random.Random], list[Event]]
 
 
+def _demo_event(user_id: str, number: int | str, event_type: str, ts_ms: int, **fields) -> Event:
+    """One event of a demo user: its id is the user's id and ``number``, its channel ``demo``."""
+    return Event(f"{user_id}-{number}", user_id, event_type, ts_ms, channel="demo", **fields)
+
+
 def click_bot(user_id: str, start_ms: int, rng: random.Random) -> list[Event]:
     """Sixty page views of sixty different items, 300-500 ms apart, from one device."""
-    ts, events = start_ms, []
+    ts, events, where = start_ms, [], dict(device_id=f"{user_id}-device", ip="203.0.113.7")
     for i in range(60):
         ts += rng.randint(300, 500)
-        events.append(
-            Event(
-                f"{user_id}-{i}",
-                user_id,
-                "page_view",
-                ts,
-                item_id=str(rng.randint(1, 5_000_000)),
-                category_id=str(rng.randint(1, 9000)),
-                device_id=f"{user_id}-device",
-                ip="203.0.113.7",
-                channel="demo",
-            )
-        )
+        item, category = str(rng.randint(1, 5_000_000)), str(rng.randint(1, 9000))
+        events.append(_demo_event(user_id, i, "page_view", ts, item_id=item, category_id=category, **where))
     return events
 
 
 def card_tester(user_id: str, start_ms: int, rng: random.Random) -> list[Event]:
     """An account opened for it, then eight failed payments of a few yuan, seconds apart, then one small purchase."""
     device = f"{user_id}-device"
-    ts, events = start_ms, [Event(f"{user_id}-signup", user_id, "signup", start_ms, device_id=device, channel="demo")]
+    ts, events = start_ms, [_demo_event(user_id, "signup", "signup", start_ms, device_id=device)]
+    card = dict(item_id="gift-card-5", quantity=1, device_id=device)
     for i in range(8):
         ts += rng.randint(1000, 4000)
-        events.append(
-            Event(
-                f"{user_id}-{i}",
-                user_id,
-                "payment_failed",
-                ts,
-                item_id="gift-card-5",
-                price=round(rng.uniform(0.5, 3.0), 2),
-                quantity=1,
-                device_id=device,
-                channel="demo",
-            )
-        )
-    events.append(
-        Event(
-            f"{user_id}-8",
-            user_id,
-            "purchase",
-            ts + 2000,
-            item_id="gift-card-5",
-            price=1.0,
-            quantity=1,
-            device_id=device,
-            channel="demo",
-        )
-    )
+        events.append(_demo_event(user_id, i, "payment_failed", ts, price=round(rng.uniform(0.5, 3.0), 2), **card))
+    events.append(_demo_event(user_id, 8, "purchase", ts + 2000, price=1.0, **card))
     return events
 
 
@@ -82,31 +53,11 @@ def account_taker(user_id: str, start_ms: int, rng: random.Random) -> list[Event
     ts, events = start_ms, []
     for i in range(6):
         ts += rng.randint(800, 2500)
-        events.append(
-            Event(
-                f"{user_id}-{i}",
-                user_id,
-                "login_failed",
-                ts,
-                device_id=f"stranger-{i % 2}",
-                ip=f"198.51.100.{i}",
-                channel="demo",
-            )
-        )
-    events.append(Event(f"{user_id}-6", user_id, "login", ts + 1500, device_id="stranger-0", ip="198.51.100.9"))
+        events.append(_demo_event(user_id, i, "login_failed", ts, device_id=f"stranger-{i % 2}", ip=f"198.51.100.{i}"))
+    stranger = dict(device_id="stranger-0", ip="198.51.100.9")
+    events.append(_demo_event(user_id, 6, "login", ts + 1500, **stranger))
     events.append(
-        Event(
-            f"{user_id}-7",
-            user_id,
-            "purchase",
-            ts + 9000,
-            item_id="phone-pro-max",
-            price=8999.0,
-            quantity=2,
-            device_id="stranger-0",
-            ip="198.51.100.9",
-            channel="demo",
-        )
+        _demo_event(user_id, 7, "purchase", ts + 9000, item_id="phone-pro-max", price=8999.0, quantity=2, **stranger)
     )
     return events
 

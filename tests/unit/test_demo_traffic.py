@@ -23,6 +23,7 @@ def test_abnormal_users_cycle_through_the_kinds_and_are_reproducible():
     first = abnormal_users(6, T0, 300_000, seed=7)
     assert first == abnormal_users(6, T0, 300_000, seed=7)
     assert len({e.user_id for e in first}) == 6
+    assert {e.channel for e in first} == {"demo"}  # every demo event says where it came from
     assert all(T0 <= e.ts_ms for e in first)
 
 
