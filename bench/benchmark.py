@@ -44,6 +44,7 @@ from shopguard.bench.workload import as_records, bench_events
 from shopguard.config import ShopguardConfig
 from shopguard.local.kafka_broker import LocalKafkaBroker
 from shopguard.local.producer import send_records
+from shopguard.training.plots import can_plot, saved_plot
 from shopguard.udfs.detector_ensemble import DetectorEnsemble
 from shopguard.udfs.model_source import ModelSource
 from shopguard.udfs.served_patterns import ServedPatterns
@@ -675,36 +676,24 @@ def bottleneck_summary(profile: dict) -> list[str]:
 
 def plot_latency_over_time(runs: list[dict], path: Path) -> None:
     """Latency of every scored event against time, one panel per offered load (log scale)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    if not can_plot():  # the job's install has no matplotlib: the table says it all
         return
-    fig, axes = plt.subplots(len(runs), 1, figsize=(8, 2.4 * len(runs)), sharex=True, squeeze=False)
-    for ax, run in zip(axes[:, 0], runs):
-        points = run["points"]
-        ax.scatter([p[0] for p in points], [max(p[1], 1.0) for p in points], s=3)
-        ax.axhline(250, color="grey", linestyle="--", linewidth=1)
-        ax.set_yscale("log")
-        ax.set_ylabel("ms")
-        ax.set_title(f"{run['offered_eps']:,.0f} events/s offered (dashed: the 250 ms target)", fontsize=9)
-    axes[-1, 0].set_xlabel("seconds since the offer began")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with saved_plot(path, (8, 2.4 * len(runs)), dpi=100, nrows=len(runs), sharex=True, squeeze=False) as (_, axes):
+        for ax, run in zip(axes[:, 0], runs):
+            points = run["points"]
+            ax.scatter([p[0] for p in points], [max(p[1], 1.0) for p in points], s=3)
+            ax.axhline(250, color="grey", linestyle="--", linewidth=1)
+            ax.set_yscale("log")
+            ax.set_ylabel("ms")
+            ax.set_title(f"{run['offered_eps']:,.0f} events/s offered (dashed: the 250 ms target)", fontsize=9)
+        axes[-1, 0].set_xlabel("seconds since the offer began")
 
 
 def _plot(figures: dict, path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        import matplotlib.ticker
-    except ImportError:  # the job's install has no matplotlib: the table says it all
+    if not can_plot():  # the job's install has no matplotlib: the table says it all
         return
+    import matplotlib.ticker
+
     bars = (
         ("job p=1", "job_eps_p1", "#4c72b0"),
         ("job p=2", "job_eps_p2", "#4c72b0"),
@@ -713,19 +702,16 @@ def _plot(figures: dict, path: Path) -> None:
         ("onnx alone", "onnx_only_eps", "#55a868"),
     )
     bars = tuple(bar for bar in bars if figures.get(bar[1]) is not None)  # a diagnostic the plan skipped: no bar
-    fig, ax = plt.subplots(figsize=(7, 3.8))
-    ax.barh([name for name, _, _ in bars], [figures[key] for _, key, _ in bars], color=[color for _, _, color in bars])
     runs = figures["throughput_runs"]
-    for row, (_, key, _) in enumerate(bars):  # each run beside its median
-        if key in runs:
-            ax.plot(runs[key], [row] * len(runs[key]), "k.", markersize=5, label="one run" if row == 0 else None)
-    ax.axvline(20_000, color="grey", linestyle="--", label="target 20k events/s")
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1, 2, 5)))
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:,.0f}"))
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # 2x10^3, 3x10^3... overlapped
-    ax.set_xlabel("events per second (log scale)")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with saved_plot(path, figsize=(7, 3.8), dpi=110) as (_, ax):
+        ax.barh([name for name, _, _ in bars], [figures[key] for _, key, _ in bars], color=[c for _, _, c in bars])
+        for row, (_, key, _) in enumerate(bars):  # each run beside its median
+            if key in runs:
+                ax.plot(runs[key], [row] * len(runs[key]), "k.", markersize=5, label="one run" if row == 0 else None)
+        ax.axvline(20_000, color="grey", linestyle="--", label="target 20k events/s")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1, 2, 5)))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:,.0f}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # 2x10^3, 3x10^3... overlapped
+        ax.set_xlabel("events per second (log scale)")
+        ax.legend(loc="lower right")

@@ -12,6 +12,7 @@ from typing import Sequence
 
 from shopguard.training.ablation import COMBINED, PER_USER_TYPES, short_of_best_single
 from shopguard.training.detection_metrics import INTERVAL_LEVEL, difference_text, interval_text
+from shopguard.training.plots import saved_plot
 from shopguard.training.simulation_spread import spread_markdown
 
 CELL = ("pr_auc", "recall_at_0.1pct_fpr")
@@ -150,25 +151,18 @@ def _fmt(value) -> str:
 
 
 def _plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     figures = result["figures"]
     kinds = sorted(figures[COMBINED]["per_type"])
     names = list(figures)
     width = 0.8 / len(names)
-    fig, ax = plt.subplots(figsize=(10, 4.6))
-    for i, name in enumerate(names):
-        values = [figures[name]["per_type"][k]["pr_auc"] or 0.0 for k in kinds]
-        ax.bar(np.arange(len(kinds)) + i * width, values, width, label=name)
-    ax.set_xticks(np.arange(len(kinds)) + 0.4 - width / 2, kinds, rotation=15)
-    ax.set_ylabel("user-level PR-AUC (test)")
-    ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=8, ncol=len(names), loc="upper center", bbox_to_anchor=(0.5, -0.2))
-    ax.set_title("Each detector alone and combined, per anomaly type")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with saved_plot(path, figsize=(10, 4.6), dpi=110) as (_, ax):
+        for i, name in enumerate(names):
+            values = [figures[name]["per_type"][k]["pr_auc"] or 0.0 for k in kinds]
+            ax.bar(np.arange(len(kinds)) + i * width, values, width, label=name)
+        ax.set_xticks(np.arange(len(kinds)) + 0.4 - width / 2, kinds, rotation=15)
+        ax.set_ylabel("user-level PR-AUC (test)")
+        ax.set_ylim(0, 1.05)
+        ax.legend(fontsize=8, ncol=len(names), loc="upper center", bbox_to_anchor=(0.5, -0.2))
+        ax.set_title("Each detector alone and combined, per anomaly type")

@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from shopguard.training.behaviour_stats import BehaviourStats, by_user, measure_behaviour
+from shopguard.training.plots import saved_plot
 from shopguard.training.simulator import ContextAssumptions
 from shopguard.udfs.events import Event
 
@@ -91,59 +92,38 @@ def write_calibration_report(
     return report
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _plot_gaps(real: np.ndarray, simulated: np.ndarray, path: Path) -> None:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for gaps, label in ((real, "real"), (simulated, "simulated")):
-        if len(gaps):
-            ordered = np.sort(np.maximum(gaps, 0.1))
-            ax.plot(ordered, np.arange(1, len(ordered) + 1) / len(ordered), label=label)
-    ax.set_xscale("log")
-    ax.set_xlabel("seconds between a user's consecutive events")
-    ax.set_ylabel("share of gaps at or below")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    with saved_plot(path, figsize=(6, 4)) as (_, ax):
+        for gaps, label in ((real, "real"), (simulated, "simulated")):
+            if len(gaps):
+                ordered = np.sort(np.maximum(gaps, 0.1))
+                ax.plot(ordered, np.arange(1, len(ordered) + 1) / len(ordered), label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("seconds between a user's consecutive events")
+        ax.set_ylabel("share of gaps at or below")
+        ax.legend()
 
 
 def _plot_events_per_user(real: BehaviourStats, simulated: BehaviourStats, path: Path) -> None:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
     top = 20
     x = np.arange(1, top + 1)
-    for offset, (stats, label) in zip((-0.2, 0.2), ((real, "real"), (simulated, "simulated"))):
-        shares = np.array([stats.events_per_user.get(int(k), 0) for k in x]) / max(stats.users, 1)
-        ax.bar(x + offset, shares, width=0.4, label=label)
-    ax.set_yscale("log")
-    ax.set_xlabel("events per user")
-    ax.set_ylabel("share of users")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    with saved_plot(path, figsize=(6, 4)) as (_, ax):
+        for offset, (stats, label) in zip((-0.2, 0.2), ((real, "real"), (simulated, "simulated"))):
+            shares = np.array([stats.events_per_user.get(int(k), 0) for k in x]) / max(stats.users, 1)
+            ax.bar(x + offset, shares, width=0.4, label=label)
+        ax.set_yscale("log")
+        ax.set_xlabel("events per user")
+        ax.set_ylabel("share of users")
+        ax.legend()
 
 
 def _plot_mix(real: BehaviourStats, simulated: BehaviourStats, path: Path) -> None:
-    plt = _pyplot()
     kinds = sorted(real.behaviour_mix)
-    fig, ax = plt.subplots(figsize=(6, 4))
     x = np.arange(len(kinds))
-    ax.bar(x - 0.2, [real.behaviour_mix[k] for k in kinds], width=0.4, label="real")
-    ax.bar(x + 0.2, [simulated.behaviour_mix.get(k, 0.0) for k in kinds], width=0.4, label="simulated")
-    ax.set_xticks(x, kinds)
-    ax.set_yscale("log")
-    ax.set_ylabel("share of events")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    with saved_plot(path, figsize=(6, 4)) as (_, ax):
+        ax.bar(x - 0.2, [real.behaviour_mix[k] for k in kinds], width=0.4, label="real")
+        ax.bar(x + 0.2, [simulated.behaviour_mix.get(k, 0.0) for k in kinds], width=0.4, label="simulated")
+        ax.set_xticks(x, kinds)
+        ax.set_yscale("log")
+        ax.set_ylabel("share of events")
+        ax.legend()

@@ -14,6 +14,7 @@ from sklearn.metrics import precision_recall_curve
 
 from shopguard.training.detection_metrics import INTERVAL_LEVEL, interval_text, user_scores
 from shopguard.training.encoded_traffic import EncodedTraffic
+from shopguard.training.plots import saved_plot
 
 TABLE_FIGURES = (
     "pr_auc",
@@ -128,57 +129,36 @@ def _type_cell(row: dict) -> str:
     return " / ".join(_fmt(row.get(k)) for k in ("pr_auc", "recall", "recall_subtle", "median_delay_events"))
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _plot_pr_curves(results: dict[str, dict], test: EncodedTraffic, path: Path) -> None:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for name, figures in results.items():
-        users = user_scores(test, figures["test_scores"])
-        precision, recall, _ = precision_recall_curve(users.abused, users.scores)
-        ax.plot(recall, precision, label=f"{name} (PR-AUC {figures['pr_auc']:.3f})")
-    ax.set_xlabel("recall (abused test users)")
-    ax.set_ylabel("precision")
-    ax.legend(loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    with saved_plot(path, figsize=(6, 4.5)) as (_, ax):
+        for name, figures in results.items():
+            users = user_scores(test, figures["test_scores"])
+            precision, recall, _ = precision_recall_curve(users.abused, users.scores)
+            ax.plot(recall, precision, label=f"{name} (PR-AUC {figures['pr_auc']:.3f})")
+        ax.set_xlabel("recall (abused test users)")
+        ax.set_ylabel("precision")
+        ax.legend(loc="lower left")
 
 
 def _plot_score_distributions(results: dict[str, dict], test: EncodedTraffic, path: Path) -> None:
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(results), figsize=(4 * len(results), 3.5), squeeze=False)
-    for ax, (name, figures) in zip(axes[0], results.items()):
-        users = user_scores(test, figures["test_scores"])
-        bins = np.linspace(users.scores.min(), users.scores.max() + 1e-9, 40)
-        ax.hist(users.scores[~users.abused], bins=bins, alpha=0.6, label="normal", log=True)
-        ax.hist(users.scores[users.abused], bins=bins, alpha=0.6, label="abused", log=True)
-        ax.axvline(figures["threshold"], color="black", linestyle="--", label="threshold")
-        ax.set_title(name)
-        ax.set_xlabel("user score (max over events)")
-    axes[0][0].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    with saved_plot(path, figsize=(4 * len(results), 3.5), ncols=len(results), squeeze=False) as (_, axes):
+        for ax, (name, figures) in zip(axes[0], results.items()):
+            users = user_scores(test, figures["test_scores"])
+            bins = np.linspace(users.scores.min(), users.scores.max() + 1e-9, 40)
+            ax.hist(users.scores[~users.abused], bins=bins, alpha=0.6, label="normal", log=True)
+            ax.hist(users.scores[users.abused], bins=bins, alpha=0.6, label="abused", log=True)
+            ax.axvline(figures["threshold"], color="black", linestyle="--", label="threshold")
+            ax.set_title(name)
+            ax.set_xlabel("user score (max over events)")
+        axes[0][0].legend()
 
 
 def _plot_delays(results: dict[str, dict], path: Path) -> None:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
     bins = np.arange(1, 32)
-    for name, figures in results.items():
-        if figures["delays_events"]:
-            ax.hist(np.minimum(figures["delays_events"], 30), bins=bins, alpha=0.5, label=name)
-    ax.set_xlabel("events after the onset until the first alert (30 = 30 or more)")
-    ax.set_ylabel("detected abused users")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    with saved_plot(path, figsize=(6, 4)) as (_, ax):
+        for name, figures in results.items():
+            if figures["delays_events"]:
+                ax.hist(np.minimum(figures["delays_events"], 30), bins=bins, alpha=0.5, label=name)
+        ax.set_xlabel("events after the onset until the first alert (30 = 30 or more)")
+        ax.set_ylabel("detected abused users")
+        ax.legend()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from shopguard.training.detection_metrics import interval_text
 from shopguard.training.evaluation_unseen import COMBINERS, TARGETS
+from shopguard.training.plots import saved_plot
 
 SECTION_TITLE = "## Unseen families (each left out of everything that learns from labels)"
 
@@ -146,10 +147,6 @@ def _f3(value) -> str:
 
 def _plot(unseen: dict, path: Path) -> None:
     """Per family: recall at 0.1% FPR left out (with its interval) beside seen, for the headline combiner."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     chosen, families = unseen["combiner"], unseen["families"]
@@ -159,15 +156,12 @@ def _plot(unseen: dict, path: Path) -> None:
     seen_recall = [families[n]["seen"][chosen]["recall_at_0.1pct_fpr"] or 0.0 for n in names]
     low = [r - (families[n]["recall_at_0.1pct_fpr_interval"] or [r, r])[0] for n, r in zip(names, unseen_recall)]
     high = [(families[n]["recall_at_0.1pct_fpr_interval"] or [r, r])[1] - r for n, r in zip(names, unseen_recall)]
-    fig, ax = plt.subplots(figsize=(max(6, len(names) * 0.9), 4))
-    ax.bar(x - 0.2, seen_recall, 0.4, label="seen (every family in training)", color="#9ecae1")
-    ax.bar(x + 0.2, unseen_recall, 0.4, yerr=[low, high], label="left out of training", color="#e6550d")
-    ax.axhline(TARGETS["blunt_recall"], color="grey", linestyle="--", linewidth=0.8)
-    ax.set_xticks(x, names, rotation=35, ha="right")
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("recall at 0.1% FPR")
-    ax.set_title(f"Unseen families ({chosen} combiner)")
-    ax.legend(loc="lower left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with saved_plot(path, figsize=(max(6, len(names) * 0.9), 4), dpi=110) as (_, ax):
+        ax.bar(x - 0.2, seen_recall, 0.4, label="seen (every family in training)", color="#9ecae1")
+        ax.bar(x + 0.2, unseen_recall, 0.4, yerr=[low, high], label="left out of training", color="#e6550d")
+        ax.axhline(TARGETS["blunt_recall"], color="grey", linestyle="--", linewidth=0.8)
+        ax.set_xticks(x, names, rotation=35, ha="right")
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("recall at 0.1% FPR")
+        ax.set_title(f"Unseen families ({chosen} combiner)")
+        ax.legend(loc="lower left", fontsize=8)

@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.metrics import precision_recall_curve
 
 from shopguard.training.detection_metrics import INTERVAL_LEVEL, interval_text
+from shopguard.training.plots import saved_plot
 
 NAMES_SHOWN = 40
 FIGURES = (
@@ -120,32 +121,24 @@ def _cell(figures: dict, name: str) -> str:
 
 def _plot(result: dict, path: Path) -> None:
     """PR curve per type and the score distributions of normal and abused users."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     scores = np.asarray(result["user_scores"]["scores"], dtype=np.float64)
     types = np.asarray(result["user_scores"]["types"], dtype=object)
     normal = types == "normal"
-    fig, (curves, spread) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for kind, figures in result["per_type"].items():
-        keep = normal | (types == kind)
-        if figures["pr_auc"] is not None:
-            precision, recall, _ = precision_recall_curve(types[keep] == kind, scores[keep])
-            curves.plot(recall, precision, label=f"{kind} (PR-AUC {figures['pr_auc']:.3f})")
-    curves.set_xlabel("recall (abused users)")
-    curves.set_ylabel("precision")
-    curves.set_title("per label type against all normal users")
-    if result["per_type"]:
-        curves.legend(loc="lower left", fontsize=8)
-    if len(scores):
-        bins = np.linspace(scores.min(), scores.max() + 1e-9, 40)
-        spread.hist(scores[normal], bins=bins, alpha=0.6, label="normal", log=True)
-        spread.hist(scores[~normal], bins=bins, alpha=0.6, label="abused", log=True)
-        spread.legend()
-    spread.set_xlabel("user score (highest over their events)")
-    spread.set_ylabel("users")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    with saved_plot(path, figsize=(11, 4.2), ncols=2) as (_, (curves, spread)):
+        for kind, figures in result["per_type"].items():
+            keep = normal | (types == kind)
+            if figures["pr_auc"] is not None:
+                precision, recall, _ = precision_recall_curve(types[keep] == kind, scores[keep])
+                curves.plot(recall, precision, label=f"{kind} (PR-AUC {figures['pr_auc']:.3f})")
+        curves.set_xlabel("recall (abused users)")
+        curves.set_ylabel("precision")
+        curves.set_title("per label type against all normal users")
+        if result["per_type"]:
+            curves.legend(loc="lower left", fontsize=8)
+        if len(scores):
+            bins = np.linspace(scores.min(), scores.max() + 1e-9, 40)
+            spread.hist(scores[normal], bins=bins, alpha=0.6, label="normal", log=True)
+            spread.hist(scores[~normal], bins=bins, alpha=0.6, label="abused", log=True)
+            spread.legend()
+        spread.set_xlabel("user score (highest over their events)")
+        spread.set_ylabel("users")

@@ -48,11 +48,11 @@ def test_job_p1_vs_floor_p1_is_the_jobs_p1_rate_over_the_floors():
     assert ratios["job_p2_vs_plain_consumer"] == pytest.approx(3000.0 / 4000.0)  # the other keys stay
 
 
-def test_a_plan_without_the_floor_still_has_the_key_as_not_measured(tmp_path, monkeypatch):
+def test_a_plan_without_the_floor_still_has_the_key_as_not_measured(tmp_path):
     ratios = _ratios(BenchPlan.quick(), floor_eps=None)
     assert "job_p1_vs_floor_p1" in ratios and ratios["job_p1_vs_floor_p1"] is None
-    monkeypatch.setattr(benchmark, "_plot", lambda figures, path: None)
-    monkeypatch.setattr(benchmark, "plot_latency_over_time", lambda over_time, path: None)
     figures = benchmark._figures(BenchPlan.quick(), ShopguardConfig(), ENSEMBLE, None, _measured(None))
     benchmark._write_report(figures, "", tmp_path)
     assert "| job_p1_vs_floor_p1 | not measured |" in (tmp_path / "bench.md").read_text()
+    for plot in ("bench.png", "latency.png"):  # the plots are drawn from the same figures
+        assert (tmp_path / plot).read_bytes()[:4] == b"\x89PNG", plot
