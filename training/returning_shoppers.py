@@ -47,7 +47,7 @@ from statistics import NormalDist
 import numpy as np
 
 from shopguard.training.behaviour_stats import QUANTILES, BehaviourStats
-from shopguard.training.simulator import ContextAssumptions, review_rating, signs_up
+from shopguard.training.simulator import ContextAssumptions, review_rating, signs_up, simulated_event
 from shopguard.udfs.encoding import VISIT_GAP_MS, VISIT_GAP_S
 from shopguard.udfs.events import Event
 
@@ -284,21 +284,9 @@ class ReturningShopperSimulator:
         ) -> None:
             if out:
                 clock[0] += max(int(gap_s * 1000), 1)
+            fields = dict(item_id=item, category_id=category, price=price, quantity=quantity, rating=rating)
             out.append(
-                Event(
-                    f"{h.user_id}-{first_n + len(out)}",
-                    h.user_id,
-                    kind,
-                    clock[0],
-                    item_id=item,
-                    category_id=category,
-                    price=price,
-                    quantity=quantity,
-                    device_id=device,
-                    ip=ip,
-                    channel="sim",
-                    rating=rating,
-                )
+                simulated_event(h.user_id, first_n + len(out), kind, clock[0], device_id=device, ip=ip, **fields)
             )
 
         if opens_account:

@@ -74,6 +74,12 @@ def signs_up(user_id: str, assume: ContextAssumptions) -> bool:
     return _stable_uniform(f"{user_id}/signup") < assume.p_signup
 
 
+def simulated_event(user_id: str, number: int, event_type: str, ts_ms: int, **fields) -> Event:
+    """One event of a simulated shopper: its id is the user's id and ``number`` (its place among the user's
+    events), its channel ``sim``."""
+    return Event(f"{user_id}-{number}", user_id, event_type, ts_ms, channel="sim", **fields)
+
+
 def _stable_uniform(key: str) -> float:
     """A number in [0, 1) fixed by ``key``."""
     return (zlib.crc32(key.encode("utf-8", "surrogatepass")) + 0.5) / 2**32
@@ -155,46 +161,35 @@ class ShopperSimulator:
             if kind == "purchase" and rng.random() < a.p_review_after_purchase
             else []
         )
+        where = dict(device_id=device, ip=ip)
         out = [
-            Event(
-                f"{user_id}-{n + i}",
+            simulated_event(
                 user_id,
+                n + i,
                 extra,
                 ts + offset,
-                device_id=device,
-                ip=ip,
-                channel="sim",
                 item_id=item if extra not in ("login", "login_failed", "signup") else None,
                 price=price if extra == "payment_failed" else None,
+                **where,
             )
             for i, (extra, offset) in enumerate(before)
         ]
         out.append(
-            Event(
-                f"{user_id}-{n + len(out)}",
+            simulated_event(
                 user_id,
+                n + len(out),
                 kind,
                 ts,
                 item_id=item,
                 category_id=category,
                 price=price,
                 quantity=quantity,
-                device_id=device,
-                ip=ip,
-                channel="sim",
+                **where,
             )
         )
         out += [
-            Event(
-                f"{user_id}-{n + len(out)}",
-                user_id,
-                extra,
-                ts + offset,
-                item_id=item,
-                device_id=device,
-                ip=ip,
-                channel="sim",
-                rating=review_rating(user_id, item, a),
+            simulated_event(
+                user_id, n + len(out), extra, ts + offset, item_id=item, rating=review_rating(user_id, item, a), **where
             )
             for extra, offset in after
         ]
