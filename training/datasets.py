@@ -263,20 +263,21 @@ def _label(value: str, name: str) -> int:
     return int(value)
 
 
-def _us_minute_ms(value: str) -> int:
+def _utc_ms(value: str, pattern: str, shown: str) -> int:
+    """``value`` read with the ``strptime`` ``pattern`` as UTC, in epoch ms; refused as not ``shown``."""
     try:
-        moment = datetime.strptime(value, "%m/%d/%y %H:%M").replace(tzinfo=timezone.utc)
+        moment = datetime.strptime(value, pattern).replace(tzinfo=timezone.utc)
     except ValueError:
-        raise ValueError(f"time {value!r} is not m/d/yy H:MM") from None
+        raise ValueError(f"time {value!r} is not {shown}") from None
     return int(moment.timestamp() * 1000)
+
+
+def _us_minute_ms(value: str) -> int:
+    return _utc_ms(value, "%m/%d/%y %H:%M", "m/d/yy H:MM")
 
 
 def _iso_seconds_ms(value: str) -> int:
-    try:
-        moment = datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
-    except ValueError:
-        raise ValueError(f"time {value!r} is not YYYY-MM-DD HH:MM:SS") from None
-    return int(moment.timestamp() * 1000)
+    return _utc_ms(value, "%Y-%m-%d %H:%M:%S", "YYYY-MM-DD HH:MM:SS")
 
 
 def _finite(value: str, name: str) -> float:
