@@ -19,6 +19,7 @@ started the job, through a lazy import of ``shopguard.local.flink_home``.
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,6 +118,17 @@ def test_every_project_file_is_in_a_layer():
     modules = project_modules()
     assert "udfs/events.py" in modules and "shopguard/local/kafka_broker.py" in modules
     assert all(layer in LAYERS for _, layer in modules.values())
+
+
+def test_pyproject_installs_each_layer_s_folder_and_nothing_outside_the_layers():
+    """A new room (folder) needs both: its package in pyproject.toml and its layer in FOLDERS here."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    installed = setuptools["package-dir"]
+    for layer, (folder, package) in FOLDERS.items():
+        assert installed.get(package) == folder, f"pyproject.toml: package-dir needs {package} = {folder!r} ({layer})"
+    outside = [package for package in installed if layer_of(package) in (None, "unplaced")]
+    assert not outside, f"pyproject.toml installs {outside}, in no layer: add each to FOLDERS in {__file__}"
+    assert set(setuptools["packages"]) == set(installed)
 
 
 def test_the_rule_catches_the_serving_side_importing_training(tmp_path, monkeypatch):
