@@ -201,7 +201,7 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
         return _evaluate_section_only(cfg, args, "churn", lambda report_dir: _evaluate_churn(cfg, report_dir))
     if args.rings_only:
         return _evaluate_section_only(
-            cfg, args, "rings", lambda report_dir: _evaluate_rings(cfg, args.model, report_dir)
+            cfg, args, "rings", lambda report_dir: _evaluate_rings(cfg, args.model, report_dir, args.seeds)
         )
     if args.events or args.labels:
         return _evaluate_labelled(cfg, args)
@@ -238,7 +238,7 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
         )
     body["churn"] = _evaluate_churn(cfg, report_dir)
     body["verdicts"] = _evaluate_verdicts(Path(model_dir), report_dir)
-    body["rings"] = _evaluate_rings(cfg, str(model_dir), report_dir)
+    body["rings"] = _evaluate_rings(cfg, str(model_dir), report_dir, args.seeds)
     (report_dir / "evaluation.json").write_text(json.dumps(body, indent=1) + "\n")
     if args.json:
         print(json.dumps(body))
@@ -273,11 +273,12 @@ def _evaluate_churn(cfg: ShopguardConfig, report_dir: Path) -> dict:
     return body
 
 
-def _evaluate_rings(cfg: ShopguardConfig, model_dir: str | None, report_dir: Path) -> dict:
-    """The rings section (``rings.md``, key ``rings``): ring families among simulated shoppers who share networks."""
+def _evaluate_rings(cfg: ShopguardConfig, model_dir: str | None, report_dir: Path, seeds: tuple[int, ...] = ()) -> dict:
+    """The rings section (``rings.md``, key ``rings``): ring families among simulated shoppers who share networks,
+    also on the simulations of ``seeds``."""
     from shopguard.training.evaluation_rings import evaluate_and_report, report_lines
 
-    body = evaluate_and_report(cfg, model_dir, report_dir, _progress)
+    body = evaluate_and_report(cfg, model_dir, report_dir, _progress, seeds)
     for line in report_lines(body)[4:]:
         _progress(line)
     return body
@@ -682,7 +683,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=(),
         metavar="N,N,...",
         help="also check the ablation's targets on these other simulations of returning "
-        "shoppers (training.seed values; each adds one simulation and ablation)",
+        "shoppers (training.seed values; each adds one simulation and ablation), and the rings section "
+        "on these simulations of rings (with --rings-only: only that)",
     )
     evaluate.add_argument(
         "--dataset",

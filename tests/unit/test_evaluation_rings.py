@@ -11,6 +11,7 @@ from shopguard.training.evaluation_rings import (
     SharingAssumptions,
     evaluate_rings,
     report_lines,
+    seed_lines,
     share_like_people,
 )
 from shopguard.udfs.events import Event
@@ -84,3 +85,12 @@ def test_the_evaluation_reports_every_family_with_intervals_and_the_baseline():
     assert any(line.startswith("| fake_order_ring |") for line in report_lines(result))
     assert set(result["families"][RATING_RING]["item_alert"]) == {"blunt", "subtle"}
     assert result["normal_users_named_in_item_alerts"] == 0
+
+
+def test_other_simulations_get_one_row_per_seed_and_family():
+    results = [evaluate_rings(ShopguardConfig(), shoppers(300), rings_per_family=1, seed=seed) for seed in (3, 4)]
+    rows = [line for line in seed_lines(results) if line.startswith("| 3 |") or line.startswith("| 4 |")]
+    assert len(rows) == 2 * len(RING_FAMILIES)
+    with_seeds = report_lines(results[0] | {"other_seeds": results[1:]})
+    assert any(line.startswith("| 4 | click_farm_ring |") for line in with_seeds)
+    assert not any(line.startswith("| 4 |") for line in report_lines(results[0]))
