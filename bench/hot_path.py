@@ -108,11 +108,12 @@ class _RuntimeContext:
 
 
 def open_keyed_step(
-    cfg: ShopguardConfig, source: ModelSource, churn: ChurnSettings | None = None
+    cfg: ShopguardConfig, source: ModelSource, churn: ChurnSettings | None = None, packed_rows: bool = False
 ) -> tuple[TrackUserHistory, KeyedValues]:
-    """The keyed step as the job opens it, its state in a :class:`KeyedValues`; with ``churn`` it sends churn facts."""
+    """The keyed step as the job opens it, its state in a :class:`KeyedValues`; with ``churn`` it sends churn facts,
+    with ``packed_rows`` its rows are packed for the entity steps (as with ``entities.enabled``)."""
     hashing = IdentifierHashing.from_settings(cfg.privacy, {})
-    step = TrackUserHistory(cfg.job, cfg.validation, hashing, cfg.patterns, source, churn)
+    step = TrackUserHistory(cfg.job, cfg.validation, hashing, cfg.patterns, source, churn, packed_rows=packed_rows)
     state = KeyedValues()
     step.open(_RuntimeContext(state))
     return step, state
@@ -181,7 +182,7 @@ def measure(cfg: ShopguardConfig, model_dir: str, events: int, users: int, repea
     scorer.open(_RuntimeContext(KeyedValues()))
     keyed, entities, scoring = [], [], []
     for _ in range(repeats):
-        step, state = open_keyed_step(cfg, source)
+        step, state = open_keyed_step(cfg, source, packed_rows=True)
         entity_steps = open_entity_steps(cfg)
         run_entity_steps(entity_steps, run_keyed_step(step, state, warm))
         started = time.process_time()
@@ -210,7 +211,7 @@ def measure(cfg: ShopguardConfig, model_dir: str, events: int, users: int, repea
 def profile(cfg: ShopguardConfig, model_dir: str, events: int, users: int, batch: int, top: int = 25) -> str:
     """cProfile of one warm run of each step, the ``top`` functions by their own time (where to look next)."""
     source = ModelSource(fixed_dir=model_dir)
-    step, state = open_keyed_step(cfg, source)
+    step, state = open_keyed_step(cfg, source, packed_rows=True)
     entity_steps = open_entity_steps(cfg)
     warm, timed = (as_records(part) for part in warm_and_timed(events, users))
     run_entity_steps(entity_steps, run_keyed_step(step, state, warm))

@@ -60,7 +60,14 @@ from shopguard.udfs.event_time import event_time_watermarks
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.item_step import item_alerts_on
 from shopguard.udfs.model_source import ModelSource
-from shopguard.udfs.rows import CROSSING_ROW, SCORE_RESULT, SCORES_COLUMNS, SCORING_INPUT_FIELDS, SCORING_ROW
+from shopguard.udfs.rows import (
+    CROSSING_ROW,
+    PACKED_SCORING_ROW,
+    SCORE_RESULT,
+    SCORES_COLUMNS,
+    SCORING_INPUT_FIELDS,
+    SCORING_ROW,
+)
 from shopguard.udfs.rule_branches import DecideBranchAlert, RuleBranches
 from shopguard.udfs.rule_broadcast import RULES_STATE, RuledUserHistory
 from shopguard.udfs.scoring import ScoreHistories
@@ -132,8 +139,9 @@ def build_detection_graph(
                 cfg.churn,
                 rules=initial_rules,
                 item_facts=item_alerts_on(cfg.entities),
+                packed_rows=cfg.entities.enabled,  # packed through the entity steps (udfs/rows.pack_scoring)
             ),
-            output_type=SCORING_ROW,
+            output_type=PACKED_SCORING_ROW if cfg.entities.enabled else SCORING_ROW,
         )
         .uid("track-user-history")
         .name("track user history")

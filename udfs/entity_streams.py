@@ -21,6 +21,11 @@ An event without a device id (or IP) is keyed by ``"~"`` and its user id, so suc
 the operator's parallel instances like users do instead of piling onto one hot key; they touch no state
 and carry NaN figures.
 
+The rows travel packed (:func:`~shopguard.udfs.rows.pack_scoring`: the keys beside one value holding the
+whole row), so that each step's crossings between Java and Python carry four values instead of every
+column; the device step unpacks only the rows with a device, and the IP step, the last, hands scoring the
+full row.
+
 Metrics (group ``shopguard``, per operator): ``entity_events`` (rows with the entity), ``ring_alerts_opened``,
 ``ring_alerts_updated``, ``ring_alerts_suppressed``.
 """
@@ -41,7 +46,13 @@ from shopguard.udfs.entity_sketch import FIGURE_NAMES, SIGNUP, EntitySketch
 from shopguard.udfs.event_intake import KEYED_JSON_ROW
 from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
-from shopguard.udfs.rows import SCORING_FIELDS, entity_figure_fields
+from shopguard.udfs.rows import (
+    PACKED_SCORING_FIELDS,
+    SCORING_FIELDS,
+    entity_figure_fields,
+    pack_scoring,
+    unpack_scoring,
+)
 
 ENTITY_TYPES = ("device", "ip")
 RING_ALERTS = OutputTag("ring-alerts", KEYED_JSON_ROW)
@@ -98,11 +109,11 @@ def is_new_account(event: Event, signup_ms: int | None = None) -> bool:
 
 
 def entity_key_of(entity_type: str):
-    """The key selector of the ``entity_type`` step: the row's pseudonym, or ``~<user id>`` without one."""
-    index = SCORING_FIELDS.index(f"{entity_type}_key")
+    """The key selector of the ``entity_type`` step on a packed row: its pseudonym, or ``~<user id>`` without one."""
+    index, user = PACKED_SCORING_FIELDS.index(f"{entity_type}_key"), PACKED_SCORING_FIELDS.index("user_id")
 
     def key(row) -> str:
-        return row[index] or NO_ENTITY + row[_USER]
+        return row[index] or NO_ENTITY + row[user]
 
     return key
 
@@ -125,14 +136,19 @@ def alert_counters(metrics, prefix: str) -> dict:
 
 
 class TrackEntity(KeyedProcessFunction):
-    """Keyed by one entity type's pseudonym: scoring rows in, the same rows with that entity's figures out."""
+    """Keyed by one entity type's pseudonym: packed scoring rows in, the same rows with that entity's figures out.
+
+    Rows come in packed (:data:`~shopguard.udfs.rows.PACKED_SCORING_ROW`) and leave packed, except from the last
+    entity step (``emits_packed`` false), which unpacks every row into a :data:`~shopguard.udfs.rows.SCORING_ROW`
+    for scoring. A row without the entity is not unpacked by a step that passes it on packed."""
 
     def __init__(self, entity_type: str, settings: EntitySettings, job: JobSettings):
         if entity_type not in ENTITY_TYPES:
             raise ValueError(f"entity type {entity_type!r}: use one of {ENTITY_TYPES}")
         self.entity_type = entity_type
         self.settings = settings
-        self.key_index = SCORING_FIELDS.index(f"{entity_type}_key")
+        self.emits_packed = entity_type != ENTITY_TYPES[-1]
+        self.key_index = PACKED_SCORING_FIELDS.index(f"{entity_type}_key")
         figures = entity_figure_fields(entity_type)
         self.first_figure = SCORING_FIELDS.index(figures[0])
         self.watch = ring_watch(entity_type, settings, job) if settings.ring_alerts else None
@@ -147,15 +163,15 @@ class TrackEntity(KeyedProcessFunction):
     def process_element(self, row: Row, ctx: KeyedProcessFunction.Context):
         entity = row[self.key_index]
         if not entity:
-            yield row
+            yield row if self.emits_packed else Row(*unpack_scoring(row))
             return
         self.entity_events.inc()
+        values = unpack_scoring(row)
         stored = self.sketch_state.value()
         sketch = EntitySketch.from_bytes(stored.encode("latin-1") if stored else None)
-        linked = self.entity_type != LINKING_ENTITY and row[_LINKED] == 1
-        figures = sketch.observe(row[_USER], row[_TYPE], row[_TS], row[_ITEM], row[_NEW] == 1, linked)
+        linked = self.entity_type != LINKING_ENTITY and values[_LINKED] == 1
+        figures = sketch.observe(values[_USER], values[_TYPE], values[_TS], values[_ITEM], values[_NEW] == 1, linked)
         self.sketch_state.update(sketch.to_bytes().decode("latin-1"))
-        values = list(row)
         values[self.first_figure : self.first_figure + len(figures)] = figures
         if self.watch is not None:
             outcome = self.watch.observe(
@@ -163,8 +179,8 @@ class TrackEntity(KeyedProcessFunction):
                 sketch,
                 dict(zip(FIGURE_NAMES, figures)),
                 lambda: RingRecord.from_json(self.ring_state.value()),
-                row[_EVENT_ID],
-                row[_TS],
+                values[_EVENT_ID],
+                values[_TS],
                 int(time.time() * 1000),
             )
             if outcome.record is not None:
@@ -175,7 +191,7 @@ class TrackEntity(KeyedProcessFunction):
             if outcome.alert is not None:
                 payload = json.dumps(outcome.alert, separators=(",", ":"), ensure_ascii=False)
                 yield RING_ALERTS, Row(entity, payload)
-        yield Row(*values)
+        yield pack_scoring(values) if self.emits_packed else Row(*values)
 
 
 def ring_watch(entity_type: str, settings: EntitySettings, job: JobSettings) -> RingWatch:

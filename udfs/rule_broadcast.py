@@ -23,7 +23,6 @@ import json
 import logging
 from typing import Iterable
 
-from pyflink.common import Row
 from pyflink.common.typeinfo import Types
 from pyflink.datastream import KeyedBroadcastProcessFunction, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
@@ -54,32 +53,12 @@ def initial_rule_set(texts: Iterable[str | bytes]) -> RuleSet:
     return rules
 
 
-class _LastEvent:
-    """The user step's event intake, remembering the last event it read so that the rules can see it."""
-
-    def __init__(self, intake):
-        self.intake, self.event = intake, None
-
-    def open(self, metrics_group) -> None:
-        self.intake.open(metrics_group)
-
-    def read(self, raw, now_ms: int):
-        self.event = self.intake.read(raw, now_ms)
-        return self.event
-
-    def __getattr__(self, name):  # anything else of the intake; not during unpickling, before ``intake`` exists
-        if name == "intake":
-            raise AttributeError(name)
-        return getattr(self.intake, name)
-
-
 class RuledUserHistory(TrackUserHistory, KeyedBroadcastProcessFunction):
     """Keyed by ``user_id``: raw records in, :data:`~shopguard.udfs.rows.SCORING_ROW` rows out; rules on the side."""
 
     def __init__(self, *args, rules: RuleSet | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.initial_rules = rules or RuleSet()
-        self.intake = _LastEvent(self.intake)
 
     def open(self, runtime_context: RuntimeContext) -> None:
         super().open(runtime_context)
@@ -95,13 +74,12 @@ class RuledUserHistory(TrackUserHistory, KeyedBroadcastProcessFunction):
     def process_element(self, raw, ctx):
         if not self.rules_restored:
             self._restore(ctx)
-        for out in super().process_element(raw, ctx):
-            if isinstance(out, Row) and len(self.rules):  # with no rule the row already says so (NOTHING)
-                values = list(out)
-                values[_RULES_AT:] = self._outcome(self.intake.event, values)
-                yield Row(*values)
-            else:
-                yield out
+        yield from super().process_element(raw, ctx)
+
+    def scoring_row(self, event: Event, values: list):
+        if len(self.rules):  # with no rule the row already says so (NOTHING)
+            values[_RULES_AT:] = self._outcome(event, values)
+        return super().scoring_row(event, values)
 
     def process_broadcast_element(self, value, ctx):
         if not self.rules_restored:

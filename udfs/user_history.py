@@ -11,7 +11,7 @@ For each raw record of a user (keyed in Java: :func:`shopguard.jobs.user_keying.
 3. otherwise advances the user's :class:`~shopguard.udfs.user_state.UserState` (one keyed value,
    read and written once), matches the event against the user's normal-behaviour patterns
    (:mod:`shopguard.udfs.pattern_matching`, whose online-learned part lives in that same value) and
-   emits one row to be scored,
+   emits one row to be scored (packed when the entity steps come next: :func:`~shopguard.udfs.rows.pack_scoring`),
 4. sends a churn fact to the ``churn-facts`` side output for an event that may start a visit or is a
    purchase or refund request (this step knows it from the user state it reads anyway, so events inside a
    visit send nothing), and a tick now and then; the churn step (:mod:`shopguard.udfs.churn_step`, a keyed
@@ -45,11 +45,19 @@ from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.item_step import ITEM_FACTS, is_item_fact, item_fact
 from shopguard.udfs.model_source import LiveModel, ModelSource
-from shopguard.udfs.rows import SCORING_ROW
+from shopguard.udfs.rows import PACKED_SCORING_ROW, SCORING_ROW, pack_scoring
 from shopguard.udfs.served_patterns import ServedPatterns
 from shopguard.udfs.user_state import UserState, recent_ids_json, session_part
 
-__all__ = ["CHURN_FACTS", "LATE_EVENTS", "SCORING_ROW", "TrackUserHistory", "late_event_message", "state_ttl"]
+__all__ = [
+    "CHURN_FACTS",
+    "LATE_EVENTS",
+    "PACKED_SCORING_ROW",
+    "SCORING_ROW",
+    "TrackUserHistory",
+    "late_event_message",
+    "state_ttl",
+]
 
 LATE_EVENTS = OutputTag("late-events", KEYED_JSON_ROW)
 
@@ -99,7 +107,8 @@ def throttle_seconds(debug_throttle_us: int) -> float:
 
 
 class TrackUserHistory(KeyedProcessFunction):
-    """Keyed by ``user_id``: raw records in, :data:`SCORING_ROW` rows out, dead letters and late events aside."""
+    """Keyed by ``user_id``: raw records in, :data:`SCORING_ROW` rows out (:data:`PACKED_SCORING_ROW` with
+    ``packed_rows``, for the entity steps), dead letters and late events aside."""
 
     def __init__(
         self,
@@ -110,8 +119,10 @@ class TrackUserHistory(KeyedProcessFunction):
         source: ModelSource,
         churn: ChurnSettings | None = None,
         item_facts: bool = False,
+        packed_rows: bool = False,
     ):
         self.settings = settings
+        self.packed_rows = packed_rows  # emit PACKED_SCORING_ROW (the entity steps come next) instead of SCORING_ROW
         self.item_facts = item_facts  # send reviews and purchases of items to the item step (udfs/item_step.py)
         self.churn_facts = churn is not None and churn.enabled  # send churn facts to the churn step
         self.fact_clock_ms = -1  # this instance's newest fact or tick time (not state: a tick is only a clock)
@@ -181,7 +192,7 @@ class TrackUserHistory(KeyedProcessFunction):
         if self.item_facts and is_item_fact(event):
             yield ITEM_FACTS, item_fact(event)
         self.scored_events.inc()
-        yield Row(
+        values = [
             event.user_id,
             event.session_id or state.session.session_id(event.user_id),
             event.event_id,
@@ -197,4 +208,10 @@ class TrackUserHistory(KeyedProcessFunction):
             *NO_FIGURES,
             *NO_FIGURES,
             *NO_RULES,  # the rules' columns, filled by udfs/rule_broadcast.py when the job runs with rules
-        )
+        ]
+        yield self.scoring_row(event, values)
+
+    def scoring_row(self, event: Event, values: list):
+        """The row that takes ``event`` to scoring: its ``values`` (one per scoring column), packed for the entity
+        steps when they run (:func:`~shopguard.udfs.rows.pack_scoring`)."""
+        return pack_scoring(values) if self.packed_rows else Row(*values)

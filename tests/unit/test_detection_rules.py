@@ -288,4 +288,4 @@ def test_the_user_step_with_rules_survives_pickling_as_flink_ships_it(tmp_path):
     hashing = IdentifierHashing.from_settings(cfg.privacy, {})
     step = RuledUserHistory(cfg.job, cfg.validation, hashing, cfg.patterns, source, rules=rules)
     copy = cloudpickle.loads(cloudpickle.dumps(step))
-    assert copy.intake.intake == step.intake.intake and copy.initial_rules == rules
+    assert copy.intake == step.intake and copy.initial_rules == rules

@@ -11,13 +11,14 @@ from pyflink.common import Row
 
 from shopguard.config import EntitySettings, JobSettings, PrivacySettings
 from shopguard.training.entity_figures import entity_figures
+from shopguard.udfs.detection_rules import NOTHING as NO_RULES
 from shopguard.udfs.entities_detector import EntityTables
 from shopguard.udfs.entity_sketch import MAX_STATE_BYTES, NO_FIGURES
 from shopguard.udfs.entity_streams import RING_ALERTS, TrackEntity, entity_inputs, entity_key_of
 from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.placeholder_model import write_placeholder_model
-from shopguard.udfs.rows import ENTITY_FIGURE_FIELDS, SCORING_FIELDS, entity_figure_fields
+from shopguard.udfs.rows import ENTITY_FIGURE_FIELDS, SCORING_FIELDS, entity_figure_fields, pack_scoring, unpack_scoring
 from tests.unit.flink_fakes import Metrics
 
 T0 = 1_600_000_000_000
@@ -48,10 +49,16 @@ class KeyedRuntime:
 
 
 def scoring_row(event: Event) -> Row:
-    """The row the user's step emits for ``event`` (history columns left empty: the entity steps do not read them)."""
+    """The packed row the user's step emits for ``event`` with entities on (history columns left empty: the entity
+    steps do not read them)."""
     base = (event.user_id, "s", event.event_id, event.event_type, event.ts_ms, b"", "[]", b"", math.nan, "", math.nan)
     inputs = entity_inputs(event, HASHING, account_new=event.event_type == "signup")
-    return Row(*base, *inputs, *NO_FIGURES, *NO_FIGURES)
+    return pack_scoring([*base, *inputs, *NO_FIGURES, *NO_FIGURES, *NO_RULES])
+
+
+def values_out(step: TrackEntity, row) -> list:
+    """The scoring values of a row ``step`` emitted: packed unless ``step`` is the last entity step."""
+    return unpack_scoring(row) if step.emits_packed else list(row)
 
 
 def run(step: TrackEntity, runtime: KeyedRuntime, events):
@@ -65,7 +72,7 @@ def run(step: TrackEntity, runtime: KeyedRuntime, events):
             if isinstance(output, tuple) and output[0] is RING_ALERTS:
                 alerts.append(json.loads(output[1][1]))
             else:
-                rows.append(dict(zip(SCORING_FIELDS, output)))
+                rows.append(dict(zip(SCORING_FIELDS, values_out(step, output))))
     return rows, alerts
 
 
@@ -270,7 +277,7 @@ def run_both_steps(events):
                     if isinstance(output, tuple) and output[0] is RING_ALERTS:
                         alerts.append(json.loads(output[1][1]))
                     else:
-                        out.append(Row(*output))
+                        out.append(output)
             rows = out
     return alerts
 
@@ -324,3 +331,18 @@ def test_a_ring_opening_its_accounts_a_day_apart_is_still_one_ring():
     ]  # 20 h apart: never three of them within 24 h
     alerts = run(step, runtime, slow)[1]
     assert alerts and set(alerts[-1]["accounts"]) == {"slow-0", "slow-1", "slow-2"}
+
+
+def test_rows_stay_packed_until_the_ip_step_which_hands_scoring_the_whole_row():
+    device, device_runtime = device_step()
+    ip, ip_runtime = TrackEntity("ip", EntitySettings(), JobSettings()), KeyedRuntime()
+    ip.open(ip_runtime)
+    bare = scoring_row(Event("e1", "u1", "page_view", T0))
+    assert list(device.process_element(bare, None)) == [bare]  # no device: passed on as it came, not unpacked
+    on_both = scoring_row(Event("e2", "u1", "page_view", T0, device_id=DEVICE, ip="10.0.0.1"))
+    (packed,) = device.process_element(on_both, None)
+    assert len(packed) == 4 and unpack_scoring(packed)[SCORING_FIELDS.index("device_accounts_1h")] == 1
+    for row in (bare, packed):
+        (whole,) = ip.process_element(row, None)
+        assert len(whole) == len(SCORING_FIELDS) and whole[SCORING_FIELDS.index("event_id")] in ("e1", "e2")
+    assert whole[SCORING_FIELDS.index("ip_accounts_1h")] == 1 and whole[SCORING_FIELDS.index("device_accounts_1h")] == 1

@@ -46,7 +46,7 @@ def test_the_profile_names_the_keyed_and_the_scoring_functions(capsys):
 
 def test_the_entity_steps_pass_every_row_with_its_device_and_ip_figures():
     cfg = ShopguardConfig()
-    step, state = open_keyed_step(cfg, ModelSource(fixed_dir=DEFAULT_MODEL))
+    step, state = open_keyed_step(cfg, ModelSource(fixed_dir=DEFAULT_MODEL), packed_rows=True)
     rows = run_keyed_step(step, state, as_records(bench_events(60, 6)))
     passed = run_entity_steps(open_entity_steps(cfg), rows)
     figures = [SCORING_FIELDS.index(name) for name in ("device_accounts_1h", "ip_accounts_1h")]
@@ -57,7 +57,7 @@ def test_an_entity_step_keeps_its_sketch_and_its_ring_record_apart():
     from shopguard.udfs.entity_streams import ENTITY_TYPES
 
     cfg = ShopguardConfig()
-    step, state = open_keyed_step(cfg, ModelSource(fixed_dir=DEFAULT_MODEL))
+    step, state = open_keyed_step(cfg, ModelSource(fixed_dir=DEFAULT_MODEL), packed_rows=True)
     events = [e._replace(device_id="shared-device") for e in bench_events(300, 30)]  # a ring of 30 accounts
     rows = run_keyed_step(step, state, as_records(events))
     assert len(run_entity_steps(open_entity_steps(cfg), rows)) == 300 and ENTITY_TYPES
