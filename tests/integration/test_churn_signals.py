@@ -44,7 +44,7 @@ from shopguard.udfs.churn_state import ChurnState
 from shopguard.udfs.churn_watch import ChurnWatch
 from shopguard.udfs.events import Event
 from shopguard.udfs.placeholder_model import write_placeholder_model
-from tests.integration.test_fault_taskmanager import diagnostics, wait_for
+from tests.integration.job_recovery import diagnostics, replace_taskmanagers, restart_marks, wait_until_running_again
 from tests.integration.test_flink_cluster import cluster_config
 
 pytestmark = pytest.mark.integration
@@ -128,17 +128,9 @@ def churn_run(kafka_config, tmp_path_factory):
             cfg, cfg.topics.risk_signals, until=lambda got: any(s["user_id"] == "early" for s in got), timeout_s=120
         )
         assert before, f"no committed churn signal before the kill\n{diagnostics(cluster, job_id)}"
-        restarts, attempts = cluster.job_restarts(job_id), cluster.task_attempts(job_id)
-        killed = cluster.kill_taskmanager()
-        for _ in range(cfg.cluster.taskmanagers):
-            cluster.start_taskmanager()
-
-        def restarted() -> bool:
-            state, tasks = cluster.job_state(job_id)
-            again = cluster.job_restarts(job_id) > restarts or cluster.task_attempts(job_id) > attempts
-            return again and state == "RUNNING" and bool(tasks) and set(tasks) == {"RUNNING"}
-
-        wait_for(restarted, RECOVERY_TIMEOUT_S, "the job to restart from its checkpoint", cluster, job_id)
+        before = restart_marks(cluster, job_id)
+        killed, _ = replace_taskmanagers(cluster, cfg.cluster.taskmanagers)
+        wait_until_running_again(cluster, job_id, before, RECOVERY_TIMEOUT_S)
         send_in_event_time(cfg, up_to_comeback)
         came_back = collect(
             cfg,

@@ -18,6 +18,7 @@ from shopguard.local.alert_feed import collect
 from shopguard.local.flink_cluster import FlinkSessionCluster
 from shopguard.local.topics import ensure_topics
 from tests.integration.fault_traffic import Waves
+from tests.integration.job_recovery import diagnostics, replace_taskmanagers, restart_marks, wait_until_running_again
 from tests.integration.test_flink_cluster import cluster_config
 
 pytestmark = pytest.mark.integration
@@ -25,35 +26,6 @@ pytestmark = pytest.mark.integration
 FIRST_ALERT_TIMEOUT_S = 60
 RECOVERY_TIMEOUT_S = 90
 ALERTS_TIMEOUT_S = 60
-
-
-def diagnostics(cluster: FlinkSessionCluster, job_id: str) -> str:
-    """What a person needs when this test fails: job state, Flink's failure, the daemons' log tails."""
-    try:
-        state = cluster.job_state(job_id)
-    except Exception as error:  # noqa: BLE001 - the JobManager may be the thing that broke
-        state = f"unknown ({error})"
-    try:
-        restarts = cluster.job_restarts(job_id)
-    except Exception as error:  # noqa: BLE001 - as above
-        restarts = f"unknown ({error})"
-    return (
-        f"job {job_id}: {state}, numRestarts {restarts}, highest task attempt "
-        f"{cluster.task_attempts(job_id)}; {cluster.status().describe()}\n"
-        f"--- job exceptions ---\n{cluster.job_exceptions(job_id)[-2500:]}\n"
-        f"--- TaskManager log ---\n{cluster._log_tail('taskexecutor', 25)}\n"
-        f"--- JobManager log ---\n{cluster._log_tail('standalonesession', 25)}"
-    )
-
-
-def wait_for(condition, timeout_s: float, what: str, cluster: FlinkSessionCluster, job_id: str) -> float:
-    """Poll ``condition`` every 0.5 s; return the seconds it took, or fail with the diagnostics."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout_s:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}\n{diagnostics(cluster, job_id)}")
-        time.sleep(0.5)
-    return time.monotonic() - started
 
 
 @pytest.fixture(scope="module")
@@ -70,23 +42,13 @@ def killed_taskmanager(kafka_config, tmp_path_factory):
         traffic.start()
         first = collect(cfg, cfg.topics.alerts, until=bool, timeout_s=FIRST_ALERT_TIMEOUT_S)
         assert first, f"no committed alert within {FIRST_ALERT_TIMEOUT_S} s\n{diagnostics(cluster, job_id)}"
-        restarts_before = cluster.job_restarts(job_id)
-        attempts_before = cluster.task_attempts(job_id)
+        before = restart_marks(cluster, job_id)
         users_before_kill = len(traffic.snapshot()[0])
 
         killed_at = time.monotonic()
-        killed = cluster.kill_taskmanager()
-        new_pid = [cluster.start_taskmanager() for _ in range(cfg.cluster.taskmanagers)]
+        killed, new_pid = replace_taskmanagers(cluster, cfg.cluster.taskmanagers)
         new_tm_s = time.monotonic() - killed_at
-
-        def recovered() -> bool:
-            state, tasks = cluster.job_state(job_id)
-            restarted = (
-                cluster.job_restarts(job_id) > restarts_before or cluster.task_attempts(job_id) > attempts_before
-            )
-            return restarted and state == "RUNNING" and bool(tasks) and set(tasks) == {"RUNNING"}
-
-        wait_for(recovered, RECOVERY_TIMEOUT_S, "the job to restart and run again", cluster, job_id)
+        wait_until_running_again(cluster, job_id, before, RECOVERY_TIMEOUT_S)
         recovered_s = time.monotonic() - killed_at
         users_at_recovery = len(traffic.snapshot()[0])
         time.sleep(4)  # waves keep coming after the restart
@@ -116,10 +78,8 @@ def killed_taskmanager(kafka_config, tmp_path_factory):
             "users": users,
             "alerts": alerts,
             "killed": killed,
-            "restarts_before": restarts_before,
-            "restarts": cluster.job_restarts(job_id),
-            "attempts_before": attempts_before,
-            "attempts": cluster.task_attempts(job_id),
+            "marks_before": before,
+            "marks": restart_marks(cluster, job_id),
             "state": cluster.job_state(job_id),
             "users_before_kill": users_before_kill,
             "users_at_recovery": users_at_recovery,
@@ -135,7 +95,8 @@ def test_the_taskmanager_was_killed_mid_stream_and_the_job_restarted_from_a_chec
     run = killed_taskmanager
     assert run["killed"], "no TaskManager process was killed"
     # numRestarts, or (when Flink leaves it at 0 for a regional recovery) the tasks' attempt numbers
-    assert run["restarts"] > run["restarts_before"] or run["attempts"] > run["attempts_before"], run["diagnostics"]
+    (restarts, attempts), (restarts_before, attempts_before) = run["marks"], run["marks_before"]
+    assert restarts > restarts_before or attempts > attempts_before, run["diagnostics"]
     state, tasks = run["state"]
     assert state == "RUNNING" and set(tasks) == {"RUNNING"}, run["diagnostics"]
     assert 0 < run["users_before_kill"] < run["users_at_recovery"] < len(run["users"]), (

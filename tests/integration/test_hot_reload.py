@@ -20,6 +20,7 @@ from shopguard.local.producer import send_records
 from shopguard.local.topics import ensure_topics
 from shopguard.udfs.model_registry import ModelRegistry
 from shopguard.udfs.placeholder_model import write_placeholder_model
+from tests.integration.waiting import wait_on_job
 
 pytestmark = pytest.mark.integration
 
@@ -45,16 +46,6 @@ class Traffic(threading.Thread):
             time.sleep(self.pause_s)
 
 
-def wait_for(condition, timeout_s: float, what: str, job: RunningJob) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"timed out after {timeout_s} s waiting for {what}; metrics {job.metrics()}\n{job.log_tail()}"
-            )
-        time.sleep(0.5)
-
-
 @pytest.fixture(scope="module")
 def reload_run(kafka_config, tmp_path_factory):
     registry_dir = tmp_path_factory.mktemp("registry")
@@ -68,14 +59,16 @@ def reload_run(kafka_config, tmp_path_factory):
     traffic = Traffic(cfg, topics.events)
     try:
         traffic.start()
-        wait_for(lambda: job.metrics().get("model_version_scored_events", 0) >= 100, 90, "scores from model m-a", job)
+        wait_on_job(
+            lambda: job.metrics().get("model_version_scored_events", 0) >= 100, 90, "scores from model m-a", job
+        )
         broken = write_placeholder_model(staging, version="m-broken")
         (broken / "model.onnx").write_bytes(b"\x00 not an onnx model")
         registry.set_current(registry.add(broken))
-        wait_for(lambda: job.metrics().get("model_refusals", 0) >= cfg.job.parallelism, 60, "the refusal", job)
+        wait_on_job(lambda: job.metrics().get("model_refusals", 0) >= cfg.job.parallelism, 60, "the refusal", job)
         time.sleep(2)  # traffic keeps flowing while the broken model is current
         registry.set_current(registry.add(write_placeholder_model(staging, version="m-b", threshold=0.85)))
-        wait_for(lambda: job.metrics().get("model_swaps", 0) >= cfg.job.parallelism, 60, "the swap to m-b", job)
+        wait_on_job(lambda: job.metrics().get("model_swaps", 0) >= cfg.job.parallelism, 60, "the swap to m-b", job)
         time.sleep(3)  # more waves under the new model
         traffic.stopped.set()
         traffic.join(timeout=30)

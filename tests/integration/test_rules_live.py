@@ -28,6 +28,7 @@ from shopguard.local.job_process import RunningJob, isolated_job_config
 from shopguard.local.producer import send_records
 from shopguard.local.topics import ensure_topics
 from shopguard.udfs.placeholder_model import write_placeholder_model
+from tests.integration.waiting import wait_on_job
 
 pytestmark = pytest.mark.integration
 
@@ -63,14 +64,6 @@ class Traffic(threading.Thread):
             time.sleep(self.pause_s)
 
 
-def wait_for(condition, timeout_s: float, what: str, job: RunningJob) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}; {job.metrics()}\n{job.log_tail()}")
-        time.sleep(0.25)
-
-
 def put(cfg, body: dict | bytes) -> float:
     """Write one rule record; return the wall time (epoch seconds) the broker took it."""
     value = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -97,17 +90,31 @@ def rules_run(kafka_config, tmp_path_factory):
     traffic = Traffic(cfg)
     try:
         traffic.start()
-        wait_for(lambda: job.metrics().get("events_to_score", 0) >= 100, 120, "the job to score events", job)
+        wait_on_job(
+            lambda: job.metrics().get("events_to_score", 0) >= 100, 120, "the job to score events", job, every_s=0.25
+        )
         before = collect(cfg, cfg.topics.alerts, until=lambda got: False, timeout_s=3)
         written = put(cfg, RULE)
-        wait_for(lambda: naming(collect(cfg, cfg.topics.alerts, lambda got: False, 1), 1), 60, "a ruled alert", job)
+        wait_on_job(
+            lambda: naming(collect(cfg, cfg.topics.alerts, lambda got: False, 1), 1),
+            60,
+            "a ruled alert",
+            job,
+            every_s=0.25,
+        )
         first_seen = time.time()
         put(cfg, b'{"id": "small-failed-payments", "version": 2, "kind": "count"}')  # malformed
-        wait_for(lambda: job.metrics().get("rules_refused", 0) >= 1, 30, "the refusal", job)
+        wait_on_job(lambda: job.metrics().get("rules_refused", 0) >= 1, 30, "the refusal", job, every_s=0.25)
         refused_at = time.time()
         time.sleep(3)  # card testers keep coming under the rule in force
         deleted = put(cfg, {"id": RULE["id"], "version": 3, "deleted": True})
-        wait_for(lambda: job.metrics().get("rules_changed", 0) >= 2 * cfg.job.parallelism, 30, "the deletion", job)
+        wait_on_job(
+            lambda: job.metrics().get("rules_changed", 0) >= 2 * cfg.job.parallelism,
+            30,
+            "the deletion",
+            job,
+            every_s=0.25,
+        )
         time.sleep(4)
         traffic.stopped.set()
         traffic.join(timeout=30)

@@ -23,7 +23,13 @@ from shopguard.local.producer import send_records
 from shopguard.local.topics import ensure_topics
 from shopguard.udfs.placeholder_model import write_placeholder_model
 from tests.integration.fault_traffic import Waves
-from tests.integration.test_fault_taskmanager import diagnostics, wait_for
+from tests.integration.job_recovery import (
+    diagnostics,
+    replace_taskmanagers,
+    restart_marks,
+    running_again,
+    wait_until_running_again,
+)
 from tests.integration.test_rules_live import RULE  # the same counting rule: 3 small failed payments a minute
 
 pytestmark = pytest.mark.integration
@@ -59,20 +65,9 @@ def restarted(kafka_config, tmp_path_factory):
         traffic.start()
         first = collect(cfg, cfg.topics.alerts, until=naming_the_rule, timeout_s=FIRST_ALERT_TIMEOUT_S)
         assert naming_the_rule(first), f"no committed alert names the rule\n{diagnostics(cluster, job_id)}"
-        restarts_before, attempts_before = cluster.job_restarts(job_id), cluster.task_attempts(job_id)
-
-        cluster.kill_taskmanager()
-        for _ in range(cfg.cluster.taskmanagers):
-            cluster.start_taskmanager()
-
-        def recovered() -> bool:
-            state, tasks = cluster.job_state(job_id)
-            restarted = (
-                cluster.job_restarts(job_id) > restarts_before or cluster.task_attempts(job_id) > attempts_before
-            )
-            return restarted and state == "RUNNING" and bool(tasks) and set(tasks) == {"RUNNING"}
-
-        wait_for(recovered, RECOVERY_TIMEOUT_S, "the job to restart from its checkpoint", cluster, job_id)
+        before = restart_marks(cluster, job_id)
+        replace_taskmanagers(cluster, cfg.cluster.taskmanagers)
+        wait_until_running_again(cluster, job_id, before, RECOVERY_TIMEOUT_S)
         users_at_recovery = set(traffic.snapshot()[0])
         time.sleep(6)  # waves keep coming after the restart
         traffic.stop()
@@ -88,7 +83,7 @@ def restarted(kafka_config, tmp_path_factory):
             "first": first,
             "after": after,
             "alerts": alerts,
-            "restarted": recovered(),
+            "restarted": running_again(cluster, job_id, before),
             "diagnostics": diagnostics(cluster, job_id),
         }
     finally:
