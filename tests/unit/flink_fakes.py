@@ -44,3 +44,16 @@ class Runtime:
 
     def get_state(self, descriptor) -> ValueState:
         return self.state
+
+
+class NamedStates:
+    """A runtime context whose value states are kept apart by name (one key), for a step with several states."""
+
+    def __init__(self):
+        self.metrics, self.states = Metrics(), {}
+
+    def get_metrics_group(self) -> Metrics:
+        return self.metrics
+
+    def get_state(self, descriptor) -> ValueState:
+        return self.states.setdefault(descriptor.get_name(), ValueState())

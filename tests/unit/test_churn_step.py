@@ -14,24 +14,11 @@ from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.model_source import ModelSource
 from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.udfs.user_history import TrackUserHistory
-from tests.unit.flink_fakes import Metrics, ValueState
+from tests.unit.flink_fakes import NamedStates
 
 DAY = 86_400_000
 T0 = 1_700_000_000_000
 NO_WATERMARK = -(2**63)
-
-
-class _Runtime:
-    """One value state per descriptor name."""
-
-    def __init__(self):
-        self.metrics, self.states = Metrics(), {}
-
-    def get_metrics_group(self):
-        return self.metrics
-
-    def get_state(self, descriptor):
-        return self.states.setdefault(descriptor.name, ValueState())
 
 
 class _Context:
@@ -76,7 +63,7 @@ def _fire_due(step: WatchChurn, ctx: _Context, watermark: int) -> list:
 def churn_step():
     cfg = ShopguardConfig()
     step = WatchChurn(cfg.churn, cfg.job.alert_update_min_gain, cfg.job.max_out_of_orderness_ms)
-    runtime = _Runtime()
+    runtime = NamedStates()
     step.open(runtime)
     return step, runtime
 
@@ -113,7 +100,7 @@ def test_at_the_end_of_the_input_a_deadline_the_events_reached_is_reported_as_th
     for fact in facts:
         list(step.process_element(fact, ctx))
     live_step = WatchChurn(step.settings, step.min_gain, step.max_out_of_orderness_ms)
-    live_step.open(_Runtime())
+    live_step.open(NamedStates())
     live_ctx = _Context("u")
     for fact in facts:
         list(live_step.process_element(fact, live_ctx))
@@ -155,7 +142,7 @@ def test_the_user_step_sends_a_fact_per_visit_start_and_order_and_a_tick_now_and
     step = TrackUserHistory(
         cfg.job, cfg.validation, IdentifierHashing.from_settings(cfg.privacy, {}), cfg.patterns, source, cfg.churn
     )
-    step.open(_Runtime())
+    step.open(NamedStates())
     minute = 60_000
     events = [
         Event("a", "u", "page_view", T0),  # the user's first event: a visit starts
@@ -189,7 +176,7 @@ def test_with_churn_off_the_user_step_sends_no_fact(tmp_path):
     step = TrackUserHistory(
         cfg.job, cfg.validation, IdentifierHashing.from_settings(cfg.privacy, {}), cfg.patterns, source, off
     )
-    step.open(_Runtime())
+    step.open(NamedStates())
     try:
         out = list(step.process_element(Event("a", "u", "page_view", T0).to_json().encode(), _Context("u")))
     finally:

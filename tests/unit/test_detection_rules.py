@@ -23,7 +23,7 @@ from shopguard.udfs.model_source import ModelSource
 from shopguard.udfs.placeholder_model import write_placeholder_model
 from shopguard.udfs.rows import SCORING_FIELDS
 from shopguard.udfs.rule_broadcast import RULES_STATE, RuledUserHistory
-from tests.unit.flink_fakes import Metrics, ValueState
+from tests.unit.flink_fakes import NamedStates
 
 HEAD = {"owner": "risk-team", "description": "a test rule"}
 
@@ -187,19 +187,6 @@ def test_versions_only_grow_and_a_deletion_removes_the_rule():
 
 
 # --- the user step with broadcast state, on stand-ins for Flink's state -------------------------------
-
-
-class NamedStates:
-    """A runtime context whose value states are kept apart by name, and a broadcast state."""
-
-    def __init__(self):
-        self.metrics, self.states = Metrics(), {}
-
-    def get_metrics_group(self):
-        return self.metrics
-
-    def get_state(self, descriptor):
-        return self.states.setdefault(descriptor.get_name(), ValueState())
 
 
 class BroadcastState(dict):
