@@ -29,6 +29,7 @@ from shopguard.local.producer import send_records
 from shopguard.local.topics import ensure_topics
 from shopguard.udfs.events import Event
 from shopguard.udfs.model_registry import ModelRegistry
+from tests.integration.waiting import wait_on_job
 
 pytestmark = pytest.mark.integration
 
@@ -54,17 +55,6 @@ def small_failed_payments(user: str, start: int, tag: str) -> list[Event]:
 
 def send(cfg, events: list[Event]) -> None:
     send_records(cfg, cfg.topics.events, [(e.user_id, e.to_json().encode()) for e in events])
-
-
-def wait_for(condition, timeout_s: float, what: str, job: RunningJob):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}; {job.metrics()}\n{job.log_tail()}")
-        time.sleep(1.0)
 
 
 def alerts_of(cfg, user: str, version: str | None = None) -> list[dict]:
@@ -98,8 +88,12 @@ def retrain_run(kafka_config, tmp_path_factory):
     try:
         send(cfg, small_failed_payments("fp-shopper", T0, "day1"))
         send(cfg, account_taker("taken-over", T0 + 60_000, random.Random(1)))
-        fp_alert = wait_for(lambda: alerts_of(cfg, "fp-shopper"), 120, "the false positive's alert", job)[0]
-        taken = wait_for(lambda: alerts_of(cfg, "taken-over"), 120, "the account takeover's alert", job)[0]
+        fp_alert = wait_on_job(
+            lambda: alerts_of(cfg, "fp-shopper"), 120, "the false positive's alert", job, every_s=1.0
+        )[0]
+        taken = wait_on_job(
+            lambda: alerts_of(cfg, "taken-over"), 120, "the account takeover's alert", job, every_s=1.0
+        )[0]
         submit_verdict(cfg, fp_alert["alert_id"], "false_positive", analyst="test", note="a real shopper")
         submit_verdict(cfg, taken["alert_id"], "confirmed", taken["anomaly_type"], analyst="test")
         verdicts, _ = read_verdicts(cfg)
@@ -116,16 +110,24 @@ def retrain_run(kafka_config, tmp_path_factory):
             ]
         )
         new_version = registry.current().model_version
-        wait_for(lambda: swapped(cfg, job), 120, "the swap", job)
+        wait_on_job(lambda: swapped(cfg, job), 120, "the swap", job, every_s=1.0)
         send(cfg, small_failed_payments("fp-shopper", T0 + DAY, "day2"))
         # the same behaviour a day later, under new event ids (the job drops an id it has seen as a duplicate)
         again = account_taker("taken-over", T0 + DAY + 60_000, random.Random(2))
         send(cfg, [e._replace(event_id=f"{e.event_id}-day2") for e in again])
-        wait_for(
-            lambda: alerts_of(cfg, "taken-over", new_version), 120, "the account takeover under the new model", job
+        wait_on_job(
+            lambda: alerts_of(cfg, "taken-over", new_version),
+            120,
+            "the account takeover under the new model",
+            job,
+            every_s=1.0,
         )
-        wait_for(
-            lambda: job.metrics().get("events_in", 0) == job.metrics().get("events_to_score", -1), 60, "all scored", job
+        wait_on_job(
+            lambda: job.metrics().get("events_in", 0) == job.metrics().get("events_to_score", -1),
+            60,
+            "all scored",
+            job,
+            every_s=1.0,
         )
         time.sleep(3 * cfg.job.checkpoint_interval_ms / 1000)  # a checkpoint commits whatever they alerted
         yield {
