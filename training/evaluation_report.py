@@ -76,7 +76,7 @@ def write_evaluation_report(
         "",
         f"`recall_at_0.1pct_fpr`: in brackets its {INTERVAL_LEVEL:.0%} bootstrap interval over users (the "
         "0.1% point rests on a handful of normal users). "
-        "`real_normal_fpr`: share of the 58,732 real Taobao shoppers flagged at the threshold.",
+        "`real_normal_fpr`: share of all the real shoppers in `data.taobao_csv` flagged at the threshold.",
         "",
         "## Per anomaly type (user-level PR-AUC / recall at the threshold / recall of the subtle variant / "
         "median delay in events)",
