@@ -9,9 +9,8 @@ environment's ``.pth`` files, so ``python.pythonpath`` must name its site-packag
 from __future__ import annotations
 
 import hashlib
-import importlib
+import importlib.util
 import io
-import pkgutil
 import sysconfig
 import zipfile
 from pathlib import Path
@@ -28,19 +27,37 @@ def site_packages() -> str:
     return sysconfig.get_paths()["purelib"]
 
 
+def package_folders() -> dict[str, Path]:
+    """Each package to ship and its folder, found without importing any of them: the job is on the serving side,
+    which never imports training or the benchmark (the README's dependency rule), even to find their folders.
+
+    >>> folders = package_folders()
+    >>> folders["shopguard.udfs"].name, "shopguard.training.detectors" in folders
+    ('udfs', True)
+    """
+    folders = {}
+    for top in TOP_PACKAGES:
+        spec = importlib.util.find_spec(top)  # imports the parent ``shopguard`` only, not ``top`` itself
+        if spec is None or not spec.submodule_search_locations:
+            raise ModuleNotFoundError(f"{top} is not an installed package", name=top)
+        pending = [(top, Path(spec.submodule_search_locations[0]))]
+        while pending:
+            name, folder = pending.pop()
+            folders[name] = folder
+            if top != PACKAGE:  # the folders under shopguard/ (shopguard.local) are never shipped
+                pending += [(f"{name}.{sub.name}", sub) for sub in sorted(folder.iterdir()) if is_package(sub)]
+    return folders
+
+
+def is_package(folder: Path) -> bool:
+    return folder.is_dir() and folder.name.isidentifier() and (folder / "__init__.py").is_file()
+
+
 def package_sources() -> dict[str, bytes]:
     """Every module of the ``shopguard`` package, and the tables it ships, by path inside a zip, e.g.
     ``shopguard/udfs/events.py``, ``shopguard/udfs/shipped-tables/rarity.json``."""
     sources: dict[str, bytes] = {}
-    packages = list(TOP_PACKAGES)
-    for top in TOP_PACKAGES[1:]:
-        packages += [
-            info.name
-            for info in pkgutil.walk_packages(importlib.import_module(top).__path__, prefix=f"{top}.")
-            if info.ispkg
-        ]
-    for name in packages:
-        folder = Path(importlib.import_module(name).__path__[0])
+    for name, folder in package_folders().items():
         for source in sorted(folder.glob("*.py")) + sorted(folder.glob(f"{DATA_FOLDER}/*.json")):
             sources[f"{name.replace('.', '/')}/{source.relative_to(folder)}"] = source.read_bytes()
     return sources

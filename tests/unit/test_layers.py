@@ -13,7 +13,9 @@ The layers, from the bottom up; a module may import its own layer and the layers
 
 So the serving side (udfs, jobs) never imports training, the local toolkit or the benchmark. The one
 exception is written down here: the job's environment builds a local Flink home, only when no cluster
-started the job, through a lazy import of ``shopguard.local.flink_home``.
+started the job, through a lazy import of ``shopguard.local.flink_home``. An import by name
+(``importlib.import_module``, ``__import__``, ``pkgutil.walk_packages``) would hide its arrow from these checks,
+so the project makes none; and the command line imports the layers it runs inside each command only.
 """
 
 from __future__ import annotations
@@ -91,6 +93,30 @@ def imports(path: Path) -> list[tuple[int, str, bool]]:
     return found
 
 
+IMPORTS_BY_NAME = {"import_module", "__import__", "walk_packages"}
+"""Calls that import a module named by a value, which no arrow above can see (``walk_packages`` imports every
+package it walks into)."""
+
+
+def imports_by_name(path: Path) -> list[tuple[int, str]]:
+    """(line, function) for every call in a file that imports a module by name.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     leak = Path(folder) / "leak.py"
+    ...     _ = leak.write_text("import importlib\\nimportlib.import_module('shopguard.training')\\n__import__('x')\\n")
+    ...     imports_by_name(leak)
+    [(2, 'import_module'), (3, '__import__')]
+    """
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Call):
+            name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+            if name in IMPORTS_BY_NAME:
+                found.append((node.lineno, name))
+    return sorted(found)
+
+
 def broken_rules() -> list[str]:
     broken = []
     for relative, (path, layer) in project_modules().items():
@@ -112,6 +138,25 @@ def broken_rules() -> list[str]:
 
 def test_every_module_imports_only_its_own_layer_and_those_below():
     assert broken_rules() == []
+
+
+def test_no_module_imports_by_name():
+    """An arrow made at run time from a string (the serving side finding training's folder, say) escapes the
+    rule above: the project imports with ``import`` statements only."""
+    found = [
+        f"{relative}:{line} calls {name}: import with an import statement, or find a package's folder with "
+        "importlib.util.find_spec (which does not run it)"
+        for relative, (path, _) in project_modules().items()
+        for line, name in imports_by_name(path)
+    ]
+    assert found == []
+
+
+def test_the_command_line_imports_the_layers_it_runs_inside_its_commands():
+    """``shopguard --help`` and every command start without loading the layers the others need (torch, Flink)."""
+    cli = ROOT / "shopguard" / "cli.py"
+    eager = [module for _, module, lazy in imports(cli) if not lazy and layer_of(module) != "foundation"]
+    assert eager == [], f"shopguard/cli.py imports {eager} at the top: import each inside the command that runs it"
 
 
 def test_every_project_file_is_in_a_layer():
