@@ -2,7 +2,7 @@
 
 The docs are README.md and docs/*.md. A new command, option or setting fails here until it has its line
 (commands in the table of docs/operations.md, settings in its configuration reference, one row each, and a
-comment in shopguard.example.toml).
+comment in shopguard.example.toml). And every link between them leads somewhere: its file, and its heading.
 """
 
 from __future__ import annotations
@@ -22,8 +22,12 @@ OPERATIONS = ROOT / "docs" / "operations.md"
 COMMON_OPTIONS = {"--config", "--set", "--help", "-h"}
 
 
+def doc_files() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
 def docs_text() -> str:
-    return "\n".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
+    return "\n".join(p.read_text() for p in doc_files())
 
 
 def commands() -> dict[str, argparse.ArgumentParser]:
@@ -103,6 +107,54 @@ def test_every_setting_in_the_example_file_has_its_comment():
         "(no measurements)"
         for key in bare
     )
+
+
+def without_code_blocks(markdown: str) -> str:
+    return re.sub(r"^```.*?^```", "", markdown, flags=re.MULTILINE | re.DOTALL)
+
+
+def heading_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as hyphens, a repeated
+    heading numbered.
+
+    >>> sorted(heading_anchors("# Time\\n## The graph: `udfs/`, jobs\\n## Time\\n```\\n# not a heading\\n```"))
+    ['the-graph-udfs-jobs', 'time', 'time-1']
+    """
+    anchors, seen = set(), {}
+    for heading in re.findall(r"^#{1,6} (.+)$", without_code_blocks(markdown), re.MULTILINE):
+        anchor = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        anchors.add(f"{anchor}-{seen[anchor]}" if anchor in seen else anchor)
+        seen[anchor] = seen.get(anchor, 0) + 1
+    return anchors
+
+
+def relative_links(markdown: str) -> list[str]:
+    """The targets of the Markdown links that stay in the repository (no scheme, no mail).
+
+    >>> relative_links("[a](docs/a.md#x), [b](https://example.org), ![p](p.png), `[c](not/a/link.md)`")
+    ['docs/a.md#x', 'p.png']
+    """
+    text = re.sub(r"`[^`\n]*`", "", without_code_blocks(markdown))
+    return [target for target in re.findall(r"\]\(([^)\s]+)\)", text) if not re.match(r"[a-z][a-z0-9+.-]*:", target)]
+
+
+def test_every_link_between_the_docs_resolves():
+    broken = []
+    for doc in doc_files():
+        for target in relative_links(doc.read_text()):
+            path, _, anchor = target.partition("#")
+            destination = (doc.parent / path) if path else doc
+            if not destination.exists():
+                broken.append(f"{doc.relative_to(ROOT)}: ({target}) names no file")
+            elif anchor and destination.suffix == ".md" and anchor not in heading_anchors(destination.read_text()):
+                broken.append(f"{doc.relative_to(ROOT)}: ({target}) names no heading of {path or doc.name}")
+    assert not broken, "\n".join(broken)
+
+
+def test_the_link_check_sees_links_and_headings():
+    links = relative_links((ROOT / "README.md").read_text())
+    assert "docs/architecture.md#the-graph" in links and len(links) >= 10
+    assert "the-graph" in heading_anchors((ROOT / "docs" / "architecture.md").read_text())
 
 
 def test_the_checks_see_what_they_check():
