@@ -111,6 +111,13 @@ class _Writer:
         event_id = f"{self.user_id}-{self.kind}-{len(self.events)}"
         self.events.append(Event(event_id, self.user_id, event_type, self.ts, channel="sim", **fields))
 
+    def view(
+        self, gap_s: float, category: str, rng: np.random.Generator, device_id: str | None, ip: str | None
+    ) -> None:
+        """A page view of one of ``category``'s items, drawn among 400."""
+        item_id = f"{category}-item-{int(rng.integers(0, 400))}"
+        self.add(gap_s, "page_view", item_id=item_id, category_id=category, device_id=device_id, ip=ip)
+
 
 def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
     """A pace or a size drawn evenly on a log scale: as many fast as slow ones between ``low`` and ``high``."""
@@ -192,14 +199,7 @@ class ClickFarming:
         w = _Writer(user_id, self.name, onset_ms)
         for _ in range(int(rng.integers(1, 9)) if subtle else 0):
             category = f"cat-{int(rng.integers(0, 5000))}"
-            w.add(
-                _log_uniform(rng, 10.0, 300.0),
-                "page_view",
-                item_id=f"{category}-item-{int(rng.integers(0, 400))}",
-                category_id=category,
-                device_id=self.ring_device,
-                ip=self.ring_ip,
-            )
+            w.view(_log_uniform(rng, 10.0, 300.0), category, rng, self.ring_device, self.ring_ip)
         for item in self.target_items:
             step = (lambda: _log_uniform(rng, 15.0, 300.0)) if subtle else (lambda: _log_uniform(rng, 1.0, 30.0))
             price = round(float(rng.uniform(30, 300)), 2)
@@ -229,14 +229,7 @@ class CardTesting:
         for _ in range(attempts):
             if subtle:
                 category = context.categories[0] if context.categories else "cat-1"
-                w.add(
-                    pace * rng.uniform(0.5, 1.5),
-                    "page_view",
-                    item_id=f"{category}-item-{int(rng.integers(0, 400))}",
-                    category_id=category,
-                    device_id=context.device_id,
-                    ip=context.ip,
-                )
+                w.view(pace * rng.uniform(0.5, 1.5), category, rng, context.device_id, context.ip)
             amount = round(float(rng.uniform(0.5, 5.0)), 2)
             card = dict(item_id="gift-card", category_id="gift-cards", price=amount, quantity=1)
             w.add(pace * rng.uniform(0.5, 1.5), "payment_failed", device_id=context.device_id, ip=context.ip, **card)
@@ -261,14 +254,7 @@ class AccountTakeover:
         w.add(rng.uniform(5, 30), "login", device_id=device, ip=ip)
         for _ in range(int(rng.integers(2, 6)) if subtle else 0):
             category = f"cat-{int(rng.integers(0, 50))}"
-            w.add(
-                rng.uniform(15, 90),
-                "page_view",
-                item_id=f"{category}-item-{int(rng.integers(0, 400))}",
-                category_id=category,
-                device_id=device,
-                ip=ip,
-            )
+            w.view(rng.uniform(15, 90), category, rng, device, ip)
         for _ in range(1 if subtle else int(rng.integers(2, 4))):
             item = f"electronics-item-{int(rng.integers(0, 50))}"
             price = _price(rng, 300.0, 3000.0) if subtle else _price(rng, 1500.0, 9000.0)
@@ -322,14 +308,7 @@ class SlowCrawler:
         jitter = rng.uniform(0.2, 0.8) if subtle else rng.uniform(0.02, 0.3)
         for _ in range(int(rng.integers(15, 41) if subtle else rng.integers(30, 81))):
             category = _fresh_category(rng, seen)
-            w.add(
-                min(period * rng.lognormal(0, jitter), 25 * 60.0),
-                "page_view",
-                item_id=f"{category}-item-{int(rng.integers(0, 400))}",
-                category_id=category,
-                device_id=context.device_id,
-                ip=context.ip,
-            )
+            w.view(min(period * rng.lognormal(0, jitter), 25 * 60.0), category, rng, context.device_id, context.ip)
         return w.events
 
 
@@ -413,14 +392,7 @@ class NewAccountAbuse:
             w.add(_log_uniform(rng, 2.0, 60.0), "login", device_id=device, ip=ip)
         for _ in range(int(rng.integers(2, 7)) if subtle else int(rng.integers(0, 3))):
             category = f"cat-{int(rng.integers(0, 5000))}"
-            w.add(
-                step(),
-                "page_view",
-                item_id=f"{category}-item-{int(rng.integers(0, 400))}",
-                category_id=category,
-                device_id=device,
-                ip=ip,
-            )
+            w.view(step(), category, rng, device, ip)
         for _ in range(1 if subtle else int(rng.integers(1, 5))):
             category = "promotions" if rng.random() < 0.5 else f"cat-{int(rng.integers(0, 5000))}"
             price = _price(rng, 20.0, 2000.0)
