@@ -296,13 +296,27 @@ def _price(value: Any) -> float | None:
     return price
 
 
+def _whole_number(value: Any, name: str, expected: str) -> int:
+    """``value`` as an integer: ``4.0`` reads as 4; a boolean, a string or a fraction is the wrong type.
+
+    >>> _whole_number(4.0, "rating", "an integer from 1 to 5"), _whole_number(3, "quantity", "an integer")
+    (4, 3)
+    >>> _whole_number(True, "quantity", "an integer")
+    Traceback (most recent call last):
+    ...
+    shopguard.udfs.events.InvalidEvent: wrong_type: 'quantity' must be an integer, got bool
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidEvent("wrong_type", f"'{name}' must be {expected}, got {type(value).__name__}")
+    return value
+
+
 def _quantity(value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidEvent("wrong_type", f"'quantity' must be an integer, got {type(value).__name__}")
+    value = _whole_number(value, "quantity", "an integer")
     if value < 0 or value > 1_000_000:
         raise InvalidEvent("bad_quantity", f"'quantity' {value} must be between 0 and 1000000")
     return value
@@ -315,10 +329,7 @@ def _rating(value: Any, event_type: str) -> int | None:
     """A review's stars: an integer from 1 to 5 (``4.0`` reads as 4); absent or null on every other event."""
     if value is None:
         return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidEvent("wrong_type", f"'rating' must be an integer from 1 to 5, got {type(value).__name__}")
+    value = _whole_number(value, "rating", f"an integer from {MIN_RATING} to {MAX_RATING}")
     if event_type != "review":
         raise InvalidEvent("bad_rating", f"'rating' is only allowed on review events, this one is {event_type!r}")
     if not MIN_RATING <= value <= MAX_RATING:
