@@ -1,4 +1,5 @@
-"""Traffic for the fault tests: waves of abnormal users that keep flowing while parts of the system break.
+"""Traffic for the fault and hot-reload tests: waves of abnormal users that keep flowing while parts of the
+system break or change.
 
 One new card tester per wave, every ``pause_s`` of wall time. The producer survives a broker outage:
 records whose send failed or was not acknowledged are sent again (a new producer after each failure),

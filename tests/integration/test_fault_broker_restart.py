@@ -21,31 +21,13 @@ from shopguard.local.kafka_broker import LocalKafkaBroker
 from shopguard.local.topics import ensure_topics
 from tests.integration.conftest import broker_config
 from tests.integration.fault_traffic import Waves
+from tests.integration.waiting import wait_on_job
 
 pytestmark = pytest.mark.integration
 
 OUTAGE_S = 10
 RECOVERY_TIMEOUT_S = 120
 ALERTS_TIMEOUT_S = 45
-
-
-def wait_for(condition, timeout_s: float, what: str, job: RunningJob, broker: LocalKafkaBroker) -> float:
-    """Poll ``condition`` every 0.5 s; return the seconds it took, or fail with the job's log tail."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout_s:
-            raise AssertionError(
-                f"timed out after {timeout_s} s waiting for {what}; job process running: "
-                f"{job.is_running()}; {broker.status().describe()}; metrics {job.metrics()}\n"
-                f"--- job log ---\n{job.log_tail(80)}"
-            )
-        if not job.is_running():
-            raise AssertionError(
-                f"the job exited ({job.process.returncode}) while waiting for {what}\n"
-                f"--- job log ---\n{job.log_tail(80)}"
-            )
-        time.sleep(0.5)
-    return time.monotonic() - started
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +43,13 @@ def broker_outage(tmp_path_factory):
         ensure_topics(cfg)
         job.start()
         traffic.start()
-        wait_for(lambda: job.metrics().get("model_version_scored_events", 0) >= 50, 90, "the first scores", job, broker)
+        wait_on_job(
+            lambda: job.metrics().get("model_version_scored_events", 0) >= 50,
+            90,
+            "the first scores",
+            job,
+            also=lambda: broker.status().describe(),
+        )
         first = collect(cfg, topics.alerts, until=bool, timeout_s=30)
         assert first, f"no committed alert before the outage\n{job.log_tail(80)}"
         time.sleep(4)  # a few checkpoints (transactions) commit before the outage; one is open when it starts
@@ -80,8 +68,12 @@ def broker_outage(tmp_path_factory):
             scored = {s["event_id"] for s in collect(cfg, topics.scores, until=lambda got: False, timeout_s=1.5)}
             return set(acked_at_restart) <= scored
 
-        wait_for(
-            caught_up, RECOVERY_TIMEOUT_S, "the scores of every event acknowledged before the restart", job, broker
+        wait_on_job(
+            caught_up,
+            RECOVERY_TIMEOUT_S,
+            "the scores of every event acknowledged before the restart",
+            job,
+            also=lambda: broker.status().describe(),
         )
         recovered_s = time.monotonic() - back_at
         time.sleep(5)  # waves keep flowing after the recovery

@@ -7,43 +7,19 @@ metric), and its scores and alerts must switch to the new version.
 
 from __future__ import annotations
 
-import random
-import threading
 import time
 
 import pytest
 
 from shopguard.local.alert_feed import collect
-from shopguard.local.demo_traffic import card_tester
 from shopguard.local.job_process import RunningJob, isolated_job_config
-from shopguard.local.producer import send_records
 from shopguard.local.topics import ensure_topics
 from shopguard.udfs.model_registry import ModelRegistry
 from shopguard.udfs.placeholder_model import write_placeholder_model
+from tests.integration.fault_traffic import Waves
 from tests.integration.waiting import wait_on_job
 
 pytestmark = pytest.mark.integration
-
-T0 = 1_511_658_000_000
-
-
-class Traffic(threading.Thread):
-    """Waves of card testers, one wave every ``pause_s`` of wall time, until stopped."""
-
-    def __init__(self, cfg, topic: str, pause_s: float = 0.5):
-        super().__init__(daemon=True)
-        self.cfg, self.topic, self.pause_s = cfg, topic, pause_s
-        self.sent: list[str] = []
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        wave = 0
-        while not self.stopped.is_set():
-            events = card_tester(f"hr-wave{wave}", T0 + wave * 1000, random.Random(wave))
-            send_records(self.cfg, self.topic, [(e.user_id, e.to_json().encode()) for e in events])
-            self.sent += [e.event_id for e in events]
-            wave += 1
-            time.sleep(self.pause_s)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +32,7 @@ def reload_run(kafka_config, tmp_path_factory):
     topics = cfg.topics
     ensure_topics(cfg)
     job = RunningJob(cfg, tmp_path_factory.mktemp("job") / "job.log", ports=ports).start()
-    traffic = Traffic(cfg, topics.events)
+    traffic = Waves(cfg, topics.events, prefix="hr", pause_s=0.5)
     try:
         traffic.start()
         wait_on_job(
@@ -70,15 +46,16 @@ def reload_run(kafka_config, tmp_path_factory):
         registry.set_current(registry.add(write_placeholder_model(staging, version="m-b", threshold=0.85)))
         wait_on_job(lambda: job.metrics().get("model_swaps", 0) >= cfg.job.parallelism, 60, "the swap to m-b", job)
         time.sleep(3)  # more waves under the new model
-        traffic.stopped.set()
-        traffic.join(timeout=30)
-        scores = collect(cfg, topics.scores, until=lambda got: len(got) >= len(traffic.sent), timeout_s=90)
+        traffic.stop()
+        assert traffic.error is None, f"the traffic thread failed: {traffic.error!r}"
+        _, sent = traffic.snapshot()
+        scores = collect(cfg, topics.scores, until=lambda got: len(got) >= len(sent), timeout_s=90)
         time.sleep(2)
         alerts = collect(cfg, topics.alerts, until=lambda got: False, timeout_s=5)
         yield {
             "job": job,
             "cfg": cfg,
-            "sent": traffic.sent,
+            "sent": sent,
             "scores": scores,
             "alerts": alerts,
             "metrics": job.metrics(),
@@ -86,7 +63,7 @@ def reload_run(kafka_config, tmp_path_factory):
             "running": job.is_running(),
         }
     finally:
-        traffic.stopped.set()
+        traffic.abort()
         job.stop()
 
 
@@ -109,7 +86,7 @@ def test_the_broken_model_is_refused_and_never_scores(reload_run):
 def test_scores_and_alerts_switch_to_the_new_version_and_its_threshold(reload_run):
     by_wave = {}
     for score in reload_run["scores"]:
-        by_wave.setdefault(int(score["user_id"].removeprefix("hr-wave")), set()).add(score["model_version"])
+        by_wave.setdefault(int(score["user_id"].removeprefix("hr-w")), set()).add(score["model_version"])
     last_wave = max(by_wave)
     assert by_wave[0] == {"m-a"} and by_wave[last_wave] == {"m-b"}
     versions = {a["model_version"]: a for a in reload_run["alerts"]}
