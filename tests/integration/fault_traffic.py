@@ -1,7 +1,8 @@
-"""Traffic for the fault and hot-reload tests: waves of abnormal users that keep flowing while parts of the
-system break or change.
+"""Traffic for the fault, hot-reload and live-rules tests: waves of abnormal users that keep flowing while parts
+of the system break or change.
 
-One new card tester per wave, every ``pause_s`` of wall time. The producer survives a broker outage:
+One new card tester per wave, every ``pause_s`` of wall time, its events ``wave_ms`` of event time after the
+previous wave's. The producer survives a broker outage:
 records whose send failed or was not acknowledged are sent again (a new producer after each failure),
 and only what the broker acknowledged counts as sent. A resent record may land twice in the topic
 (its first attempt could have been written before the acknowledgement was lost); the job drops it as
@@ -27,9 +28,9 @@ T0 = 1_511_658_000_000
 class Waves(threading.Thread):
     """Waves of card testers named ``{prefix}-w{n}`` until :meth:`stop`; see the module docstring."""
 
-    def __init__(self, cfg: ShopguardConfig, topic: str, prefix: str, pause_s: float = 0.3):
+    def __init__(self, cfg: ShopguardConfig, topic: str, prefix: str, pause_s: float = 0.3, wave_ms: int = 1000):
         super().__init__(daemon=True, name=f"waves-{prefix}")
-        self.cfg, self.topic, self.prefix, self.pause_s = cfg, topic, prefix, pause_s
+        self.cfg, self.topic, self.prefix, self.pause_s, self.wave_ms = cfg, topic, prefix, pause_s, wave_ms
         self.acked: list[str] = []  # event ids the broker acknowledged
         self.users: list[str] = []  # wave users whose every event was acknowledged
         self.send_failures = 0
@@ -65,7 +66,7 @@ class Waves(threading.Thread):
         wave = 0
         while not self._stop_after_wave.is_set():
             user = f"{self.prefix}-w{wave}"
-            pending = card_tester(user, T0 + wave * 1000, random.Random(wave))
+            pending = card_tester(user, T0 + wave * self.wave_ms, random.Random(wave))
             while pending and not self._abort.is_set():
                 if producer is None:
                     producer = self._producer()

@@ -15,24 +15,21 @@ time a consumer happens to read it (which adds a checkpoint interval for the tra
 from __future__ import annotations
 
 import json
-import random
-import threading
 import time
 from datetime import datetime
 
 import pytest
 
 from shopguard.local.alert_feed import collect
-from shopguard.local.demo_traffic import card_tester
 from shopguard.local.job_process import RunningJob, isolated_job_config
 from shopguard.local.producer import send_records
 from shopguard.local.topics import ensure_topics
 from shopguard.udfs.placeholder_model import write_placeholder_model
+from tests.integration.fault_traffic import Waves
 from tests.integration.waiting import wait_on_job
 
 pytestmark = pytest.mark.integration
 
-T0 = 1_511_658_000_000
 TARGET_S = 10.0
 RULE = {
     "id": "small-failed-payments",
@@ -45,23 +42,6 @@ RULE = {
     "within_s": 60,
     "where": {"field": "price", "op": "<=", "value": 5},
 }
-
-
-class Traffic(threading.Thread):
-    """A new card tester every ``pause_s`` of wall time, until stopped."""
-
-    def __init__(self, cfg, pause_s: float = 0.5):
-        super().__init__(daemon=True)
-        self.cfg, self.pause_s = cfg, pause_s
-        self.stopped = threading.Event()
-        self.waves = 0
-
-    def run(self) -> None:
-        while not self.stopped.is_set():
-            events = card_tester(f"rl-{self.waves}", T0 + self.waves * 60_000, random.Random(self.waves))
-            send_records(self.cfg, self.cfg.topics.events, [(e.user_id, e.to_json().encode()) for e in events])
-            self.waves += 1
-            time.sleep(self.pause_s)
 
 
 def put(cfg, body: dict | bytes) -> float:
@@ -87,7 +67,7 @@ def rules_run(kafka_config, tmp_path_factory):
     )
     ensure_topics(cfg)
     job = RunningJob(cfg, tmp_path_factory.mktemp("job") / "job.log", ports=ports).start()
-    traffic = Traffic(cfg)
+    traffic = Waves(cfg, cfg.topics.events, prefix="rl", pause_s=0.5, wave_ms=60_000)
     try:
         traffic.start()
         wait_on_job(
@@ -116,8 +96,8 @@ def rules_run(kafka_config, tmp_path_factory):
             every_s=0.25,
         )
         time.sleep(4)
-        traffic.stopped.set()
-        traffic.join(timeout=30)
+        traffic.stop()
+        assert traffic.error is None, f"the traffic thread failed: {traffic.error!r}"
         time.sleep(3)  # the last checkpoint commits the last alerts
         alerts = collect(cfg, cfg.topics.alerts, until=lambda got: False, timeout_s=5)
         yield {
@@ -133,7 +113,7 @@ def rules_run(kafka_config, tmp_path_factory):
             "cfg": cfg,
         }
     finally:
-        traffic.stopped.set()
+        traffic.abort()
         job.stop()
 
 
