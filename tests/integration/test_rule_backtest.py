@@ -18,7 +18,8 @@ import pytest
 from shopguard.local.demo_traffic import card_tester
 from shopguard.udfs.events import Event
 from shopguard.udfs.placeholder_model import write_placeholder_model
-from tests.integration.test_rules_live import RULE, T0
+from tests.integration.fault_traffic import T0
+from tests.integration.test_rules_live import RULE
 
 pytestmark = pytest.mark.integration
 
