@@ -1,16 +1,19 @@
-"""A real Kafka broker (KRaft, from Maven jars) for the integration tests, on free loopback ports."""
+"""A real Kafka broker (KRaft, from Maven jars) for the integration tests, on free loopback ports; and the
+configurations of a private broker or of a private session cluster beside it."""
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 from kafka import KafkaAdminClient
 
 from shopguard.config import ShopguardConfig
-from shopguard.local.job_process import free_port_range
+from shopguard.local.flink_cluster import private_cluster
+from shopguard.local.job_process import free_port_range, isolated_job_config
 from shopguard.local.kafka_broker import LocalKafkaBroker
 
 
@@ -21,6 +24,18 @@ def broker_config(data_dir, base: ShopguardConfig | None = None) -> ShopguardCon
     broker = dataclasses.replace(base.broker, port=port, controller_port=controller_port, data_dir=str(data_dir))
     kafka = dataclasses.replace(base.kafka, bootstrap_servers=f"{broker.host}:{port}")
     return dataclasses.replace(base, broker=broker, kafka=kafka)
+
+
+def cluster_config(
+    base: ShopguardConfig, data_dir: Path, registry: Path, name: str = "cluster", **job_changes: Any
+) -> ShopguardConfig:
+    """``base`` (the session broker) with private topics (no scores topic) and a session cluster of its own on
+    free ports, its data in ``data_dir``; ``job_changes`` as :func:`~shopguard.local.job_process.isolated_job_config`
+    takes them (``model_path=...``)."""
+    cfg, _ = isolated_job_config(base, name, registry, with_scores=False, **job_changes)
+    return dataclasses.replace(
+        cfg, cluster=private_cluster(base.cluster, data_dir, start_timeout_s=60.0, submit_timeout_s=90.0)
+    )
 
 
 def broker_topics(cfg: ShopguardConfig) -> set[str]:

@@ -44,8 +44,8 @@ from shopguard.udfs.churn_state import ChurnState
 from shopguard.udfs.churn_watch import ChurnWatch
 from shopguard.udfs.events import Event
 from shopguard.udfs.placeholder_model import write_placeholder_model
+from tests.integration.conftest import cluster_config
 from tests.integration.job_recovery import diagnostics, replace_taskmanagers, restart_marks, wait_until_running_again
-from tests.integration.test_flink_cluster import cluster_config
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,9 @@ import pytest
 from shopguard.local.alert_feed import collect
 from shopguard.local.flink_cluster import FlinkSessionCluster
 from shopguard.local.topics import ensure_topics
+from tests.integration.conftest import cluster_config
 from tests.integration.fault_traffic import Waves
 from tests.integration.job_recovery import diagnostics, replace_taskmanagers, restart_marks, wait_until_running_again
-from tests.integration.test_flink_cluster import cluster_config
 
 pytestmark = pytest.mark.integration
 

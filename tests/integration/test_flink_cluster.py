@@ -8,7 +8,6 @@ to Kafka, then cancel it and stop the cluster (in a finalizer as well, whatever 
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import subprocess
 import sys
@@ -18,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from shopguard.config import ShopguardConfig, to_toml
+from shopguard.config import to_toml
 from shopguard.local.alert_feed import collect
 from shopguard.local.demo_traffic import account_taker, card_tester, click_bot
-from shopguard.local.flink_cluster import FlinkSessionCluster, private_cluster
-from shopguard.local.job_process import isolated_job_config
+from shopguard.local.flink_cluster import FlinkSessionCluster
 from shopguard.local.producer import send_records
 from shopguard.local.topics import ensure_topics
 from shopguard.training.datasets import read_taobao
+from tests.integration.conftest import cluster_config
 
 pytestmark = pytest.mark.integration
 
@@ -38,14 +37,6 @@ ABNORMAL = {
     "cl-account-taker": ("account_takeover", account_taker),
 }
 ALERT_TIMEOUT_S = 45
-
-
-def cluster_config(base: ShopguardConfig, data_dir: Path, registry: Path) -> ShopguardConfig:
-    """``base`` (the session broker) with private topics and a session cluster of its own on free ports."""
-    cfg, _ = isolated_job_config(base, "cluster", registry, with_scores=False)
-    return dataclasses.replace(
-        cfg, cluster=private_cluster(base.cluster, data_dir, start_timeout_s=60.0, submit_timeout_s=90.0)
-    )
 
 
 @pytest.fixture(scope="module")

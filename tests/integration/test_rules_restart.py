@@ -10,18 +10,17 @@ broadcast state. Card testers that arrive after the restart must still be alerte
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 
 import pytest
 
 from shopguard.local.alert_feed import collect
-from shopguard.local.flink_cluster import FlinkSessionCluster, private_cluster
-from shopguard.local.job_process import isolated_job_config
+from shopguard.local.flink_cluster import FlinkSessionCluster
 from shopguard.local.producer import send_records
 from shopguard.local.topics import ensure_topics
 from shopguard.udfs.placeholder_model import write_placeholder_model
+from tests.integration.conftest import cluster_config
 from tests.integration.fault_traffic import Waves
 from tests.integration.job_recovery import (
     diagnostics,
@@ -46,14 +45,12 @@ def naming_the_rule(alerts: list[dict]) -> list[dict]:
 @pytest.fixture(scope="module")
 def restarted(kafka_config, tmp_path_factory):
     model = write_placeholder_model(tmp_path_factory.mktemp("model"), version="never-alerts", threshold=2.0)
-    cfg, _ = isolated_job_config(
-        kafka_config, "rules-restart", tmp_path_factory.mktemp("registry"), model_path=str(model), with_scores=False
-    )
-    cfg = dataclasses.replace(
-        cfg,
-        cluster=private_cluster(
-            kafka_config.cluster, tmp_path_factory.mktemp("cluster"), start_timeout_s=60.0, submit_timeout_s=90.0
-        ),
+    cfg = cluster_config(
+        kafka_config,
+        tmp_path_factory.mktemp("cluster"),
+        tmp_path_factory.mktemp("registry"),
+        name="rules-restart",
+        model_path=str(model),
     )
     ensure_topics(cfg)
     send_records(cfg, cfg.topics.rules, [(RULE["id"], json.dumps(RULE).encode())])  # before the job exists
