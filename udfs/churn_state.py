@@ -1,4 +1,5 @@
-"""What the churn watch keeps per user: a fixed 63-byte record, in the churn step (:mod:`shopguard.udfs.churn_step`).
+"""What the churn watch keeps per user: a fixed 66-byte record (a layout tag, then 63 bytes), in the churn step
+(:mod:`shopguard.udfs.churn_step`).
 
 It is that step's keyed value (``churn_watch``) with its own time to live (``churn.state_ttl_s``),
 because a churn deadline falls weeks after the user's last event, long after the user step's state
@@ -10,9 +11,17 @@ Example
 >>> state = ChurnState(visit_start_ms=5, visits=3, mean_gap_s=86400.0)
 >>> restored = ChurnState.from_bytes(state.to_bytes())
 >>> restored.visits, restored.mean_gap_s, len(state.to_bytes())
-(3, 86400.0, 63)
->>> ChurnState.from_bytes(None).visits, ChurnState.from_bytes(b"older layout").visits
-(0, 0)
+(3, 86400.0, 66)
+>>> ChurnState.from_bytes(None).visits
+0
+
+A record of another layout (written by another shopguard version) is refused; the churn step then starts the user
+afresh and counts it (:class:`~shopguard.udfs.state_layout.StateReader`):
+
+>>> ChurnState.from_bytes(state.to_bytes()[3:])
+Traceback (most recent call last):
+...
+shopguard.udfs.state_layout.UnreadableState: churn_state not of layout 1, starts b'\\x05\\x00\\x00'
 """
 
 from __future__ import annotations
@@ -20,6 +29,10 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, fields
 
+from shopguard.udfs.state_layout import StateLayout
+
+LAYOUT = StateLayout("churn_state", 1)
+"""The tag :meth:`ChurnState.to_bytes` starts with; raise its version whenever the record's layout changes."""
 _LAYOUT = struct.Struct("<qqqqHffHIIHBBBHHH")
 
 
@@ -54,14 +67,16 @@ class ChurnState:
         self.gap_1_h, self.gap_2_h, self.gap_3_h = hours, self.gap_1_h, self.gap_2_h
 
     def to_bytes(self) -> bytes:
-        return _LAYOUT.pack(*[getattr(self, name) for name in _FIELD_NAMES])  # astuple deep-copies: slow
+        return LAYOUT.tag + _LAYOUT.pack(*[getattr(self, name) for name in _FIELD_NAMES])  # astuple deep-copies: slow
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> "ChurnState":
+        """Read :meth:`to_bytes`; :class:`~shopguard.udfs.state_layout.UnreadableState` for bytes of another layout."""
         if not data:
             return cls()
-        if len(data) != _LAYOUT.size:  # a record of another layout (an older rule version): start afresh
-            return cls()
+        data = LAYOUT.body(data)
+        if len(data) != _LAYOUT.size:
+            raise LAYOUT.unreadable(ValueError(f"{len(data)} bytes, not {_LAYOUT.size}"))
         return cls(*_LAYOUT.unpack(data))
 
 

@@ -15,7 +15,7 @@ the user step; producers that set each record's timestamp to the event's ``ts`` 
 replay has no watermark until its end: there each user's next fact reports what a timer would have
 (:meth:`~shopguard.udfs.churn_watch.ChurnWatch.catch_up`), and the end fires the rest.
 
-State per user: the churn record (:class:`~shopguard.udfs.churn_state.ChurnState`, 63 bytes, its own time to
+State per user: the churn record (:class:`~shopguard.udfs.churn_state.ChurnState`, 66 bytes, its own time to
 live ``churn.state_ttl_s``) and at most one pending event-time timer; both are checkpointed, and firing is
 idempotent, so a timer restored after a restart neither disappears nor repeats a signal.
 
@@ -27,7 +27,7 @@ before it is reported, as the live job would have: so a replay reports exactly t
 show. With parallelism > 1 each instance judges by the facts it saw (its users' and, for one, the ticks).
 
 Metrics (group ``shopguard``): ``risk_signals``, ``churn_timers_at_end`` (timers the end of input fired and
-that sent nothing).
+that sent nothing), ``state_reset_unreadable`` (:mod:`~shopguard.udfs.state_layout`).
 """
 
 from __future__ import annotations
@@ -40,10 +40,11 @@ from pyflink.datastream import DataStream, KeyedProcessFunction, OutputTag, Runt
 from pyflink.datastream.state import ValueStateDescriptor
 
 from shopguard.config import ChurnSettings, JobSettings
-from shopguard.udfs.churn_state import ChurnState
+from shopguard.udfs.churn_state import LAYOUT, ChurnState
 from shopguard.udfs.churn_watch import ChurnWatch, observed_by
 from shopguard.udfs.event_intake import KEYED_JSON_ROW
 from shopguard.udfs.events import Event
+from shopguard.udfs.state_layout import StateReader
 
 __all__ = ["CHURN_FACTS", "CHURN_FACT_ROW", "TICK_MS", "WatchChurn", "churn_fact", "tick", "watch_churn"]
 
@@ -91,6 +92,8 @@ class WatchChurn(KeyedProcessFunction):
         descriptor.enable_time_to_live(state_ttl(self.settings.state_ttl_s))
         self.churn_state = runtime_context.get_state(descriptor)
         metrics = runtime_context.get_metrics_group().add_group("shopguard")
+        self.churn_states = StateReader(LAYOUT, ChurnState.from_bytes)  # unreadable: the user starts over, counted
+        self.churn_states.open(metrics)
         self.risk_signals = metrics.counter("risk_signals")
         self.timers_at_end = metrics.counter("churn_timers_at_end")
         self.newest_fact_ms = -(2**63)  # the events' own clock for the end of input (not state: facts move it again)
@@ -120,8 +123,7 @@ class WatchChurn(KeyedProcessFunction):
         Kafka timestamps are then not event time (old events sent now), and every deadline would fire at once.
         The user's next event still reports what such a timer would have.
         """
-        stored = self.churn_state.value()
-        churn = ChurnState.from_bytes(stored.encode("latin-1") if stored else None)
+        churn = self.churn_states.read(self.churn_state.value())
         signals, timer_ms = step(self.watch, churn)
         self.churn_state.update(churn.to_bytes().decode("latin-1"))
         if timer_ms is not None:

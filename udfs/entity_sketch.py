@@ -16,7 +16,8 @@ A figure is exact while the recent-accounts list holds every account of its wind
 within the window was evicted): small rings are counted exactly. Past that, the count of distinct
 accounts is the larger of the list's and the sketch's (standard error about a quarter), which tells a
 busy IP from a quiet one, all the figures need there. The state never grows with the traffic:
-:data:`MAX_STATE_BYTES` bounds it (with account ids of up to :data:`MAX_ID_BYTES` bytes).
+:data:`MAX_STATE_BYTES` bounds it (with account ids of up to :data:`MAX_ID_BYTES` bytes). Its bytes start with
+the layout tag :data:`LAYOUT` (:mod:`~shopguard.udfs.state_layout`).
 
 Every figure counts the event's own account. The same code computes the figures in the job
 (:mod:`shopguard.udfs.entity_streams`) and offline (the evaluation replays events through it in
@@ -46,6 +47,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from shopguard.udfs.state_layout import DECODE_ERRORS, StateLayout
+
 HOUR_S, DAY_S = 3600, 86400
 WINDOWS: tuple[int, ...] = (HOUR_S, DAY_S, 30 * DAY_S)
 """The windows, in seconds, over which distinct accounts are counted."""
@@ -66,6 +69,8 @@ ITEM_EVENTS = frozenset({"purchase", "add_to_cart", "checkout", "favorite"})
 """Events whose item counts as pushed together (``same_item_accounts_24h``): bought, carted or favorited, what
 fake orders and click farms do to an item; a view is not counted (everyone views popular items)."""
 
+LAYOUT = StateLayout("entity_sketch", 1)
+"""The tag :meth:`EntitySketch.to_bytes` starts with; raise its version whenever the bytes' layout changes."""
 _HEADER = struct.Struct("<IIB")  # newest event time (s), newest evicted account's time, count
 _WINDOW = struct.Struct(f"<f{BUCKETS * REGISTERS}s")  # the estimate, the sketches (the half-window follows from now_s)
 _FAILS = struct.Struct(f"<{2 * BUCKETS}H")  # failed payments, failed logins per 12 h bucket (newest first)
@@ -75,7 +80,11 @@ _DAY_WINDOW = 1
 _STALE = -1.0  # an estimate to compute again (its sketches changed)
 _ENTRY_BYTES = 4 + 4 + 1 + 1 + 2 + 2 + 1  # first and last seen, flags, failures, two item hashes, the id's separator
 MAX_STATE_BYTES = (
-    _HEADER.size + len(WINDOWS) * _WINDOW.size + _FAILS.size + RECENT_ACCOUNTS * (_ENTRY_BYTES + MAX_ID_BYTES)
+    len(LAYOUT.tag)
+    + _HEADER.size
+    + len(WINDOWS) * _WINDOW.size
+    + _FAILS.size
+    + RECENT_ACCOUNTS * (_ENTRY_BYTES + MAX_ID_BYTES)
 )
 """The most an entity's state can take, in bytes."""
 
@@ -274,7 +283,7 @@ class EntitySketch:
 
     def to_bytes(self) -> bytes:
         n = len(self.accounts)
-        parts = [_HEADER.pack(self.now_s, self.evicted_s, n)]
+        parts = [LAYOUT.tag, _HEADER.pack(self.now_s, self.evicted_s, n)]
         for estimate, registers in zip(self.estimates, self.registers):
             parts.append(_WINDOW.pack(estimate, bytes(registers)))
         parts.append(_FAILS.pack(*self.failures))
@@ -285,8 +294,17 @@ class EntitySketch:
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> "EntitySketch":
+        """Read :meth:`to_bytes`; :class:`~shopguard.udfs.state_layout.UnreadableState` for bytes of another layout."""
         if not data:
             return cls()
+        data = LAYOUT.body(data)
+        try:
+            return cls._decode(data)
+        except DECODE_ERRORS as error:
+            raise LAYOUT.unreadable(error) from error
+
+    @classmethod
+    def _decode(cls, data: bytes) -> "EntitySketch":
         now_s, evicted_s, n = _HEADER.unpack_from(data)
         indexes = [now_s // (seconds // 2) for seconds in WINDOWS]  # every observe rotates the windows to now_s
         position, estimates, registers = _HEADER.size, [], []
@@ -297,10 +315,12 @@ class EntitySketch:
             position += _WINDOW.size
         failures = list(_FAILS.unpack_from(data, position))
         position += _FAILS.size
-        columns = _columns(n)
+        columns = _columns(n)  # IndexError past RECENT_ACCOUNTS
         values = columns.unpack_from(data, position)
         position += columns.size
         accounts = bytes(data[position:]).decode("utf-8", "surrogatepass").split("\x00") if n else []
+        if len(accounts) != n or (not n and position != len(data)):
+            raise ValueError(f"{n} accounts announced, {len(accounts)} stored")
         return cls(
             now_s,
             evicted_s,

@@ -27,7 +27,8 @@ column; the device step unpacks only the rows with a device, and the IP step, th
 full row.
 
 Metrics (group ``shopguard``, per operator): ``entity_events`` (rows with the entity), ``ring_alerts_opened``,
-``ring_alerts_updated``, ``ring_alerts_suppressed``.
+``ring_alerts_updated``, ``ring_alerts_suppressed``, ``state_reset_unreadable`` (a sketch of another layout
+version, from another shopguard version's savepoint: that entity starts over, :mod:`~shopguard.udfs.state_layout`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from pyflink.datastream.state import ValueStateDescriptor
 
 from shopguard.config import EntitySettings, JobSettings
 from shopguard.udfs.entity_rings import RingRecord, RingRule, RingWatch
-from shopguard.udfs.entity_sketch import FIGURE_NAMES, SIGNUP, EntitySketch
+from shopguard.udfs.entity_sketch import FIGURE_NAMES, LAYOUT, SIGNUP, EntitySketch
 from shopguard.udfs.event_intake import KEYED_JSON_ROW
 from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
@@ -53,6 +54,7 @@ from shopguard.udfs.rows import (
     pack_scoring,
     unpack_scoring,
 )
+from shopguard.udfs.state_layout import StateReader
 
 ENTITY_TYPES = ("device", "ip")
 RING_ALERTS = OutputTag("ring-alerts", KEYED_JSON_ROW)
@@ -157,6 +159,8 @@ class TrackEntity(KeyedProcessFunction):
         self.sketch_state = expiring_text_state(runtime_context, "entity_sketch", self.settings.state_ttl_s)
         self.ring_state = expiring_text_state(runtime_context, "ring_alert", self.settings.state_ttl_s)
         metrics = runtime_context.get_metrics_group().add_group("shopguard")
+        self.sketches = StateReader(LAYOUT, EntitySketch.from_bytes)  # unreadable: the entity starts over, counted
+        self.sketches.open(metrics)
         self.entity_events = metrics.counter("entity_events")
         self.ring_counters = alert_counters(metrics, "ring_alerts")
 
@@ -167,8 +171,7 @@ class TrackEntity(KeyedProcessFunction):
             return
         self.entity_events.inc()
         values = unpack_scoring(row)
-        stored = self.sketch_state.value()
-        sketch = EntitySketch.from_bytes(stored.encode("latin-1") if stored else None)
+        sketch = self.sketches.read(self.sketch_state.value())
         linked = self.entity_type != LINKING_ENTITY and values[_LINKED] == 1
         figures = sketch.observe(values[_USER], values[_TYPE], values[_TS], values[_ITEM], values[_NEW] == 1, linked)
         self.sketch_state.update(sketch.to_bytes().decode("latin-1"))

@@ -59,6 +59,7 @@ from shopguard.udfs.alerts import rfc3339_ms
 from shopguard.udfs.cool_down import decide
 from shopguard.udfs.entity_rings import RingOutcome, RingRecord, named_accounts, ring_alert_id
 from shopguard.udfs.entity_sketch import DAY_S, HOUR_S, _stored_id
+from shopguard.udfs.state_layout import DECODE_ERRORS, StateLayout
 
 REVIEW, PURCHASE = "review", "purchase"
 ITEM_FACT_TYPES = frozenset({REVIEW, PURCHASE})
@@ -92,13 +93,17 @@ POPULATION_NEVER_BOUGHT_SHARE = 0.2
 """The share of an item's honest reviews assumed to come from accounts the job never saw buy it."""
 _PRIOR_S = DAY_S
 
+LAYOUT = StateLayout("item_sketch", 1)
+"""The tag :meth:`ItemSketch.to_bytes` starts with; raise its version whenever the bytes' layout changes."""
 _HEADER = struct.Struct("<IIIIIB")  # newest review time, first seen, window index, buyers index, evicted time, n
 _PAST = struct.Struct("<10f")  # decayed past reviews per star, then those of accounts that never bought
 _SLOTS = 11  # per bucket: rated reviews per star, the same by accounts that never bought it, purchases
 _RECENT = struct.Struct(f"<{BUCKETS * _SLOTS}H")  # the buckets, newest first
 _BUYERS = struct.Struct(f"<{2 * _BUYER_BITS // 8}s")
 _ENTRY_BYTES = 4 + 1 + 1 + 1  # time, stars, bought, the id's separator
-MAX_STATE_BYTES = _HEADER.size + _PAST.size + _RECENT.size + _BUYERS.size + RECENT_REVIEWERS * (_ENTRY_BYTES + 64)
+MAX_STATE_BYTES = (  # the bytes start with the layout tag (udfs/state_layout.py)
+    len(LAYOUT.tag) + _HEADER.size + _PAST.size + _RECENT.size + _BUYERS.size + RECENT_REVIEWERS * (_ENTRY_BYTES + 64)
+)
 """The most an item's state can take, in bytes (account ids of up to 64 bytes)."""
 
 
@@ -239,14 +244,22 @@ class ItemSketch:
         header = _HEADER.pack(self.now_s, self.first_seen_s, self.window_index, self.buyers_index, self.evicted_s, n)
         columns = struct.pack(f"<{n}I{n}B{n}B", *self.times, *self.stars, *self.bought)
         ids = "\x00".join(self.accounts).encode("utf-8", "surrogatepass")
-        return b"".join(
-            (header, _PAST.pack(*self.past), _RECENT.pack(*self.recent), _BUYERS.pack(bytes(self.buyers)), columns, ids)
-        )
+        past, recent, buyers = _PAST.pack(*self.past), _RECENT.pack(*self.recent), _BUYERS.pack(bytes(self.buyers))
+        return b"".join((LAYOUT.tag, header, past, recent, buyers, columns, ids))
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> "ItemSketch":
+        """Read :meth:`to_bytes`; :class:`~shopguard.udfs.state_layout.UnreadableState` for bytes of another layout."""
         if not data:
             return cls()
+        data = LAYOUT.body(data)
+        try:
+            return cls._decode(data)
+        except DECODE_ERRORS as error:
+            raise LAYOUT.unreadable(error) from error
+
+    @classmethod
+    def _decode(cls, data: bytes) -> "ItemSketch":
         now_s, first_s, window_index, buyers_index, evicted_s, n = _HEADER.unpack_from(data)
         position = _HEADER.size
         past = [float(p) for p in _PAST.unpack_from(data, position)]
@@ -259,6 +272,8 @@ class ItemSketch:
         values = columns.unpack_from(data, position)
         position += columns.size
         accounts = bytes(data[position:]).decode("utf-8", "surrogatepass").split("\x00") if n else []
+        if n > RECENT_REVIEWERS or len(accounts) != n or (not n and position != len(data)):
+            raise ValueError(f"{n} reviewers announced, {len(accounts)} stored")
         return cls(
             now_s,
             first_s,

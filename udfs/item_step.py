@@ -12,7 +12,7 @@ public ids, so the key is the item id itself (no pseudonym).
 
 State: the sketch and the open alert's record, each a keyed value that expires ``entities.state_ttl_s`` after
 the item's last fact. Metrics (group ``shopguard``): ``item_facts``, ``item_alerts_opened``,
-``item_alerts_updated``, ``item_alerts_suppressed``.
+``item_alerts_updated``, ``item_alerts_suppressed``, ``state_reset_unreadable`` (:mod:`~shopguard.udfs.state_layout`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from shopguard.udfs.entity_rings import RingRecord
 from shopguard.udfs.entity_streams import alert_counters, expiring_text_state
 from shopguard.udfs.event_intake import KEYED_JSON_ROW
 from shopguard.udfs.events import Event
-from shopguard.udfs.item_reviews import ITEM_FACT_TYPES, ItemSketch, item_watch
+from shopguard.udfs.item_reviews import ITEM_FACT_TYPES, LAYOUT, ItemSketch, item_watch
+from shopguard.udfs.state_layout import StateReader
 
 ITEM_FACT_FIELDS = ("item_id", "user_id", "event_id", "event_type", "event_ts", "rating")
 ITEM_FACT_ROW = Types.ROW_NAMED(
@@ -65,14 +66,15 @@ class TrackItem(KeyedProcessFunction):
         self.sketch_state = expiring_text_state(runtime_context, "item_sketch", self.settings.state_ttl_s)
         self.record_state = expiring_text_state(runtime_context, "item_alert", self.settings.state_ttl_s)
         metrics = runtime_context.get_metrics_group().add_group("shopguard")
+        self.sketches = StateReader(LAYOUT, ItemSketch.from_bytes)  # unreadable: the item starts over, counted
+        self.sketches.open(metrics)
         self.facts = metrics.counter("item_facts")
         self.alert_counters = alert_counters(metrics, "item_alerts")
 
     def process_element(self, fact: Row, ctx: KeyedProcessFunction.Context):
         item, user, event_id, event_type, ts_ms, rating = fact
         self.facts.inc()
-        stored = self.sketch_state.value()
-        sketch = ItemSketch.from_bytes(stored.encode("latin-1") if stored else None)
+        sketch = self.sketches.read(self.sketch_state.value())
         rated = sketch.observe(user, event_type, ts_ms, rating)
         self.sketch_state.update(sketch.to_bytes().decode("latin-1"))
         if not rated:

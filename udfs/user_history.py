@@ -19,7 +19,9 @@ For each raw record of a user (keyed in Java: :func:`shopguard.jobs.user_keying.
 5. sends an item fact to the ``item-facts`` side output for a review or purchase of an item (with
    ``item_facts``); the item step (:mod:`shopguard.udfs.item_step`, keyed by item) watches ratings across accounts.
 
-State expires after ``job.state_ttl_s`` without events from the user, so idle users cost nothing.
+State expires after ``job.state_ttl_s`` without events from the user, so idle users cost nothing. A stored state
+of another layout version (another shopguard version's savepoint) starts the user over, counted in
+``state_reset_unreadable`` (:mod:`~shopguard.udfs.state_layout`).
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ from shopguard.udfs.item_step import ITEM_FACTS, is_item_fact, item_fact
 from shopguard.udfs.model_source import LiveModel, ModelSource
 from shopguard.udfs.rows import PACKED_SCORING_ROW, SCORING_ROW, pack_scoring
 from shopguard.udfs.served_patterns import ServedPatterns
-from shopguard.udfs.user_state import UserState, recent_ids_json, session_part
+from shopguard.udfs.state_layout import StateReader
+from shopguard.udfs.user_state import LAYOUT, UserState, recent_ids_json, session_part
 
 __all__ = [
     "CHURN_FACTS",
@@ -140,6 +143,8 @@ class TrackUserHistory(KeyedProcessFunction):
         descriptor.enable_time_to_live(state_ttl(self.settings.state_ttl_s))
         self.state = runtime_context.get_state(descriptor)
         metrics = runtime_context.get_metrics_group().add_group("shopguard")
+        self.user_states = StateReader(LAYOUT, UserState.from_bytes)  # unreadable: the user starts over, counted
+        self.user_states.open(metrics)
         self.intake.open(metrics)
         self.duplicates = metrics.counter("duplicates")
         self.late_events = metrics.counter("late_events")
@@ -163,8 +168,7 @@ class TrackUserHistory(KeyedProcessFunction):
         if not isinstance(event, Event):
             yield DEAD_LETTERS, event
             return
-        stored = self.state.value()
-        state = UserState.from_bytes(stored.encode("latin-1") if stored else None)
+        state = self.user_states.read(self.state.value())
         previous_ts = state.history.last_ts_ms
         verdict, watermark = admit_event(state, event, self.settings)
         if verdict == "late":

@@ -10,8 +10,11 @@ One keyed-state read and one write per event is what makes the job fast (see
 * the pattern detector's moving sums and online-learned sequences (:class:`PatternState`, 28 bytes
   plus 20 per learned sequence, at most ``patterns.learned_capacity`` of them),
 * when the user's ``signup`` event was seen, its time (``signup_ms``): 10 more bytes before the rest,
-  marked by :data:`SIGNUP_MARK`, which no state written without it starts with (its first two bytes are
-  the history's length, far below 65,535), so states written before this field load as they were.
+  marked by :data:`SIGNUP_MARK`, which a state without it never starts with (its first two bytes are
+  the history's length, far below 65,535).
+
+The bytes start with the layout tag :data:`LAYOUT` (:mod:`~shopguard.udfs.state_layout`), whose version covers
+the parts' layouts too: raise it whenever any of them changes.
 
 At the defaults (L=32, N=64, 8 recent ids of ~36 characters, 24 learned sequences) that is at most
 about 1.3 KB per active user;
@@ -47,7 +50,10 @@ from shopguard.udfs.encoding import NEW_DEVICE, NEW_IP, VISIT_GAP_MS, UserHistor
 from shopguard.udfs.events import Event
 from shopguard.udfs.pattern_matching import PatternState
 from shopguard.udfs.session_features import SessionFeatures
+from shopguard.udfs.state_layout import DECODE_ERRORS, StateLayout
 
+LAYOUT = StateLayout("user_state", 1)
+"""The tag :meth:`UserState.to_bytes` starts with; raise its version whenever its layout (or a part's) changes."""
 ID_FINGERPRINT_BYTES = 8
 _LENGTHS = struct.Struct("<HHHH")  # bytes of the history, the dedup ring, the session features, the patterns
 _ID_LENGTH = struct.Struct("<H")  # before each recent event id (ids may hold any character)
@@ -112,28 +118,41 @@ class UserState:
             + patterns
             + recent
         )
-        return body if self.signup_ms is None else SIGNUP_MARK + _SIGNUP_TIME.pack(self.signup_ms) + body
+        if self.signup_ms is None:
+            return LAYOUT.tag + body
+        return LAYOUT.tag + SIGNUP_MARK + _SIGNUP_TIME.pack(self.signup_ms) + body
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> "UserState":
+        """Read :meth:`to_bytes`; :class:`~shopguard.udfs.state_layout.UnreadableState` for bytes of another layout."""
         if not data:
             return cls()
+        data = bytes(LAYOUT.body(data))
+        try:
+            return cls._decode(data)
+        except DECODE_ERRORS as error:
+            raise LAYOUT.unreadable(error) from error
+
+    @classmethod
+    def _decode(cls, data: bytes) -> "UserState":
+        start, signup_ms = 0, None
         if data[:2] == SIGNUP_MARK:
-            state = cls.from_bytes(data[len(SIGNUP_MARK) + _SIGNUP_TIME.size :])
-            (state.signup_ms,) = _SIGNUP_TIME.unpack_from(data, len(SIGNUP_MARK))
-            return state
-        data = bytes(data)
-        history, ring, session, patterns = _LENGTHS.unpack_from(data)
-        ring_at = _LENGTHS.size + history
+            start = len(SIGNUP_MARK) + _SIGNUP_TIME.size
+            (signup_ms,) = _SIGNUP_TIME.unpack_from(data, len(SIGNUP_MARK))
+        history, ring, session, patterns = _LENGTHS.unpack_from(data, start)
+        ring_at = start + _LENGTHS.size + history
         session_at = ring_at + ring
         patterns_at = session_at + session
         ids_at = patterns_at + patterns
+        if ids_at > len(data) or ring % ID_FINGERPRINT_BYTES:
+            raise ValueError(f"parts of {ids_at - start} bytes in {len(data) - start}")
         return cls(
-            UserHistory.from_bytes(data[_LENGTHS.size : ring_at]),
+            UserHistory.from_bytes(data[start + _LENGTHS.size : ring_at]),
             data[ring_at:session_at],
             _read_ids(data, ids_at),
             SessionFeatures.from_bytes(data[session_at:patterns_at]),
             PatternState.from_bytes(data[patterns_at:ids_at]),
+            signup_ms,
         )
 
 
@@ -146,7 +165,9 @@ def session_part(data: bytes) -> bytes:
     >>> session_part(state.to_bytes()) == state.session.to_bytes()
     True
     """
-    start = len(SIGNUP_MARK) + _SIGNUP_TIME.size if data[:2] == SIGNUP_MARK else 0
+    start = len(LAYOUT.tag)
+    if data[start : start + len(SIGNUP_MARK)] == SIGNUP_MARK:
+        start += len(SIGNUP_MARK) + _SIGNUP_TIME.size
     history, ring, session, _ = _LENGTHS.unpack_from(data, start)
     start += _LENGTHS.size + history + ring
     return data[start : start + session]
@@ -190,4 +211,6 @@ def _read_ids(data: bytes, position: int = 0) -> list[str]:
         position += size
         ids.append(data[position : position + length].decode("utf-8", "surrogatepass"))
         position += length
+    if position != end:
+        raise ValueError(f"an event id runs {position - end} bytes past the end")
     return ids

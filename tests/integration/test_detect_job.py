@@ -194,6 +194,7 @@ def test_bad_input_is_counted_in_metrics_and_the_job_keeps_running(detection):
     valid = len(detection["valid"])
     assert metrics["events_valid"] == valid + DUPLICATES + 1
     assert metrics["events_in"] == valid + DUPLICATES + 1 + len(BAD_RECORDS)
+    assert metrics["state_reset_unreadable"] == 0  # registered by every keyed step (label state), none reset here
 
 
 def test_no_raw_ip_or_device_id_leaves_the_job(detection):

@@ -14,14 +14,18 @@ class Counter:
 
 
 class Metrics:
-    def __init__(self):
-        self.counters: dict[str, Counter] = {}
+    """Counters by name. A plain group (``shopguard``) adds nothing to its counters' names; a key-value group
+    (``add_group("state", kind)``) prefixes its key, as Flink's Prometheus reporter names them (the value: a label)."""
 
-    def add_group(self, name: str) -> "Metrics":
-        return self
+    def __init__(self, counters: dict[str, Counter] | None = None, prefix: str = ""):
+        self.counters: dict[str, Counter] = {} if counters is None else counters
+        self.prefix = prefix
+
+    def add_group(self, name: str, extra: str | None = None) -> "Metrics":
+        return self if extra is None else Metrics(self.counters, f"{self.prefix}{name}_")
 
     def counter(self, name: str) -> Counter:
-        return self.counters.setdefault(name, Counter())
+        return self.counters.setdefault(self.prefix + name, Counter())
 
 
 class ValueState:

