@@ -16,12 +16,6 @@ a long visit or a busy day is, and would call any of them extremely rare. The co
 than the window (events, page views, items, categories, page views per cart) are judged per window
 minutes of it, at the visit's average pace, since no calibration visit could be longer.
 
-Two features read what a shopper does with items rather than how fast or how broadly: carts not bought
-in the visit (carts minus purchases: stock held away from others) and page views of items already viewed in
-the visit (page views minus distinct items: the same prices checked round after round; read only while the
-items sketch counts closely, :data:`MAX_ITEMS_FOR_REPEATS`). Neither depends on the pace or the order of the
-events, and both are counts of the visit, judged per window minutes like the others.
-
 The score combines the features by the smallest probability with a Bonferroni correction:
 ``1 - min(1, K * min p)`` over the K features the row has, so a threshold at ``1 - a`` flags at most
 about a share ``a`` of real shoppers. Everything is vectorized over a batch of profile bytes;
@@ -100,7 +94,6 @@ DAY_MINUTES = 24 * 60  # a window-bound feature needs calibration data that foll
 RARE_SCORE = 0.99  # from this score on an alert says in words what is rare (at most ~1% of shoppers get there)
 MIN_EVENTS_FOR_RATES = 5  # pace and regularity of a session are read from this many events on
 MIN_VIEWS_FOR_BREADTH = 8  # categories per page view, from this many page views on
-MAX_ITEMS_FOR_REPEATS = 32  # repeat views need an items sketch this far from full to be told from new items
 
 
 @dataclass(frozen=True)
@@ -121,22 +114,13 @@ FEATURES: tuple[Feature, ...] = (
     Feature("session_minutes", "high", "minutes in the visit", window_bound=True),
     Feature("session_events_per_minute", "high", "events per minute in the visit"),
     Feature("session_gap_spread", "low", "spread of the gaps between events (log seconds)"),
-    Feature("session_unbought_carts", "high", "carts not bought in the visit"),
-    Feature("session_repeat_views", "high", "page views of items already viewed in the visit"),
     Feature("day_events", "high", "events in 24 hours", window_bound=True),
     Feature("day_categories", "high", "categories in 24 hours", window_bound=True),
     Feature("day_views_per_commitment", "high", "page views per cart or purchase in 24 hours", window_bound=True),
     Feature("day_sessions", "high", "visits in 24 hours", window_bound=True),
 )
 FEATURE_NAMES = tuple(f.name for f in FEATURES)
-VISIT_COUNTS = (
-    "session_events",
-    "session_page_views",
-    "session_items",
-    "session_categories",
-    "session_unbought_carts",
-    "session_repeat_views",
-)
+VISIT_COUNTS = ("session_events", "session_page_views", "session_items", "session_categories")
 """Counts that grow with the visit's length: judged per calibration window (with page views per cart)."""
 
 
@@ -144,7 +128,7 @@ def calibrated(window_minutes: float | None) -> tuple[str, ...]:
     """The features real data that followed its shoppers for ``window_minutes`` can calibrate (None: every one).
 
     >>> len(calibrated(None)), len(calibrated(DAY_MINUTES)), calibrated(115.0)[-1]
-    (15, 15, 'session_repeat_views')
+    (13, 13, 'session_gap_spread')
     """
     short = window_minutes is not None and window_minutes < DAY_MINUTES
     return tuple(f.name for f in FEATURES if not (short and f.window_bound))
@@ -181,7 +165,6 @@ def profile_features(profiles: Sequence[bytes], window_minutes: float | None = N
     events = p["events"].astype(np.float64)
     views = p["page_views"].astype(np.float64)
     commitments = (p["carts"] + p["checkouts"].astype(np.int64) + p["purchases"]).astype(np.float64)
-    unbought = np.maximum(p["carts"].astype(np.float64) - p["purchases"], 0.0)
     categories = np.where(p["categories"] != 0, distinct(p["categories"]), nan)
     items = np.where(p["items"] != 0, distinct(p["items"]), nan)
     gaps = p["gaps"].astype(np.float64)
@@ -190,7 +173,6 @@ def profile_features(profiles: Sequence[bytes], window_minutes: float | None = N
         mean = p["gap_log_sum"] / np.maximum(gaps, 1)
         spread = np.sqrt(np.maximum(p["gap_log_squares"] / np.maximum(gaps, 1) - mean**2, 0.0))
         per_view = np.where(views >= MIN_VIEWS_FOR_BREADTH, categories / np.maximum(views, 1), nan)
-        repeats = np.where(items <= MAX_ITEMS_FOR_REPEATS, np.maximum(views - items, 0.0), nan)
     day_events = p["day_events"].astype(np.float64)
     day_categories = np.where(p["day_categories"] != 0, distinct(p["day_categories"]), nan)
     columns = [
@@ -203,8 +185,6 @@ def profile_features(profiles: Sequence[bytes], window_minutes: float | None = N
         minutes,
         np.where(enough, events / np.maximum(minutes, 1.0), nan),
         np.where(enough & (gaps >= MIN_EVENTS_FOR_RATES - 1), spread, nan),
-        unbought * per_window,
-        repeats * per_window,
         day_events,
         day_categories,
         p["day_page_views"] / (1.0 + p["day_commitments"]),
