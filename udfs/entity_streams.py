@@ -28,7 +28,8 @@ full row.
 
 Metrics (group ``shopguard``, per operator): ``entity_events`` (rows with the entity), ``ring_alerts_opened``,
 ``ring_alerts_updated``, ``ring_alerts_suppressed``, ``state_reset_unreadable`` (a sketch of another layout
-version, from another shopguard version's savepoint: that entity starts over, :mod:`~shopguard.udfs.state_layout`).
+version, from another shopguard version's savepoint: that entity starts over; or an open ring alert's record of
+another shape: the alert is opened afresh; :mod:`~shopguard.udfs.state_layout`).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from shopguard.udfs.rows import (
     pack_scoring,
     unpack_scoring,
 )
-from shopguard.udfs.state_layout import StateReader
+from shopguard.udfs.state_layout import RecordReader, StateReader
 
 ENTITY_TYPES = ("device", "ip")
 RING_ALERTS = OutputTag("ring-alerts", KEYED_JSON_ROW)
@@ -161,6 +162,8 @@ class TrackEntity(KeyedProcessFunction):
         metrics = runtime_context.get_metrics_group().add_group("shopguard")
         self.sketches = StateReader(LAYOUT, EntitySketch.from_bytes)  # unreadable: the entity starts over, counted
         self.sketches.open(metrics)
+        self.ring_records = RecordReader("ring_alert", RingRecord.from_json)  # another shape: no open alert, counted
+        self.ring_records.open(metrics)
         self.entity_events = metrics.counter("entity_events")
         self.ring_counters = alert_counters(metrics, "ring_alerts")
 
@@ -181,7 +184,7 @@ class TrackEntity(KeyedProcessFunction):
                 entity,
                 sketch,
                 dict(zip(FIGURE_NAMES, figures)),
-                lambda: RingRecord.from_json(self.ring_state.value()),
+                lambda: self.ring_records.read(self.ring_state.value()),
                 values[_EVENT_ID],
                 values[_TS],
                 int(time.time() * 1000),

@@ -30,7 +30,7 @@ from shopguard.udfs.entity_streams import alert_counters, expiring_text_state
 from shopguard.udfs.event_intake import KEYED_JSON_ROW
 from shopguard.udfs.events import Event
 from shopguard.udfs.item_reviews import ITEM_FACT_TYPES, LAYOUT, ItemSketch, item_watch
-from shopguard.udfs.state_layout import StateReader
+from shopguard.udfs.state_layout import RecordReader, StateReader
 
 ITEM_FACT_FIELDS = ("item_id", "user_id", "event_id", "event_type", "event_ts", "rating")
 ITEM_FACT_ROW = Types.ROW_NAMED(
@@ -68,6 +68,8 @@ class TrackItem(KeyedProcessFunction):
         metrics = runtime_context.get_metrics_group().add_group("shopguard")
         self.sketches = StateReader(LAYOUT, ItemSketch.from_bytes)  # unreadable: the item starts over, counted
         self.sketches.open(metrics)
+        self.records = RecordReader("item_alert", RingRecord.from_json)  # another shape: no open alert, counted
+        self.records.open(metrics)
         self.facts = metrics.counter("item_facts")
         self.alert_counters = alert_counters(metrics, "item_alerts")
 
@@ -82,7 +84,7 @@ class TrackItem(KeyedProcessFunction):
         outcome = self.watch.observe(
             item,
             sketch,
-            lambda: RingRecord.from_json(self.record_state.value()),
+            lambda: self.records.read(self.record_state.value()),
             event_id,
             ts_ms,
             int(time.time() * 1000),

@@ -10,6 +10,8 @@ be misread. So each kind's ``to_bytes`` starts with a 3-byte tag, :data:`MAGIC` 
 does not decode, raises :class:`UnreadableState`. The keyed step reads its value through a
 :class:`StateReader`, which turns that into a fresh state for the key, counts it in the metric
 ``state_reset_unreadable`` (label ``state``: the kind) and logs once per kind and process what happened.
+An open alert's record, kept as JSON, has no tag (its fields name themselves); :class:`RecordReader` resets one
+of another shape the same way.
 
 Raise a kind's version whenever its ``to_bytes`` changes (``tests/unit/test_state_layout.py`` pins each
 kind's bytes, so a change that forgets fails there). The tag is ASCII, so it costs 3 bytes in Flink's
@@ -39,7 +41,7 @@ import struct
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-__all__ = ["DECODE_ERRORS", "MAGIC", "StateLayout", "StateReader", "UnreadableState"]
+__all__ = ["DECODE_ERRORS", "MAGIC", "RecordReader", "StateLayout", "StateReader", "UnreadableState"]
 
 log = logging.getLogger("shopguard.state")
 
@@ -102,12 +104,12 @@ class StateReader(Generic[T]):
     """
 
     def __init__(self, layout: StateLayout, from_bytes: Callable[[bytes | None], T]):
-        self.layout = layout
+        self.kind = layout.kind
         self.from_bytes = from_bytes
         self.resets = _NoCounter()
 
     def open(self, metrics_group) -> None:
-        self.resets = metrics_group.add_group("state", self.layout.kind).counter("reset_unreadable")
+        self.resets = metrics_group.add_group("state", self.kind).counter("reset_unreadable")
 
     def read(self, stored: str | None) -> T:
         if not stored:
@@ -115,18 +117,47 @@ class StateReader(Generic[T]):
         try:
             return self.from_bytes(stored.encode("latin-1"))
         except (UnreadableState, UnicodeEncodeError) as error:
-            self.resets.inc()
-            kind = self.layout.kind
-            if kind not in _LOGGED:
-                _LOGGED.add(kind)
-                log.warning(
-                    "%s: a stored %s value is unreadable (%s). It came from another shopguard version (a savepoint or "
-                    "checkpoint taken before an upgrade or after a downgrade): its key starts over with empty state, "
-                    "counted in the metric state_reset_unreadable{state=%s}; logged once per process. Nothing to do "
-                    "unless this keeps counting after the upgrade: then a writer of another version still runs.",
-                    kind,
-                    kind,
-                    error,
-                    kind,
-                )
+            return self._reset(error)
+
+    def _reset(self, error: Exception) -> T:
+        """A fresh state in place of an unreadable one: counted, and logged the first time for this kind."""
+        self.resets.inc()
+        kind = self.kind
+        if kind not in _LOGGED:
+            _LOGGED.add(kind)
+            log.warning(
+                "%s: a stored %s value is unreadable (%s). It came from another shopguard version (a savepoint or "
+                "checkpoint taken before an upgrade or after a downgrade): its key starts over with empty state, "
+                "counted in the metric state_reset_unreadable{state=%s}; logged once per process. Nothing to do "
+                "unless this keeps counting after the upgrade: then a writer of another version still runs.",
+                kind,
+                kind,
+                error,
+                kind,
+            )
+        return self.from_bytes(None)
+
+
+class RecordReader(StateReader[T]):
+    """A :class:`StateReader` for a keyed record kept as JSON text (an open alert's record): no tag, its fields name
+    themselves, but a record of another shape (another shopguard version's fields) fails ``from_json`` and reads as
+    a fresh one (``from_json(None)``), counted and logged like a byte state.
+
+    >>> import json
+    >>> reader = RecordReader("example_record", lambda text: json.loads(text)["n"] if text else 0)
+    >>> reader.read('{"n": 3}'), reader.read('{"m": 3}'), reader.read("{not json"), reader.resets.count
+    (3, 0, 0, 2)
+    """
+
+    def __init__(self, kind: str, from_json: Callable[[str | None], T]):
+        self.kind = kind
+        self.from_bytes = from_json  # read(None) and a reset call it with None, as for a byte state
+        self.resets = _NoCounter()
+
+    def read(self, stored: str | None) -> T:
+        if not stored:
             return self.from_bytes(None)
+        try:
+            return self.from_bytes(stored)
+        except DECODE_ERRORS as error:  # JSON errors are ValueErrors; a missing or unknown field a Key- or TypeError
+            return self._reset(UnreadableState(f"{self.kind} does not decode: {error!r}"))

@@ -218,16 +218,26 @@ def user_step(tmp_path):
     return step, "user_state", [e.to_json().encode() for e in events]
 
 
-def device_step(tmp_path):
-    step = TrackEntity("device", EntitySettings(ring_alerts=False), CFG.job)
+def device_step(tmp_path, ring_alerts: bool = False):
+    step = TrackEntity("device", EntitySettings(ring_alerts=ring_alerts), CFG.job)
     hashing = IdentifierHashing.from_settings(CFG.privacy, {"SHOPGUARD_ID_SALT": "test-salt"})
     rows = []
-    for n in range(4):
-        event = Event(f"e{n}", f"acct-{n}", "purchase", T0 + 60_000 * n, item_id="i7", device_id="d1")
+    for n, kind in enumerate(["signup"] * 4 + ["purchase"] * 4):
+        event = Event(f"e{n}", f"acct-{n % 4}", kind, T0 + 60_000 * n, item_id="i7", device_id="d1")
         base = (event.user_id, "s", event.event_id, event.event_type, event.ts_ms, b"", "[]", b"", 0.0, "", 0.0)
-        inputs = entity_inputs(event, hashing, account_new=False)
+        inputs = entity_inputs(event, hashing, account_new=True)
         rows.append(pack_scoring([*base, *inputs, *NO_FIGURES, *NO_FIGURES, *NO_RULES]))
     return step, "entity_sketch", rows
+
+
+def ring_step(tmp_path):
+    step, _, rows = device_step(tmp_path, ring_alerts=True)
+    return step, "ring_alert", rows
+
+
+def item_record_step(tmp_path):
+    step, _, facts = item_step(tmp_path)
+    return step, "item_alert", facts
 
 
 def item_step(tmp_path):
@@ -306,4 +316,24 @@ def test_a_keyed_step_restored_with_an_unreadable_value_starts_that_key_afresh_a
         assert (out, after_timers) == (expected, timers), case
         assert runtime.metrics.counters[RESETS].count == 1, case  # once: the step stored a readable value at once
         assert stored == good, case  # what it stored is this version's, as from an empty state
+    assert [r.getMessage().split(":")[0] for r in caplog.records if r.name == "shopguard.state"] == [kind]
+
+
+OTHER_RECORDS = {
+    "not json": "{not json",
+    "no accounts": '{"alert": null}',
+    "a field this version lacks": '{"alert": {"alert_id": "a1", "opened_by_version": 9}, "accounts": []}',
+}
+"""Open alert records (JSON) that another shopguard version might have written."""
+
+
+@pytest.mark.parametrize("build", [ring_step, item_record_step], ids=["ring_alert", "item_alert"])
+def test_an_open_alert_record_of_another_shape_opens_the_alert_afresh_counted(build, tmp_path, caplog):
+    expected, _, runtime, good = run(build, tmp_path, None)
+    assert any("'alert_kind': 'ring'" in output for output in expected) and good
+    for case, record in OTHER_RECORDS.items():
+        out, _, runtime, stored = run(build, tmp_path, record)
+        assert out == expected and runtime.metrics.counters[RESETS].count == 1, case
+        assert json.loads(stored)["accounts"] == json.loads(good)["accounts"], case
+    kind = build(tmp_path)[1]
     assert [r.getMessage().split(":")[0] for r in caplog.records if r.name == "shopguard.state"] == [kind]
