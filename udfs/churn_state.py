@@ -15,13 +15,15 @@ Example
 >>> ChurnState.from_bytes(None).visits
 0
 
-A record of another layout (written by another shopguard version) is refused; the churn step then starts the user
-afresh and counts it (:class:`~shopguard.udfs.state_layout.StateReader`):
+A record written before the tag (the same 63 bytes) reads as it is; one of another layout version is refused,
+and the churn step then starts the user afresh and counts it (:class:`~shopguard.udfs.state_layout.StateReader`):
 
->>> ChurnState.from_bytes(state.to_bytes()[3:])
+>>> ChurnState.from_bytes(state.to_bytes()[3:]).visits
+3
+>>> ChurnState.from_bytes(b"sg\\x02" + state.to_bytes()[3:])
 Traceback (most recent call last):
 ...
-shopguard.udfs.state_layout.UnreadableState: churn_state not of layout 1, starts b'\\x05\\x00\\x00'
+shopguard.udfs.state_layout.UnreadableState: churn_state not of layout 1, starts b'sg\\x02'
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from dataclasses import dataclass, fields
 
 from shopguard.udfs.state_layout import StateLayout
 
-LAYOUT = StateLayout("churn_state", 1)
+LAYOUT = StateLayout("churn_state", 1, reads_untagged=True)  # the body is the layout before the tag
 """The tag :meth:`ChurnState.to_bytes` starts with; raise its version whenever the record's layout changes."""
 _LAYOUT = struct.Struct("<qqqqHffHIIHBBBHHH")
 

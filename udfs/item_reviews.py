@@ -93,7 +93,7 @@ POPULATION_NEVER_BOUGHT_SHARE = 0.2
 """The share of an item's honest reviews assumed to come from accounts the job never saw buy it."""
 _PRIOR_S = DAY_S
 
-LAYOUT = StateLayout("item_sketch", 1)
+LAYOUT = StateLayout("item_sketch", 1, reads_untagged=True)  # the body is the layout before the tag
 """The tag :meth:`ItemSketch.to_bytes` starts with; raise its version whenever the bytes' layout changes."""
 _HEADER = struct.Struct("<IIIIIB")  # newest review time, first seen, window index, buyers index, evicted time, n
 _PAST = struct.Struct("<10f")  # decayed past reviews per star, then those of accounts that never bought

@@ -14,7 +14,10 @@ An open alert's record, kept as JSON, has no tag (its fields name themselves); :
 of another shape the same way.
 
 Raise a kind's version whenever its ``to_bytes`` changes (``tests/unit/test_state_layout.py`` pins each
-kind's bytes, so a change that forgets fails there). The tag is ASCII, so it costs 3 bytes in Flink's
+kind's bytes, so a change that forgets fails there). A kind whose body is still the layout the versions before
+the tag wrote (``reads_untagged=True``: user, item and churn state) reads such an untagged value as it is, so
+an upgrade from them keeps every key's state; a kind whose layout changed since (the entity sketch) resets
+it. Set ``reads_untagged`` to False when a kind's body changes. The tag is ASCII, so it costs 3 bytes in Flink's
 string state too; checking it is one 3-byte compare per read.
 
 Example
@@ -32,6 +35,13 @@ shopguard.udfs.state_layout.UnreadableState: example not of layout 1, starts b'b
 >>> reader = StateReader(layout, lambda data: layout.body(data) if data else b"")
 >>> reader.read("sg\\x01kept"), reader.read(None), reader.read("bytes of an older version"), reader.resets.count
 (b'kept', b'', b'', 1)
+>>> StateLayout("example", 1, reads_untagged=True).body(b"bytes written before the tag")
+b'bytes written before the tag'
+>>> StateLayout("example", 1, reads_untagged=True).body(b"sg\\x02 another version")
+Traceback (most recent call last):
+...
+shopguard.udfs.state_layout.UnreadableState: example not of layout 1, starts b'sg\\x02'
+
 """
 
 from __future__ import annotations
@@ -65,20 +75,23 @@ class UnreadableState(ValueError):
 class StateLayout:
     """One kind of state's layout version and its tag (:data:`MAGIC` + the version byte)."""
 
-    __slots__ = ("kind", "version", "tag", "_size")
+    __slots__ = ("kind", "version", "tag", "reads_untagged", "_size")
 
-    def __init__(self, kind: str, version: int):
+    def __init__(self, kind: str, version: int, reads_untagged: bool = False):
         if not 0 < version < 128:
             raise ValueError(f"layout version {version}: use 1..127 (one ASCII byte)")
-        self.kind, self.version = kind, version
+        self.kind, self.version, self.reads_untagged = kind, version, reads_untagged
         self.tag = MAGIC + bytes([version])
         self._size = len(self.tag)
 
     def body(self, data: bytes) -> bytes:
-        """``data`` without its tag; :class:`UnreadableState` when it does not start with this layout's tag."""
-        if data[: self._size] != self.tag:
-            raise UnreadableState(f"{self.kind} not of layout {self.version}, starts {bytes(data[:3])!r}")
-        return data[self._size :]
+        """``data`` without its tag; untagged bytes as they are when the body is still the layout written before
+        the tag (``reads_untagged``); :class:`UnreadableState` otherwise."""
+        if data[: self._size] == self.tag:
+            return data[self._size :]
+        if self.reads_untagged and data[: len(MAGIC)] != MAGIC:
+            return data
+        raise UnreadableState(f"{self.kind} not of layout {self.version}, starts {bytes(data[:3])!r}")
 
     def unreadable(self, error: Exception) -> UnreadableState:
         """The :class:`UnreadableState` for a tagged body that failed to decode with ``error``."""

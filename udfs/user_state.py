@@ -52,7 +52,7 @@ from shopguard.udfs.pattern_matching import PatternState
 from shopguard.udfs.session_features import SessionFeatures
 from shopguard.udfs.state_layout import DECODE_ERRORS, StateLayout
 
-LAYOUT = StateLayout("user_state", 1)
+LAYOUT = StateLayout("user_state", 1, reads_untagged=True)  # the body is the layout before the tag
 """The tag :meth:`UserState.to_bytes` starts with; raise its version whenever its layout (or a part's) changes."""
 ID_FINGERPRINT_BYTES = 8
 _LENGTHS = struct.Struct("<HHHH")  # bytes of the history, the dedup ring, the session features, the patterns

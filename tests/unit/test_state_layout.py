@@ -126,12 +126,14 @@ PINNED = {
 """Each kind's layout version and the sha256 (first 16 hex digits) of its pinned state's bytes at that version."""
 
 
-def unreadable_values(good: bytes) -> dict[str, bytes]:
+def unreadable_values(good: bytes, kind: str) -> dict[str, bytes]:
     """Values this version cannot read, from a good one: the previous layout (the same bytes without the tag, as the
-    versions before the tag wrote them), another version's tag, a cut value, and garbage."""
+    versions before the tag wrote them) for a kind whose body changed since, another version's tag, a cut value,
+    and garbage."""
     rng = random.Random(7)
+    previous = {} if KINDS[kind][0].reads_untagged else {"previous layout": good[3:]}
     return {
-        "previous layout": good[3:],
+        **previous,
         "another version": good[:2] + bytes([good[2] + 1]) + good[3:],
         "cut short": good[: len(good) // 2] if len(good) > 8 else good[:4],
         "garbage": bytes(rng.randrange(256) for _ in range(300)),
@@ -170,7 +172,7 @@ def test_a_layout_change_raises_the_kinds_version(kind):
 def test_a_value_of_another_layout_or_garbage_is_refused_and_read_as_a_fresh_state(kind, caplog):
     layout, cls, full = KINDS[kind]
     reader = StateReader(layout, cls.from_bytes)
-    values = unreadable_values(full().to_bytes())
+    values = unreadable_values(full().to_bytes(), kind)
     for name, data in values.items():
         with pytest.raises(UnreadableState):
             cls.from_bytes(data)
@@ -179,6 +181,20 @@ def test_a_value_of_another_layout_or_garbage_is_refused_and_read_as_a_fresh_sta
     assert reader.resets.count == len(values) + 1
     (logged,) = [r for r in caplog.records if r.name == "shopguard.state"]  # once per kind
     assert kind in logged.getMessage() and "starts over" in logged.getMessage()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_value_written_before_the_tag_keeps_its_state_where_the_body_did_not_change(kind):
+    """An upgrade from the versions before the tag keeps user, item and churn state (their bodies are the layout
+    those versions wrote); the entity sketch, whose layout changed since, is reset and counted."""
+    layout, cls, full = KINDS[kind]
+    good = full().to_bytes()
+    reader = StateReader(layout, cls.from_bytes)
+    restored = reader.read(good[3:].decode("latin-1"))
+    if kind == "entity_sketch":
+        assert not layout.reads_untagged and restored.to_bytes() == cls().to_bytes() and reader.resets.count == 1
+    else:
+        assert layout.reads_untagged and restored.to_bytes() == good and reader.resets.count == 0
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -311,7 +327,7 @@ def test_a_keyed_step_restored_with_an_unreadable_value_starts_that_key_afresh_a
     assert len(expected) >= {"user": 4, "device": 4, "item": 1, "churn": 0}[name] and (timers or name != "churn")
     assert runtime.metrics.counters[RESETS].count == 0
     kind = {"user": "user_state", "device": "entity_sketch", "item": "item_sketch", "churn": "churn_state"}[name]
-    for case, data in unreadable_values(good.encode("latin-1")).items():
+    for case, data in unreadable_values(good.encode("latin-1"), kind).items():
         out, after_timers, runtime, stored = run(build, tmp_path, data.decode("latin-1"))
         assert (out, after_timers) == (expected, timers), case
         assert runtime.metrics.counters[RESETS].count == 1, case  # once: the step stored a readable value at once
