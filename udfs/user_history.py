@@ -68,7 +68,9 @@ LATE_EVENTS = OutputTag("late-events", KEYED_JSON_ROW)
 def state_ttl(seconds: int) -> StateTtlConfig:
     """Expire a user's state ``seconds`` after its last write.
 
-    Expired entries are cleaned incrementally on state access. PyFlink's default background cleanup
+    Expired entries are cleaned incrementally on state access, one entry per access: each entry checked is
+    work inside every state call of every keyed step, and one per access still sweeps the heap state table at
+    the event rate (docs/benchmarks.md has the drains that compared it with ten). PyFlink's default background cleanup
     builds a RocksDB compaction filter whose default period calls the Python gateway, which exists on
     the local mini-cluster but not on a TaskManager: there, opening the operator fails.
     """
@@ -77,7 +79,7 @@ def state_ttl(seconds: int) -> StateTtlConfig:
         .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
         .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
         .disable_cleanup_in_background()
-        .cleanup_incrementally(10, False)
+        .cleanup_incrementally(1, False)
         .build()
     )
 
