@@ -47,7 +47,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from shopguard.udfs.state_layout import DECODE_ERRORS, StateLayout
+from shopguard.udfs.state_layout import StateLayout
 
 HOUR_S, DAY_S = 3600, 86400
 WINDOWS: tuple[int, ...] = (HOUR_S, DAY_S, 30 * DAY_S)
@@ -295,13 +295,7 @@ class EntitySketch:
     @classmethod
     def from_bytes(cls, data: bytes | None) -> "EntitySketch":
         """Read :meth:`to_bytes`; :class:`~shopguard.udfs.state_layout.UnreadableState` for bytes of another layout."""
-        if not data:
-            return cls()
-        data = LAYOUT.body(data)
-        try:
-            return cls._decode(data)
-        except DECODE_ERRORS as error:
-            raise LAYOUT.unreadable(error) from error
+        return LAYOUT.decode(data, cls._decode) if data else cls()
 
     @classmethod
     def _decode(cls, data: bytes) -> "EntitySketch":

@@ -59,7 +59,7 @@ from shopguard.udfs.alerts import rfc3339_ms
 from shopguard.udfs.cool_down import decide
 from shopguard.udfs.entity_rings import RingOutcome, RingRecord, named_accounts, ring_alert_id
 from shopguard.udfs.entity_sketch import DAY_S, HOUR_S, _stored_id
-from shopguard.udfs.state_layout import DECODE_ERRORS, StateLayout
+from shopguard.udfs.state_layout import StateLayout
 
 REVIEW, PURCHASE = "review", "purchase"
 ITEM_FACT_TYPES = frozenset({REVIEW, PURCHASE})
@@ -250,13 +250,7 @@ class ItemSketch:
     @classmethod
     def from_bytes(cls, data: bytes | None) -> "ItemSketch":
         """Read :meth:`to_bytes`; :class:`~shopguard.udfs.state_layout.UnreadableState` for bytes of another layout."""
-        if not data:
-            return cls()
-        data = LAYOUT.body(data)
-        try:
-            return cls._decode(data)
-        except DECODE_ERRORS as error:
-            raise LAYOUT.unreadable(error) from error
+        return LAYOUT.decode(data, cls._decode) if data else cls()
 
     @classmethod
     def _decode(cls, data: bytes) -> "ItemSketch":

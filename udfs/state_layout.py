@@ -93,6 +93,15 @@ class StateLayout:
             return data
         raise UnreadableState(f"{self.kind} not of layout {self.version}, starts {bytes(data[:3])!r}")
 
+    def decode(self, data: bytes, decode_body: Callable[[bytes], T]) -> T:
+        """``decode_body`` of ``data`` without its tag; :class:`UnreadableState` when the tag is not this layout's or
+        the body fails to decode with one of :data:`DECODE_ERRORS`."""
+        body = self.body(data)
+        try:
+            return decode_body(body)
+        except DECODE_ERRORS as error:
+            raise self.unreadable(error) from error
+
     def unreadable(self, error: Exception) -> UnreadableState:
         """The :class:`UnreadableState` for a tagged body that failed to decode with ``error``."""
         return UnreadableState(f"{self.kind} of layout {self.version} does not decode: {error!r}")

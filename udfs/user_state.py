@@ -50,7 +50,7 @@ from shopguard.udfs.encoding import NEW_DEVICE, NEW_IP, VISIT_GAP_MS, UserHistor
 from shopguard.udfs.events import Event
 from shopguard.udfs.pattern_matching import PatternState
 from shopguard.udfs.session_features import SessionFeatures
-from shopguard.udfs.state_layout import DECODE_ERRORS, StateLayout
+from shopguard.udfs.state_layout import StateLayout
 
 LAYOUT = StateLayout("user_state", 1, reads_untagged=True)  # the body is the layout before the tag
 """The tag :meth:`UserState.to_bytes` starts with; raise its version whenever its layout (or a part's) changes."""
@@ -125,16 +125,11 @@ class UserState:
     @classmethod
     def from_bytes(cls, data: bytes | None) -> "UserState":
         """Read :meth:`to_bytes`; :class:`~shopguard.udfs.state_layout.UnreadableState` for bytes of another layout."""
-        if not data:
-            return cls()
-        data = bytes(LAYOUT.body(data))
-        try:
-            return cls._decode(data)
-        except DECODE_ERRORS as error:
-            raise LAYOUT.unreadable(error) from error
+        return LAYOUT.decode(data, cls._decode) if data else cls()
 
     @classmethod
     def _decode(cls, data: bytes) -> "UserState":
+        data = bytes(data)
         start, signup_ms = 0, None
         if data[:2] == SIGNUP_MARK:
             start = len(SIGNUP_MARK) + _SIGNUP_TIME.size
