@@ -8,8 +8,8 @@ the same way as the fallback the job uses when no pattern store can be read.
 
 Why hinges: a purely linear blend weighted towards the pattern detector averaged the LSTM's certainty
 on bots away (bots repeat common sequences, so their pattern score is near 0), and the combination
-fell below the LSTM alone on bots. Three returning-shopper simulations (seeds 7, 11, 12) chose the
-knee at the 99th percentile and hinges on the LSTM and the patterns only.
+fell below the LSTM alone on bots. The knee (``HINGE_KNEE_QUANTILE``) and the hinged detectors
+(``HINGED``) were chosen on returning-shopper simulations; ``shopguard evaluate`` measures the result.
 
 Why a refit on one row per user: the job alerts a user at their *most suspicious* event, so what
 matters is how each normal user's highest event compares with each abused user's highest abuse event.
@@ -17,9 +17,8 @@ Fitted on all events, the weights learn from the bulk of ordinary events, where 
 rare; but a normal user's highest event is exactly where their rare spike lies, and a heavy pattern
 weight let a few such users outrank the slowest bots. After the event-level fit the weights are
 refitted (``user_rounds`` times) on the events that decide: each normal user's highest-scoring event
-and each abused user's highest-scoring abuse event, as in multiple-instance learning. On four
-returning-shopper simulations (seeds 7, 11, 12, 13) one round removed the combination's shortfall on
-bots on three and cut it on the fourth (0.996 to 0.998), and moved overall PR-AUC by -0.000 to +0.005.
+and each abused user's highest-scoring abuse event, as in multiple-instance learning
+(``user_rounds=0`` keeps the event-level fit alone, for comparison).
 
 Why a label-free combiner too: the weights above are learned from the injected abuse, so they learn
 the injectors (a family the fit never saw can get little weight). :func:`fit_tail_combiner` needs
@@ -60,7 +59,7 @@ TRANSFORMS = {
 }
 HINGED = ("lstm", PATTERN_DETECTOR)
 HINGE_KNEE_QUANTILE = 0.99  # of validation normal events' transformed scores
-USER_ROUNDS = 1  # refits on each user's deciding event; more rounds did not help on seeds 7, 11, 12, 13
+USER_ROUNDS = 1  # refits on each user's deciding event; 0: the event-level fit alone
 
 
 def fit_combiner(

@@ -4,9 +4,8 @@ After the abuse LSTM is exported, ``shopguard train``
 
 1. simulates returning shoppers (:mod:`shopguard.training.returning_data`: weeks of visits per user),
 2. trains the unsupervised next-event model on their normal history and exports it to
-   ``<folder>/next-event/`` (the job runs it beside the LSTM). Trained on the one-visit shoppers the
-   LSTM learns from, it scored the returning shoppers' test period at PR-AUC 0.13 (windows there span
-   several visits); trained on their history, 0.64,
+   ``<folder>/next-event/`` (the job runs it beside the LSTM): the one-visit shoppers the LSTM learns
+   from have no windows that span several visits, as the returning shoppers' test period has,
 3. calibrates the ``rarity`` detector on real shoppers (:mod:`shopguard.training.rarity_calibration`,
    not on any injected abuse) into ``<folder>/rarity.json``,
 4. mines the same history into ``<folder>/patterns.sqlite`` (in production, mine the platform's own
