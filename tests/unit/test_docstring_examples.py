@@ -28,8 +28,10 @@ PACKAGES = (
 
 
 def modules():
-    """Every module of the project (jobs/, udfs/ and training/ are mapped into the package from their folders)."""
+    """Every module of the project, each package's own ``__init__`` included (jobs/, udfs/ and training/ are
+    mapped into the package from their folders)."""
     for package in PACKAGES:
+        yield package
         for info in pkgutil.iter_modules(importlib.import_module(package).__path__, prefix=f"{package}."):
             if not info.ispkg:
                 yield info.name
