@@ -2,28 +2,33 @@
 
 import copy
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from shopguard.config import PatternSettings
+from shopguard.training import detectors as detectors_package
 from shopguard.training.anomalies import AnomalyLabel
 from shopguard.training.detectors.isolation_forest import IsolationForestDetector
+from shopguard.training.detectors.new_account import NewAccountDetector
 from shopguard.training.detectors.next_event import NextEventDetector
 from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
+from shopguard.training.detectors.rarity import RarityDetector
 from shopguard.training.detectors.user_patterns import UserPatternDetector
 from shopguard.training.detectors.velocity_rules import VelocityRules
 from shopguard.training.encoded_traffic import encode_traffic
 from shopguard.training.labelled_traffic import LabelledTraffic
 from shopguard.training.next_event_model import NextEventConfig
+from shopguard.training.rarity_calibration import fit_rarity
 from shopguard.udfs.events import Event
 from shopguard.udfs.placeholder_model import write_placeholder_model
 
 
 @pytest.fixture(scope="module")
-def traffic():
+def events():
     rng = np.random.default_rng(0)
-    events = [
+    return [
         Event(
             f"u{u}-{i}",
             f"u{u}",
@@ -34,22 +39,34 @@ def traffic():
         for u in range(30)
         for i in range(int(rng.integers(1, 12)))
     ]
+
+
+@pytest.fixture(scope="module")
+def traffic(events):
     return encode_traffic(LabelledTraffic(events, [AnomalyLabel("u3", "bot", False, 0, ("u3-0",))]), 16)
 
 
-@pytest.fixture(
-    scope="module", params=["velocity_rules", "isolation_forest", "onnx_placeholder", "next_event", "user_patterns"]
-)
-def detector(request, tmp_path_factory):
-    if request.param == "velocity_rules":
-        return VelocityRules()
-    if request.param == "next_event":
-        return FittedOnce(NextEventDetector(NextEventConfig(hidden=8, epochs=1), tmp_path_factory.mktemp("ne")))
-    if request.param == "user_patterns":
-        return UserPatternDetector(PatternSettings(min_idf=(0.5,)), tmp_path_factory.mktemp("patterns"))
-    if request.param == "isolation_forest":
-        return IsolationForestDetector(trees=20, seed=1)
-    return OnnxSequenceDetector(write_placeholder_model(tmp_path_factory.mktemp("m")))
+# One entry per module of training/detectors/ (base.py holds the contract): the checks below run over each.
+DETECTORS = {
+    "velocity_rules": lambda events, tmp: VelocityRules(),
+    "isolation_forest": lambda events, tmp: IsolationForestDetector(trees=20, seed=1),
+    "onnx_sequence": lambda events, tmp: OnnxSequenceDetector(write_placeholder_model(tmp)),
+    "next_event": lambda events, tmp: FittedOnce(NextEventDetector(NextEventConfig(hidden=8, epochs=1), tmp)),
+    "user_patterns": lambda events, tmp: UserPatternDetector(PatternSettings(min_idf=(0.5,)), tmp),
+    "rarity": lambda events, tmp: RarityDetector(fit_rarity([events])),
+    "new_account": lambda events, tmp: NewAccountDetector(),
+}
+
+
+def test_the_checks_run_over_every_detector_module():
+    folder = Path(detectors_package.__file__).parent
+    modules = {path.stem for path in folder.glob("*.py")} - {"__init__", "base"}
+    assert modules == set(DETECTORS), "add the new detector module to DETECTORS, so the checks run over it"
+
+
+@pytest.fixture(scope="module", params=sorted(DETECTORS))
+def detector(request, events, tmp_path_factory):
+    return DETECTORS[request.param](events, tmp_path_factory.mktemp(request.param))
 
 
 class FittedOnce:
