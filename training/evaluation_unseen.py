@@ -13,7 +13,10 @@ without one family (its blunt and its subtle variant) and judged on that family 
   label-free combination (``min_tail``, ``fisher_tail``:
   :func:`~shopguard.training.combiner_fitting.fit_tail_combiner`), and once as the label-free candidate at
   its real-shopper threshold (``min_tail_real``: :func:`~shopguard.training.label_free_decision.fit_decision`),
-  and its threshold.
+  and as Fisher's method over tails anchored on real populations at its real-shopper threshold, with the LSTM
+  capped and without it (``fisher_real``, ``fisher_real_no_lstm``:
+  :func:`~shopguard.training.label_free_decision.fit_fisher_real`; without real shoppers the validation
+  period's normal users stand in for them), and its threshold.
 
 Detectors that learn no labels (the next-event model, the user patterns, the velocity rules, and any
 other detector in ``job_detectors`` such as ``rarity``, and ``new_account``: :func:`with_new_account`) are
@@ -55,7 +58,7 @@ from shopguard.training.detection_metrics import (
 )
 from shopguard.training.detectors.new_account import NewAccountDetector
 from shopguard.training.encoded_traffic import EncodedTraffic
-from shopguard.training.label_free_decision import fit_decision
+from shopguard.training.label_free_decision import fit_decision, fit_fisher_real
 from shopguard.training.lstm_model import TYPE_CLASSES, SequenceModelConfig
 from shopguard.training.new_account_calibration import with_new_account_hinge
 from shopguard.training.real_calibration import calibrate_combiner, user_halves
@@ -65,9 +68,10 @@ from shopguard.udfs.score_combiner import ScoreCombiner, transformed
 
 LSTM = "lstm"
 NEW_ACCOUNT = "new_account"  # a fixed hinge in the logistic combiners, as shopguard train ships it
-COMBINERS = ("shipped", "logistic", "min_tail", "min_tail_real", "fisher_tail")
+COMBINERS = ("shipped", "logistic", "min_tail", "min_tail_real", "fisher_tail", "fisher_real", "fisher_real_no_lstm")
 SHIPPED = "shipped"  # the logistic fit, then fitted to real shoppers (training/real_calibration.py)
 MIN_TAIL_REAL = "min_tail_real"  # the label-free candidate at its real-shopper threshold (label_free_decision.py)
+FISHER_REAL = ("fisher_real", "fisher_real_no_lstm")  # Fisher over real-anchored tails, the LSTM capped / left out
 TARGETS = {"blunt_recall": 0.80, "subtle_recall": 0.50, "mean_pr_auc": 0.85, "seen_pr_auc": 0.91}
 
 
@@ -322,7 +326,7 @@ def _fold_combiners(
             fitted, part.event_is_abuse, part.user_ids, alert_rate, mode="fisher_tail", extra_normal=extra_normal
         ),
     }
-    combiners = {name: fits[name]() for name in COMBINERS if name not in (SHIPPED, MIN_TAIL_REAL)}
+    combiners = {name: fits[name]() for name in COMBINERS if name not in (SHIPPED, MIN_TAIL_REAL, *FISHER_REAL)}
     shipped = combiners["logistic"]
     if real_fit is not None:
         real_scores, real_users = real_fit
@@ -330,7 +334,19 @@ def _fold_combiners(
     if NEW_ACCOUNT in fitted:  # as shopguard train adds it: after the fit and the real-shopper step
         shipped, combiners["logistic"] = with_new_account_hinge(shipped), with_new_account_hinge(combiners["logistic"])
     candidate, _ = fit_decision(fitted, part.event_is_abuse, part.user_ids, alert_rate, real_fit)
-    return {SHIPPED: shipped, **combiners, MIN_TAIL_REAL: candidate}
+    anchor = real_fit or _normal_part(fitted, part)
+    fisher = {
+        name: fit_fisher_real(fitted, part.event_is_abuse, part.user_ids, alert_rate, anchor, with_lstm=lstm)[0]
+        for name, lstm in zip(FISHER_REAL, (True, False))
+    }
+    return {SHIPPED: shipped, **combiners, MIN_TAIL_REAL: candidate, **fisher}
+
+
+def _normal_part(scores: Mapping[str, np.ndarray], traffic: EncodedTraffic) -> tuple[dict, list]:
+    """The normal users' events of ``traffic`` and their ``scores``: the anchor population without real shoppers."""
+    abused = {u for u, a in zip(traffic.user_ids, traffic.event_is_abuse.tolist()) if a}
+    keep = np.array([u not in abused for u in traffic.user_ids], dtype=bool)
+    return {n: np.asarray(v)[keep] for n, v in scores.items()}, list(np.asarray(traffic.user_ids)[keep])
 
 
 def _family_row(
@@ -439,6 +455,12 @@ def _summary(folds: Mapping[str, dict], plan: UnseenPlan, chosen: str) -> dict:
             ),
             "unseen_mean_pr_auc": float(np.mean([r["combiners"][name]["pr_auc"] or 0.0 for r in families.values()])),
             "seen_mean_pr_auc": float(np.mean([r["seen"][name]["pr_auc"] or 0.0 for r in families.values()])),
+            "blunt_met": sum(
+                (r["combiners"][name]["recall_blunt"] or 0.0) >= TARGETS["blunt_recall"] for r in families.values()
+            ),
+            "subtle_met": sum(
+                (r["combiners"][name]["recall_subtle"] or 0.0) >= TARGETS["subtle_recall"] for r in families.values()
+            ),
         }
         for name in COMBINERS
     }

@@ -36,10 +36,13 @@ def unseen_lines(unseen: dict) -> list[str]:
         f"every normal test user (returning shoppers' test period). `shipped` is that logistic fit then fitted "
         f"to real shoppers as `shopguard train` does (a fixed rarity hinge and a threshold real Taobao shoppers "
         f"respect, on half of them, scored with the fold's LSTM); `min_tail_real` the label-free candidate at "
-        f"its real-shopper threshold (training/label_free_decision.py). Detectors that learn no labels were scored "
-        f"once. The per-fold LSTM has {plan['hidden']} hidden units and {plan['epochs']} epochs (`shopguard train`: "
-        f"64 and 6) and learns from every abused and {plan['normal_share']:.0%} of the normal one-visit users, "
-        f"on one thread; a smaller one ranks worse, so read the size with the figures. The *seen* column's LSTM is "
+        f"its real-shopper threshold, `fisher_real` Fisher's method over tails anchored on real populations "
+        f"(rarity's and new_account's own, the LSTM's on real shoppers and capped; `fisher_real_no_lstm` without "
+        f"the LSTM) at its real-shopper threshold (training/label_free_decision.py). Detectors that learn no "
+        f"labels were scored once. The per-fold LSTM has {plan['hidden']} hidden units and {plan['epochs']} "
+        f"epochs (`shopguard train`: 64 and 6) and learns from every abused and {plan['normal_share']:.0%} of "
+        f"the normal one-visit users, on one thread; a smaller one ranks worse, so read the size with the figures. "
+        f"The *seen* column's LSTM is "
         f"trained the same way with every family in training, so that the columns differ only by what was left "
         f"out. Headline combiner: `{chosen}`. Recall at 0.1% FPR: the cut is set on the test normal users; "
         f"in brackets 90% bootstrap intervals over users.",
@@ -53,7 +56,9 @@ def unseen_lines(unseen: dict) -> list[str]:
             f"- `{name}`: unseen min recall {_f2(row['unseen_min_recall'])}, unseen mean PR-AUC "
             f"{_f3(row['unseen_mean_pr_auc'])}, seen mean PR-AUC per family {_f3(row['seen_mean_pr_auc'])}, "
             f"seen overall {_f3(row.get('seen_pr_auc'))}, "
-            f"real Taobao shoppers alerted {_pct(row.get('real_alert_share'))}"
+            f"real Taobao shoppers alerted {_pct(row.get('real_alert_share'))}, families with blunt ≥ "
+            f"{TARGETS['blunt_recall']} {row.get('blunt_met')}, "
+            f"subtle ≥ {TARGETS['subtle_recall']} {row.get('subtle_met')}"
             for name, row in unseen["by_combiner"].items()
         ],
         *(

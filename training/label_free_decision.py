@@ -14,7 +14,22 @@ so it is judged there beside the shipped decision as the operating point it woul
   (``alerted_share_held_out``), beside the fitted half's.
 
 It is not what ``shopguard train`` ships (:mod:`shopguard.training.real_calibration` is): docs/detection.md,
-"One decision", says why.
+"One decision", says why: the LSTM's tail, fitted where simulated normal users also reach its top scores, says
+too little, and detectors already calibrated on real populations were re-tailed on simulated events.
+
+``fisher_real`` (:func:`fit_fisher_real`) is the candidate that answers both: Fisher's method over tails
+anchored on real populations, at the same kind of threshold.
+
+- **Own tails** for the detectors whose score already is a tail among real populations: ``rarity`` (a
+  p-value among real shoppers, :data:`OWN_TAILS`) and ``new_account`` (decades among Fraud_Data's real
+  accounts); no table fitted on simulated events re-tails them.
+- **The LSTM, capped.** Learned from the injectors, it may add evidence but not decide: its tail table is
+  fitted on the calibration half of real shoppers only (so simulated normal users at its top do not flatten
+  it) and floored at :data:`LSTM_DECADES` decades. ``with_lstm=False`` leaves it out altogether.
+- **The rest** (next_event, user_patterns, velocity_rules: they learn no label, but their scales are not
+  calibrated): tail tables of the validation period's normal events and the calibration half of real shoppers.
+- **Threshold.** The one that at most ``alert_rate`` of the calibration half of real shoppers reach with their
+  highest event; the simulated normal users do not set it (their rarity is not the real shoppers').
 
 Example
 -------
@@ -25,6 +40,9 @@ Example
 >>> combiner, summary = fit_decision(scores, np.zeros(400, dtype=bool), users, 0.01, real)
 >>> combiner.mode, summary["users"], summary["held_out_users"], summary["alerted_share_fitted_half"] <= 0.01
 ('min_tail', 50, 50, True)
+>>> fisher, summary = fit_fisher_real(scores, np.zeros(400, dtype=bool), users, 0.01, real)
+>>> fisher.mode, summary["decision"], summary["alerted_share_fitted_half"] <= 0.01
+('fisher_tail', 'fisher_real', True)
 """
 
 from __future__ import annotations
@@ -34,11 +52,15 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from shopguard.training.combiner_fitting import fit_tail_combiner
+from shopguard.training.combiner_fitting import TRANSFORMS, fit_tail_combiner, tail_table
 from shopguard.training.real_calibration import alerted_share, per_user_max, threshold_for_share, user_halves
-from shopguard.udfs.score_combiner import PATTERN_DETECTOR, ScoreCombiner
+from shopguard.udfs.score_combiner import PATTERN_DETECTOR, ScoreCombiner, TailTable, transformed
 
 MODE = "min_tail"
+FISHER_REAL = "fisher_real"
+OWN_TAILS = {"rarity": "p_value", "new_account": "decades"}  # scores that already are tails among real populations
+LSTM = "lstm"
+LSTM_DECADES = 2.0  # the most the LSTM (learned from the injectors) may say alone: one real event in a hundred
 
 
 def fit_decision(
@@ -62,6 +84,53 @@ def fit_decision(
     combiner = dataclasses.replace(combiner, threshold=max(combiner.threshold, real_threshold))
     summary = {
         "decision": MODE,
+        "users": int(len(np.unique(fit_users))),
+        "events": int(len(fit_users)),
+        "held_out_users": int(len(np.unique(held_users))),
+        "target_alert_rate": alert_rate,
+        "alerted_share_held_out": _alerted(combiner, held_scores, held_users),
+        "alerted_share_fitted_half": _alerted(combiner, fit_scores, fit_users),
+    }
+    return combiner, summary
+
+
+def fit_fisher_real(
+    scores: Mapping[str, np.ndarray],
+    event_is_abuse: np.ndarray,
+    users: Sequence,
+    alert_rate: float,
+    real: tuple[Mapping[str, np.ndarray], Sequence],
+    with_lstm: bool = True,
+    lstm_decades: float = LSTM_DECADES,
+) -> tuple[ScoreCombiner, dict]:
+    """``fisher_real`` (see the module docstring) from the validation period's ``scores`` (per detector, per
+    event; ``event_is_abuse`` tells only which users are normal) and ``real`` shoppers' scores and users (the
+    LSTM's among them, when it is combined); what it was fitted on and the real shares alerted."""
+    names = tuple(n for n in scores if with_lstm or n != LSTM)
+    real_scores, real_users = real
+    fitted_half, held_half = user_halves(real_users)
+    fit_scores, fit_users = _part(real_scores, real_users, fitted_half, names)
+    held_scores, held_users = _part(real_scores, real_users, held_half, names)
+    abused = {u for u, a in zip(users, np.asarray(event_is_abuse, dtype=bool).tolist()) if a}
+    normal = np.array([u not in abused for u in users], dtype=bool)
+    transforms = tuple(TRANSFORMS.get(n, "logit") for n in names)
+    tails = []
+    for name, transform in zip(names, transforms):
+        if name in OWN_TAILS:
+            tails.append(TailTable(name, (), (), own=OWN_TAILS[name]))
+        elif name == LSTM:
+            table = tail_table(name, transformed(fit_scores[name], transform))
+            tails.append(dataclasses.replace(table, floor=-lstm_decades))
+        else:
+            pooled = np.r_[np.asarray(scores[name])[normal], fit_scores[name]]
+            tails.append(tail_table(name, transformed(pooled, transform)))
+    combiner = ScoreCombiner(names, transforms, (1.0,) * len(names), 0.0, 0.5, mode="fisher_tail", tails=tuple(tails))
+    threshold = threshold_for_share(per_user_max(combiner.combine(fit_scores), fit_users), alert_rate)
+    combiner = dataclasses.replace(combiner, threshold=threshold)
+    summary = {
+        "decision": FISHER_REAL,
+        "with_lstm": with_lstm,
+        "lstm_decades": lstm_decades if with_lstm else None,
         "users": int(len(np.unique(fit_users))),
         "events": int(len(fit_users)),
         "held_out_users": int(len(np.unique(held_users))),

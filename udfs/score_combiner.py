@@ -24,6 +24,13 @@ product of the tail shares against a chi-squared law with two degrees of freedom
 that several detectors find somewhat rare can outrank one that a single detector finds rare. Files
 without ``mode`` are ``logistic``.
 
+A tail table may also be a detector's *own* tail (``TailTable.own``), for a detector whose score already says
+how rare it is among a real population, so that no table fitted on other (simulated) events re-tails it:
+``p_value`` for a score that is one minus a tail share (rarity: ``1 - min(1, K min p)``), ``decades`` for a
+score ``d / (1 + d)`` of ``d`` decades (new_account). Either reads the score's logit (the transform
+``logit``). A table may have a ``floor``: the rarest log10 tail share it may say, so that a detector can add
+evidence but never, alone, more than that.
+
 Example
 -------
 >>> combiner = ScoreCombiner(("lstm", "velocity_rules"), ("logit", "log1p"), (1.0, 2.0), -1.0, 0.5)
@@ -39,6 +46,10 @@ Example
 >>> pooled = ScoreCombiner(("velocity_rules",), ("log1p",), (1.0,), 0.0, 0.99, mode="fisher_tail", tails=tails)
 >>> pooled.combine({"velocity_rules": np.array([0.0, np.e - 1, np.e**2 - 1])}).round(3).tolist()  # one detector
 [0.0, 0.5, 0.75]
+>>> own = (TailTable("rarity", (), (), own="p_value"), TailTable("lstm", (0.0, 5.0), (0.0, -4.0), floor=-2.0))
+>>> fisher = ScoreCombiner(("rarity", "lstm"), ("logit", "logit"), (1.0, 1.0), 0.0, 0.8, mode="fisher_tail", tails=own)
+>>> fisher.combine({"rarity": np.array([0.99, 0.0]), "lstm": np.array([0.5, 1 - 1e-7])}).round(3).tolist()  # 2 decades
+[0.556, 0.556]
 """
 
 from __future__ import annotations
@@ -106,27 +117,64 @@ def _fisher_log10_tail(log_tails: np.ndarray) -> np.ndarray:
     return (-h + log_sum) / np.log(10.0)
 
 
+OWN_TAILS = ("p_value", "decades")
+
+
 @dataclass(frozen=True)
 class TailTable:
     """Where ``detector``'s scaled score lies among normal events: ascending ``scores`` (knots) and, for
-    each, the log10 share of normal events scoring at least that (descending, the first 0)."""
+    each, the log10 share of normal events scoring at least that (descending, the first 0); or, with
+    ``own``, the score's own tail (see the module's docstring; no knots). ``floor``: the rarest log10 tail
+    share the table may say.
+
+    >>> own = TailTable("new_account", (), (), own="decades")
+    >>> own.log_tail(transformed(np.array([0.0, 0.8]), "logit")).round(3).tolist()  # 0.8 is 4 decades
+    [-0.0, -4.0]
+    """
 
     detector: str
     scores: tuple[float, ...]
     log_tails: tuple[float, ...]
+    own: str = ""
+    floor: float = -np.inf
 
     def log_tail(self, scaled: np.ndarray) -> np.ndarray:
         """log10 tail share of each scaled score; NaN (no score) counts as 0 (not rare)."""
-        knots, tails = np.asarray(self.scores), np.asarray(self.log_tails)
         scaled = np.asarray(scaled, dtype=np.float64)
-        inside = np.interp(np.nan_to_num(scaled, nan=-np.inf), knots, tails)
-        top = int(np.argmax(tails <= tails[-1] + 1.0))  # beyond the highest normal score: the slope of its last decade
-        slope = (tails[-1] - tails[top]) / (knots[-1] - knots[top]) if knots[-1] > knots[top] else -1.0
-        beyond = tails[-1] + min(slope, -1e-3) * (scaled - knots[-1])
-        return np.where(np.isnan(scaled), 0.0, np.where(scaled > knots[-1], beyond, inside))
+        if self.own == "p_value":  # log10(1 - p) of p = sigmoid(scaled)
+            tail = -np.logaddexp(0.0, np.nan_to_num(scaled, nan=-np.inf)) / np.log(10.0)
+        elif self.own == "decades":  # p = d / (1 + d): the logit is ln d
+            tail = -np.exp(np.minimum(np.nan_to_num(scaled, nan=-np.inf), 700.0))
+        else:
+            knots, tails = np.asarray(self.scores), np.asarray(self.log_tails)
+            inside = np.interp(np.nan_to_num(scaled, nan=-np.inf), knots, tails)
+            top = int(np.argmax(tails <= tails[-1] + 1.0))  # beyond the highest normal score: its last decade's slope
+            slope = (tails[-1] - tails[top]) / (knots[-1] - knots[top]) if knots[-1] > knots[top] else -1.0
+            beyond = tails[-1] + min(slope, -1e-3) * (scaled - knots[-1])
+            tail = np.where(scaled > knots[-1], beyond, inside)
+        return np.where(np.isnan(scaled), 0.0, np.maximum(tail, self.floor))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"detector": self.detector, "scores": list(self.scores), "log_tails": list(self.log_tails)}
+        return (
+            {"detector": self.detector, "scores": list(self.scores), "log_tails": list(self.log_tails)}
+            | ({"own": self.own} if self.own else {})
+            | ({"floor": self.floor} if np.isfinite(self.floor) else {})
+        )
+
+    @classmethod
+    def from_dict(cls, body: Mapping[str, Any]) -> "TailTable":
+        table = cls(
+            str(body["detector"]),
+            tuple(map(float, body["scores"])),
+            tuple(map(float, body["log_tails"])),
+            str(body.get("own", "")),
+            float(body.get("floor", -np.inf)),
+        )
+        if table.own and table.own not in OWN_TAILS:
+            raise CombinerError(f"unknown own tail {table.own!r} (known: {', '.join(OWN_TAILS)})")
+        if not table.own and (not table.scores or len(table.scores) != len(table.log_tails)):
+            raise CombinerError(f"the tail table of {table.detector} needs knots and one tail share per knot")
+        return table
 
 
 MODES = ("logistic", "min_tail", "fisher_tail")
@@ -249,10 +297,7 @@ class ScoreCombiner:
             cls.from_dict(fallback) if fallback else None,
             tuple(Hinge(str(h["detector"]), float(h["knee"]), float(h["weight"])) for h in body.get("hinges", ())),
             str(body.get("mode", "logistic")),
-            tuple(
-                TailTable(str(t["detector"]), tuple(map(float, t["scores"])), tuple(map(float, t["log_tails"])))
-                for t in body.get("tails", ())
-            ),
+            tuple(TailTable.from_dict(t) for t in body.get("tails", ())),
             tuple(sorted((str(k), float(v)) for k, v in body.get("type_thresholds", {}).items())),
         )
         if combiner.mode not in MODES:

@@ -71,6 +71,7 @@ def test_every_family_is_judged_left_out_and_seen_with_every_combiner(unseen):
     ]
     assert "account_sharing" in result["not_measurable"]
     assert result["normal_users_past_rarity_knee"] is None  # no rarity detector in this test
+    assert all(0 <= row["blunt_met"] <= len(FAMILIES) for row in result["by_combiner"].values())
     shares = [row["real_alert_share"] for row in result["by_combiner"].values()]
     assert all(0.0 <= share <= 1.0 for share in shares) and result["real_alert_share"] is not None
     json.dumps(result)
@@ -144,6 +145,28 @@ def test_the_label_free_candidate_is_fitted_with_its_real_shopper_threshold(retu
         real,
     )
     assert fitted["min_tail_real"] == expected and expected.mode == MODE
+
+
+def test_fisher_real_is_fitted_with_and_without_the_lstm_on_the_real_shoppers_anchor(returning):
+    from shopguard.training.label_free_decision import fit_fisher_real
+
+    rules = VelocityRules()
+    scores = {
+        "velocity_rules": PeriodScores(rules.score(returning.validation), rules.score(returning.test)),
+        "lstm": PeriodScores(np.linspace(0, 1, len(returning.validation)), np.linspace(0, 1, len(returning.test))),
+    }
+    real = (
+        {"velocity_rules": rules.score(returning.history), "lstm": np.linspace(0, 1, len(returning.history))},
+        returning.history.user_ids,
+    )
+    fitted = _fold_combiners(scores, returning.validation, None, 0.01, real_fit=real)
+    validation = returning.validation
+    period = {name: s.validation for name, s in scores.items()}
+    for name, with_lstm in (("fisher_real", True), ("fisher_real_no_lstm", False)):
+        expected, _ = fit_fisher_real(
+            period, validation.event_is_abuse, validation.user_ids, 0.01, real, with_lstm=with_lstm
+        )
+        assert fitted[name] == expected and ("lstm" in expected.detectors) == with_lstm
 
 
 def test_the_share_of_normal_users_past_the_rarity_knee_counts_users_not_events(returning):

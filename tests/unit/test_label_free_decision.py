@@ -3,7 +3,7 @@ respect, measured on the half of them it never saw."""
 
 import numpy as np
 
-from shopguard.training.label_free_decision import MODE, fit_decision
+from shopguard.training.label_free_decision import FISHER_REAL, LSTM_DECADES, MODE, fit_decision, fit_fisher_real
 from shopguard.training.real_calibration import per_user_max, user_halves
 from shopguard.udfs.score_combiner import ScoreCombiner
 
@@ -51,5 +51,57 @@ def test_real_shoppers_join_the_tails_so_what_is_common_among_them_is_not_rare()
 def test_the_decision_reads_back_as_the_job_loads_it(tmp_path):
     scores, abuse, users = _validation()
     combiner, _ = fit_decision(scores, abuse, users, 0.01, _real())
+    combiner.write(tmp_path)
+    assert ScoreCombiner.read(tmp_path) == combiner
+
+
+def _with_new_account(scores, users, fast_buyers=()):
+    """``scores`` with a new_account score: 0 for everyone, 0.8 (4 decades) on the events of ``fast_buyers``."""
+    return {**scores, "new_account": np.where(np.isin(users, list(fast_buyers)), 0.8, 0.0)}
+
+
+def test_fisher_real_respects_the_real_budget_and_is_set_by_real_shoppers_only():
+    scores, abuse, users = _validation()
+    scores["rarity"][:] = 0.9999  # simulated shoppers far rarer than any real one: they do not set the threshold
+    real_scores, real_users = _real()
+    combiner, summary = fit_fisher_real(scores, abuse, users, 0.01, (real_scores, real_users))
+    fitted, _ = user_halves(real_users)
+    maxima = per_user_max(
+        combiner.combine({n: v[fitted] for n, v in real_scores.items()}), np.asarray(real_users)[fitted]
+    )
+    assert combiner.mode == "fisher_tail" and np.mean(maxima >= combiner.threshold) <= 0.01
+    assert summary["decision"] == FISHER_REAL and summary["alerted_share_fitted_half"] <= 0.01
+    assert summary["users"] + summary["held_out_users"] == 2000
+
+
+def test_detectors_calibrated_on_real_populations_keep_their_own_tail():
+    scores, abuse, users = _validation()
+    scores = _with_new_account(scores, users)  # no simulated shopper bought at signup: a table would call 0.33 rare
+    real_scores, real_users = _real()
+    real_scores = _with_new_account(real_scores, real_users)
+    combiner, _ = fit_fisher_real(scores, abuse, users, 0.01, (real_scores, real_users))
+    tails = {t.detector: t for t in combiner.tails}
+    assert tails["rarity"].own == "p_value" and tails["new_account"].own == "decades"
+    weeks_after_signup = {"lstm": np.array([0.01]), "rarity": np.array([0.3]), "new_account": np.array([0.33])}
+    at_signup = {**weeks_after_signup, "new_account": np.array([0.8])}
+    assert combiner.combine(weeks_after_signup)[0] < combiner.threshold <= combiner.combine(at_signup)[0]
+
+
+def test_the_lstm_adds_evidence_but_never_decides_alone_and_can_be_left_out():
+    scores, abuse, users = _validation()
+    real_scores, real_users = _real()
+    combiner, summary = fit_fisher_real(scores, abuse, users, 0.01, (real_scores, real_users))
+    certain = {"lstm": np.array([1.0, 1.0]), "rarity": np.array([0.0, 0.995])}
+    combined = combiner.combine(certain)
+    assert combined[0] <= LSTM_DECADES / (1 + LSTM_DECADES) and combined[0] < combiner.threshold
+    assert summary["lstm_decades"] == LSTM_DECADES
+    assert combined[1] > combiner.combine({"lstm": np.array([0.01]), "rarity": np.array([0.995])})[0]
+    without, _ = fit_fisher_real(scores, abuse, users, 0.01, (real_scores, real_users), with_lstm=False)
+    assert without.detectors == ("rarity",) and without.combine({"rarity": np.array([0.9999])})[0] >= without.threshold
+
+
+def test_fisher_real_reads_back_as_the_job_loads_it(tmp_path):
+    scores, abuse, users = _validation()
+    combiner, _ = fit_fisher_real(scores, abuse, users, 0.01, _real())
     combiner.write(tmp_path)
     assert ScoreCombiner.read(tmp_path) == combiner

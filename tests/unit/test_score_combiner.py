@@ -243,3 +243,30 @@ def test_fisher_tail_pools_evidence_that_min_tail_would_not():
     assert rarest.combine(both)[0] < rarest.combine(both)[1]
     assert fisher.combine(both)[0] > rarest.combine(both)[0]
     assert ScoreCombiner.from_dict(fisher.to_dict()) == fisher
+
+
+def test_own_tails_read_a_p_value_and_decades_from_the_score_itself():
+    p_value, decades = TailTable("rarity", (), (), own="p_value"), TailTable("new_account", (), (), own="decades")
+    scaled = transformed(np.array([0.0, 0.9, 0.999, 0.75, np.nan]), "logit")
+    assert np.allclose(p_value.log_tail(scaled), [0.0, -1.0, -3.0, np.log10(0.25), 0.0], atol=1e-6)
+    assert np.allclose(decades.log_tail(scaled), [0.0, -9.0, -999.0, -3.0, 0.0], atol=1e-4)
+
+
+def test_a_floor_caps_how_rare_a_detector_may_say_a_row_is():
+    table = TailTable("lstm", (0.0, 1.0, 2.0), (0.0, -1.0, -3.0), floor=-2.0)
+    assert table.log_tail(np.array([1.0, 2.0, 50.0])).tolist() == [-1.0, -2.0, -2.0]
+
+
+def test_own_tails_and_floors_survive_the_file_and_unknown_own_tails_are_refused(tmp_path):
+    tails = (TailTable("rarity", (), (), own="p_value"), TailTable("lstm", (0.0, 1.0), (0.0, -2.0), floor=-2.0))
+    combiner = ScoreCombiner(
+        ("rarity", "lstm"), ("logit", "logit"), (1.0, 1.0), 0.0, 0.7, mode="fisher_tail", tails=tails
+    )
+    combiner.write(tmp_path)
+    assert ScoreCombiner.read(tmp_path) == combiner
+    body = json.loads((tmp_path / "combiner.json").read_text())
+    assert "floor" not in body["tails"][0] and "own" not in body["tails"][1]
+    body["tails"][0]["own"] = "z_score"
+    (tmp_path / "combiner.json").write_text(json.dumps(body))
+    with pytest.raises(CombinerError, match="z_score"):
+        ScoreCombiner.read(tmp_path)
