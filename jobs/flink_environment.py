@@ -19,7 +19,7 @@ from pyflink.common import Configuration
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
-from shopguard.config import ConfigError, JobSettings, ShopguardConfig
+from shopguard.config import JobSettings, ShopguardConfig, check
 from shopguard.errors import ShopguardError
 from shopguard.jobs.python_dependencies import package_archive, site_packages
 
@@ -34,16 +34,7 @@ def flink_configuration(cfg: ShopguardConfig) -> Configuration:
 
 def flink_settings(cfg: ShopguardConfig) -> dict[str, str]:
     """The Flink settings of the detection job, by Flink's own key."""
-    job = cfg.job
-    if job.buffer_timeout_ms < 0:
-        raise ShopguardError(
-            f"job.buffer_timeout_ms = {job.buffer_timeout_ms}: use 0 (send every record at once) or more milliseconds"
-        )
-    if job.alert_hold_ms < -1:
-        raise ShopguardError(
-            f"job.alert_hold_ms = {job.alert_hold_ms}: use 0 (decide at once), more milliseconds, or -1 (at the end "
-            "of the input, for replays)"
-        )
+    job = check(cfg, "the job's configuration").job  # also built in code, not only loaded
     settings = {
         "pipeline.name": job.job_name,
         "parallelism.default": str(job.parallelism),
@@ -84,7 +75,8 @@ def restart_strategy_settings(job: JobSettings) -> dict[str, str]:
     cluster's ``config.yaml`` or a FlinkDeployment's ``flinkConfiguration``. ``"cluster"`` sets nothing
     and leaves the decision there. ``"fixed-delay"`` (the default) gives up after ``job.restart_attempts``
     restarts, so a broken deployment fails instead of restarting forever; ``"exponential-delay"`` waits
-    longer after each failure and suits outages of unknown length (a broker down for minutes).
+    longer after each failure and suits outages of unknown length (a broker down for minutes). Their
+    numbers are checked with every other setting's range (:func:`shopguard.config.check`).
 
     >>> restart_strategy_settings(JobSettings(restart_strategy="cluster"))
     {}
@@ -94,30 +86,11 @@ def restart_strategy_settings(job: JobSettings) -> dict[str, str]:
     if job.restart_strategy == "cluster":
         return {}
     if job.restart_strategy == "fixed-delay":
-        if job.restart_attempts < 0 or job.restart_delay_ms < 0:
-            raise ConfigError(
-                f"job.restart_attempts = {job.restart_attempts}, job.restart_delay_ms = "
-                f"{job.restart_delay_ms}: neither may be negative"
-            )
         return {
             "restart-strategy.type": "fixed-delay",
             "restart-strategy.fixed-delay.attempts": str(job.restart_attempts),
             "restart-strategy.fixed-delay.delay": f"{job.restart_delay_ms} ms",
         }
-    if not 0 < job.restart_backoff_initial_ms <= job.restart_backoff_max_ms:
-        raise ConfigError(
-            f"job.restart_backoff_initial_ms = {job.restart_backoff_initial_ms} must be above 0 and at "
-            f"most job.restart_backoff_max_ms = {job.restart_backoff_max_ms}"
-        )
-    if job.restart_backoff_multiplier < 1.0:
-        raise ConfigError(f"job.restart_backoff_multiplier = {job.restart_backoff_multiplier} must be at least 1")
-    if not 0.0 <= job.restart_backoff_jitter <= 1.0:
-        raise ConfigError(f"job.restart_backoff_jitter = {job.restart_backoff_jitter} must be between 0 and 1")
-    if job.restart_backoff_reset_ms <= 0 or job.restart_backoff_attempts < 0:
-        raise ConfigError(
-            f"job.restart_backoff_reset_ms = {job.restart_backoff_reset_ms} must be above 0 and "
-            f"job.restart_backoff_attempts = {job.restart_backoff_attempts} at least 0 (no limit)"
-        )
     prefix = "restart-strategy.exponential-delay."
     settings = {
         "restart-strategy.type": "exponential-delay",

@@ -27,7 +27,8 @@ from shopguard.errors import ShopguardError
 
 
 class ConfigError(ShopguardError, ValueError):
-    """A setting is unknown or has a value of the wrong type; the message names the setting."""
+    """A setting is unknown, or its value has the wrong type or is out of its range; the message names the
+    setting and what to use."""
 
 
 StartingOffsets = Literal["committed-or-earliest", "earliest", "latest"]
@@ -423,8 +424,95 @@ def _plain(value: Any) -> Any:
 
 
 def from_dict(tree: Mapping[str, Any], origin: str = "configuration") -> ShopguardConfig:
-    """Build a :class:`ShopguardConfig` from nested dicts; unknown keys and wrong types are errors."""
-    return _build(ShopguardConfig, tree, prefix="", origin=origin)
+    """Build a :class:`ShopguardConfig` from nested dicts; unknown keys, wrong types and values out of range
+    (:func:`check`) are errors."""
+    return check(_build(ShopguardConfig, tree, prefix="", origin=origin), origin)
+
+
+SEQUENCE_LENGTH_LIMIT = 5  # patterns.max_length: a sequence id packs five 12-bit tokens into 63 bits
+
+
+def check(cfg: ShopguardConfig, origin: str = "configuration") -> ShopguardConfig:
+    """``cfg`` when every setting holds a value shopguard can run with, else a :class:`ConfigError` naming
+    the first setting that does not, its value and what to use instead.
+
+    >>> check(ShopguardConfig()) == ShopguardConfig()
+    True
+    >>> check(dataclasses.replace(ShopguardConfig(), job=JobSettings(parallelism=0)), "prod.toml")
+    Traceback (most recent call last):
+    ...
+    shopguard.config.ConfigError: prod.toml: job.parallelism = 0: use 1 or more (useful up to topics.partitions)
+    """
+    for setting, holds, advice in _ranges(cfg):
+        if not holds:
+            section, key = setting.split(".")
+            raise ConfigError(f"{origin}: {setting} = {getattr(getattr(cfg, section), key)!r}: {advice}")
+    return cfg
+
+
+def _ranges(cfg: ShopguardConfig) -> list[tuple[str, bool, str]]:
+    """(setting, whether its value is in range, what to use) for every setting with a range."""
+    job, topics, training, patterns, entities = cfg.job, cfg.topics, cfg.training, cfg.patterns, cfg.entities
+    share = "use a share between 0 and 1"
+    return [
+        ("job.parallelism", job.parallelism >= 1, "use 1 or more (useful up to topics.partitions)"),
+        ("job.checkpoint_interval_ms", job.checkpoint_interval_ms >= 0, "use 0 (off) or more milliseconds"),
+        ("job.restart_attempts", job.restart_attempts >= 0, "use 0 (never restart) or more"),
+        ("job.restart_delay_ms", job.restart_delay_ms >= 0, "use 0 or more milliseconds"),
+        (
+            "job.restart_backoff_initial_ms",
+            0 < job.restart_backoff_initial_ms <= job.restart_backoff_max_ms,
+            f"use more than 0 and at most job.restart_backoff_max_ms ({job.restart_backoff_max_ms})",
+        ),
+        ("job.restart_backoff_multiplier", job.restart_backoff_multiplier >= 1.0, "use 1 or more"),
+        ("job.restart_backoff_jitter", 0.0 <= job.restart_backoff_jitter <= 1.0, share),
+        ("job.restart_backoff_reset_ms", job.restart_backoff_reset_ms > 0, "use more than 0 milliseconds"),
+        ("job.restart_backoff_attempts", job.restart_backoff_attempts >= 0, "use 0 (no limit) or more"),
+        ("job.transaction_timeout_ms", job.transaction_timeout_ms > 0, "use more than 0 milliseconds"),
+        ("job.max_out_of_orderness_ms", job.max_out_of_orderness_ms >= 0, "use 0 or more milliseconds"),
+        ("job.allowed_lateness_ms", job.allowed_lateness_ms >= 0, "use 0 or more milliseconds"),
+        ("job.history_length", job.history_length >= 1, "use 1 or more events (the model's input length)"),
+        ("job.arrow_batch_size", job.arrow_batch_size >= 1, "use 1 or more rows"),
+        ("job.bundle_size", job.bundle_size >= 1, "use 1 or more records"),
+        (
+            "job.buffer_timeout_ms",
+            job.buffer_timeout_ms >= 0,
+            "use 0 (send every record at once) or more milliseconds",
+        ),
+        (
+            "job.alert_hold_ms",
+            job.alert_hold_ms >= -1,
+            "use 0 (decide at once), more milliseconds, or -1 (at the end of the input, for replays)",
+        ),
+        ("job.model_poll_interval_s", job.model_poll_interval_s > 0, "use more than 0 seconds"),
+        ("job.debug_throttle_us", job.debug_throttle_us >= 0, "use 0 (no throttle) or the microseconds per record"),
+        ("topics.partitions", topics.partitions >= 1, "use 1 or more"),
+        ("topics.replication_factor", topics.replication_factor >= 1, "use 1 (one broker) or more (3 in production)"),
+        ("training.abused_share", 0.0 < training.abused_share < 1.0, "use a share above 0 and below 1"),
+        ("training.subtle_share", 0.0 <= training.subtle_share <= 1.0, share),
+        (
+            "training.validation_share",
+            training.train_share > 0
+            and training.validation_share > 0
+            and training.train_share + training.validation_share < 1.0,
+            f"use a share above 0 that leaves a test split: training.train_share ({training.train_share}) + "
+            "training.validation_share must stay below 1",
+        ),
+        ("training.target_alert_rate", 0.0 < training.target_alert_rate < 1.0, "use a share above 0 and below 1"),
+        (
+            "training.returning_abused_share",
+            0.0 < training.returning_abused_share <= 0.5,
+            "use a share above 0 and at most 0.5 (as many other users are abused in the test period)",
+        ),
+        (
+            "patterns.max_length",
+            1 <= patterns.min_length <= patterns.max_length <= SEQUENCE_LENGTH_LIMIT,
+            f"use patterns.min_length ({patterns.min_length}) <= patterns.max_length <= {SEQUENCE_LENGTH_LIMIT}, "
+            "and patterns.min_length at least 1",
+        ),
+        ("patterns.min_idf", len(patterns.min_idf) >= 1, "give one threshold per sequence length (or one for all)"),
+        ("entities.ring_min_share", 0.0 <= entities.ring_min_share <= 1.0, share),
+    ]
 
 
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> ShopguardConfig:

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from shopguard.config import ConfigError, ShopguardConfig, from_dict, load_config, to_dict, to_toml
+from shopguard.config import (
+    SEQUENCE_LENGTH_LIMIT,
+    ConfigError,
+    ShopguardConfig,
+    from_dict,
+    load_config,
+    to_dict,
+    to_toml,
+)
+from shopguard.udfs.behaviour_tokens import MAX_SEQUENCE_LENGTH
 from shopguard.udfs.encoding import VISIT_GAP_MS
 
 
@@ -121,3 +130,47 @@ def test_the_job_module_refuses_a_bad_setting_in_one_line(capsys):
     assert capsys.readouterr().err == (
         "shopguard: --set: job.state_backend: 'rockdb' is not one of 'hashmap', 'rocksdb'\n"
     )
+
+
+@pytest.mark.parametrize(
+    "setting, value, advice",
+    [
+        ("job.parallelism", 0, "use 1 or more (useful up to topics.partitions)"),
+        (
+            "job.alert_hold_ms",
+            -5,
+            "use 0 (decide at once), more milliseconds, or -1 (at the end of the input, for replays)",
+        ),
+        ("job.restart_backoff_jitter", 1.5, "use a share between 0 and 1"),
+        ("topics.partitions", 0, "use 1 or more"),
+        ("training.target_alert_rate", 0.0, "use a share above 0 and below 1"),
+        (
+            "training.validation_share",
+            0.5,
+            "use a share above 0 that leaves a test split: training.train_share (0.6) + "
+            "training.validation_share must stay below 1",
+        ),
+        (
+            "patterns.max_length",
+            6,
+            "use patterns.min_length (1) <= patterns.max_length <= 5, and patterns.min_length at least 1",
+        ),
+        ("entities.ring_min_share", 2.0, "use a share between 0 and 1"),
+    ],
+)
+def test_a_value_out_of_range_is_refused_when_the_file_is_loaded(tmp_path, setting, value, advice):
+    section, key = setting.split(".")
+    path = tmp_path / "shopguard.toml"
+    path.write_text(f"[{section}]\n{key} = {value!r}\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    assert str(refused.value) == f"{path}: {setting} = {value!r}: {advice}"
+
+
+def test_an_override_out_of_range_names_the_override():
+    with pytest.raises(ConfigError, match=r"^--set: job.parallelism = 0: use 1 or more"):
+        load_config(None, ["job.parallelism=0"])
+
+
+def test_the_pattern_length_limit_is_the_one_a_sequence_id_holds():
+    assert SEQUENCE_LENGTH_LIMIT == MAX_SEQUENCE_LENGTH

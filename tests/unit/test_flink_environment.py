@@ -1,5 +1,7 @@
 """The detection job's Flink settings, read from the one configuration object (no JVM needed)."""
 
+import dataclasses
+
 import pytest
 
 from shopguard.config import load_config
@@ -13,8 +15,15 @@ def test_records_wait_in_a_network_buffer_at_most_the_configured_timeout():
 
 
 def test_a_negative_buffer_timeout_is_refused_naming_the_setting():
-    with pytest.raises(ShopguardError, match="job.buffer_timeout_ms = -1"):
-        flink_settings(load_config(None, ["job.buffer_timeout_ms=-1"]))
+    with pytest.raises(ShopguardError, match="--set: job.buffer_timeout_ms = -1: use 0"):
+        load_config(None, ["job.buffer_timeout_ms=-1"])
+
+
+def test_a_configuration_built_in_code_is_checked_where_the_job_is_built():
+    cfg = load_config(None, [])
+    bad = dataclasses.replace(cfg, job=dataclasses.replace(cfg.job, alert_hold_ms=-2))
+    with pytest.raises(ShopguardError, match="the job's configuration: job.alert_hold_ms = -2: use 0"):
+        flink_settings(bad)
 
 
 def test_the_vectorized_step_gets_the_configured_bundle_and_batch_sizes():

@@ -62,15 +62,15 @@ def test_every_key_is_one_of_flink_s_own_restart_options():
             ['restart_strategy="failure-rate"'],
             "job.restart_strategy: 'failure-rate' is not one of 'fixed-delay', 'exponential-delay', 'cluster'",
         ),
-        (["restart_attempts=-1"], "job.restart_attempts = -1"),
+        (["restart_attempts=-1"], "job.restart_attempts = -1: use 0 (never restart) or more"),
         (
             ['restart_strategy="exponential-delay"', "restart_backoff_initial_ms=90000"],
-            "job.restart_backoff_initial_ms = 90000 must be above 0 and at most job.restart_backoff_max_ms = 60000",
+            "job.restart_backoff_initial_ms = 90000: use more than 0 and at most job.restart_backoff_max_ms (60000)",
         ),
         (['restart_strategy="exponential-delay"', "restart_backoff_multiplier=0.5"], "job.restart_backoff_multiplier"),
         (['restart_strategy="exponential-delay"', "restart_backoff_jitter=2.0"], "job.restart_backoff_jitter"),
     ],
 )
-def test_a_setting_that_cannot_work_is_named(overrides, message):
+def test_a_setting_that_cannot_work_is_named_when_the_configuration_is_loaded(overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        restart_strategy_settings(job(*overrides))
+        job(*overrides)
