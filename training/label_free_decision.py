@@ -18,7 +18,8 @@ It is not what ``shopguard train`` ships (:mod:`shopguard.training.real_calibrat
 too little, and detectors already calibrated on real populations were re-tailed on simulated events.
 
 ``fisher_real`` (:func:`fit_fisher_real`) is the candidate that answers both: Fisher's method over tails
-anchored on real populations, at the same kind of threshold.
+anchored on real populations, or the rarest detector's tail where that is stronger (mode ``fisher_min_tail``:
+pooled alone, one detector's certainty is diluted by the others), at the same kind of threshold.
 
 - **Own tails** for the detectors whose score already is a tail among real populations: ``rarity`` (a
   p-value among real shoppers, :data:`OWN_TAILS`) and ``new_account`` (decades among Fraud_Data's real
@@ -42,7 +43,7 @@ Example
 ('min_tail', 50, 50, True)
 >>> fisher, summary = fit_fisher_real(scores, np.zeros(400, dtype=bool), users, 0.01, real)
 >>> fisher.mode, summary["decision"], summary["alerted_share_fitted_half"] <= 0.01
-('fisher_tail', 'fisher_real', True)
+('fisher_min_tail', 'fisher_real', True)
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from shopguard.udfs.score_combiner import PATTERN_DETECTOR, ScoreCombiner, TailT
 
 MODE = "min_tail"
 FISHER_REAL = "fisher_real"
+FISHER_MODE = "fisher_min_tail"  # Fisher's pooled tail or the rarest detector's, whichever is stronger
 OWN_TAILS = {"rarity": "p_value", "new_account": "decades"}  # scores that already are tails among real populations
 LSTM = "lstm"
 LSTM_DECADES = 2.0  # the most the LSTM (learned from the injectors) may say alone: one real event in a hundred
@@ -124,7 +126,7 @@ def fit_fisher_real(
         else:
             pooled = np.r_[np.asarray(scores[name])[normal], fit_scores[name]]
             tails.append(tail_table(name, transformed(pooled, transform)))
-    combiner = ScoreCombiner(names, transforms, (1.0,) * len(names), 0.0, 0.5, mode="fisher_tail", tails=tuple(tails))
+    combiner = ScoreCombiner(names, transforms, (1.0,) * len(names), 0.0, 0.5, mode=FISHER_MODE, tails=tuple(tails))
     threshold = threshold_for_share(per_user_max(combiner.combine(fit_scores), fit_users), alert_rate)
     combiner = dataclasses.replace(combiner, threshold=threshold)
     summary = {

@@ -21,7 +21,10 @@ ten, 0.75 one in a thousand, 0.9 one in a billion; unlike one minus the chance i
 for the rarest rows, so they stay ranked. A NaN score (no pattern store) counts as not rare. Mode
 ``fisher_tail`` pools the evidence instead of taking the rarest: Fisher's method, ``-2 ln`` of the
 product of the tail shares against a chi-squared law with two degrees of freedom per detector, so a row
-that several detectors find somewhat rare can outrank one that a single detector finds rare. Files
+that several detectors find somewhat rare can outrank one that a single detector finds rare. Pooled over
+many detectors, though, one detector's certainty is diluted (alone at 4 decades among six detectors it
+counts about 1), so mode ``fisher_min_tail`` runs both tests and keeps the stronger, times two (Bonferroni
+over the two): a row is rare when several detectors find it somewhat rare or one finds it very rare. Files
 without ``mode`` are ``logistic``.
 
 A tail table may also be a detector's *own* tail (``TailTable.own``), for a detector whose score already says
@@ -46,6 +49,14 @@ Example
 >>> pooled = ScoreCombiner(("velocity_rules",), ("log1p",), (1.0,), 0.0, 0.99, mode="fisher_tail", tails=tails)
 >>> pooled.combine({"velocity_rules": np.array([0.0, np.e - 1, np.e**2 - 1])}).round(3).tolist()  # one detector
 [0.0, 0.5, 0.75]
+>>> two = (TailTable("velocity_rules", (0.0, 1.0, 2.0), (0.0, -1.0, -3.0)), TailTable("rarity", (), (), own="p_value"))
+>>> both = {"velocity_rules": np.array([np.e - 1, 0.0]), "rarity": np.array([0.9, 0.9999])}  # 1 + 1 decades; 0 + 4
+>>> for mode in ("min_tail", "fisher_tail", "fisher_min_tail"):
+...     combiner = ScoreCombiner(("velocity_rules", "rarity"), ("log1p", "logit"), (1, 1), 0, 0.5, mode=mode, tails=two)
+...     print(mode, combiner.combine(both).round(3).tolist())
+min_tail [0.411, 0.787]
+fisher_tail [0.556, 0.749]
+fisher_min_tail [0.487, 0.773]
 >>> own = (TailTable("rarity", (), (), own="p_value"), TailTable("lstm", (0.0, 5.0), (0.0, -4.0), floor=-2.0))
 >>> fisher = ScoreCombiner(("rarity", "lstm"), ("logit", "logit"), (1.0, 1.0), 0.0, 0.8, mode="fisher_tail", tails=own)
 >>> fisher.combine({"rarity": np.array([0.99, 0.0]), "lstm": np.array([0.5, 1 - 1e-7])}).round(3).tolist()  # 2 decades
@@ -177,7 +188,7 @@ class TailTable:
         return table
 
 
-MODES = ("logistic", "min_tail", "fisher_tail")
+MODES = ("logistic", "min_tail", "fisher_tail", "fisher_min_tail")
 
 
 @dataclass(frozen=True)
@@ -202,7 +213,7 @@ class ScoreCombiner:
         if absent:  # a hinge-only detector that was not computed (offline) adds nothing, as a NaN score does
             rows = len(next(iter(scores.values())))
             scores = {**scores, **{name: np.full(rows, np.nan) for name in absent}}
-        if self.mode in ("min_tail", "fisher_tail"):
+        if self.mode != "logistic":
             return self._tail_mode(scores)
         logit = np.full(len(next(iter(scores.values()))), self.intercept)
         hinges = {hinge.detector: hinge for hinge in self.hinges}
@@ -242,10 +253,13 @@ class ScoreCombiner:
         log_tails = np.array(
             [tables[name].log_tail(transformed(scores[name], t)) for name, t in zip(self.detectors, self.transforms)]
         )
+        rarest = -(log_tails.min(axis=0) + np.log10(len(self.detectors)))
         if self.mode == "min_tail":
-            decades = -(log_tails.min(axis=0) + np.log10(len(self.detectors)))
-        else:
+            decades = rarest
+        elif self.mode == "fisher_tail":
             decades = -_fisher_log10_tail(log_tails)
+        else:  # fisher_min_tail: the stronger of the two tests, Bonferroni over them
+            decades = np.maximum(rarest, -_fisher_log10_tail(log_tails)) - np.log10(2.0)
         decades = np.maximum(decades, 0.0)
         return decades / (1.0 + decades)
 

@@ -3,7 +3,14 @@ respect, measured on the half of them it never saw."""
 
 import numpy as np
 
-from shopguard.training.label_free_decision import FISHER_REAL, LSTM_DECADES, MODE, fit_decision, fit_fisher_real
+from shopguard.training.label_free_decision import (
+    FISHER_MODE,
+    FISHER_REAL,
+    LSTM_DECADES,
+    MODE,
+    fit_decision,
+    fit_fisher_real,
+)
 from shopguard.training.real_calibration import per_user_max, user_halves
 from shopguard.udfs.score_combiner import ScoreCombiner
 
@@ -69,7 +76,7 @@ def test_fisher_real_respects_the_real_budget_and_is_set_by_real_shoppers_only()
     maxima = per_user_max(
         combiner.combine({n: v[fitted] for n, v in real_scores.items()}), np.asarray(real_users)[fitted]
     )
-    assert combiner.mode == "fisher_tail" and np.mean(maxima >= combiner.threshold) <= 0.01
+    assert combiner.mode == FISHER_MODE and np.mean(maxima >= combiner.threshold) <= 0.01
     assert summary["decision"] == FISHER_REAL and summary["alerted_share_fitted_half"] <= 0.01
     assert summary["users"] + summary["held_out_users"] == 2000
 

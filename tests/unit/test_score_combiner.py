@@ -270,3 +270,20 @@ def test_own_tails_and_floors_survive_the_file_and_unknown_own_tails_are_refused
     (tmp_path / "combiner.json").write_text(json.dumps(body))
     with pytest.raises(CombinerError, match="z_score"):
         ScoreCombiner.read(tmp_path)
+
+
+def test_fisher_min_tail_keeps_one_detectors_certainty_and_pools_several_mild_ones():
+    names = tuple(f"d{i}" for i in range(6))
+    tails = tuple(TailTable(n, (), (), own="p_value") for n in names)
+    combiners = {
+        mode: ScoreCombiner(names, ("logit",) * 6, (1.0,) * 6, 0.0, 0.5, mode=mode, tails=tails)
+        for mode in ("min_tail", "fisher_tail", "fisher_min_tail")
+    }
+    one_certain = {n: np.array([0.99999 if n == "d0" else 0.0]) for n in names}  # 5 decades from one detector
+    several_mild = {n: np.array([0.99 if n in ("d0", "d1", "d2") else 0.0]) for n in names}  # 2 decades from three
+    decades = {
+        mode: {k: float(c.combine(rows)[0]) for k, rows in (("one", one_certain), ("several", several_mild))}
+        for mode, c in combiners.items()
+    }
+    hybrid, fisher, rarest = decades["fisher_min_tail"], decades["fisher_tail"], decades["min_tail"]
+    assert hybrid["one"] > fisher["one"] and hybrid["several"] > rarest["several"]
