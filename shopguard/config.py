@@ -51,22 +51,23 @@ class Versions:
     Kafka 4.2.0, the kafka-clients version that connector is built against.
     """
 
-    flink: str = "2.2.1"
-    flink_kafka_connector: str = "5.0.0-2.2"
+    flink: str = "2.2.1"  # PyFlink and the Flink distribution; the Kafka connector must be built for this minor
+    flink_kafka_connector: str = "5.0.0-2.2"  # the flink-sql-connector-kafka release for that Flink minor
+    # the embedded broker's Kafka release; the kafka-clients version the connector is built against
     kafka: str = "4.2.0"
-    scala: str = "2.13"
+    scala: str = "2.13"  # Scala build of the Kafka broker jars
 
 
 @dataclass(frozen=True)
 class BrokerSettings:
     """The embedded single-node KRaft broker that ``shopguard kafka start`` runs on loopback."""
 
-    host: str = "127.0.0.1"
-    port: int = 19092
-    controller_port: int = 19093
+    host: str = "127.0.0.1"  # address the embedded broker listens on; loopback keeps it private to this machine
+    port: int = 19092  # client port of the embedded broker (kafka.bootstrap_servers must point at it)
+    controller_port: int = 19093  # KRaft controller port of the embedded broker
     data_dir: str = ""  # empty: <cache_dir>/kafka-data
-    heap: str = "512m"
-    start_timeout_s: float = 60.0
+    heap: str = "512m"  # JVM heap of the broker; more holds larger batches in memory, less leaves room for Flink
+    start_timeout_s: float = 60.0  # how long `kafka start` waits for the broker to answer before it gives up
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,13 @@ class KafkaSettings:
     ``sasl.jaas.config``, ``ssl.truststore.location`` and the like here, never in code.
     """
 
-    bootstrap_servers: str = "127.0.0.1:19092"
-    consumer_group: str = "shopguard-detect"
+    bootstrap_servers: str = "127.0.0.1:19092"  # comma-separated host:port of your Kafka cluster
+    consumer_group: str = "shopguard-detect"  # the job's consumer group; a new name re-reads from starting_offsets
+    # where the job starts without committed offsets: committed-or-earliest (resume, else replay all), earliest (replay
+    # all), latest (only new events)
     starting_offsets: StartingOffsets = "committed-or-earliest"
+    # passed unchanged to every Kafka client (Flink source and sinks, Python tools): security.protocol, sasl.*, ssl.*;
+    # secrets by ${file:...} references
     client_properties: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -88,9 +93,9 @@ class KafkaSettings:
 class Topics:
     """Kafka topic names; every job, tool and test reads them from here."""
 
-    events: str = "user-events"
-    alerts: str = "behavior-alerts"
-    dead_letters: str = "user-events-dlq"
+    events: str = "user-events"  # input topic of canonical user events, keyed by user_id
+    alerts: str = "behavior-alerts"  # output topic of alerts; consumers read with isolation.level=read_committed
+    dead_letters: str = "user-events-dlq"  # records the job rejected, each with a reason
     late: str = "user-events-late"  # events that arrived later than job.allowed_lateness_ms
     scores: str = ""  # every scored event (event_id, user_id, event_ts, score, model_version); empty: not written
     risk_signals: str = "user-risk-signals"  # churn-risk signals (key user_id), for retention teams, not the fraud desk
@@ -104,10 +109,11 @@ class Topics:
 class ValidationSettings:
     """Limits that decide which input records go to the dead-letter topic."""
 
+    # larger records are dead-lettered as oversized; bounds the memory a bad producer can take
     max_event_bytes: int = 65536
     min_event_time_ms: int = 946684800000  # 2000-01-01T00:00:00Z: anything earlier is a broken clock
     max_future_skew_ms: int = 86400000  # events more than a day ahead of the wall clock are rejected
-    max_field_chars: int = 256
+    max_field_chars: int = 256  # longer string fields are dead-lettered; bounds state and alert size
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,8 @@ class PrivacySettings:
     from the environment variable named by ``salt_env`` where the job is built, and shipped with the job.
     """
 
+    # replace ip and device_id in dead letters and late events by keyed hashes; off only where raw identifiers may leave
+    # the job
     hash_identifiers: bool = True
     salt_env: str = "SHOPGUARD_ID_SALT"  # unset: a public default salt, with a warning at job start
 
@@ -129,22 +137,30 @@ class PrivacySettings:
 class JobSettings:
     """The detection job on Flink."""
 
+    # parallel instances of each operator; at most topics.partitions. More uses more cores and memory
     parallelism: int = 1
+    # thread: Python in the TaskManager's JVM (fast keyed state, one GIL per TaskManager); process: separate Python
+    # workers
     python_execution_mode: ExecutionMode = "thread"
     checkpoint_interval_ms: int = 10000  # 0: checkpointing off (then alerts are written at-least-once)
     checkpoint_dir: str = ""  # empty: <cache_dir>/checkpoints; on a cluster, a path or URL every node sees
+    # hashmap: state on the heap (fast, bounded by memory); rocksdb: state on local disk (larger, slower)
     state_backend: StateBackend = "hashmap"
+    # fixed-delay: give up after restart_attempts; exponential-delay: wait longer after each failure, rides out long
+    # outages; cluster: the cluster's configuration decides
     restart_strategy: RestartStrategy = "fixed-delay"
     restart_attempts: int = 3  # fixed-delay restarts before the job fails for good
     restart_delay_ms: int = 5000  # fixed-delay: the wait before each restart
     restart_backoff_initial_ms: int = 1000  # exponential-delay: the first wait, multiplied after each failure
     restart_backoff_max_ms: int = 60000  # exponential-delay: the longest wait
-    restart_backoff_multiplier: float = 2.0
+    restart_backoff_multiplier: float = 2.0  # exponential-delay: growth of the wait after each failure (at least 1)
     restart_backoff_jitter: float = 0.1  # exponential-delay: waits vary by this share, so restarts spread out
     restart_backoff_reset_ms: int = 3600000  # exponential-delay: running this long resets the wait (and the attempts)
     restart_backoff_attempts: int = (
         0  # exponential-delay: restarts before the job fails, counted since the last reset; 0: no limit
     )
+    # Kafka sinks when checkpointing is on: exactly-once (transactions, alerts visible at checkpoints) or at-least-once
+    # (sooner, duplicates possible)
     delivery_guarantee: DeliveryGuarantee = "exactly-once"
     transaction_timeout_ms: int = 900000  # Kafka producer transactions; at most the broker's transaction.max.timeout.ms
     max_out_of_orderness_ms: int = 10000  # watermark = newest event time seen - this
@@ -156,6 +172,7 @@ class JobSettings:
     # the event code's gap buckets): a test keeps this default equal to it
     history_length: int = 32  # L: events per user the model sees
     recent_event_ids: int = 8  # event ids kept per user to explain an alert (the events occluded)
+    # per-user state of users silent this long is dropped; longer remembers returning users, costs state
     state_ttl_s: int = 7 * 24 * 3600
     alert_cooldown_ms: int = 30 * 60 * 1000  # event time; one open alert per user, updated within this gap
     alert_update_min_gain: float = 0.05  # an open alert is re-sent when its score rises by this much
@@ -164,7 +181,7 @@ class JobSettings:
     # against replays that agree with the stream. -1: decide when the input ends (what `shopguard detect` uses).
     alert_hold_ms: int = 2000
     arrow_batch_size: int = 1000  # rows per vectorized scoring call
-    bundle_size: int = 1000
+    bundle_size: int = 1000  # records per Python bundle; rows reach the scoring worker when a bundle ends
     # Rows reach the pandas scoring worker only when a bundle ends (PyFlink leaves Beam's outbound buffer
     # without a time limit), so this bounds latency under light load; shorter bundles cost throughput.
     bundle_time_ms: int = 100
@@ -173,7 +190,9 @@ class JobSettings:
     buffer_timeout_ms: int = 10
     model_path: str = ""  # empty: the registry's current model, else the shipped default model (udfs/default-model)
     model_poll_interval_s: float = 10.0  # how often the scoring step looks for a new current model
+    # onnxruntime intra-op threads per scoring process; more than 1 competes with Flink's own threads
     onnx_threads: int = 1
+    # Flink job name; also the prefix of the Kafka transactional ids, so two jobs on one cluster need two names
     job_name: str = "shopguard-detect"
     prometheus_ports: str = "9249-9259"  # Flink's Prometheus reporter; empty: no reporter
     # Tests only: the keyed step sleeps this long before it reads each record, so the job drains at most
@@ -188,6 +207,7 @@ class JobSettings:
 class DataSettings:
     """Where the real e-commerce data lives (relative paths are relative to the working directory)."""
 
+    # the real Taobao slice the demo replays and the simulators are calibrated on (relative to the working directory)
     taobao_csv: str = "../shared/data/taobao_user_behavior_slice.csv"
     fraud_data_csv: str = "../shared/data/fraud_data_subset.csv"  # shopguard evaluate --dataset fraud-data
 
@@ -196,20 +216,21 @@ class DataSettings:
 class TrainingSettings:
     """The labelled data models are trained and evaluated on, and how they are judged."""
 
-    simulated_users: int = 30000
+    simulated_users: int = 30000  # simulated users for the sequence models; more trains longer and better
     span_days: float = 3.0  # simulated users' first events spread over this many days (for the time split)
-    abused_share: float = 0.03
-    subtle_share: float = 0.5
-    train_share: float = 0.6
+    abused_share: float = 0.03  # share of simulated users given an abuse pattern
+    subtle_share: float = 0.5  # share of abuse that is the subtle variant of its type
+    train_share: float = 0.6  # share of the time span used for training
+    # share of the time span used for calibration and the combiner; the rest is the test split
     validation_share: float = 0.2
     target_alert_rate: float = 0.001  # share of normal users the operating threshold may flag
-    seed: int = 7
-    report_dir: str = "reports/evaluation"
+    seed: int = 7  # seed of the simulation and training; other seeds check that a result is not one simulation's luck
+    report_dir: str = "reports/evaluation"  # where evaluate writes its reports
     # returning shoppers (weeks of history per user) for per-user detectors: training/returning_data.py
     returning_users: int = 3000
     returning_days: float = 28.0  # history, then validation, then test (the rest)
     returning_profile_days: float = 14.0  # the history profiles are mined from: normal only
-    returning_validation_days: float = 7.0
+    returning_validation_days: float = 7.0  # days after the profile period used to fit the combiner
     returning_abused_share: float = 0.1  # of the users, abused in validation; as many others in test
 
 
@@ -217,6 +238,8 @@ class TrainingSettings:
 class RegistrySettings:
     """Where published models live: a local folder or any fsspec URL (empty: <cache_dir>/registry)."""
 
+    # a local folder or any fsspec URL (s3://..., with its backend installed) that the trainer writes and every
+    # TaskManager reads; empty: <cache_dir>/registry
     url: str = ""
 
 
@@ -224,10 +247,10 @@ class RegistrySettings:
 class DemoSettings:
     """Demo traffic for ``shopguard produce`` and ``shopguard demo``."""
 
-    speedup: float = 60.0
+    speedup: float = 60.0  # how much faster than real time the demo replays the Taobao slice
     max_events: int = 0  # 0: the whole file
-    abnormal_users: int = 6
-    seed: int = 7
+    abnormal_users: int = 6  # blunt abnormal users mixed into the demo traffic
+    seed: int = 7  # seed of the demo's abnormal users
 
 
 @dataclass(frozen=True)
@@ -235,7 +258,7 @@ class ConsoleSettings:
     """The review console of ``shopguard console``: a web page where analysts read alerts and judge them."""
 
     host: str = "127.0.0.1"  # loopback: only this machine; "0.0.0.0" serves every network (put a login in front)
-    port: int = 8765
+    port: int = 8765  # port of the review console
     analyst: str = ""  # the name verdicts are signed with; empty: the operating-system user running the console
     max_alerts: int = 10000  # alerts held in memory (the newest); older ones leave the console, not the topic
     refresh_ms: int = 1000  # how often an open page asks for new alerts
@@ -253,10 +276,11 @@ class ClusterSettings:
     """
 
     rest_port: int = 8081  # REST API and web UI on 127.0.0.1
-    jobmanager_rpc_port: int = 6123
+    jobmanager_rpc_port: int = 6123  # JobManager RPC port of the session cluster
     # One slot per TaskManager, several TaskManagers: all thread-mode Python of a TaskManager runs in one
     # embedded interpreter, so its operators share one GIL (docs/benchmarks.md compares the layouts).
     taskmanagers: int = 2
+    # slots per TaskManager; one slot each keeps every thread-mode operator on its own interpreter
     taskmanager_slots: int = 1
     jobmanager_memory: str = "1024m"  # jobmanager.memory.process.size
     taskmanager_memory: str = "2048m"  # taskmanager.memory.process.size (Python workers use its managed memory)
@@ -266,8 +290,8 @@ class ClusterSettings:
         10000  # heartbeat.timeout: a silent TaskManager is declared lost after this (Flink: 50 s)
     )
     data_dir: str = ""  # empty: <cache_dir>/flink-cluster
-    start_timeout_s: float = 90.0
-    submit_timeout_s: float = 180.0
+    start_timeout_s: float = 90.0  # how long `cluster start` waits for the daemons and slots
+    submit_timeout_s: float = 180.0  # how long `cluster submit` waits for the job to run
 
 
 @dataclass(frozen=True)
@@ -279,8 +303,8 @@ class PatternSettings:
     sequences whose IDF is below it are performed by too many users to say who this is, and are skipped.
     """
 
-    enabled: bool = True
-    min_length: int = 1
+    enabled: bool = True  # run the pattern detector; off, the combiner's fallback decides without it
+    min_length: int = 1  # shortest token sequence mined and matched
     max_length: int = 3  # at most 5: a sequence id packs five 12-bit tokens into 63 bits
     min_idf: tuple[float, ...] = (3.0, 5.0, 6.5)  # one per length from min_length; the last one for longer
     recent_events: int = 4  # the score is an IDF-weighted moving share over about this many events
@@ -292,7 +316,7 @@ class PatternSettings:
     profile_cache_sequences: int = 2_000_000  # profile sequences held in memory per scoring process
     learned_capacity: int = 24  # online extension: sequences remembered per user in keyed state
     learn_min_sessions: float = 2.0  # seen in this many sessions (with decay) before it counts as the user's
-    learn_half_life_days: float = 14.0
+    learn_half_life_days: float = 14.0  # half-life of what was learned online
     learn_max_score: float = 0.3  # only behaviour whose pattern score stays below this is learned
 
 
@@ -306,13 +330,15 @@ class ChurnSettings:
     longest gap so far, and ``min_silence_days``.
     """
 
-    enabled: bool = True
+    enabled: bool = True  # watch for churn, send risk signals to topics.risk_signals; off: no churn record, no timers
     min_visits: int = 2  # silence timers start at a user's second visit: one visit shows no cadence
     default_visit_gap_days: float = 3.5  # population default for new users: an assumption (2 visits a week)
     prior_visits: float = 3.0  # how many gaps the population default weighs in a user's usual gap
+    # a silence is unusual once the user's own gaps make it as unlikely as exp(-this); lower warns earlier, with more
+    # false alarms (holidays)
     silence_factor: float = 3.0
-    longest_gap_factor: float = 1.5
-    min_silence_days: float = 7.0
+    longest_gap_factor: float = 1.5  # ... and at least this many times the user's longest gap so far
+    min_silence_days: float = 7.0  # ... and at least this long: nobody is at risk after a few quiet days
     timer_tolerance_ms: int = 6 * 3600 * 1000  # a registered deadline this much later than needed is kept
     thinning_gaps: int = 2  # visits thinning out: this many latest gaps between visits (at most 3) ...
     thinning_factor: float = 2.5  # ... each at least this many times the user's usual gap
@@ -322,7 +348,7 @@ class ChurnSettings:
     refund_climb_factor: float = 3.0  # ... at this many times the user's earlier refund rate (at least 5%)
     state_ttl_s: int = 180 * 24 * 3600  # the churn record outlives job.state_ttl_s: deadlines fall weeks later
     max_clock_skew_ms: int = 86_400_000  # no timer for an event older than the stream watermark by more than this
-    rule_version: str = "churn-rules-2"
+    rule_version: str = "churn-rules-2"  # named in every signal and in its id; change it when the rule changes
 
 
 @dataclass(frozen=True)
@@ -352,6 +378,7 @@ class EntitySettings:
 class ShopguardConfig:
     """Everything a shopguard command needs, in one object."""
 
+    # jars, Flink home, checkpoints, logs and the default registry; put it on a disk with a few GB free
     cache_dir: str = field(default_factory=_default_cache_dir)
     versions: Versions = field(default_factory=Versions)
     broker: BrokerSettings = field(default_factory=BrokerSettings)

@@ -1,11 +1,16 @@
 """The one typed configuration: file, overrides, and errors that name the setting."""
 
+import ast
+import dataclasses
+import io
 import pickle
+import tokenize
 import tomllib
 from pathlib import Path
 
 import pytest
 
+from shopguard import config
 from shopguard.config import (
     SEQUENCE_LENGTH_LIMIT,
     ConfigError,
@@ -174,3 +179,23 @@ def test_an_override_out_of_range_names_the_override():
 
 def test_the_pattern_length_limit_is_the_one_a_sequence_id_holds():
     assert SEQUENCE_LENGTH_LIMIT == MAX_SEQUENCE_LENGTH
+
+
+def test_every_setting_has_a_comment_in_the_dataclass():
+    """nanoGPT style: each field says what it means and its trade-off, on its own lines or in a comment line above."""
+    source = Path(config.__file__).read_text()
+    comments = [
+        token for token in tokenize.generate_tokens(io.StringIO(source).readline) if token.type == tokenize.COMMENT
+    ]
+    trailing = {token.start[0] for token in comments}
+    above = {token.start[0] + 1 for token in comments if token.line.lstrip().startswith("#")}
+    sections = {cls.__name__ for cls in vars(config).values() if dataclasses.is_dataclass(cls)}
+    bare = [
+        f"{node.name}.{field.target.id} (shopguard/config.py:{field.lineno})"
+        for node in ast.parse(source).body
+        if isinstance(node, ast.ClassDef) and node.name in sections
+        for field in node.body
+        if isinstance(field, ast.AnnAssign) and ast.unparse(field.annotation) not in sections
+        if field.lineno not in above and not trailing & set(range(field.lineno, field.end_lineno + 1))
+    ]
+    assert bare == [], f"add a comment (meaning, trade-off) to: {', '.join(bare)}"
