@@ -82,6 +82,19 @@ def test_the_example_file_holds_every_default(tmp_path):
     assert load_config(example) == ShopguardConfig()
 
 
+def test_the_example_file_names_every_setting():
+    """Every setting with its comment, as the README promises; cache_dir only in a comment (its default is per user)."""
+    example = tomllib.loads((Path(__file__).resolve().parents[2] / "shopguard.example.toml").read_text())
+    missing = [
+        f"{section}.{key}"
+        for section, values in to_dict(ShopguardConfig()).items()
+        if isinstance(values, dict)
+        for key in values
+        if key not in example.get(section, {})
+    ]
+    assert missing == [], f"shopguard.example.toml: add {', '.join(missing)}, each with its comment"
+
+
 def test_toml_output_reads_back_unchanged():
     cfg = load_config(
         None,
