@@ -227,6 +227,8 @@ def cmd_evaluate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
         "model_dir": str(model_dir),
         "training_data": data.fingerprint,
         "target_alert_rate": cfg.training.target_alert_rate,
+        "train_share": cfg.training.train_share,
+        "validation_share": cfg.training.validation_share,
     }
     report_dir = _report_dir(cfg, args)
     report = write_evaluation_report(results, "lstm", data.test, report_dir, context)

@@ -64,8 +64,8 @@ def write_evaluation_report(
     lines = [
         "# Detection evaluation",
         "",
-        f"Data: {context.get('training_data', '')}. Split by time: users by their first event "
-        "(train 60%, validation 20%, test 20%); the threshold is calibrated on validation normal users to "
+        f"Data: {context.get('training_data', '')}. Split by time: users by their first event"
+        f"{_split_text(context)}; the threshold is calibrated on validation normal users to "
         f"an alert rate of {context.get('target_alert_rate')} and applied unchanged to the test users.",
         "",
         "## Test users (simulated, unseen, later in time)",
@@ -112,6 +112,18 @@ def write_evaluation_report(
     report = out / "evaluation.md"
     report.write_text("\n".join(lines))
     return report
+
+
+def _split_text(context: dict) -> str:
+    """The split's shares as ``training.train_share`` and ``training.validation_share`` set them, when given.
+
+    >>> _split_text({"train_share": 0.6, "validation_share": 0.2}), _split_text({})
+    (' (train 60%, validation 20%, test 20%)', '')
+    """
+    if "train_share" not in context:
+        return ""
+    train, validation = context["train_share"], context["validation_share"]
+    return f" (train {train:.0%}, validation {validation:.0%}, test {1 - train - validation:.0%})"
 
 
 def _fmt(value) -> str:

@@ -51,3 +51,10 @@ def test_the_report_writes_its_tables_json_and_plots(tmp_path):
     for plot in PLOTS:
         assert (tmp_path / plot).read_bytes()[:4] == b"\x89PNG", plot
         assert f"]({plot})" in text
+
+
+def test_the_report_states_the_split_the_configuration_set(tmp_path):
+    scores = np.r_[np.linspace(0.0, 0.6, 12), np.full(4, 0.9)]
+    context = {"target_alert_rate": 0.001, "train_share": 0.5, "validation_share": 0.3}
+    report = write_evaluation_report({"lstm": _figures(scores)}, "lstm", _test_users(), tmp_path, context)
+    assert "(train 50%, validation 30%, test 20%)" in report.read_text()
