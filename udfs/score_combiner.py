@@ -30,9 +30,9 @@ without ``mode`` are ``logistic``.
 A tail table may also be a detector's *own* tail (``TailTable.own``), for a detector whose score already says
 how rare it is among a real population, so that no table fitted on other (simulated) events re-tails it:
 ``p_value`` for a score that is one minus a tail share (rarity: ``1 - min(1, K min p)``), ``decades`` for a
-score ``d / (1 + d)`` of ``d`` decades (new_account). Either reads the score's logit (the transform
-``logit``). A table may have a ``floor``: the rarest log10 tail share it may say, so that a detector can add
-evidence but never, alone, more than that.
+score ``d / (1 + d)`` of ``d`` decades (new_account). Either reads the score itself (down to a tail of
+1e-15), not its clipped logit. A table may have a ``floor``: the rarest log10 tail share it may say, so
+that a detector can add evidence but never, alone, more than that.
 
 Example
 -------
@@ -81,6 +81,7 @@ PATTERN_DETECTOR = "user_patterns"
 # Models emit float32 probabilities, which resolve about 6e-8 below 1: a wider clip would flatten the
 # LSTM's most certain scores (bots at 1 - 1e-6, the most abnormal normal users at 1 - 1e-5) into one.
 _EPSILON = 1e-7
+_OWN_RESOLUTION = 1e-15  # an own tail (a float64 score) is read down to this share
 
 
 class CombinerError(ShopguardError):
@@ -139,7 +140,7 @@ class TailTable:
     share the table may say.
 
     >>> own = TailTable("new_account", (), (), own="decades")
-    >>> own.log_tail(transformed(np.array([0.0, 0.8]), "logit")).round(3).tolist()  # 0.8 is 4 decades
+    >>> own.log_tail_of(np.array([0.0, 0.8]), "logit").round(3).tolist()  # 0.8 is 4 decades
     [-0.0, -4.0]
     """
 
@@ -149,20 +150,27 @@ class TailTable:
     own: str = ""
     floor: float = -np.inf
 
+    def log_tail_of(self, score: np.ndarray, transform: str) -> np.ndarray:
+        """log10 tail share of each raw ``score`` (``transform``: the detector's scale, for a table); an own tail
+        reads the score itself, not its clipped logit, so a p-value keeps its resolution (down to 1e-15)."""
+        if not self.own:
+            return self.log_tail(transformed(score, transform))
+        score = np.asarray(score, dtype=np.float64)
+        top = np.clip(np.nan_to_num(score, nan=0.0), 0.0, 1 - _OWN_RESOLUTION)
+        tail = np.log10(1 - top) if self.own == "p_value" else -top / (1 - top)  # decades: score d / (1 + d)
+        return np.where(np.isnan(score), 0.0, np.maximum(tail, self.floor))
+
     def log_tail(self, scaled: np.ndarray) -> np.ndarray:
-        """log10 tail share of each scaled score; NaN (no score) counts as 0 (not rare)."""
+        """log10 tail share of each scaled score of a table; NaN (no score) counts as 0 (not rare)."""
+        if self.own:
+            raise CombinerError(f"{self.detector}'s own tail reads raw scores (log_tail_of)")
         scaled = np.asarray(scaled, dtype=np.float64)
-        if self.own == "p_value":  # log10(1 - p) of p = sigmoid(scaled)
-            tail = -np.logaddexp(0.0, np.nan_to_num(scaled, nan=-np.inf)) / np.log(10.0)
-        elif self.own == "decades":  # p = d / (1 + d): the logit is ln d
-            tail = -np.exp(np.minimum(np.nan_to_num(scaled, nan=-np.inf), 700.0))
-        else:
-            knots, tails = np.asarray(self.scores), np.asarray(self.log_tails)
-            inside = np.interp(np.nan_to_num(scaled, nan=-np.inf), knots, tails)
-            top = int(np.argmax(tails <= tails[-1] + 1.0))  # beyond the highest normal score: its last decade's slope
-            slope = (tails[-1] - tails[top]) / (knots[-1] - knots[top]) if knots[-1] > knots[top] else -1.0
-            beyond = tails[-1] + min(slope, -1e-3) * (scaled - knots[-1])
-            tail = np.where(scaled > knots[-1], beyond, inside)
+        knots, tails = np.asarray(self.scores), np.asarray(self.log_tails)
+        inside = np.interp(np.nan_to_num(scaled, nan=-np.inf), knots, tails)
+        top = int(np.argmax(tails <= tails[-1] + 1.0))  # beyond the highest normal score: its last decade's slope
+        slope = (tails[-1] - tails[top]) / (knots[-1] - knots[top]) if knots[-1] > knots[top] else -1.0
+        beyond = tails[-1] + min(slope, -1e-3) * (scaled - knots[-1])
+        tail = np.where(scaled > knots[-1], beyond, inside)
         return np.where(np.isnan(scaled), 0.0, np.maximum(tail, self.floor))
 
     def to_dict(self) -> dict[str, Any]:
@@ -251,7 +259,7 @@ class ScoreCombiner:
         """Decades of rarity ``d`` of the combined tail share (rarest, Bonferroni; or Fisher's), as ``d / (1 + d)``."""
         tables = {table.detector: table for table in self.tails}
         log_tails = np.array(
-            [tables[name].log_tail(transformed(scores[name], t)) for name, t in zip(self.detectors, self.transforms)]
+            [tables[name].log_tail_of(scores[name], t) for name, t in zip(self.detectors, self.transforms)]
         )
         rarest = -(log_tails.min(axis=0) + np.log10(len(self.detectors)))
         if self.mode == "min_tail":

@@ -247,9 +247,11 @@ def test_fisher_tail_pools_evidence_that_min_tail_would_not():
 
 def test_own_tails_read_a_p_value_and_decades_from_the_score_itself():
     p_value, decades = TailTable("rarity", (), (), own="p_value"), TailTable("new_account", (), (), own="decades")
-    scaled = transformed(np.array([0.0, 0.9, 0.999, 0.75, np.nan]), "logit")
-    assert np.allclose(p_value.log_tail(scaled), [0.0, -1.0, -3.0, np.log10(0.25), 0.0], atol=1e-6)
-    assert np.allclose(decades.log_tail(scaled), [0.0, -9.0, -999.0, -3.0, 0.0], atol=1e-4)
+    scores = np.array([0.0, 0.9, 0.999, 0.75, np.nan, 1 - 1e-12, 1.0])
+    assert np.allclose(
+        p_value.log_tail_of(scores, "logit"), [0.0, -1.0, -3.0, np.log10(0.25), 0.0, -12, -15], atol=1e-3
+    )
+    assert np.allclose(decades.log_tail_of(scores[:5], "logit"), [0.0, -9.0, -999.0, -3.0, 0.0], atol=1e-4)
 
 
 def test_a_floor_caps_how_rare_a_detector_may_say_a_row_is():
