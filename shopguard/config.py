@@ -574,13 +574,18 @@ def _assign(tree: dict[str, Any], path: list[str], value: Any, origin: str) -> N
     node = tree
     for part in path[:-1]:
         if not isinstance(node.get(part), dict):
-            raise ConfigError(f"{origin}: unknown setting {'.'.join(path)!r}")
+            raise ConfigError(f"{origin}: unknown setting {'.'.join(path)!r}; {_known(node)}")
         node = node[part]
     if path[-1] not in node:
-        raise ConfigError(f"{origin}: unknown setting {'.'.join(path)!r}")
+        raise ConfigError(f"{origin}: unknown setting {'.'.join(path)!r}; {_known(node)}")
     if isinstance(node[path[-1]], dict) and not isinstance(value, dict):
         raise ConfigError(f"{origin}: {'.'.join(path)!r} is a section; set one of its keys instead")
     node[path[-1]] = value
+
+
+def _known(node: Mapping[str, Any]) -> str:
+    """The names known where an unknown setting was given (as :func:`_build` lists them for a file)."""
+    return f"known here: {', '.join(sorted(node))}"
 
 
 def _build(cls: type, tree: Mapping[str, Any], prefix: str, origin: str) -> Any:

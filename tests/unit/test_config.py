@@ -212,3 +212,10 @@ def test_every_setting_has_a_comment_in_the_dataclass():
         if field.lineno not in above and not trailing & set(range(field.lineno, field.end_lineno + 1))
     ]
     assert bare == [], f"add a comment (meaning, trade-off) to: {', '.join(bare)}"
+
+
+def test_an_unknown_override_lists_the_names_known_where_it_points():
+    with pytest.raises(ConfigError, match=r"'jobs.parallelism'; known here: broker, cache_dir, churn, cluster, "):
+        load_config(None, ["jobs.parallelism=2"])
+    with pytest.raises(ConfigError, match=r"'job.paralelism'; known here: alert_cooldown_ms, .*, parallelism, "):
+        load_config(None, ["job.paralelism=2"])
