@@ -67,9 +67,8 @@ def _with_new_account(scores, users, fast_buyers=()):
     return {**scores, "new_account": np.where(np.isin(users, list(fast_buyers)), 0.8, 0.0)}
 
 
-def test_fisher_real_respects_the_real_budget_and_is_set_by_real_shoppers_only():
+def test_fisher_real_respects_the_real_budget_and_that_of_the_simulated_shoppers():
     scores, abuse, users = _validation()
-    scores["rarity"][:] = 0.9999  # simulated shoppers far rarer than any real one: they do not set the threshold
     real_scores, real_users = _real()
     combiner, summary = fit_fisher_real(scores, abuse, users, 0.01, (real_scores, real_users))
     fitted, _ = user_halves(real_users)
@@ -79,6 +78,10 @@ def test_fisher_real_respects_the_real_budget_and_is_set_by_real_shoppers_only()
     assert combiner.mode == FISHER_MODE and np.mean(maxima >= combiner.threshold) <= 0.01
     assert summary["decision"] == FISHER_REAL and summary["alerted_share_fitted_half"] <= 0.01
     assert summary["users"] + summary["held_out_users"] == 2000
+    assert combiner.threshold == max(summary["real_threshold"], summary["simulated_threshold"])
+    scores["rarity"][:] = 0.9999  # simulated returning shoppers rarer than the real ones: they raise the threshold
+    raised, summary = fit_fisher_real(scores, abuse, users, 0.01, (real_scores, real_users))
+    assert raised.threshold == summary["simulated_threshold"] > summary["real_threshold"]
 
 
 def test_detectors_calibrated_on_real_populations_keep_their_own_tail():
