@@ -457,6 +457,7 @@ def from_dict(tree: Mapping[str, Any], origin: str = "configuration") -> Shopgua
 
 
 SEQUENCE_LENGTH_LIMIT = 5  # patterns.max_length: a sequence id packs five 12-bit tokens into 63 bits
+THINNING_GAPS_LIMIT = 3  # churn.thinning_gaps: the churn record keeps the user's three latest gaps
 
 
 def check(cfg: ShopguardConfig, origin: str = "configuration") -> ShopguardConfig:
@@ -480,8 +481,15 @@ def check(cfg: ShopguardConfig, origin: str = "configuration") -> ShopguardConfi
 def _ranges(cfg: ShopguardConfig) -> list[tuple[str, bool, str]]:
     """(setting, whether its value is in range, what to use) for every setting with a range."""
     job, topics, training, patterns, entities = cfg.job, cfg.topics, cfg.training, cfg.patterns, cfg.entities
+    validation, churn = cfg.validation, cfg.churn
     share = "use a share between 0 and 1"
+    ring = "use 2 or more: a ring is several accounts"
     return [
+        ("validation.max_event_bytes", validation.max_event_bytes >= 1, "use 1 or more bytes"),
+        ("validation.max_field_chars", validation.max_field_chars >= 1, "use 1 or more characters"),
+        ("validation.max_future_skew_ms", validation.max_future_skew_ms >= 0, "use 0 or more milliseconds"),
+        ("job.state_ttl_s", job.state_ttl_s >= 1, "use 1 or more seconds"),
+        ("job.dedup_window_events", job.dedup_window_events >= 1, "use 1 or more event ids"),
         ("job.parallelism", job.parallelism >= 1, "use 1 or more (useful up to topics.partitions)"),
         ("job.checkpoint_interval_ms", job.checkpoint_interval_ms >= 0, "use 0 (off) or more milliseconds"),
         ("job.restart_attempts", job.restart_attempts >= 0, "use 0 (never restart) or more"),
@@ -539,6 +547,18 @@ def _ranges(cfg: ShopguardConfig) -> list[tuple[str, bool, str]]:
         ),
         ("patterns.min_idf", len(patterns.min_idf) >= 1, "give one threshold per sequence length (or one for all)"),
         ("entities.ring_min_share", 0.0 <= entities.ring_min_share <= 1.0, share),
+        ("entities.state_ttl_s", entities.state_ttl_s >= 1, "use 1 or more seconds"),
+        ("entities.ring_min_accounts_device", entities.ring_min_accounts_device >= 2, ring),
+        ("entities.ring_min_accounts_ip", entities.ring_min_accounts_ip >= 2, ring),
+        ("entities.ring_min_failing_device", entities.ring_min_failing_device >= 2, ring),
+        ("entities.ring_min_failing_ip", entities.ring_min_failing_ip >= 2, ring),
+        ("entities.item_min_accounts", entities.item_min_accounts >= 2, "use 2 or more: a group is several accounts"),
+        ("churn.state_ttl_s", churn.state_ttl_s >= 1, "use 1 or more seconds"),
+        (
+            "churn.thinning_gaps",
+            1 <= churn.thinning_gaps <= THINNING_GAPS_LIMIT,
+            f"use 1 to {THINNING_GAPS_LIMIT} gaps (the churn record keeps the {THINNING_GAPS_LIMIT} latest)",
+        ),
     ]
 
 

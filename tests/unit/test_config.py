@@ -13,6 +13,7 @@ import pytest
 from shopguard import config
 from shopguard.config import (
     SEQUENCE_LENGTH_LIMIT,
+    THINNING_GAPS_LIMIT,
     ConfigError,
     ShopguardConfig,
     from_dict,
@@ -21,6 +22,7 @@ from shopguard.config import (
     to_toml,
 )
 from shopguard.udfs.behaviour_tokens import MAX_SEQUENCE_LENGTH
+from shopguard.udfs.churn_state import RECENT_GAPS
 from shopguard.udfs.encoding import VISIT_GAP_MS
 
 
@@ -174,6 +176,9 @@ def test_the_job_module_refuses_a_bad_setting_in_one_line(capsys):
             "use patterns.min_length (1) <= patterns.max_length <= 5, and patterns.min_length at least 1",
         ),
         ("entities.ring_min_share", 2.0, "use a share between 0 and 1"),
+        ("entities.ring_min_accounts_device", 1, "use 2 or more: a ring is several accounts"),
+        ("validation.max_event_bytes", 0, "use 1 or more bytes"),
+        ("churn.thinning_gaps", 4, "use 1 to 3 gaps (the churn record keeps the 3 latest)"),
     ],
 )
 def test_a_value_out_of_range_is_refused_when_the_file_is_loaded(tmp_path, setting, value, advice):
@@ -190,8 +195,9 @@ def test_an_override_out_of_range_names_the_override():
         load_config(None, ["job.parallelism=0"])
 
 
-def test_the_pattern_length_limit_is_the_one_a_sequence_id_holds():
+def test_the_limits_are_the_ones_the_serving_code_holds():
     assert SEQUENCE_LENGTH_LIMIT == MAX_SEQUENCE_LENGTH
+    assert THINNING_GAPS_LIMIT == RECENT_GAPS
 
 
 def test_every_setting_has_a_comment_in_the_dataclass():
