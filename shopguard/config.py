@@ -3,7 +3,9 @@
 The configuration is a tree of frozen dataclasses. It is read from one TOML file (``--config``),
 then adjusted with ``--set section.key=value`` overrides from the command line, and passed down
 explicitly: no module reads settings from globals or the environment. The same object is pickled
-into the Flink functions, so everything in it is plain data.
+into the Flink functions, so everything in it is plain data. Each field's comment says what it means
+and its trade-off; an unknown setting, a wrong type, a choice outside its list or a number out of its
+range (:func:`check`) is refused when the file is loaded, naming the setting and what to use.
 
 Example
 -------
