@@ -466,7 +466,12 @@ def cmd_calibrate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.training.real_calibration import calibrate_folder
 
     calibrate_rarity(cfg, Path(args.model), _progress)  # the tables the decision below is fitted with
-    calibrate_folder(cfg, Path(args.model), _progress)
+    if args.decision == "fisher_real":
+        from shopguard.training.label_free_decision import calibrate_fisher_real
+
+        calibrate_fisher_real(cfg, Path(args.model), _progress)
+    else:
+        calibrate_folder(cfg, Path(args.model), _progress)
     _progress(f"new_account: {add_new_account(Path(args.model))}")  # its hinge follows the threshold
     return 0
 
@@ -752,6 +757,14 @@ def build_parser() -> argparse.ArgumentParser:
         "retraining",
     )
     calibrate.add_argument("--model", required=True, help="the model folder whose combiner.json is calibrated")
+    calibrate.add_argument(
+        "--decision",
+        choices=("logistic", "fisher_real"),
+        default="logistic",
+        help="logistic (default): the folder's logistic combiner with the rarity hinge and a threshold real "
+        "shoppers respect; fisher_real: replace it by the label-free fisher_real decision without the LSTM, "
+        "fitted on simulated returning shoppers and real Taobao shoppers (docs/detection.md, 'One decision')",
+    )
     publish = add("publish", cmd_publish, "register a model folder and make it current, unless it is worse")
     publish.add_argument("model_dir")
     publish.add_argument("--force", action="store_true", help="publish even if it scores worse than the current")

@@ -20,6 +20,8 @@ too little, and detectors already calibrated on real populations were re-tailed 
 ``fisher_real`` (:func:`fit_fisher_real`) is the candidate that answers both: Fisher's method over tails
 anchored on real populations, or the rarest detector's tail where that is stronger (mode ``fisher_min_tail``:
 pooled alone, one detector's certainty is diluted by the others), at the same kind of threshold.
+``shopguard calibrate --model DIR --decision fisher_real`` writes it without the LSTM into a model folder
+(:func:`calibrate_fisher_real`).
 
 - **Own tails** for the detectors whose score already is a tail among real populations: ``rarity`` (a
   p-value among real shoppers, :data:`OWN_TAILS`) and ``new_account`` (decades among Fraud_Data's real
@@ -51,14 +53,16 @@ Example
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping, Sequence
+import json
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from shopguard.training.combiner_fitting import TRANSFORMS, fit_tail_combiner, normal_user_maxima, tail_table
 from shopguard.training.detection_metrics import calibrate_threshold
 from shopguard.training.real_calibration import alerted_share, per_user_max, threshold_for_share, user_halves
-from shopguard.udfs.score_combiner import PATTERN_DETECTOR, ScoreCombiner, TailTable, transformed
+from shopguard.udfs.score_combiner import COMBINER_FILE, PATTERN_DETECTOR, ScoreCombiner, TailTable, transformed
 
 MODE = "min_tail"
 FISHER_REAL = "fisher_real"
@@ -147,6 +151,60 @@ def fit_fisher_real(
         "alerted_share_fitted_half": _alerted(combiner, fit_scores, fit_users),
     }
     return combiner, summary
+
+
+def write_fisher_real(
+    folder: str | Path,
+    scores: Mapping[str, np.ndarray],
+    event_is_abuse: np.ndarray,
+    users: Sequence,
+    alert_rate: float,
+    real: tuple[Mapping[str, np.ndarray], Sequence],
+    with_lstm: bool = False,
+) -> tuple[ScoreCombiner, dict]:
+    """:func:`fit_fisher_real` written into ``folder``'s ``combiner.json``, what it was fitted on under
+    ``real_shoppers`` (as :func:`~shopguard.training.real_calibration.calibrate_folder` records it), and the
+    share of the validation period's normal users it alerts in the summary."""
+    combiner, summary = fit_fisher_real(scores, event_is_abuse, users, alert_rate, real, with_lstm=with_lstm)
+    simulated = normal_user_maxima(combiner.combine(scores), users, event_is_abuse)
+    summary["alerted_share_simulated_normal"] = float(np.mean(simulated >= combiner.threshold))
+    path = combiner.write(Path(folder))
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"real_shoppers": summary}, indent=2) + "\n")
+    return combiner, summary
+
+
+def calibrate_fisher_real(cfg, folder: str | Path, progress: Callable[[str], None] = print) -> dict:
+    """``shopguard calibrate --decision fisher_real``: ``folder``'s ``combiner.json`` replaced by ``fisher_real``
+    without the LSTM, fitted on the folder's detectors: the validation period of simulated returning shoppers
+    (patterns mined again, as ``shopguard evaluate`` scores it) and the real Taobao slice scored with the folder's
+    own pattern store (as the job and ``shopguard calibrate`` score it). Nothing is retrained."""
+    from shopguard.training.ensemble_training import score_with_folder
+    from shopguard.training.evaluation_unseen import with_new_account
+    from shopguard.training.real_calibration import real_shopper_scores
+    from shopguard.training.returning_data import build_returning_data
+
+    folder = Path(folder)
+    returning = build_returning_data(cfg, progress)
+    periods = with_new_account(score_with_folder(cfg, returning, folder, progress), folder, returning)
+    validation = {name: np.asarray(p.validation, dtype=np.float64) for name, p in periods.items() if name != LSTM}
+    real_scores, real_users = real_shopper_scores(cfg, folder, progress, new_account=True)
+    progress("fitting fisher_real (without the LSTM)")
+    combiner, summary = write_fisher_real(
+        folder,
+        validation,
+        returning.validation.event_is_abuse,
+        returning.validation.user_ids,
+        cfg.training.target_alert_rate,
+        (real_scores, real_users),
+    )
+    progress(
+        f"{folder / COMBINER_FILE}: fisher_real over {', '.join(combiner.detectors)}, threshold "
+        f"{combiner.threshold:.6f} ({combiner.threshold / (1 - combiner.threshold):.2f} decades); fitted on "
+        f"{summary['users']:,} real shoppers; of the other {summary['held_out_users']:,} (held out) alerted "
+        f"{summary['alerted_share_held_out']:.4%} (the fitted half: {summary['alerted_share_fitted_half']:.4%}); "
+        f"simulated normal users of the validation period alerted {summary['alerted_share_simulated_normal']:.4%}"
+    )
+    return summary
 
 
 def _part(

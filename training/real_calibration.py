@@ -185,8 +185,11 @@ def _alerted(combiner: ScoreCombiner, scores: Mapping[str, np.ndarray], users: n
     return alerted_share(combiner, scores, users, scores.get(PATTERN_DETECTOR, np.zeros(len(users))))
 
 
-def real_shopper_scores(cfg, folder: Path, progress: Callable[[str], None] = print) -> tuple[dict, list]:
-    """Every job detector of ``folder`` (its own pattern store) on the real Taobao slice, and each event's user."""
+def real_shopper_scores(
+    cfg, folder: Path, progress: Callable[[str], None] = print, new_account: bool = False
+) -> tuple[dict, list]:
+    """Every job detector of ``folder`` (its own pattern store) on the real Taobao slice, and each event's user
+    (``new_account`` too when the folder's combiner has it, or when asked for)."""
     from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
     from shopguard.training.encoded_traffic import encode_traffic
     from shopguard.training.ensemble_training import job_detectors
@@ -198,18 +201,20 @@ def real_shopper_scores(cfg, folder: Path, progress: Callable[[str], None] = pri
     traffic = encode_traffic(LabelledTraffic(real_events(cfg), []), cfg.job.history_length, cfg.job)
     next_event = OnnxSequenceDetector(folder / NEXT_EVENT_FOLDER, name="next_event")
     scores = {}
-    for detector, _ in job_detectors(cfg, folder, next_event, False, folder) + _more_detectors(folder):
+    for detector, _ in job_detectors(cfg, folder, next_event, False, folder) + _more_detectors(folder, new_account):
         progress(f"scoring real shoppers with {detector.name}")
         scores[detector.name] = np.asarray(detector.score(traffic), dtype=np.float64)
     return scores, list(traffic.user_ids)
 
 
-def _more_detectors(folder: Path) -> list:
-    """Detectors a combiner may hold beyond ``job_detectors``: ``new_account`` when the folder's combiner has it."""
+def _more_detectors(folder: Path, new_account: bool = False) -> list:
+    """Detectors a combiner may hold beyond ``job_detectors``: ``new_account`` when the folder's combiner has it
+    (or ``new_account`` asks for it)."""
     from shopguard.training.detectors.new_account import NewAccountDetector
 
     combiner = ScoreCombiner.read(folder)
-    return [(NewAccountDetector.for_folder(folder), False)] if combiner and "new_account" in combiner.detectors else []
+    wanted = new_account or (combiner is not None and "new_account" in combiner.detectors)
+    return [(NewAccountDetector.for_folder(folder), False)] if wanted else []
 
 
 def calibrate_folder(cfg, folder: str | Path, progress: Callable[[str], None] = print) -> dict:

@@ -1,6 +1,9 @@
 """The label-free candidate decision: tails of normal behaviour, simulated and real, and a threshold real shoppers
 respect, measured on the half of them it never saw."""
 
+import json
+from types import SimpleNamespace
+
 import numpy as np
 
 from shopguard.training.label_free_decision import (
@@ -8,8 +11,10 @@ from shopguard.training.label_free_decision import (
     FISHER_REAL,
     LSTM_DECADES,
     MODE,
+    calibrate_fisher_real,
     fit_decision,
     fit_fisher_real,
+    write_fisher_real,
 )
 from shopguard.training.real_calibration import per_user_max, user_halves
 from shopguard.udfs.score_combiner import ScoreCombiner
@@ -115,3 +120,50 @@ def test_fisher_real_reads_back_as_the_job_loads_it(tmp_path):
     combiner, _ = fit_fisher_real(scores, abuse, users, 0.01, _real())
     combiner.write(tmp_path)
     assert ScoreCombiner.read(tmp_path) == combiner
+
+
+def test_calibrate_writes_fisher_real_without_the_lstm_over_the_folders_combiner(tmp_path):
+    ScoreCombiner(("lstm", "rarity"), ("logit", "logit"), (1.0, 1.0), 0.0, 0.5).write(tmp_path)  # as trained
+    scores, abuse, users = _validation()
+    combiner, summary = write_fisher_real(tmp_path, scores, abuse, users, 0.01, _real())
+    assert combiner.mode == FISHER_MODE and combiner.detectors == ("rarity",)
+    assert ScoreCombiner.read(tmp_path) == combiner
+    recorded = json.loads((tmp_path / "combiner.json").read_text())["real_shoppers"]
+    assert recorded == summary and recorded["decision"] == FISHER_REAL and recorded["with_lstm"] is False
+    assert 0.0 <= recorded["alerted_share_simulated_normal"] <= 0.01
+
+
+def test_calibrate_fits_on_the_folders_validation_scores_and_real_shoppers_with_new_account(tmp_path, monkeypatch):
+    from shopguard.config import ShopguardConfig
+    from shopguard.training import ensemble_training, evaluation_unseen, real_calibration, returning_data
+    from shopguard.training.ablation import PeriodScores
+
+    scores, abuse, users = _validation()
+    validation = SimpleNamespace(event_is_abuse=abuse, user_ids=users)
+    asked = {}
+
+    def real_shopper_scores(cfg, folder, progress, new_account=False):
+        asked["new_account"] = new_account
+        return _real()
+
+    monkeypatch.setattr(
+        returning_data, "build_returning_data", lambda cfg, progress: SimpleNamespace(validation=validation)
+    )
+    monkeypatch.setattr(
+        ensemble_training,
+        "score_with_folder",
+        lambda cfg, returning, folder, progress: {n: PeriodScores(v, v[:0]) for n, v in scores.items()},
+    )
+    monkeypatch.setattr(evaluation_unseen, "with_new_account", lambda periods, folder, returning: periods)
+    monkeypatch.setattr(real_calibration, "real_shopper_scores", real_shopper_scores)
+    lines = []
+    summary = calibrate_fisher_real(ShopguardConfig(), tmp_path, lines.append)
+    assert asked == {"new_account": True} and summary["with_lstm"] is False
+    assert ScoreCombiner.read(tmp_path).detectors == ("rarity",) and "fisher_real" in lines[-1]
+
+
+def test_the_calibrate_command_offers_fisher_real_beside_the_default_logistic():
+    from shopguard.cli import build_parser
+
+    assert build_parser().parse_args(["calibrate", "--model", "M"]).decision == "logistic"
+    assert build_parser().parse_args(["calibrate", "--model", "M", "--decision", "fisher_real"]).decision == FISHER_REAL
