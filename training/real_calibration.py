@@ -220,12 +220,17 @@ def _more_detectors(folder: Path, new_account: bool = False) -> list:
 def calibrate_folder(cfg, folder: str | Path, progress: Callable[[str], None] = print) -> dict:
     """Apply both steps to ``folder``'s ``combiner.json`` on half of the real Taobao slice, and report the
     share alerted on the other half (nothing is retrained)."""
+    from shopguard.errors import ShopguardError
+
     folder = Path(folder)
     combiner = ScoreCombiner.read(folder)
     if combiner is None:
-        from shopguard.errors import ShopguardError
-
         raise ShopguardError(f"{folder}: no {COMBINER_FILE} to calibrate; train the folder with `shopguard train`")
+    if combiner.mode != "logistic":
+        raise ShopguardError(
+            f"{folder}: its {COMBINER_FILE} is a {combiner.mode} decision, not the logistic one this calibration "
+            "tunes; fit it again with `shopguard calibrate --decision fisher_real`, or train the folder again"
+        )
     combiner = _without_rarity_hinge(combiner)
     scores, users = real_shopper_scores(cfg, folder, progress)
     tuned, summary = calibrate_combiner(combiner, scores, users, cfg.training.target_alert_rate)

@@ -85,3 +85,17 @@ def test_a_folder_whose_combiner_has_new_account_gets_it_scored_on_real_shoppers
     assert _more_detectors(tmp_path) == []
     ScoreCombiner(("lstm", "new_account"), ("logit", "logit"), (1.0, 1.0), 0.0, 0.5).write(tmp_path)
     assert [detector.name for detector, _ in _more_detectors(tmp_path)] == ["new_account"]
+
+
+def test_a_folder_with_a_label_free_decision_is_not_calibrated_as_a_logistic_one(tmp_path):
+    import pytest
+
+    from shopguard.config import ShopguardConfig
+    from shopguard.errors import ShopguardError
+    from shopguard.training.real_calibration import calibrate_folder
+    from shopguard.udfs.score_combiner import TailTable
+
+    tails = (TailTable("rarity", (), (), own="p_value"),)
+    ScoreCombiner(("rarity",), ("logit",), (1.0,), 0.0, 0.7, mode="fisher_min_tail", tails=tails).write(tmp_path)
+    with pytest.raises(ShopguardError, match="fisher_min_tail decision, not the logistic one"):
+        calibrate_folder(ShopguardConfig(), tmp_path, lambda line: None)
