@@ -138,6 +138,16 @@ def normal_user_maxima(combined: np.ndarray, users: Sequence[str], event_is_abus
     return combined[rows[~event_is_abuse[rows]]]
 
 
+def normal_user_events(users: Sequence[str], event_is_abuse: np.ndarray) -> np.ndarray:
+    """Mask of the events of normal users (users none of whose events is abuse).
+
+    >>> normal_user_events(["n", "a", "a"], np.array([False, False, True])).tolist()
+    [True, False, False]
+    """
+    abused = {user for user, is_abuse in zip(users, np.asarray(event_is_abuse, dtype=bool).tolist()) if is_abuse}
+    return np.array([user not in abused for user in users], dtype=bool)
+
+
 def tail_table(detector: str, normal_scaled: np.ndarray, knots: int = TAIL_KNOTS) -> TailTable:
     """Where a detector's scaled score lies among ``normal_scaled`` (normal events' scaled scores).
 
@@ -169,8 +179,7 @@ def fit_tail_combiner(
     tail table, such as real shoppers' (the simulated normal users alone can make a real stranger look rare)."""
     names = tuple(scores)
     event_is_abuse = np.asarray(event_is_abuse, dtype=bool)
-    abused = {user for user, is_abuse in zip(users, event_is_abuse.tolist()) if is_abuse}
-    normal = np.array([user not in abused for user in users], dtype=bool)
+    normal = normal_user_events(users, event_is_abuse)
     transforms = tuple(TRANSFORMS.get(name, "logit") for name in names)
     extra_normal = extra_normal or {}
     tails = tuple(

@@ -59,10 +59,22 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from shopguard.training.combiner_fitting import TRANSFORMS, fit_tail_combiner, normal_user_maxima, tail_table
+from shopguard.training.combiner_fitting import (
+    TRANSFORMS,
+    fit_tail_combiner,
+    normal_user_events,
+    normal_user_maxima,
+    tail_table,
+)
 from shopguard.training.detection_metrics import calibrate_threshold
-from shopguard.training.real_calibration import alerted_share, per_user_max, threshold_for_share, user_halves
-from shopguard.udfs.score_combiner import COMBINER_FILE, PATTERN_DETECTOR, ScoreCombiner, TailTable, transformed
+from shopguard.training.real_calibration import (
+    alerted_share,
+    per_user_max,
+    threshold_for_share,
+    user_halves,
+    user_part,
+)
+from shopguard.udfs.score_combiner import COMBINER_FILE, ScoreCombiner, TailTable, transformed
 
 MODE = "min_tail"
 FISHER_REAL = "fisher_real"
@@ -84,23 +96,11 @@ def fit_decision(
     what was fitted on and the real shares alerted (empty without ``real``)."""
     if real is None:
         return fit_tail_combiner(scores, event_is_abuse, users, alert_rate, mode=MODE), {}
-    real_scores, real_users = real
-    fitted_half, held_half = user_halves(real_users)
-    fit_scores, fit_users = _part(real_scores, real_users, fitted_half, scores)
-    held_scores, held_users = _part(real_scores, real_users, held_half, scores)
-    combiner = fit_tail_combiner(scores, event_is_abuse, users, alert_rate, mode=MODE, extra_normal=fit_scores)
-    real_threshold = threshold_for_share(per_user_max(combiner.combine(fit_scores), fit_users), alert_rate)
+    fitted, held = _real_halves(real, scores)
+    combiner = fit_tail_combiner(scores, event_is_abuse, users, alert_rate, mode=MODE, extra_normal=fitted[0])
+    real_threshold = threshold_for_share(per_user_max(combiner.combine(fitted[0]), fitted[1]), alert_rate)
     combiner = dataclasses.replace(combiner, threshold=max(combiner.threshold, real_threshold))
-    summary = {
-        "decision": MODE,
-        "users": int(len(np.unique(fit_users))),
-        "events": int(len(fit_users)),
-        "held_out_users": int(len(np.unique(held_users))),
-        "target_alert_rate": alert_rate,
-        "alerted_share_held_out": _alerted(combiner, held_scores, held_users),
-        "alerted_share_fitted_half": _alerted(combiner, fit_scores, fit_users),
-    }
-    return combiner, summary
+    return combiner, {"decision": MODE} | _real_summary(combiner, fitted, held, alert_rate)
 
 
 def fit_fisher_real(
@@ -116,12 +116,9 @@ def fit_fisher_real(
     event; ``event_is_abuse`` tells only which users are normal) and ``real`` shoppers' scores and users (the
     LSTM's among them, when it is combined); what it was fitted on and the real shares alerted."""
     names = tuple(n for n in scores if with_lstm or n != LSTM)
-    real_scores, real_users = real
-    fitted_half, held_half = user_halves(real_users)
-    fit_scores, fit_users = _part(real_scores, real_users, fitted_half, names)
-    held_scores, held_users = _part(real_scores, real_users, held_half, names)
-    abused = {u for u, a in zip(users, np.asarray(event_is_abuse, dtype=bool).tolist()) if a}
-    normal = np.array([u not in abused for u in users], dtype=bool)
+    fitted, held = _real_halves(real, names)
+    fit_scores, fit_users = fitted
+    normal = normal_user_events(users, event_is_abuse)
     transforms = tuple(TRANSFORMS.get(n, "logit") for n in names)
     tails = []
     for name, transform in zip(names, transforms):
@@ -135,7 +132,8 @@ def fit_fisher_real(
             tails.append(tail_table(name, transformed(pooled, transform)))
     combiner = ScoreCombiner(names, transforms, (1.0,) * len(names), 0.0, 0.5, mode=FISHER_MODE, tails=tuple(tails))
     real_threshold = threshold_for_share(per_user_max(combiner.combine(fit_scores), fit_users), alert_rate)
-    simulated = calibrate_threshold(normal_user_maxima(combiner.combine(scores), users, event_is_abuse), alert_rate)
+    simulated_maxima = normal_user_maxima(combiner.combine(scores), users, event_is_abuse)
+    simulated = calibrate_threshold(simulated_maxima, alert_rate)
     combiner = dataclasses.replace(combiner, threshold=max(real_threshold, simulated))
     summary = {
         "decision": FISHER_REAL,
@@ -143,13 +141,8 @@ def fit_fisher_real(
         "simulated_threshold": simulated,
         "with_lstm": with_lstm,
         "lstm_decades": lstm_decades if with_lstm else None,
-        "users": int(len(np.unique(fit_users))),
-        "events": int(len(fit_users)),
-        "held_out_users": int(len(np.unique(held_users))),
-        "target_alert_rate": alert_rate,
-        "alerted_share_held_out": _alerted(combiner, held_scores, held_users),
-        "alerted_share_fitted_half": _alerted(combiner, fit_scores, fit_users),
-    }
+    } | _real_summary(combiner, fitted, held, alert_rate)
+    summary["alerted_share_simulated_normal"] = float(np.mean(simulated_maxima >= combiner.threshold))
     return combiner, summary
 
 
@@ -166,8 +159,6 @@ def write_fisher_real(
     ``real_shoppers`` (as :func:`~shopguard.training.real_calibration.calibrate_folder` records it), and the
     share of the validation period's normal users it alerts in the summary."""
     combiner, summary = fit_fisher_real(scores, event_is_abuse, users, alert_rate, real, with_lstm=with_lstm)
-    simulated = normal_user_maxima(combiner.combine(scores), users, event_is_abuse)
-    summary["alerted_share_simulated_normal"] = float(np.mean(simulated >= combiner.threshold))
     path = combiner.write(Path(folder))
     path.write_text(json.dumps(json.loads(path.read_text()) | {"real_shoppers": summary}, indent=2) + "\n")
     return combiner, summary
@@ -207,11 +198,21 @@ def calibrate_fisher_real(cfg, folder: str | Path, progress: Callable[[str], Non
     return summary
 
 
-def _part(
-    scores: Mapping[str, np.ndarray], users: Sequence, mask: np.ndarray, names: Mapping[str, np.ndarray]
-) -> tuple[dict, np.ndarray]:
-    return {n: np.asarray(scores[n])[mask] for n in names}, np.asarray(users)[mask]
+def _real_halves(real: tuple[Mapping[str, np.ndarray], Sequence], names) -> tuple[tuple, tuple]:
+    """The real shoppers' scores of ``names`` and their users, split into the fitted and the held-out half."""
+    real_scores, real_users = real
+    chosen = {n: real_scores[n] for n in names}
+    return tuple(user_part(chosen, real_users, half) for half in user_halves(real_users))
 
 
-def _alerted(combiner: ScoreCombiner, scores: Mapping[str, np.ndarray], users: np.ndarray) -> float:
-    return alerted_share(combiner, scores, users, scores.get(PATTERN_DETECTOR, np.zeros(len(users))))
+def _real_summary(combiner: ScoreCombiner, fitted: tuple, held: tuple, alert_rate: float) -> dict:
+    """What the decision was fitted on, and the share of each half of real shoppers it alerts."""
+    (fit_scores, fit_users), (held_scores, held_users) = fitted, held
+    return {
+        "users": int(len(np.unique(fit_users))),
+        "events": int(len(fit_users)),
+        "held_out_users": int(len(np.unique(held_users))),
+        "target_alert_rate": alert_rate,
+        "alerted_share_held_out": alerted_share(combiner, held_scores, held_users),
+        "alerted_share_fitted_half": alerted_share(combiner, fit_scores, fit_users),
+    }

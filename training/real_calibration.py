@@ -44,7 +44,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from shopguard.udfs.score_combiner import COMBINER_FILE, Hinge, ScoreCombiner, transformed
+from shopguard.udfs.score_combiner import COMBINER_FILE, PATTERN_DETECTOR, Hinge, ScoreCombiner, transformed
 
 RARITY = "rarity"
 RARITY_BUDGET_SHARE = 0.5  # of the real-shopper alert budget left to the rarity hinge; the rest to the threshold
@@ -132,8 +132,11 @@ def with_rarity_hinge(
     return dataclasses.replace(plain, hinges=plain.hinges + (Hinge(RARITY, knee, float(weight)),), fallback=fallback)
 
 
-def alerted_share(combiner: ScoreCombiner, scores: Mapping[str, np.ndarray], users: Sequence, patterns) -> float:
-    """The share of these users with an event at the job's threshold for it (the fallback's with no pattern score)."""
+def alerted_share(combiner: ScoreCombiner, scores: Mapping[str, np.ndarray], users: Sequence, patterns=None) -> float:
+    """The share of these users with an event at the job's threshold for it (the fallback's with no pattern score).
+    ``patterns``: each event's pattern score, by default the one in ``scores`` (none there: every event has one)."""
+    if patterns is None:
+        patterns = scores.get(PATTERN_DETECTOR, np.zeros(len(users)))
     combined = combiner.combine(scores)
     thresholds = combiner.threshold_for(np.asarray(patterns, dtype=np.float64))
     return float(np.mean(per_user_max((combined >= thresholds).astype(np.float64), users) > 0))
@@ -150,7 +153,8 @@ def user_halves(users: Sequence) -> tuple[np.ndarray, np.ndarray]:
     return first, ~first
 
 
-def _part(scores: Mapping[str, np.ndarray], users: Sequence, mask: np.ndarray) -> tuple[dict, np.ndarray]:
+def user_part(scores: Mapping[str, np.ndarray], users: Sequence, mask: np.ndarray) -> tuple[dict, np.ndarray]:
+    """The events of ``mask`` (one of :func:`user_halves`): their scores per detector and their users."""
     return {n: np.asarray(v)[mask] for n, v in scores.items()}, np.asarray(users)[mask]
 
 
@@ -159,8 +163,8 @@ def calibrate_combiner(
 ) -> tuple[ScoreCombiner, dict]:
     """Both steps fitted on one half of the real shoppers' ``scores`` (per event, every detector), and the
     share alerted on the other half (held out) and on the fitted half, before and after."""
-    fit_scores, fit_users = _part(scores, users, user_halves(users)[0])
-    held_scores, held_users = _part(scores, users, user_halves(users)[1])
+    fit_scores, fit_users = user_part(scores, users, user_halves(users)[0])
+    held_scores, held_users = user_part(scores, users, user_halves(users)[1])
     tuned = with_real_threshold(combiner, fit_scores, fit_users, alert_rate)
     real_rarity = per_user_max(fit_scores[RARITY], fit_users) if RARITY in fit_scores else np.zeros(0)
     velocity = transformed(fit_scores.get("velocity_rules", np.zeros(1)), "log1p")
@@ -170,19 +174,13 @@ def calibrate_combiner(
         "events": int(len(fit_users)),
         "held_out_users": int(len(np.unique(held_users))),
         "target_alert_rate": alert_rate,
-        "alerted_share_before": _alerted(combiner, held_scores, held_users),
-        "alerted_share_held_out": _alerted(tuned, held_scores, held_users),
-        "alerted_share_fitted_half": _alerted(tuned, fit_scores, fit_users),
+        "alerted_share_before": alerted_share(combiner, held_scores, held_users),
+        "alerted_share_held_out": alerted_share(tuned, held_scores, held_users),
+        "alerted_share_fitted_half": alerted_share(tuned, fit_scores, fit_users),
         "rarity_budget_share": RARITY_BUDGET_SHARE,
         "clear_rarity": CLEAR_RARITY,
     }
     return tuned, summary
-
-
-def _alerted(combiner: ScoreCombiner, scores: Mapping[str, np.ndarray], users: np.ndarray) -> float:
-    from shopguard.udfs.score_combiner import PATTERN_DETECTOR
-
-    return alerted_share(combiner, scores, users, scores.get(PATTERN_DETECTOR, np.zeros(len(users))))
 
 
 def real_shopper_scores(
