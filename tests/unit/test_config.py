@@ -124,9 +124,7 @@ def test_the_default_session_gap_is_the_visit_gap_the_behaviour_tokens_are_built
     ],
 )
 def test_a_choice_outside_its_list_is_refused_when_the_file_is_loaded(tmp_path, setting, value, choices):
-    section, key = setting.split(".")
-    path = tmp_path / "shopguard.toml"
-    path.write_text(f'[{section}]\n{key} = "{value}"\n')
+    path = _file_setting(tmp_path, setting, f'"{value}"')
     with pytest.raises(ConfigError) as refused:
         load_config(path)
     assert str(refused.value) == f"{path}: {setting}: {value!r} is not one of {choices}"
@@ -182,12 +180,18 @@ def test_the_job_module_refuses_a_bad_setting_in_one_line(capsys):
     ],
 )
 def test_a_value_out_of_range_is_refused_when_the_file_is_loaded(tmp_path, setting, value, advice):
-    section, key = setting.split(".")
-    path = tmp_path / "shopguard.toml"
-    path.write_text(f"[{section}]\n{key} = {value!r}\n")
+    path = _file_setting(tmp_path, setting, repr(value))
     with pytest.raises(ConfigError) as refused:
         load_config(path)
     assert str(refused.value) == f"{path}: {setting} = {value!r}: {advice}"
+
+
+def _file_setting(tmp_path, setting: str, literal: str):
+    """A configuration file that sets ``setting`` (section.key) to the TOML ``literal``."""
+    section, key = setting.split(".")
+    path = tmp_path / "shopguard.toml"
+    path.write_text(f"[{section}]\n{key} = {literal}\n")
+    return path
 
 
 def test_an_override_out_of_range_names_the_override():
