@@ -304,20 +304,13 @@ def _evaluate_ablation(cfg: ShopguardConfig, model_dir: Path, report_dir: Path, 
     """Each detector alone and combined on returning shoppers (with the model's own combiner if it has one),
     and the same targets on the simulations of ``seeds``; also the returning data and every detector's
     scores, for the unseen-family evaluation to reuse."""
-    from shopguard.training.ablation import ablation
     from shopguard.training.ablation_report import ablation_json, write_ablation_report
-    from shopguard.training.ensemble_training import score_with_folder
+    from shopguard.training.ensemble_training import evaluate_ensemble
     from shopguard.training.returning_data import build_returning_data
     from shopguard.training.simulation_spread import targets_across_seeds
-    from shopguard.udfs.score_combiner import ScoreCombiner
 
     returning = build_returning_data(cfg, _progress)
-    scores = score_with_folder(cfg, returning, model_dir, _progress)
-    combiner = ScoreCombiner.read(model_dir)
-    if combiner is not None and not set(combiner.required) <= set(scores):
-        combiner = None
-    _progress("combining with the model's combiner" if combiner else "fitting a combiner on the validation period")
-    result = ablation(scores, returning, cfg.training.target_alert_rate, combiner)
+    result, scores = evaluate_ensemble(cfg, returning, model_dir, _progress)
     across_seeds = targets_across_seeds(cfg, model_dir, seeds, _progress) if seeds else []
     write_ablation_report(result, report_dir, {"returning_data": returning.fingerprint}, across_seeds)
     return ablation_json(result, across_seeds), returning, scores
@@ -330,11 +323,12 @@ def _evaluate_unseen(
 
     ``full_size``: each fold's LSTM as large as the shipped one (64 hidden units, 5 epochs, every normal
     one-visit user) instead of the quick default, which ranks worse and takes a fraction of the time."""
+    from shopguard.training.ensemble_training import with_new_account
     from shopguard.training.evaluation_unseen import (
+        DECISION_ROWS,
         UnseenPlan,
         leave_one_family_out,
         score_real_shoppers,
-        with_new_account,
     )
     from shopguard.training.evaluation_unseen_report import write_unseen_report
 
@@ -347,6 +341,7 @@ def _evaluate_unseen(
         label_free,
         cfg.training.target_alert_rate,
         plan=UnseenPlan(epochs=5, hidden=64, normal_share=1.0) if full_size else UnseenPlan(),
+        chosen=DECISION_ROWS[cfg.training.decision],
         progress=_progress,
         real=real,
     )
@@ -461,18 +456,11 @@ def cmd_mine_patterns(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
-    from shopguard.training.new_account_calibration import add_new_account
+    from shopguard.training.ensemble_training import decide
     from shopguard.training.rarity_calibration import calibrate_rarity
-    from shopguard.training.real_calibration import calibrate_folder
 
     calibrate_rarity(cfg, Path(args.model), _progress)  # the tables the decision below is fitted with
-    if args.decision == "fisher_real":
-        from shopguard.training.label_free_decision import calibrate_fisher_real
-
-        calibrate_fisher_real(cfg, Path(args.model), _progress)
-    else:
-        calibrate_folder(cfg, Path(args.model), _progress)
-    _progress(f"new_account: {add_new_account(Path(args.model))}")  # its hinge follows the threshold
+    decide(cfg, Path(args.model), _progress, args.decision)
     return 0
 
 
@@ -760,10 +748,11 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument(
         "--decision",
         choices=("logistic", "fisher_real"),
-        default="logistic",
-        help="logistic (default): the folder's logistic combiner with the rarity hinge and a threshold real "
-        "shoppers respect; fisher_real: replace it by the label-free fisher_real decision without the LSTM, "
-        "fitted on simulated returning shoppers and real Taobao shoppers (docs/detection.md, 'One decision')",
+        default="",
+        help="default: the setting training.decision. fisher_real: replace the folder's combiner by the label-free "
+        "decision without the LSTM, fitted on simulated returning shoppers and real Taobao shoppers "
+        "(docs/detection.md, 'One decision'); logistic: the folder's logistic combiner with the rarity hinge and a "
+        "threshold real shoppers respect",
     )
     publish = add("publish", cmd_publish, "register a model folder and make it current, unless it is worse")
     publish.add_argument("model_dir")

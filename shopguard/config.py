@@ -38,6 +38,7 @@ ExecutionMode = Literal["thread", "process"]
 StateBackend = Literal["hashmap", "rocksdb"]
 RestartStrategy = Literal["fixed-delay", "exponential-delay", "cluster"]
 DeliveryGuarantee = Literal["exactly-once", "at-least-once"]
+Decision = Literal["fisher_real", "logistic"]
 
 
 def _default_cache_dir() -> str:
@@ -226,6 +227,10 @@ class TrainingSettings:
     # share of the time span used for calibration and the combiner; the rest is the test split
     validation_share: float = 0.2
     target_alert_rate: float = 0.001  # share of normal users the operating threshold may flag
+    # how a trained folder decides (docs/detection.md, "One decision"): fisher_real pools each detector's rarity
+    # among simulated and real shoppers and learns no abuse labels, so it holds better on abuse it was never
+    # shown; logistic learns weights from the simulated abuse, and catches more of the families it was fitted on
+    decision: Decision = "fisher_real"
     seed: int = 7  # seed of the simulation and training; other seeds check that a result is not one simulation's luck
     report_dir: str = "reports/evaluation"  # where evaluate writes its reports
     # returning shoppers (weeks of history per user) for per-user detectors: training/returning_data.py

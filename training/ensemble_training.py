@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from shopguard.config import ShopguardConfig
 from shopguard.training.ablation import PeriodScores, ablation, fit_period_combiner, score_periods
+from shopguard.training.detectors.new_account import NewAccountDetector
 from shopguard.training.detectors.next_event import NextEventDetector
 from shopguard.training.detectors.onnx_sequence import OnnxSequenceDetector
 from shopguard.training.detectors.rarity import RarityDetector
@@ -78,6 +79,24 @@ def strangers_reference(
     return real, validation.subset(np.array([not kind for kind in validation.user_types], dtype=bool))
 
 
+NEW_ACCOUNT = "new_account"  # learns no label: a fixed hinge in the logistic decision, a tail in fisher_real
+
+
+def with_new_account(scores: Mapping[str, PeriodScores], folder, returning: ReturningData) -> dict:
+    """``scores`` and the ``new_account`` detector of the model ``folder`` (its ``new_account.json`` or the
+    shipped tables, as the job serves it) on the returning periods: it learns no label, so it is scored once."""
+    detector = NewAccountDetector.for_folder(folder)
+    periods = PeriodScores(detector.score(returning.validation), detector.score(returning.test))
+    return {**scores, NEW_ACCOUNT: periods}
+
+
+def _for_combiner(scores: Mapping[str, PeriodScores], combiner: ScoreCombiner, folder, returning) -> dict:
+    """``scores`` with ``new_account``'s when ``combiner`` needs them (a fisher_real decision pools its tail)."""
+    if NEW_ACCOUNT in combiner.required and NEW_ACCOUNT not in scores:
+        return with_new_account(scores, folder, returning)
+    return dict(scores)
+
+
 def rarity_detector(cfg: ShopguardConfig, folder: Path) -> RarityDetector:
     """The folder's ``rarity.json``; for a folder without one, tables calibrated now on the real data (not written)."""
     if (Path(folder) / RARITY_FILE).is_file():
@@ -102,31 +121,52 @@ def train_ensemble(
     reference = strangers_reference(cfg, returning)
     scores = score_periods(job_detectors(cfg, folder, next_event, False, folder, reference), returning, progress)
     fit_period_combiner(scores, returning, cfg.training.target_alert_rate, judged).write(folder)
-    calibrate_folder(cfg, folder, progress)
-    progress(f"new_account: {add_new_account(folder)}")
+    decide(cfg, folder, progress)
     combiner = ScoreCombiner.read(folder)
     progress(
-        f"combiner: {dict(zip(combiner.detectors, (round(w, 3) for w in combiner.weights)))}, "
+        f"combiner ({combiner.mode}): {dict(zip(combiner.detectors, (round(w, 3) for w in combiner.weights)))}, "
         f"threshold {combiner.threshold:.4f}"
     )
-    return ablation(scores, returning, cfg.training.target_alert_rate, combiner)
+    return ablation(
+        _for_combiner(scores, combiner, folder, returning), returning, cfg.training.target_alert_rate, combiner
+    )
+
+
+def decide(cfg: ShopguardConfig, folder: Path, progress: Callable[[str], None] = print, decision: str = "") -> None:
+    """Fit ``folder``'s decision to real shoppers: ``decision`` (default ``training.decision``) ``logistic`` keeps
+    its logistic combiner, with the rarity hinge and a threshold real shoppers respect; ``fisher_real`` replaces
+    it by the label-free decision (:func:`shopguard.training.label_free_decision.calibrate_fisher_real`)."""
+    if (decision or cfg.training.decision) == "fisher_real":
+        from shopguard.training.label_free_decision import calibrate_fisher_real
+
+        calibrate_fisher_real(cfg, folder, progress)
+    else:
+        calibrate_folder(cfg, folder, progress)
+    progress(f"new_account: {add_new_account(folder)}")  # its hinge follows the threshold
 
 
 def evaluate_ensemble(
     cfg: ShopguardConfig, returning: ReturningData, folder: str | Path, progress: Callable[[str], None] = print
-) -> dict:
-    """The ablation of a model folder that already exists (``shopguard evaluate``), changing nothing in it.
+) -> tuple[dict, dict[str, PeriodScores]]:
+    """The ablation of a model folder that already exists (``shopguard evaluate``), changing nothing in it, and
+    the scores it was measured on (every job detector's, and ``new_account``'s when the folder's decision pools it).
 
     Patterns are mined again into a temporary store; the folder's next-event model and combiner are
-    used when it has them (a next-event model is trained, and a combiner fitted, when it has not).
+    used when it has them (a next-event model is trained, and a logistic combiner fitted, when it has not).
     """
     folder = Path(folder)
     scores = score_with_folder(cfg, returning, folder, progress)
     combiner = ScoreCombiner.read(folder)
+    if combiner is not None:
+        scores = _for_combiner(scores, combiner, folder, returning)
     if combiner is not None and not set(combiner.required) <= set(scores):
         combiner = None
-    progress("combining with the model's combiner" if combiner else "fitting a combiner on the validation period")
-    return ablation(scores, returning, cfg.training.target_alert_rate, combiner)
+    progress(
+        f"combining with the model's combiner ({combiner.mode})"
+        if combiner
+        else "fitting a combiner on the validation period"
+    )
+    return ablation(scores, returning, cfg.training.target_alert_rate, combiner), scores
 
 
 def score_with_folder(

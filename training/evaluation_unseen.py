@@ -7,7 +7,8 @@ without one family (its blunt and its subtle variant) and judged on that family 
 - the LSTM and its type head, on the one-visit training split minus that family's users (smaller and
   for fewer epochs than ``shopguard train``: :class:`UnseenPlan`),
 - the combiner, on the returning shoppers' validation period minus that family's users, once as the
-  decision ``shopguard train`` ships (``shipped``: the logistic fit, then fitted to real shoppers by
+  logistic decision ``shopguard train`` writes with ``training.decision = "logistic"`` (``logistic_real``: the
+  logistic fit, then fitted to real shoppers by
   :func:`~shopguard.training.real_calibration.calibrate_combiner` on the calibration half of the real
   Taobao users, scored with the fold's own LSTM), once as the bare logistic fit, once as each
   label-free combination (``min_tail``, ``fisher_tail``:
@@ -58,6 +59,7 @@ from shopguard.training.detection_metrics import (
 )
 from shopguard.training.detectors.new_account import NewAccountDetector
 from shopguard.training.encoded_traffic import EncodedTraffic
+from shopguard.training.ensemble_training import NEW_ACCOUNT
 from shopguard.training.label_free_decision import fit_decision, fit_fisher_real
 from shopguard.training.lstm_model import TYPE_CLASSES, SequenceModelConfig
 from shopguard.training.new_account_calibration import with_new_account_hinge
@@ -67,11 +69,20 @@ from shopguard.training.train_lstm import TrainingRun, predict_scores, train_seq
 from shopguard.udfs.score_combiner import ScoreCombiner, transformed
 
 LSTM = "lstm"
-NEW_ACCOUNT = "new_account"  # a fixed hinge in the logistic combiners, as shopguard train ships it
-COMBINERS = ("shipped", "logistic", "min_tail", "min_tail_real", "fisher_tail", "fisher_real", "fisher_real_no_lstm")
-SHIPPED = "shipped"  # the logistic fit, then fitted to real shoppers (training/real_calibration.py)
+COMBINERS = (
+    "logistic_real",
+    "logistic",
+    "min_tail",
+    "min_tail_real",
+    "fisher_tail",
+    "fisher_real",
+    "fisher_real_no_lstm",
+)
+LOGISTIC_REAL = "logistic_real"  # the logistic fit, then fitted to real shoppers (training/real_calibration.py)
 MIN_TAIL_REAL = "min_tail_real"  # the label-free candidate at its real-shopper threshold (label_free_decision.py)
 FISHER_REAL = ("fisher_real", "fisher_real_no_lstm")  # Fisher over real-anchored tails, the LSTM capped / left out
+DECISION_ROWS = {"logistic": LOGISTIC_REAL, "fisher_real": "fisher_real_no_lstm"}
+"""The row of each ``training.decision``: what ``shopguard train`` writes, and the headline of the report."""
 TARGETS = {"blunt_recall": 0.80, "subtle_recall": 0.50, "mean_pr_auc": 0.85, "seen_pr_auc": 0.91}
 
 
@@ -112,7 +123,7 @@ def leave_one_family_out(
     label_free: Mapping[str, PeriodScores],
     alert_rate: float,
     plan: UnseenPlan = UnseenPlan(),
-    chosen: str = SHIPPED,
+    chosen: str = LOGISTIC_REAL,
     progress: Callable[[str], None] = print,
     real: RealShoppers | None = None,
 ) -> dict:
@@ -120,8 +131,8 @@ def leave_one_family_out(
 
     ``train``/``validation``: the one-visit splits the LSTM learns from; ``label_free``: the returning
     periods' scores of every detector that learns no labels (reused in every fold); ``chosen``: the
-    combiner whose figures are the headline (the decision ``shopguard train`` ships); ``real``: real shoppers
-    (see :class:`RealShoppers`); without them ``shipped`` is the bare logistic fit.
+    combiner whose figures are the headline (the decision ``shopguard train`` writes: :data:`DECISION_ROWS`);
+    ``real``: real shoppers (see :class:`RealShoppers`); without them ``logistic_real`` is the bare logistic fit.
     """
     calibration, measured = real.halves() if real is not None else (None, None)
     extra_normal = {n: np.asarray(v)[calibration] for n, v in real.scores.items() if n != LSTM} if real else None
@@ -154,7 +165,7 @@ def leave_one_family_out(
                 if left_out is None and real is not None
                 else None
             ),
-            "past_rarity_knee": _past_rarity_knee(test, test_keep, scores, combiners[SHIPPED])
+            "past_rarity_knee": _past_rarity_knee(test, test_keep, scores, combiners[LOGISTIC_REAL])
             if left_out is None
             else None,
         }
@@ -190,14 +201,6 @@ def score_real_shoppers(
             scores[detector.name] = detector.score(real_traffic)
     scores[NEW_ACCOUNT] = NewAccountDetector.for_folder(folder).score(real_traffic)
     return RealShoppers(real_traffic, scores)
-
-
-def with_new_account(label_free: Mapping[str, PeriodScores], folder, returning: ReturningData) -> dict:
-    """``label_free`` and the ``new_account`` detector of the model ``folder`` (its ``new_account.json`` or the
-    shipped tables, as the job serves it) on the returning periods: it learns no label, so it is scored once."""
-    detector = NewAccountDetector.for_folder(folder)
-    periods = PeriodScores(detector.score(returning.validation), detector.score(returning.test))
-    return {**label_free, NEW_ACCOUNT: periods}
 
 
 def _fold_lstm(
@@ -326,7 +329,7 @@ def _fold_combiners(
             fitted, part.event_is_abuse, part.user_ids, alert_rate, mode="fisher_tail", extra_normal=extra_normal
         ),
     }
-    combiners = {name: fits[name]() for name in COMBINERS if name not in (SHIPPED, MIN_TAIL_REAL, *FISHER_REAL)}
+    combiners = {name: fits[name]() for name in COMBINERS if name not in (LOGISTIC_REAL, MIN_TAIL_REAL, *FISHER_REAL)}
     shipped = combiners["logistic"]
     if real_fit is not None:
         real_scores, real_users = real_fit
@@ -339,7 +342,7 @@ def _fold_combiners(
         name: fit_fisher_real(fitted, part.event_is_abuse, part.user_ids, alert_rate, anchor, with_lstm=lstm)[0]
         for name, lstm in zip(FISHER_REAL, (True, False))
     }
-    return {SHIPPED: shipped, **combiners, MIN_TAIL_REAL: candidate, **fisher}
+    return {LOGISTIC_REAL: shipped, **combiners, MIN_TAIL_REAL: candidate, **fisher}
 
 
 def _normal_part(scores: Mapping[str, np.ndarray], traffic: EncodedTraffic) -> tuple[dict, list]:

@@ -33,12 +33,14 @@ def unseen_lines(unseen: dict) -> list[str]:
         "",
         f"For each family, the LSTM (and its type head), the logistic combiner and every threshold were fitted "
         f"again without that family's users, blunt and subtle, and judged on that family's test users against "
-        f"every normal test user (returning shoppers' test period). `shipped` is that logistic fit then fitted "
-        f"to real shoppers as `shopguard train` does (a fixed rarity hinge and a threshold real Taobao shoppers "
+        f"every normal test user (returning shoppers' test period). `logistic_real` is that logistic fit then fitted "
+        f'to real shoppers as `shopguard train` does with `training.decision = "logistic"` (a fixed rarity hinge and '
+        f"a threshold real Taobao shoppers "
         f"respect, on half of them, scored with the fold's LSTM); `min_tail_real` the label-free candidate at "
         f"its real-shopper threshold, `fisher_real` Fisher's method over tails anchored on real populations "
         f"(rarity's and new_account's own, the LSTM's on real shoppers and capped; `fisher_real_no_lstm` without "
-        f"the LSTM) at its real-shopper threshold (training/label_free_decision.py). Detectors that learn no "
+        f"the LSTM, what `shopguard train` writes by default) at its real-shopper threshold "
+        f"(training/label_free_decision.py). Detectors that learn no "
         f"labels were scored once. The per-fold LSTM has {plan['hidden']} hidden units and {plan['epochs']} "
         f"epochs (`shopguard train`: 64 and 6) and learns from every abused and {plan['normal_share']:.0%} of "
         f"the normal one-visit users, on one thread; a smaller one ranks worse, so read the size with the figures. "

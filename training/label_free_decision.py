@@ -169,8 +169,7 @@ def calibrate_fisher_real(cfg, folder: str | Path, progress: Callable[[str], Non
     without the LSTM, fitted on the folder's detectors: the validation period of simulated returning shoppers
     (patterns mined again, as ``shopguard evaluate`` scores it) and the real Taobao slice scored with the folder's
     own pattern store (as the job and ``shopguard calibrate`` score it). Nothing is retrained."""
-    from shopguard.training.ensemble_training import score_with_folder
-    from shopguard.training.evaluation_unseen import with_new_account
+    from shopguard.training.ensemble_training import score_with_folder, with_new_account
     from shopguard.training.real_calibration import real_shopper_scores
     from shopguard.training.returning_data import build_returning_data
 

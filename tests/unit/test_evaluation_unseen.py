@@ -117,16 +117,16 @@ def test_evaluate_takes_the_full_size_unseen_flag():
     assert args.unseen_full_size and not args.skip_unseen
 
 
-def test_the_shipped_decision_is_the_logistic_fit_fitted_to_the_calibration_half_of_real_shoppers(returning):
+def test_logistic_real_is_the_logistic_fit_fitted_to_the_calibration_half_of_real_shoppers(returning):
     rules = VelocityRules()
     scores = {"velocity_rules": PeriodScores(rules.score(returning.validation), rules.score(returning.test))}
     real_scores = {"velocity_rules": rules.score(returning.history)}
     real_users = returning.history.user_ids
     bare = _fold_combiners(scores, returning.validation, None, alert_rate=0.01)
     fitted = _fold_combiners(scores, returning.validation, None, 0.01, real_fit=(real_scores, real_users))
-    assert bare["shipped"] == bare["logistic"] and fitted["logistic"] == bare["logistic"]
+    assert bare["logistic_real"] == bare["logistic"] and fitted["logistic"] == bare["logistic"]
     expected, _ = calibrate_combiner(bare["logistic"], real_scores, real_users, 0.01)
-    assert fitted["shipped"] == expected and fitted["shipped"].threshold >= bare["logistic"].threshold
+    assert fitted["logistic_real"] == expected and fitted["logistic_real"].threshold >= bare["logistic"].threshold
 
 
 def test_the_label_free_candidate_is_fitted_with_its_real_shopper_threshold(returning):
@@ -184,7 +184,7 @@ def test_the_share_of_normal_users_past_the_rarity_knee_counts_users_not_events(
 
 
 def test_new_account_joins_every_fold_s_combiners_learned_from_no_label(returning):
-    from shopguard.training.evaluation_unseen import NEW_ACCOUNT, with_new_account
+    from shopguard.training.ensemble_training import NEW_ACCOUNT, with_new_account
     from shopguard.training.new_account_calibration import with_new_account_hinge
 
     rules = VelocityRules()
@@ -195,6 +195,6 @@ def test_new_account_joins_every_fold_s_combiners_learned_from_no_label(returnin
     combiners = _fold_combiners(scores, returning.validation, "bot", alert_rate=0.01)
     without = _fold_combiners(plain, returning.validation, "bot", alert_rate=0.01)
     assert combiners["logistic"] == with_new_account_hinge(without["logistic"])  # a fixed hinge, no learned weight
-    assert combiners["shipped"].hinge_only(NEW_ACCOUNT)
+    assert combiners["logistic_real"].hinge_only(NEW_ACCOUNT)
     for name in ("min_tail", "min_tail_real", "fisher_tail"):
         assert NEW_ACCOUNT in {table.detector for table in combiners[name].tails}

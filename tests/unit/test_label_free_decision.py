@@ -5,6 +5,7 @@ import json
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from shopguard.training.label_free_decision import (
     FISHER_MODE,
@@ -135,7 +136,7 @@ def test_calibrate_writes_fisher_real_without_the_lstm_over_the_folders_combiner
 
 def test_calibrate_fits_on_the_folders_validation_scores_and_real_shoppers_with_new_account(tmp_path, monkeypatch):
     from shopguard.config import ShopguardConfig
-    from shopguard.training import ensemble_training, evaluation_unseen, real_calibration, returning_data
+    from shopguard.training import ensemble_training, real_calibration, returning_data
     from shopguard.training.ablation import PeriodScores
 
     scores, abuse, users = _validation()
@@ -154,7 +155,7 @@ def test_calibrate_fits_on_the_folders_validation_scores_and_real_shoppers_with_
         "score_with_folder",
         lambda cfg, returning, folder, progress: {n: PeriodScores(v, v[:0]) for n, v in scores.items()},
     )
-    monkeypatch.setattr(evaluation_unseen, "with_new_account", lambda periods, folder, returning: periods)
+    monkeypatch.setattr(ensemble_training, "with_new_account", lambda periods, folder, returning: periods)
     monkeypatch.setattr(real_calibration, "real_shopper_scores", real_shopper_scores)
     lines = []
     summary = calibrate_fisher_real(ShopguardConfig(), tmp_path, lines.append)
@@ -162,8 +163,40 @@ def test_calibrate_fits_on_the_folders_validation_scores_and_real_shoppers_with_
     assert ScoreCombiner.read(tmp_path).detectors == ("rarity",) and "fisher_real" in lines[-1]
 
 
-def test_the_calibrate_command_offers_fisher_real_beside_the_default_logistic():
+def test_the_calibrate_command_follows_the_training_decision_unless_told_otherwise():
     from shopguard.cli import build_parser
 
-    assert build_parser().parse_args(["calibrate", "--model", "M"]).decision == "logistic"
+    assert build_parser().parse_args(["calibrate", "--model", "M"]).decision == ""
     assert build_parser().parse_args(["calibrate", "--model", "M", "--decision", "fisher_real"]).decision == FISHER_REAL
+    assert build_parser().parse_args(["calibrate", "--model", "M", "--decision", "logistic"]).decision == "logistic"
+
+
+@pytest.mark.parametrize(
+    "setting, flag, fitted",
+    [
+        ("fisher_real", "", "fisher_real"),
+        ("logistic", "", "logistic"),
+        ("logistic", "fisher_real", "fisher_real"),
+        ("fisher_real", "logistic", "logistic"),
+    ],
+)
+def test_a_folder_is_decided_as_training_decision_says_and_the_flag_overrides_it(
+    monkeypatch, tmp_path, setting, flag, fitted
+):
+    import shopguard.training.ensemble_training as ensemble_training
+    import shopguard.training.label_free_decision as label_free_decision
+    from shopguard.config import ShopguardConfig, TrainingSettings
+
+    calls = []
+    monkeypatch.setattr(label_free_decision, "calibrate_fisher_real", lambda *a: calls.append("fisher_real"))
+    monkeypatch.setattr(ensemble_training, "calibrate_folder", lambda *a: calls.append("logistic"))
+    monkeypatch.setattr(ensemble_training, "add_new_account", lambda folder: calls.append("new_account"))
+    cfg = ShopguardConfig(training=TrainingSettings(decision=setting))
+    ensemble_training.decide(cfg, tmp_path, lambda message: None, flag)
+    assert calls == [fitted, "new_account"]
+
+
+def test_the_shipped_setting_decides_with_fisher_real():
+    from shopguard.config import ShopguardConfig
+
+    assert ShopguardConfig().training.decision == FISHER_REAL
