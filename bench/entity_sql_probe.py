@@ -213,11 +213,11 @@ def timed_records(events: int, users: int, now_ms: int) -> list[tuple[str, bytes
 def drain(cfg, records: list[tuple[str, bytes, int]], events: int, variant: str, rows: int, workdir: Path) -> float:
     """Events/s of the ``variant`` job draining ``records`` (the first ``events`` counted), as
     :func:`shopguard.bench.job.job_throughput` measures the job."""
-    from shopguard.bench.job import _bench_config, _steady_rate, _until_drained, private_topics
+    from shopguard.bench.job import bench_config, private_topics, steady_rate, until_drained
     from shopguard.local.job_process import RunningJob
     from shopguard.local.producer import open_producer
 
-    run_cfg, ports = _bench_config(cfg, 1, workdir)
+    run_cfg, ports = bench_config(cfg, 1, workdir)
     with private_topics(run_cfg, lambda s: print(s, file=sys.stderr)):
         producer = open_producer(run_cfg)
         try:
@@ -231,10 +231,10 @@ def drain(cfg, records: list[tuple[str, bytes, int]], events: int, variant: str,
             arguments=("--variant", variant, "--rows", str(rows)),
         ).start()  # fmt: skip
         try:
-            samples = _until_drained(events, lambda: job.metrics().get("events_to_score"), 900, 0.25, job.log_path)
+            samples = until_drained(events, lambda: job.metrics().get("events_to_score"), 900, 0.25, job.log_path)
         finally:
             job.stop()
-    return _steady_rate(samples, events)
+    return steady_rate(samples, events)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -57,7 +57,7 @@ def _job_name(job: tuple[str, ...]) -> str:
     return " ".join((module.rsplit(".", 1)[-1], *arguments))
 
 
-def _bench_config(
+def bench_config(
     cfg: ShopguardConfig, parallelism: int, workdir: Path, with_scores: bool = False, **job_changes
 ) -> tuple[ShopguardConfig, tuple[int, int]]:
     """A private job (topics, group, empty registry, ports) at ``parallelism``, checkpointing as ``cfg`` says."""
@@ -76,7 +76,7 @@ def _bench_config(
 def private_topics(run_cfg: ShopguardConfig, progress=print, names: list[str] | None = None) -> Iterator[None]:
     """A run's own topics, created on entry and deleted on exit: ``names``, or all of ``run_cfg``'s.
 
-    ``run_cfg`` names only private topics when it comes from :func:`_bench_config`; otherwise give
+    ``run_cfg`` names only private topics when it comes from :func:`bench_config`; otherwise give
     ``names``. Left behind, every run's topics stay on the broker's disk and in what it loads at
     start-up. A deletion that fails is reported, not raised: it must not hide the run's own error.
     """
@@ -108,7 +108,7 @@ def _job_memory_mb(job: RunningJob) -> float:
     return total_kb / 1024
 
 
-def _until_drained(
+def until_drained(
     events: int,
     scored: Callable[[], float | None],
     timeout_s: float,
@@ -124,7 +124,7 @@ def _until_drained(
     next reading look like the whole backlog drained in one interval, a rate many times the true one.
 
     >>> readings = iter([0.0, None, 40.0, 20.0, None, 100.0])
-    >>> [done for _, done in _until_drained(100, lambda: next(readings), 5.0, 0.0, Path("job.log"))]
+    >>> [done for _, done in until_drained(100, lambda: next(readings), 5.0, 0.0, Path("job.log"))]
     [0.0, 40.0, 100.0]
     """
     samples: list[tuple[float, float]] = []
@@ -159,7 +159,7 @@ def job_throughput(
     module to run and its arguments: the detection job, or one of the :data:`PIPELINE_FLOORS`.
     """
     module, *arguments = job
-    run_cfg, ports = _bench_config(cfg, parallelism, workdir)
+    run_cfg, ports = bench_config(cfg, parallelism, workdir)
     with private_topics(run_cfg, progress):
         send_records(run_cfg, run_cfg.topics.events, as_records(bench_events(events, users)))
         progress(
@@ -184,7 +184,7 @@ def job_throughput(
                 ).start()
 
         try:
-            samples = _until_drained(
+            samples = until_drained(
                 events, lambda: job.metrics().get("events_to_score"), timeout_s, 0.25, job.log_path, watch
             )
             profile = profiler.finish() if profiler else None
@@ -192,7 +192,7 @@ def job_throughput(
         finally:
             job.stop()
         return {
-            "eps": _steady_rate(samples, events),
+            "eps": steady_rate(samples, events),
             "crossing_share": crossings / events if crossings is not None else None,
             "peak_memory_mb": round(peak_memory, 1),
             "events": events,
@@ -222,7 +222,7 @@ def cluster_throughput(
     """
     from shopguard.local.flink_cluster import FlinkSessionCluster, private_cluster  # needs the Flink home
 
-    run_cfg, _ = _bench_config(cfg, parallelism, workdir)
+    run_cfg, _ = bench_config(cfg, parallelism, workdir)
     run_cfg = dataclasses.replace(
         run_cfg,
         cluster=private_cluster(
@@ -244,13 +244,13 @@ def cluster_throughput(
         try:
             cluster.start()
             cluster.submit(job[0], job[1:])
-            samples = _until_drained(
+            samples = until_drained(
                 events, lambda: reporters.metrics().get("events_to_score"), timeout_s, 0.5, cluster.log_dir
             )
         finally:
             cluster.stop()
         return {
-            "eps": _steady_rate(samples, events),
+            "eps": steady_rate(samples, events),
             "events": events,
             "users": users,
             "parallelism": parallelism,
@@ -305,15 +305,15 @@ def repeated_throughput(measure: Callable[[], dict], times: int, progress=print)
     return {**middle, "eps": statistics.median(run["eps"] for run in runs), "runs_eps": [run["eps"] for run in runs]}
 
 
-def _steady_rate(samples: list[tuple[float, float]], total: int) -> float:
+def steady_rate(samples: list[tuple[float, float]], total: int) -> float:
     """Events/s from the last sample under 10% of ``total`` to the first at or over 90% of it.
 
     A backlog that drained before a second reading of its counter has no rate: that is an error naming
     the fix, not a rate of 0.
 
-    >>> _steady_rate([(0.0, 0), (1.0, 50), (2.0, 500), (3.0, 950), (4.0, 1000)], 1000)
+    >>> steady_rate([(0.0, 0), (1.0, 50), (2.0, 500), (3.0, 950), (4.0, 1000)], 1000)
     450.0
-    >>> _steady_rate([(5.0, 1000)], 1000)
+    >>> steady_rate([(5.0, 1000)], 1000)
     Traceback (most recent call last):
     ...
     RuntimeError: the backlog of 1,000 events drained before the counter was read twice ...
@@ -348,7 +348,7 @@ def job_latency(
     :data:`LATENCY_TAIL_S` after its offer), under ``loads``; each offer spreads over as many shoppers
     as its rate needs for a shopper's pace (:func:`shoppers_for`), ``users`` at least.
     """
-    run_cfg, ports = _bench_config(cfg, parallelism, workdir, with_scores=True, delivery_guarantee="at-least-once")
+    run_cfg, ports = bench_config(cfg, parallelism, workdir, with_scores=True, delivery_guarantee="at-least-once")
     with private_topics(run_cfg, progress):
         now_ms = int(time.time() * 1000)  # the backlog's event times end now: the offers' events come after them
         backlog = bench_events(warm_up_events, users, seed=WARM_UP_SEED, start_ms=now_ms - warm_up_events * 50)
@@ -376,11 +376,11 @@ def job_latency(
         reader = threading.Thread(target=consume, daemon=True)
         reader.start()
         try:
-            samples = _until_drained(
+            samples = until_drained(
                 warm_up_events, lambda: job.metrics().get("events_to_score"), LATENCY_TAIL_S * 5, 0.25, job.log_path
             )
             warm_up = {
-                "eps": _steady_rate(samples, warm_up_events),
+                "eps": steady_rate(samples, warm_up_events),
                 "events": warm_up_events,
                 "users": users,
                 "parallelism": parallelism,

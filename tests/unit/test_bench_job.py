@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from shopguard.bench.job import _steady_rate, _until_drained, _wait_for_scores
+from shopguard.bench.job import _wait_for_scores, steady_rate, until_drained
 
 
 def test_the_tail_ends_as_soon_as_every_offered_event_is_scored():
@@ -31,8 +31,8 @@ def _drain(readings: list, backlog: int, monkeypatch) -> float:
         return next(values)
 
     monkeypatch.setattr("shopguard.bench.job.time.monotonic", lambda: clock[0])
-    samples = _until_drained(backlog, read, timeout_s=60, interval_s=0.0, logs=Path("job.log"))
-    return _steady_rate(samples, backlog)
+    samples = until_drained(backlog, read, timeout_s=60, interval_s=0.0, logs=Path("job.log"))
+    return steady_rate(samples, backlog)
 
 
 def test_a_scrape_without_the_counter_does_not_read_as_nothing_scored(monkeypatch):
@@ -51,7 +51,7 @@ def test_a_partial_total_below_the_last_reading_is_skipped(monkeypatch):
 
 def test_a_job_whose_counter_never_appears_fails_with_its_logs():
     with pytest.raises(RuntimeError, match="no readable count.*job.log"):
-        _until_drained(10, lambda: None, timeout_s=0.2, interval_s=0.05, logs=Path("job.log"))
+        until_drained(10, lambda: None, timeout_s=0.2, interval_s=0.05, logs=Path("job.log"))
 
 
 def test_a_backlog_drained_before_a_second_reading_is_an_error_not_a_rate_of_zero(monkeypatch):
