@@ -121,7 +121,7 @@ def train_ensemble(
     reference = strangers_reference(cfg, returning)
     scores = score_periods(job_detectors(cfg, folder, next_event, False, folder, reference), returning, progress)
     fit_period_combiner(scores, returning, cfg.training.target_alert_rate, judged).write(folder)
-    decide(cfg, folder, progress)
+    decide(cfg, folder, progress, returning=returning)
     combiner = ScoreCombiner.read(folder)
     progress(
         f"combiner ({combiner.mode}): {dict(zip(combiner.detectors, (round(w, 3) for w in combiner.weights)))}, "
@@ -132,14 +132,21 @@ def train_ensemble(
     )
 
 
-def decide(cfg: ShopguardConfig, folder: Path, progress: Callable[[str], None] = print, decision: str = "") -> None:
+def decide(
+    cfg: ShopguardConfig,
+    folder: Path,
+    progress: Callable[[str], None] = print,
+    decision: str = "",
+    returning: ReturningData | None = None,
+) -> None:
     """Fit ``folder``'s decision to real shoppers: ``decision`` (default ``training.decision``) ``logistic`` keeps
     its logistic combiner, with the rarity hinge and a threshold real shoppers respect; ``fisher_real`` replaces
-    it by the label-free decision (:func:`shopguard.training.label_free_decision.calibrate_fisher_real`)."""
+    it by the label-free decision (:func:`shopguard.training.label_free_decision.calibrate_fisher_real`, on
+    ``returning`` when the caller has built ``cfg``'s returning shoppers already)."""
     if (decision or cfg.training.decision) == "fisher_real":
         from shopguard.training.label_free_decision import calibrate_fisher_real
 
-        calibrate_fisher_real(cfg, folder, progress)
+        calibrate_fisher_real(cfg, folder, progress, returning)
     else:
         calibrate_folder(cfg, folder, progress)
     progress(f"new_account: {add_new_account(folder)}")  # its hinge follows the threshold

@@ -74,6 +74,7 @@ from shopguard.training.real_calibration import (
     user_halves,
     user_part,
 )
+from shopguard.training.returning_data import ReturningData
 from shopguard.udfs.score_combiner import COMBINER_FILE, ScoreCombiner, TailTable, transformed
 
 MODE = "min_tail"
@@ -164,17 +165,20 @@ def write_fisher_real(
     return combiner, summary
 
 
-def calibrate_fisher_real(cfg, folder: str | Path, progress: Callable[[str], None] = print) -> dict:
+def calibrate_fisher_real(
+    cfg, folder: str | Path, progress: Callable[[str], None] = print, returning: ReturningData | None = None
+) -> dict:
     """``shopguard calibrate --decision fisher_real``: ``folder``'s ``combiner.json`` replaced by ``fisher_real``
     without the LSTM, fitted on the folder's detectors: the validation period of simulated returning shoppers
     (patterns mined again, as ``shopguard evaluate`` scores it) and the real Taobao slice scored with the folder's
-    own pattern store (as the job and ``shopguard calibrate`` score it). Nothing is retrained."""
+    own pattern store (as the job and ``shopguard calibrate`` score it). Nothing is retrained. ``returning``: the
+    returning shoppers of ``cfg`` when the caller has built them already (``shopguard train``), else built here."""
     from shopguard.training.ensemble_training import score_with_folder, with_new_account
     from shopguard.training.real_calibration import real_shopper_scores
     from shopguard.training.returning_data import build_returning_data
 
     folder = Path(folder)
-    returning = build_returning_data(cfg, progress)
+    returning = returning if returning is not None else build_returning_data(cfg, progress)
     periods = with_new_account(score_with_folder(cfg, returning, folder, progress), folder, returning)
     validation = {name: np.asarray(p.validation, dtype=np.float64) for name, p in periods.items() if name != LSTM}
     real_scores, real_users = real_shopper_scores(cfg, folder, progress, new_account=True)
