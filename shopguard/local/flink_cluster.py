@@ -357,12 +357,18 @@ class FlinkSessionCluster:
         self._run_script(self._flink_home(), "taskmanager.sh", timeout_s=60, args=["start"])
         deadline = time.monotonic() + self.cfg.cluster.start_timeout_s
         while time.monotonic() < deadline:
-            started = [pid for pid in self._live_pids()["taskexecutor"] if pid not in before]
-            if not started:
+            # Exited means its pid is in the pid file and gone; a pid whose /proc entry reads as neither
+            # flink-daemon.sh nor java (during its exec) is still starting.
+            written = [pid for pid in self._pid_file("taskexecutor") if pid not in before]
+            if written and not any(_alive(pid) for pid in written):
                 raise ClusterError(
                     f"the new TaskManager exited while starting; last lines of its log:\n"
                     f"{self._log_tail('taskexecutor')}"
                 )
+            started = [pid for pid in self._live_pids()["taskexecutor"] if pid not in before]
+            if not started:
+                time.sleep(0.5)
+                continue
             registered = (self._rest("GET", "/taskmanagers") or {}).get("taskmanagers", [])
             if any(
                 tm["id"] not in known and tm.get("slotsNumber", 0) >= self.cfg.cluster.taskmanager_slots
@@ -615,17 +621,20 @@ class FlinkSessionCluster:
             return False  # the launcher has not written it yet
         return bool(pids) and not any(_alive(pid) for pid in pids)
 
+    def _pid_file(self, daemon: str) -> list[int]:
+        """The pids Flink's pid file of ``daemon`` lists, live or not."""
+        path = self.pid_dir / f"flink-{IDENT}-{daemon}.pid"
+        try:
+            return [int(line) for line in path.read_text().split() if line.strip().isdigit()]
+        except FileNotFoundError:
+            return []
+
     def _live_pids(self) -> dict[str, list[int]]:
         """The pids in Flink's pid files that still run the daemon they name."""
-        live: dict[str, list[int]] = {}
-        for daemon, main_class in DAEMONS.items():
-            path = self.pid_dir / f"flink-{IDENT}-{daemon}.pid"
-            try:
-                pids = [int(line) for line in path.read_text().split() if line.strip().isdigit()]
-            except FileNotFoundError:
-                pids = []
-            live[daemon] = [pid for pid in pids if _runs(pid, main_class)]
-        return live
+        return {
+            daemon: [pid for pid in self._pid_file(daemon) if _runs(pid, main_class)]
+            for daemon, main_class in DAEMONS.items()
+        }
 
     def _forget_pid_files(self) -> None:
         for daemon in DAEMONS:

@@ -95,3 +95,54 @@ def test_the_benchmark_s_pipeline_floor_is_submitted_from_its_installed_file():
 def test_a_job_module_that_is_not_installed_is_named():
     with pytest.raises(ClusterError, match="shopguard.jobs.no_such_job is not importable"):
         job_entry_script("shopguard.jobs.no_such_job")
+
+
+def _cluster_starting_a_taskmanager(tmp_path, monkeypatch, pid: int, runs_after: int):
+    """A cluster whose taskmanager.sh writes ``pid`` to the pid file; ``pid`` reads as a TaskManager from the
+    ``runs_after``-th look on (before that, as a process in its exec), and its slots register with it."""
+    import shopguard.local.flink_cluster as flink_cluster
+
+    cfg = load_config(None, [f"cluster.data_dir={tmp_path}", "cluster.start_timeout_s=10"])
+    cluster = FlinkSessionCluster(cfg)
+    cluster.pid_dir.mkdir(parents=True)
+    pid_file = cluster.pid_dir / f"flink-{flink_cluster.IDENT}-taskexecutor.pid"
+    looks = []
+
+    def runs(candidate, main_class):
+        looks.append(candidate)
+        return candidate == pid and len(looks) >= runs_after
+
+    def rest(method, path):
+        slots = cfg.cluster.taskmanager_slots
+        return {"taskmanagers": [{"id": "new", "slotsNumber": slots}]} if len(looks) >= runs_after else {}
+
+    monkeypatch.setattr(flink_cluster, "_runs", runs)
+    monkeypatch.setattr(cluster, "_rest", rest)
+    monkeypatch.setattr(cluster, "_flink_home", lambda: tmp_path)
+    monkeypatch.setattr(cluster, "_run_script", lambda *a, **k: pid_file.write_text(f"{pid}\n"))
+    monkeypatch.setattr(cluster, "_log_tail", lambda daemon: "(log)")
+    return cluster
+
+
+def test_a_new_taskmanager_still_in_its_exec_is_waited_for_not_called_exited(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        cluster = _cluster_starting_a_taskmanager(tmp_path, monkeypatch, child.pid, runs_after=3)
+        assert cluster.start_taskmanager() == child.pid
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_new_taskmanager_whose_process_is_gone_is_named_as_exited(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    cluster = _cluster_starting_a_taskmanager(tmp_path, monkeypatch, child.pid, runs_after=10**6)
+    with pytest.raises(ClusterError, match="exited while starting"):
+        cluster.start_taskmanager()
