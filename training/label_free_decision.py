@@ -67,13 +67,7 @@ from shopguard.training.combiner_fitting import (
     tail_table,
 )
 from shopguard.training.detection_metrics import calibrate_threshold
-from shopguard.training.real_calibration import (
-    alerted_share,
-    per_user_max,
-    threshold_for_share,
-    user_halves,
-    user_part,
-)
+from shopguard.training.real_calibration import per_user_max, real_halves, real_summary, threshold_for_share
 from shopguard.training.returning_data import ReturningData
 from shopguard.udfs.score_combiner import COMBINER_FILE, ScoreCombiner, TailTable, transformed
 
@@ -97,11 +91,11 @@ def fit_decision(
     what was fitted on and the real shares alerted (empty without ``real``)."""
     if real is None:
         return fit_tail_combiner(scores, event_is_abuse, users, alert_rate, mode=MODE), {}
-    fitted, held = _real_halves(real, scores)
+    fitted, held = real_halves(*real, scores)
     combiner = fit_tail_combiner(scores, event_is_abuse, users, alert_rate, mode=MODE, extra_normal=fitted[0])
     real_threshold = threshold_for_share(per_user_max(combiner.combine(fitted[0]), fitted[1]), alert_rate)
     combiner = dataclasses.replace(combiner, threshold=max(combiner.threshold, real_threshold))
-    return combiner, {"decision": MODE} | _real_summary(combiner, fitted, held, alert_rate)
+    return combiner, {"decision": MODE} | real_summary(combiner, fitted, held, alert_rate)
 
 
 def fit_fisher_real(
@@ -117,7 +111,7 @@ def fit_fisher_real(
     event; ``event_is_abuse`` tells only which users are normal) and ``real`` shoppers' scores and users (the
     LSTM's among them, when it is combined); what it was fitted on and the real shares alerted."""
     names = tuple(n for n in scores if with_lstm or n != LSTM)
-    fitted, held = _real_halves(real, names)
+    fitted, held = real_halves(*real, names)
     fit_scores, fit_users = fitted
     normal = normal_user_events(users, event_is_abuse)
     transforms = tuple(TRANSFORMS.get(n, "logit") for n in names)
@@ -142,7 +136,7 @@ def fit_fisher_real(
         "simulated_threshold": simulated,
         "with_lstm": with_lstm,
         "lstm_decades": lstm_decades if with_lstm else None,
-    } | _real_summary(combiner, fitted, held, alert_rate)
+    } | real_summary(combiner, fitted, held, alert_rate)
     summary["alerted_share_simulated_normal"] = float(np.mean(simulated_maxima >= combiner.threshold))
     return combiner, summary
 
@@ -199,23 +193,3 @@ def calibrate_fisher_real(
         f"simulated normal users of the validation period alerted {summary['alerted_share_simulated_normal']:.4%}"
     )
     return summary
-
-
-def _real_halves(real: tuple[Mapping[str, np.ndarray], Sequence], names) -> tuple[tuple, tuple]:
-    """The real shoppers' scores of ``names`` and their users, split into the fitted and the held-out half."""
-    real_scores, real_users = real
-    chosen = {n: real_scores[n] for n in names}
-    return tuple(user_part(chosen, real_users, half) for half in user_halves(real_users))
-
-
-def _real_summary(combiner: ScoreCombiner, fitted: tuple, held: tuple, alert_rate: float) -> dict:
-    """What the decision was fitted on, and the share of each half of real shoppers it alerts."""
-    (fit_scores, fit_users), (held_scores, held_users) = fitted, held
-    return {
-        "users": int(len(np.unique(fit_users))),
-        "events": int(len(fit_users)),
-        "held_out_users": int(len(np.unique(held_users))),
-        "target_alert_rate": alert_rate,
-        "alerted_share_held_out": alerted_share(combiner, held_scores, held_users),
-        "alerted_share_fitted_half": alerted_share(combiner, fit_scores, fit_users),
-    }

@@ -40,7 +40,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -158,25 +158,54 @@ def user_part(scores: Mapping[str, np.ndarray], users: Sequence, mask: np.ndarra
     return {n: np.asarray(v)[mask] for n, v in scores.items()}, np.asarray(users)[mask]
 
 
-def calibrate_combiner(
-    combiner: ScoreCombiner, scores: Mapping[str, np.ndarray], users: Sequence, alert_rate: float
-) -> tuple[ScoreCombiner, dict]:
-    """Both steps fitted on one half of the real shoppers' ``scores`` (per event, every detector), and the
-    share alerted on the other half (held out) and on the fitted half, before and after."""
-    fit_scores, fit_users = user_part(scores, users, user_halves(users)[0])
-    held_scores, held_users = user_part(scores, users, user_halves(users)[1])
-    tuned = with_real_threshold(combiner, fit_scores, fit_users, alert_rate)
-    real_rarity = per_user_max(fit_scores[RARITY], fit_users) if RARITY in fit_scores else np.zeros(0)
-    velocity = transformed(fit_scores.get("velocity_rules", np.zeros(1)), "log1p")
-    tuned = with_rarity_hinge(tuned, real_rarity, alert_rate, {"velocity_rules": (0.0, float(velocity.max()))})
+def real_halves(
+    scores: Mapping[str, np.ndarray], users: Sequence, names: Iterable[str] | None = None
+) -> tuple[tuple[dict, np.ndarray], tuple[dict, np.ndarray]]:
+    """Real shoppers' ``scores`` (of ``names``, by default every detector) and their users, as the half a
+    decision is fitted on and the half held out (:func:`user_halves`, :func:`user_part`).
+
+    >>> fitted, held = real_halves({"rarity": np.array([0.1, 0.2, 0.3])}, ["a", "b", "a"])
+    >>> fitted[0]["rarity"].tolist(), held[1].tolist()
+    ([0.1, 0.3], ['b'])
+    """
+    chosen = scores if names is None else {n: scores[n] for n in names}
+    fitted, held = (user_part(chosen, users, half) for half in user_halves(users))
+    return fitted, held
+
+
+def real_summary(
+    combiner: ScoreCombiner, fitted: tuple, held: tuple, alert_rate: float, before: ScoreCombiner | None = None
+) -> dict:
+    """What a decision was fitted on (``fitted``, ``held``: :func:`real_halves`) and the share of each half of
+    real shoppers ``combiner`` alerts, as ``combiner.json`` records it under ``real_shoppers``; ``before``: the
+    decision it replaces, whose share of the held-out half is recorded too (``alerted_share_before``)."""
+    (fit_scores, fit_users), (held_scores, held_users) = fitted, held
     summary = {
         "users": int(len(np.unique(fit_users))),
         "events": int(len(fit_users)),
         "held_out_users": int(len(np.unique(held_users))),
         "target_alert_rate": alert_rate,
-        "alerted_share_before": alerted_share(combiner, held_scores, held_users),
-        "alerted_share_held_out": alerted_share(tuned, held_scores, held_users),
-        "alerted_share_fitted_half": alerted_share(tuned, fit_scores, fit_users),
+    }
+    if before is not None:
+        summary["alerted_share_before"] = alerted_share(before, held_scores, held_users)
+    return summary | {
+        "alerted_share_held_out": alerted_share(combiner, held_scores, held_users),
+        "alerted_share_fitted_half": alerted_share(combiner, fit_scores, fit_users),
+    }
+
+
+def calibrate_combiner(
+    combiner: ScoreCombiner, scores: Mapping[str, np.ndarray], users: Sequence, alert_rate: float
+) -> tuple[ScoreCombiner, dict]:
+    """Both steps fitted on one half of the real shoppers' ``scores`` (per event, every detector), and the
+    share alerted on the other half (held out) and on the fitted half, before and after."""
+    fitted, held = real_halves(scores, users)
+    fit_scores, fit_users = fitted
+    tuned = with_real_threshold(combiner, fit_scores, fit_users, alert_rate)
+    real_rarity = per_user_max(fit_scores[RARITY], fit_users) if RARITY in fit_scores else np.zeros(0)
+    velocity = transformed(fit_scores.get("velocity_rules", np.zeros(1)), "log1p")
+    tuned = with_rarity_hinge(tuned, real_rarity, alert_rate, {"velocity_rules": (0.0, float(velocity.max()))})
+    summary = real_summary(tuned, fitted, held, alert_rate, before=combiner) | {
         "rarity_budget_share": RARITY_BUDGET_SHARE,
         "clear_rarity": CLEAR_RARITY,
     }
