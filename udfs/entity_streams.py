@@ -48,6 +48,7 @@ from shopguard.udfs.entity_sketch import FIGURE_NAMES, LAYOUT, SIGNUP, EntitySke
 from shopguard.udfs.event_intake import KEYED_JSON_ROW
 from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
+from shopguard.udfs.local_counter import LocalCounters
 from shopguard.udfs.rows import (
     PACKED_SCORING_FIELDS,
     SCORING_FIELDS,
@@ -155,6 +156,7 @@ class TrackEntity(KeyedProcessFunction):
         figures = entity_figure_fields(entity_type)
         self.first_figure = SCORING_FIELDS.index(figures[0])
         self.watch = ring_watch(entity_type, settings, job) if settings.ring_alerts else None
+        self.counts = None  # LocalCounters, from open
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.sketch_state = expiring_text_state(runtime_context, "entity_sketch", self.settings.state_ttl_s)
@@ -164,14 +166,24 @@ class TrackEntity(KeyedProcessFunction):
         self.sketches.open(metrics)
         self.ring_records = RecordReader("ring_alert", RingRecord.from_json)  # another shape: no open alert, counted
         self.ring_records.open(metrics)
-        self.entity_events = metrics.counter("entity_events")
-        self.ring_counters = alert_counters(metrics, "ring_alerts")
+        self.counts = LocalCounters(metrics)  # passed on to Java in sums (udfs/local_counter.py)
+        self.entity_events = self.counts.counter("entity_events")
+        self.ring_counters = alert_counters(metrics, "ring_alerts")  # exact: rare, beside a state write and an alert
+
+    def close(self) -> None:
+        if self.counts is not None:
+            self.counts.flush()
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
+        self.counts.on_timer(timestamp)  # the counters' processing-time timer, the only one this step sets
+        return ()
 
     def process_element(self, row: Row, ctx: KeyedProcessFunction.Context):
         entity = row[self.key_index]
         if not entity:
             yield row if self.emits_packed else Row(*unpack_scoring(row))
             return
+        self.counts.flush_within(ctx)
         self.entity_events.inc()
         values = unpack_scoring(row)
         sketch = self.sketches.read(self.sketch_state.value())

@@ -47,7 +47,8 @@ class EventIntake:
     """Parse and validate raw records (``bytes`` or text) into events; turn the rest into dead-letter rows.
 
     ``open(metrics_group)`` registers its counters under the Flink function's metric group
-    (``events_in``, ``events_valid``, ``dead_letters``, ``dead_letters_<reason>``).
+    (``events_in``, ``events_valid``, ``dead_letters``, ``dead_letters_<reason>``); the keyed step passes its
+    :class:`~shopguard.udfs.local_counter.LocalCounters`, so that they count in Python and flush together.
     """
 
     def __init__(self, limits: ValidationSettings, hashing: IdentifierHashing):

@@ -30,6 +30,7 @@ from shopguard.udfs.entity_streams import alert_counters, expiring_text_state
 from shopguard.udfs.event_intake import KEYED_JSON_ROW
 from shopguard.udfs.events import Event
 from shopguard.udfs.item_reviews import ITEM_FACT_TYPES, LAYOUT, ItemSketch, item_watch
+from shopguard.udfs.local_counter import LocalCounters
 from shopguard.udfs.state_layout import RecordReader, StateReader
 
 ITEM_FACT_FIELDS = ("item_id", "user_id", "event_id", "event_type", "event_ts", "rating")
@@ -61,6 +62,7 @@ class TrackItem(KeyedProcessFunction):
     def __init__(self, settings: EntitySettings, job: JobSettings):
         self.settings = settings
         self.watch = item_watch(settings, job)
+        self.counts = None  # LocalCounters, from open
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.sketch_state = expiring_text_state(runtime_context, "item_sketch", self.settings.state_ttl_s)
@@ -70,11 +72,21 @@ class TrackItem(KeyedProcessFunction):
         self.sketches.open(metrics)
         self.records = RecordReader("item_alert", RingRecord.from_json)  # another shape: no open alert, counted
         self.records.open(metrics)
-        self.facts = metrics.counter("item_facts")
-        self.alert_counters = alert_counters(metrics, "item_alerts")
+        self.counts = LocalCounters(metrics)  # passed on to Java in sums (udfs/local_counter.py)
+        self.facts = self.counts.counter("item_facts")
+        self.alert_counters = alert_counters(metrics, "item_alerts")  # exact: rare, beside a state write and an alert
+
+    def close(self) -> None:
+        if self.counts is not None:
+            self.counts.flush()
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
+        self.counts.on_timer(timestamp)  # the counters' processing-time timer, the only one this step sets
+        return ()
 
     def process_element(self, fact: Row, ctx: KeyedProcessFunction.Context):
         item, user, event_id, event_type, ts_ms, rating = fact
+        self.counts.flush_within(ctx)
         self.facts.inc()
         sketch = self.sketches.read(self.sketch_state.value())
         rated = sketch.observe(user, event_type, ts_ms, rating)

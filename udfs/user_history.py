@@ -46,6 +46,7 @@ from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW, EventIntak
 from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.item_step import ITEM_FACTS, is_item_fact, item_fact
+from shopguard.udfs.local_counter import LocalCounters
 from shopguard.udfs.model_source import LiveModel, ModelSource
 from shopguard.udfs.rows import PACKED_SCORING_ROW, SCORING_ROW, pack_scoring
 from shopguard.udfs.served_patterns import ServedPatterns
@@ -136,6 +137,7 @@ class TrackUserHistory(KeyedProcessFunction):
         self.patterns = patterns
         self.source = source
         self.live_patterns = None
+        self.counts = None  # LocalCounters, from open
         self.throttle_s = throttle_seconds(settings.debug_throttle_us)  # checked here, where the job is built
 
     def open(self, runtime_context: RuntimeContext) -> None:
@@ -147,10 +149,11 @@ class TrackUserHistory(KeyedProcessFunction):
         metrics = runtime_context.get_metrics_group().add_group("shopguard")
         self.user_states = StateReader(LAYOUT, UserState.from_bytes)  # unreadable: the user starts over, counted
         self.user_states.open(metrics)
-        self.intake.open(metrics)
-        self.duplicates = metrics.counter("duplicates")
-        self.late_events = metrics.counter("late_events")
-        self.scored_events = metrics.counter("events_to_score")
+        self.counts = LocalCounters(metrics)  # per-event counters, passed on to Java in sums (udfs/local_counter.py)
+        self.intake.open(self.counts)
+        self.duplicates = self.counts.counter("duplicates")
+        self.late_events = self.counts.counter("late_events")
+        self.scored_events = self.counts.counter("events_to_score")
         self.live_patterns = LiveModel(
             self.source,
             1,
@@ -162,10 +165,17 @@ class TrackUserHistory(KeyedProcessFunction):
     def close(self) -> None:
         if self.live_patterns is not None:
             self.live_patterns.stop_watching()
+        if self.counts is not None:
+            self.counts.flush()
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
+        self.counts.on_timer(timestamp)  # the counters' processing-time timer, the only one this step sets
+        return ()  # nothing to emit (an iterable: the rules' broadcast variant iterates what this returns)
 
     def process_element(self, raw, ctx: KeyedProcessFunction.Context):
         if self.throttle_s:  # tests only (job.debug_throttle_us): a job slower than its producer on any machine
             time.sleep(self.throttle_s)
+        self.counts.flush_within(ctx)
         event = self.intake.read(raw, int(time.time() * 1000))
         if not isinstance(event, Event):
             yield DEAD_LETTERS, event

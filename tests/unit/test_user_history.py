@@ -40,6 +40,7 @@ def test_a_valid_record_advances_the_users_history_and_leaves_as_one_row_to_scor
     named = dict(zip(SCORING_ROW.get_field_names(), last))
     assert named["event_id"] == "e2" and named["user_id"] == "u-1" and named["event_ts"] == T0 + 2000
     assert json.loads(named["recent_event_ids"]) == ["e0", "e1", "e2"]
+    history.counts.flush()  # the counters count in Python and pass their sums on when flushed (udfs/local_counter.py)
     assert runtime.metrics.counters["events_to_score"].count == runtime.metrics.counters["events_valid"].count == 3
 
 
@@ -49,6 +50,7 @@ def test_a_record_that_is_no_event_leaves_as_a_dead_letter_and_leaves_the_state_
     stored = runtime.state.stored
     ((tag, letter),) = history.process_element(b'{"user_id": "u-1", "event_type": "page_view"}', None)
     assert tag is DEAD_LETTERS and json.loads(letter[1])["reason"] == "missing_field" and letter[0] == "u-1"
+    history.counts.flush()
     assert runtime.state.stored == stored and runtime.metrics.counters["dead_letters"].count == 1
     assert runtime.metrics.counters["events_to_score"].count == 1
 
@@ -57,6 +59,7 @@ def test_a_repeated_event_id_is_dropped_and_counted(step):
     history, runtime = step
     list(history.process_element(_record("e0", T0), None))
     assert list(history.process_element(_record("e0", T0), None)) == []
+    history.counts.flush()
     assert runtime.metrics.counters["duplicates"].count == 1
 
 
@@ -66,4 +69,5 @@ def test_an_event_older_than_the_users_watermark_allows_goes_to_the_late_events(
     too_old = T0 - CFG.job.max_out_of_orderness_ms - CFG.job.allowed_lateness_ms - 1
     ((tag, late),) = history.process_element(_record("e1", too_old), None)
     assert tag is LATE_EVENTS and json.loads(late[1])["reason"] == "late"
+    history.counts.flush()
     assert runtime.metrics.counters["late_events"].count == 1
