@@ -184,6 +184,17 @@ class DecideAlert(KeyedProcessFunction):
         contributions = (
             occlusion_contributions(model, codes, event_ids, self.history_length) if model is not None else []
         )
+        detectors = {
+            "lstm": crossing["lstm_score"],
+            "next_event": crossing["next_event_score"],
+            "user_patterns": crossing["user_patterns_score"],
+            "velocity_rules": crossing["velocity_rules_score"],
+            "rarity": crossing["rarity_score"],
+            "entities": crossing["entities_score"],
+            "new_account": crossing["new_account_score"],
+            "rules": crossing.get("rules_score"),
+        }
+        combiner = getattr(model, "combiner", None)
         return build_alert(
             user_id=crossing["user_id"],
             session_id=crossing["session_id"],
@@ -196,16 +207,8 @@ class DecideAlert(KeyedProcessFunction):
             model_version=crossing["model_version"],
             detected_at_ms=int(time.time() * 1000),
             anomaly_type=open_alert.anomaly_type,
-            detectors={
-                "lstm": crossing["lstm_score"],
-                "next_event": crossing["next_event_score"],
-                "user_patterns": crossing["user_patterns_score"],
-                "velocity_rules": crossing["velocity_rules_score"],
-                "rarity": crossing["rarity_score"],
-                "entities": crossing["entities_score"],
-                "new_account": crossing["new_account_score"],
-                "rules": crossing.get("rules_score"),
-            },
+            detectors=detectors,
+            evidence=combiner.evidence(detectors) if combiner is not None else None,
             rarity_reasons=rarity_reasons(model, crossing["session"], crossing["rarity_score"]),
             entity_reasons=entity_reasons(model, crossing),
             new_account_reasons=new_account_reasons(model, crossing),

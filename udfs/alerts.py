@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
 from shopguard.udfs.behaviour_tokens import describe_sequence
-from shopguard.udfs.encoding import describe_codes
+from shopguard.udfs.encoding import CODE_BYTES, describe_codes, describe_event_code
 
 _ALERT_NAMESPACE = uuid.UUID("6f1c3c1e-5d0b-4e0e-9a57-8f1f3c0a2b10")
 
@@ -147,6 +147,7 @@ def build_alert(
     rarity_reasons: Sequence[Mapping[str, Any]] = (),
     entity_reasons: Sequence[Mapping[str, Any]] = (),
     new_account_reasons: Sequence[Mapping[str, Any]] = (),
+    evidence: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """The canonical alert for one scored event.
 
@@ -162,6 +163,9 @@ def build_alert(
     ``rarity_reasons`` (from :meth:`~shopguard.udfs.rarity.RarityTables.reasons`) say what about the
     user's behaviour is rare among real shoppers; ``entity_reasons`` (from :meth:`~shopguard.udfs.
     entities_detector.EntityTables.reasons`) what is unusual about the event's device and IP across accounts.
+    ``evidence`` (from :meth:`~shopguard.udfs.score_combiner.ScoreCombiner.evidence`: decades of rarity per
+    detector) orders the reasons by the detector that said most (:func:`by_evidence`); without it they keep
+    the order above.
     ``rules`` is empty: the decision step (:mod:`shopguard.udfs.alert_decision`) names the rule versions that
     touched the alert. ``alert_kind`` is ``"user"``: ring alerts (:mod:`shopguard.udfs.entity_rings`)
     share the topic as ``"ring"``. The alert's fields are :data:`ALERT_FIELDS`, in that order.
@@ -174,7 +178,7 @@ def build_alert(
                     "feature": "event",
                     "event_id": contribution["event_id"],
                     "value": contribution["contribution"],
-                    "text": f"event {contribution['event_id']} ({contribution['event']}) raised the "
+                    "text": f"event {contribution['event_id']} ({contribution['event']}) raised the lstm "
                     f"score by {contribution['contribution']:.3f}",
                 }
             )
@@ -194,7 +198,8 @@ def build_alert(
     reasons += [dict(reason) for reason in new_account_reasons]
     reasons += [dict(reason) for reason in rarity_reasons]
     reasons += [dict(reason) for reason in entity_reasons]
-    reasons += _detector_reasons(scores, unmatched_patterns)
+    reasons += _detector_reasons(scores, unmatched_patterns, codes, evidence or {})
+    reasons = by_evidence(reasons, evidence or {})
     rounded = round(float(score), 6)
     return {
         "alert_kind": "user",
@@ -217,10 +222,44 @@ def build_alert(
 
 
 SURPRISING_NEXT_EVENT = 0.9
+SURPRISING_DECADES = 2.0  # a next event rarer than one normal event in 10^this gets a reason, whatever its raw score
+_WINDOW_COUNTS = {feature for feature, _, _ in _REASON_RULES} | {"session_rate"}
 
 
-def _detector_reasons(scores: Mapping[str, float], unmatched_patterns: Sequence[int]) -> list[dict[str, Any]]:
-    """What the pattern and next-event detectors saw, in words."""
+def reason_detector(reason: Mapping[str, Any]) -> str:
+    """The detector a reason speaks for, by its ``feature``.
+
+    >>> features = ("rarity:session_events", "event", "fast_gaps", "device_accounts_24h")
+    >>> [reason_detector({"feature": f}) for f in features]
+    ['rarity', 'lstm', 'velocity_rules', 'entities']
+    """
+    feature = str(reason.get("feature", ""))
+    if feature.startswith("rarity:"):
+        return "rarity"
+    if feature == "event":
+        return "lstm"
+    if feature in _WINDOW_COUNTS:
+        return "velocity_rules"
+    if feature.startswith(("device_", "ip_")):
+        return "entities"
+    return feature  # user_patterns, next_event, new_account, rules
+
+
+def by_evidence(reasons: Sequence[Mapping[str, Any]], evidence: Mapping[str, float]) -> list[dict[str, Any]]:
+    """``reasons`` with those of the detector that gave the most decades of rarity first (a stable sort: a
+    detector's own reasons keep their order; a detector outside ``evidence`` comes last).
+
+    >>> reasons = [{"feature": "event", "text": "a"}, {"feature": "rarity:session_events", "text": "b"}]
+    >>> [r["text"] for r in by_evidence(reasons, {"rarity": 4.2, "next_event": 1.0})]
+    ['b', 'a']
+    """
+    return sorted((dict(reason) for reason in reasons), key=lambda r: -evidence.get(reason_detector(r), -1.0))
+
+
+def _detector_reasons(
+    scores: Mapping[str, float], unmatched_patterns: Sequence[int], codes: bytes, evidence: Mapping[str, float]
+) -> list[dict[str, Any]]:
+    """What the pattern and next-event detectors saw, in words (the next event's rarity when ``evidence`` has it)."""
     reasons = [
         {
             "feature": "user_patterns",
@@ -230,12 +269,29 @@ def _detector_reasons(scores: Mapping[str, float], unmatched_patterns: Sequence[
         for sequence in unmatched_patterns
     ]
     surprise = scores.get("next_event")
-    if surprise is not None and surprise >= SURPRISING_NEXT_EVENT:
+    decades = evidence.get("next_event", 0.0)
+    if surprise is not None and (surprise >= SURPRISING_NEXT_EVENT or decades >= SURPRISING_DECADES):
+        newest = f" ({describe_event_code(bytes(codes)[-CODE_BYTES:])})" if len(codes) >= CODE_BYTES else ""
+        rarity = (
+            f": one normal event in {_one_in(decades)} is as surprising"
+            if decades >= SURPRISING_DECADES
+            else f" (surprise {surprise:.2f})"
+        )
         reasons.append(
             {
                 "feature": "next_event",
                 "value": surprise,
-                "text": f"the newest event was unexpected after the ones before it (surprise {surprise:.2f})",
+                "text": f"the newest event{newest} was unexpected after the ones before it{rarity}",
             }
         )
     return reasons
+
+
+def _one_in(decades: float) -> str:
+    """``10 ** decades`` to two significant digits, in words an analyst reads.
+
+    >>> _one_in(4.288), _one_in(2.0), _one_in(7.5)
+    ('19,000', '100', '32 million')
+    """
+    n = float(f"{10**decades:.2g}")
+    return f"{n / 1e6:.2g} million" if n >= 1e6 else f"{n:,.0f}"

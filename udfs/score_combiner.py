@@ -239,6 +239,29 @@ class ScoreCombiner:
                 )
         return combined
 
+    def evidence(self, scores: Mapping[str, float | None]) -> dict[str, float]:
+        """Decades of rarity each detector's score gives one row (``-log10`` of its tail share among normal
+        users): what drove a tail-mode decision, and the order an alert's reasons take. A logistic combiner
+        has no tails (empty); a detector without a score (None, NaN) is left out.
+
+        >>> tails = (TailTable("velocity_rules", (0.0, 1.0), (0.0, -2.0)), TailTable("rarity", (), (), own="p_value"))
+        >>> pooled = ScoreCombiner(("velocity_rules", "rarity"), ("log1p", "logit"), (1, 1), 0, 0.5,
+        ...                        mode="fisher_min_tail", tails=tails)
+        >>> pooled.evidence({"velocity_rules": np.e - 1, "rarity": 0.999, "lstm": 0.9})
+        {'velocity_rules': 2.0, 'rarity': 3.0}
+        """
+        if self.mode == "logistic":
+            return {}
+        tables = {table.detector: table for table in self.tails}
+        evidence = {}
+        for name, transform in zip(self.detectors, self.transforms):
+            value = scores.get(name)
+            if value is None or not math.isfinite(float(value)):
+                continue
+            decades = -float(tables[name].log_tail_of(np.array([float(value)]), transform)[0])
+            evidence[name] = round(max(decades, 0.0), 3)
+        return evidence
+
     @property
     def required(self) -> tuple[str, ...]:
         """The detectors whose scores :meth:`combine` needs (every one but the hinge-only ones)."""

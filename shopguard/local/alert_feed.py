@@ -68,7 +68,7 @@ def describe_alert(alert: dict[str, Any]) -> str:
     """One line an analyst reads: who, what, how sure, and the strongest reason."""
     reason = alert["reasons"][0]["text"] if alert.get("reasons") else "score above threshold"
     made = ", ".join(f"{rule['id']} v{rule['version']}" for rule in made_by_rules(alert))
-    decided = f"< {alert['threshold']}, made by rule {made}" if made else f">= {alert['threshold']}"
+    decided = f"< {alert['threshold']:.3f}, made by rule {made}" if made else f">= {alert['threshold']:.3f}"
     return (
         f"ALERT {alert['anomaly_type']:<16} user={alert['user_id']:<24} score={alert['score']:.3f} "
         f"({decided}) model={alert['model_version']}: {reason}"

@@ -92,3 +92,43 @@ def test_the_docs_list_the_alert_fields_in_order():
     architecture = (Path(__file__).parents[2] / "docs" / "architecture.md").read_text()
     listed = architecture.split("A user alert's fields, in order", 1)[1].split("A ring alert's", 1)[0]
     assert tuple(re.findall(r"`(\w+)`", listed.split(": ", 1)[1])) == ALERT_FIELDS
+
+
+def test_reasons_come_in_the_order_of_the_evidence_that_decided():
+    """The detector that gave the most decades of rarity speaks first; without evidence the order is unchanged."""
+    events = [Event(f"e{i}", "u1", "payment_failed", T0 + 60_000 * i, price=1.0) for i in range(3)]
+    rare = [{"feature": "rarity:session_events", "value": 3, "text": "3 events in the visit: rarer than 99.99%"}]
+    occluded = [{"event_id": "e2", "event": "payment_failed", "contribution": 0.3}]
+    plain = alert_for(events, rarity_reasons=rare, contributions=occluded)
+    assert [r["feature"] for r in plain["reasons"]] == ["payment_failed", "event", "rarity:session_events"]
+    rarity_first = alert_for(
+        events, rarity_reasons=rare, contributions=occluded, evidence={"rarity": 4.1, "velocity_rules": 0.8}
+    )
+    assert [r["feature"] for r in rarity_first["reasons"]] == ["rarity:session_events", "payment_failed", "event"]
+    assert "raised the lstm score by 0.300" in rarity_first["reasons"][-1]["text"]
+
+
+def test_the_shipped_decision_says_which_detector_drove_a_row():
+    from shopguard.udfs.default_model import DEFAULT_MODEL_DIR
+    from shopguard.udfs.score_combiner import ScoreCombiner
+
+    combiner = ScoreCombiner.read(DEFAULT_MODEL_DIR)
+    quiet = {name: 0.0 for name in combiner.detectors}
+    evidence = combiner.evidence({**quiet, "rarity": 0.9999, "lstm": 0.99})
+    assert set(evidence) == set(combiner.detectors)  # the LSTM does not decide in the shipped folder
+    assert max(evidence, key=evidence.get) == "rarity" and evidence["rarity"] == 4.0
+
+
+def test_a_rare_next_event_is_named_with_how_rare_it_is_whatever_its_raw_score():
+    events = [
+        Event("v", "u1", "page_view", T0, item_id="i1"),
+        Event("c", "u1", "add_to_cart", T0 + 60_000, item_id="i1", price=20.0, quantity=1),
+        Event("p", "u1", "purchase", T0 + 60_200, item_id="i1", price=20.0, quantity=1),
+    ]
+    detectors = {"next_event": 0.8, "rarity": 0.1}
+    decided = alert_for(events, detectors=detectors, evidence={"next_event": 4.288, "rarity": 0.3})
+    first = decided["reasons"][0]
+    assert first["feature"] == "next_event"
+    assert first["text"].startswith("the newest event (purchase 0.5 s or less after the previous event")
+    assert first["text"].endswith("one normal event in 19,000 is as surprising")
+    assert not [r for r in alert_for(events, detectors=detectors)["reasons"] if r["feature"] == "next_event"]

@@ -116,7 +116,7 @@ def test_an_alert_page_shows_reasons_detectors_events_and_earlier_alerts(console
     assert re.search(r"<td>rarity</td><td class=\"num\">0.42</td>", page)
     assert re.search(r"<td>next_event</td><td class=\"num\">0.95</td>", page)
     assert all(f"<td>b-{i}</td>" in page for i in range(4))
-    assert "raised the score by 0.200" in page  # what the reasons say about event b-2
+    assert "raised the lstm score by 0.200" in page  # what the reasons say about event b-2
     assert f'href="/alerts/{earlier["alert_id"]}"' in page  # the user's earlier alert
     assert re.search(r'<td><a href="/rules">cards</a></td><td>2</td><td>count</td>\s*<td>3 payment_failed', page)
     assert "distinct_items" in page  # fields the page does not lay out itself are still shown

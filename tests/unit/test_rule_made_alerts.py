@@ -56,8 +56,8 @@ def test_the_one_line_description_says_which_rule_made_it():
     ruling = rule_decision(0.2, 0.9, "card_testing", outcome.score, outcome.column)
     made = alert("u1", "a", 0.2, at_s=1, rules=ruling.touches)
     assert made_by_rules(made)[0]["id"] == "cards"
-    assert "score=0.200 (< 0.9, made by rule cards v2)" in describe_alert(made)
-    assert "score=0.950 (>= 0.9)" in describe_alert(alert("u2", "b", 0.95, at_s=2))
+    assert "score=0.200 (< 0.900, made by rule cards v2)" in describe_alert(made)
+    assert "score=0.950 (>= 0.900)" in describe_alert(alert("u2", "b", 0.95, at_s=2))
 
 
 def test_the_console_shows_the_rule_that_made_it_and_filters_it_by_the_rules_score(console):  # noqa: F811
