@@ -15,7 +15,12 @@ through the user's keyed step (:class:`~shopguard.udfs.user_history.TrackUserHis
 * ``sql_packed``: ``sql_range`` with the eight figures handed to the user step as one text value instead of eight
   columns (``"3,1,0,0,5,2,1,0"``);
 * ``sql_none``: the same path without the windows (every figure 0, no re-keying by device or IP): what reading the
-  records in SQL and handing the user step nine columns instead of one costs.
+  records in SQL and handing the user step nine columns instead of one costs;
+* ``java_entities``: the user step, then the device and IP steps written in Java (``bench/java``:
+  ``EntityFigureSteps``, keyed ``KeyedProcessFunction`` s advancing a port of
+  :class:`~shopguard.udfs.entity_sketch.EntitySketch` that keeps the same bytes and gives the same seven figures),
+  applied from Python through py4j on the user step's Java ``DataStream``; the rows cross as the
+  :data:`~shopguard.udfs.rows.SCORING_ROW` ``RowTypeInfo`` both sides name. No ring alerts (see that class).
 
 The SQL windows count, per device and per IP, distinct accounts, distinct accounts that signed up there, failed
 payments and failed logins (:func:`over_figures_sql`). An event-time OVER window orders rows by their time attribute
@@ -25,7 +30,9 @@ now, and a few later events at the end that move the watermark past the backlog.
 step's ``events_to_score`` counter between 10% and 90% of the backlog, as ``shopguard bench`` measures the job.
 
 Run ``python -m shopguard.bench.entity_sql_probe --rounds 3`` (it starts the local Kafka broker; one drain per round
-and variant); it prints a JSON line per drain, then the medians and each variant's ratio to ``user``.
+and variant); it prints a JSON line per drain, then the medians and each variant's ratio to ``user``, the median
+of each round's ratio beside it. ``java_entities`` compiles its jar first (:func:`entity_figures_jar`: ``javac``
+of a JDK 17 against the installed PyFlink's jars, cached by the sources' hash; no network).
 
 >>> "PARTITION BY device" in over_figures_sql("events", "RANGE BETWEEN INTERVAL '24' HOUR PRECEDING AND CURRENT ROW")
 True
@@ -34,21 +41,27 @@ True
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Sequence
 
 from pyflink.common.typeinfo import Types
 
+from shopguard.errors import ShopguardError
 from shopguard.udfs.rows import SCORING_FIELDS
 from shopguard.udfs.user_history import TrackUserHistory
 
 PROBE_MODULE = "shopguard.bench.entity_sql_probe"
-VARIANTS = ("user", "python_entities", "sql_range", "sql_rows", "sql_packed", "sql_none")
+VARIANTS = ("user", "python_entities", "sql_range", "sql_rows", "sql_packed", "sql_none", "java_entities")
 SQL_FIGURES = ("accounts_24h", "new_accounts_24h", "failed_payments_24h", "failed_logins_24h")
 """The entity figures the OVER windows compute (those of :class:`~shopguard.udfs.entity_sketch.EntityFigures` over
 24 hours that one window partitioned by the entity can give); the others stay NaN."""
@@ -56,6 +69,73 @@ FIGURE_COLUMNS = tuple(f"{entity}_{name}" for entity in ("device", "ip") for nam
 TAIL_USERS, TAIL_AFTER_MS = 32, 3_600_000
 """Events after the backlog, from this many users (so that every partition gets some) this much later: they move the
 watermark past the backlog's last events, which an event-time OVER window would otherwise hold back."""
+
+
+JAVA_SOURCES = Path(__file__).resolve().parent / "java"
+"""The Java entity steps' sources (package ``shopguard.bench.entities``)."""
+JAVA_STEPS = "shopguard.bench.entities.EntityFigureSteps"
+
+
+def flink_jars() -> list[Path]:
+    """The jars of the installed PyFlink, which the Java steps compile against (the job runs on the same)."""
+    import pyflink
+
+    return sorted((Path(pyflink.__file__).parent / "lib").glob("*.jar"))
+
+
+def entity_figures_jar(cache_dir: str | Path) -> Path:
+    """The jar of :data:`JAVA_SOURCES`, compiled by ``javac`` (``$JAVA_HOME/bin`` or on the PATH) against
+    :func:`flink_jars` into ``cache_dir/bench-java``, named by the hash of the sources and the jars' names: built once
+    per version of either."""
+    sources = sorted(JAVA_SOURCES.rglob("*.java"))
+    jars = flink_jars()
+    digest = hashlib.sha256()
+    for source in sources:
+        digest.update(source.relative_to(JAVA_SOURCES).as_posix().encode() + b"\0" + source.read_bytes())
+    digest.update("\0".join(jar.name for jar in jars).encode())
+    jar = Path(cache_dir) / "bench-java" / f"entity-figures-{digest.hexdigest()[:16]}.jar"
+    if jar.is_file():
+        return jar
+    java_home = os.environ.get("JAVA_HOME")
+    javac = str(Path(java_home) / "bin" / "javac") if java_home else shutil.which("javac")
+    if not javac or not Path(javac).is_file():
+        raise ShopguardError(
+            "javac not found (JAVA_HOME or PATH): install a JDK 17 (apt-get install openjdk-17-jdk-headless)"
+        )
+    jar.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=jar.parent) as tmp:
+        classes = Path(tmp) / "classes"
+        command = [
+            javac,
+            "--release",
+            "17",
+            "-d",
+            str(classes),
+            "-cp",
+            os.pathsep.join(map(str, jars)),
+            *map(str, sources),
+        ]
+        compiled = subprocess.run(command, capture_output=True, text=True)
+        if compiled.returncode != 0:
+            raise ShopguardError(f"javac failed on {JAVA_SOURCES}: {compiled.stderr.strip()}")
+        built = Path(tmp) / jar.name
+        with zipfile.ZipFile(built, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
+            for path in sorted(classes.rglob("*.class")):
+                zf.write(path, path.relative_to(classes).as_posix())
+        built.replace(jar)
+    return jar
+
+
+def java_entity_steps(env, rows, cfg):
+    """``rows`` (:data:`~shopguard.udfs.rows.SCORING_ROW`) through the Java device and IP steps (:data:`JAVA_STEPS`),
+    their jar added to the job; the same rows, figures filled, as a PyFlink ``DataStream``."""
+    from pyflink.datastream import DataStream
+    from pyflink.java_gateway import get_gateway
+
+    env.add_jars(entity_figures_jar(cfg.cache_dir).resolve().as_uri())
+    steps = get_gateway().jvm.shopguard.bench.entities.EntityFigureSteps
+    return DataStream(steps.apply(rows._j_data_stream, cfg.entities.state_ttl_s))
 
 
 def over_figures_sql(view: str, frame: str) -> str:
@@ -184,6 +264,8 @@ def build_probe_job(env, t_env, cfg, variant: str, rows: int = 15):
     )
     if python_entities:
         histories, _ring_alerts = track_entities(histories, cfg)
+    elif variant == "java_entities":
+        histories = java_entity_steps(env, histories, cfg)
     statements = t_env.create_statement_set()
     statements.add_insert(discard(), t_env.from_data_stream(histories))
     return statements
@@ -262,8 +344,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from shopguard.local.kafka_broker import LocalKafkaBroker
 
     cfg, variants = load_config(None, args.overrides), args.variants.split(",")
+    if "java_entities" in variants:  # compiled once, before the drains (each job finds it in the cache)
+        print(f"java_entities: {entity_figures_jar(cfg.cache_dir)}", file=sys.stderr)
     records = timed_records(args.events, args.users, int(time.time() * 1000))
     results: dict[str, list[float]] = {v: [] for v in variants}
+    by_round: dict[int, dict[str, float]] = {}
     with LocalKafkaBroker(cfg).running():
         for r in range(1, args.rounds + 1):
             for variant in variants:
@@ -276,6 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"{variant}: {error}", file=sys.stderr)
                     continue
                 results[variant].append(eps)
+                by_round.setdefault(r, {})[variant] = eps
                 line = {"round": r, "variant": variant, "eps": round(eps, 1), "start": start,
                         "load": [round(x, 1) for x in load]}  # fmt: skip
                 print(json.dumps(line), flush=True)
@@ -285,8 +371,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         median = statistics.median(rates)
         ratio = f", user / this {base / median:.2f}" if base else ""
+        rounds = round_ratios(by_round, variant)
+        if rounds:
+            listed = " / ".join(f"{x:.2f}" for x in rounds)
+            ratio += f", by round {listed} (median {statistics.median(rounds):.2f})"
         print(f"{variant:16} median {median:8,.0f} events/s ({' / '.join(f'{x:,.0f}' for x in rates)}){ratio}")
     return 0
+
+
+def round_ratios(by_round: dict[int, dict[str, float]], variant: str) -> list[float]:
+    """``user``'s rate over ``variant``'s in each round that drained both (none for ``user`` itself).
+
+    >>> round_ratios({1: {"user": 6000.0, "java": 5000.0}, 2: {"user": 5000.0}}, "java")
+    [1.2]
+    """
+    if variant == "user":
+        return []
+    return [rates["user"] / rates[variant] for rates in by_round.values() if "user" in rates and variant in rates]
 
 
 if __name__ == "__main__":
