@@ -41,7 +41,9 @@ def isolated_job_config(
 
     Its own topics (2 partitions; a scores topic unless ``with_scores`` is false; feedback, rules and risk signals),
     consumer group, registry folder, Prometheus ports and job name; parallelism 2 and 2-second checkpoints unless
-    ``job_changes`` say otherwise. Tests and the benchmark start jobs with it.
+    ``job_changes`` say otherwise. Its checkpoints go beside the registry folder (``<registry_dir>-checkpoints``)
+    unless ``base`` names a checkpoint folder: a job whose process is killed leaves them behind, and they belong
+    with the run's other files, not in the user's cache. Tests and the benchmark start jobs with it.
     """
     suffix = uuid.uuid4().hex[:8]
     topics = Topics(
@@ -63,6 +65,8 @@ def isolated_job_config(
             "checkpoint_interval_ms": 2000,
             "prometheus_ports": f"{low}-{high}",
             "job_name": f"{name}-{suffix}",
+            "checkpoint_dir": base.job.checkpoint_dir
+            or str(Path(registry_dir).parent / f"{Path(registry_dir).name}-checkpoints"),
             **job_changes,
         },
     )
