@@ -416,6 +416,8 @@ def family_figures(
         ),
         "recall_blunt": _share(caught[abused & ~subtle]),
         "recall_subtle": _share(caught[abused & subtle]),
+        "blunt_users": int((abused & ~subtle).sum()),
+        "subtle_users": int((abused & subtle).sum()),
         "recall_at_threshold": None if threshold is None else _share(values[abused] >= threshold),
         "fpr_at_threshold": None if threshold is None else _share(values[~abused] >= threshold),
     }

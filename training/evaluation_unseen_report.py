@@ -11,6 +11,8 @@ Example
 ...        "pr_auc_interval": None, "recall_blunt": 1.0, "recall_subtle": 0.0, "abused_users": 2}
 >>> _cells(row)
 ['0.50 [0.20–0.80]', '0.750', '1.00', '0.00']
+>>> _cells({**row, "blunt_users": 1, "subtle_users": 1})[2:]
+['1.00 of 1', '0.00 of 1']
 """
 
 from __future__ import annotations
@@ -135,9 +137,14 @@ def _cells(row: dict) -> list[str]:
     return [
         _f2(row["recall_at_0.1pct_fpr"]) + interval_text(row.get("recall_at_0.1pct_fpr_interval")),
         _f3(row["pr_auc"]) + interval_text(row.get("pr_auc_interval")),
-        _f2(row["recall_blunt"]),
-        _f2(row["recall_subtle"]),
+        _f2(row["recall_blunt"]) + _of(row.get("blunt_users")),
+        _f2(row["recall_subtle"]) + _of(row.get("subtle_users")),
     ]
+
+
+def _of(users: int | None) -> str:
+    """How many users a recall is a share of: with a handful, one user more or less moves it a lot."""
+    return "" if users is None else f" of {users}"
 
 
 def _pct(value) -> str:
