@@ -109,14 +109,15 @@ class OnnxModel:
 
         The type is the most probable class other than ``normal`` (the score already says *whether*;
         the head says *which*), or ``unknown`` for a model without a type head; ``new_account_abuse`` only
-        for rows with ``new_account_seen`` when it is given (:func:`~shopguard.udfs.alert_types.choose_types`).
+        for rows with ``new_account_seen`` when it is given, and a type that needs evidence in the window only
+        where ``features`` hold it (:func:`~shopguard.udfs.alert_types.choose_types`).
         """
         outputs = self.session.run(self._outputs, {self._input: features})
         scores = outputs[0].reshape(len(features), -1)[:, 0]
         if len(outputs) == 1:
             return scores, ["unknown"] * len(features)
         probabilities = outputs[1].reshape(len(features), -1)
-        return scores, choose_types(self.card.type_classes, probabilities, new_account_seen)
+        return scores, choose_types(self.card.type_classes, probabilities, new_account_seen, features)
 
     def _smoke_test(self) -> None:
         probe = np.zeros((2, 4, len(FEATURE_NAMES)), dtype=np.float32)

@@ -57,3 +57,29 @@ def test_the_job_s_scoring_types_new_account_abuse_only_with_evidence():
             assert chosen == head
     without_inputs = ensemble.score_batch(features, np.full(rows, np.nan))
     assert NEW_ACCOUNT_TYPE not in without_inputs.anomaly_type
+
+
+def test_a_type_about_one_kind_of_event_needs_one_in_the_window():
+    classes = ("normal", "card_testing", "account_takeover", "review_abuse", "inventory_hoarding", "bot")
+    windows = [
+        _window("page_view", "add_to_cart", "purchase"),  # a real shopper buying a second after the cart
+        _window("page_view", "payment_failed", "payment_failed"),
+        _window("login_failed", "login", "purchase"),
+        _window("review", "review", "review"),
+    ]
+    features = batch_features(windows, 32)
+    head = np.array([[0.0, 0.5, 0.2, 0.15, 0.1, 0.05]] * 4)  # the head's order: card testing first
+    assert choose_types(classes, head, window_features=features) == [
+        "inventory_hoarding",  # no declined payment, no sign-in, no review; a cart
+        "card_testing",
+        "account_takeover",
+        "review_abuse",  # account_takeover, ranked above it, has no sign-in or identity change here
+    ]
+    assert choose_types(classes, head) == ["card_testing"] * 4  # the head alone
+
+
+def test_the_shipped_head_no_longer_calls_a_quick_purchase_card_testing():
+    ensemble = DetectorEnsemble.load(DEFAULT_MODEL_DIR)
+    features = batch_features([_window("page_view", "add_to_cart", "purchase")], 32)
+    _, types = ensemble.model.score_with_types(features)
+    assert types != ["card_testing"] and types != ["account_takeover"]
