@@ -48,7 +48,7 @@ from shopguard.udfs.entity_sketch import FIGURE_NAMES, LAYOUT, SIGNUP, EntitySke
 from shopguard.udfs.event_intake import KEYED_JSON_ROW
 from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
-from shopguard.udfs.local_counter import LocalCounters
+from shopguard.udfs.local_counter import CountsLocally, LocalCounters
 from shopguard.udfs.rows import (
     PACKED_SCORING_FIELDS,
     SCORING_FIELDS,
@@ -139,7 +139,7 @@ def alert_counters(metrics, prefix: str) -> dict:
     }
 
 
-class TrackEntity(KeyedProcessFunction):
+class TrackEntity(CountsLocally, KeyedProcessFunction):
     """Keyed by one entity type's pseudonym: packed scoring rows in, the same rows with that entity's figures out.
 
     Rows come in packed (:data:`~shopguard.udfs.rows.PACKED_SCORING_ROW`) and leave packed, except from the last
@@ -169,14 +169,6 @@ class TrackEntity(KeyedProcessFunction):
         self.counts = LocalCounters(metrics)  # passed on to Java in sums (udfs/local_counter.py)
         self.entity_events = self.counts.counter("entity_events")
         self.ring_counters = alert_counters(metrics, "ring_alerts")  # exact: rare, beside a state write and an alert
-
-    def close(self) -> None:
-        if self.counts is not None:
-            self.counts.flush()
-
-    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
-        self.counts.on_timer(timestamp)  # the counters' processing-time timer, the only one this step sets
-        return ()
 
     def process_element(self, row: Row, ctx: KeyedProcessFunction.Context):
         entity = row[self.key_index]

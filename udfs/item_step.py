@@ -30,7 +30,7 @@ from shopguard.udfs.entity_streams import alert_counters, expiring_text_state
 from shopguard.udfs.event_intake import KEYED_JSON_ROW
 from shopguard.udfs.events import Event
 from shopguard.udfs.item_reviews import ITEM_FACT_TYPES, LAYOUT, ItemSketch, item_watch
-from shopguard.udfs.local_counter import LocalCounters
+from shopguard.udfs.local_counter import CountsLocally, LocalCounters
 from shopguard.udfs.state_layout import RecordReader, StateReader
 
 ITEM_FACT_FIELDS = ("item_id", "user_id", "event_id", "event_type", "event_ts", "rating")
@@ -56,7 +56,7 @@ def item_alerts_on(entities: EntitySettings) -> bool:
     return entities.enabled and entities.item_alerts
 
 
-class TrackItem(KeyedProcessFunction):
+class TrackItem(CountsLocally, KeyedProcessFunction):
     """Keyed by item id: item facts in, rating-manipulation alerts (keyed JSON rows) out."""
 
     def __init__(self, settings: EntitySettings, job: JobSettings):
@@ -75,14 +75,6 @@ class TrackItem(KeyedProcessFunction):
         self.counts = LocalCounters(metrics)  # passed on to Java in sums (udfs/local_counter.py)
         self.facts = self.counts.counter("item_facts")
         self.alert_counters = alert_counters(metrics, "item_alerts")  # exact: rare, beside a state write and an alert
-
-    def close(self) -> None:
-        if self.counts is not None:
-            self.counts.flush()
-
-    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
-        self.counts.on_timer(timestamp)  # the counters' processing-time timer, the only one this step sets
-        return ()
 
     def process_element(self, fact: Row, ctx: KeyedProcessFunction.Context):
         item, user, event_id, event_type, ts_ms, rating = fact

@@ -139,3 +139,19 @@ class LocalCounters:
         self.flush()
         if self.timer_ms is not None and timestamp_ms >= self.timer_ms:
             self.timer_ms = None
+
+
+class CountsLocally:
+    """What every keyed step with a :class:`LocalCounters` at ``self.counts`` does with it beyond counting: pass the
+    last counts on in ``close`` and flush when the counters' processing-time timer fires. Put it before
+    ``KeyedProcessFunction`` among the step's bases; a step with timers of its own cannot use its ``on_timer``."""
+
+    counts: LocalCounters | None = None
+
+    def close(self) -> None:
+        if self.counts is not None:
+            self.counts.flush()
+
+    def on_timer(self, timestamp: int, ctx):
+        self.counts.on_timer(timestamp)  # the counters' processing-time timer, the only one such a step sets
+        return ()  # nothing to emit (an iterable: the rules' broadcast variant iterates what this returns)

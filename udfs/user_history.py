@@ -46,7 +46,7 @@ from shopguard.udfs.event_intake import DEAD_LETTERS, KEYED_JSON_ROW, EventIntak
 from shopguard.udfs.events import Event
 from shopguard.udfs.identifier_hashing import IdentifierHashing
 from shopguard.udfs.item_step import ITEM_FACTS, is_item_fact, item_fact
-from shopguard.udfs.local_counter import LocalCounters
+from shopguard.udfs.local_counter import CountsLocally, LocalCounters
 from shopguard.udfs.model_source import LiveModel, ModelSource
 from shopguard.udfs.rows import PACKED_SCORING_ROW, SCORING_ROW, pack_scoring
 from shopguard.udfs.served_patterns import ServedPatterns
@@ -112,7 +112,7 @@ def throttle_seconds(debug_throttle_us: int) -> float:
     return debug_throttle_us / 1e6
 
 
-class TrackUserHistory(KeyedProcessFunction):
+class TrackUserHistory(CountsLocally, KeyedProcessFunction):
     """Keyed by ``user_id``: raw records in, :data:`SCORING_ROW` rows out (:data:`PACKED_SCORING_ROW` with
     ``packed_rows``, for the entity steps), dead letters and late events aside."""
 
@@ -165,12 +165,7 @@ class TrackUserHistory(KeyedProcessFunction):
     def close(self) -> None:
         if self.live_patterns is not None:
             self.live_patterns.stop_watching()
-        if self.counts is not None:
-            self.counts.flush()
-
-    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
-        self.counts.on_timer(timestamp)  # the counters' processing-time timer, the only one this step sets
-        return ()  # nothing to emit (an iterable: the rules' broadcast variant iterates what this returns)
+        super().close()
 
     def process_element(self, raw, ctx: KeyedProcessFunction.Context):
         if self.throttle_s:  # tests only (job.debug_throttle_us): a job slower than its producer on any machine
