@@ -252,15 +252,14 @@ class ScoreCombiner:
         """
         if self.mode == "logistic":
             return {}
-        tables = {table.detector: table for table in self.tails}
-        evidence = {}
-        for name, transform in zip(self.detectors, self.transforms):
-            value = scores.get(name)
-            if value is None or not math.isfinite(float(value)):
-                continue
-            decades = -float(tables[name].log_tail_of(np.array([float(value)]), transform)[0])
-            evidence[name] = round(max(decades, 0.0), 3)
-        return evidence
+        given = {name: scores.get(name) for name in self.detectors}
+        row = {name: np.array([np.nan if value is None else float(value)]) for name, value in given.items()}
+        log_tails = self._log_tails(row)[:, 0]
+        return {
+            name: round(max(-float(log_tail), 0.0), 3)
+            for name, log_tail in zip(self.detectors, log_tails)
+            if np.isfinite(row[name][0])
+        }
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -278,12 +277,14 @@ class ScoreCombiner:
         weight = self.weights[self.detectors.index(name)] if name in self.detectors else None
         return weight == 0.0 and any(hinge.detector == name for hinge in self.hinges)
 
+    def _log_tails(self, scores: Mapping[str, np.ndarray]) -> np.ndarray:
+        """``[detectors, rows]`` log10 tail shares of each detector's scores among normal users (NaN: 0, not rare)."""
+        tables = {table.detector: table for table in self.tails}
+        return np.array([tables[name].log_tail_of(scores[name], t) for name, t in zip(self.detectors, self.transforms)])
+
     def _tail_mode(self, scores: Mapping[str, np.ndarray]) -> np.ndarray:
         """Decades of rarity ``d`` of the combined tail share (rarest, Bonferroni; or Fisher's), as ``d / (1 + d)``."""
-        tables = {table.detector: table for table in self.tails}
-        log_tails = np.array(
-            [tables[name].log_tail_of(scores[name], t) for name, t in zip(self.detectors, self.transforms)]
-        )
+        log_tails = self._log_tails(scores)
         rarest = -(log_tails.min(axis=0) + np.log10(len(self.detectors)))
         if self.mode == "min_tail":
             decades = rarest
