@@ -64,15 +64,6 @@ def new_account_evidence(
     return signup_known | on_device | on_ip
 
 
-def window_evidence(window_features: np.ndarray, anomaly_type: str) -> np.ndarray:
-    """Per window of model input ``[batch, L, features]``, whether it holds what ``anomaly_type`` needs
-    (:data:`TYPE_EVIDENCE`; every window, for a type that needs nothing)."""
-    needed = [FEATURE_NAMES.index(name) for name in TYPE_EVIDENCE.get(anomaly_type, ())]
-    if not needed:
-        return np.ones(len(window_features), dtype=bool)
-    return np.asarray(window_features)[:, :, needed].sum(axis=(1, 2)) > 0
-
-
 def choose_types(
     classes: Sequence[str],
     probabilities: np.ndarray,
@@ -91,9 +82,11 @@ def choose_types(
     if new_account_seen is not None and NEW_ACCOUNT_TYPE in classes:
         allowed[:, abnormal.index(classes.index(NEW_ACCOUNT_TYPE))] = np.asarray(new_account_seen, dtype=bool)
     if window_features is not None:
+        present = np.asarray(window_features).any(axis=1)  # [rows, features]: somewhere in the window
         for column, index in enumerate(abnormal):
             if classes[index] in TYPE_EVIDENCE:
-                allowed[:, column] &= window_evidence(window_features, classes[index])
+                needed = [FEATURE_NAMES.index(name) for name in TYPE_EVIDENCE[classes[index]]]
+                allowed[:, column] &= present[:, needed].any(axis=1)
     ranked = np.where(allowed, probabilities[:, abnormal], -np.inf)
     best = ranked.argmax(axis=1)
     return [classes[abnormal[b]] if allowed[row, b] else UNKNOWN for row, b in enumerate(best)]
