@@ -16,7 +16,7 @@ through the user's keyed step (:class:`~shopguard.udfs.user_history.TrackUserHis
   columns (``"3,1,0,0,5,2,1,0"``);
 * ``sql_none``: the same path without the windows (every figure 0, no re-keying by device or IP): what reading the
   records in SQL and handing the user step nine columns instead of one costs;
-* ``java_entities``: the user step, then the device and IP steps written in Java (``bench/java``:
+* ``java_entities``: the user step, then the device and IP steps written in Java (``udfs/java``:
   ``EntityFigureSteps``, keyed ``KeyedProcessFunction`` s advancing a port of
   :class:`~shopguard.udfs.entity_sketch.EntitySketch` that keeps the same bytes and gives the same seven figures),
   applied from Python through py4j on the user step's Java ``DataStream``; the rows cross as the
@@ -31,8 +31,9 @@ step's ``events_to_score`` counter between 10% and 90% of the backlog, as ``shop
 
 Run ``python -m shopguard.bench.entity_sql_probe --rounds 3`` (it starts the local Kafka broker; one drain per round
 and variant); it prints a JSON line per drain, then the medians and each variant's ratio to ``user``, the median
-of each round's ratio beside it. ``java_entities`` compiles its jar first (:func:`entity_figures_jar`: ``javac``
-of a JDK 17 against the installed PyFlink's jars, cached by the sources' hash; no network).
+of each round's ratio beside it. ``java_entities`` compiles its jar first
+(:func:`~shopguard.local.java_steps.entity_steps_jar`: ``javac`` of a JDK 17 against the installed PyFlink's jars,
+cached by the sources' hash; no network).
 
 >>> "PARTITION BY device" in over_figures_sql("events", "RANGE BETWEEN INTERVAL '24' HOUR PRECEDING AND CURRENT ROW")
 True
@@ -41,22 +42,17 @@ True
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import zipfile
 from pathlib import Path
 from typing import Sequence
 
 from pyflink.common.typeinfo import Types
 
-from shopguard.errors import ShopguardError
+from shopguard.local.java_steps import entity_steps_jar
 from shopguard.udfs.rows import SCORING_FIELDS
 from shopguard.udfs.user_history import TrackUserHistory
 
@@ -71,60 +67,7 @@ TAIL_USERS, TAIL_AFTER_MS = 32, 3_600_000
 watermark past the backlog's last events, which an event-time OVER window would otherwise hold back."""
 
 
-JAVA_SOURCES = Path(__file__).resolve().parent / "java"
-"""The Java entity steps' sources (package ``shopguard.bench.entities``)."""
-JAVA_STEPS = "shopguard.bench.entities.EntityFigureSteps"
-
-
-def flink_jars() -> list[Path]:
-    """The jars of the installed PyFlink, which the Java steps compile against (the job runs on the same)."""
-    import pyflink
-
-    return sorted((Path(pyflink.__file__).parent / "lib").glob("*.jar"))
-
-
-def entity_figures_jar(cache_dir: str | Path) -> Path:
-    """The jar of :data:`JAVA_SOURCES`, compiled by ``javac`` (``$JAVA_HOME/bin`` or on the PATH) against
-    :func:`flink_jars` into ``cache_dir/bench-java``, named by the hash of the sources and the jars' names: built once
-    per version of either."""
-    sources = sorted(JAVA_SOURCES.rglob("*.java"))
-    jars = flink_jars()
-    digest = hashlib.sha256()
-    for source in sources:
-        digest.update(source.relative_to(JAVA_SOURCES).as_posix().encode() + b"\0" + source.read_bytes())
-    digest.update("\0".join(jar.name for jar in jars).encode())
-    jar = Path(cache_dir) / "bench-java" / f"entity-figures-{digest.hexdigest()[:16]}.jar"
-    if jar.is_file():
-        return jar
-    java_home = os.environ.get("JAVA_HOME")
-    javac = str(Path(java_home) / "bin" / "javac") if java_home else shutil.which("javac")
-    if not javac or not Path(javac).is_file():
-        raise ShopguardError(
-            "javac not found (JAVA_HOME or PATH): install a JDK 17 (apt-get install openjdk-17-jdk-headless)"
-        )
-    jar.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=jar.parent) as tmp:
-        classes = Path(tmp) / "classes"
-        command = [
-            javac,
-            "--release",
-            "17",
-            "-d",
-            str(classes),
-            "-cp",
-            os.pathsep.join(map(str, jars)),
-            *map(str, sources),
-        ]
-        compiled = subprocess.run(command, capture_output=True, text=True)
-        if compiled.returncode != 0:
-            raise ShopguardError(f"javac failed on {JAVA_SOURCES}: {compiled.stderr.strip()}")
-        built = Path(tmp) / jar.name
-        with zipfile.ZipFile(built, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
-            for path in sorted(classes.rglob("*.class")):
-                zf.write(path, path.relative_to(classes).as_posix())
-        built.replace(jar)
-    return jar
+JAVA_STEPS = "shopguard.udfs.entities.EntityFigureSteps"
 
 
 def java_entity_steps(env, rows, cfg):
@@ -133,8 +76,8 @@ def java_entity_steps(env, rows, cfg):
     from pyflink.datastream import DataStream
     from pyflink.java_gateway import get_gateway
 
-    env.add_jars(entity_figures_jar(cfg.cache_dir).resolve().as_uri())
-    steps = get_gateway().jvm.shopguard.bench.entities.EntityFigureSteps
+    env.add_jars(entity_steps_jar(cfg.cache_dir).resolve().as_uri())
+    steps = get_gateway().jvm.shopguard.udfs.entities.EntityFigureSteps
     return DataStream(steps.apply(rows._j_data_stream, cfg.entities.state_ttl_s))
 
 
@@ -345,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     cfg, variants = load_config(None, args.overrides), args.variants.split(",")
     if "java_entities" in variants:  # compiled once, before the drains (each job finds it in the cache)
-        print(f"java_entities: {entity_figures_jar(cfg.cache_dir)}", file=sys.stderr)
+        print(f"java_entities: {entity_steps_jar(cfg.cache_dir)}", file=sys.stderr)
     records = timed_records(args.events, args.users, int(time.time() * 1000))
     results: dict[str, list[float]] = {v: [] for v in variants}
     by_round: dict[int, dict[str, float]] = {}

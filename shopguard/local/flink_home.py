@@ -2,7 +2,7 @@
 
 ``bin/``, ``conf/``, ``opt/`` and ``plugins/`` link to the wheel's; ``lib/`` holds links to the wheel's jars
 plus the Kafka connector and the Prometheus metrics reporter resolved from Maven Central, as a real
-cluster's ``lib/`` would. The local mini-cluster (:func:`shopguard.jobs.flink_environment.create_environments`)
+cluster's ``lib/`` would, and the job's Java steps (:mod:`shopguard.local.java_steps`). The local mini-cluster (:func:`shopguard.jobs.flink_environment.create_environments`)
 and the session cluster (:mod:`shopguard.local.flink_cluster`) start their JVMs from it.
 """
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import pyflink
 
 from shopguard.config import ShopguardConfig
+from shopguard.local.java_steps import entity_steps_jar
 from shopguard.local.maven_artifacts import flink_kafka_connector_jar, resolve_artifacts
 
 
@@ -27,7 +28,7 @@ def flink_home(cfg: ShopguardConfig) -> Path:
     # One home per installed wheel: two checkouts with their own virtual environments must not share links.
     wheel_key = hashlib.sha256(str(wheel_home).encode()).hexdigest()[:8]
     home = Path(cfg.cache_dir) / f"flink-home-{cfg.versions.flink}-{wheel_key}"
-    extras = [flink_kafka_connector_jar(cfg)] + resolve_artifacts(
+    extras = [flink_kafka_connector_jar(cfg), entity_steps_jar(cfg.cache_dir)] + resolve_artifacts(
         "flink-metrics",
         [f"org.apache.flink:flink-metrics-prometheus:{cfg.versions.flink}"],
         Path(cfg.cache_dir),

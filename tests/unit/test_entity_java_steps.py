@@ -1,6 +1,6 @@
-"""The entity probe's Java steps without Flink: the jar the probe builds, and its sketch against the Python one.
+"""The job's Java entity steps without Flink: the jar shopguard jars builds, and its sketch against the Python one.
 
-The Java device/IP steps (bench/java, :func:`shopguard.bench.entity_sql_probe.entity_figures_jar`) keep a port of
+The Java device/IP steps (udfs/java, :func:`shopguard.local.java_steps.entity_steps_jar`) keep a port of
 :class:`~shopguard.udfs.entity_sketch.EntitySketch`; these tests replay the same events through both (the Java side
 through ``SketchReplay``, the state going through its bytes between events as in a keyed step) and ask for the same
 figures and the same state bytes after every event.
@@ -15,7 +15,8 @@ import zipfile
 
 import pytest
 
-from shopguard.bench.entity_sql_probe import JAVA_STEPS, entity_figures_jar
+from shopguard.bench.entity_sql_probe import JAVA_STEPS
+from shopguard.local.java_steps import entity_steps_jar
 from shopguard.udfs.entity_sketch import DAY_S, RECENT_ACCOUNTS, EntitySketch
 
 pytestmark = pytest.mark.skipif(not shutil.which("javac") or not shutil.which("java"), reason="needs a JDK 17")
@@ -23,14 +24,14 @@ pytestmark = pytest.mark.skipif(not shutil.which("javac") or not shutil.which("j
 
 @pytest.fixture(scope="module")
 def jar(tmp_path_factory):
-    return entity_figures_jar(tmp_path_factory.mktemp("cache"))
+    return entity_steps_jar(tmp_path_factory.mktemp("cache"))
 
 
 def replay_in_java(jar, events: list[tuple]) -> list[tuple[list[float], str]]:
     """Each event's figures and its entity's state bytes (hex) after it, from the Java sketch."""
     lines = "".join("\t".join(str(x) for x in event) + "\n" for event in events)
     run = subprocess.run(
-        ["java", "-cp", str(jar), "shopguard.bench.entities.SketchReplay"],
+        ["java", "-cp", str(jar), "shopguard.udfs.entities.SketchReplay"],
         input=lines.encode(),
         capture_output=True,
         check=True,
@@ -74,7 +75,7 @@ def test_the_jar_holds_the_steps_and_is_built_once(jar):
     with zipfile.ZipFile(jar) as zf:
         assert JAVA_STEPS.replace(".", "/") + ".class" in zf.namelist()
     built = jar.stat().st_mtime_ns
-    assert entity_figures_jar(jar.parent.parent) == jar
+    assert entity_steps_jar(jar.parent.parent) == jar
     assert jar.stat().st_mtime_ns == built
 
 

@@ -1,4 +1,4 @@
-package shopguard.bench.entities;
+package shopguard.udfs.entities;
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;

@@ -1,4 +1,4 @@
-package shopguard.bench.entities;
+package shopguard.udfs.entities;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

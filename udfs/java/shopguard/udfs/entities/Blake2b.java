@@ -1,4 +1,4 @@
-package shopguard.bench.entities;
+package shopguard.udfs.entities;
 
 /**
  * BLAKE2b without a key (RFC 7693), for the hash the sketch appends to an account id longer than 64 bytes, as
