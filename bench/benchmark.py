@@ -66,7 +66,7 @@ class BenchPlan:
     repeats: int = 1  # runs of each throughput figure (jobs, clusters, plain consumer); the report quotes the median
     floor_events: int = 0  # backlog of the pipeline-floor runs (they drain faster than the job); 0: the job's
     # The runs that explain the job's figures rather than make them: the pipeline floors, p=1 without the
-    # pattern detector, and the profiled run (each a job start of its own).
+    # pattern detector, p=1 without the entity steps, and the profiled run (each a job start of its own).
     diagnostics: bool = True
     # True: the p=1 figure is the latency job's warm-up drain (at-least-once sinks, per-event scores
     # written too) instead of drains of its own with exactly-once sinks; one job start less.
@@ -138,8 +138,9 @@ class BenchPlan:
 
     @classmethod
     def targets(cls) -> "BenchPlan":
-        """The full plan's runs behind issue 24's targets only: drains, floors, profile, latency; no user scaling
-        (10k to 1M users) and no session clusters, which take about half of the full plan's time."""
+        """The full plan's runs behind issue 24's targets only: drains (with the runs without the pattern detector
+        and without the entity steps, whose added costs have targets too), floors, profile, latency; no user
+        scaling (10k to 1M users) and no session clusters, which take about half of the full plan's time."""
         return dataclasses.replace(
             cls.full(),
             scaling_users=(),
@@ -171,7 +172,11 @@ def run_benchmark(
         )
         progress(
             "4/6 full job throughput (pre-loaded topic, drained)"
-            + (", at p=1 without the pattern detector, and the pipeline floor" if plan.diagnostics else "")
+            + (
+                ", at p=1 without the pattern detector and without the entity steps, and the pipeline floor"
+                if plan.diagnostics
+                else ""
+            )
         )
 
         def drained(
@@ -188,11 +193,40 @@ def run_benchmark(
                 progress,
             )
 
-        runs = {p: drained(cfg, p) for p in ((2,) if plan.p1_from_latency_job else (1, 2))}
+        # The p=1 drains take turns, one run of each per round, so that the ratios between them (the cost of the
+        # pattern detector, of the entity steps) compare runs of the same minutes on a shared machine.
+        p1_drains = {} if plan.p1_from_latency_job else {1: ("p=1", cfg)}
+        if plan.diagnostics:
+            p1_drains["p1_without_patterns"] = (
+                "p=1, pattern detector off",
+                dataclasses.replace(cfg, patterns=dataclasses.replace(cfg.patterns, enabled=False)),
+            )
+            p1_drains["p1_without_entities"] = (
+                "p=1, entity steps off",
+                dataclasses.replace(cfg, entities=dataclasses.replace(cfg.entities, enabled=False)),
+            )
+        runs = interleaved_throughput(
+            {
+                key: (
+                    label,
+                    functools.partial(
+                        job_throughput,
+                        run_cfg,
+                        plan.throughput_events,
+                        plan.throughput_users,
+                        1,
+                        out_dir,
+                        progress=progress,
+                    ),
+                )
+                for key, (label, run_cfg) in p1_drains.items()
+            },
+            plan.repeats,
+            progress,
+        )
+        runs[2] = drained(cfg, 2)
         floors = {}
         if plan.diagnostics:
-            without_patterns = dataclasses.replace(cfg, patterns=dataclasses.replace(cfg.patterns, enabled=False))
-            runs["p1_without_patterns"] = drained(without_patterns, 1)
             progress("  the pipeline floor: the job's shape in PyFlink with the detection taken out, p=1")
             floors = {
                 name: drained(cfg, 1, job=floor_job, events=plan.floor_backlog)
@@ -282,11 +316,41 @@ def run_benchmark(
     return figures
 
 
+def interleaved_throughput(measures: dict, times: int, progress: Callable[[str], None] = print) -> dict:
+    """``times`` rounds of the throughput runs in ``measures`` (key: (label, measure)), one run of each per round:
+    each key's :func:`~shopguard.bench.job.repeated_throughput` figures, from runs spread over the same minutes.
+
+    >>> rates = iter([1000.0, 1200.0, 900.0, 1100.0, 1300.0, 950.0])
+    >>> def measure():
+    ...     return {"eps": next(rates), "peak_memory_mb": 1.0}
+    >>> runs = interleaved_throughput({1: ("with", measure), "off": ("without", measure)}, 3, progress=print)
+    round 1 of 3: with
+    round 1 of 3: without
+    round 2 of 3: with
+    round 2 of 3: without
+    round 3 of 3: with
+    round 3 of 3: without
+    >>> runs[1]["eps"], runs[1]["runs_eps"], runs["off"]["eps"], runs["off"]["runs_eps"]
+    (1000.0, [1000.0, 900.0, 1300.0], 1100.0, [1200.0, 1100.0, 950.0])
+    """
+    rounds = max(times, 1)
+    each = {key: [] for key in measures}
+    for attempt in range(rounds):
+        for key, (label, measure) in measures.items():
+            progress(f"  round {attempt + 1} of {rounds}: {label}")
+            each[key].append(measure())
+    return {
+        key: repeated_throughput(iter(done).__next__, rounds, progress=lambda line: None) for key, done in each.items()
+    }
+
+
 @dataclass(frozen=True)
 class BenchMeasurements:
     """What one run measured, before it becomes figures (:func:`_figures`)."""
 
-    runs: dict  # job drains: 1 and 2 (parallelism), "p1_without_patterns", "p1_profiled" when the plan ran them
+    # job drains: 1 and 2 (parallelism), "p1_without_patterns", "p1_without_entities", "p1_profiled" when the plan
+    # ran them
+    runs: dict
     floors: dict  # pipeline-floor drains by PIPELINE_FLOORS name (empty without diagnostics)
     latency_job: dict  # job_latency(): "warm_up" drain and one entry per offered load, the main load last
     onnx_eps: float
@@ -308,6 +372,7 @@ def _figures(
     plain = plain_runs["eps"]
     model = ensemble.model
     without = runs.get("p1_without_patterns")
+    without_entities = runs.get("p1_without_entities")
     floor, keyed_floor = floors.get("with_pandas_step"), floors.get("keyed_step_only")
     ratios = {
         "job_p1_vs_onnx_only": runs[1]["eps"] / onnx_eps,
@@ -320,6 +385,8 @@ def _figures(
     }
     if without:  # per-event cost added by online pattern matching: (1/eps_with - 1/eps_without) / (1/eps_without)
         ratios["pattern_matching_added_cost_p1"] = without["eps"] / runs[1]["eps"] - 1
+    if without_entities:  # the same for the entity steps (device, IP, rings, items)
+        ratios["entity_steps_added_cost_p1"] = without_entities["eps"] / runs[1]["eps"] - 1
     if clusters:
         ratios["best_session_cluster_p2_vs_plain_consumer"] = max(r["eps"] for r in clusters) / plain
     return {
@@ -337,6 +404,7 @@ def _figures(
             else "drains of its own (exactly-once sinks)"
         ),
         "job_eps_p1_without_patterns": without["eps"] if without else None,
+        "job_eps_p1_without_entities": without_entities["eps"] if without_entities else None,
         # the decision load: decided rows (crossings of a threshold or a rule's) per event, in the median drain
         "crossing_share_p1": runs[1].get("crossing_share"),
         "crossing_share_p2": runs[2].get("crossing_share"),
@@ -357,6 +425,7 @@ def _figures(
                 ("job_eps_p1", runs[1]),
                 ("job_eps_p2", runs[2]),
                 ("job_eps_p1_without_patterns", without),
+                ("job_eps_p1_without_entities", without_entities),
                 ("floor_eps_p1", floor),
                 ("floor_keyed_only_eps_p1", keyed_floor),
                 ("plain_consumer_eps", plain_runs),
@@ -421,6 +490,7 @@ def _write_report(figures: dict, profile: str, out_dir: Path) -> None:
         *floor_paragraph(figures),
         *latency_lines(figures),
         *crossing_lines(figures),
+        *added_cost_table(figures),
         f"State per active user: {figures['state_bytes_per_user']:.0f} bytes on average "
         f"(max {figures['state_bytes_per_user_max']}).",
         "",
@@ -482,6 +552,7 @@ THROUGHPUT_ROWS = (
     ("full job, parallelism 1", "job_eps_p1"),
     ("full job, parallelism 2", "job_eps_p2"),
     ("full job, parallelism 1, pattern detector off", "job_eps_p1_without_patterns"),
+    ("full job, parallelism 1, entity steps off", "job_eps_p1_without_entities"),
     ("pipeline floor, parallelism 1: the job's shape, no detection", "floor_eps_p1"),
     ("pipeline floor without the pandas step, parallelism 1", "floor_keyed_only_eps_p1"),
     ("plain kafka-python consumer", "plain_consumer_eps"),
@@ -506,8 +577,8 @@ def throughput_table(figures: dict) -> list[str]:
     | onnxruntime alone (pre-encoded, best of 3) | 20,000 | — |
     <BLANKLINE>
     The p=1 figure is the latency job's warm-up drain. Not measured in this plan (`--quick`): full job,
-    parallelism 1, pattern detector off; pipeline floor, parallelism 1: the job's shape, no detection;
-    pipeline floor without the pandas step, parallelism 1.
+    parallelism 1, pattern detector off; full job, parallelism 1, entity steps off; pipeline floor,
+    parallelism 1: the job's shape, no detection; pipeline floor without the pandas step, parallelism 1.
     <BLANKLINE>
     """
     runs = figures["throughput_runs"]
@@ -527,6 +598,49 @@ def throughput_table(figures: dict) -> list[str]:
     if skipped:
         notes.append(f"Not measured in this plan (`--quick`): {'; '.join(skipped)}.")
     return lines + ([" ".join(notes), ""] if notes else [])
+
+
+# What a step the job can run without adds to its time per event at p=1, against its target: (step, ratio key,
+# the figure of the drains without it, the most it may add).
+ADDED_COST_TARGETS = (
+    ("pattern detector", "pattern_matching_added_cost_p1", "job_eps_p1_without_patterns", 0.20),
+    ("entity steps (device, IP, item)", "entity_steps_added_cost_p1", "job_eps_p1_without_entities", 0.25),
+)
+
+
+def added_cost_table(figures: dict) -> list[str]:
+    """The cost of each step the plan switched off (its p=1 drains with and without it), against its target.
+
+    >>> figures = {"job_eps_p1": 1000.0, "job_eps_p1_without_patterns": 1100.0, "job_eps_p1_without_entities": 1400.0,
+    ...            "ratios": {"pattern_matching_added_cost_p1": 0.1, "entity_steps_added_cost_p1": 0.4},
+    ...            "throughput_runs": {"job_eps_p1_without_entities": [1300.0, 1400.0, 1450.0]}}
+    >>> for line in added_cost_table(figures):
+    ...     print(line)
+    | added per event at p=1 by | events/s without it (median) | every run | added cost | target | |
+    |---|---|---|---|---|---|
+    | pattern detector | 1,100 | — | 10.0% | ≤ 20% | met |
+    | entity steps (device, IP, item) | 1,400 | 1,300 / 1,400 / 1,450 | 40.0% | ≤ 25% | **not met** |
+    <BLANKLINE>
+    >>> added_cost_table({"job_eps_p1": 1000.0, "ratios": {}, "throughput_runs": {}})
+    []
+    """
+    rows = [
+        (step, figures["ratios"][ratio], key, target)
+        for step, ratio, key, target in ADDED_COST_TARGETS
+        if figures["ratios"].get(ratio) is not None
+    ]
+    if not rows:
+        return []
+    return [
+        "| added per event at p=1 by | events/s without it (median) | every run | added cost | target | |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {step} | {figures[key]:,.0f} | {_runs_text(figures['throughput_runs'].get(key, []))} | {cost:.1%} "
+            f"| ≤ {target:.0%} | {'met' if cost <= target else '**not met**'} |"
+            for step, cost, key, target in rows
+        ],
+        "",
+    ]
 
 
 def latency_lines(figures: dict) -> list[str]:
