@@ -17,10 +17,10 @@ through the user's keyed step (:class:`~shopguard.udfs.user_history.TrackUserHis
 * ``sql_none``: the same path without the windows (every figure 0, no re-keying by device or IP): what reading the
   records in SQL and handing the user step nine columns instead of one costs;
 * ``java_entities``: the user step, then the device and IP steps written in Java (``udfs/java``:
-  ``EntityFigureSteps``, keyed ``KeyedProcessFunction`` s advancing a port of
+  ``EntitySteps``, keyed ``KeyedProcessFunction`` s advancing a port of
   :class:`~shopguard.udfs.entity_sketch.EntitySketch` that keeps the same bytes and gives the same seven figures),
   applied from Python through py4j on the user step's Java ``DataStream``; the rows cross as the
-  :data:`~shopguard.udfs.rows.SCORING_ROW` ``RowTypeInfo`` both sides name. No ring alerts (see that class).
+  :data:`~shopguard.udfs.rows.SCORING_ROW` ``RowTypeInfo`` both sides name. Without ring rules (no ring decision).
 
 The SQL windows count, per device and per IP, distinct accounts, distinct accounts that signed up there, failed
 payments and failed logins (:func:`over_figures_sql`). An event-time OVER window orders rows by their time attribute
@@ -67,18 +67,19 @@ TAIL_USERS, TAIL_AFTER_MS = 32, 3_600_000
 watermark past the backlog's last events, which an event-time OVER window would otherwise hold back."""
 
 
-JAVA_STEPS = "shopguard.udfs.entities.EntityFigureSteps"
+JAVA_STEPS = "shopguard.udfs.entities.EntitySteps"
 
 
 def java_entity_steps(env, rows, cfg):
-    """``rows`` (:data:`~shopguard.udfs.rows.SCORING_ROW`) through the Java device and IP steps (:data:`JAVA_STEPS`),
-    their jar added to the job; the same rows, figures filled, as a PyFlink ``DataStream``."""
+    """``rows`` (:data:`~shopguard.udfs.rows.SCORING_ROW`) through the Java device and IP steps (:data:`JAVA_STEPS`,
+    without ring rules: no ring decision, as the ``user`` variant has none), their jar added to the job; the same rows,
+    figures filled, as a PyFlink ``DataStream``."""
     from pyflink.datastream import DataStream
     from pyflink.java_gateway import get_gateway
 
     env.add_jars(entity_steps_jar(cfg.cache_dir).resolve().as_uri())
-    steps = get_gateway().jvm.shopguard.udfs.entities.EntityFigureSteps
-    return DataStream(steps.apply(rows._j_data_stream, cfg.entities.state_ttl_s))
+    steps = get_gateway().jvm.shopguard.udfs.entities.EntitySteps
+    return DataStream(steps.apply(rows._j_data_stream, cfg.entities.state_ttl_s, None, None).rows())
 
 
 def over_figures_sql(view: str, frame: str) -> str:
