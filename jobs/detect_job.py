@@ -47,7 +47,7 @@ from pyflink.table.udf import udf
 
 from shopguard.config import ShopguardConfig, load_config
 from shopguard.errors import ShopguardError
-from shopguard.jobs.entity_keying import track_entities
+from shopguard.jobs.entity_keying import packs_rows, track_entities
 from shopguard.jobs.flink_environment import create_environments
 from shopguard.jobs.kafka_io import events_source, keyed_json_sink, rule_watermarks, rules_source, scores_sink
 from shopguard.jobs.user_keying import key_records_by_user, key_table_by_user
@@ -139,9 +139,9 @@ def build_detection_graph(
                 cfg.churn,
                 rules=initial_rules,
                 item_facts=item_alerts_on(cfg.entities),
-                packed_rows=cfg.entities.enabled,  # packed through the entity steps (udfs/rows.pack_scoring)
+                packed_rows=packs_rows(cfg),  # packed through the Python entity steps (udfs/rows.pack_scoring)
             ),
-            output_type=PACKED_SCORING_ROW if cfg.entities.enabled else SCORING_ROW,
+            output_type=PACKED_SCORING_ROW if packs_rows(cfg) else SCORING_ROW,
         )
         .uid("track-user-history")
         .name("track user history")

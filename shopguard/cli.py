@@ -60,7 +60,8 @@ def cmd_jars(cfg: ShopguardConfig, args: argparse.Namespace) -> int:
     from shopguard.local.maven_artifacts import kafka_broker_jars
 
     broker = kafka_broker_jars(cfg)
-    print(f"Kafka broker: {len(broker)} jars; Flink home with the Kafka connector: {flink_home(cfg)}")
+    home = flink_home(cfg)
+    print(f"Kafka broker: {len(broker)} jars; Flink home with the Kafka connector and the job's Java steps: {home}")
     return 0
 
 
@@ -625,7 +626,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cluster.add_argument("action", choices=["start", "stop", "status", "submit", "cancel"])
     add("topics", cmd_topics, "create the configured topics if they do not exist")
-    add("jars", cmd_jars, "resolve the broker and Flink connector jars from Maven Central into the cache")
+    add(
+        "jars",
+        cmd_jars,
+        "resolve the broker and Flink connector jars from Maven Central, build the job's Java steps, into the cache",
+    )
     add("run", cmd_run, "run the detection job on a local Flink mini-cluster (until Ctrl-C)")
     detect = add(
         "detect",

@@ -39,6 +39,7 @@ StateBackend = Literal["hashmap", "rocksdb"]
 RestartStrategy = Literal["fixed-delay", "exponential-delay", "cluster"]
 DeliveryGuarantee = Literal["exactly-once", "at-least-once"]
 Decision = Literal["fisher_real", "logistic"]
+EntityEngine = Literal["java", "python"]
 
 
 def _default_cache_dir() -> str:
@@ -364,6 +365,10 @@ class EntitySettings:
     and ring alerts (:mod:`shopguard.udfs.entity_rings`)."""
 
     enabled: bool = True  # off: no entity steps in the job; the entity figures are NaN, the entities detector is off
+    # "java": the device and IP steps run in Java (udfs/java, built by `shopguard jars`), a fraction of the Python
+    # steps' cost per event; "python": the Python steps (udfs/entity_streams.py), the reference the Java ones are
+    # tested against, for a Flink without the jar (docs/operations.md: switching engines and savepoints)
+    engine: EntityEngine = "java"
     state_ttl_s: int = 31 * 24 * 3600  # an entity's sketch expires this long after its last event (> the 30-day window)
     ring_alerts: bool = True  # ring alerts (alert_kind "ring") on the alerts topic
     ring_min_accounts_device: int = 3  # accounts acting together on one device that make a ring (docs/detection.md)

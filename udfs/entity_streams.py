@@ -139,6 +139,42 @@ def alert_counters(metrics, prefix: str) -> dict:
     }
 
 
+class KeyedRingWatch:
+    """A :class:`~shopguard.udfs.entity_rings.RingWatch` over keyed state: the entity's open ring alert (``ring_alert``,
+    JSON text expiring as the sketch does) and the cool-down's counters. ``open`` it in the keyed step's ``open``."""
+
+    def __init__(self, watch: RingWatch, state_ttl_s: int):
+        self.watch = watch
+        self.state_ttl_s = state_ttl_s
+
+    def open(self, runtime_context: RuntimeContext, metrics) -> None:
+        self.state = expiring_text_state(runtime_context, "ring_alert", self.state_ttl_s)
+        self.records = RecordReader("ring_alert", RingRecord.from_json)  # another shape: no open alert, counted
+        self.records.open(metrics)
+        self.counters = alert_counters(metrics, "ring_alerts")  # exact: rare, beside a state write and an alert
+
+    def observe(
+        self, entity: str, sketch: EntitySketch, figures: dict[str, float], event_id: str, event_ts: int
+    ) -> tuple[str | None, Row | None]:
+        """The cool-down's action at this event (None: the entity is no ring) and the ring alert to publish, as
+        ``Row(entity, JSON)`` (None unless opened or updated)."""
+        outcome = self.watch.observe(
+            entity,
+            sketch,
+            figures,
+            lambda: self.records.read(self.state.value()),
+            event_id,
+            event_ts,
+            int(time.time() * 1000),
+        )
+        if outcome.record is not None:
+            self.state.update(outcome.record.to_json())
+            self.counters[outcome.action].inc()
+        if outcome.alert is None:
+            return outcome.action, None
+        return outcome.action, Row(entity, json.dumps(outcome.alert, separators=(",", ":"), ensure_ascii=False))
+
+
 class TrackEntity(CountsLocally, KeyedProcessFunction):
     """Keyed by one entity type's pseudonym: packed scoring rows in, the same rows with that entity's figures out.
 
@@ -155,20 +191,22 @@ class TrackEntity(CountsLocally, KeyedProcessFunction):
         self.key_index = PACKED_SCORING_FIELDS.index(f"{entity_type}_key")
         figures = entity_figure_fields(entity_type)
         self.first_figure = SCORING_FIELDS.index(figures[0])
-        self.watch = ring_watch(entity_type, settings, job) if settings.ring_alerts else None
+        self.ring = (
+            KeyedRingWatch(ring_watch(entity_type, settings, job), settings.state_ttl_s)
+            if settings.ring_alerts
+            else None
+        )
         self.counts = None  # LocalCounters, from open
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.sketch_state = expiring_text_state(runtime_context, "entity_sketch", self.settings.state_ttl_s)
-        self.ring_state = expiring_text_state(runtime_context, "ring_alert", self.settings.state_ttl_s)
         metrics = runtime_context.get_metrics_group().add_group("shopguard")
         self.sketches = StateReader(LAYOUT, EntitySketch.from_bytes)  # unreadable: the entity starts over, counted
         self.sketches.open(metrics)
-        self.ring_records = RecordReader("ring_alert", RingRecord.from_json)  # another shape: no open alert, counted
-        self.ring_records.open(metrics)
         self.counts = LocalCounters(metrics)  # passed on to Java in sums (udfs/local_counter.py)
         self.entity_events = self.counts.counter("entity_events")
-        self.ring_counters = alert_counters(metrics, "ring_alerts")  # exact: rare, beside a state write and an alert
+        if self.ring is not None:
+            self.ring.open(runtime_context, metrics)
 
     def process_element(self, row: Row, ctx: KeyedProcessFunction.Context):
         entity = row[self.key_index]
@@ -183,24 +221,13 @@ class TrackEntity(CountsLocally, KeyedProcessFunction):
         figures = sketch.observe(values[_USER], values[_TYPE], values[_TS], values[_ITEM], values[_NEW] == 1, linked)
         self.sketch_state.update(sketch.to_bytes().decode("latin-1"))
         values[self.first_figure : self.first_figure + len(figures)] = figures
-        if self.watch is not None:
-            outcome = self.watch.observe(
-                entity,
-                sketch,
-                dict(zip(FIGURE_NAMES, figures)),
-                lambda: self.ring_records.read(self.ring_state.value()),
-                values[_EVENT_ID],
-                values[_TS],
-                int(time.time() * 1000),
-            )
-            if outcome.record is not None:
-                self.ring_state.update(outcome.record.to_json())
-                self.ring_counters[outcome.action].inc()
-            if outcome.action is not None and self.entity_type == LINKING_ENTITY:
+        if self.ring is not None:
+            figures_by_name = dict(zip(FIGURE_NAMES, figures))
+            action, alert = self.ring.observe(entity, sketch, figures_by_name, values[_EVENT_ID], values[_TS])
+            if action is not None and self.entity_type == LINKING_ENTITY:
                 values[_LINKED] = 1
-            if outcome.alert is not None:
-                payload = json.dumps(outcome.alert, separators=(",", ":"), ensure_ascii=False)
-                yield RING_ALERTS, Row(entity, payload)
+            if alert is not None:
+                yield RING_ALERTS, alert
         yield pack_scoring(values) if self.emits_packed else Row(*values)
 
 

@@ -4,10 +4,12 @@
 
     track user history ──SCORING_ROW──► score histories (+ SCORE_RESULT) ──CROSSING_ROW──► decide alert
             │                                            └──SCORES_COLUMNS──► scores topic / file
-            └─PACKED_SCORING_ROW─► track devices ─PACKED_SCORING_ROW─► track IPs ─SCORING_ROW─► (entities on)
+            └─SCORING_ROW─► track devices ─► track IPs ─SCORING_ROW─► (entities on, Java steps)
+            └─PACKED_SCORING_ROW─► track devices ─PACKED_SCORING_ROW─► track IPs ─SCORING_ROW─► (Python steps)
 
 Every operator imports its row from here; a column added to the job is added to :data:`COLUMNS` and to
-the rows that carry it, and nowhere else. Between the user step and the last entity step the scoring row
+the rows that carry it, and nowhere else (the Java entity steps, ``udfs/java``, find their columns by name in
+:data:`SCORING_ROW`). With the Python entity steps, between the user step and the last entity step the scoring row
 travels packed (:func:`pack_scoring`): each column a Python step reads or writes crosses between Java and
 Python one by one, so a row of a few columns that holds the others in one value crosses at a fraction of the
 cost, and the entity steps read the handful of values they need.

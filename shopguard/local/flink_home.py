@@ -2,8 +2,9 @@
 
 ``bin/``, ``conf/``, ``opt/`` and ``plugins/`` link to the wheel's; ``lib/`` holds links to the wheel's jars
 plus the Kafka connector and the Prometheus metrics reporter resolved from Maven Central, as a real
-cluster's ``lib/`` would, and the job's Java steps (:mod:`shopguard.local.java_steps`). The local mini-cluster (:func:`shopguard.jobs.flink_environment.create_environments`)
-and the session cluster (:mod:`shopguard.local.flink_cluster`) start their JVMs from it.
+cluster's ``lib/`` would, and the job's Java steps (:mod:`shopguard.local.java_steps`). The local
+mini-cluster (:func:`shopguard.jobs.flink_environment.create_environments`) and the session cluster
+(:mod:`shopguard.local.flink_cluster`) start their JVMs from it.
 """
 
 from __future__ import annotations

@@ -1,15 +1,17 @@
 """Entity streams end to end: real Kafka broker, real Flink mini-cluster, ring and user alerts read back from Kafka.
 
-Six accounts test stolen cards from one device (each: failed payments seconds apart, then a small
-purchase), beside shoppers on devices of their own. The device's entity step must raise one ring alert
-naming the accounts (updated as accounts join), and the accounts' own alerts must carry the device's
-figures in words; no alert may hold the raw device id or IP. Meanwhile eight accounts, each on a phone and
-network of its own, give one item 1 star within 35 minutes without buying it, while shoppers who bought
-another item rate it as people do: the item step must alert the first item, naming the eight, with its reasons.
+With either engine of the entity steps (Java, the default, and the Python reference): six accounts test stolen
+cards from one device (each: failed payments seconds apart, then a small purchase), beside shoppers on devices
+of their own. The device's entity step must raise one ring alert naming the accounts (updated as accounts join),
+and the accounts' own alerts must carry the device's figures in words; no alert may hold the raw device id or
+IP. Meanwhile eight accounts, each on a phone and network of its own, give one item 1 star within 35 minutes
+without buying it, while shoppers who bought another item rate it as people do: the item step must alert the
+first item, naming the eight, with its reasons.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 
@@ -81,12 +83,17 @@ def shopper_events() -> list[Event]:
     ]
 
 
-@pytest.fixture(scope="module")
-def detection(kafka_config, tmp_path_factory):
+@pytest.fixture(scope="module", params=["java", "python"])
+def detection(request, kafka_config, tmp_path_factory):
+    """The job's alerts with each engine of the entity steps (``entities.engine``): the same is asked of both."""
     placeholder = write_placeholder_model(tmp_path_factory.mktemp("models"))
     cfg, ports = isolated_job_config(
-        kafka_config, "entities", tmp_path_factory.mktemp("empty-registry"), model_path=str(placeholder)
+        kafka_config,
+        f"entities-{request.param}",
+        tmp_path_factory.mktemp("empty-registry"),
+        model_path=str(placeholder),
     )
+    cfg = dataclasses.replace(cfg, entities=dataclasses.replace(cfg.entities, engine=request.param))
     ensure_topics(cfg)
     job = RunningJob(cfg, tmp_path_factory.mktemp("job") / "job.log", ports=ports).start()
     try:

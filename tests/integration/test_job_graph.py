@@ -49,3 +49,13 @@ def test_every_python_key_selector_follows_a_python_step_so_it_adds_no_crossing(
         if PYTHON_KEY_SELECTOR in node["contents"]:
             for before in _predecessors(plan, node):
                 assert before["contents"].startswith(python_steps), (node["contents"], before["contents"])
+
+
+def test_the_entity_steps_read_the_user_steps_rows_in_java_and_only_ring_candidates_reach_python(plan):
+    devices = [node for node in plan.values() if node["contents"].startswith("track devices")]
+    assert len(devices) == 1  # entities.engine = "java" by default: keyed in Java, no Python key selector
+    assert [node["contents"] for node in _predecessors(plan, devices[0])] == ["track user history"]
+    for entity_type in ("device", "ip"):
+        raising = [node for node in plan.values() if node["contents"] == f"raise {entity_type} ring alerts"]
+        assert len(raising) == 1
+        assert [node["contents"] for node in _predecessors(plan, raising[0])] == [f"key {entity_type} ring candidates"]

@@ -121,6 +121,7 @@ def test_the_default_session_gap_is_the_visit_gap_the_behaviour_tokens_are_built
         ("job.delivery_guarantee", "exactly_once", "'exactly-once', 'at-least-once'"),
         ("job.python_execution_mode", "threads", "'thread', 'process'"),
         ("kafka.starting_offsets", "newest", "'committed-or-earliest', 'earliest', 'latest'"),
+        ("entities.engine", "jvm", "'java', 'python'"),
     ],
 )
 def test_a_choice_outside_its_list_is_refused_when_the_file_is_loaded(tmp_path, setting, value, choices):

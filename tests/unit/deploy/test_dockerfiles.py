@@ -58,6 +58,9 @@ def test_the_job_image_matches_the_versions_the_project_is_built_and_tested_with
     assert f"/opt/flink/opt/flink-python-{versions.flink}.jar /opt/flink/lib/" in text
     assert text.count("--checksum=sha256:") == 2  # every download is pinned to its bytes
     assert "-c constraints.txt" in text and "pip check" in text
+    # the job's Java steps (entities.engine = "java"), compiled against the same image's Flink jars
+    assert f"COPY --from=flink:{versions.flink}-java17 /opt/flink/lib/ /flink-lib/" in text
+    assert "COPY udfs/java/ /src/" in text and "/shopguard-steps.jar /opt/flink/lib/" in text
 
 
 def test_the_trainer_image_installs_the_train_extra_and_runs_shopguard():
