@@ -167,12 +167,19 @@ class KeyedRingWatch:
             event_ts,
             int(time.time() * 1000),
         )
-        if outcome.record is not None:
-            self.state.update(outcome.record.to_json())
-            self.counters[outcome.action].inc()
-        if outcome.alert is None:
-            return outcome.action, None
-        return outcome.action, Row(entity, json.dumps(outcome.alert, separators=(",", ":"), ensure_ascii=False))
+        return outcome.action, stored_and_published(outcome, entity, self.state, self.counters)
+
+
+def stored_and_published(outcome, key: str, state, counters: dict) -> Row | None:
+    """What a keyed step does with a watch's outcome (:class:`~shopguard.udfs.entity_rings.RingOutcome` or the item
+    step's): the record written to ``state`` and the action counted when the watch decided, and the alert as
+    ``Row(key, JSON)`` for the alerts topic (None unless opened or updated)."""
+    if outcome.record is not None:
+        state.update(outcome.record.to_json())
+        counters[outcome.action].inc()
+    if outcome.alert is None:
+        return None
+    return Row(key, json.dumps(outcome.alert, separators=(",", ":"), ensure_ascii=False))
 
 
 class TrackEntity(CountsLocally, KeyedProcessFunction):

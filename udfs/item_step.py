@@ -17,7 +17,6 @@ the item's last fact. Metrics (group ``shopguard``): ``item_facts``, ``item_aler
 
 from __future__ import annotations
 
-import json
 import time
 
 from pyflink.common import Row
@@ -26,7 +25,7 @@ from pyflink.datastream import DataStream, KeyedProcessFunction, OutputTag, Runt
 
 from shopguard.config import EntitySettings, JobSettings
 from shopguard.udfs.entity_rings import RingRecord
-from shopguard.udfs.entity_streams import alert_counters, expiring_text_state
+from shopguard.udfs.entity_streams import alert_counters, expiring_text_state, stored_and_published
 from shopguard.udfs.event_intake import KEYED_JSON_ROW
 from shopguard.udfs.events import Event
 from shopguard.udfs.item_reviews import ITEM_FACT_TYPES, LAYOUT, ItemSketch, item_watch
@@ -93,11 +92,9 @@ class TrackItem(CountsLocally, KeyedProcessFunction):
             ts_ms,
             int(time.time() * 1000),
         )
-        if outcome.record is not None:
-            self.record_state.update(outcome.record.to_json())
-            self.alert_counters[outcome.action].inc()
-        if outcome.alert is not None:
-            yield Row(item, json.dumps(outcome.alert, separators=(",", ":"), ensure_ascii=False))
+        alert = stored_and_published(outcome, item, self.record_state, self.alert_counters)
+        if alert is not None:
+            yield alert
 
 
 def track_items(facts: DataStream, entities: EntitySettings, job: JobSettings) -> DataStream:

@@ -13,17 +13,7 @@ from shopguard.bench import benchmark
 from shopguard.bench.benchmark import BenchPlan
 from shopguard.bench.job import DETECTION_JOB
 from shopguard.config import ShopguardConfig
-
-ENSEMBLE = SimpleNamespace(model=SimpleNamespace(card=SimpleNamespace(model_version="m-test")), detectors=("lstm",))
-LOAD = {
-    "offered_eps": 1000.0,
-    "latency_p50_ms": 100.0,
-    "latency_p95_ms": 200.0,
-    "latency_p99_ms": 300.0,
-    "scored": 5000,
-    "shoppers": 50,
-    "over_time": [],
-}
+from tests.unit.test_bench_ratios import ENSEMBLE, LOAD
 
 
 def _drain_name(cfg: ShopguardConfig, parallelism: int, job: tuple[str, ...], profile_seconds: float) -> str:
