@@ -46,6 +46,10 @@ def flink_settings(cfg: ShopguardConfig) -> dict[str, str]:
         "python.fn-execution.bundle.time": str(job.bundle_time_ms),
         "python.fn-execution.arrow.batch.size": str(job.arrow_batch_size),
         "execution.buffer-timeout.interval": f"{job.buffer_timeout_ms} ms",
+        # The Table API part of the job (scoring, the Kafka sinks, whose writers and committers keep state) gets uids
+        # from the planner's node ids, so a savepoint restores when the DataStream part changes (entities.engine):
+        # without them Flink ids those operators by their place in the whole graph and refuses the savepoint.
+        "table.exec.uid.generation": "ALWAYS",
         **restart_strategy_settings(job),
     }
     if job.checkpoint_interval_ms > 0:

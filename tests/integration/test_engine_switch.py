@@ -10,10 +10,11 @@ name all six accounts and count 6 accounts in 24 h: with sketches started empty 
 by a bare STRING fails this restore (StateMigrationException: the new key serializer StringSerializer must be
 compatible with the previous RowSerializer).
 
-The restore allows unclaimed state (``execution.state-recovery.ignore-unclaimed-state``, ``--allowNonRestoredState``
-of ``flink run``): the job's Kafka sinks are Table API sinks without uids, so their operator ids follow the graph,
-which the switch changes, and Flink refuses their writer and committer state otherwise; the open ring alerts of the
-Java engine's ring steps (``raise-*-ring-alerts``) have no place in the Python engine either.
+The restore claims every piece of state (no ``execution.state-recovery.ignore-unclaimed-state``): the Table API part
+of the job, the Kafka sinks' writers and committers among it, takes its uids from the planner
+(``table.exec.uid.generation`` ``ALWAYS``, jobs/flink_environment.py), so the switch leaves them as they were. The
+other way, Java to Python, needs ``--allowNonRestoredState``: the open ring alerts of the Java engine's ring steps
+(``raise-*-ring-alerts``) have no place in the Python engine.
 
 Run as a module (``python -m tests.integration.test_engine_switch --flink KEY=VALUE ... --config FILE``) this file
 is the detection job with those Flink settings added (the REST port for the savepoint, the path it starts from).
@@ -128,10 +129,7 @@ def switched(kafka_config, tmp_path_factory):
 
     low, high = free_port_range(4)
     cfg = dataclasses.replace(cfg, job=dataclasses.replace(cfg.job, prometheus_ports=f"{low}-{high}"))
-    restore = (
-        "--flink=execution.state-recovery.path=" + savepoint,
-        "--flink=execution.state-recovery.ignore-unclaimed-state=true",
-    )
+    restore = ("--flink=execution.state-recovery.path=" + savepoint,)
     java = RunningJob(
         cfg,
         tmp_path_factory.mktemp("java-job") / "job.log",

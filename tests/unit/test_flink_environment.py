@@ -35,3 +35,7 @@ def test_the_vectorized_step_gets_the_configured_bundle_and_batch_sizes():
         settings["python.fn-execution.bundle.time"],
         settings["python.fn-execution.arrow.batch.size"],
     ) == ("500", "30", "250")
+
+
+def test_the_table_part_of_the_job_takes_uids_from_the_planner_so_savepoints_outlive_changes_around_it():
+    assert flink_settings(load_config(None, []))["table.exec.uid.generation"] == "ALWAYS"
