@@ -1,4 +1,4 @@
-"""Ring alerts raised in Python behind the Java entity steps, and the keyed ring watch both engines share.
+"""Ring alerts raised in Python behind the Java entity steps, from the ring candidates they send.
 
 With ``entities.engine = "java"`` the device and IP steps run in Java (``udfs/java``): they advance each entity's
 sketch, write its figures into the row and decide whether the entity is a ring at this event
@@ -39,7 +39,6 @@ class RaiseRingAlerts(KeyedProcessFunction):
     ring alerts (``Row(entity, JSON)``, the alerts topic's keyed rows) out."""
 
     def __init__(self, entity_type: str, settings: EntitySettings, job: JobSettings):
-        self.entity_type = entity_type
         self.ring = KeyedRingWatch(ring_watch(entity_type, settings, job), settings.state_ttl_s)
 
     def open(self, runtime_context: RuntimeContext) -> None:

@@ -59,8 +59,6 @@ public final class EntitySteps {
     public static final String[] CANDIDATE_FIELDS = candidateFields();
     /** A ring candidate: entity, sketch STRING, event_id STRING, event_ts LONG, the seven figures DOUBLE. */
     public static final RowTypeInfo CANDIDATE_ROW = candidateRow();
-    /** The key of the entity steps: PyFlink's key_by(..., key_type=Types.STRING()) keys by a Row of that one field. */
-    static final RowTypeInfo KEY_ROW = new RowTypeInfo(Types.STRING);
 
     private final SingleOutputStreamOperator<Row> rows;
     private final List<SingleOutputStreamOperator<Row>> steps;
@@ -85,7 +83,8 @@ public final class EntitySteps {
         for (int s = 0; s < ENTITY_TYPES.length; s++) {
             String entityType = ENTITY_TYPES[s];
             Fields fields = new Fields(info, entityType);
-            SingleOutputStreamOperator<Row> step = rows.keyBy(new EntityKey(fields.key, fields.user), KEY_ROW)
+            SingleOutputStreamOperator<Row> step = rows
+                .keyBy(new EntityKey(fields.key, fields.user), KeyedAsPyFlinkKeys.KEY_TYPE)
                 .process(new TrackEntity(entityType, fields, ttlSeconds, rules[s]), type)
                 .uid("track-" + entityType + "-entities")
                 .name("track " + entityType + "s (accounts across users)");
@@ -215,9 +214,7 @@ public final class EntitySteps {
         public Row getKey(Row row) {
             Object entity = row.getField(key);
             boolean none = entity == null || ((String) entity).isEmpty();
-            Row keyRow = new Row(1);  // as PyFlink's KeyByKeySelector builds it
-            keyRow.setField(0, none ? NO_ENTITY + row.getField(user) : entity);
-            return keyRow;
+            return KeyedAsPyFlinkKeys.key(none ? NO_ENTITY + row.getField(user) : entity);
         }
     }
 

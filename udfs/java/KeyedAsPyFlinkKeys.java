@@ -4,6 +4,7 @@ import org.apache.flink.api.common.functions.MapFunction;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.functions.KeySelector;
+import org.apache.flink.api.java.typeutils.RowTypeInfo;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.KeyedStream;
 import org.apache.flink.types.Row;
@@ -15,7 +16,17 @@ import org.apache.flink.types.Row;
  * (jobs/entity_keying.py, as jobs/user_keying.py's key_table_by_user does for the crossings).
  */
 public final class KeyedAsPyFlinkKeys {
+    /** The key's type: PyFlink's key_by(..., key_type=Types.STRING()) keys by a Row of that one field. */
+    public static final RowTypeInfo KEY_TYPE = new RowTypeInfo(Types.STRING);
+
     private KeyedAsPyFlinkKeys() {}
+
+    /** {@code value} as the key PyFlink's KeyByKeySelector builds: a one-field Row (its serializer and key group). */
+    static Row key(Object value) {
+        Row key = new Row(1);
+        key.setField(0, value);
+        return key;
+    }
 
     /** {@code rows} keyed by their (string) field {@code keyField}; the operator named {@code name}. */
     public static KeyedStream<Row, Row> byField(DataStream<Row> rows, int keyField, String name) {
@@ -23,7 +34,7 @@ public final class KeyedAsPyFlinkKeys {
         return rows.map(new WithKey(keyField))
             .returns(wrapped)
             .name(name)
-            .keyBy(new FirstField(), Types.ROW(Types.STRING));
+            .keyBy(new FirstField(), KEY_TYPE);
     }
 
     /** {@code row} as {@code Row(key, row)}. */
@@ -47,9 +58,7 @@ public final class KeyedAsPyFlinkKeys {
 
         @Override
         public Row getKey(Row value) {
-            Row key = new Row(1);
-            key.setField(0, value.getField(0));
-            return key;
+            return key(value.getField(0));
         }
     }
 }
