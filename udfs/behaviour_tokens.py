@@ -73,9 +73,10 @@ _TIER_OF_RATING = bytes([0, 1, 1, 2, 3, 3, 3, 3])  # rating 0 (none), 1..5 (and 
 _REVIEW = EVENT_TYPES.index("review") + 1  # its event code (0 marks padding)
 
 
-def code_token(code: bytes | Sequence[int]) -> int:
-    """The token of one 4-byte event code (12 bits: type, dwell, changes, price tier or a review's rating class)."""
-    kind, gap, amounts, flags = code[0], code[1], code[2], code[3]
+def code_token(code: bytes | Sequence[int], at: int = 0) -> int:
+    """The token of the 4-byte event code at ``at`` of ``code`` (12 bits: type, dwell, changes, price tier or a
+    review's rating class)."""
+    kind, gap, amounts, flags = code[at], code[at + 1], code[at + 2], code[at + 3]
     tier = _TIER_OF_RATING[flags >> RATING_SHIFT] if kind == _REVIEW else _TIER_OF_PRICE_BUCKET[amounts >> 4]
     return kind | (_DWELL_OF_GAP[min(gap, 15)] << 4) | (_TOKEN_OF_FLAGS[flags & _FLAG_MASK] << 7) | (tier << 10)
 
@@ -83,7 +84,7 @@ def code_token(code: bytes | Sequence[int]) -> int:
 def window_tokens(window: bytes, last: int | None = None) -> list[int]:
     """Tokens of the (last ``last``) codes of a window of event codes, oldest first."""
     start = 0 if last is None else max(0, len(window) - last * CODE_BYTES)
-    return [code_token(window[i : i + CODE_BYTES]) for i in range(start, len(window), CODE_BYTES)]
+    return [code_token(window, i) for i in range(start, len(window), CODE_BYTES)]
 
 
 def sequence_id(tokens: Sequence[int]) -> int:
@@ -104,8 +105,19 @@ def sequence_tokens(sequence: int) -> list[int]:
 
 
 def sequences_ending_here(tokens: Sequence[int], min_length: int, max_length: int) -> list[int]:
-    """Ids of the sequences of ``min_length``..``max_length`` tokens that end with the last token."""
-    return [sequence_id(tokens[-n:]) for n in range(min_length, min(max_length, len(tokens)) + 1)]
+    """Ids of the sequences of ``min_length``..``max_length`` tokens that end with the last token, shortest first.
+
+    Each is the next shorter one with one token more in front (what :func:`sequence_id` packs, built up once).
+
+    >>> sequences_ending_here([7, 8, 9], 1, 3) == [sequence_id([9]), sequence_id([8, 9]), sequence_id([7, 8, 9])]
+    True
+    """
+    ids, packed = [], 0
+    for n in range(1, min(max_length, len(tokens)) + 1):
+        packed = (packed << TOKEN_BITS) | tokens[-n]
+        if n >= min_length:
+            ids.append(packed | (n << _LENGTH_SHIFT))
+    return ids
 
 
 def all_sequences(tokens: Sequence[int], min_length: int, max_length: int) -> Iterator[int]:

@@ -53,15 +53,23 @@ import bisect
 import json
 import math
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from shopguard.config import PatternSettings
-from shopguard.udfs.behaviour_tokens import sequence_length, sequences_ending_here, starts_visit, window_tokens
+from shopguard.udfs.behaviour_tokens import (
+    sequence_id,
+    sequence_length,
+    sequences_ending_here,
+    starts_visit,
+    window_tokens,
+)
 from shopguard.udfs.pattern_store import PatternStore, UserProfile
 
 _HEADER = struct.Struct("<ddIq")
-_ENTRY = struct.Struct("<qdI")
+_ENTRY = struct.Struct("<qdI")  # a learned sequence: its id, evidence, last session
+_SEQUENCE = struct.Struct("<q")  # the id at the start of an _ENTRY
 DAY_MS = 86_400_000
 
 
@@ -106,15 +114,67 @@ class StrangerScale:
         return cls(tuple(float(v) for v in body["raw"]), tuple(float(v) for v in body["scaled"]))
 
 
-@dataclass
 class PatternState:
-    """What the matcher keeps per user in keyed state: the moving sums and the learned sequences."""
+    """What the matcher keeps per user in keyed state: the moving sums and the learned sequences.
 
-    unmatched: float = 0.0  # moving average of IDF-weighted unmatched sequences
-    weighed: float = 0.0  # moving average of IDF-weighted sequences
-    session: int = 0  # sessions seen, so that a sequence is learned at most once per session
-    session_start_ms: int = -1
-    learned: dict[int, tuple[float, int]] = field(default_factory=dict)  # sequence -> (evidence, last session)
+    The learned sequences stay packed as :meth:`to_bytes` wrote them until something changes them:
+    :meth:`evidence` reads one from the packed bytes, and only :attr:`learned` (the matcher learning or
+    forgetting) unpacks them into a dict, so an event that teaches nothing costs no unpacking and no packing.
+
+    >>> state = PatternState(learned={7: (2.0, 1)})
+    >>> restored = PatternState.from_bytes(state.to_bytes())
+    >>> restored.evidence(7), restored.evidence(8), restored == state
+    (2.0, None, True)
+    >>> restored.learned[8] = (1.0, 1); PatternState.from_bytes(restored.to_bytes()).evidence(8)
+    1.0
+    """
+
+    def __init__(
+        self,
+        unmatched: float = 0.0,  # moving average of IDF-weighted unmatched sequences
+        weighed: float = 0.0,  # moving average of IDF-weighted sequences
+        session: int = 0,  # sessions seen, so that a sequence is learned at most once per session
+        session_start_ms: int = -1,
+        learned: dict[int, tuple[float, int]] | None = None,  # sequence -> (evidence, last session)
+        packed: bytes = b"",  # the learned sequences as _ENTRY records, when ``learned`` is None
+    ):
+        self.unmatched = unmatched
+        self.weighed = weighed
+        self.session = session
+        self.session_start_ms = session_start_ms
+        self._learned = learned if learned is not None or packed else {}
+        self._packed = packed
+
+    @property
+    def learned(self) -> dict[int, tuple[float, int]]:
+        """The learned sequences, unpacked (from then on, :meth:`to_bytes` packs them anew)."""
+        if self._learned is None:
+            self._learned = {
+                sequence: (evidence, last) for sequence, evidence, last in _ENTRY.iter_unpack(self._packed)
+            }
+            self._packed = b""
+        return self._learned
+
+    @learned.setter
+    def learned(self, value: dict[int, tuple[float, int]]) -> None:
+        self._learned, self._packed = value, b""
+
+    @property
+    def has_learned(self) -> bool:
+        return bool(self._packed) if self._learned is None else bool(self._learned)
+
+    def evidence(self, sequence: int) -> float | None:
+        """How well ``sequence`` is learned (None: not learned), without unpacking the rest."""
+        if self._learned is not None:
+            learned = self._learned.get(sequence)
+            return None if learned is None else learned[0]
+        key = _SEQUENCE.pack(sequence)
+        at = self._packed.find(key)
+        while at != -1:
+            if at % _ENTRY.size == 0:
+                return _ENTRY.unpack_from(self._packed, at)[1]
+            at = self._packed.find(key, at + 1)
+        return None
 
     @property
     def score(self) -> float:
@@ -122,21 +182,30 @@ class PatternState:
 
     def to_bytes(self) -> bytes:
         head = _HEADER.pack(self.unmatched, self.weighed, self.session, self.session_start_ms)
-        return head + b"".join(_ENTRY.pack(s, e, last) for s, (e, last) in self.learned.items())
+        if self._learned is None:
+            return head + self._packed
+        return head + b"".join(_ENTRY.pack(s, e, last) for s, (e, last) in self._learned.items())
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> "PatternState":
         if not data:
             return cls()
-        state = cls(*_HEADER.unpack_from(data))
-        for offset in range(_HEADER.size, len(data), _ENTRY.size):
-            sequence, evidence, last = _ENTRY.unpack_from(data, offset)
-            state.learned[sequence] = (evidence, last)
-        return state
+        entries = data[_HEADER.size :]
+        if len(entries) % _ENTRY.size:
+            raise ValueError(f"learned sequences of {len(entries)} bytes, not a multiple of {_ENTRY.size}")
+        return cls(*_HEADER.unpack_from(data), learned=None if entries else {}, packed=bytes(entries))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PatternState) and self.to_bytes() == other.to_bytes()
+
+    def __repr__(self) -> str:
+        return (
+            f"PatternState(unmatched={self.unmatched!r}, weighed={self.weighed!r}, session={self.session!r}, "
+            f"session_start_ms={self.session_start_ms!r}, learned={self.learned!r})"
+        )
 
 
-@dataclass(frozen=True)
-class PatternMatch:
+class PatternMatch(NamedTuple):
     """One event's outcome: the user's pattern score after it, and what this event did that was unmatched."""
 
     score: float
@@ -168,6 +237,10 @@ class PatternMatcher:
         self._alpha = 2.0 / (settings.recent_events + 1)
         self._decay_per_ms = math.log(2) / (settings.learn_half_life_days * DAY_MS)
         self.stranger_scale = StrangerScale.from_json(store.meta.get(STRANGER_SCALE_KEY))
+        # the IDF threshold of each sequence sequences_ending_here gives, in its order (shortest first)
+        self._thresholds = [
+            idf_threshold(settings, sequence_id([0] * n)) for n in range(settings.min_length, settings.max_length + 1)
+        ]
 
     @classmethod
     def open(cls, path: str | Path, settings: PatternSettings) -> "PatternMatcher":
@@ -184,13 +257,13 @@ class PatternMatcher:
         thin = 1.0 - (min(1.0, profile.events / s.min_profile_events) if profile else 0.0)
         sequences = sequences_ending_here(tokens, s.min_length, s.max_length)
         unmatched_mass, unmatched = 0.0, []
-        for sequence in sequences:
+        for sequence, threshold in zip(sequences, self._thresholds):
             idf = self.store.idf(sequence)
-            if idf < idf_threshold(s, sequence):
+            if idf < threshold:
                 continue
             if self._matched(sequence, profile, state):
                 continue
-            weight = 1.0 - thin * self.store.is_common(sequence)
+            weight = 1.0 - thin * self.store.is_common(sequence) if thin else 1.0
             unmatched_mass += idf * weight
             if weight > 0:
                 unmatched.append((idf, sequence))
@@ -199,7 +272,9 @@ class PatternMatcher:
         score = state.score
         if profile is None and self.stranger_scale is not None:
             score = self.stranger_scale.apply(score)
-        match = PatternMatch(score, tuple(seq for _, seq in sorted(unmatched, reverse=True)), profile is not None)
+        if unmatched:
+            unmatched.sort(reverse=True)
+        match = PatternMatch(score, tuple(seq for _, seq in unmatched), profile is not None)
         if state.score < s.learn_max_score:
             self._learn(state, match.unmatched)
         return match
@@ -207,11 +282,11 @@ class PatternMatcher:
     def _matched(self, sequence: int, profile: UserProfile | None, state: PatternState) -> bool:
         if profile is not None and sequence in profile.sequences:
             return True
-        learned = state.learned.get(sequence)
-        return learned is not None and learned[0] >= self.settings.learn_min_sessions
+        evidence = state.evidence(sequence)
+        return evidence is not None and evidence >= self.settings.learn_min_sessions
 
     def _start_session(self, state: PatternState, ts_ms: int) -> None:
-        if state.session_start_ms >= 0 and state.learned:
+        if state.session_start_ms >= 0 and state.has_learned:
             factor = math.exp(-self._decay_per_ms * max(0, ts_ms - state.session_start_ms))
             state.learned = {
                 seq: (evidence * factor, last)

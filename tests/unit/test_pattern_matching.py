@@ -186,3 +186,33 @@ def test_the_profile_cache_stays_within_its_bound(tmp_path):
     for i in range(50):
         assert len(store.profile(f"u{i}").sequences) == 100
     assert store._cached_sequences <= 500 and len(store._cache) <= 5
+
+
+def test_learned_sequences_read_packed_as_unpacked():
+    """What a state read from bytes says of a sequence, before and after unpacking, and what it writes back,
+    for ids that also occur inside another entry's evidence bytes (a match that does not start an entry)."""
+    import random
+    import struct
+
+    rng = random.Random(7)
+    for _ in range(200):
+        learned = {
+            rng.getrandbits(63): (rng.choice([0.5, 1.0, 2.0, rng.random() * 4]), rng.randrange(9))
+            for _ in range(rng.randrange(25))
+        }
+        if learned and rng.random() < 0.5:  # an id equal to the bytes of some entry's evidence
+            evidence = next(iter(learned.values()))[0]
+            learned[struct.unpack("<q", struct.pack("<d", evidence))[0]] = (3.0, 1)
+        stored = PatternState(0.25, 0.5, 3, 1_000, learned=dict(learned)).to_bytes()
+        packed = PatternState.from_bytes(stored)
+        probes = list(learned) + [rng.getrandbits(63) for _ in range(5)]
+        assert [packed.evidence(s) for s in probes] == [learned[s][0] if s in learned else None for s in probes]
+        assert packed.has_learned == bool(learned) and packed.to_bytes() == stored
+        assert packed.learned == learned and packed.to_bytes() == stored  # unpacked, packed anew: the same bytes
+        assert [packed.evidence(s) for s in probes] == [learned[s][0] if s in learned else None for s in probes]
+
+
+def test_learned_sequences_of_a_damaged_state_are_refused():
+    stored = PatternState(learned={5: (1.0, 1)}).to_bytes()
+    with pytest.raises(ValueError):
+        PatternState.from_bytes(stored[:-3])
