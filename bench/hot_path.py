@@ -10,7 +10,8 @@ bench`` measures that; this measures the part a change to shopguard's Python can
 seconds of this process (``time.process_time``), medians of repeats: on a shared machine, wall time
 also counts the other processes' turns.
 
-``python -m shopguard.bench.hot_path --model DIR`` prints the three, in microseconds per event; with
+``python -m shopguard.bench.hot_path --model DIR`` prints the three, and the keyed step's share that is the pattern
+detector's, in microseconds per event; with
 ``--profile``, a cProfile of each step (the functions that take the most time of their own).
 
 Example
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import io
 import pstats
 import time
@@ -174,14 +176,17 @@ def measure(cfg: ShopguardConfig, model_dir: str, events: int, users: int, repea
     """Median CPU microseconds per event of each step over ``repeats`` runs, the steps interleaved.
 
     Each run starts from users (and devices, IPs) whose state already holds ``events`` earlier events (a
-    warm job), then times ``events`` more.
+    warm job), then times ``events`` more. Each also times the keyed step with ``patterns.enabled`` off: what the
+    pattern detector adds to it is ``pattern_matching_us``, the difference of the two medians.
     """
     source = ModelSource(fixed_dir=model_dir)
     warm, timed = (as_records(part) for part in warm_and_timed(events, users))
     scorer = ScoreHistories(source, cfg.job.history_length, cfg.job.onnx_threads, 0)
     scorer.open(_RuntimeContext(KeyedValues()))
-    keyed, entities, scoring = [], [], []
+    without_patterns = dataclasses.replace(cfg, patterns=dataclasses.replace(cfg.patterns, enabled=False))
+    keyed, plain, entities, scoring = [], [], [], []
     for _ in range(repeats):
+        plain.append(_keyed_step_us(without_patterns, source, warm, timed))
         step, state = open_keyed_step(cfg, source, packed_rows=True)
         entity_steps = open_entity_steps(cfg)
         run_entity_steps(entity_steps, run_keyed_step(step, state, warm))
@@ -200,12 +205,26 @@ def measure(cfg: ShopguardConfig, model_dir: str, events: int, users: int, repea
     scorer.close()
     return {
         "keyed_step_us": round(median(keyed), 2),
+        "keyed_step_without_patterns_us": round(median(plain), 2),
+        "pattern_matching_us": round(median(keyed) - median(plain), 2),
         "entity_steps_us": round(median(entities), 2),
         "scoring_step_us": round(median(scoring), 2),
         "keyed_runs_us": [round(v, 2) for v in keyed],
+        "keyed_without_patterns_runs_us": [round(v, 2) for v in plain],
         "entity_runs_us": [round(v, 2) for v in entities],
         "scoring_runs_us": [round(v, 2) for v in scoring],
     }
+
+
+def _keyed_step_us(cfg: ShopguardConfig, source: ModelSource, warm: list, timed: list) -> float:
+    """CPU microseconds per event of the keyed step alone on ``timed``, its users warmed up by ``warm``."""
+    step, state = open_keyed_step(cfg, source, packed_rows=True)
+    run_keyed_step(step, state, warm)
+    started = time.process_time()
+    run_keyed_step(step, state, timed)
+    spent = time.process_time() - started
+    step.close()
+    return spent / len(timed) * 1e6
 
 
 def profile(cfg: ShopguardConfig, model_dir: str, events: int, users: int, batch: int, top: int = 25) -> str:

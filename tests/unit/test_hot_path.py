@@ -34,6 +34,9 @@ def test_measure_reports_every_step_per_event(capsys):
     figures = measure(ShopguardConfig(), DEFAULT_MODEL, events=200, users=20, repeats=2, batch=100)
     assert len(figures["keyed_runs_us"]) == len(figures["entity_runs_us"]) == len(figures["scoring_runs_us"]) == 2
     assert figures["keyed_step_us"] > 0 and figures["entity_steps_us"] > 0 and figures["scoring_step_us"] > 0
+    assert len(figures["keyed_without_patterns_runs_us"]) == 2 and figures["keyed_step_without_patterns_us"] > 0
+    difference = figures["keyed_step_us"] - figures["keyed_step_without_patterns_us"]
+    assert abs(figures["pattern_matching_us"] - difference) <= 0.011  # each figure rounded to 0.01
     assert main(["--model", DEFAULT_MODEL, "--events", "100", "--users", "10", "--repeats", "1"]) == 0
     assert "keyed_step_us" in capsys.readouterr().out
 
