@@ -24,7 +24,7 @@ Example
 >>> frame_stage(["run (pyflink/fn_execution/beam/beam_operations.py:10)", "decode (pyarrow/ipc.py:3)"])
 'runtime: pyarrow'
 >>> frame_stage([])
-'in pemja without a Python frame (waiting for the GIL, or converting rows)'
+'no Python frame that py-spy could read (Java or pemja work, a wait for the GIL, or unread Python)'
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ _PROCESS = re.compile(r'^process \d+:"')
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
-JAVA_ON_TASK_THREAD = "in pemja without a Python frame (waiting for the GIL, or converting rows)"
+NO_PYTHON_FRAME = "no Python frame that py-spy could read (Java or pemja work, a wait for the GIL, or unread Python)"
 
 
 def _shopguard_path(frame: str) -> str | None:
@@ -92,7 +92,7 @@ def frame_stage(frames: list[str]) -> str:
     one embedded interpreter) or converting rows between Java and Python.
     """
     if not frames:
-        return JAVA_ON_TASK_THREAD
+        return NO_PYTHON_FRAME
     for frame in reversed(frames):
         path = _shopguard_path(frame)
         if path is not None:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from shopguard.bench.profile import (
-    JAVA_ON_TASK_THREAD,
+    NO_PYTHON_FRAME,
     ProcessCpu,
     descendants,
     frame_stage,
@@ -46,7 +46,7 @@ CLIENT = 'process 10:"/venv/bin/python -m shopguard.jobs.detect_job --config job
             ["_read (pyflink/fn_execution/beam/beam_operations.py:10)", "read_all (pyarrow/ipc.py:3)"],
             "runtime: pyarrow",
         ),
-        ([], JAVA_ON_TASK_THREAD),
+        ([], NO_PYTHON_FRAME),
     ],
 )
 def test_a_stack_counts_for_its_innermost_shopguard_frame_or_else_its_runtime(frames, stage):
@@ -68,7 +68,7 @@ def test_samples_are_shared_by_stage_and_by_the_innermost_sampled_process(tmp_pa
     )
     summary = summarise_samples(raw)
     assert summary["samples"] == 10
-    assert summary["share_by_stage"] == {"state update": 0.6, JAVA_ON_TASK_THREAD: 0.2, "detectors and combiner": 0.2}
+    assert summary["share_by_stage"] == {"state update": 0.6, NO_PYTHON_FRAME: 0.2, "detectors and combiner": 0.2}
     assert summary["share_by_process"] == {
         "Flink JVM (with thread-mode Python)": 0.8,
         "job client (process-mode pandas UDF worker)": 0.2,
