@@ -190,9 +190,8 @@ def measure(cfg: ShopguardConfig, model_dir: str, events: int, users: int, repea
         step, state = open_keyed_step(cfg, source, packed_rows=True)
         entity_steps = open_entity_steps(cfg)
         run_entity_steps(entity_steps, run_keyed_step(step, state, warm))
-        started = time.process_time()
-        rows = run_keyed_step(step, state, timed)
-        keyed.append((time.process_time() - started) / len(timed) * 1e6)
+        rows, spent_us = _timed_keyed_run(step, state, timed)
+        keyed.append(spent_us)
         step.close()
         started = time.process_time()
         rows = run_entity_steps(entity_steps, rows)
@@ -220,11 +219,16 @@ def _keyed_step_us(cfg: ShopguardConfig, source: ModelSource, warm: list, timed:
     """CPU microseconds per event of the keyed step alone on ``timed``, its users warmed up by ``warm``."""
     step, state = open_keyed_step(cfg, source, packed_rows=True)
     run_keyed_step(step, state, warm)
-    started = time.process_time()
-    run_keyed_step(step, state, timed)
-    spent = time.process_time() - started
+    _, spent_us = _timed_keyed_run(step, state, timed)
     step.close()
-    return spent / len(timed) * 1e6
+    return spent_us
+
+
+def _timed_keyed_run(step: TrackUserHistory, state: KeyedValues, records: Sequence[tuple[str, bytes]]) -> tuple:
+    """:func:`run_keyed_step` on ``records``: its rows, and the CPU microseconds it took per record."""
+    started = time.process_time()
+    rows = run_keyed_step(step, state, records)
+    return rows, (time.process_time() - started) / len(records) * 1e6
 
 
 def profile(cfg: ShopguardConfig, model_dir: str, events: int, users: int, batch: int, top: int = 25) -> str:

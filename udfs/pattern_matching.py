@@ -58,13 +58,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from shopguard.config import PatternSettings
-from shopguard.udfs.behaviour_tokens import (
-    sequence_id,
-    sequence_length,
-    sequences_ending_here,
-    starts_visit,
-    window_tokens,
-)
+from shopguard.udfs.behaviour_tokens import sequence_length, sequences_ending_here, starts_visit, window_tokens
 from shopguard.udfs.pattern_store import PatternStore, UserProfile
 
 _HEADER = struct.Struct("<ddIq")
@@ -75,7 +69,12 @@ DAY_MS = 86_400_000
 
 def idf_threshold(settings: PatternSettings, sequence: int) -> float:
     """The IDF a sequence of its length needs to say anything about who the user is (``patterns.min_idf``)."""
-    return settings.min_idf[min(sequence_length(sequence) - settings.min_length, len(settings.min_idf) - 1)]
+    return idf_threshold_of_length(settings, sequence_length(sequence))
+
+
+def idf_threshold_of_length(settings: PatternSettings, length: int) -> float:
+    """The IDF a sequence of ``length`` tokens needs (:func:`idf_threshold`)."""
+    return settings.min_idf[min(length - settings.min_length, len(settings.min_idf) - 1)]
 
 
 STRANGER_SCALE_KEY = "stranger_scale"
@@ -193,7 +192,7 @@ class PatternState:
         entries = data[_HEADER.size :]
         if len(entries) % _ENTRY.size:
             raise ValueError(f"learned sequences of {len(entries)} bytes, not a multiple of {_ENTRY.size}")
-        return cls(*_HEADER.unpack_from(data), learned=None if entries else {}, packed=bytes(entries))
+        return cls(*_HEADER.unpack_from(data), packed=bytes(entries))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, PatternState) and self.to_bytes() == other.to_bytes()
@@ -239,7 +238,7 @@ class PatternMatcher:
         self.stranger_scale = StrangerScale.from_json(store.meta.get(STRANGER_SCALE_KEY))
         # the IDF threshold of each sequence sequences_ending_here gives, in its order (shortest first)
         self._thresholds = [
-            idf_threshold(settings, sequence_id([0] * n)) for n in range(settings.min_length, settings.max_length + 1)
+            idf_threshold_of_length(settings, n) for n in range(settings.min_length, settings.max_length + 1)
         ]
 
     @classmethod
@@ -263,7 +262,7 @@ class PatternMatcher:
                 continue
             if self._matched(sequence, profile, state):
                 continue
-            weight = 1.0 - thin * self.store.is_common(sequence) if thin else 1.0
+            weight = (1.0 - thin * self.store.is_common(sequence)) if thin else 1.0
             unmatched_mass += idf * weight
             if weight > 0:
                 unmatched.append((idf, sequence))
