@@ -40,6 +40,7 @@ from shopguard.bench.job import (
     private_topics,
     repeated_throughput,
 )
+from shopguard.bench.profile import task_thread_seconds
 from shopguard.bench.workload import as_records, bench_events
 from shopguard.config import ShopguardConfig
 from shopguard.local.kafka_broker import LocalKafkaBroker
@@ -783,9 +784,29 @@ def bottleneck_summary(profile: dict) -> list[str]:
     doing = ", ".join(f"{share:.0%} {state}" for state, share in sorted(states.items(), key=lambda kv: -kv[1]))
     return [
         f"**Bottleneck:** {task} (busy {times.get('busy', 0.0):.0%} of the time by Flink's count)"
-        + (f"; its thread: {doing}." if doing else "."),
+        + (f"; its thread: {doing}." if doing else ".")
+        + _on_cpu_while_busy(task, times.get("busy", 0.0), profile),
         "",
     ]
+
+
+def _on_cpu_while_busy(task: str, busy: float, profile: dict) -> str:
+    """The sentence on how much of ``task``'s busy time its thread spent on a CPU ("" when it cannot be told).
+
+    >>> print(_on_cpu_while_busy("keyed", 0.9, {"window_s": 40.0, "cpu_seconds_by_thread": {"JVM: keyed": 21.6}})[:60])
+     On a CPU for 60% of that busy time (CPU seconds of its thre
+    >>> _on_cpu_while_busy("keyed", 0.9, {"window_s": 40.0, "cpu_seconds_by_thread": {}})
+    ''
+    """
+    seconds = task_thread_seconds(task, profile.get("cpu_seconds_by_thread") or {})
+    window = profile.get("window_s") or 0.0
+    if seconds is None or busy <= 0 or window <= 0:
+        return ""
+    return (
+        f" On a CPU for {min(1.0, seconds / (busy * window)):.0%} of that busy time (CPU seconds of its thread): the"
+        " rest it waited inside the step, in thread mode for the interpreter lock the other Python steps share, or"
+        " for a core."
+    )
 
 
 def plot_latency_over_time(runs: list[dict], path: Path) -> None:

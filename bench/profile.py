@@ -147,6 +147,24 @@ class ProcessCpu:
         return dict(by_role), dict(by_thread.most_common(10))
 
 
+def task_thread_seconds(task: str, cpu_seconds_by_thread: dict[str, float]) -> float | None:
+    """CPU seconds of the thread that runs Flink task ``task``, from :meth:`ProcessCpu.seconds`' ``role: thread`` keys.
+
+    Linux keeps 15 characters of a thread's name, and Flink's metrics turn a task name's punctuation into spaces,
+    so the two are matched on their letters and digits: the thread's are a prefix of the task's.
+
+    >>> threads = {"Flink JVM (with thread-mode Python): track user hist": 22.5, "job client: python": 12.0}
+    >>> task_thread_seconds("track user history", threads), task_thread_seconds("decide alert", threads)
+    (22.5, None)
+    """
+    letters = re.sub(r"[^0-9a-z]", "", task.lower())
+    for key, seconds in cpu_seconds_by_thread.items():
+        thread = re.sub(r"[^0-9a-z]", "", key.rsplit(": ", 1)[-1].lower())
+        if thread and letters.startswith(thread):
+            return seconds
+    return None
+
+
 def process_role(cmdline: str) -> str:
     """What a process of the benchmark is, from its command line."""
     if "kafka.Kafka" in cmdline or "kafka-data" in cmdline:
