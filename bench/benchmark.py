@@ -785,27 +785,35 @@ def bottleneck_summary(profile: dict) -> list[str]:
     return [
         f"**Bottleneck:** {task} (busy {times.get('busy', 0.0):.0%} of the time by Flink's count)"
         + (f"; its thread: {doing}." if doing else ".")
-        + _on_cpu_while_busy(task, times.get("busy", 0.0), profile),
+        + _on_cpu_while_busy(task, times.get("busy", 0.0), profile, any("Python" in state for state in states)),
         "",
     ]
 
 
-def _on_cpu_while_busy(task: str, busy: float, profile: dict) -> str:
-    """The sentence on how much of ``task``'s busy time its thread spent on a CPU ("" when it cannot be told).
+def _on_cpu_while_busy(task: str, busy: float, profile: dict, runs_python: bool) -> str:
+    """The sentence on how much of ``task``'s busy time its thread spent on a CPU ("" when it cannot be told);
+    ``runs_python``: the thread was seen running thread-mode Python, whose steps share one interpreter lock.
 
-    >>> print(_on_cpu_while_busy("keyed", 0.9, {"window_s": 40.0, "cpu_seconds_by_thread": {"JVM: keyed": 21.6}})[:60])
+    >>> profile = {"window_s": 40.0, "cpu_seconds_by_thread": {"JVM: keyed": 21.6}}
+    >>> print(_on_cpu_while_busy("keyed", 0.9, profile, True)[:60])
      On a CPU for 60% of that busy time (CPU seconds of its thre
-    >>> _on_cpu_while_busy("keyed", 0.9, {"window_s": 40.0, "cpu_seconds_by_thread": {}})
+    >>> "interpreter lock" in _on_cpu_while_busy("keyed", 0.9, profile, False)
+    False
+    >>> _on_cpu_while_busy("keyed", 0.9, {"window_s": 40.0, "cpu_seconds_by_thread": {}}, True)
     ''
     """
     seconds = task_thread_seconds(task, profile.get("cpu_seconds_by_thread") or {})
     window = profile.get("window_s") or 0.0
     if seconds is None or busy <= 0 or window <= 0:
         return ""
+    waits = (
+        "for the interpreter lock the job's other thread-mode Python steps share, or for a core"
+        if runs_python
+        else "for a lock, for I/O or for a core"
+    )
     return (
-        f" On a CPU for {min(1.0, seconds / (busy * window)):.0%} of that busy time (CPU seconds of its thread): the"
-        " rest it waited inside the step, in thread mode for the interpreter lock the other Python steps share, or"
-        " for a core."
+        f" On a CPU for {min(1.0, seconds / (busy * window)):.0%} of that busy time (CPU seconds of its thread):"
+        f" the rest it waited inside the step, {waits}."
     )
 
 
