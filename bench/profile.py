@@ -87,9 +87,10 @@ def _shopguard_path(frame: str) -> str | None:
 def frame_stage(frames: list[str]) -> str:
     """The stage one sampled stack (root first) belongs to.
 
-    A thread with a Python thread state but no Python frame is, in the JVM, a task thread inside pemja's
-    native code: waiting for the interpreter's lock (every thread-mode operator of a TaskManager shares
-    one embedded interpreter) or converting rows between Java and Python.
+    A stack with no Python frame is :data:`NO_PYTHON_FRAME`: py-spy saw the thread but no frame it could read. In
+    the JVM that is a task thread in Java or in pemja's native code (converting rows, or waiting for the interpreter's
+    lock, which every thread-mode operator of a TaskManager shares), or Python py-spy could not read; the samples
+    alone cannot tell which (the bench's Bottleneck line says how much of a task's busy time was on a CPU).
     """
     if not frames:
         return NO_PYTHON_FRAME
