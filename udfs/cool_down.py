@@ -26,7 +26,7 @@ Example
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 
@@ -42,7 +42,7 @@ class OpenAlert:
     revision: int = 0
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return json.dumps(vars(self), separators=(",", ":"))  # its fields in order (asdict copies them deeply)
 
     @classmethod
     def from_json(cls, text: str | None) -> "OpenAlert | None":

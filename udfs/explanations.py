@@ -24,7 +24,8 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from shopguard.udfs.encoding import CODE_BYTES, batch_features, describe_event_code
+from shopguard.udfs.encoding import CODE_BYTES, describe_event_code
+from shopguard.udfs.model_input import model_input
 
 
 class ScoresWindows(Protocol):
@@ -47,7 +48,7 @@ def occlusion_contributions(
     for back in range(count, 0, -1):
         start = len(codes) - back * CODE_BYTES
         windows.append(codes[:start] + codes[start + CODE_BYTES :])
-    scores = model.score(batch_features(windows, history_length))
+    scores = model.score(model_input(windows, history_length))
     base, occluded = float(scores[0]), scores[1:]
     ranked = sorted(range(count), key=lambda i: float(base - occluded[i]), reverse=True)[:top]
     result = []

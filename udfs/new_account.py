@@ -84,12 +84,13 @@ class NewAccountTables:
     def time_decades(self, seconds_since_signup: np.ndarray) -> np.ndarray:
         """Decades of rarity of buying this soon after signup; 0 for NaN (no signup seen)."""
         seconds = np.asarray(seconds_since_signup, dtype=np.float64)
-        decades = -np.interp(np.nan_to_num(seconds, nan=np.inf), self.seconds, self.log_shares)
+        decades = -np.interp(np.where(np.isnan(seconds), np.inf, seconds), self.seconds, self.log_shares)
         return np.where(np.isnan(seconds), 0.0, np.maximum(decades, 0.0))
 
     def shared_decades(self, others: np.ndarray) -> np.ndarray:
         """Decades of rarity of this many other new accounts on the device; 0 for NaN (no device)."""
-        others = np.nan_to_num(np.asarray(others, dtype=np.float64), nan=0.0)
+        others = np.asarray(others, dtype=np.float64)
+        others = np.where(np.isnan(others), 0.0, others)
         return np.maximum(-np.interp(others, self.others, self.others_log_tails), 0.0)
 
     def decades(self, event_types: Sequence[str], seconds_since_signup, device_new_accounts) -> np.ndarray:

@@ -66,6 +66,7 @@ fisher_min_tail [0.487, 0.773]
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -86,6 +87,17 @@ _OWN_RESOLUTION = 1e-15  # an own tail (a float64 score) is read down to this sh
 
 class CombinerError(ShopguardError):
     """A ``combiner.json`` the job cannot use."""
+
+
+def _nan_as(values: np.ndarray, value: float) -> np.ndarray:
+    """``values`` with NaN replaced by ``value``: what ``np.nan_to_num(values, nan=value)`` gives wherever the result
+    is then clipped or interpolated (it also turns infinities into the largest finite floats, which changes neither),
+    without its overhead on the one-row arrays of the decision step.
+
+    >>> _nan_as(np.array([np.nan, 0.5, np.inf]), 0.0).tolist()
+    [0.0, 0.5, inf]
+    """
+    return np.where(np.isnan(values), value, values)
 
 
 def transformed(score: np.ndarray, transform: str) -> np.ndarray:
@@ -156,7 +168,7 @@ class TailTable:
         if not self.own:
             return self.log_tail(transformed(score, transform))
         score = np.asarray(score, dtype=np.float64)
-        top = np.clip(np.nan_to_num(score, nan=0.0), 0.0, 1 - _OWN_RESOLUTION)
+        top = np.clip(_nan_as(score, 0.0), 0.0, 1 - _OWN_RESOLUTION)
         tail = np.log10(1 - top) if self.own == "p_value" else -top / (1 - top)  # decades: score d / (1 + d)
         return np.where(np.isnan(score), 0.0, np.maximum(tail, self.floor))
 
@@ -165,13 +177,20 @@ class TailTable:
         if self.own:
             raise CombinerError(f"{self.detector}'s own tail reads raw scores (log_tail_of)")
         scaled = np.asarray(scaled, dtype=np.float64)
-        knots, tails = np.asarray(self.scores), np.asarray(self.log_tails)
-        inside = np.interp(np.nan_to_num(scaled, nan=-np.inf), knots, tails)
-        top = int(np.argmax(tails <= tails[-1] + 1.0))  # beyond the highest normal score: its last decade's slope
-        slope = (tails[-1] - tails[top]) / (knots[-1] - knots[top]) if knots[-1] > knots[top] else -1.0
-        beyond = tails[-1] + min(slope, -1e-3) * (scaled - knots[-1])
+        knots, tails, slope = self._curve
+        inside = np.interp(_nan_as(scaled, -np.inf), knots, tails)
+        beyond = tails[-1] + slope * (scaled - knots[-1])
         tail = np.where(scaled > knots[-1], beyond, inside)
         return np.where(np.isnan(scaled), 0.0, np.maximum(tail, self.floor))
+
+    @functools.cached_property
+    def _curve(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """The table's knots and tails as arrays, and the slope beyond the highest normal score (its last decade's),
+        built once per table instead of on every call (the decision step calls it for one row at a time)."""
+        knots, tails = np.asarray(self.scores), np.asarray(self.log_tails)
+        top = int(np.argmax(tails <= tails[-1] + 1.0))
+        slope = (tails[-1] - tails[top]) / (knots[-1] - knots[top]) if knots[-1] > knots[top] else -1.0
+        return knots, tails, min(slope, -1e-3)
 
     def to_dict(self) -> dict[str, Any]:
         return (

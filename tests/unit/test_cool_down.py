@@ -48,3 +48,11 @@ def test_the_open_alert_survives_its_json_round_trip_in_state():
     alert = OpenAlert("a1", 1, 2, 0.93, "scalping", 3)
     assert OpenAlert.from_json(alert.to_json()) == alert
     assert OpenAlert.from_json(None) is None
+
+
+def test_the_open_alert_is_stored_as_the_same_json_as_its_fields_in_order():
+    import dataclasses
+    import json
+
+    alert = OpenAlert("a1", 1, 2, 0.93, "scalping", 3)
+    assert alert.to_json() == json.dumps(dataclasses.asdict(alert), separators=(",", ":"))

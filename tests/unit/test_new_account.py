@@ -98,3 +98,18 @@ def test_the_combiner_hinge_is_fixed_idempotent_and_lets_a_clear_new_account_ale
     ordinary = {"lstm": np.array([0.5]), "velocity_rules": np.array([0.0])}  # offline: new_account not computed
     assert combiner.combine(ordinary)[0] == base.combine(ordinary)[0]
     assert NewAccountTables.read(tmp_path) == TABLES
+
+
+def test_no_signup_no_device_and_infinities_read_as_they_did_with_nan_to_num():
+    seconds = np.array([np.nan, np.inf, -np.inf, 0.0, 30.0, 600.0, 1e9])
+    others = np.array([np.nan, np.inf, -np.inf, 0.0, 1.0, 3.0, 50.0])
+    time_as_it_was = np.where(
+        np.isnan(seconds),
+        0.0,
+        np.maximum(-np.interp(np.nan_to_num(seconds, nan=np.inf), TABLES.seconds, TABLES.log_shares), 0.0),
+    )
+    shared_as_it_was = np.maximum(
+        -np.interp(np.nan_to_num(others, nan=0.0), TABLES.others, TABLES.others_log_tails), 0.0
+    )
+    assert TABLES.time_decades(seconds).tobytes() == time_as_it_was.tobytes()
+    assert TABLES.shared_decades(others).tobytes() == shared_as_it_was.tobytes()

@@ -289,3 +289,40 @@ def test_fisher_min_tail_keeps_one_detectors_certainty_and_pools_several_mild_on
     }
     hybrid, fisher, rarest = decades["fisher_min_tail"], decades["fisher_tail"], decades["min_tail"]
     assert hybrid["one"] > fisher["one"] and hybrid["several"] > rarest["several"]
+
+
+def _log_tail_as_it_was(table: TailTable, scaled: np.ndarray) -> np.ndarray:
+    """TailTable.log_tail before its curve was kept (every call built its arrays and slope, nan_to_num)."""
+    scaled = np.asarray(scaled, dtype=np.float64)
+    knots, tails = np.asarray(table.scores), np.asarray(table.log_tails)
+    inside = np.interp(np.nan_to_num(scaled, nan=-np.inf), knots, tails)
+    top = int(np.argmax(tails <= tails[-1] + 1.0))
+    slope = (tails[-1] - tails[top]) / (knots[-1] - knots[top]) if knots[-1] > knots[top] else -1.0
+    beyond = tails[-1] + min(slope, -1e-3) * (scaled - knots[-1])
+    tail = np.where(scaled > knots[-1], beyond, inside)
+    return np.where(np.isnan(scaled), 0.0, np.maximum(tail, table.floor))
+
+
+def test_a_table_reads_every_score_bit_for_bit_as_before_its_curve_was_kept_and_one_row_at_a_time_as_a_batch():
+    rng = np.random.default_rng(3)
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -1e308, 1e308])
+    for knots_count in (1, 2, 5, 48):
+        knots = np.sort(rng.normal(0, 3, knots_count))
+        tails = np.minimum.accumulate(np.concatenate([[0.0], -np.cumsum(rng.exponential(0.5, knots_count - 1))]))
+        for floor in (-np.inf, -6.0):
+            table = TailTable("x", tuple(knots), tuple(tails), floor=floor)
+            scaled = np.concatenate([rng.normal(0, 5, 400), knots, special])
+            expected = _log_tail_as_it_was(table, scaled)
+            assert table.log_tail(scaled).tobytes() == expected.tobytes()
+            one_at_a_time = np.concatenate([table.log_tail(np.array([value])) for value in scaled])
+            assert one_at_a_time.tobytes() == expected.tobytes()  # the decision step's evidence reads one row
+
+
+def test_an_own_tail_reads_nan_and_infinities_as_it_did_with_nan_to_num():
+    scores = np.array([np.nan, np.inf, -np.inf, 0.0, 0.5, 1.0, 1 - 1e-16, 0.999999])
+    for own in ("p_value", "decades"):
+        table = TailTable("x", (), (), own=own, floor=-12.0)
+        top = np.clip(np.nan_to_num(scores, nan=0.0), 0.0, 1 - 1e-15)
+        tail = np.log10(1 - top) if own == "p_value" else -top / (1 - top)
+        expected = np.where(np.isnan(scores), 0.0, np.maximum(tail, -12.0))
+        assert table.log_tail_of(scores, "logit").tobytes() == expected.tobytes()
