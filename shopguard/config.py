@@ -141,7 +141,8 @@ class PrivacySettings:
 class JobSettings:
     """The detection job on Flink."""
 
-    # parallel instances of each operator; at most topics.partitions. More uses more cores and memory
+    # parallel instances of each operator; at most topics.partitions. More uses more cores and memory, and pays only
+    # with more cores; a TaskManager's Python steps share one interpreter, so give each TaskManager one slot
     parallelism: int = 1
     # thread: Python in the TaskManager's JVM (fast keyed state, one GIL per TaskManager); process: separate Python
     # workers
