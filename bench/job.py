@@ -189,11 +189,13 @@ def job_throughput(
             )
             profile = profiler.finish() if profiler else None
             crossings = _settled_crossings(job) if module == DETECT_JOB_MODULE else None
+            own_cpu_us = user_step_cpu_us(job.metrics()) if module == DETECT_JOB_MODULE else None
         finally:
             job.stop()
         return {
             "eps": steady_rate(samples, events),
             "crossing_share": crossings / events if crossings is not None else None,
+            "user_step_cpu_us": own_cpu_us,
             "peak_memory_mb": round(peak_memory, 1),
             "events": events,
             "users": users,
@@ -270,6 +272,19 @@ def crossings_of(metrics: dict[str, float]) -> float:
     13.0
     """
     return sum(metrics.get(name, 0.0) for name in CROSSING_COUNTERS)
+
+
+def user_step_cpu_us(metrics: dict[str, float]) -> float | None:
+    """CPU microseconds per event of the user step's own function (its Python and its calls into Java), from the
+    job's counters ``user_step_cpu_ns`` and ``events_in``; None when the job has neither (another job, no event).
+
+    >>> user_step_cpu_us({"user_step_cpu_ns": 9_700_000.0, "events_in": 100.0})
+    97.0
+    >>> user_step_cpu_us({"events_in": 100.0}) is None
+    True
+    """
+    spent, events = metrics.get("user_step_cpu_ns"), metrics.get("events_in")
+    return spent / events / 1000 if spent is not None and events else None
 
 
 def _settled_crossings(job: RunningJob, interval_s: float = 3.0, tries: int = 5) -> float:

@@ -82,6 +82,17 @@ class LocalCounter:
             self.counter.inc(waiting)
 
 
+class LocalMeasure(LocalCounter):
+    """A counter of a quantity (nanoseconds, bytes) instead of events: ``inc(n)`` adds ``n`` without counting toward
+    the group's ``every``, since a quantity would flush the group at every event; it is passed on at the group's
+    flushes, with the counters of the events it was measured on."""
+
+    __slots__ = ()
+
+    def inc(self, n: int = 1) -> None:
+        self.waiting += n
+
+
 class LocalCounters:
     """The counters of one Flink metric group (``metrics_group.counter(name)``), counted locally, flushed together.
 
@@ -109,6 +120,26 @@ class LocalCounters:
     def counter(self, name: str) -> LocalCounter:
         """A local counter passing its counts to the group's Flink counter ``name``."""
         local = LocalCounter(self.metrics_group.counter(name), self)
+        self.counters.append(local)
+        return local
+
+    def measure(self, name: str) -> LocalMeasure:
+        """A local counter of a quantity (:class:`LocalMeasure`) passing its sum to the Flink counter ``name``.
+
+        >>> class Group:
+        ...     def counter(self, name):
+        ...         return Flink()
+        >>> class Flink:
+        ...     total = 0
+        ...     def inc(self, n=1):
+        ...         self.total += n
+        >>> counts = LocalCounters(Group(), every=2)
+        >>> events, cpu_ns = counts.counter("events_in"), counts.measure("cpu_ns")
+        >>> cpu_ns.inc(5_000)  # no flush: a quantity is not a count of events
+        >>> cpu_ns.counter.total, events.inc(), events.inc(), cpu_ns.counter.total  # the second event flushes both
+        (0, None, None, 5000)
+        """
+        local = LocalMeasure(self.metrics_group.counter(name), self)
         self.counters.append(local)
         return local
 

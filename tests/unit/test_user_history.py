@@ -71,3 +71,13 @@ def test_an_event_older_than_the_users_watermark_allows_goes_to_the_late_events(
     assert tag is LATE_EVENTS and json.loads(late[1])["reason"] == "late"
     history.counts.flush()
     assert runtime.metrics.counters["late_events"].count == 1
+
+
+def test_the_step_counts_the_cpu_time_of_its_own_function_beside_the_events_it_spent_it_on(step):
+    history, runtime = step
+    for i in range(20):
+        list(history.process_element(_record(f"e{i}", T0 + 1000 * i), None))
+    history.counts.flush()
+    spent, events = runtime.metrics.counters["user_step_cpu_ns"].count, runtime.metrics.counters["events_in"].count
+    assert events == 20 and 0 < spent / events < 1e9  # some CPU for every event, and no event took a second
+    assert runtime.metrics.counters["events_to_score"].count == 20
