@@ -482,14 +482,17 @@ def user_step_lines(figures: dict) -> list[str]:
     """What the user step's own function costs per event in the drains, in words (absent when not measured).
 
     >>> line, _ = user_step_lines({"user_step_cpu_us_p1": 97.04, "user_step_cpu_us_p2": None, "job_eps_p1": 4000.0})
-    >>> "97 µs of CPU per event at p=1, of the 250 µs the job takes per event there" in line
+    >>> "97 µs of CPU per event at p=1, of the 250 µs each of its user steps has per event there" in line
+    True
+    >>> line, _ = user_step_lines({"user_step_cpu_us_p2": 140.4, "job_eps_p2": 1600.0})
+    >>> "140 µs of CPU per event at p=2, of the 1,250 µs each of its user steps has per event there" in line
     True
     >>> user_step_lines({"user_step_cpu_us_p1": None, "job_eps_p1": 4000.0})
     []
     """
-    parts = [
+    parts = [  # each of p user steps has p / eps seconds per event of its own at a drain rate of eps
         f"{figures[f'user_step_cpu_us_p{p}']:.0f} µs of CPU per event at p={p}, of the "
-        f"{1e6 / figures[f'job_eps_p{p}']:.0f} µs the job takes per event there"
+        f"{p * 1e6 / figures[f'job_eps_p{p}']:,.0f} µs each of its user steps has per event there"
         for p in (1, 2)
         if figures.get(f"user_step_cpu_us_p{p}") and figures.get(f"job_eps_p{p}")
     ]
