@@ -10,7 +10,11 @@ for the report) and learns nothing from fraud or from this project's injectors:
   accounts of the file signed up in the 24 h before the purchase, at the knots :data:`OTHERS_KNOTS`.
 
 Shares are smoothed as ``(count + 1) / (accounts + 1)``, so a value no normal account showed is rare
-in proportion to how many were seen, not infinitely rare.
+in proportion to how many were seen, not infinitely rare. Sooner than the fastest normal account, the
+share goes on falling as the fastest :data:`LOWER_TAIL_ACCOUNTS` normal accounts say it does
+(:func:`lower_tail_log_share`: the share of normal accounts that bought within ``t`` seconds as a power of
+``t``, its exponent estimated from them), down to one second, the resolution of the labelled times: a purchase
+seconds after signup is rarer than one minutes after, although no normal account shows either.
 
 :func:`with_new_account_hinge` gives the detector its place in a model's combiner as a fixed rule, not a
 learned weight (the labelled data the combiner is fitted on is this project's own injectors): weight 0
@@ -28,7 +32,7 @@ Example
 >>> normal = [Account(str(i), 0, (600 + 60 * i) * 1000, 1.0, f"D{i}", "", "", False) for i in range(99)]
 >>> tables = fit_new_account(normal + [Account("x", 0, 0, 1.0, "D1", "", "", True)])
 >>> tables.time_decades([0.0, 120.0]).round(2).tolist(), tables.shared_decades([0.0, 1.0]).round(2).tolist()
-([2.0, 2.0], [0.0, 1.7])
+([3.95, 2.0], [0.0, 1.7])
 """
 
 from __future__ import annotations
@@ -47,10 +51,11 @@ from shopguard.udfs.new_account import DAY_S, DETECTOR, NewAccountTables
 from shopguard.udfs.score_combiner import COMBINER_FILE, Hinge, ScoreCombiner, transformed
 from shopguard.udfs.shipped_tables import write_shipped_tables
 
-SECONDS_KNOTS = (0, 60, 120, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600) + tuple(
+SECONDS_KNOTS = (0, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600) + tuple(
     int(DAY_S) * d for d in (1, 2, 3, 7, 14, 30, 60, 90, 120, 180, 365)
 )
 OTHERS_KNOTS = (0, 1, 2, 3, 5, 10, 20)
+LOWER_TAIL_ACCOUNTS = 20  # the fastest normal accounts the share below the fastest one is extrapolated from
 KNEE_DECADES = 2.0  # rarer than one normal account's purchase in 100: the hinge starts to count
 CLEAR_DECADES = 4.0  # rarer than one in 10,000 (buying within minutes of signup): alerts on its own
 _LOGIT_BOUND = float(np.log((1 - 1e-7) / 1e-7))  # the combiner clips probabilities to [1e-7, 1 - 1e-7]
@@ -62,7 +67,7 @@ def fit_new_account(accounts: list[Account], source: str = "") -> NewAccountTabl
     normal = [a for a in accounts if not a.fraud]
     n = len(normal)
     gaps = np.sort([(a.purchase_ms - a.signup_ms) / 1000.0 for a in normal])
-    log_shares = [float(np.log10((np.searchsorted(gaps, t, side="right") + 1) / (n + 1))) for t in SECONDS_KNOTS]
+    log_shares = [_log_share(gaps, t) for t in SECONDS_KNOTS]
     others = np.array(_other_new_accounts(accounts, normal), dtype=np.float64)
     tails = [float(np.log10(((others >= k).sum() + 1) / (n + 1))) if k else 0.0 for k in OTHERS_KNOTS]
     return NewAccountTables(
@@ -72,6 +77,38 @@ def fit_new_account(accounts: list[Account], source: str = "") -> NewAccountTabl
         tuple(np.minimum.accumulate(tails).tolist()),
         source or f"{n:,} normal accounts",
     )
+
+
+def _log_share(gaps: np.ndarray, seconds: float) -> float:
+    """log10 share of normal accounts (sorted ``gaps``, seconds from signup to purchase) that bought within
+    ``seconds``: counted and smoothed; sooner than the fastest of them, the lower tail's extrapolation if rarer."""
+    counted = float(np.log10((np.searchsorted(gaps, seconds, side="right") + 1) / (len(gaps) + 1)))
+    if len(gaps) and seconds < gaps[0]:
+        return min(counted, lower_tail_log_share(gaps, seconds))
+    return counted
+
+
+def lower_tail_log_share(gaps: np.ndarray, seconds: float, accounts: int = LOWER_TAIL_ACCOUNTS) -> float:
+    """log10 share of normal accounts that bought within ``seconds`` (below the ``accounts`` fastest ``gaps``),
+    as the fastest ones say: ``share(t) = k / (n + 1) * (t / u) ** a``, with ``u`` the gap of the (k+1)-th fastest
+    and the exponent ``a`` estimated from the k fastest by Hill's estimator, at most 1. An exponent of 1 is a
+    density that stays flat down to zero (the share halves with the time); a larger one would claim that the
+    density vanishes near zero, which the fastest accounts may suggest but cannot show, so it is not taken.
+    Times are whole seconds in the labelled data, so ``seconds`` counts as at least one.
+
+    >>> gaps = np.arange(100.0, 2200.0, 100.0)  # 21 accounts, evenly spread from 100 s to 2,100 s
+    >>> [round(float(lower_tail_log_share(gaps, t) - np.log10(20 / 22)), 3) for t in (2100.0, 1050.0, 0.0)]
+    [0.0, -0.301, -3.322]
+    """
+    ordered = np.sort(np.maximum(np.asarray(gaps, dtype=np.float64), 1.0))
+    k = min(accounts, len(ordered) - 1)
+    if k < 2:
+        return 0.0 if not len(ordered) else float(np.log10(1.0 / (len(ordered) + 1)))
+    u = ordered[k]
+    spread = float(np.log(u / ordered[:k]).sum())
+    exponent = min(k / spread, 1.0) if spread > 0 else 1.0
+    t = max(float(seconds), 1.0)
+    return float(np.log10(k / (len(ordered) + 1)) + exponent * np.log10(min(t, u) / u))
 
 
 def _other_new_accounts(accounts: list[Account], purchases: list[Account]) -> list[int]:

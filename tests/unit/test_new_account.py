@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from shopguard.training.fraud_data import Account
-from shopguard.training.new_account_calibration import fit_new_account
+from shopguard.training.new_account_calibration import fit_new_account, lower_tail_log_share
 from shopguard.udfs.new_account import (
     NEW_ACCOUNT_FILE,
     NewAccountRefused,
@@ -74,9 +74,29 @@ def test_calibration_reads_normal_accounts_only():
     normal = [Account(f"n{i}", 0, (3600 + 60 * i) * 1000, 1.0, f"D{i}", "", "", False) for i in range(999)]
     fraud = [Account(f"f{i}", 0, 0, 1.0, "RING", "", "", True) for i in range(500)]
     tables = fit_new_account(normal + fraud)
-    assert tables.time_decades([0.0])[0] == pytest.approx(3.0)  # no normal account bought at once: 1 in 1,000
+    gaps = np.array([3600.0 + 60 * i for i in range(999)])
+    # no normal account bought at once: rarer than the 1 in 1,000 a count can show, as the fastest normal ones say
+    assert tables.time_decades([0.0])[0] == pytest.approx(-lower_tail_log_share(gaps, 0.0)) and -math.log10(
+        20 / 1000 * 1 / 4800
+    ) == pytest.approx(tables.time_decades([0.0])[0])
     assert tables.shared_decades([1.0])[0] == pytest.approx(3.0)  # nor shared a device with a new account
     assert tables.source == "999 normal accounts"
+
+
+def test_sooner_than_every_normal_account_is_rarer_the_sooner_and_never_rarer_than_a_flat_density_says():
+    rng = np.random.default_rng(5)
+    clustered = [
+        Account(f"c{i}", 0, int(rng.uniform(3000, 3100)) * 1000, 1.0, f"D{i}", "", "", False) for i in range(500)
+    ]
+    tables = fit_new_account(clustered)  # every normal account bought 50 to 52 minutes after signup
+    knots = np.array([0.0, 1.0, 2.0, 10.0, 60.0, 600.0, 1800.0])  # knots of the tables below the fastest
+    decades = tables.time_decades(knots)
+    assert np.all(np.diff(decades) <= 0) and decades[0] == decades[1]  # a second is the labelled times' resolution
+    assert np.all(decades >= -math.log10(1 / 501) - 1e-9)  # never less rare than counting alone says
+    flat = -np.log10(20 / 501 * knots[1:] / np.sort([a.purchase_ms / 1000 for a in clustered])[20])
+    assert np.all(decades[1:] <= np.maximum(flat, -math.log10(1 / 501)) + 1e-9)  # a steep cluster: no more than flat
+    spread = [Account(f"s{i}", 0, (240 + 60 * i) * 1000, 1.0, f"D{i}", "", "", False) for i in range(500)]
+    assert fit_new_account(spread).time_decades([10.0])[0] < tables.time_decades([10.0])[0]  # sooner normal, less rare
 
 
 def test_the_combiner_hinge_is_fixed_idempotent_and_lets_a_clear_new_account_alert_alone(tmp_path):

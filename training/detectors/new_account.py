@@ -19,7 +19,7 @@ Example
 >>> seconds_since_signup(events).tolist()
 [0.0, 40.0, nan]
 >>> NewAccountDetector().score_events(events, device_new_accounts=[1.0, 6.0, 1.0]).round(3).tolist()
-[0.0, 0.897, 0.0]
+[0.0, 0.906, 0.0]
 """
 
 from __future__ import annotations
