@@ -188,14 +188,13 @@ def job_throughput(
                 events, lambda: job.metrics().get("events_to_score"), timeout_s, 0.25, job.log_path, watch
             )
             profile = profiler.finish() if profiler else None
-            crossings = _settled_crossings(job) if module == DETECT_JOB_MODULE else None
-            own_cpu_us = user_step_cpu_us(job.metrics()) if module == DETECT_JOB_MODULE else None
+            settled = _settled_metrics(job) if module == DETECT_JOB_MODULE else None
         finally:
             job.stop()
         return {
             "eps": steady_rate(samples, events),
-            "crossing_share": crossings / events if crossings is not None else None,
-            "user_step_cpu_us": own_cpu_us,
+            "crossing_share": crossings_of(settled) / events if settled is not None else None,
+            "user_step_cpu_us": user_step_cpu_us(settled) if settled is not None else None,
             "peak_memory_mb": round(peak_memory, 1),
             "events": events,
             "users": users,
@@ -287,14 +286,14 @@ def user_step_cpu_us(metrics: dict[str, float]) -> float | None:
     return spent / events / 1000 if spent is not None and events else None
 
 
-def _settled_crossings(job: RunningJob, interval_s: float = 3.0, tries: int = 5) -> float:
-    """The decided rows once the count stops growing: the last crossings are decided after the backlog drained
+def _settled_metrics(job: RunningJob, interval_s: float = 3.0, tries: int = 5) -> dict[str, float]:
+    """The job's metrics once its decided rows stop growing: the last crossings are decided after the backlog drained
     (scoring bundles, and at parallelism above 1 ``job.alert_hold_ms``, shorter than ``interval_s`` by default)."""
-    last = crossings_of(job.metrics())
+    last = job.metrics()
     for _ in range(tries):
         time.sleep(interval_s)
-        now = crossings_of(job.metrics())
-        if now == last:
+        now = job.metrics()
+        if crossings_of(now) == crossings_of(last):
             break
         last = now
     return last

@@ -119,9 +119,7 @@ class LocalCounters:
 
     def counter(self, name: str) -> LocalCounter:
         """A local counter passing its counts to the group's Flink counter ``name``."""
-        local = LocalCounter(self.metrics_group.counter(name), self)
-        self.counters.append(local)
-        return local
+        return self._kept(LocalCounter(self.metrics_group.counter(name), self))
 
     def measure(self, name: str) -> LocalMeasure:
         """A local counter of a quantity (:class:`LocalMeasure`) passing its sum to the Flink counter ``name``.
@@ -139,7 +137,10 @@ class LocalCounters:
         >>> cpu_ns.counter.total, events.inc(), events.inc(), cpu_ns.counter.total  # the second event flushes both
         (0, None, None, 5000)
         """
-        local = LocalMeasure(self.metrics_group.counter(name), self)
+        return self._kept(LocalMeasure(self.metrics_group.counter(name), self))
+
+    def _kept(self, local: LocalCounter) -> LocalCounter:
+        """``local``, now flushed with the group's other counters."""
         self.counters.append(local)
         return local
 
