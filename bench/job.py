@@ -287,15 +287,16 @@ def user_step_cpu_us(metrics: dict[str, float]) -> float | None:
 
 
 def _settled_metrics(job: RunningJob, interval_s: float = 3.0, tries: int = 5) -> dict[str, float]:
-    """The job's metrics once its decided rows stop growing: the last crossings are decided after the backlog drained
-    (scoring bundles, and at parallelism above 1 ``job.alert_hold_ms``, shorter than ``interval_s`` by default)."""
+    """The job's newest metrics once its decided rows stop growing (the last crossings are decided after the drain:
+    scoring bundles, and at parallelism above 1 ``job.alert_hold_ms``, shorter than ``interval_s`` by default)."""
     last = job.metrics()
     for _ in range(tries):
         time.sleep(interval_s)
         now = job.metrics()
-        if crossings_of(now) == crossings_of(last):
-            break
+        settled = crossings_of(now) == crossings_of(last)
         last = now
+        if settled:
+            break
     return last
 
 
